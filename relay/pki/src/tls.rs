@@ -136,12 +136,9 @@ mod tests {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
         let srv = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            match acceptor.accept(tcp).await {
-                Ok(mut tls) => {
-                    let _ = tls.write_all(b"hello").await;
-                    let _ = tls.shutdown().await;
-                }
-                Err(_) => {}
+            if let Ok(mut tls) = acceptor.accept(tcp).await {
+                let _ = tls.write_all(b"hello").await;
+                let _ = tls.shutdown().await;
             }
         });
         let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
