@@ -1,0 +1,124 @@
+//! The seven provider slots of SSBTEK v10, in the order the XSD lists them.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// One provider slot (`bastjänst`) of the composite service. The declaration order
+/// is the order of `specifikaFrageparametrar` and `svarsdata` in the v10 XSD, so
+/// `Ord` and [`Slot::ALL`] give document order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Slot {
+    /// Arbetsförmedlingen.
+    Af,
+    /// Centrala studiestödsnämnden.
+    Csn,
+    /// Försäkringskassan, including Pensionsmyndigheten (via LEFI).
+    Fk,
+    /// Skatteverket.
+    Skv,
+    /// Arbetslöshetskassornas samorganisation (the a-kassor).
+    So,
+    /// Transportstyrelsen.
+    Tns,
+    /// Migrationsverket.
+    Miv,
+}
+
+impl Slot {
+    /// Every slot, in XSD order.
+    pub const ALL: [Slot; 7] = [
+        Slot::Af,
+        Slot::Csn,
+        Slot::Fk,
+        Slot::Skv,
+        Slot::So,
+        Slot::Tns,
+        Slot::Miv,
+    ];
+
+    /// The element name in the v10 schema (`AF`, `CSN`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Slot::Af => "AF",
+            Slot::Csn => "CSN",
+            Slot::Fk => "FK",
+            Slot::Skv => "SKV",
+            Slot::So => "SO",
+            Slot::Tns => "TNS",
+            Slot::Miv => "MIV",
+        }
+    }
+
+    /// The payload format id a provider adapter declares for this slot's
+    /// `<ssbt:data>` content: `ssbtek-v10/<SLOT>`.
+    pub const fn payload_format(self) -> &'static str {
+        match self {
+            Slot::Af => "ssbtek-v10/AF",
+            Slot::Csn => "ssbtek-v10/CSN",
+            Slot::Fk => "ssbtek-v10/FK",
+            Slot::Skv => "ssbtek-v10/SKV",
+            Slot::So => "ssbtek-v10/SO",
+            Slot::Tns => "ssbtek-v10/TNS",
+            Slot::Miv => "ssbtek-v10/MIV",
+        }
+    }
+
+    /// The slot a payload format id names, if any.
+    pub fn from_payload_format(format: &str) -> Option<Slot> {
+        Slot::ALL.into_iter().find(|s| s.payload_format() == format)
+    }
+
+    /// Position in XSD order (0 for AF, 6 for MIV).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the slot's question element may carry its own `tidsperiod`
+    /// (AF, CSN, SO and TNS in v10).
+    pub const fn takes_period(self) -> bool {
+        matches!(self, Slot::Af | Slot::Csn | Slot::So | Slot::Tns)
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text named no SSBTEK v10 slot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an SSBTEK v10 slot (expected AF, CSN, FK, SKV, SO, TNS or MIV)")]
+pub struct UnknownSlot;
+
+impl FromStr for Slot {
+    type Err = UnknownSlot;
+
+    /// Accepts the element names, case-insensitively (`FK`, `fk`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Slot::ALL
+            .into_iter()
+            .find(|slot| slot.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or(UnknownSlot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_in_xsd_order_and_round_trip() {
+        let names: Vec<_> = Slot::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["AF", "CSN", "FK", "SKV", "SO", "TNS", "MIV"]);
+        for (i, slot) in Slot::ALL.into_iter().enumerate() {
+            assert_eq!(slot.index(), i);
+            assert_eq!(slot.as_str().parse::<Slot>(), Ok(slot));
+            assert_eq!(slot.as_str().to_lowercase().parse::<Slot>(), Ok(slot));
+            assert_eq!(Slot::from_payload_format(slot.payload_format()), Some(slot));
+        }
+        assert!(Slot::ALL.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!("PM".parse::<Slot>(), Err(UnknownSlot));
+        assert_eq!(Slot::Fk.payload_format(), "ssbtek-v10/FK");
+    }
+}
