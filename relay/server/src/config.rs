@@ -1,0 +1,429 @@
+//! The relay's configuration: one typed struct loaded from one TOML file.
+//!
+//! Loading checks everything it can before the relay starts (files exist, numbers
+//! are valid, identifiers parse, references between sections resolve) and names the
+//! file and the key in every error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use relay_ident::Organisationsnummer;
+use serde::Deserialize;
+
+/// A configuration error, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {reason}")]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub key: String,
+    pub reason: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: Node,
+    pub front: Front,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub identity: IdentityRules,
+    pub products: Products,
+    pub provider_tls: ProviderTls,
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    #[serde(default)]
+    pub agreements: Vec<Agreement>,
+    #[serde(default)]
+    pub processors: Vec<Processor>,
+    #[serde(default)]
+    pub log: Log,
+}
+
+/// The relay as an SHS node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// SHS node id, sent as `X-shs-nodeid` and written in history entries.
+    pub id: String,
+    /// The relay's own organisation number: the `to` of every message to the relay.
+    pub org: Organisationsnummer,
+    /// Display name used as `commonName` in reply labels.
+    #[serde(default = "default_node_name")]
+    pub name: String,
+    /// `test` or `production`.
+    pub environment: Environment,
+}
+
+fn default_node_name() -> String {
+    "shs-relay".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Test,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+}
+
+/// The HTTPS front (mutual TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Front {
+    pub listen: SocketAddr,
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// CA that client certificates must chain to (PEM).
+    pub client_ca: PathBuf,
+}
+
+/// Limits a caller may hit; each is answered with a protocol-level error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Requests processed at once; beyond it: HTTP 503 with Retry-After.
+    pub max_in_flight: usize,
+    /// Largest accepted request body in bytes; beyond it: IllegalMessageStructure.
+    pub max_request_bytes: u64,
+    /// Largest SHS label in bytes.
+    pub max_label_bytes: usize,
+    /// Most data parts (persons) in one SSBTEK message; beyond it: IllegalDatapartContent.
+    pub max_persons: usize,
+    /// Deadline of a one-person SSBTEK request, in milliseconds.
+    pub deadline_base_ms: u64,
+    /// Added to the deadline per extra person, in milliseconds.
+    pub deadline_per_extra_person_ms: u64,
+    /// Longest question period in months (LEFI allows 2 years).
+    pub max_period_months: u32,
+    /// Seconds suggested in Retry-After when overloaded.
+    pub retry_after_s: u32,
+    /// Time allowed to read a whole request, in milliseconds.
+    pub read_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 256,
+            max_request_bytes: 10 * 1024 * 1024,
+            max_label_bytes: 64 * 1024,
+            max_persons: 10,
+            deadline_base_ms: 12_000,
+            deadline_per_extra_person_ms: 1_500,
+            max_period_months: 24,
+            retry_after_s: 1,
+            read_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Limits {
+    /// The SSBTEK deadline for a request about `persons` persons:
+    /// base + per-extra-person × (persons − 1).
+    pub fn deadline_for(&self, persons: usize) -> std::time::Duration {
+        let extra = persons.saturating_sub(1) as u64;
+        std::time::Duration::from_millis(
+            self.deadline_base_ms + extra * self.deadline_per_extra_person_ms,
+        )
+    }
+}
+
+/// How a client certificate maps to an organisation number.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityRules {
+    /// Which subject attribute carries the organisation number:
+    /// `serialNumber` (Swedish organisation certificates), `O` or `CN`.
+    pub from: SubjectField,
+    /// Certificates mapped by their SHA-256 fingerprint; these win over `from`.
+    pub fingerprints: Vec<FingerprintIdentity>,
+}
+
+impl Default for IdentityRules {
+    fn default() -> Self {
+        Self {
+            from: SubjectField::SerialNumber,
+            fingerprints: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SubjectField {
+    #[serde(rename = "serialNumber")]
+    SerialNumber,
+    #[serde(rename = "O")]
+    Organisation,
+    #[serde(rename = "CN")]
+    CommonName,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerprintIdentity {
+    /// Lower-case hex SHA-256 of the certificate's DER (colons allowed).
+    pub sha256: String,
+    pub org: Organisationsnummer,
+}
+
+/// SHS product ids of the products the relay answers itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Products {
+    /// The SSBTEK fan-out product.
+    pub ssbtek: uuid::Uuid,
+    /// SHS ping; conventionally the nil UUID.
+    #[serde(default)]
+    pub ping: uuid::Uuid,
+}
+
+impl Products {
+    pub fn name_of(&self, id: &uuid::Uuid) -> Option<ProductName> {
+        if *id == self.ssbtek {
+            Some(ProductName::Ssbtek)
+        } else if *id == self.ping {
+            Some(ProductName::Ping)
+        } else {
+            None
+        }
+    }
+}
+
+/// A product the relay handles, by name (as agreements name them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum ProductName {
+    Ssbtek,
+    Ping,
+}
+
+impl ProductName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ssbtek => "ssbtek",
+            Self::Ping => "ping",
+        }
+    }
+}
+
+/// The relay's TLS identity towards the adapters (mutual TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderTls {
+    /// CA the adapters' server certificates chain to.
+    pub ca: PathBuf,
+    /// The relay's client certificate and key.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One provider adapter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The SSBTEK slot it answers: AF, CSN, FK, SKV, SO, TNS or MIV.
+    pub id: String,
+    /// `https://host:port` of the adapter's gRPC endpoint.
+    pub endpoint: String,
+    /// The TLS name to expect in the adapter's certificate (default: the endpoint's host).
+    #[serde(default)]
+    pub tls_name: Option<String>,
+    /// Per-call timeout in milliseconds, capped by the request deadline.
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_ms: u64,
+    /// Municipalities this provider has withdrawn: asked about them, the relay
+    /// answers SSBT-WITHDRAWN without calling the provider.
+    #[serde(default)]
+    pub withdrawn: BTreeSet<Organisationsnummer>,
+}
+
+fn default_provider_timeout() -> u64 {
+    10_000
+}
+
+/// Who may use which product in which environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agreement {
+    pub org: Organisationsnummer,
+    /// Display name, used as `commonName`.
+    #[serde(default)]
+    pub name: String,
+    pub products: BTreeSet<ProductName>,
+    #[serde(default = "both_environments")]
+    pub environments: BTreeSet<Environment>,
+}
+
+fn both_environments() -> BTreeSet<Environment> {
+    [Environment::Test, Environment::Production].into()
+}
+
+/// An organisation allowed to act as personuppgiftsbiträde for municipalities.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Processor {
+    pub org: Organisationsnummer,
+    #[serde(rename = "for")]
+    pub for_orgs: BTreeSet<Organisationsnummer>,
+}
+
+/// Application log settings.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `json` (default) or `text`.
+    pub format: Option<String>,
+    /// Optional file to append the log to instead of stderr.
+    pub file: Option<PathBuf>,
+}
+
+const SLOTS: [&str; 7] = ["AF", "CSN", "FK", "SKV", "SO", "TNS", "MIV"];
+
+impl Config {
+    /// Reads, parses and checks the file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let err = |key: &str, reason: String| ConfigError {
+            file: path.to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err("(file)", e.to_string()))?;
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let key = e
+                .span()
+                .and_then(|span| key_at(&text, span.start))
+                .unwrap_or_else(|| "(document)".into());
+            err(&key, e.message().to_owned())
+        })?;
+        config.check().map_err(|(key, reason)| err(&key, reason))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        let must_exist = |key: &str, p: &Path| {
+            if p.is_file() {
+                Ok(())
+            } else {
+                Err((key.to_owned(), format!("file not found: {}", p.display())))
+            }
+        };
+        must_exist("front.cert", &self.front.cert)?;
+        must_exist("front.key", &self.front.key)?;
+        must_exist("front.client_ca", &self.front.client_ca)?;
+        must_exist("provider_tls.ca", &self.provider_tls.ca)?;
+        must_exist("provider_tls.cert", &self.provider_tls.cert)?;
+        must_exist("provider_tls.key", &self.provider_tls.key)?;
+        let l = &self.limits;
+        let positive = |key: &str, v: u64| {
+            if v == 0 {
+                Err((format!("limits.{key}"), "must be greater than 0".to_owned()))
+            } else {
+                Ok(())
+            }
+        };
+        positive("max_in_flight", l.max_in_flight as u64)?;
+        positive("max_request_bytes", l.max_request_bytes)?;
+        positive("max_label_bytes", l.max_label_bytes as u64)?;
+        positive("max_persons", l.max_persons as u64)?;
+        positive("deadline_base_ms", l.deadline_base_ms)?;
+        positive("max_period_months", u64::from(l.max_period_months))?;
+        positive("read_timeout_ms", l.read_timeout_ms)?;
+        if self.products.ssbtek == self.products.ping {
+            return Err((
+                "products.ssbtek".into(),
+                "must differ from products.ping".into(),
+            ));
+        }
+        let mut seen = BTreeMap::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let key = |k: &str| format!("providers[{i}].{k}");
+            if !SLOTS.contains(&p.id.as_str()) {
+                return Err((
+                    key("id"),
+                    format!("unknown provider id; expected one of {}", SLOTS.join(", ")),
+                ));
+            }
+            if seen.insert(p.id.clone(), i).is_some() {
+                return Err((key("id"), "provider id configured twice".into()));
+            }
+            let uri: http::Uri = p
+                .endpoint
+                .parse()
+                .map_err(|e| (key("endpoint"), format!("not a URL: {e}")))?;
+            if uri.scheme_str() != Some("https") || uri.host().is_none() {
+                return Err((key("endpoint"), "must be https://host:port".into()));
+            }
+            if p.timeout_ms == 0 {
+                return Err((key("timeout_ms"), "must be greater than 0".into()));
+            }
+        }
+        for (i, f) in self.identity.fingerprints.iter().enumerate() {
+            let hex = f.sha256.replace(':', "");
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err((
+                    format!("identity.fingerprints[{i}].sha256"),
+                    "must be 64 hex digits".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The agreement for an organisation, if any.
+    pub fn agreement(&self, org: &Organisationsnummer) -> Option<&Agreement> {
+        self.agreements.iter().find(|a| a.org == *org)
+    }
+
+    /// Whether `processor` may act as personuppgiftsbiträde for `municipality`.
+    pub fn is_processor_for(
+        &self,
+        processor: &Organisationsnummer,
+        municipality: &Organisationsnummer,
+    ) -> bool {
+        self.processors
+            .iter()
+            .any(|p| p.org == *processor && p.for_orgs.contains(municipality))
+    }
+}
+
+/// Best effort: the dotted key path of the table entry containing byte `offset`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = &text[..offset.min(text.len())];
+    let mut table = String::new();
+    let mut key = String::new();
+    for line in before.lines() {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+            table = h.trim().to_owned();
+            key.clear();
+        } else if let Some(h) = t.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            table = h.trim().to_owned();
+            key.clear();
+        } else if let Some((k, _)) = t.split_once('=') {
+            key = k.trim().to_owned();
+        }
+    }
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let current = &text[line_start..];
+    if let Some((k, _)) = current.lines().next().unwrap_or("").split_once('=') {
+        key = k.trim().to_owned();
+    }
+    Some(match (table.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => table,
+        (false, false) => format!("{table}.{key}"),
+    })
+}

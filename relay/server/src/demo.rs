@@ -1,0 +1,481 @@
+//! The one-command development stack: `shs-relay demo --dir DIR`.
+//!
+//! Generates a development PKI with rcgen, writes every configuration, starts the
+//! simulator (`shs-sim`), the seven adapters and the relay **as separate
+//! processes** (the same binaries an operator deploys), waits until they answer,
+//! and writes `DIR/demo.json` describing the stack. Every process binds a free
+//! port and reports it on its first stdout line, so two demos can run side by
+//! side. The end-to-end tests start their stacks through [`Demo::start`] too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use relay_pki::{CertFiles, DevCa, Subject};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// SHS product id the demo gives SSBTEK.
+pub const SSBTEK_PRODUCT: &str = "6f1c3b57-4f0a-4e0e-9a59-55b7e5a0c0d1";
+/// SHS ping product id.
+pub const PING_PRODUCT: &str = "00000000-0000-0000-0000-000000000000";
+/// The relay's organisation number in the demo (Försäkringskassan operates SSBTEK).
+pub const NODE_ORG: &str = "2021005489";
+
+/// The seven adapters: (slot id, binary name).
+pub const ADAPTERS: [(&str, &str); 7] = [
+    ("AF", "shs-adapter-af"),
+    ("CSN", "shs-adapter-csn"),
+    ("FK", "shs-adapter-fk"),
+    ("SKV", "shs-adapter-skv"),
+    ("SO", "shs-adapter-so"),
+    ("TNS", "shs-adapter-tns"),
+    ("MIV", "shs-adapter-miv"),
+];
+
+/// A client organisation the demo issues a certificate to.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoClient {
+    pub org: String,
+    pub name: String,
+    pub role: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoRelay {
+    pub url: String,
+    pub ca: PathBuf,
+    pub node_org: String,
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoProvider {
+    pub id: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSim {
+    pub url: String,
+    pub admin: String,
+}
+
+/// The contents of `demo.json`. Keys are stable; later versions only add keys.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoInfo {
+    pub relay: DemoRelay,
+    pub clients: Vec<DemoClient>,
+    pub products: BTreeMap<String, String>,
+    pub providers: Vec<DemoProvider>,
+    pub sim: DemoSim,
+    pub logs: PathBuf,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where certificates, configs, logs and demo.json go (created if missing).
+    pub dir: PathBuf,
+    /// Simulator scenario file.
+    pub scenario: Option<PathBuf>,
+    /// Where the binaries are (default: beside the running executable).
+    pub bin_dir: PathBuf,
+    /// Extra TOML appended to the relay configuration (tests use it to withdraw
+    /// a municipality or shorten deadlines).
+    pub relay_extra: String,
+    /// Per-adapter extra TOML lines for the `[limits]`-level overrides, by slot.
+    pub provider_timeout_ms: Option<u64>,
+}
+
+impl DemoOptions {
+    pub fn new(dir: impl Into<PathBuf>) -> anyhow::Result<Self> {
+        Ok(Self {
+            dir: dir.into(),
+            scenario: None,
+            bin_dir: default_bin_dir()?,
+            relay_extra: String::new(),
+            provider_timeout_ms: None,
+        })
+    }
+}
+
+/// The directory holding the workspace's binaries: beside this executable, or one
+/// level up when running from `target/*/deps` (test binaries).
+pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("executable has no directory")?;
+    if dir.join("shs-relay").is_file() || dir.file_name() != Some("deps".as_ref()) {
+        Ok(dir.to_owned())
+    } else {
+        Ok(dir.parent().context("no parent")?.to_owned())
+    }
+}
+
+/// A running stack. Dropping it kills every child process.
+pub struct Demo {
+    pub info: DemoInfo,
+    pub dir: PathBuf,
+    children: Vec<(String, Child)>,
+}
+
+struct Pki {
+    ca: PathBuf,
+    relay: CertFiles,
+    sim: CertFiles,
+    adapters: BTreeMap<&'static str, CertFiles>,
+    clients: Vec<DemoClient>,
+}
+
+/// The demo's client organisations: three municipalities and a data processor.
+const CLIENTS: [(&str, &str, &str); 4] = [
+    ("2120002411", "Sundsvalls kommun", "municipality"),
+    ("2120000142", "Stockholms stad", "municipality"),
+    ("2120001355", "Göteborgs stad", "municipality"),
+    ("5566778899", "Exempel Drift AB", "processor"),
+];
+
+fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
+    let pki = dir.join("pki");
+    std::fs::create_dir_all(&pki)?;
+    let ca = DevCa::new("shs-relay demo CA")?;
+    let ca_files = ca.as_issued().write(&pki, "ca")?;
+    let local = ["localhost", "127.0.0.1"];
+    let relay = ca.server_cert("shs-relay", &local)?.write(&pki, "relay")?;
+    let sim = ca.server_cert("shs-sim", &local)?.write(&pki, "sim")?;
+    let mut adapters = BTreeMap::new();
+    for (id, _) in ADAPTERS {
+        let stem = format!("adapter-{}", id.to_lowercase());
+        adapters.insert(id, ca.server_cert(&stem, &local)?.write(&pki, &stem)?);
+    }
+    let mut clients = Vec::new();
+    for (org, name, role) in CLIENTS {
+        let files = ca
+            .client_cert(&Subject {
+                serial_number: Some(org),
+                organisation: Some(name),
+                common_name: name,
+            })?
+            .write(&pki, &format!("client-{org}"))?;
+        clients.push(DemoClient {
+            org: org.into(),
+            name: name.into(),
+            role: role.into(),
+            cert: files.cert,
+            key: files.key,
+        });
+    }
+    Ok(Pki {
+        ca: ca_files.cert,
+        relay,
+        sim,
+        adapters,
+        clients,
+    })
+}
+
+fn q(p: &Path) -> String {
+    toml::Value::String(p.display().to_string()).to_string()
+}
+
+impl Demo {
+    /// Generates the PKI and configs, starts every process, waits until each has
+    /// reported its address, and writes `demo.json`.
+    pub async fn start(opts: DemoOptions) -> anyhow::Result<Demo> {
+        std::fs::create_dir_all(&opts.dir)
+            .with_context(|| format!("cannot create {}", opts.dir.display()))?;
+        let dir = std::fs::canonicalize(&opts.dir)?;
+        let config_dir = dir.join("config");
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&config_dir)?;
+        std::fs::create_dir_all(&logs)?;
+        for bin in ["shs-relay", "shs-sim"]
+            .into_iter()
+            .chain(ADAPTERS.iter().map(|(_, b)| *b))
+        {
+            if !opts.bin_dir.join(bin).is_file() {
+                bail!(
+                    "{} not found in {}: build every binary first (cargo build --release --workspace --bins)",
+                    bin,
+                    opts.bin_dir.display()
+                );
+            }
+        }
+        let pki = make_pki(&dir)?;
+        let mut demo = Demo {
+            info: DemoInfo {
+                relay: DemoRelay {
+                    url: String::new(),
+                    ca: pki.ca.clone(),
+                    node_org: NODE_ORG.into(),
+                    config: config_dir.join("relay.toml"),
+                },
+                clients: pki.clients.clone(),
+                products: [
+                    ("ssbtek".to_owned(), SSBTEK_PRODUCT.to_owned()),
+                    ("ping".to_owned(), PING_PRODUCT.to_owned()),
+                ]
+                .into(),
+                providers: Vec::new(),
+                sim: DemoSim {
+                    url: String::new(),
+                    admin: String::new(),
+                },
+                logs: logs.clone(),
+            },
+            dir: dir.clone(),
+            children: Vec::new(),
+        };
+
+        // 1. The simulated base services.
+        let sim_config = config_dir.join("sim.toml");
+        std::fs::write(&sim_config, sim_toml(&pki))?;
+        let mut args = vec!["--config".to_owned(), sim_config.display().to_string()];
+        if let Some(s) = &opts.scenario {
+            args.push("--scenario".into());
+            args.push(std::fs::canonicalize(s)?.display().to_string());
+        }
+        let sim_addrs = demo.spawn("shs-sim", &opts.bin_dir, &args, &logs).await?;
+        let sim_url = format!("https://{}", addr_of(&sim_addrs, "listen")?);
+        demo.info.sim = DemoSim {
+            url: sim_url.clone(),
+            admin: format!("http://{}", addr_of(&sim_addrs, "admin")?),
+        };
+
+        // 2. The seven adapters.
+        for (id, bin) in ADAPTERS {
+            let path = config_dir.join(format!("adapter-{}.toml", id.to_lowercase()));
+            std::fs::write(&path, adapter_toml(&pki, id, &sim_url))?;
+            let addrs = demo
+                .spawn(
+                    bin,
+                    &opts.bin_dir,
+                    &["--config".into(), path.display().to_string()],
+                    &logs,
+                )
+                .await?;
+            demo.info.providers.push(DemoProvider {
+                id: id.into(),
+                url: format!("https://{}", addr_of(&addrs, "listen")?),
+            });
+        }
+
+        // 3. The relay.
+        let relay_config = &demo.info.relay.config;
+        std::fs::write(
+            relay_config,
+            relay_toml(&pki, &demo.info.providers, &logs, opts.provider_timeout_ms)
+                + &opts.relay_extra,
+        )?;
+        let args = [
+            "serve".into(),
+            "--config".into(),
+            relay_config.display().to_string(),
+        ];
+        let addrs = demo.spawn("shs-relay", &opts.bin_dir, &args, &logs).await?;
+        demo.info.relay.url = format!("https://{}", addr_of(&addrs, "listen")?);
+
+        let json = serde_json::to_string_pretty(&demo.info)?;
+        std::fs::write(dir.join("demo.json"), json)?;
+        Ok(demo)
+    }
+
+    /// Starts `bin`, sends its stderr to `logs/NAME.log`, and returns the JSON
+    /// object it prints as its first stdout line (its bound addresses).
+    async fn spawn(
+        &mut self,
+        bin: &str,
+        bin_dir: &Path,
+        args: &[String],
+        logs: &Path,
+    ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        let log = std::fs::File::create(logs.join(format!("{bin}.log")))?;
+        let mut child = Command::new(bin_dir.join(bin))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {bin}"))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
+        let line = match first {
+            Ok(Ok(Some(line))) => line,
+            _ => {
+                let _ = child.kill().await;
+                bail!(
+                    "{bin} did not report its address; see {}",
+                    logs.join(format!("{bin}.log")).display()
+                );
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        let mut out = tokio::fs::File::create(logs.join(format!("{bin}.stdout"))).await?;
+        tokio::spawn(async move {
+            while let Ok(Some(l)) = lines.next_line().await {
+                let _ = out.write_all(l.as_bytes()).await;
+                let _ = out.write_all(b"\n").await;
+            }
+        });
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("{bin} printed an unexpected first line"))?;
+        self.children.push((bin.to_owned(), child));
+        match value {
+            serde_json::Value::Object(map) => Ok(map),
+            _ => bail!("{bin} printed an unexpected first line"),
+        }
+    }
+
+    /// The process id of a child by binary name, for tests that stop one.
+    pub fn pid_of(&self, bin: &str) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|(b, _)| b == bin)
+            .and_then(|(_, c)| c.id())
+    }
+
+    /// Asks every child to stop (SIGTERM), waits up to 10 s, then kills.
+    pub async fn stop(mut self) {
+        // Stop in reverse start order: the relay first, the simulator last.
+        while let Some((name, mut child)) = self.children.pop() {
+            #[cfg(unix)]
+            if let Some(pid) = child.id() {
+                // SAFETY-free: the kill(1) command sends SIGTERM without unsafe code.
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(process = %name, "did not stop in time; killing");
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+fn addr_of<'a>(
+    map: &'a serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> anyhow::Result<&'a str> {
+    map.get(key)
+        .and_then(|v| v.as_str())
+        .with_context(|| format!("no `{key}` in the reported addresses"))
+}
+
+fn sim_toml(pki: &Pki) -> String {
+    format!(
+        "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n[tls]\ncert = {}\nkey = {}\nclient_ca = {}\n",
+        q(&pki.sim.cert),
+        q(&pki.sim.key),
+        q(&pki.ca)
+    )
+}
+
+fn adapter_toml(pki: &Pki, id: &str, sim_url: &str) -> String {
+    let own = &pki.adapters[id];
+    format!(
+        "listen = \"127.0.0.1:0\"\n\n[tls]\ncert = {cert}\nkey = {key}\nclient_ca = {ca}\n\n[backend]\nurl = \"{sim_url}\"\nca = {ca}\nclient_cert = {cert}\nclient_key = {key}\ntimeout_ms = 30000\n",
+        cert = q(&own.cert),
+        key = q(&own.key),
+        ca = q(&pki.ca),
+    )
+}
+
+fn relay_toml(
+    pki: &Pki,
+    providers: &[DemoProvider],
+    logs: &Path,
+    provider_timeout_ms: Option<u64>,
+) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        r#"# shs-relay configuration written by `shs-relay demo`.
+
+[node]
+id = "shs-relay-demo"
+org = "{NODE_ORG}"
+name = "shs-relay demo"
+environment = "test"
+
+[front]
+listen = "127.0.0.1:0"
+cert = {relay_cert}
+key = {relay_key}
+client_ca = {ca}
+
+[limits]
+max_in_flight = 256
+max_persons = 10
+deadline_base_ms = 12000
+deadline_per_extra_person_ms = 1500
+
+[identity]
+from = "serialNumber"
+
+[products]
+ssbtek = "{SSBTEK_PRODUCT}"
+ping = "{PING_PRODUCT}"
+
+[provider_tls]
+ca = {ca}
+cert = {relay_cert}
+key = {relay_key}
+
+[log]
+file = {log}
+"#,
+        relay_cert = q(&pki.relay.cert),
+        relay_key = q(&pki.relay.key),
+        ca = q(&pki.ca),
+        log = q(&logs.join("shs-relay.app.log")),
+    );
+    for p in providers {
+        let _ = write!(
+            s,
+            "\n[[providers]]\nid = \"{}\"\nendpoint = \"{}\"\ntls_name = \"localhost\"\ntimeout_ms = {}\n",
+            p.id,
+            p.url,
+            provider_timeout_ms.unwrap_or(10_000)
+        );
+    }
+    for (org, name, role) in CLIENTS {
+        if role == "municipality" {
+            let _ = write!(
+                s,
+                "\n[[agreements]]\norg = \"{org}\"\nname = \"{name}\"\nproducts = [\"ssbtek\", \"ping\"]\n"
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "\n[[agreements]]\norg = \"5566778899\"\nname = \"Exempel Drift AB\"\nproducts = [\"ssbtek\", \"ping\"]\n\n[[processors]]\norg = \"5566778899\"\nfor = [\"2120002411\", \"2120000142\"]\n"
+    );
+    s
+}
+
+/// `shs-relay demo`: start the stack, print how to use it, run until Ctrl-C or SIGTERM.
+pub async fn run(dir: &Path, scenario: Option<&Path>) -> anyhow::Result<()> {
+    let mut opts = DemoOptions::new(dir)?;
+    opts.scenario = scenario.map(Path::to_owned);
+    let demo = Demo::start(opts).await?;
+    let d = demo.dir.display();
+    println!(
+        "shs-relay demo is up.\n\n  relay:      {}\n  demo.json:  {d}/demo.json\n  logs:       {d}/logs/\n\nTry (from the repository root):\n\n  ./target/release/shs --demo {d} ping\n  ./target/release/shs --demo {d} ssbtek --person 19121212-1212\n\nPress Ctrl-C to stop every process.",
+        demo.info.relay.url
+    );
+    let token = tokio_util::sync::CancellationToken::new();
+    crate::shutdown_on_signal(token.clone()).await;
+    println!("stopping...");
+    demo.stop().await;
+    Ok(())
+}

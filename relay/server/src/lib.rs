@@ -1,0 +1,183 @@
+//! # relay-server
+//!
+//! The relay: an SHS 1.2 node that answers SSBTEK questions by asking every
+//! provider adapter in parallel over gRPC and combining their answers.
+//!
+//! # Layout
+//!
+//! The request path runs straight through these modules, in this order:
+//!
+//! - [`front`]: TCP accept, mutual-TLS handshake, HTTP/1.1 and HTTP/2; attaches the
+//!   peer certificate to each request.
+//! - [`rs`]: `POST /shs/rs`, the SHS receive service: overload and size limits,
+//!   decode the MIME message and label, check the label against the caller.
+//! - [`identity`]: which organisation a client certificate belongs to.
+//! - [`policy`]: agreements (who may use which product) and processors
+//!   (who may ask on a municipality's behalf).
+//! - [`products`]: the product handlers: [`products::ping`] and
+//!   [`products::ssbtek`] (validate questions, fan out, combine).
+//! - [`providers`]: the pool of long-lived gRPC channels to the adapters; one call
+//!   becomes one [`providers::CallOutcome`].
+//!
+//! Beside the request path: [`config`] (the TOML file, checked at start) and
+//! [`demo`] (starts a whole development stack as separate processes).
+//!
+//! Not here: the SHS wire format (crate `relay-shs`), the SSBTEK document model
+//! (crate `relay-ssbtek`), identifiers (`relay-ident`), certificates (`relay-pki`).
+
+pub mod config;
+pub mod demo;
+pub mod front;
+pub mod identity;
+pub mod policy;
+pub mod products;
+pub mod providers;
+pub mod rs;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::providers::ProviderPool;
+
+/// Everything a request handler needs, shared by all requests.
+pub struct Relay {
+    pub config: Config,
+    pub providers: ProviderPool,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Relay {
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let providers = ProviderPool::new(&config)?;
+        let in_flight = Arc::new(Semaphore::new(config.limits.max_in_flight));
+        Ok(Self {
+            config,
+            providers,
+            in_flight,
+        })
+    }
+
+    /// A permit for one request, or `None` when the relay is at its in-flight limit.
+    pub fn try_admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.in_flight.clone().try_acquire_owned().ok()
+    }
+}
+
+/// The HTTP routes of the front.
+pub fn router(relay: Arc<Relay>) -> Router {
+    Router::new()
+        .route("/shs/rs", axum::routing::post(rs::receive))
+        .with_state(relay)
+}
+
+/// Loads the configuration, binds the front and serves until SIGTERM or Ctrl-C.
+pub async fn serve_from_file(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    init_logging(&config.log)?;
+    let listener = TcpListener::bind(config.front.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.front.listen))?;
+    let addr = listener.local_addr()?;
+    // One machine-readable line for launchers (the demo, tests) that bind port 0.
+    println!("{}", serde_json::json!({ "listen": addr.to_string() }));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(shutdown_on_signal(shutdown.clone()));
+    tracing::info!(%addr, node = %config.node.id, "shs-relay listening");
+    run(config, listener, shutdown).await
+}
+
+/// Serves the front on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let tls = relay_pki::tls::server_config(
+        &config.front.cert,
+        &config.front.key,
+        Some(&config.front.client_ca),
+        &[b"h2", b"http/1.1"],
+    )?;
+    let relay = Arc::new(Relay::new(config)?);
+    let app = router(relay);
+    front::serve(
+        listener,
+        Arc::new(tls),
+        app,
+        shutdown,
+        Duration::from_secs(30),
+        |_reason| {},
+    )
+    .await;
+    tracing::info!("shs-relay stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C and cancels `token`.
+pub async fn shutdown_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+    token.cancel();
+}
+
+/// JSON (default) or text logs to stderr or a file; level from `RUST_LOG`
+/// (default `info`). Log lines never carry personal data or payloads: handlers
+/// log transaction ids, organisation numbers, outcomes and latencies only.
+pub fn init_logging(log: &config::Log) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let writer: tracing_subscriber::fmt::writer::BoxMakeWriter = match &log.file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("log.file: {}", path.display()))?;
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(Arc::new(file))
+        }
+        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let result = if log.format.as_deref() == Some("text") {
+        builder.try_init()
+    } else {
+        builder.json().flatten_event(true).try_init()
+    };
+    // A second init (tests) is harmless.
+    let _ = result;
+    Ok(())
+}
+
+/// The address a `SocketAddr` listener was bound to, for messages.
+pub fn display_addr(addr: &SocketAddr) -> String {
+    addr.to_string()
+}

@@ -1,0 +1,181 @@
+//! SSBTEK: validate each question, check who may ask, ask every included
+//! provider for every person **in parallel** under one deadline, and combine the
+//! answers, one `hamtaBastjanstInformationResponse` per person, in request order.
+//!
+//! The questions and every provider payload live only in memory for the life of
+//! the request and are wiped (zeroize) when dropped; nothing here logs them.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use relay_ident::Organisationsnummer;
+use relay_ssbtek::{
+    Answer, CombinedAnswer, Question, QuestionError, RelayFelkod, Slot, SlotOutcome, SlotStatus,
+    ValidationLimits,
+};
+use shs_proto::v1 as proto;
+use tokio::time::Instant;
+
+use crate::Relay;
+use crate::config::Environment;
+use crate::policy::{self, Refusal};
+use crate::providers::CallOutcome;
+
+/// Why a question was not asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    Invalid(#[from] QuestionError),
+    #[error("{0}")]
+    Policy(#[from] Refusal),
+}
+
+/// The question limits from the relay's configuration.
+pub fn validation_limits(relay: &Relay) -> ValidationLimits {
+    ValidationLimits {
+        max_document_bytes: relay.config.limits.max_request_bytes as usize,
+        max_period_months: relay.config.limits.max_period_months,
+        ..ValidationLimits::default()
+    }
+}
+
+/// Checks who may ask: the certificate's organisation must be the ingivare, or a
+/// configured processor for it that the question names.
+pub fn authorise(
+    relay: &Relay,
+    caller: &Organisationsnummer,
+    question: &Question,
+) -> Result<(), Refusal> {
+    let listed: Vec<Organisationsnummer> = question
+        .generella()
+        .personuppgiftsbitrade()
+        .iter()
+        .map(|p| p.orgnr())
+        .collect();
+    policy::may_ask_for(&relay.config, caller, &question.ingivare().orgnr(), &listed)
+}
+
+/// What one request came to, for logs and metrics (no personal data).
+#[derive(Debug, Default)]
+pub struct FanOutReport {
+    /// (slot, outcome label) per provider call, all persons.
+    pub calls: Vec<(Slot, &'static str)>,
+}
+
+/// Asks every included provider about every person in parallel, within
+/// `deadline`, and combines the answers (one per question, in order).
+pub async fn ask(
+    relay: &Relay,
+    transaction_id: &str,
+    questions: &[Question],
+    deadline: Duration,
+) -> (Vec<CombinedAnswer>, FanOutReport) {
+    let deadline = Instant::now() + deadline;
+    let environment = match relay.config.node.environment {
+        Environment::Test => proto::Environment::Test,
+        Environment::Production => proto::Environment::Production,
+    };
+    let calls = questions
+        .iter()
+        .enumerate()
+        .flat_map(|(i, q)| q.included_slots().map(move |slot| (i, q, slot)));
+    let futures = calls.map(|(i, q, slot)| async move {
+        let outcome = if relay.providers.contains(slot.as_str()) {
+            relay
+                .providers
+                .query(
+                    slot.as_str(),
+                    &q.ingivare().orgnr(),
+                    query_for(transaction_id, q, slot, environment),
+                    deadline,
+                )
+                .await
+        } else {
+            CallOutcome::Unavailable
+        };
+        (i, slot, outcome)
+    });
+    let results = join_all(futures).await;
+
+    let mut answers: Vec<Answer<'_>> = questions
+        .iter()
+        .map(|q| Answer::new(q).with_declaration(true))
+        .collect();
+    let mut report = FanOutReport::default();
+    for (i, slot, outcome) in results {
+        report.calls.push((slot, outcome.label()));
+        // `record` only fails for a slot the question did not include, which
+        // cannot happen: the calls were made from `included_slots`.
+        let _ = answers[i].record(slot, slot_outcome(slot, outcome));
+    }
+    let combined = answers.into_iter().map(Answer::build).collect::<Vec<_>>();
+    for c in &combined {
+        for s in &c.slots {
+            if let SlotStatus::PayloadRejected(_) = s.status {
+                tracing::warn!(
+                    tx = transaction_id,
+                    slot = s.slot.as_str(),
+                    "provider payload rejected"
+                );
+            }
+        }
+    }
+    (combined, report)
+}
+
+fn slot_outcome(slot: Slot, outcome: CallOutcome) -> SlotOutcome {
+    match outcome {
+        CallOutcome::Data { format, payload } if format == slot.payload_format() => {
+            SlotOutcome::Data(payload)
+        }
+        CallOutcome::Data { .. } => SlotOutcome::RelayError(RelayFelkod::InvalidAnswer),
+        CallOutcome::ProviderError { code, messages } => {
+            SlotOutcome::ProviderError { code, messages }
+        }
+        CallOutcome::Timeout => SlotOutcome::RelayError(RelayFelkod::Timeout),
+        CallOutcome::Unavailable => SlotOutcome::RelayError(RelayFelkod::Unavailable),
+        CallOutcome::Overloaded => SlotOutcome::RelayError(RelayFelkod::Overload),
+        CallOutcome::Withdrawn => SlotOutcome::RelayError(RelayFelkod::Withdrawn),
+        CallOutcome::InvalidAnswer => SlotOutcome::RelayError(RelayFelkod::InvalidAnswer),
+    }
+}
+
+/// The provider contract's query for one slot of one question.
+fn query_for(
+    transaction_id: &str,
+    q: &Question,
+    slot: Slot,
+    environment: proto::Environment,
+) -> proto::QueryRequest {
+    let g = q.generella();
+    let ingivare = g.ingivare();
+    let period = q.period_for(slot);
+    proto::QueryRequest {
+        transaction_id: transaction_id.to_owned(),
+        caller: Some(proto::Caller {
+            organisation_number: ingivare.orgnr().as_str().to_owned(),
+            name: ingivare.namn().to_owned(),
+            case_worker: ingivare.handlaggare().to_owned(),
+        }),
+        data_processors: g
+            .personuppgiftsbitrade()
+            .iter()
+            .map(|p| proto::DataProcessor {
+                organisation_number: p.orgnr().as_str().to_owned(),
+                name: p.namn().to_owned(),
+                sequence_number: p.ordningsnummer().map_or(0, i32::from),
+            })
+            .collect(),
+        person_id: q.person().as_str().to_owned(),
+        case_id: g.arendeidentitet().to_owned(),
+        period: Some(proto::Period {
+            from: period.from().to_string(),
+            to: period.tom().to_string(),
+        }),
+        purpose: g.syfte().to_owned(),
+        legal_basis: g.lagtext().to_owned(),
+        environment: environment as i32,
+        provider_parameters: q.slot(slot).parameters_xml().to_vec(),
+        correlation_id: g.korrelationsid().unwrap_or_default().to_owned(),
+    }
+}

@@ -1,0 +1,198 @@
+//! The provider pool: one long-lived mutual-TLS gRPC channel per provider adapter
+//! (HTTP/2, connections reused across requests), and one call = one
+//! [`CallOutcome`], never an error that could fail the whole request.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use relay_ident::Organisationsnummer;
+use shs_proto::v1::provider_client::ProviderClient;
+use shs_proto::v1::{QueryRequest, query_reply};
+use tokio::time::Instant;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::config::{Config, ProviderConfig};
+
+/// What one provider call came to.
+#[derive(Debug)]
+pub enum CallOutcome {
+    /// The provider answered with data in `format`.
+    Data { format: String, payload: Vec<u8> },
+    /// The provider (its base service) said no: SSBTEK `kalla=BT`.
+    ProviderError { code: String, messages: Vec<String> },
+    /// No answer before the deadline.
+    Timeout,
+    /// The adapter or its base service could not be reached.
+    Unavailable,
+    /// The adapter refused for lack of capacity.
+    Overloaded,
+    /// The provider has withdrawn this municipality; it was not called.
+    Withdrawn,
+    /// The adapter answered something unusable (wrong format, empty reply).
+    InvalidAnswer,
+}
+
+impl CallOutcome {
+    /// A bounded label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Data { .. } => "data",
+            Self::ProviderError { .. } => "provider_error",
+            Self::Timeout => "timeout",
+            Self::Unavailable => "unavailable",
+            Self::Overloaded => "overloaded",
+            Self::Withdrawn => "withdrawn",
+            Self::InvalidAnswer => "invalid_answer",
+        }
+    }
+}
+
+struct Provider {
+    channel: Channel,
+    client: ProviderClient<Channel>,
+    timeout: Duration,
+    withdrawn: BTreeSet<Organisationsnummer>,
+}
+
+/// Every configured provider adapter, by id (`AF`, `CSN`, ...).
+pub struct ProviderPool {
+    providers: BTreeMap<String, Provider>,
+}
+
+/// Why the pool could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("provider {id}: {reason}")]
+pub struct PoolError {
+    pub id: String,
+    pub reason: String,
+}
+
+impl ProviderPool {
+    /// Builds lazy channels (they connect on first use and reconnect by themselves).
+    pub fn new(config: &Config) -> Result<Self, PoolError> {
+        let read = |id: &str, p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| PoolError {
+                id: id.to_owned(),
+                reason: format!("{}: {e}", p.display()),
+            })
+        };
+        let tls = &config.provider_tls;
+        let mut providers = BTreeMap::new();
+        for p in &config.providers {
+            let ca = Certificate::from_pem(read(&p.id, &tls.ca)?);
+            let identity = Identity::from_pem(read(&p.id, &tls.cert)?, read(&p.id, &tls.key)?);
+            let channel = channel(p, ca, identity).map_err(|reason| PoolError {
+                id: p.id.clone(),
+                reason,
+            })?;
+            providers.insert(
+                p.id.clone(),
+                Provider {
+                    channel: channel.clone(),
+                    client: ProviderClient::new(channel)
+                        .max_decoding_message_size(16 * 1024 * 1024),
+                    timeout: Duration::from_millis(p.timeout_ms),
+                    withdrawn: p.withdrawn.clone(),
+                },
+            );
+        }
+        Ok(Self { providers })
+    }
+
+    /// Ids of the configured providers.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.providers.contains_key(id)
+    }
+
+    /// Asks provider `id` one question, within its own timeout and the request's
+    /// `deadline`, whichever comes first. Never fails; never outlives the deadline.
+    pub async fn query(
+        &self,
+        id: &str,
+        municipality: &Organisationsnummer,
+        request: QueryRequest,
+        deadline: Instant,
+    ) -> CallOutcome {
+        let Some(provider) = self.providers.get(id) else {
+            return CallOutcome::Unavailable;
+        };
+        if provider.withdrawn.contains(municipality) {
+            return CallOutcome::Withdrawn;
+        }
+        let now = Instant::now();
+        let budget = provider
+            .timeout
+            .min(deadline.saturating_duration_since(now));
+        if budget.is_zero() {
+            return CallOutcome::Timeout;
+        }
+        let mut req = tonic::Request::new(request);
+        req.set_timeout(budget);
+        let mut client = provider.client.clone();
+        match tokio::time::timeout(budget, client.query(req)).await {
+            Err(_) => CallOutcome::Timeout,
+            Ok(Ok(reply)) => match reply.into_inner().outcome {
+                Some(query_reply::Outcome::Data(d)) => CallOutcome::Data {
+                    format: d.format,
+                    payload: d.payload,
+                },
+                Some(query_reply::Outcome::Error(e)) => CallOutcome::ProviderError {
+                    code: e.code,
+                    messages: e.messages,
+                },
+                None => CallOutcome::InvalidAnswer,
+            },
+            Ok(Err(status)) => match status.code() {
+                tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => CallOutcome::Timeout,
+                tonic::Code::ResourceExhausted => CallOutcome::Overloaded,
+                tonic::Code::PermissionDenied => CallOutcome::Withdrawn,
+                tonic::Code::InvalidArgument | tonic::Code::Internal => CallOutcome::InvalidAnswer,
+                _ => CallOutcome::Unavailable,
+            },
+        }
+    }
+
+    /// The adapter's `grpc.health.v1` status, within `timeout`: `Ok(true)` when serving.
+    pub async fn is_serving(&self, id: &str, timeout: Duration) -> bool {
+        let Some(provider) = self.providers.get(id) else {
+            return false;
+        };
+        let mut health =
+            tonic_health::pb::health_client::HealthClient::new(provider.channel.clone());
+        let mut req = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
+            service: shs_proto::v1::SERVICE_NAME.to_owned(),
+        });
+        req.set_timeout(timeout);
+        matches!(
+            tokio::time::timeout(timeout, health.check(req)).await,
+            Ok(Ok(r)) if r.get_ref().status
+                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        )
+    }
+}
+
+fn channel(p: &ProviderConfig, ca: Certificate, identity: Identity) -> Result<Channel, String> {
+    let uri: http::Uri = p.endpoint.parse().map_err(|e| format!("endpoint: {e}"))?;
+    let host = p
+        .tls_name
+        .clone()
+        .or_else(|| uri.host().map(str::to_owned))
+        .unwrap_or_default();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(ca)
+        .identity(identity)
+        .domain_name(host);
+    let endpoint = Endpoint::from_shared(p.endpoint.clone())
+        .map_err(|e| format!("endpoint: {e}"))?
+        .tls_config(tls)
+        .map_err(|e| format!("tls: {e}"))?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true);
+    Ok(endpoint.connect_lazy())
+}
