@@ -235,12 +235,14 @@ impl Scan {
         config.allow_unmatched_ends = false;
         loop {
             let (ns, event) = match reader.read_resolved_event() {
-                Ok((ns, event)) => (owned(ns)?, event),
+                Ok((ns, event)) => (owned(ns), event),
                 Err(_) => return Err(PayloadError::NotWellFormed),
             };
+            // Anything after the `<ssbt:data>` wrapper closes broke out of it.
             if self.closed && !matches!(event, Event::Eof) {
                 return Err(PayloadError::NotWellFormed);
             }
+            let ns = ns?;
             match event {
                 Event::Decl(_) | Event::DocType(_) | Event::PI(_) => {
                     return Err(PayloadError::Prolog);
