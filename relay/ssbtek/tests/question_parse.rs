@@ -183,3 +183,11 @@ fn debug_output_of_a_question_holds_no_personal_data() {
     );
     assert!(!debug.contains("Åsa"), "{debug}");
 }
+
+#[test]
+fn a_utf8_byte_order_mark_and_single_quoted_declaration_are_accepted() {
+    let mut doc = b"\xEF\xBB\xBF<?xml version='1.0' encoding='utf-8'?>\n".to_vec();
+    doc.extend_from_slice(&fixture("questions/default_namespace_fk.xml"));
+    let q = Question::parse(&doc).unwrap();
+    assert_eq!(q.generella().arendeidentitet(), "AID00000003");
+}
