@@ -1,8 +1,8 @@
 //! The question: `hamtaBastjanstInformation` (`SammansattBastjanstFraga`) as a
 //! typed, fully validated value. [`Question::parse`] is the only way in from the
 //! wire; [`crate::QuestionBuilder`] the only way to make one in code. Both end in
-//! the same validator ([`parse`]) and write through the same serialiser
-//! ([`write`]).
+//! the same validator (`question::parse`, private) and write through the same
+//! serialiser (`question::write`).
 
 mod parse;
 pub(crate) mod write;
