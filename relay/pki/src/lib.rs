@@ -22,8 +22,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 /// OID of the X.520 `serialNumber` attribute, where Swedish organisation
@@ -107,7 +107,8 @@ pub struct Subject<'a> {
 
 /// A development certificate authority.
 pub struct DevCa {
-    issuer: CertifiedIssuer<'static, KeyPair>,
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
     key_pem: String,
 }
 
@@ -130,13 +131,28 @@ impl DevCa {
         ];
         let key = KeyPair::generate()?;
         let key_pem = key.serialize_pem();
-        let issuer = CertifiedIssuer::self_signed(params, key)?;
-        Ok(Self { issuer, key_pem })
+        let cert_pem = params.self_signed(&key)?.pem();
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            cert_pem,
+            key_pem,
+        })
+    }
+
+    /// Loads a CA written earlier by [`IssuedCert::write`] (e.g. the demo's), so
+    /// more certificates can be issued under it.
+    pub fn load(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        Ok(Self {
+            issuer: Issuer::from_ca_cert_pem(cert_pem, key)?,
+            cert_pem: cert_pem.to_owned(),
+            key_pem: key_pem.to_owned(),
+        })
     }
 
     /// The CA certificate, PEM.
     pub fn cert_pem(&self) -> String {
-        self.issuer.pem()
+        self.cert_pem.clone()
     }
 
     /// The CA certificate and key, e.g. to write them beside the issued ones.
@@ -242,6 +258,25 @@ mod tests {
             Some("Sundsvalls kommun SSBTEK")
         );
         assert_eq!(subject.sha256_fingerprint.len(), 64);
+    }
+
+    #[test]
+    fn a_loaded_ca_issues_certificates_that_chain_to_the_original() {
+        let ca = DevCa::new("ca").unwrap();
+        let again = DevCa::load(&ca.cert_pem(), &ca.as_issued().key_pem).unwrap();
+        assert_eq!(again.cert_pem(), ca.cert_pem());
+        let issued = again
+            .client_cert(&Subject {
+                serial_number: None,
+                organisation: None,
+                common_name: "x",
+            })
+            .unwrap();
+        let der = tls::parse_certs(issued.cert_pem.as_bytes(), Path::new("mem")).unwrap();
+        let ca_der = tls::parse_certs(ca.cert_pem().as_bytes(), Path::new("mem")).unwrap();
+        let (_, leaf) = x509_parser::parse_x509_certificate(der[0].as_ref()).unwrap();
+        let (_, root) = x509_parser::parse_x509_certificate(ca_der[0].as_ref()).unwrap();
+        assert!(leaf.verify_signature(Some(root.public_key())).is_ok());
     }
 
     #[test]
