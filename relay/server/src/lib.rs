@@ -29,6 +29,7 @@ pub mod config;
 pub mod demo;
 pub mod front;
 pub mod identity;
+pub mod limits;
 pub mod policy;
 pub mod products;
 pub mod providers;
