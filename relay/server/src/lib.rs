@@ -30,6 +30,7 @@ pub mod demo;
 pub mod front;
 pub mod identity;
 pub mod limits;
+pub mod operator;
 pub mod policy;
 pub mod products;
 pub mod providers;
