@@ -1,0 +1,76 @@
+//! # relay-audit
+//!
+//! The relay's audit trail and what is read out of it: **who asked** about a
+//! person (for the person, the supervisory authority or the security officer),
+//! and the **monthly service-level report** (answer times, answered share,
+//! availability, disturbances) against the SSBTEK agreement.
+//!
+//! The audit trail traces who asked without becoming a store of personal data:
+//! a request record names the organisation, case worker, case, product and
+//! purpose, but the persons only as keyed pseudonyms (HMAC-SHA256 under a key the
+//! log readers do not hold), and never anything of the answer. Deletion records
+//! say that a transaction's data was deleted, never what it was.
+//!
+//! Not for: the application log (that is `tracing`), metrics, or the admin
+//! endpoints; the relay writes records here and its subcommands call [`cli`].
+//! No network: files only.
+//!
+//! # Layout
+//!
+//! - [`record`]: the records, one JSON object per line, tagged by `kind`
+//!   (`request`, `deletion`, `admin`, `outage`).
+//! - [`pseudonym`]: [`PseudonymKey`] (key files, `pseudonym(&Personnummer)`).
+//! - [`writer`]: [`AuditLog`] (many tasks) and [`AuditTask`] (the one writer:
+//!   append, fsync, size and daily rotation, back-pressure without silent drops).
+//! - [`files`]: file names, finding the files, streaming them back tolerantly.
+//! - [`who_asked`](mod@who_asked): the requests about one person, across files and keys.
+//! - [`calendar`]: opening hours and Swedish holidays, computed for any year.
+//! - [`sla`]: the service-level report and its definitions.
+//! - [`render`]: Markdown, JSON and self-contained HTML (inline SVG charts).
+//! - [`cli`]: the subcommands' entry points, returning the rendered text.
+//!
+//! # The pseudonym key
+//!
+//! Held by the operator's **security officer**, kept apart from the people who
+//! read audit files: a log reader with the key could test guessed numbers. The
+//! relay needs it to write records; `who-asked` needs it to answer. **Rotation**:
+//! create a new key file and point the relay at it; from then on new records get
+//! new pseudonyms (and the new key id). Keep every old key for as long as its
+//! period's audit files are kept: `who-asked` takes several key files and matches
+//! each record under the key it was written with. See `docs/audit.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> relay_audit::Result<()> {
+//! use relay_audit::{AuditConfig, AuditLog, PseudonymKey};
+//! let key = PseudonymKey::load("/etc/shs-relay/pseudonym.key".as_ref())?;
+//! let (log, task) = AuditLog::open(AuditConfig::new("/var/lib/shs-relay/audit"))?;
+//! let writer = task.spawn();
+//! // per request: log.record(RequestRecord { .. }.with_persons(&key, &persons)).await?;
+//! drop(log);
+//! let _stats = writer.await;
+//! # let _ = key; Ok(()) }
+//! ```
+
+pub mod calendar;
+pub mod cli;
+mod error;
+pub mod files;
+pub mod pseudonym;
+pub mod record;
+pub mod render;
+pub mod sla;
+pub mod who_asked;
+pub mod writer;
+
+pub use cli::{run_sla_report, run_who_asked};
+pub use error::{AuditError, Result};
+pub use files::{audit_files, expand_paths};
+pub use pseudonym::{Pseudonym, PseudonymKey};
+pub use record::{
+    AdminRecord, AuditRecord, Channel, DeletionRecord, OutageRecord, Outcome, ProviderCall,
+    RequestRecord, RequestResult,
+};
+pub use render::OutputFormat;
+pub use sla::{SlaConfig, SlaReport, percentile, sla_report};
+pub use who_asked::{WhoAsked, WhoAskedReport, who_asked};
+pub use writer::{AuditConfig, AuditLog, AuditStats, AuditTask, Fsync};

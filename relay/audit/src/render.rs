@@ -1,0 +1,607 @@
+//! Text forms of the reports: Markdown tables, JSON (serde of the report), and
+//! for the service-level report one self-contained HTML file (inline CSS, SVG
+//! charts drawn here; no scripts, no links, nothing fetched).
+
+use std::fmt::Write as _;
+
+use crate::error::{AuditError, Result};
+use crate::sla::SlaReport;
+use crate::who_asked::WhoAskedReport;
+
+/// How a report is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Md,
+    Json,
+    Html,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = AuditError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "md" | "markdown" => Ok(Self::Md),
+            "json" => Ok(Self::Json),
+            "html" => Ok(Self::Html),
+            _ => Err(AuditError::Format(s.to_owned())),
+        }
+    }
+}
+
+/// Renders the who-asked answer (Markdown or JSON).
+pub fn who_asked(report: &WhoAskedReport, format: OutputFormat) -> Result<String> {
+    match format {
+        OutputFormat::Json => Ok(serde_json::to_string_pretty(report)? + "\n"),
+        OutputFormat::Html => Err(AuditError::FormatNotSupported("html")),
+        OutputFormat::Md => {
+            let mut s = String::new();
+            let _ = writeln!(s, "# Who asked\n");
+            let _ = writeln!(
+                s,
+                "{} request(s) found in {} file(s).\n",
+                report.hits.len(),
+                report.read.files_read
+            );
+            if !report.hits.is_empty() {
+                table(
+                    &mut s,
+                    &[
+                        "time (UTC)",
+                        "organisation",
+                        "case worker",
+                        "case",
+                        "product",
+                        "purpose",
+                        "transaction",
+                        "result",
+                    ],
+                    report.hits.iter().map(|h| {
+                        vec![
+                            h.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            h.caller_org.clone(),
+                            h.case_worker.clone(),
+                            h.case_id.clone(),
+                            h.product.clone(),
+                            h.purpose.clone(),
+                            h.tx_id.clone(),
+                            h.result.clone(),
+                        ]
+                    }),
+                );
+                s.push('\n');
+            }
+            warnings(&mut s, report.read.skipped_lines, &report.unsearched_by_key);
+            Ok(s)
+        }
+    }
+}
+
+fn warnings(s: &mut String, skipped: u64, unsearched: &std::collections::BTreeMap<String, u64>) {
+    if skipped > 0 {
+        let _ = writeln!(
+            s,
+            "**Warning:** {skipped} line(s) were not records (torn or unknown kind) and were skipped.\n"
+        );
+    }
+    for (key, n) in unsearched {
+        let key = if key.is_empty() { "(none)" } else { key };
+        let _ = writeln!(
+            s,
+            "**Warning:** {n} request(s) were pseudonymised with key id {} and could not be searched; supply that key file.\n",
+            md_cell(key)
+        );
+    }
+}
+
+/// Renders the service-level report.
+pub fn sla(report: &SlaReport, format: OutputFormat) -> Result<String> {
+    match format {
+        OutputFormat::Json => Ok(serde_json::to_string_pretty(report)? + "\n"),
+        OutputFormat::Md => Ok(sla_md(report)),
+        OutputFormat::Html => Ok(sla_html(report)),
+    }
+}
+
+fn pct(p: Option<f64>) -> String {
+    p.map_or_else(|| "–".to_owned(), |p| format!("{p:.2} %"))
+}
+
+fn ms(v: Option<u64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v} ms"))
+}
+
+fn met(m: Option<bool>) -> &'static str {
+    match m {
+        Some(true) => "met",
+        Some(false) => "NOT met",
+        None => "no data",
+    }
+}
+
+/// The rows every format shows, as (measure, value, target, status).
+fn summary_rows(r: &SlaReport) -> Vec<[String; 4]> {
+    let t = &r.answer_times;
+    let c = &r.config;
+    let per = format!(
+        "+{:.1} s per extra person",
+        c.per_extra_person_ms as f64 / 1000.0
+    );
+    vec![
+        [
+            format!("Answered within {:.1} s ({per})", c.fast_ms as f64 / 1000.0),
+            format!(
+                "{} ({} of {})",
+                pct(t.fast_percent),
+                t.within_fast,
+                t.measured
+            ),
+            format!("≥ {:.0} %", t.fast_target_percent),
+            met(t.fast_met).to_owned(),
+        ],
+        [
+            format!("Answered within {:.1} s ({per})", c.slow_ms as f64 / 1000.0),
+            format!(
+                "{} ({} of {})",
+                pct(t.slow_percent),
+                t.within_slow,
+                t.measured
+            ),
+            format!("≥ {:.0} %", t.slow_target_percent),
+            met(t.slow_met).to_owned(),
+        ],
+        [
+            "Calls answered".to_owned(),
+            format!(
+                "{} ({} of {})",
+                pct(r.answered_share.percent),
+                r.answered_share.answered,
+                r.answered_share.eligible
+            ),
+            format!("≥ {:.0} %", r.answered_share.target_percent),
+            met(r.answered_share.met).to_owned(),
+        ],
+        [
+            "Availability".to_owned(),
+            format!(
+                "{} ({} of {} min unavailable)",
+                pct(Some(r.availability.percent)),
+                r.availability.unavailable_minutes,
+                r.availability.opening_minutes
+            ),
+            String::new(),
+            String::new(),
+        ],
+        [
+            "Disturbance periods (≥ 2 providers failed)".to_owned(),
+            r.disturbances.len().to_string(),
+            String::new(),
+            String::new(),
+        ],
+        [
+            "Answer time p50 / p90 / p99".to_owned(),
+            format!("{} / {} / {}", ms(t.p50_ms), ms(t.p90_ms), ms(t.p99_ms)),
+            String::new(),
+            String::new(),
+        ],
+    ]
+}
+
+fn request_rows(r: &SlaReport) -> Vec<[String; 2]> {
+    let q = &r.requests;
+    vec![
+        ["Opening days".into(), r.opening_days.to_string()],
+        [
+            "Requests in opening hours".into(),
+            q.in_opening_hours.to_string(),
+        ],
+        ["Answered".into(), q.answered.to_string()],
+        [
+            "Refused, caller's fault".into(),
+            q.refused_caller_fault.to_string(),
+        ],
+        ["Failed (relay side)".into(), q.failed.to_string()],
+        [
+            "Outside opening hours (not measured)".into(),
+            q.outside_opening_hours.to_string(),
+        ],
+        [
+            "Unavailable minutes: failures / outage records".into(),
+            format!(
+                "{} / {}",
+                r.availability.minutes_from_failures, r.availability.minutes_from_outages
+            ),
+        ],
+    ]
+}
+
+fn disturbance_rows(r: &SlaReport) -> Vec<[String; 4]> {
+    r.disturbances
+        .iter()
+        .map(|d| {
+            [
+                d.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                d.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                d.requests.to_string(),
+                d.providers.join(", "),
+            ]
+        })
+        .collect()
+}
+
+fn provider_header(r: &SlaReport) -> Vec<String> {
+    let mut h = vec!["provider".to_owned(), "calls".to_owned()];
+    if let Some(p) = r.providers.first() {
+        h.extend(p.outcomes.keys().cloned());
+    }
+    h.extend(["p50".to_owned(), "p90".to_owned(), "p99".to_owned()]);
+    h
+}
+
+fn provider_rows(r: &SlaReport) -> Vec<Vec<String>> {
+    r.providers
+        .iter()
+        .map(|p| {
+            let mut row = vec![p.provider.clone(), p.calls.to_string()];
+            row.extend(p.outcomes.values().map(u64::to_string));
+            row.extend([ms(p.p50_ms), ms(p.p90_ms), ms(p.p99_ms)]);
+            row
+        })
+        .collect()
+}
+
+fn daily_rows(r: &SlaReport) -> Vec<[String; 6]> {
+    r.daily
+        .iter()
+        .map(|d| {
+            [
+                d.date.to_string(),
+                d.requests.to_string(),
+                d.answered.to_string(),
+                ms(d.p50_ms),
+                ms(d.p90_ms),
+                format!("{:.2} %", d.availability_percent),
+            ]
+        })
+        .collect()
+}
+
+const DAILY_HEADER: [&str; 6] = ["date", "requests", "answered", "p50", "p90", "availability"];
+
+fn sla_md(r: &SlaReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Service levels {}\n", r.month);
+    let _ = writeln!(
+        s,
+        "Opening hours Mon–Fri 08:00–17:00 Europe/Stockholm, excluding Swedish public holidays \
+         and midsommarafton, julafton and nyårsafton.\n"
+    );
+    table(
+        &mut s,
+        &["measure", "value", "target", "status"],
+        summary_rows(r),
+    );
+    let _ = writeln!(s, "\n## Requests\n");
+    table(&mut s, &["", "count"], request_rows(r));
+    let _ = writeln!(s, "\n## Disturbance periods\n");
+    if r.disturbances.is_empty() {
+        let _ = writeln!(s, "None.");
+    } else {
+        table(
+            &mut s,
+            &["start (UTC)", "end (UTC)", "requests", "providers failed"],
+            disturbance_rows(r),
+        );
+    }
+    let _ = writeln!(s, "\n## Providers\n");
+    if r.providers.is_empty() {
+        let _ = writeln!(s, "No provider calls.");
+    } else {
+        let header = provider_header(r);
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        table(&mut s, &header, provider_rows(r));
+    }
+    let _ = writeln!(s, "\n## Daily\n");
+    table(&mut s, &DAILY_HEADER, daily_rows(r));
+    if r.read.skipped_lines > 0 {
+        s.push('\n');
+        warnings(&mut s, r.read.skipped_lines, &Default::default());
+    }
+    s
+}
+
+/// A Markdown table; cells cannot break out of it.
+fn table<R, C>(s: &mut String, header: &[&str], rows: impl IntoIterator<Item = R>)
+where
+    R: IntoIterator<Item = C>,
+    C: AsRef<str>,
+{
+    let _ = writeln!(
+        s,
+        "| {} |",
+        header
+            .iter()
+            .map(|h| md_cell(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(s, "|{}", "---|".repeat(header.len()));
+    for row in rows {
+        let cells: Vec<String> = row.into_iter().map(|c| md_cell(c.as_ref())).collect();
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html_table<R, C>(s: &mut String, header: &[&str], rows: impl IntoIterator<Item = R>)
+where
+    R: IntoIterator<Item = C>,
+    C: AsRef<str>,
+{
+    s.push_str("<table><thead><tr>");
+    for h in header {
+        let _ = write!(s, "<th>{}</th>", esc(h));
+    }
+    s.push_str("</tr></thead><tbody>\n");
+    for row in rows {
+        s.push_str("<tr>");
+        for c in row {
+            let c = c.as_ref();
+            let class = if c == "NOT met" {
+                " class=\"bad\""
+            } else if c == "met" {
+                " class=\"ok\""
+            } else {
+                ""
+            };
+            let _ = write!(s, "<td{class}>{}</td>", esc(c));
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</tbody></table>\n");
+}
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1000px;color:#1b1b1b;padding:0 1em}\
+h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ccc}\
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}\
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f0f0f0}\
+td.ok{color:#176117;font-weight:bold}td.bad{color:#a11;font-weight:bold}\
+.note{color:#555;font-size:.9em}svg{background:#fff;border:1px solid #ddd;margin:.5em 0}\
+svg text{font-size:11px;fill:#333}";
+
+fn sla_html(r: &SlaReport) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"sv\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>Service levels {m}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
+         <h1>Service levels {m}</h1>\n<p class=\"note\">Opening hours Mon–Fri 08:00–17:00 \
+         Europe/Stockholm, excluding Swedish public holidays and midsommarafton, julafton and \
+         nyårsafton. Only requests that arrived in opening hours are measured.</p>\n",
+        m = esc(&r.month)
+    );
+    html_table(
+        &mut s,
+        &["measure", "value", "target", "status"],
+        summary_rows(r),
+    );
+    s.push_str("<h2>Daily answer times</h2>\n");
+    s.push_str(&latency_chart(r));
+    s.push_str("<h2>Daily availability</h2>\n");
+    s.push_str(&availability_chart(r));
+    s.push_str("<h2>Requests</h2>\n");
+    html_table(&mut s, &["", "count"], request_rows(r));
+    s.push_str("<h2>Disturbance periods</h2>\n");
+    if r.disturbances.is_empty() {
+        s.push_str("<p>None.</p>\n");
+    } else {
+        html_table(
+            &mut s,
+            &["start (UTC)", "end (UTC)", "requests", "providers failed"],
+            disturbance_rows(r),
+        );
+    }
+    s.push_str("<h2>Providers</h2>\n");
+    if r.providers.is_empty() {
+        s.push_str("<p>No provider calls.</p>\n");
+    } else {
+        let header = provider_header(r);
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        html_table(&mut s, &header, provider_rows(r));
+    }
+    s.push_str("<h2>Daily</h2>\n");
+    html_table(&mut s, &DAILY_HEADER, daily_rows(r));
+    if r.read.skipped_lines > 0 {
+        let _ = writeln!(
+            s,
+            "<p class=\"note\">{} line(s) of the audit files were not records and were skipped.</p>",
+            r.read.skipped_lines
+        );
+    }
+    s.push_str("</body>\n</html>\n");
+    s
+}
+
+// Chart geometry shared by both charts.
+const W: f64 = 900.0;
+const H: f64 = 260.0;
+const LEFT: f64 = 60.0;
+const RIGHT: f64 = 20.0;
+const TOP: f64 = 20.0;
+const BOTTOM: f64 = 40.0;
+
+struct Frame {
+    slots: usize,
+    max: f64,
+}
+
+impl Frame {
+    fn slot_width(&self) -> f64 {
+        (W - LEFT - RIGHT) / self.slots.max(1) as f64
+    }
+    fn x(&self, i: usize) -> f64 {
+        LEFT + i as f64 * self.slot_width()
+    }
+    fn y(&self, v: f64) -> f64 {
+        TOP + (H - TOP - BOTTOM) * (1.0 - (v / self.max).clamp(0.0, 1.0))
+    }
+}
+
+fn svg_open(s: &mut String, label: &str) {
+    let _ = writeln!(
+        s,
+        "<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\">",
+        esc(label)
+    );
+}
+
+fn axes(s: &mut String, f: &Frame, r: &SlaReport, ticks: &[(f64, String)]) {
+    let bottom = H - BOTTOM;
+    let _ = writeln!(
+        s,
+        "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{bottom}\" stroke=\"#333\"/>\
+         <line x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\" stroke=\"#333\"/>",
+        W - RIGHT
+    );
+    for (v, label) in ticks {
+        let y = f.y(*v);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{}\" y1=\"{y:.1}\" x2=\"{LEFT}\" y2=\"{y:.1}\" stroke=\"#333\"/>\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            LEFT - 4.0,
+            LEFT - 6.0,
+            y + 4.0,
+            esc(label)
+        );
+    }
+    for (i, d) in r.daily.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            f.x(i) + f.slot_width() / 2.0,
+            bottom + 14.0,
+            d.date.format("%d")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">day of month (opening days)</text>",
+        LEFT + (W - LEFT - RIGHT) / 2.0,
+        H - 6.0
+    );
+}
+
+/// Grouped bars of daily p50 and p90 answer times with the 7 s and 12 s limits.
+fn latency_chart(r: &SlaReport) -> String {
+    let fast = r.config.fast_ms as f64;
+    let slow = r.config.slow_ms as f64;
+    let highest = r.daily.iter().filter_map(|d| d.p90_ms).max().unwrap_or(0) as f64;
+    let max = (slow * 1.15).max(highest * 1.05);
+    let f = Frame {
+        slots: r.daily.len(),
+        max,
+    };
+    let mut s = String::new();
+    svg_open(&mut s, "Daily p50 and p90 answer times with the limits");
+    let step = if max > 30_000.0 { 10_000.0 } else { 2_000.0 };
+    let ticks: Vec<(f64, String)> = (0..)
+        .map(|i| f64::from(i) * step)
+        .take_while(|v| *v <= max)
+        .map(|v| (v, format!("{} s", v / 1000.0)))
+        .collect();
+    axes(&mut s, &f, r, &ticks);
+    let bar = f.slot_width() * 0.35;
+    for (i, d) in r.daily.iter().enumerate() {
+        for (k, (v, colour, name)) in [(d.p50_ms, "#4a7fb5", "p50"), (d.p90_ms, "#e08a2c", "p90")]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(v) = v else { continue };
+            let x = f.x(i) + f.slot_width() * 0.15 + k as f64 * bar;
+            let y = f.y(v as f64);
+            let _ = writeln!(
+                s,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{} {name} {v} ms</title></rect>",
+                (H - BOTTOM - y).max(0.0),
+                d.date
+            );
+        }
+    }
+    for (limit, colour) in [(fast, "#b58900"), (slow, "#c0392b")] {
+        let y = f.y(limit);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-dasharray=\"6 4\"/>\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"{colour}\">{} s limit</text>",
+            W - RIGHT,
+            W - RIGHT - 4.0,
+            y - 4.0,
+            limit / 1000.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<rect x=\"{}\" y=\"6\" width=\"10\" height=\"10\" fill=\"#4a7fb5\"/><text x=\"{}\" y=\"15\">p50</text>\
+         <rect x=\"{}\" y=\"6\" width=\"10\" height=\"10\" fill=\"#e08a2c\"/><text x=\"{}\" y=\"15\">p90</text>",
+        LEFT + 10.0,
+        LEFT + 24.0,
+        LEFT + 60.0,
+        LEFT + 74.0
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Bars of daily availability, 0-100 %.
+fn availability_chart(r: &SlaReport) -> String {
+    let f = Frame {
+        slots: r.daily.len(),
+        max: 100.0,
+    };
+    let mut s = String::new();
+    svg_open(&mut s, "Daily availability in percent");
+    let ticks: Vec<(f64, String)> = (0..=4)
+        .map(|i| (f64::from(i) * 25.0, format!("{} %", i * 25)))
+        .collect();
+    axes(&mut s, &f, r, &ticks);
+    let bar = f.slot_width() * 0.7;
+    for (i, d) in r.daily.iter().enumerate() {
+        let x = f.x(i) + f.slot_width() * 0.15;
+        let y = f.y(d.availability_percent);
+        let colour = if d.unavailable_minutes == 0 {
+            "#3c8d40"
+        } else {
+            "#c0392b"
+        };
+        let _ = writeln!(
+            s,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{} {:.2} % ({} min unavailable)</title></rect>",
+            (H - BOTTOM - y).max(0.0),
+            d.date,
+            d.availability_percent,
+            d.unavailable_minutes
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}

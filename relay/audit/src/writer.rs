@@ -1,0 +1,503 @@
+//! The audit writer: many tasks call [`AuditLog::record`]; one background task
+//! owns the file, appends, fsyncs and rotates.
+//!
+//! - Separate from the application log: its own directory, one JSON object per
+//!   line, files created mode 0600 in a directory created mode 0700.
+//! - Rotation: before a record would make `audit.jsonl` larger than
+//!   `max_file_bytes`, and at the first record of a new UTC day, the file is
+//!   renamed to `audit-YYYYMMDD-HHMMSS.jsonl` (the UTC closing time) and a new
+//!   one begins. The directory is fsynced after the rename.
+//! - Durability: [`Fsync::EveryRecord`] fsyncs after each record;
+//!   [`Fsync::Batch`] writes whatever is queued (up to `max_records`) and then
+//!   fsyncs once (group commit). No record ever waits for a timer: a batch is
+//!   only what had already queued up while the previous fsync ran.
+//! - Back-pressure: the queue is bounded. When it is full, `record` waits up to
+//!   `max_wait`; if it is still full the record is dropped, counted in
+//!   [`AuditStats::dropped`], logged as an error, and `record` returns
+//!   [`AuditError::Dropped`], so a caller that must not proceed without an audit
+//!   record can refuse the request. Nothing is dropped silently.
+//! - Restart: an existing `audit.jsonl` is appended to (after a newline if the
+//!   last record was torn by a crash), or closed first if it is from an earlier day.
+//!
+//! The writer blocks on disk I/O, so it runs on a blocking thread
+//! ([`AuditTask::spawn`]) and never on the async workers.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{AuditError, Result};
+use crate::files::{CURRENT_FILE, rotated_name};
+use crate::record::AuditRecord;
+
+/// When the writer fsyncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// After every record: nothing acknowledged is ever lost, at one fsync per record.
+    EveryRecord,
+    /// After each group of at most `max_records` records that were queued together.
+    Batch { max_records: usize },
+}
+
+/// Where and how the audit trail is written.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// The audit directory (not the application log's).
+    pub dir: PathBuf,
+    /// Close the file before it grows beyond this; 0 turns size rotation off.
+    pub max_file_bytes: u64,
+    /// Close the file at the first record of each new UTC day.
+    pub rotate_daily: bool,
+    pub fsync: Fsync,
+    /// Records that may wait for the writer.
+    pub queue_capacity: usize,
+    /// How long [`AuditLog::record`] waits for room in a full queue before it
+    /// drops the record (and says so).
+    pub max_wait: Duration,
+}
+
+impl AuditConfig {
+    /// Defaults: 64 MiB files, daily rotation, fsync per batch of up to 64,
+    /// 4096 queued records, 2 s wait when full.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            max_file_bytes: 64 * 1024 * 1024,
+            rotate_daily: true,
+            fsync: Fsync::Batch { max_records: 64 },
+            queue_capacity: 4096,
+            max_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Counters since the writer started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditStats {
+    /// Records written to the file.
+    pub written: u64,
+    /// Records refused because the queue stayed full or the writer had stopped.
+    pub dropped: u64,
+    /// Records lost to a disk error (the writer logs each and reopens the file).
+    pub write_errors: u64,
+    /// Files closed by rotation.
+    pub rotations: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    write_errors: AtomicU64,
+    rotations: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> AuditStats {
+        AuditStats {
+            written: self.written.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            write_errors: self.write_errors.load(Ordering::Relaxed),
+            rotations: self.rotations.load(Ordering::Relaxed),
+        }
+    }
+}
+
+enum Msg {
+    Line(Vec<u8>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The handle request tasks write through. Cheap to clone; the writer stops
+/// (after writing everything queued) when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Msg>,
+    counters: Arc<Counters>,
+    max_wait: Duration,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Line(_) => "Line",
+            Self::Flush(_) => "Flush",
+        })
+    }
+}
+
+impl AuditLog {
+    /// Opens (or creates) the audit directory and file and returns the handle and
+    /// the writer task, which the caller starts with [`AuditTask::spawn`] (or runs
+    /// on a thread of its own with [`AuditTask::run`]).
+    pub fn open(config: AuditConfig) -> Result<(AuditLog, AuditTask)> {
+        let segment = Segment::open(&config, Utc::now())?;
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let counters = Arc::new(Counters::default());
+        let max_batch = match config.fsync {
+            Fsync::EveryRecord => 1,
+            Fsync::Batch { max_records } => max_records.max(1),
+        };
+        let log = AuditLog {
+            tx,
+            counters: counters.clone(),
+            max_wait: config.max_wait,
+        };
+        let task = AuditTask {
+            rx,
+            segment: Some(segment),
+            config,
+            counters,
+            max_batch,
+        };
+        Ok((log, task))
+    }
+
+    /// Queues one record. Waits up to `max_wait` when the queue is full; past
+    /// that the record is dropped, counted and logged, and the error says so.
+    pub async fn record(&self, record: impl Into<AuditRecord>) -> Result<()> {
+        let mut line = serde_json::to_vec(&record.into())?;
+        line.push(b'\n');
+        match self.tx.send_timeout(Msg::Line(line), self.max_wait).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                let total = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(
+                    dropped_total = total,
+                    waited_ms = self.max_wait.as_millis() as u64,
+                    "audit queue full: record dropped"
+                );
+                Err(AuditError::Dropped(self.max_wait))
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => {
+                let total = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(
+                    dropped_total = total,
+                    "audit writer stopped: record dropped"
+                );
+                Err(AuditError::Closed)
+            }
+        }
+    }
+
+    /// Waits until everything queued before this call is written and fsynced.
+    pub async fn flush(&self) -> Result<()> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Msg::Flush(done))
+            .await
+            .map_err(|_| AuditError::Closed)?;
+        wait.await.map_err(|_| AuditError::Closed)
+    }
+
+    pub fn stats(&self) -> AuditStats {
+        self.counters.snapshot()
+    }
+}
+
+/// The writer: owns the file. Runs until every [`AuditLog`] clone is dropped and
+/// the queue is empty, then fsyncs and returns its counters.
+#[derive(Debug)]
+pub struct AuditTask {
+    rx: mpsc::Receiver<Msg>,
+    segment: Option<Segment>,
+    config: AuditConfig,
+    counters: Arc<Counters>,
+    max_batch: usize,
+}
+
+impl AuditTask {
+    /// Runs the writer on tokio's blocking pool.
+    pub fn spawn(self) -> tokio::task::JoinHandle<AuditStats> {
+        tokio::task::spawn_blocking(move || self.run())
+    }
+
+    /// Runs the writer on the current thread (blocking) until the log is closed.
+    pub fn run(mut self) -> AuditStats {
+        let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+        while let Some(first) = self.rx.blocking_recv() {
+            let mut lines = 0usize;
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Line(line) => {
+                        self.write(&line);
+                        lines += 1;
+                    }
+                    Msg::Flush(done) => waiting.push(done),
+                }
+                if lines < self.max_batch {
+                    next = self.rx.try_recv().ok();
+                }
+            }
+            self.sync();
+            for done in waiting.drain(..) {
+                let _ = done.send(());
+            }
+        }
+        self.sync();
+        self.counters.snapshot()
+    }
+
+    fn write(&mut self, line: &[u8]) {
+        let now = Utc::now();
+        if self.segment.is_none() {
+            match Segment::open(&self.config, now) {
+                Ok(s) => self.segment = Some(s),
+                Err(e) => {
+                    self.lost(&e.to_string());
+                    return;
+                }
+            }
+        }
+        let Some(segment) = self.segment.as_mut() else {
+            return;
+        };
+        match segment.write(line, now) {
+            Ok(rotated) => {
+                self.counters.written.fetch_add(1, Ordering::Relaxed);
+                if rotated {
+                    self.counters.rotations.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                // Reopen on the next record: the file may have been moved or the
+                // disk may have room again.
+                self.segment = None;
+                self.lost(&e.to_string());
+            }
+        }
+    }
+
+    fn lost(&self, error: &str) {
+        let total = self.counters.write_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::error!(
+            dir = %self.config.dir.display(),
+            error,
+            lost_total = total,
+            "audit record could not be written"
+        );
+    }
+
+    fn sync(&mut self) {
+        if let Some(segment) = self.segment.as_mut()
+            && let Err(e) = segment.sync()
+        {
+            tracing::error!(dir = %self.config.dir.display(), error = %e, "audit fsync failed");
+            self.segment = None;
+        }
+    }
+}
+
+/// The file being written, with what rotation needs to know about it.
+#[derive(Debug)]
+struct Segment {
+    dir: PathBuf,
+    file: File,
+    bytes: u64,
+    /// The UTC day the file was begun (for an existing file: last modified).
+    day: NaiveDate,
+    unsynced: bool,
+    max_bytes: u64,
+    daily: bool,
+}
+
+impl Segment {
+    fn open(config: &AuditConfig, now: DateTime<Utc>) -> Result<Self> {
+        let dir = &config.dir;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(AuditError::io(dir))?;
+        let path = dir.join(CURRENT_FILE);
+        let mut segment = Self {
+            dir: dir.clone(),
+            file: open_append(&path).map_err(AuditError::io(&path))?,
+            bytes: 0,
+            day: now.date_naive(),
+            unsynced: false,
+            max_bytes: config.max_file_bytes,
+            daily: config.rotate_daily,
+        };
+        let meta = segment.file.metadata().map_err(AuditError::io(&path))?;
+        segment.bytes = meta.len();
+        if segment.bytes > 0 {
+            if let Ok(modified) = meta.modified() {
+                segment.day = DateTime::<Utc>::from(modified).date_naive();
+            }
+            segment
+                .end_torn_line(&path)
+                .map_err(AuditError::io(&path))?;
+            if segment.daily && segment.day < now.date_naive() {
+                segment.rotate(now).map_err(AuditError::io(&path))?;
+            }
+        }
+        Ok(segment)
+    }
+
+    /// After a crash the last line may be torn; start the next record on a line of
+    /// its own so that only the torn one is lost.
+    fn end_torn_line(&mut self, path: &Path) -> std::io::Result<()> {
+        let mut reader = File::open(path)?;
+        reader.seek(SeekFrom::End(-1))?;
+        let mut last = [0u8; 1];
+        reader.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            self.file.write_all(b"\n")?;
+            self.bytes += 1;
+            self.unsynced = true;
+        }
+        Ok(())
+    }
+
+    /// Appends one line, rotating first when it is due. Returns whether it rotated.
+    fn write(&mut self, line: &[u8], now: DateTime<Utc>) -> std::io::Result<bool> {
+        let too_big = self.max_bytes > 0 && self.bytes + line.len() as u64 > self.max_bytes;
+        let new_day = self.daily && now.date_naive() != self.day;
+        let rotate = self.bytes > 0 && (too_big || new_day);
+        if rotate {
+            self.rotate(now)?;
+        }
+        self.file.write_all(line)?;
+        self.bytes += line.len() as u64;
+        self.unsynced = true;
+        Ok(rotate)
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        if self.unsynced {
+            self.file.sync_data()?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self, now: DateTime<Utc>) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        let current = self.dir.join(CURRENT_FILE);
+        let closed = (0u32..)
+            .map(|seq| self.dir.join(rotated_name(now, seq)))
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| unreachable!("u32::MAX files closed within one second"));
+        std::fs::rename(&current, &closed)?;
+        self.file = open_append(&current)?;
+        // The rename and the new file must survive a crash too.
+        File::open(&self.dir)?.sync_all()?;
+        self.bytes = 0;
+        self.day = now.date_naive();
+        self.unsynced = false;
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true).read(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn config(dir: &Path) -> AuditConfig {
+        AuditConfig {
+            max_file_bytes: 100,
+            ..AuditConfig::new(dir)
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_file_is_closed_before_it_would_grow_past_the_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+        let mut seg = Segment::open(&config(dir.path()), t).unwrap();
+        let line = [b'x'; 39].iter().chain(b"\n").copied().collect::<Vec<u8>>();
+        assert!(!seg.write(&line, t).unwrap());
+        assert!(!seg.write(&line, t).unwrap());
+        // 80 + 40 > 100: closed first.
+        assert!(seg.write(&line, t).unwrap());
+        // Same second: the second closed file gets a sequence number.
+        assert!(!seg.write(&line, t).unwrap());
+        assert!(seg.write(&line, t).unwrap());
+        assert_eq!(
+            names(dir.path()),
+            [
+                "audit-20261102-090000-1.jsonl",
+                "audit-20261102-090000.jsonl",
+                "audit.jsonl"
+            ]
+        );
+        let first = std::fs::read(dir.path().join("audit-20261102-090000.jsonl")).unwrap();
+        assert_eq!(first.len(), 80);
+    }
+
+    #[test]
+    fn the_first_record_of_a_new_utc_day_begins_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = AuditConfig::new(dir.path());
+        let monday = Utc.with_ymd_and_hms(2026, 11, 2, 23, 59, 59).unwrap();
+        let tuesday = Utc.with_ymd_and_hms(2026, 11, 3, 0, 0, 1).unwrap();
+        let mut seg = Segment::open(&cfg, monday).unwrap();
+        assert!(!seg.write(b"{}\n", monday).unwrap());
+        assert!(seg.write(b"{}\n", tuesday).unwrap());
+        assert!(!seg.write(b"{}\n", tuesday).unwrap());
+        assert_eq!(
+            names(dir.path()),
+            ["audit-20261103-000001.jsonl", "audit.jsonl"]
+        );
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ended_before_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CURRENT_FILE), b"{\"kind\":\"dele").unwrap();
+        let now = Utc::now();
+        let mut seg = Segment::open(&AuditConfig::new(dir.path()), now).unwrap();
+        seg.write(b"{}\n", now).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CURRENT_FILE)).unwrap();
+        assert_eq!(text, "{\"kind\":\"dele\n{}\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_mode_0600_and_the_directory_0700() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("audit");
+        let now = Utc::now();
+        let mut seg = Segment::open(&config(&dir), now).unwrap();
+        seg.write(&[b'x'; 99], now).unwrap();
+        seg.write(&[b'y'; 10], now).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for name in names(&dir) {
+            assert_eq!(mode(&dir.join(&name)), 0o600, "{name}");
+        }
+    }
+}
