@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::error::{AuditError, Result};
+use crate::record::Outcome;
 use crate::sla::SlaReport;
 use crate::who_asked::WhoAskedReport;
 
@@ -228,11 +229,9 @@ fn disturbance_rows(r: &SlaReport) -> Vec<[String; 4]> {
         .collect()
 }
 
-fn provider_header(r: &SlaReport) -> Vec<String> {
+fn provider_header() -> Vec<String> {
     let mut h = vec!["provider".to_owned(), "calls".to_owned()];
-    if let Some(p) = r.providers.first() {
-        h.extend(p.outcomes.keys().cloned());
-    }
+    h.extend(Outcome::ALL.iter().map(|o| o.label().to_owned()));
     h.extend(["p50".to_owned(), "p90".to_owned(), "p99".to_owned()]);
     h
 }
@@ -242,7 +241,11 @@ fn provider_rows(r: &SlaReport) -> Vec<Vec<String>> {
         .iter()
         .map(|p| {
             let mut row = vec![p.provider.clone(), p.calls.to_string()];
-            row.extend(p.outcomes.values().map(u64::to_string));
+            row.extend(
+                Outcome::ALL
+                    .iter()
+                    .map(|o| p.outcomes.get(o.label()).copied().unwrap_or(0).to_string()),
+            );
             row.extend([ms(p.p50_ms), ms(p.p90_ms), ms(p.p99_ms)]);
             row
         })
@@ -296,7 +299,7 @@ fn sla_md(r: &SlaReport) -> String {
     if r.providers.is_empty() {
         let _ = writeln!(s, "No provider calls.");
     } else {
-        let header = provider_header(r);
+        let header = provider_header();
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
         table(&mut s, &header, provider_rows(r));
     }
@@ -424,7 +427,7 @@ fn sla_html(r: &SlaReport) -> String {
     if r.providers.is_empty() {
         s.push_str("<p>No provider calls.</p>\n");
     } else {
-        let header = provider_header(r);
+        let header = provider_header();
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
         html_table(&mut s, &header, provider_rows(r));
     }
@@ -601,6 +604,16 @@ fn availability_chart(r: &SlaReport) -> String {
             d.availability_percent,
             d.unavailable_minutes
         );
+        // On a 0-100 scale a bad day looks almost full: say how bad.
+        if d.unavailable_minutes > 0 {
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#c0392b\">{:.1}</text>",
+                x + bar / 2.0,
+                (y - 3.0).max(10.0),
+                d.availability_percent
+            );
+        }
     }
     s.push_str("</svg>\n");
     s
