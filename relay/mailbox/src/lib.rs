@@ -1,0 +1,57 @@
+//! # relay-mailbox
+//!
+//! The durable, encrypted mailbox store behind asynchronous SHS: a message the
+//! relay has answered HTTP 202 for is on disk (synced) before the answer goes out;
+//! answers wait in the recipient organisation's outbox until fetched and
+//! acknowledged; acknowledged and expired messages are deleted and their data key
+//! shredded; nothing stays longer than the retention limit (at most 30 days).
+//!
+//! Not for: HTTP, SHS label or MIME parsing, message lists as XML, routing, or
+//! confirm/error generation. The relay does those and fills a [`MessageLabel`]
+//! from the label it parsed.
+//!
+//! # Layout
+//!
+//! - [`store`]: the [`MailboxStore`] trait every engine implements (put, list,
+//!   fetch, ack, delete, sweep...), its outcomes, [`Deletion`] events for the audit
+//!   log, and the [`FetchHandle`] that holds a fetch lock while the body streams.
+//! - [`meta`]: [`MessageLabel`] (what the relay copies from an SHS label),
+//!   [`MessageMeta`] (plus relay bookkeeping), [`Outbox`] addresses, states.
+//! - [`filter`]: Axel's delivery-service list filters, parsed from the query
+//!   string ([`ListFilter::from_query`]) and applied the same way by every engine.
+//! - [`crypto`]: per-message data keys and the chunked AES-256-GCM construction.
+//! - [`kek`]: key-encryption keys held outside the store ([`KeyFile`], or any
+//!   [`KeyEncryptionKey`] such as a KMS), with rotation.
+//! - `slots`: the data-key slot file, overwritten in place on deletion.
+//! - [`retention`]: per-product time-to-live, refusing anything over 30 days.
+//! - [`clock`]: where every time comes from ([`ManualClock`] in tests).
+//! - [`redb_store`]: [`RedbStore`], the engine on one redb file plus its key slots.
+//!
+//! The on-disk layout, the crypto design, and what "deleted" means and how the
+//! tests prove it are in this crate's `README.md`.
+
+pub mod clock;
+pub mod crypto;
+pub mod filter;
+pub mod kek;
+pub mod meta;
+pub mod redb_store;
+pub mod retention;
+mod slots;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use crypto::{CHUNK_SIZE, DataKey};
+pub use filter::{FilterError, ListFilter, SortAttribute, SortOrder};
+pub use kek::{KekError, KekId, KeyEncryptionKey, KeyFile, WrappedKey};
+pub use meta::{
+    DataPart, EmptyOutbox, MessageLabel, MessageMeta, MessageState, Outbox, SequenceType, Status,
+    TransferType, shs_value,
+};
+pub use redb_store::{RedbStore, StoreOptions};
+pub use retention::{DEFAULT_TTL, MAX_TTL, Retention, RetentionError};
+pub use slots::SlotError;
+pub use store::{
+    AckOutcome, AckPolicy, Deletion, DeletionReason, FetchBody, FetchHandle, FetchLease,
+    MailboxError, MailboxStore, PutOutcome, Stats,
+};

@@ -1,0 +1,1119 @@
+//! The redb engine: one redb file for envelopes, sealed labels, indexes and sealed
+//! body chunks, plus the data-key slot file beside it (`<store>.keys`, see
+//! [`crate::slots`]). redb work runs on blocking threads; nothing here blocks
+//! the async runtime except the short non-durable write that releases a dropped
+//! fetch lock.
+//!
+//! Tables:
+//!
+//! | table          | key                      | value                                        |
+//! |----------------|--------------------------|----------------------------------------------|
+//! | `messages`     | tx.id                    | envelope (JSON): ids, outbox, state, times, sizes, slot |
+//! | `labels`       | tx.id                    | the label, sealed under the message's data key |
+//! | `outbox_index` | (outbox, tx.id)          | ()                                           |
+//! | `expiry_index` | (expires_at ms, tx.id)   | ()                                           |
+//! | `staging`      | local id                 | key slot of a `put` still streaming          |
+//! | `chunks`       | (local id, chunk index)  | sealed body chunk (≤ 64 KiB + 16-byte tag)   |
+//!
+//! The envelope is plaintext on purpose and holds nothing personal: the tx.id, the
+//! recipient organisation's address, states, times and sizes. Everything from the
+//! label that may name a person (from, originator, subject, meta...) is sealed.
+//!
+//! A `put` streams its chunks in non-durable commits (no fsync; a staging row
+//! marks them) and ends with one durable commit that makes the message visible;
+//! redb persists the earlier non-durable commits with it. A crash before that
+//! leaves a staging row, which [`RedbStore::open`] clears.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::clock::{Clock, SystemClock, millis};
+use crate::crypto::{CHUNK_SIZE, DataKey, MessageCipher, NONCE_PREFIX_LEN, TAG_LEN};
+use crate::filter::ListFilter;
+use crate::kek::{KekId, KeyEncryptionKey};
+use crate::meta::{MessageLabel, MessageMeta, MessageState, Outbox, SequenceType, TransferType};
+use crate::retention::Retention;
+use crate::slots::{KeySlots, Slot};
+use crate::store::{
+    AckOutcome, AckPolicy, Deletion, DeletionReason, FetchHandle, FetchLease, MailboxError,
+    MailboxStore, PutOutcome, Result, Stats,
+};
+
+const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
+const LABELS: TableDefinition<&str, &[u8]> = TableDefinition::new("labels");
+const OUTBOXES: TableDefinition<(&str, &str), ()> = TableDefinition::new("outbox_index");
+const EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("expiry_index");
+const STAGING: TableDefinition<u128, u64> = TableDefinition::new("staging");
+const CHUNKS: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("chunks");
+
+/// Chunks per non-durable staging commit while a body streams in (1 MiB).
+const STAGE_BATCH: usize = 16;
+/// Chunks per blocking read while a body streams out (256 KiB).
+const READ_AHEAD: u32 = 4;
+/// Messages deleted per commit by the sweeper.
+const SWEEP_BATCH: usize = 256;
+
+/// Tuning and policy for a [`RedbStore`].
+#[derive(Clone)]
+pub struct StoreOptions {
+    pub clock: Arc<dyn Clock>,
+    pub retention: Retention,
+    pub ack_policy: AckPolicy,
+    /// redb's page cache. Bodies are written once and read once, so a large cache
+    /// buys little and costs memory.
+    pub cache_size: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            retention: Retention::default(),
+            ack_policy: AckPolicy::default(),
+            cache_size: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// The relay-internal, non-personal part of a stored message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Envelope {
+    local_id: Uuid,
+    slot: Slot,
+    nonce_prefix: [u8; NONCE_PREFIX_LEN],
+    outbox: Outbox,
+    transfer_type: TransferType,
+    state: MessageState,
+    acknowledged: bool,
+    processing: bool,
+    arrival: DateTime<Utc>,
+    state_timestamp: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    body_bytes: u64,
+    chunks: u32,
+    /// Identifies the fetch holding the lock, so a stale handle cannot complete
+    /// or release a later fetch.
+    fetch_token: Option<Uuid>,
+}
+
+impl Envelope {
+    fn id(&self) -> u128 {
+        self.local_id.as_u128()
+    }
+
+    fn set_state(&mut self, state: MessageState, now: DateTime<Utc>) {
+        if self.state != state {
+            self.state = state;
+            self.state_timestamp = now;
+        }
+        if state != MessageState::FetchingInProgress {
+            self.fetch_token = None;
+        }
+    }
+
+    /// In this outbox and delivered: what `ack` accepts (Axel acks any state; a
+    /// recipient cannot know of a message not yet in its outbox).
+    fn ackable_in(&self, outbox: &Outbox) -> bool {
+        self.outbox == *outbox
+            && !self.processing
+            && matches!(
+                self.state,
+                MessageState::Received | MessageState::FetchingInProgress | MessageState::Fetched
+            )
+    }
+}
+
+/// The redb mailbox store. Cheap to clone; clones share one database.
+#[derive(Clone)]
+pub struct RedbStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    db: Database,
+    slots: KeySlots,
+    kek: Arc<dyn KeyEncryptionKey>,
+    clock: Arc<dyn Clock>,
+    retention: Retention,
+    ack_policy: AckPolicy,
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store at `path` with default options. Blocking: call
+    /// at start-up, before serving.
+    pub fn open(path: impl AsRef<Path>, kek: Arc<dyn KeyEncryptionKey>) -> Result<Self> {
+        Self::open_with(path, kek, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the store, then recovers from an unclean shutdown:
+    /// half-written messages are removed, fetch locks (no fetch survives a restart)
+    /// are released, and data-key slots no message refers to are erased.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        kek: Arc<dyn KeyEncryptionKey>,
+        options: StoreOptions,
+    ) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let (slots, used) = KeySlots::open(&key_slot_path(&path))?;
+        let db = Database::builder()
+            .set_cache_size(options.cache_size)
+            .create(&path)?;
+        let inner = Inner {
+            path,
+            db,
+            slots,
+            kek,
+            clock: options.clock,
+            retention: options.retention,
+            ack_policy: options.ack_policy,
+        };
+        inner.recover(used)?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The data-key slot file beside the store.
+    pub fn key_slot_path(&self) -> PathBuf {
+        key_slot_path(&self.inner.path)
+    }
+
+    /// How many stored data keys each KEK wraps: check before retiring a KEK.
+    pub async fn kek_usage(&self) -> Result<BTreeMap<KekId, usize>> {
+        self.run(|i| i.kek_usage()).await
+    }
+
+    /// Rewraps every data key not under the newest KEK (after a rotation), in
+    /// place in its slot. Returns how many were rewrapped.
+    pub async fn rewrap_all(&self) -> Result<usize> {
+        self.run(|i| i.rewrap_all()).await
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| MailboxError::Task(e.to_string()))?
+    }
+}
+
+fn key_slot_path(store: &Path) -> PathBuf {
+    let mut p = store.as_os_str().to_owned();
+    p.push(".keys");
+    PathBuf::from(p)
+}
+
+fn decode(bytes: &[u8]) -> Result<Envelope> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+fn encode(env: &Envelope) -> Result<Vec<u8>> {
+    Ok(serde_json::to_vec(env)?)
+}
+
+fn load_envelope(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    tx_id: &str,
+) -> Result<Option<Envelope>> {
+    table.get(tx_id)?.map(|v| decode(v.value())).transpose()
+}
+
+fn put_envelope(txn: &WriteTransaction, tx_id: &str, env: &Envelope) -> Result<()> {
+    txn.open_table(MESSAGES)?
+        .insert(tx_id, encode(env)?.as_slice())?;
+    Ok(())
+}
+
+fn remove_chunks(txn: &WriteTransaction, id: u128) -> Result<()> {
+    txn.open_table(CHUNKS)?
+        .retain_in((id, 0u32)..=(id, u32::MAX), |_, _| false)?;
+    Ok(())
+}
+
+/// Removes every row of a message. Its key slot is erased after the commit.
+fn remove_message(txn: &WriteTransaction, tx_id: &str, env: &Envelope) -> Result<()> {
+    txn.open_table(MESSAGES)?.remove(tx_id)?;
+    txn.open_table(LABELS)?.remove(tx_id)?;
+    txn.open_table(OUTBOXES)?
+        .remove((env.outbox.as_str(), tx_id))?;
+    txn.open_table(EXPIRY)?
+        .remove((millis(env.expires_at), tx_id))?;
+    remove_chunks(txn, env.id())
+}
+
+/// Opens a sealed label and joins it with its envelope.
+fn meta_with(
+    cipher: &MessageCipher,
+    tx_id: &str,
+    env: &Envelope,
+    sealed: &[u8],
+) -> Result<MessageMeta> {
+    let integrity = || MailboxError::Integrity {
+        tx_id: tx_id.to_owned(),
+        what: "label",
+    };
+    let mut buf = Zeroizing::new(sealed.to_vec());
+    cipher.open_label(&mut buf).map_err(|_| integrity())?;
+    let label: MessageLabel = serde_json::from_slice(&buf)?;
+    if label.tx_id != tx_id {
+        return Err(integrity());
+    }
+    Ok(MessageMeta {
+        label,
+        local_id: env.local_id,
+        state: env.state,
+        acknowledged: env.acknowledged,
+        processing: env.processing,
+        arrival: env.arrival,
+        state_timestamp: env.state_timestamp,
+        expires_at: env.expires_at,
+        body_bytes: env.body_bytes,
+    })
+}
+
+impl Inner {
+    /// Times are kept to the millisecond, the precision of the expiry index.
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now().trunc_subsecs(3)
+    }
+
+    fn begin_write(&self, durability: Durability) -> Result<WriteTransaction> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(durability)
+            .map_err(|e| MailboxError::Storage(Box::new(e.into())))?;
+        Ok(txn)
+    }
+
+    /// Erases key slots after the commit that removed their messages. A failure
+    /// here leaves a key without a message; the next open erases it.
+    fn shred(&self, slots: &[Slot]) {
+        if let Err(e) = self.slots.erase(slots) {
+            tracing::error!(error = %e, "erasing data-key slots failed; they are erased at the next open");
+        }
+    }
+
+    fn recover(&self, used: Vec<(Slot, Uuid)>) -> Result<()> {
+        let now = self.now();
+        let txn = self.begin_write(Durability::Immediate)?;
+        let mut referenced = HashSet::new();
+        {
+            let staging: Vec<u128> = txn
+                .open_table(STAGING)?
+                .iter()?
+                .map(|r| r.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            for id in &staging {
+                remove_chunks(&txn, *id)?;
+                txn.open_table(STAGING)?.remove(*id)?;
+            }
+            if !staging.is_empty() {
+                tracing::info!(
+                    count = staging.len(),
+                    "removed messages whose put never finished"
+                );
+            }
+            let mut released = Vec::new();
+            for row in txn.open_table(MESSAGES)?.iter()? {
+                let (k, v) = row?;
+                let env = decode(v.value())?;
+                referenced.insert((env.slot, env.local_id));
+                if env.state == MessageState::FetchingInProgress {
+                    released.push((k.value().to_owned(), env));
+                }
+            }
+            for (tx_id, mut env) in released {
+                env.set_state(MessageState::Received, now);
+                put_envelope(&txn, &tx_id, &env)?;
+            }
+            // Create every table, so readers never meet a missing one.
+            txn.open_table(LABELS)?;
+            txn.open_table(OUTBOXES)?;
+            txn.open_table(EXPIRY)?;
+        }
+        txn.commit()?;
+        let orphans: Vec<Slot> = used
+            .into_iter()
+            .filter(|pair| !referenced.contains(pair))
+            .map(|(slot, _)| slot)
+            .collect();
+        self.slots.erase(&orphans)?;
+        Ok(())
+    }
+
+    fn cipher(&self, env: &Envelope) -> Result<MessageCipher> {
+        let wrapped = self.slots.load(env.slot, env.local_id)?;
+        let key = self.kek.unwrap(&wrapped, env.local_id.as_bytes())?;
+        Ok(MessageCipher::new(&key, env.nonce_prefix))
+    }
+
+    fn meta(&self, tx_id: &str, env: &Envelope, sealed: &[u8]) -> Result<MessageMeta> {
+        meta_with(&self.cipher(env)?, tx_id, env, sealed)
+    }
+
+    /// Reads one message's envelope and sealed label in a snapshot.
+    fn load(&self, tx_id: &str) -> Result<Option<(Envelope, Vec<u8>)>> {
+        let txn = self.db.begin_read()?;
+        let Some(env) = load_envelope(&txn.open_table(MESSAGES)?, tx_id)? else {
+            return Ok(None);
+        };
+        let sealed = txn
+            .open_table(LABELS)?
+            .get(tx_id)?
+            .map(|v| v.value().to_vec())
+            .ok_or_else(|| MailboxError::Integrity {
+                tx_id: tx_id.to_owned(),
+                what: "label (missing)",
+            })?;
+        Ok(Some((env, sealed)))
+    }
+
+    /// Every message passing `keep`, decrypted, in one snapshot.
+    fn scan(&self, keep: impl Fn(&Envelope) -> bool) -> Result<Vec<MessageMeta>> {
+        let txn = self.db.begin_read()?;
+        let labels = txn.open_table(LABELS)?;
+        let mut out = Vec::new();
+        for row in txn.open_table(MESSAGES)?.iter()? {
+            let (k, v) = row?;
+            let env = decode(v.value())?;
+            if keep(&env) {
+                out.push(self.meta_in(&labels, k.value(), &env)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn meta_in(
+        &self,
+        labels: &impl ReadableTable<&'static str, &'static [u8]>,
+        tx_id: &str,
+        env: &Envelope,
+    ) -> Result<MessageMeta> {
+        let sealed = labels.get(tx_id)?.ok_or_else(|| MailboxError::Integrity {
+            tx_id: tx_id.to_owned(),
+            what: "label (missing)",
+        })?;
+        self.meta(tx_id, env, sealed.value())
+    }
+
+    fn arrival_of(&self, tx_id: &str) -> Result<Option<DateTime<Utc>>> {
+        let txn = self.db.begin_read()?;
+        Ok(load_envelope(&txn.open_table(MESSAGES)?, tx_id)?.map(|e| e.arrival))
+    }
+
+    /// Wraps the data key into a slot and records the put as staging.
+    fn begin_put(&self, local_id: Uuid, key: DataKey) -> Result<Slot> {
+        let wrapped = self.kek.wrap(&key, local_id.as_bytes())?;
+        drop(key);
+        let slot = self.slots.store(local_id, &wrapped)?;
+        let staged = (|| {
+            let txn = self.begin_write(Durability::None)?;
+            txn.open_table(STAGING)?.insert(local_id.as_u128(), slot)?;
+            txn.commit()?;
+            Ok(())
+        })();
+        if staged.is_err() {
+            self.shred(&[slot]);
+        }
+        staged.map(|()| slot)
+    }
+
+    fn stage_chunks(
+        &self,
+        local_id: Uuid,
+        cipher: &MessageCipher,
+        batch: Vec<(u32, bool, Vec<u8>)>,
+    ) -> Result<()> {
+        let txn = self.begin_write(Durability::None)?;
+        {
+            let mut chunks = txn.open_table(CHUNKS)?;
+            for (index, last, mut buf) in batch {
+                cipher.seal_chunk(index, last, &mut buf);
+                chunks.insert((local_id.as_u128(), index), buf.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The durable commit that makes a streamed message visible, or finds that a
+    /// message with the same tx.id won the race.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_put(
+        &self,
+        label: MessageLabel,
+        local_id: Uuid,
+        slot: Slot,
+        nonce_prefix: [u8; NONCE_PREFIX_LEN],
+        cipher: &MessageCipher,
+        chunks: u32,
+        body_bytes: u64,
+    ) -> Result<PutOutcome> {
+        let now = self.now();
+        let ttl = self.retention.ttl_for(&label.product);
+        let expires_at = now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
+        let mut sealed = serde_json::to_vec(&label)?;
+        cipher.seal_label(&mut sealed);
+        let tx_id = label.tx_id.as_str();
+        let env = Envelope {
+            local_id,
+            slot,
+            nonce_prefix,
+            outbox: label.to.clone(),
+            transfer_type: label.transfer_type,
+            state: MessageState::New,
+            acknowledged: false,
+            processing: true,
+            arrival: now,
+            state_timestamp: now,
+            expires_at,
+            body_bytes,
+            chunks,
+            fetch_token: None,
+        };
+        let txn = self.begin_write(Durability::Immediate)?;
+        let existing = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?;
+        txn.open_table(STAGING)?.remove(local_id.as_u128())?;
+        if let Some(original) = existing {
+            remove_chunks(&txn, local_id.as_u128())?;
+            txn.commit()?;
+            self.shred(&[slot]);
+            return Ok(PutOutcome::Duplicate {
+                original_arrival: original.arrival,
+            });
+        }
+        put_envelope(&txn, tx_id, &env)?;
+        txn.open_table(LABELS)?.insert(tx_id, sealed.as_slice())?;
+        txn.open_table(OUTBOXES)?
+            .insert((env.outbox.as_str(), tx_id), ())?;
+        txn.open_table(EXPIRY)?
+            .insert((millis(expires_at), tx_id), ())?;
+        txn.commit()?;
+        Ok(PutOutcome::Stored {
+            local_id,
+            arrival: now,
+        })
+    }
+
+    /// Undoes a put that will not finish (error or cancellation).
+    fn abort_put(&self, local_id: Uuid, slot: Slot) -> Result<()> {
+        let txn = self.begin_write(Durability::Immediate)?;
+        remove_chunks(&txn, local_id.as_u128())?;
+        txn.open_table(STAGING)?.remove(local_id.as_u128())?;
+        txn.commit()?;
+        self.shred(&[slot]);
+        Ok(())
+    }
+
+    fn list(&self, outbox: &Outbox, filter: &ListFilter) -> Result<Vec<MessageMeta>> {
+        let now = self.now();
+        let txn = self.db.begin_read()?;
+        let messages = txn.open_table(MESSAGES)?;
+        let labels = txn.open_table(LABELS)?;
+        let mut candidates = Vec::new();
+        for row in txn.open_table(OUTBOXES)?.range((outbox.as_str(), "")..)? {
+            let (k, ()) = row.map(|(k, v)| (k, v.value()))?;
+            let (row_outbox, tx_id) = k.value();
+            if row_outbox != outbox.as_str() {
+                break;
+            }
+            let Some(env) = load_envelope(&messages, tx_id)? else {
+                continue;
+            };
+            // Cheap checks on the envelope before paying for a decryption.
+            let waiting = env.state == MessageState::Received
+                && !env.processing
+                && env.transfer_type == TransferType::Asynch
+                && env.expires_at > now
+                && !(filter.no_ack && env.acknowledged)
+                && filter.since.is_none_or(|s| env.state_timestamp >= s);
+            if waiting {
+                candidates.push(self.meta_in(&labels, tx_id, &env)?);
+            }
+        }
+        Ok(filter.select(outbox, now, candidates))
+    }
+
+    /// Takes the fetch lock; returns what the body stream needs.
+    fn lock_for_fetch(
+        &self,
+        outbox: &Outbox,
+        tx_id: &str,
+    ) -> Result<(MessageMeta, Envelope, Uuid, MessageCipher)> {
+        let now = self.now();
+        let token = Uuid::new_v4();
+        // The lock need not be durable: after a crash every lock is released.
+        let txn = self.begin_write(Durability::None)?;
+        let env = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?
+            .filter(|e| {
+                e.outbox == *outbox
+                    && e.state == MessageState::Received
+                    && !e.processing
+                    && e.transfer_type == TransferType::Asynch
+                    && e.expires_at > now
+            })
+            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+        let mut locked = env.clone();
+        locked.set_state(MessageState::FetchingInProgress, now);
+        locked.fetch_token = Some(token);
+        put_envelope(&txn, tx_id, &locked)?;
+        let sealed = txn
+            .open_table(LABELS)?
+            .get(tx_id)?
+            .map(|v| v.value().to_vec());
+        txn.commit()?;
+        let opened = sealed
+            .ok_or_else(|| MailboxError::Integrity {
+                tx_id: tx_id.to_owned(),
+                what: "label (missing)",
+            })
+            .and_then(|s| {
+                let cipher = self.cipher(&locked)?;
+                let meta = meta_with(&cipher, tx_id, &locked, &s)?;
+                Ok((meta, cipher))
+            });
+        match opened {
+            Ok((meta, cipher)) => Ok((meta, locked, token, cipher)),
+            Err(e) => {
+                let _ = self.end_fetch(tx_id, token, MessageState::Received, Durability::None);
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends a fetch: `Fetched` on completion, `Received` on release.
+    fn end_fetch(
+        &self,
+        tx_id: &str,
+        token: Uuid,
+        state: MessageState,
+        durability: Durability,
+    ) -> Result<()> {
+        let now = self.now();
+        let txn = self.begin_write(durability)?;
+        let mut env = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?
+            .filter(|e| e.state == MessageState::FetchingInProgress && e.fetch_token == Some(token))
+            .ok_or_else(|| MailboxError::FetchLockLost {
+                tx_id: tx_id.to_owned(),
+            })?;
+        env.set_state(state, now);
+        put_envelope(&txn, tx_id, &env)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn read_chunks(
+        &self,
+        tx_id: &str,
+        id: u128,
+        cipher: &MessageCipher,
+        from: u32,
+        count: u32,
+        total: u32,
+    ) -> io::Result<Vec<Bytes>> {
+        let storage = |e: MailboxError| io::Error::other(e);
+        let txn = self.db.begin_read().map_err(|e| storage(e.into()))?;
+        let chunks = txn.open_table(CHUNKS).map_err(|e| storage(e.into()))?;
+        let mut out = Vec::with_capacity(count as usize);
+        for index in from..from + count {
+            let mut buf = chunks
+                .get((id, index))
+                .map_err(|e| storage(e.into()))?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("message {tx_id}: chunk {index} missing (deleted or truncated)"),
+                    )
+                })?;
+            cipher
+                .open_chunk(index, index + 1 == total, &mut buf)
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        MailboxError::Integrity {
+                            tx_id: tx_id.to_owned(),
+                            what: "body chunk",
+                        },
+                    )
+                })?;
+            out.push(Bytes::from(buf));
+        }
+        Ok(out)
+    }
+
+    fn ack(&self, outbox: &Outbox, tx_id: &str) -> Result<AckOutcome> {
+        let (env, sealed) = self
+            .load(tx_id)?
+            .filter(|(e, _)| e.ackable_in(outbox))
+            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+        let meta = self.meta(tx_id, &env, &sealed)?;
+        let send_confirm = meta.label.sequence_type != SequenceType::Adm && !env.acknowledged;
+        // The entry must still be the one read above, and still ackable.
+        let same = |e: &Envelope| e.local_id == env.local_id && e.ackable_in(outbox);
+        let deletion = match self.ack_policy {
+            AckPolicy::DeleteOnAck => {
+                Some(self.delete_where(tx_id, DeletionReason::Acknowledged, same)?)
+            }
+            AckPolicy::KeepUntilExpiry => {
+                self.update(tx_id, Durability::Immediate, |e| {
+                    if !same(e) {
+                        return false;
+                    }
+                    e.acknowledged = true;
+                    true
+                })?;
+                None
+            }
+        };
+        Ok(AckOutcome {
+            send_confirm,
+            meta,
+            deletion,
+        })
+    }
+
+    fn delete_where(
+        &self,
+        tx_id: &str,
+        reason: DeletionReason,
+        check: impl Fn(&Envelope) -> bool,
+    ) -> Result<Deletion> {
+        let at = self.now();
+        let txn = self.begin_write(Durability::Immediate)?;
+        let env = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?
+            .filter(check)
+            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+        remove_message(&txn, tx_id, &env)?;
+        txn.commit()?;
+        self.shred(&[env.slot]);
+        Ok(Deletion {
+            tx_id: tx_id.to_owned(),
+            reason,
+            at,
+        })
+    }
+
+    /// Applies `change` to one envelope; `change` returns false to refuse.
+    fn update(
+        &self,
+        tx_id: &str,
+        durability: Durability,
+        change: impl FnOnce(&mut Envelope) -> bool,
+    ) -> Result<()> {
+        let txn = self.begin_write(durability)?;
+        let mut env = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?
+            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+        if !change(&mut env) {
+            return Err(MailboxError::not_found(tx_id));
+        }
+        put_envelope(&txn, tx_id, &env)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn sweep(&self, now: DateTime<Utc>) -> Result<Vec<Deletion>> {
+        let mut deletions = Vec::new();
+        loop {
+            let txn = self.begin_write(Durability::Immediate)?;
+            let due: Vec<String> = txn
+                .open_table(EXPIRY)?
+                .range::<(i64, &str)>(..(millis(now) + 1, ""))?
+                .take(SWEEP_BATCH)
+                .map(|r| r.map(|(k, _)| k.value().1.to_owned()))
+                .collect::<Result<_, _>>()?;
+            let mut slots = Vec::with_capacity(due.len());
+            for tx_id in &due {
+                match load_envelope(&txn.open_table(MESSAGES)?, tx_id)? {
+                    Some(env) => {
+                        remove_message(&txn, tx_id, &env)?;
+                        slots.push(env.slot);
+                    }
+                    // An index row without its message: drop the row.
+                    None => {
+                        txn.open_table(EXPIRY)?.retain(|(_, t), ()| t != tx_id)?;
+                        continue;
+                    }
+                }
+                deletions.push(Deletion {
+                    tx_id: tx_id.clone(),
+                    reason: DeletionReason::Expired,
+                    at: now,
+                });
+            }
+            txn.commit()?;
+            self.shred(&slots);
+            if due.len() < SWEEP_BATCH {
+                return Ok(deletions);
+            }
+        }
+    }
+
+    fn release_stale_fetches(&self, older_than: Duration) -> Result<usize> {
+        let now = self.now();
+        let cutoff = now - TimeDelta::from_std(older_than).unwrap_or(TimeDelta::MAX);
+        let txn = self.begin_write(Durability::Immediate)?;
+        let mut stale = Vec::new();
+        for row in txn.open_table(MESSAGES)?.iter()? {
+            let (k, v) = row?;
+            let env = decode(v.value())?;
+            if env.state == MessageState::FetchingInProgress && env.state_timestamp <= cutoff {
+                stale.push((k.value().to_owned(), env));
+            }
+        }
+        for (tx_id, env) in &mut stale {
+            env.set_state(MessageState::Received, now);
+            put_envelope(&txn, tx_id, env)?;
+        }
+        txn.commit()?;
+        Ok(stale.len())
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        let txn = self.db.begin_read()?;
+        let messages = txn.open_table(MESSAGES)?;
+        let mut stats = Stats {
+            messages: messages.len()?,
+            ..Stats::default()
+        };
+        for row in messages.iter()? {
+            let env = decode(row?.1.value())?;
+            stats.bytes += env.body_bytes;
+            stats.oldest_arrival = Some(
+                stats
+                    .oldest_arrival
+                    .map_or(env.arrival, |o| o.min(env.arrival)),
+            );
+        }
+        Ok(stats)
+    }
+
+    fn envelopes(&self) -> Result<Vec<Envelope>> {
+        let txn = self.db.begin_read()?;
+        let mut out = Vec::new();
+        for row in txn.open_table(MESSAGES)?.iter()? {
+            out.push(decode(row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    fn kek_usage(&self) -> Result<BTreeMap<KekId, usize>> {
+        let mut usage = BTreeMap::new();
+        for env in self.envelopes()? {
+            let wrapped = self.slots.load(env.slot, env.local_id)?;
+            *usage.entry(wrapped.kek_id).or_insert(0) += 1;
+        }
+        Ok(usage)
+    }
+
+    fn rewrap_all(&self) -> Result<usize> {
+        // Holding the write lock keeps every message (and so its slot) in place.
+        let txn = self.begin_write(Durability::None)?;
+        let current = self.kek.current_id();
+        let mut count = 0;
+        for row in txn.open_table(MESSAGES)?.iter()? {
+            let env = decode(row?.1.value())?;
+            let wrapped = self.slots.load(env.slot, env.local_id)?;
+            if wrapped.kek_id == current {
+                continue;
+            }
+            let key = self.kek.unwrap(&wrapped, env.local_id.as_bytes())?;
+            let rewrapped = self.kek.wrap(&key, env.local_id.as_bytes())?;
+            self.slots.rewrite(env.slot, env.local_id, &rewrapped)?;
+            count += 1;
+        }
+        txn.abort()?;
+        Ok(count)
+    }
+}
+
+/// Reads up to one chunk: a full chunk unless the body ends first.
+async fn read_chunk<R: AsyncRead + Unpin>(body: &mut R) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    let mut filled = 0;
+    while filled < CHUNK_SIZE {
+        let n = body.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    buf.reserve_exact(TAG_LEN);
+    Ok(buf)
+}
+
+/// Removes a put's staged rows and key if the put does not reach its final commit
+/// (an error, or the future dropped when the sender disconnects).
+struct PutGuard {
+    inner: Arc<Inner>,
+    local_id: Uuid,
+    slot: Slot,
+    armed: bool,
+}
+
+impl Drop for PutGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (inner, local_id, slot) = (self.inner.clone(), self.local_id, self.slot);
+        let abort = move || {
+            if let Err(e) = inner.abort_put(local_id, slot) {
+                tracing::warn!(error = %e, "cleaning up an unfinished put failed; the next open does it");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(abort)),
+            Err(_) => abort(),
+        }
+    }
+}
+
+struct RedbLease {
+    inner: Arc<Inner>,
+    tx_id: String,
+    token: Uuid,
+}
+
+impl FetchLease for RedbLease {
+    fn complete(self: Box<Self>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                self.inner.end_fetch(
+                    &self.tx_id,
+                    self.token,
+                    MessageState::Fetched,
+                    Durability::Immediate,
+                )
+            })
+            .await
+            .map_err(|e| MailboxError::Task(e.to_string()))?
+        })
+    }
+
+    fn release(self: Box<Self>) {
+        // Not durable: a release lost in a crash is redone by the next open.
+        if let Err(e) = self.inner.end_fetch(
+            &self.tx_id,
+            self.token,
+            MessageState::Received,
+            Durability::None,
+        ) {
+            tracing::debug!(tx_id = %self.tx_id, error = %e, "fetch lock not released");
+        }
+    }
+}
+
+impl MailboxStore for RedbStore {
+    async fn put<R>(&self, mut label: MessageLabel, body: R) -> Result<PutOutcome>
+    where
+        R: AsyncRead + Send,
+    {
+        label.normalise();
+        if label.tx_id.is_empty() {
+            return Err(MailboxError::InvalidLabel("tx.id is empty"));
+        }
+        if label.product.is_empty() {
+            return Err(MailboxError::InvalidLabel("product is empty"));
+        }
+        let tx_id = label.tx_id.clone();
+        if let Some(original_arrival) = self.run(move |i| i.arrival_of(&tx_id)).await? {
+            return Ok(PutOutcome::Duplicate { original_arrival });
+        }
+
+        let local_id = Uuid::new_v4();
+        let key = DataKey::generate();
+        let nonce_prefix = MessageCipher::random_prefix();
+        let cipher = Arc::new(MessageCipher::new(&key, nonce_prefix));
+        let slot = self.run(move |i| i.begin_put(local_id, key)).await?;
+        let mut guard = PutGuard {
+            inner: self.inner.clone(),
+            local_id,
+            slot,
+            armed: true,
+        };
+
+        let body = std::pin::pin!(body);
+        let mut body = body;
+        let mut batch = Vec::with_capacity(STAGE_BATCH);
+        let mut index: u32 = 0;
+        let mut body_bytes: u64 = 0;
+        let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+        loop {
+            // One chunk of look-ahead tells whether `pending` is the last.
+            let next = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+            let last = next.is_empty();
+            body_bytes += pending.len() as u64;
+            batch.push((index, last, pending));
+            if last {
+                break;
+            }
+            index = index.checked_add(1).ok_or_else(|| {
+                MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
+            })?;
+            pending = next;
+            if batch.len() >= STAGE_BATCH {
+                let (c, b) = (cipher.clone(), std::mem::take(&mut batch));
+                self.run(move |i| i.stage_chunks(local_id, &c, b)).await?;
+            }
+        }
+        let (c, b) = (cipher.clone(), batch);
+        self.run(move |i| i.stage_chunks(local_id, &c, b)).await?;
+
+        let outcome = self
+            .run(move |i| {
+                i.finish_put(
+                    label,
+                    local_id,
+                    slot,
+                    nonce_prefix,
+                    &cipher,
+                    index + 1,
+                    body_bytes,
+                )
+            })
+            .await?;
+        guard.armed = false;
+        Ok(outcome)
+    }
+
+    async fn list(&self, outbox: &Outbox, filter: &ListFilter) -> Result<Vec<MessageMeta>> {
+        let (outbox, filter) = (outbox.clone(), filter.clone());
+        self.run(move |i| i.list(&outbox, &filter)).await
+    }
+
+    async fn fetch(&self, outbox: &Outbox, tx_id: &str) -> Result<FetchHandle> {
+        let (outbox, tx) = (outbox.clone(), tx_id.to_owned());
+        let (meta, env, token, cipher) = self.run(move |i| i.lock_for_fetch(&outbox, &tx)).await?;
+        let lease = Box::new(RedbLease {
+            inner: self.inner.clone(),
+            tx_id: tx_id.to_owned(),
+            token,
+        });
+        let (inner, tx, cipher) = (self.inner.clone(), tx_id.to_owned(), Arc::new(cipher));
+        let (id, total) = (env.id(), env.chunks);
+        let chunks: BoxStream<'static, io::Result<Bytes>> = stream::try_unfold(0u32, move |next| {
+            let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
+            async move {
+                if next >= total {
+                    return Ok::<_, io::Error>(None);
+                }
+                let count = READ_AHEAD.min(total - next);
+                let batch = tokio::task::spawn_blocking(move || {
+                    inner.read_chunks(&tx, id, &cipher, next, count, total)
+                })
+                .await
+                .map_err(io::Error::other)??;
+                Ok(Some((
+                    stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
+                    next + count,
+                )))
+            }
+        })
+        .try_flatten()
+        .boxed();
+        Ok(FetchHandle::new(meta, chunks, lease))
+    }
+
+    async fn ack(&self, outbox: &Outbox, tx_id: &str) -> Result<AckOutcome> {
+        let (outbox, tx) = (outbox.clone(), tx_id.to_owned());
+        self.run(move |i| i.ack(&outbox, &tx)).await
+    }
+
+    async fn delete(&self, tx_id: &str, reason: DeletionReason) -> Result<Deletion> {
+        let tx = tx_id.to_owned();
+        self.run(move |i| i.delete_where(&tx, reason, |_| true))
+            .await
+    }
+
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<Vec<Deletion>> {
+        self.run(move |i| i.sweep(now)).await
+    }
+
+    async fn release_stale_fetches(&self, older_than: Duration) -> Result<usize> {
+        self.run(move |i| i.release_stale_fetches(older_than)).await
+    }
+
+    async fn set_state(&self, tx_id: &str, state: MessageState) -> Result<()> {
+        let tx = tx_id.to_owned();
+        self.run(move |i| {
+            let now = i.now();
+            i.update(&tx, Durability::Immediate, |e| {
+                e.set_state(state, now);
+                true
+            })
+        })
+        .await
+    }
+
+    async fn mark_processed(&self, tx_id: &str, state: MessageState) -> Result<()> {
+        let tx = tx_id.to_owned();
+        self.run(move |i| {
+            let now = i.now();
+            i.update(&tx, Durability::Immediate, |e| {
+                e.processing = false;
+                e.set_state(state, now);
+                true
+            })
+        })
+        .await
+    }
+
+    async fn get_meta(&self, tx_id: &str) -> Result<Option<MessageMeta>> {
+        let tx = tx_id.to_owned();
+        self.run(move |i| {
+            i.load(&tx)?
+                .map(|(env, sealed)| i.meta(&tx, &env, &sealed))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn pending_processing(&self) -> Result<Vec<MessageMeta>> {
+        let mut pending = self.run(|i| i.scan(|e| e.processing)).await?;
+        pending.sort_by(|a, b| {
+            a.arrival
+                .cmp(&b.arrival)
+                .then_with(|| a.tx_id().cmp(b.tx_id()))
+        });
+        Ok(pending)
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        self.run(|i| i.stats()).await
+    }
+}
