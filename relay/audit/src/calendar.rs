@@ -60,7 +60,8 @@ pub struct Holiday {
 }
 
 /// Every holiday of `year` that closes the service, in date order, including
-/// those that fall on a weekend.
+/// those that fall on a weekend. Two can fall on one date (Kristi himmelsfärdsdag
+/// on första maj in 2008; pingstdagen on nationaldagen in 2049); both are listed.
 pub fn holidays(year: i32) -> Vec<Holiday> {
     let ymd = |m, d| NaiveDate::from_ymd_opt(year, m, d).expect("a fixed holiday exists");
     let easter = easter_sunday(year);
@@ -266,6 +267,31 @@ mod tests {
                 ("2027-12-31", "nyårsafton"),
             ])
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn moving_holidays_keep_their_weekdays_in_any_year(year in 1900i32..2200) {
+            let easter = easter_sunday(year);
+            proptest::prop_assert_eq!(easter.weekday(), Weekday::Sun);
+            proptest::prop_assert!(easter >= d(year, 3, 22) && easter <= d(year, 4, 25));
+            let days = holidays(year);
+            proptest::prop_assert_eq!(days.len(), 16);
+            let on = |name: &str| days.iter().find(|h| h.name == name).unwrap().date;
+            proptest::prop_assert_eq!(on("långfredagen").weekday(), Weekday::Fri);
+            proptest::prop_assert_eq!(on("annandag påsk").weekday(), Weekday::Mon);
+            proptest::prop_assert_eq!(on("Kristi himmelsfärdsdag").weekday(), Weekday::Thu);
+            proptest::prop_assert_eq!(on("pingstdagen").weekday(), Weekday::Sun);
+            let eve = on("midsommarafton");
+            proptest::prop_assert_eq!(eve.weekday(), Weekday::Fri);
+            proptest::prop_assert!(eve >= d(year, 6, 19) && eve <= d(year, 6, 25));
+            proptest::prop_assert_eq!(on("midsommardagen"), eve.succ_opt().unwrap());
+            let alla = on("alla helgons dag");
+            proptest::prop_assert_eq!(alla.weekday(), Weekday::Sat);
+            proptest::prop_assert!(alla >= d(year, 10, 31) && alla <= d(year, 11, 6));
+            // In order; two can share a date (Kristi himmelsfärd on första maj in 2008).
+            proptest::prop_assert!(days.windows(2).all(|w| w[0].date <= w[1].date));
+        }
     }
 
     #[test]

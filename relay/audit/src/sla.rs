@@ -563,6 +563,24 @@ mod tests {
         assert_eq!(percentile(&four, 76), Some(40));
     }
 
+    proptest::proptest! {
+        /// The nearest-rank definition itself: at least p % of the values are at
+        /// or below the percentile, and fewer than p % strictly below it.
+        #[test]
+        fn the_percentile_is_the_nearest_rank(
+            mut v in proptest::collection::vec(0u64..20_000, 1..200),
+            p in 1u32..=100,
+        ) {
+            v.sort_unstable();
+            let x = percentile(&v, p).unwrap();
+            let n = v.len() as u64;
+            let at_or_below = v.iter().filter(|&&y| y <= x).count() as u64;
+            let below = v.iter().filter(|&&y| y < x).count() as u64;
+            proptest::prop_assert!(at_or_below * 100 >= u64::from(p) * n);
+            proptest::prop_assert!(below * 100 < u64::from(p) * n);
+        }
+    }
+
     #[test]
     fn months_parse_strictly() {
         assert_eq!(

@@ -381,3 +381,54 @@ async fn a_stopped_writer_refuses_records_with_an_error() {
     assert!(matches!(err, AuditError::Closed));
     assert_eq!(log.stats().dropped, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_write_whole_lines_and_nothing_is_lost() {
+    for fsync in [Fsync::EveryRecord, Fsync::Batch { max_records: 16 }] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AuditConfig {
+            fsync,
+            queue_capacity: 8,
+            max_file_bytes: 4096,
+            ..AuditConfig::new(dir.path())
+        };
+        let (log, task) = AuditLog::open(config).unwrap();
+        let writer = task.spawn();
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for i in 0..50 {
+                        log.record(DeletionRecord {
+                            time: at("2026-11-02T08:00:00Z"),
+                            tx_id: format!("t{t}-{i}"),
+                            reason: "answered".into(),
+                        })
+                        .await
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        drop(log);
+        let stats = writer.await.unwrap();
+        assert_eq!(
+            (stats.written, stats.dropped, stats.write_errors),
+            (400, 0, 0)
+        );
+        let text = all_text(dir.path());
+        let mut txs: Vec<String> = text
+            .lines()
+            .map(|l| match serde_json::from_str::<AuditRecord>(l).unwrap() {
+                AuditRecord::Deletion(d) => d.tx_id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        txs.sort();
+        txs.dedup();
+        assert_eq!(txs.len(), 400, "{fsync:?}");
+    }
+}
