@@ -231,6 +231,44 @@ impl RedbStore {
     }
 }
 
+impl RedbStore {
+    /// Reads, seals and stages the body chunk by chunk; returns (chunks, bytes).
+    /// At most one batch of chunks plus one chunk of look-ahead is in memory.
+    async fn stream_in<R: AsyncRead + Send>(
+        &self,
+        body: R,
+        local_id: Uuid,
+        cipher: &Arc<MessageCipher>,
+    ) -> Result<(u32, u64)> {
+        let mut body = std::pin::pin!(body);
+        let mut batch = Vec::with_capacity(STAGE_BATCH);
+        let mut index: u32 = 0;
+        let mut body_bytes: u64 = 0;
+        let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+        loop {
+            // One chunk of look-ahead tells whether `pending` is the last.
+            let next = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+            let last = next.is_empty();
+            body_bytes += pending.len() as u64;
+            batch.push((index, last, pending));
+            if last {
+                break;
+            }
+            index = index.checked_add(1).ok_or_else(|| {
+                MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
+            })?;
+            pending = next;
+            if batch.len() >= STAGE_BATCH {
+                let (c, b) = (cipher.clone(), std::mem::take(&mut batch));
+                self.run(move |i| i.stage_chunks(local_id, &c, b)).await?;
+            }
+        }
+        let (c, b) = (cipher.clone(), batch);
+        self.run(move |i| i.stage_chunks(local_id, &c, b)).await?;
+        Ok((index + 1, body_bytes))
+    }
+}
+
 fn key_slot_path(store: &Path) -> PathBuf {
     let mut p = store.as_os_str().to_owned();
     p.push(".keys");
@@ -757,7 +795,8 @@ impl Inner {
                 .collect::<Result<_, _>>()?;
             let mut slots = Vec::with_capacity(due.len());
             for tx_id in &due {
-                match load_envelope(&txn.open_table(MESSAGES)?, tx_id)? {
+                let env = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?;
+                match env {
                     Some(env) => {
                         remove_message(&txn, tx_id, &env)?;
                         slots.push(env.slot);
@@ -967,48 +1006,32 @@ impl MailboxStore for RedbStore {
             armed: true,
         };
 
-        let body = std::pin::pin!(body);
-        let mut body = body;
-        let mut batch = Vec::with_capacity(STAGE_BATCH);
-        let mut index: u32 = 0;
-        let mut body_bytes: u64 = 0;
-        let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
-        loop {
-            // One chunk of look-ahead tells whether `pending` is the last.
-            let next = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
-            let last = next.is_empty();
-            body_bytes += pending.len() as u64;
-            batch.push((index, last, pending));
-            if last {
-                break;
+        let streamed = self.stream_in(body, local_id, &cipher).await;
+        let outcome = match streamed {
+            Ok((chunks, body_bytes)) => {
+                self.run(move |i| {
+                    i.finish_put(
+                        label,
+                        local_id,
+                        slot,
+                        nonce_prefix,
+                        &cipher,
+                        chunks,
+                        body_bytes,
+                    )
+                })
+                .await
             }
-            index = index.checked_add(1).ok_or_else(|| {
-                MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
-            })?;
-            pending = next;
-            if batch.len() >= STAGE_BATCH {
-                let (c, b) = (cipher.clone(), std::mem::take(&mut batch));
-                self.run(move |i| i.stage_chunks(local_id, &c, b)).await?;
-            }
+            Err(e) => Err(e),
+        };
+        if outcome.is_err() {
+            // Clean up before answering, so the caller sees a store without the
+            // half message; the guard only covers cancellation.
+            guard.armed = false;
+            let _ = self.run(move |i| i.abort_put(local_id, slot)).await;
         }
-        let (c, b) = (cipher.clone(), batch);
-        self.run(move |i| i.stage_chunks(local_id, &c, b)).await?;
-
-        let outcome = self
-            .run(move |i| {
-                i.finish_put(
-                    label,
-                    local_id,
-                    slot,
-                    nonce_prefix,
-                    &cipher,
-                    index + 1,
-                    body_bytes,
-                )
-            })
-            .await?;
         guard.armed = false;
-        Ok(outcome)
+        outcome
     }
 
     async fn list(&self, outbox: &Outbox, filter: &ListFilter) -> Result<Vec<MessageMeta>> {
