@@ -134,3 +134,12 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// Reopens the fixture's store files with a manual clock at [`t0`].
+pub fn reopen(dir: &Path, kek: Arc<RecordingKek>) -> RedbStore {
+    let options = StoreOptions {
+        clock: Arc::new(ManualClock::new(t0())),
+        ..StoreOptions::default()
+    };
+    RedbStore::open_with(dir.join("mailbox.redb"), kek, options).unwrap()
+}
