@@ -86,7 +86,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             retention: Retention::default(),
             ack_policy: AckPolicy::default(),
-            cache_size: 32 * 1024 * 1024,
+            cache_size: 16 * 1024 * 1024,
         }
     }
 }
@@ -1138,5 +1138,50 @@ impl MailboxStore for RedbStore {
 
     async fn stats(&self) -> Result<Stats> {
         self.run(|i| i.stats()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kek::KeyFile;
+
+    fn count<K: redb::Key + 'static, V: redb::Value + 'static>(
+        store: &RedbStore,
+        table: TableDefinition<K, V>,
+    ) -> u64 {
+        let txn = store.inner.db.begin_read().unwrap();
+        txn.open_table(table).unwrap().len().unwrap()
+    }
+
+    /// A put that never reached its final commit (the process died) leaves staged
+    /// chunks and a key slot; the next open removes both.
+    #[test]
+    fn open_removes_the_remains_of_an_unfinished_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek: Arc<dyn KeyEncryptionKey> =
+            Arc::new(KeyFile::open_or_create(dir.path().join("kek")).unwrap());
+        let path = dir.path().join("mailbox.redb");
+        let store = RedbStore::open(&path, kek.clone()).unwrap();
+        let local_id = Uuid::new_v4();
+        let key = DataKey::generate();
+        let cipher = MessageCipher::new(&key, MessageCipher::random_prefix());
+        let slot = store.inner.begin_put(local_id, key).unwrap();
+        let batch = (0..3).map(|i| (i, false, vec![1u8; 100])).collect();
+        store.inner.stage_chunks(local_id, &cipher, batch).unwrap();
+        assert_eq!(count(&store, STAGING), 1);
+        assert_eq!(count(&store, CHUNKS), 3);
+        drop(store);
+
+        let store = RedbStore::open(&path, kek).unwrap();
+        assert_eq!(count(&store, STAGING), 0);
+        assert_eq!(count(&store, CHUNKS), 0);
+        let slots = std::fs::read(store.key_slot_path()).unwrap();
+        let at = slot as usize * crate::slots::SLOT_SIZE;
+        assert!(
+            slots[at..at + crate::slots::SLOT_SIZE]
+                .iter()
+                .all(|&b| b == 0)
+        );
     }
 }
