@@ -1,12 +1,318 @@
-//! `POST /shs/rs`: the SHS receive service (placeholder until relay-shs lands).
+//! `POST /shs/rs`: the SHS receive service for synchronous messages.
+//!
+//! The path is straight: admit (in-flight limit) → who is calling (certificate) →
+//! read the body (size limit, read timeout) → decode the MIME message and label →
+//! check the label against the caller, the node and the agreements → the
+//! product handler → encode the reply message. SHS errors are HTTP 400 with
+//! `X-shs-errorcode` and a plain-text body, as Axel answers them; overload is
+//! HTTP 503 with `Retry-After`.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use relay_ident::Organisationsnummer;
+use relay_shs::{
+    DataPart, ErrorCode, Label, PartHeaders, ShsError, ShsMessage, TransferEncoding, TransferType,
+};
+use relay_ssbtek::Question;
+use zeroize::Zeroizing;
 
 use crate::Relay;
+use crate::config::ProductName;
+use crate::identity::{self, PeerCert};
+use crate::policy;
+use crate::products::{ping, ssbtek};
 
-pub async fn receive(State(_relay): State<Arc<Relay>>) -> Response {
-    (http::StatusCode::NOT_IMPLEMENTED, "not yet").into_response()
+/// An SHS error response, as Axel writes it: 400, `X-shs-errorcode`, and a
+/// plain-text body naming the exception, ids, code and info (never content).
+pub fn shs_error(error: &ShsError, label: Option<&Label>) -> Response {
+    let (content_id, corr_id) = label
+        .map(|l| (l.content.content_id.as_str(), l.corr_id.as_str()))
+        .unwrap_or(("", ""));
+    let body = format!(
+        "{}Exception [contentId={content_id}, corrId={corr_id}, errorCode={}, errorInfo={}]\n",
+        error.code, error.code, error.info
+    );
+    let mut response = (StatusCode::BAD_REQUEST, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        "X-shs-errorcode",
+        HeaderValue::from_static(error.code.as_str()),
+    );
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=ISO-8859-1"),
+    );
+    response
+}
+
+/// HTTP 503 with `Retry-After`: the relay is at its in-flight limit.
+pub fn overloaded(retry_after_s: u32) -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the relay is at its limit of requests in flight; retry later\n",
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+    response
+}
+
+/// Reads the whole body within the size limit and the read timeout.
+pub async fn read_body(
+    relay: &Relay,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Zeroizing<Vec<u8>>, ShsError> {
+    let limit = relay.config.limits.max_request_bytes;
+    let too_large = || ShsError::structure(format!("message larger than {limit} bytes"));
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit
+    {
+        return Err(too_large());
+    }
+    let timeout = Duration::from_millis(relay.config.limits.read_timeout_ms);
+    let limited = http_body_util::Limited::new(body, limit as usize);
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(ShsError::structure("timed out reading the message")),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(ShsError::structure("reading the message failed")),
+        Ok(Ok(collected)) => Ok(Zeroizing::new(collected.to_bytes().to_vec())),
+    }
+}
+
+/// `POST /shs/rs`.
+pub async fn receive(
+    State(relay): State<Arc<Relay>>,
+    peer: Option<axum::Extension<PeerCert>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let Some(_permit) = relay.try_admit() else {
+        tracing::warn!(route = "shs/rs", "refused: in-flight limit reached");
+        return overloaded(relay.config.limits.retry_after_s);
+    };
+    let caller =
+        match identity::organisation_of(&relay.config.identity, peer.as_ref().map(|p| p.0.0.as_slice())) {
+            Ok(org) => org,
+            Err(e) => {
+                tracing::info!(route = "shs/rs", reason = %e, "refused: caller unknown");
+                return shs_error(&ShsError::new(ErrorCode::UnknownSender, e.to_string()), None);
+            }
+        };
+    let bytes = match read_body(&relay, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return refuse(&caller, &e, None, started),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/"));
+    let limits = relay_shs::Limits {
+        max_label_bytes: relay.config.limits.max_label_bytes,
+        max_total_bytes: relay.config.limits.max_request_bytes,
+        max_part_bytes: relay.config.limits.max_request_bytes,
+        ..relay_shs::Limits::default()
+    };
+    let message = match ShsMessage::parse(&bytes, content_type, limits).await {
+        Ok(m) => m,
+        Err(e) => {
+            let label = Label::from_message_prefix(&bytes).ok();
+            return refuse(&caller, &e, label.as_ref(), started);
+        }
+    };
+    drop(bytes);
+    match handle(&relay, &caller, message).await {
+        Ok((reply, product)) => {
+            tracing::info!(
+                route = "shs/rs",
+                tx = %reply.label.tx_id,
+                caller = %caller,
+                product = product.as_str(),
+                outcome = "answered",
+                latency_ms = started.elapsed().as_millis() as u64,
+                "request answered"
+            );
+            reply_response(reply).await
+        }
+        Err((e, label)) => refuse(&caller, &e, label.as_ref(), started),
+    }
+}
+
+fn refuse(
+    caller: &Organisationsnummer,
+    error: &ShsError,
+    label: Option<&Label>,
+    started: Instant,
+) -> Response {
+    tracing::info!(
+        route = "shs/rs",
+        tx = label.map(|l| l.tx_id.as_str()).unwrap_or(""),
+        caller = %caller,
+        outcome = "refused",
+        errorcode = error.code.as_str(),
+        latency_ms = started.elapsed().as_millis() as u64,
+        "request refused"
+    );
+    shs_error(error, label)
+}
+
+type Refusal = (ShsError, Option<Label>);
+
+/// Checks the label against the caller and the node, then runs the product.
+async fn handle(
+    relay: &Relay,
+    caller: &Organisationsnummer,
+    message: ShsMessage,
+) -> Result<(ShsMessage, ProductName), Refusal> {
+    let label = &message.label;
+    let fail = |e: ShsError| (e, Some(label.clone()));
+    label.validate().map_err(fail)?;
+    if label.transfer_type != TransferType::Synch {
+        return Err(fail(ShsError::new(
+            ErrorCode::MissingDeliveryExecution,
+            "asynchronous transfer is not offered by this node yet",
+        )));
+    }
+    let from = label.from_address().ok_or_else(|| {
+        fail(ShsError::new(
+            ErrorCode::IllegalSender,
+            "from is required and must be the certificate's organisation",
+        ))
+    })?;
+    if from.org_number() != caller.as_str() {
+        return Err(fail(ShsError::new(
+            ErrorCode::IllegalSender,
+            "from does not match the client certificate's organisation",
+        )));
+    }
+    match label.to_address() {
+        Some(to) if to.org_number() == relay.config.node.org.as_str() => {}
+        _ => {
+            return Err(fail(ShsError::new(
+                ErrorCode::UnknownReceiver,
+                "to must be this node's organisation",
+            )));
+        }
+    }
+    let product = label
+        .product_id()
+        .and_then(|p| p.as_uuid())
+        .and_then(|u| relay.config.products.name_of(&u))
+        .ok_or_else(|| fail(ShsError::from(ErrorCode::UnknownProductType)))?;
+    policy::check_agreement(&relay.config, caller, product)
+        .map_err(|r| fail(ShsError::new(ErrorCode::MissingAgreement, r.to_string())))?;
+    let reply = match product {
+        ProductName::Ping => ping_reply(&message),
+        ProductName::Ssbtek => ssbtek_reply(relay, caller, message).await?,
+    };
+    Ok((reply, product))
+}
+
+fn ping_reply(request: &ShsMessage) -> ShsMessage {
+    ShsMessage {
+        label: request.label.synch_reply(relay_shs::label::now()),
+        parts: vec![DataPart {
+            headers: PartHeaders {
+                mime_type: "text/plain".into(),
+                charset: Some("ISO-8859-1".into()),
+                transfer_encoding: TransferEncoding::Binary,
+                filename: None,
+            },
+            datapart_type: "txt".into(),
+            body: Bytes::from_static(ping::PING_REPLY.as_bytes()),
+        }],
+    }
+}
+
+/// The SSBTEK product over SHS: one question per data part (1 to `max_persons`),
+/// all validated and authorised before any provider is asked.
+async fn ssbtek_reply(
+    relay: &Relay,
+    caller: &Organisationsnummer,
+    mut message: ShsMessage,
+) -> Result<ShsMessage, Refusal> {
+    let label = message.label.clone();
+    let fail = |e: ShsError| (e, Some(label.clone()));
+    let max = relay.config.limits.max_persons;
+    if message.parts.len() > max {
+        return Err(fail(ShsError::new(
+            ErrorCode::IllegalDatapartContent,
+            format!(
+                "{} data parts: at most {max} persons (data parts) per message",
+                message.parts.len()
+            ),
+        )));
+    }
+    let limits = ssbtek::validation_limits(relay);
+    let mut questions = Vec::with_capacity(message.parts.len());
+    for (i, part) in message.parts.iter_mut().enumerate() {
+        // Take the bytes out of the message so they are dropped (and the
+        // question's copies wiped) as soon as the question is parsed.
+        let body = Zeroizing::new(std::mem::take(&mut part.body).to_vec());
+        let question = Question::parse_with(&body, &limits).map_err(|e| {
+            fail(ShsError::new(
+                ErrorCode::IllegalDatapartContent,
+                format!("data part {}: {e}", i + 1),
+            ))
+        })?;
+        ssbtek::authorise(relay, caller, &question).map_err(|r| {
+            fail(ShsError::new(
+                ErrorCode::IllegalDatapartContent,
+                format!("data part {}: ingivare: {r}", i + 1),
+            ))
+        })?;
+        questions.push(question);
+    }
+    let deadline = relay.config.limits.deadline_for(questions.len());
+    let (answers, report) = ssbtek::ask(relay, &label.tx_id, &questions, deadline).await;
+    drop(questions);
+    tracing::info!(
+        tx = %label.tx_id,
+        persons = answers.len(),
+        calls = ?report.calls.iter().map(|(s, o)| format!("{}={o}", s.as_str())).collect::<Vec<_>>(),
+        "fan-out done"
+    );
+    let parts = answers
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| DataPart {
+            headers: PartHeaders {
+                mime_type: "text/xml".into(),
+                charset: Some("UTF-8".into()),
+                transfer_encoding: TransferEncoding::Binary,
+                filename: Some(format!("svar-{}.xml", i + 1)),
+            },
+            datapart_type: "xml".into(),
+            body: Bytes::from_owner(a.xml),
+        })
+        .collect();
+    Ok(ShsMessage {
+        label: label.synch_reply(relay_shs::label::now()),
+        parts,
+    })
+}
+
+/// HTTP 200 with the reply message (`message/rfc822`). The bytes are wiped when
+/// the response body is dropped.
+async fn reply_response(reply: ShsMessage) -> Response {
+    let bytes = Zeroizing::new(reply.to_bytes().await);
+    drop(reply);
+    let mut response = Response::new(Body::from(Bytes::from_owner(bytes)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("message/rfc822"),
+    );
+    response
 }
