@@ -126,7 +126,10 @@ mod tests {
             ProductId::parse("urn:X-shs:00000000-0000-0000-0000-000000000000"),
             Some(ProductId::Uuid(uuid::Uuid::nil()))
         );
-        assert_eq!(ProductId::parse("urn:x-shs:confirm"), Some(ProductId::Confirm));
+        assert_eq!(
+            ProductId::parse("urn:x-shs:confirm"),
+            Some(ProductId::Confirm)
+        );
         assert_eq!(ProductId::parse("error"), Some(ProductId::Error));
         assert_eq!(ProductId::parse("agreement"), Some(ProductId::Agreement));
         for bad in [

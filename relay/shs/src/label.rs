@@ -289,7 +289,10 @@ impl Label {
             labeled_uri: opt(e, "labeledURI"),
         });
         if originators.next().is_some() {
-            return Err(ShsError::new(ErrorCode::IllegalSender, "more than one originator"));
+            return Err(ShsError::new(
+                ErrorCode::IllegalSender,
+                "more than one originator",
+            ));
         }
         let mut froms = root.children_named("from");
         let from = froms.next().map(|e| From {
@@ -299,7 +302,10 @@ impl Label {
             labeled_uri: opt(e, "labeledURI"),
         });
         if froms.next().is_some() {
-            return Err(ShsError::new(ErrorCode::IllegalSender, "more than one from"));
+            return Err(ShsError::new(
+                ErrorCode::IllegalSender,
+                "more than one from",
+            ));
         }
         let to = root.child("to").map(|e| To {
             value: strip_urn(&e.text).to_owned(),
@@ -330,7 +336,9 @@ impl Label {
             .child("datetime")
             .map(|e| e.text.trim().to_owned())
             .ok_or_else(|| bad("datetime missing"))?;
-        let content_el = root.child("content").ok_or_else(|| bad("content missing"))?;
+        let content_el = root
+            .child("content")
+            .ok_or_else(|| bad("content missing"))?;
         let content_id = content_el
             .attr("content.id")
             .map(str::trim)
@@ -497,7 +505,10 @@ impl Label {
                 ("transfer-type", Some(self.transfer_type.as_str())),
                 ("message-type", Some(self.message_type.as_str())),
                 ("document-type", Some(self.document_type.as_str())),
-                ("sequence-type", self.sequence_type.map(SequenceType::as_str)),
+                (
+                    "sequence-type",
+                    self.sequence_type.map(SequenceType::as_str),
+                ),
                 ("status", Some(self.status.as_str())),
             ],
         );
@@ -506,7 +517,10 @@ impl Label {
             w.leaf(
                 1,
                 "originator",
-                &[("name", o.name.as_deref()), ("labeledURI", o.labeled_uri.as_deref())],
+                &[
+                    ("name", o.name.as_deref()),
+                    ("labeledURI", o.labeled_uri.as_deref()),
+                ],
                 &o.value,
             );
         }
@@ -523,13 +537,21 @@ impl Label {
             );
         }
         if let Some(t) = &self.to {
-            w.leaf(1, "to", &[("commonName", t.common_name.as_deref())], &urn(&t.value));
+            w.leaf(
+                1,
+                "to",
+                &[("commonName", t.common_name.as_deref())],
+                &urn(&t.value),
+            );
         }
         if let Some(e) = &self.end_recipient {
             w.leaf(
                 1,
                 "end-recipient",
-                &[("name", e.name.as_deref()), ("labeledURI", e.labeled_uri.as_deref())],
+                &[
+                    ("name", e.name.as_deref()),
+                    ("labeledURI", e.labeled_uri.as_deref()),
+                ],
                 &e.value,
             );
         }
@@ -549,7 +571,11 @@ impl Label {
             w.leaf(1, "subject", &[], s);
         }
         w.leaf(1, "datetime", &[], &self.datetime);
-        w.open(1, "content", &[("content.id", Some(&self.content.content_id))]);
+        w.open(
+            1,
+            "content",
+            &[("content.id", Some(&self.content.content_id))],
+        );
         w.end_open();
         match &self.content.body {
             ContentBody::Data(data) => {

@@ -33,8 +33,8 @@ mod xml;
 pub use address::{ProductId, ShsAddress, URN_PREFIX, strip_urn};
 pub use error::{ErrorCode, ShsError};
 pub use label::{
-    AdmKind, Content, ContentBody, DataRef, EndRecipient, From, History, Label, MessageType,
-    Meta, Originator, Product, SequenceType, Status, To, TransferType,
+    AdmKind, Content, ContentBody, DataRef, EndRecipient, From, History, Label, MessageType, Meta,
+    Originator, Product, SequenceType, Status, To, TransferType,
 };
 pub use management::{Management, ManagementBody, adm_message};
 pub use message_list::{ListedMessage, MessageList};

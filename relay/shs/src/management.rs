@@ -36,7 +36,9 @@ impl Management {
             corr_id: corr_id.to_owned(),
             content_id: content_id.to_owned(),
             datetime,
-            body: ManagementBody::Confirmation { appinfo: Vec::new() },
+            body: ManagementBody::Confirmation {
+                appinfo: Vec::new(),
+            },
         }
     }
 
@@ -61,14 +63,24 @@ impl Management {
         let bad = |w: &str| ShsError::structure(format!("shs.management: {w}"));
         let appinfo = |e: &xml::Element| {
             e.children_named("appinfo")
-                .map(|a| (a.attr("name").unwrap_or_default().to_owned(), a.text.clone()))
+                .map(|a| {
+                    (
+                        a.attr("name").unwrap_or_default().to_owned(),
+                        a.text.clone(),
+                    )
+                })
                 .collect()
         };
         let body = if let Some(c) = root.child("confirmation") {
-            ManagementBody::Confirmation { appinfo: appinfo(c) }
+            ManagementBody::Confirmation {
+                appinfo: appinfo(c),
+            }
         } else if let Some(e) = root.child("error") {
             ManagementBody::Error {
-                errorcode: e.attr("errorcode").ok_or_else(|| bad("errorcode missing"))?.to_owned(),
+                errorcode: e
+                    .attr("errorcode")
+                    .ok_or_else(|| bad("errorcode missing"))?
+                    .to_owned(),
                 errorinfo: e.attr("errorinfo").map(str::to_owned),
                 appinfo: appinfo(e),
             }
@@ -76,9 +88,18 @@ impl Management {
             return Err(bad("neither confirmation nor error"));
         };
         Ok(Self {
-            corr_id: root.attr("corr.id").ok_or_else(|| bad("corr.id missing"))?.to_owned(),
-            content_id: root.attr("content.id").ok_or_else(|| bad("content.id missing"))?.to_owned(),
-            datetime: root.child("datetime").map(|d| d.text.trim().to_owned()).unwrap_or_default(),
+            corr_id: root
+                .attr("corr.id")
+                .ok_or_else(|| bad("corr.id missing"))?
+                .to_owned(),
+            content_id: root
+                .attr("content.id")
+                .ok_or_else(|| bad("content.id missing"))?
+                .to_owned(),
+            datetime: root
+                .child("datetime")
+                .map(|d| d.text.trim().to_owned())
+                .unwrap_or_default(),
             body,
         })
     }
@@ -94,7 +115,11 @@ impl Management {
     /// ISO-8859-1 with the DOCTYPE, as Axel writes it.
     pub fn to_xml(&self) -> Vec<u8> {
         let mut w = XmlWriter::default();
-        w.prolog(OutputEncoding::Iso88591, "shs.management", "shs-management-1.2.dtd");
+        w.prolog(
+            OutputEncoding::Iso88591,
+            "shs.management",
+            "shs-management-1.2.dtd",
+        );
         w.open(
             0,
             "shs.management",
@@ -108,9 +133,16 @@ impl Management {
         w.leaf(1, "datetime", &[], &self.datetime);
         let (name, attrs, appinfo): (&str, Vec<(&str, Option<&str>)>, _) = match &self.body {
             ManagementBody::Confirmation { appinfo } => ("confirmation", vec![], appinfo),
-            ManagementBody::Error { errorcode, errorinfo, appinfo } => (
+            ManagementBody::Error {
+                errorcode,
+                errorinfo,
+                appinfo,
+            } => (
                 "error",
-                vec![("errorcode", Some(errorcode.as_str())), ("errorinfo", errorinfo.as_deref())],
+                vec![
+                    ("errorcode", Some(errorcode.as_str())),
+                    ("errorinfo", errorinfo.as_deref()),
+                ],
                 appinfo,
             ),
         };
@@ -143,7 +175,9 @@ pub fn adm_message(request: &Label, kind: AdmKind, error: Option<&ShsError>) -> 
             now,
             &ShsError::from(ErrorCode::OtherError),
         ),
-        (AdmKind::Confirm, _) => Management::confirm(&label.corr_id, &label.content.content_id, now),
+        (AdmKind::Confirm, _) => {
+            Management::confirm(&label.corr_id, &label.content.content_id, now)
+        }
     };
     ShsMessage {
         parts: vec![DataPart {

@@ -36,14 +36,23 @@ pub struct MessageList {
 }
 
 fn urn(v: &Option<String>) -> Option<String> {
-    v.as_ref()
-        .map(|s| format!("{}{}", crate::address::URN_PREFIX, crate::address::strip_urn(s)))
+    v.as_ref().map(|s| {
+        format!(
+            "{}{}",
+            crate::address::URN_PREFIX,
+            crate::address::strip_urn(s)
+        )
+    })
 }
 
 impl MessageList {
     pub fn to_xml(&self) -> Vec<u8> {
         let mut w = XmlWriter::default();
-        w.prolog(OutputEncoding::Iso88591, "shs.message-list", "shs-message-list-1.2.01.dtd");
+        w.prolog(
+            OutputEncoding::Iso88591,
+            "shs.message-list",
+            "shs-message-list-1.2.01.dtd",
+        );
         w.open(0, "shs.message-list", &[("version", Some("1.2"))]);
         if self.messages.is_empty() {
             w.end_empty();
@@ -127,7 +136,12 @@ impl MessageList {
                     status: a("status").unwrap_or_else(|| "production".into()),
                     meta: m
                         .children_named("meta")
-                        .map(|e| (e.attr("name").unwrap_or_default().to_owned(), e.text.clone()))
+                        .map(|e| {
+                            (
+                                e.attr("name").unwrap_or_default().to_owned(),
+                                e.text.clone(),
+                            )
+                        })
                         .collect(),
                     subject: m.child("subject").map(|s| s.text.clone()),
                     data: m

@@ -136,7 +136,11 @@ impl ShsMessage {
     ) -> Result<Self, ShsError> {
         let (mut reader, label) = MessageReader::open(bytes, http_content_type, limits).await?;
         let mut parts = Vec::new();
-        let types: Vec<String> = label.data().iter().map(|d| d.datapart_type.clone()).collect();
+        let types: Vec<String> = label
+            .data()
+            .iter()
+            .map(|d| d.datapart_type.clone())
+            .collect();
         while let Some(headers) = reader.next_part().await? {
             let mut body = Vec::new();
             while let Some(chunk) = reader.read_chunk().await? {
@@ -196,7 +200,11 @@ impl Decoder {
             Self::Plain => Ok(input.to_vec()),
             Self::Base64(carry) => {
                 carry.extend(input.iter().copied().filter(|b| !b.is_ascii_whitespace()));
-                let usable = if last { carry.len() } else { carry.len() / 4 * 4 };
+                let usable = if last {
+                    carry.len()
+                } else {
+                    carry.len() / 4 * 4
+                };
                 let chunk: Vec<u8> = carry.drain(..usable).collect();
                 if chunk.is_empty() {
                     return Ok(Vec::new());
@@ -228,7 +236,10 @@ impl Decoder {
                         i += 3;
                     } else if rest.starts_with(b"\n") {
                         i += 2;
-                    } else if rest.len() >= 2 && rest[0].is_ascii_hexdigit() && rest[1].is_ascii_hexdigit() {
+                    } else if rest.len() >= 2
+                        && rest[0].is_ascii_hexdigit()
+                        && rest[1].is_ascii_hexdigit()
+                    {
                         let hex = std::str::from_utf8(&rest[..2]).unwrap_or("00");
                         out.push(u8::from_str_radix(hex, 16).unwrap_or(0));
                         i += 3;
@@ -301,21 +312,23 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             match http_content_type.and_then(|ct| param(ct, "boundary")) {
                 Some(b) => b,
                 None => {
-                    // The first line is the delimiter: learn the boundary from it.
-                    let line = this.read_line().await?;
-                    let b = String::from_utf8_lossy(line.strip_prefix(b"--").unwrap_or(&line))
-                        .trim()
-                        .to_owned();
-                    this.pos = 0;
-                    this.buf.splice(0..0, [b"--".as_slice(), b.as_bytes(), b"\r\n"].concat());
-                    b
+                    // The first line is the delimiter: learn the boundary from it
+                    // (without consuming it).
+                    loop {
+                        if let Some(i) = memchr::memchr(b'\n', this.available()) {
+                            let line = &this.available()[2..i];
+                            break String::from_utf8_lossy(line).trim().to_owned();
+                        }
+                        if this.available().len() > 1000 || !this.fill().await? {
+                            return Err(ShsError::structure("no MIME boundary found"));
+                        }
+                    }
                 }
             }
         } else {
             let headers = this.read_header_block().await?;
-            let ct = header(&headers, "content-type").ok_or_else(|| {
-                ShsError::structure("not a MIME message: no Content-Type header")
-            })?;
+            let ct = header(&headers, "content-type")
+                .ok_or_else(|| ShsError::structure("not a MIME message: no Content-Type header"))?;
             if !ct.trim().to_ascii_lowercase().starts_with("multipart/") {
                 return Err(ShsError::structure("not a multipart MIME message"));
             }
@@ -328,10 +341,9 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         this.needle = [b"\n--".as_slice(), boundary.as_bytes()].concat();
         this.skip_preamble().await?;
         // The label part.
-        let headers = this
-            .next_part_headers()
-            .await?
-            .ok_or_else(|| ShsError::structure("SHS message must contain at least two mime bodyparts"))?;
+        let headers = this.next_part_headers().await?.ok_or_else(|| {
+            ShsError::structure("SHS message must contain at least two mime bodyparts")
+        })?;
         if headers.mime_type != "text/xml" {
             return Err(ShsError::structure(format!(
                 "First bodypart is not text/xml but {}",
@@ -354,7 +366,9 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         }
         this.expected_parts = label.data().len();
         if this.expected_parts == 0 {
-            return Err(ShsError::structure("SHS message must contain at least two mime bodyparts"));
+            return Err(ShsError::structure(
+                "SHS message must contain at least two mime bodyparts",
+            ));
         }
         if this.expected_parts > this.limits.max_parts {
             return Err(ShsError::structure(format!(
@@ -657,7 +671,11 @@ pub fn param(value: &str, name: &str) -> Option<String> {
     if !continued.is_empty() {
         continued.sort_by_key(|(n, _, _)| *n);
         let joined: String = continued.iter().map(|(_, v, _)| v.as_str()).collect();
-        return Some(if continued[0].2 { decode_2231(&joined) } else { joined });
+        return Some(if continued[0].2 {
+            decode_2231(&joined)
+        } else {
+            joined
+        });
     }
     plain.map(|v| decode_2047(&v))
 }
@@ -667,13 +685,14 @@ fn split_params(value: &str) -> Vec<String> {
     let mut quoted = false;
     for c in value.chars() {
         match c {
-            '"' => {
-                quoted = !quoted;
-                out.last_mut().map(|s| s.push(c));
-            }
             ';' if !quoted => out.push(String::new()),
             _ => {
-                out.last_mut().map(|s| s.push(c));
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                if let Some(s) = out.last_mut() {
+                    s.push(c);
+                }
             }
         }
     }
@@ -705,12 +724,13 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
-        if s[i] == b'%' && i + 2 < s.len() {
-            if let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&s[i + 1..i + 3]), 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if s[i] == b'%'
+            && i + 2 < s.len()
+            && let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&s[i + 1..i + 3]), 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(s[i]);
         i += 1;
@@ -764,7 +784,9 @@ fn decode_2047(v: &str) -> String {
 }
 
 fn quote_param(v: &str) -> String {
-    if v.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c)) {
+    if v.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c))
+    {
         v.to_owned()
     } else {
         format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
@@ -847,7 +869,8 @@ pub async fn write_message<W: AsyncWrite + Unpin>(
             }
         }
     }
-    w.write_all(format!("\r\n--{boundary}--\r\n").as_bytes()).await?;
+    w.write_all(format!("\r\n--{boundary}--\r\n").as_bytes())
+        .await?;
     w.flush().await
 }
 

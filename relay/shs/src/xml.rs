@@ -6,9 +6,9 @@
 //! other than the five predefined ones and character references, is refused, so
 //! there is no XXE and no entity expansion.
 
+use quick_xml::XmlVersion;
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::XmlVersion;
 use quick_xml::reader::Reader;
 
 use crate::error::ShsError;
@@ -111,11 +111,13 @@ pub(crate) fn parse_document(bytes: &[u8], max_bytes: usize) -> Result<Element, 
             }
             Event::Empty(e) => {
                 let el = element(&e)?;
-                close(&mut stack, &mut root, el).map_err(|_| bad("content after the root element"))?;
+                close(&mut stack, &mut root, el)
+                    .map_err(|_| bad("content after the root element"))?;
             }
             Event::End(_) => {
                 let el = stack.pop().ok_or_else(|| bad("unmatched end tag"))?;
-                close(&mut stack, &mut root, el).map_err(|_| bad("content after the root element"))?;
+                close(&mut stack, &mut root, el)
+                    .map_err(|_| bad("content after the root element"))?;
             }
             Event::Text(t) => {
                 let s: &str = &t;
@@ -130,7 +132,9 @@ pub(crate) fn parse_document(bytes: &[u8], max_bytes: usize) -> Result<Element, 
                 None => return Err(bad("text outside the root element")),
             },
             Event::GeneralRef(r) => {
-                let top = stack.last_mut().ok_or_else(|| bad("reference outside the root"))?;
+                let top = stack
+                    .last_mut()
+                    .ok_or_else(|| bad("reference outside the root"))?;
                 if r.is_char_ref() {
                     match r.resolve_char_ref() {
                         Ok(Some(c)) => top.text.push(c),
@@ -278,7 +282,9 @@ impl XmlWriter {
                 for c in self.out.chars() {
                     match u8::try_from(u32::from(c)) {
                         Ok(b) => bytes.push(b),
-                        Err(_) => bytes.extend_from_slice(format!("&#{};", u32::from(c)).as_bytes()),
+                        Err(_) => {
+                            bytes.extend_from_slice(format!("&#{};", u32::from(c)).as_bytes())
+                        }
                     }
                 }
                 bytes
