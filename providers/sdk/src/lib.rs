@@ -1,0 +1,328 @@
+//! # providers-sdk
+//!
+//! What an agency needs to write a correct shs-relay provider adapter: implement
+//! [`Backend`] (one async function from a query to a payload or a provider error,
+//! optionally one for submit, and a health check) and call [`main_with`]. The SDK
+//! owns everything else, so no adapter has to:
+//!
+//! - serving the provider contract (`shs_relay.provider.v1`) over gRPC with
+//!   **mutual TLS** (only clients chaining to the configured CA; optionally pinned
+//!   by CN or fingerprint), `Describe`, and `grpc.health.v1` reflecting the
+//!   backend's health;
+//! - deadlines: work is cancelled when the caller's gRPC deadline passes and a
+//!   backend that overruns yields `DEADLINE_EXCEEDED`, never a late answer;
+//! - a concurrency limit (`RESOURCE_EXHAUSTED` at once when full), graceful
+//!   shutdown on SIGTERM/Ctrl-C, JSON logs without personal data, Prometheus
+//!   metrics on an optional admin listener;
+//! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env.
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML file.
+//! - `service` (private): the gRPC service around a [`Backend`].
+//! - [`metrics`]: the Prometheus registry and the admin listener.
+//!
+//! Not for: the agency's own protocol; each adapter speaks that itself (use
+//! [`base_service_client`] for HTTPS with the configured TLS).
+
+pub mod config;
+pub mod metrics;
+mod service;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, Server, ServerTlsConfig};
+
+pub use config::{AdapterConfig, BaseService, ConfigError};
+pub use shs_proto::v1 as proto;
+
+/// What a backend returns for a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryOutcome {
+    /// The slot payload (for SSBTEK: the XML content of `<ssbt:data>`).
+    Data { payload: Vec<u8> },
+    /// The base service said no (SSBTEK `kalla=BT`).
+    ProviderError { code: String, messages: Vec<String> },
+}
+
+/// What a backend returns for a submitted document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubmitOutcome {
+    Receipt(proto::Receipt),
+    Error(proto::SubmitError),
+}
+
+/// Failures that become gRPC statuses (never a late answer).
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The base service is down or unreachable: `UNAVAILABLE`.
+    #[error("base service unavailable: {0}")]
+    Unavailable(String),
+    /// The base service did not answer in time: `DEADLINE_EXCEEDED`.
+    #[error("base service did not answer in time")]
+    DeadlineExceeded,
+    /// The query cannot be asked: `INVALID_ARGUMENT`.
+    #[error("invalid query: {0}")]
+    InvalidArgument(String),
+    /// The operation is not offered: `UNIMPLEMENTED`.
+    #[error("not implemented")]
+    Unimplemented,
+    /// Anything else: `INTERNAL`.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The base service's health, as the adapter sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Serving,
+    NotServing,
+}
+
+/// What `Describe` answers (the SDK adds the contract version and operations).
+#[derive(Debug, Clone)]
+pub struct Description {
+    pub provider_id: String,
+    pub display_name: String,
+    pub adapter_version: String,
+    pub payload_format: String,
+    pub submit_document_types: Vec<String>,
+}
+
+/// An agency's adapter logic. Implementations must not log personal data or
+/// payloads.
+pub trait Backend: Send + Sync + 'static {
+    fn describe(&self) -> Description;
+
+    fn query(
+        &self,
+        query: proto::QueryRequest,
+    ) -> impl Future<Output = Result<QueryOutcome, BackendError>> + Send;
+
+    fn submit(
+        &self,
+        _submit: proto::SubmitRequest,
+    ) -> impl Future<Output = Result<SubmitOutcome, BackendError>> + Send {
+        async { Err(BackendError::Unimplemented) }
+    }
+
+    /// Whether the adapter implements `submit` (for `Describe`).
+    fn supports_submit(&self) -> bool {
+        false
+    }
+
+    fn health(&self) -> impl Future<Output = Health> + Send;
+}
+
+/// A reqwest client for the base service built from `backend` (custom CA,
+/// optional client certificate, timeout).
+pub fn base_service_client(cfg: &BaseService) -> Result<reqwest::Client, ConfigError> {
+    relay_pki::tls::install_crypto_provider();
+    let err = |key: &str, reason: String| ConfigError {
+        file: PathBuf::from("(backend)"),
+        key: key.into(),
+        reason,
+    };
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_millis(cfg.timeout_ms))
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(60));
+    if let Some(ca) = &cfg.ca {
+        let identity = match (&cfg.client_cert, &cfg.client_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            _ => None,
+        };
+        let tls = relay_pki::tls::client_config(ca, identity, &[b"http/1.1"])
+            .map_err(|e| err("backend.ca", e.to_string()))?;
+        builder = builder.use_preconfigured_tls(tls);
+    }
+    builder.build().map_err(|e| err("backend", e.to_string()))
+}
+
+/// A gRPC client to an adapter over mutual TLS (for the relay and tests).
+pub fn connect(
+    url: &str,
+    tls_name: &str,
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<proto::provider_client::ProviderClient<Channel>> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(ca)?))
+        .identity(Identity::from_pem(
+            std::fs::read(cert)?,
+            std::fs::read(key)?,
+        ))
+        .domain_name(tls_name);
+    let channel = Channel::from_shared(url.to_owned())?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    Ok(proto::provider_client::ProviderClient::new(channel))
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "shs-relay provider adapter")]
+struct Args {
+    /// The adapter's TOML configuration.
+    #[arg(long, short, env = "SHS_ADAPTER_CONFIG")]
+    config: PathBuf,
+    /// Overrides `listen`.
+    #[arg(long, env = "SHS_ADAPTER_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Overrides `backend.url`.
+    #[arg(long, env = "SHS_ADAPTER_BACKEND_URL")]
+    backend_url: Option<String>,
+}
+
+/// The whole `main` of an adapter: parse flags, load the config, log as JSON to
+/// stderr, serve until SIGTERM or Ctrl-C. Prints `{"listen":"ADDR"}` on stdout
+/// once bound (launchers that bind port 0 read it).
+pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result<B>) -> ExitCode {
+    relay_pki::tls::install_crypto_provider();
+    let args = Args::parse();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .json()
+        .flatten_event(true)
+        .try_init();
+    let mut cfg = match AdapterConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if let Some(u) = args.backend_url {
+        cfg.backend.url = u;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let backend = make(&cfg)?;
+        let listener = TcpListener::bind(cfg.listen).await?;
+        let addr = listener.local_addr()?;
+        let mut admin = None;
+        if let Some(a) = &cfg.admin {
+            let l = TcpListener::bind(a.listen).await?;
+            admin = Some(l.local_addr()?.to_string());
+            tokio::spawn(metrics::serve_admin(l));
+        }
+        println!(
+            "{}",
+            serde_json::json!({ "listen": addr.to_string(), "admin": admin })
+        );
+        tracing::info!(%addr, provider = %backend.describe().provider_id, "adapter listening");
+        serve_with_listener(backend, cfg, listener, shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("adapter failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Serves on `cfg.listen` until `shutdown` resolves.
+pub async fn serve<B: Backend>(
+    backend: B,
+    cfg: AdapterConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(cfg.listen).await?;
+    serve_with_listener(backend, cfg, listener, shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind port 0 and read the address).
+/// On shutdown, stops accepting and lets in-flight calls finish (up to
+/// `shutdown_grace_ms`).
+pub async fn serve_with_listener<B: Backend>(
+    backend: B,
+    cfg: AdapterConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    relay_pki::tls::install_crypto_provider();
+    let backend = Arc::new(backend);
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(
+            std::fs::read(&cfg.tls.cert)?,
+            std::fs::read(&cfg.tls.key)?,
+        ))
+        .client_ca_root(Certificate::from_pem(std::fs::read(&cfg.tls.client_ca)?))
+        .client_auth_optional(false);
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let health_task = tokio::spawn(service::watch_health(
+        backend.clone(),
+        health_reporter,
+        Duration::from_millis(cfg.health_interval_ms),
+    ));
+    let svc = service::ProviderService::new(backend, &cfg);
+    let grace = Duration::from_millis(cfg.shutdown_grace_ms);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::builder()
+        .tls_config(tls)?
+        .add_service(health_service)
+        .add_service(proto::provider_server::ProviderServer::new(svc))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                let _ = stop_rx.await;
+            },
+        );
+    tokio::pin!(server);
+    let mut shutdown = Box::pin(shutdown);
+    let result = tokio::select! {
+        r = &mut server => r.map_err(anyhow::Error::from),
+        () = &mut shutdown => {
+            tracing::info!("shutting down: finishing in-flight calls");
+            let _ = stop_tx.send(());
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(r) => r.map_err(anyhow::Error::from),
+                Err(_) => {
+                    tracing::warn!("grace period over");
+                    Ok(())
+                }
+            }
+        }
+    };
+    health_task.abort();
+    result
+}

@@ -1,0 +1,271 @@
+//! The gRPC service around a [`Backend`]: deadlines, the concurrency limit, the
+//! optional client pin, outcome metrics and logs without personal data.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tonic::{Request, Response, Status};
+
+use crate::config::AdapterConfig;
+use crate::metrics::METRICS;
+use crate::{Backend, BackendError, Health, QueryOutcome, SubmitOutcome, proto};
+
+pub(crate) struct ProviderService<B> {
+    backend: Arc<B>,
+    permits: Arc<Semaphore>,
+    default_deadline: Duration,
+    allowed_clients: Vec<String>,
+}
+
+impl<B: Backend> ProviderService<B> {
+    pub fn new(backend: Arc<B>, cfg: &AdapterConfig) -> Self {
+        Self {
+            backend,
+            permits: Arc::new(Semaphore::new(cfg.limits.max_concurrent)),
+            default_deadline: Duration::from_millis(cfg.default_deadline_ms),
+            allowed_clients: cfg
+                .tls
+                .allowed_clients
+                .iter()
+                .map(|c| c.replace(':', "").to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// The pin: when `allowed_clients` is set, the peer certificate's CN or SHA-256
+    /// fingerprint must be listed.
+    fn check_client<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        if self.allowed_clients.is_empty() {
+            return Ok(());
+        }
+        let subject = req
+            .peer_certs()
+            .and_then(|certs| certs.first().cloned())
+            .and_then(|c| relay_pki::identity::PeerSubject::from_der(c.as_ref()));
+        let allowed = subject.is_some_and(|s| {
+            self.allowed_clients.contains(&s.sha256_fingerprint)
+                || s.common_name
+                    .is_some_and(|cn| self.allowed_clients.contains(&cn.to_ascii_lowercase()))
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(
+                "client certificate not allowed by this adapter",
+            ))
+        }
+    }
+
+    /// The caller's deadline (`grpc-timeout`), or the configured default.
+    fn deadline<T>(&self, req: &Request<T>) -> Duration {
+        req.metadata()
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .unwrap_or(self.default_deadline)
+    }
+}
+
+/// `grpc-timeout`: an integer of at most 8 digits and a unit (H M S m u n).
+pub(crate) fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn status_of(e: BackendError) -> Status {
+    match e {
+        BackendError::Unavailable(m) => Status::unavailable(m),
+        BackendError::DeadlineExceeded => {
+            Status::deadline_exceeded("base service did not answer in time")
+        }
+        BackendError::InvalidArgument(m) => Status::invalid_argument(m),
+        BackendError::Unimplemented => Status::unimplemented("not offered by this adapter"),
+        BackendError::Internal(m) => Status::internal(m),
+    }
+}
+
+fn label_of(e: &BackendError) -> &'static str {
+    match e {
+        BackendError::Unavailable(_) => "unavailable",
+        BackendError::DeadlineExceeded => "deadline",
+        BackendError::InvalidArgument(_) => "invalid_argument",
+        BackendError::Unimplemented => "unimplemented",
+        BackendError::Internal(_) => "internal",
+    }
+}
+
+#[tonic::async_trait]
+impl<B: Backend> proto::provider_server::Provider for ProviderService<B> {
+    async fn describe(
+        &self,
+        req: Request<proto::DescribeRequest>,
+    ) -> Result<Response<proto::DescribeReply>, Status> {
+        self.check_client(&req)?;
+        let d = self.backend.describe();
+        let mut operations = vec![proto::Operation::Query as i32];
+        if self.backend.supports_submit() {
+            operations.push(proto::Operation::Submit as i32);
+        }
+        Ok(Response::new(proto::DescribeReply {
+            provider_id: d.provider_id,
+            display_name: d.display_name,
+            contract_version: proto::CONTRACT_VERSION.to_owned(),
+            adapter_version: d.adapter_version,
+            operations,
+            payload_format: d.payload_format,
+            submit_document_types: d.submit_document_types,
+        }))
+    }
+
+    async fn query(
+        &self,
+        req: Request<proto::QueryRequest>,
+    ) -> Result<Response<proto::QueryReply>, Status> {
+        self.check_client(&req)?;
+        let started = Instant::now();
+        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
+            METRICS.observe_query("rejected_concurrency", started);
+            return Err(Status::resource_exhausted(
+                "adapter at its concurrency limit",
+            ));
+        };
+        let deadline = self.deadline(&req);
+        let traceparent = req
+            .metadata()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.split('-').nth(1))
+            .map(str::to_owned);
+        let query = req.into_inner();
+        let tx = query.transaction_id.clone();
+        METRICS.in_flight.inc();
+        // The backend future is dropped (cancelled) when the deadline passes.
+        let result = tokio::time::timeout(deadline, self.backend.query(query)).await;
+        METRICS.in_flight.dec();
+        let (outcome, reply) = match result {
+            Err(_) => (
+                "deadline",
+                Err(Status::deadline_exceeded("deadline passed")),
+            ),
+            Ok(Err(e)) => (label_of(&e), Err(status_of(e))),
+            Ok(Ok(QueryOutcome::Data { payload })) => (
+                "data",
+                Ok(proto::QueryReply {
+                    outcome: Some(proto::query_reply::Outcome::Data(proto::QueryData {
+                        format: self.backend.describe().payload_format,
+                        payload,
+                    })),
+                }),
+            ),
+            Ok(Ok(QueryOutcome::ProviderError { code, messages })) => (
+                "provider_error",
+                Ok(proto::QueryReply {
+                    outcome: Some(proto::query_reply::Outcome::Error(proto::ProviderError {
+                        code,
+                        messages,
+                    })),
+                }),
+            ),
+        };
+        METRICS.observe_query(outcome, started);
+        tracing::info!(
+            tx = %tx,
+            trace_id = traceparent.as_deref().unwrap_or(""),
+            outcome,
+            latency_ms = started.elapsed().as_millis() as u64,
+            "query"
+        );
+        reply.map(Response::new)
+    }
+
+    async fn submit(
+        &self,
+        req: Request<proto::SubmitRequest>,
+    ) -> Result<Response<proto::SubmitReply>, Status> {
+        self.check_client(&req)?;
+        let started = Instant::now();
+        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
+            return Err(Status::resource_exhausted(
+                "adapter at its concurrency limit",
+            ));
+        };
+        let deadline = self.deadline(&req);
+        let submit = req.into_inner();
+        let tx = submit.transaction_id.clone();
+        let result = tokio::time::timeout(deadline, self.backend.submit(submit)).await;
+        let (outcome, reply) = match result {
+            Err(_) => (
+                "deadline",
+                Err(Status::deadline_exceeded("deadline passed")),
+            ),
+            Ok(Err(e)) => (label_of(&e), Err(status_of(e))),
+            Ok(Ok(SubmitOutcome::Receipt(r))) => (
+                "receipt",
+                Ok(proto::SubmitReply {
+                    outcome: Some(proto::submit_reply::Outcome::Receipt(r)),
+                }),
+            ),
+            Ok(Ok(SubmitOutcome::Error(e))) => (
+                "submit_error",
+                Ok(proto::SubmitReply {
+                    outcome: Some(proto::submit_reply::Outcome::Error(e)),
+                }),
+            ),
+        };
+        tracing::info!(tx = %tx, outcome, latency_ms = started.elapsed().as_millis() as u64, "submit");
+        reply.map(Response::new)
+    }
+}
+
+/// Polls the backend's health and publishes it on `grpc.health.v1`.
+pub(crate) async fn watch_health<B: Backend>(
+    backend: Arc<B>,
+    reporter: tonic_health::server::HealthReporter,
+    interval: Duration,
+) {
+    let mut last = None;
+    loop {
+        let health = backend.health().await;
+        if last != Some(health) {
+            let status = match health {
+                Health::Serving => tonic_health::ServingStatus::Serving,
+                Health::NotServing => tonic_health::ServingStatus::NotServing,
+            };
+            reporter
+                .set_service_status(proto::SERVICE_NAME, status)
+                .await;
+            reporter.set_service_status("", status).await;
+            METRICS.backend_up.set(i64::from(health == Health::Serving));
+            tracing::info!(
+                serving = health == Health::Serving,
+                "base service health changed"
+            );
+            last = Some(health);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("300m"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_grpc_timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+    }
+}
