@@ -22,6 +22,30 @@ pub enum SoapReply {
     Fault { faultstring: String, detail: String },
 }
 
+/// The query's period (`from`, `to`, ISO dates).
+pub fn period(q: &providers_sdk::proto::QueryRequest) -> (String, String) {
+    q.period
+        .as_ref()
+        .map(|p| (p.from.clone(), p.to.clone()))
+        .unwrap_or_default()
+}
+
+/// The query's caller: organisation number, name, case worker.
+pub fn caller(q: &providers_sdk::proto::QueryRequest) -> (String, String, String) {
+    q.caller
+        .as_ref()
+        .map(|c| (c.organisation_number.clone(), c.name.clone(), c.case_worker.clone()))
+        .unwrap_or_default()
+}
+
+/// `code message` from a faultstring that starts with the agency's code.
+pub fn split_fault(faultstring: &str) -> (String, Vec<String>) {
+    match faultstring.split_once(' ') {
+        Some((code, text)) => (code.to_owned(), vec![text.to_owned()]),
+        None => (faultstring.to_owned(), vec!["Bastjänsten svarade med fel".to_owned()]),
+    }
+}
+
 /// Escapes text for XML content and attributes.
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -1,0 +1,76 @@
+//! # providers-csn
+//!
+//! The Centrala studiestödsnämnden adapter: answers the relay's SSBTEK queries by calling
+//! Centrala studiestödsnämnden's base service (SOAP 1.1, kommunfråga v4) and turns the answer into the SSBTEK v10
+//! `CSN` slot payload (base64 of the `CSNSvar` document in `svar`). Base-service errors become provider
+//! errors (`kalla=BT`); an unreachable or slow base service becomes
+//! `UNAVAILABLE` / `DEADLINE_EXCEEDED`. Nothing personal is logged.
+
+use providers_sdk::{
+    AdapterConfig, Backend, BackendError, Description, Health, QueryOutcome, proto,
+};
+use providers_soap::{SoapReply, caller, esc, period, split_fault};
+
+/// The Centrala studiestödsnämnden backend.
+pub struct CsnBackend {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl CsnBackend {
+    pub fn new(cfg: &AdapterConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: providers_sdk::base_service_client(&cfg.backend)?,
+            base: cfg.backend.url.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+impl Backend for CsnBackend {
+    fn describe(&self) -> Description {
+        Description {
+            provider_id: "CSN".into(),
+            display_name: "Centrala studiestödsnämnden".into(),
+            adapter_version: env!("CARGO_PKG_VERSION").into(),
+            payload_format: "ssbtek-v10/CSN".into(),
+            submit_document_types: Vec::new(),
+        }
+    }
+
+    async fn health(&self) -> Health {
+        providers_soap::health(&self.client, &format!("{}/csn/health", self.base)).await
+    }
+
+    async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
+        use base64::Engine;
+        let pnr = &q.person_id;
+        if pnr.len() != 12 {
+            return Err(BackendError::InvalidArgument("person id must have 12 digits".into()));
+        }
+        let (from, tom) = period(&q);
+        let (org, _, _) = caller(&q);
+        let request = format!(
+            "<sam:SBNUppgEkBistandBegar xmlns:sam=\"http://www.sambruk.se/SBNyttomeddelanden\"><sam:Organisationsnummer>{}</sam:Organisationsnummer><sam:Personnummer>{}</sam:Personnummer><sam:Sekel>{}</sam:Sekel><sam:From>{}</sam:From><sam:Tom>{}</sam:Tom></sam:SBNUppgEkBistandBegar>",
+            esc(&org), esc(&pnr[2..]), esc(&pnr[..2]), from.replace('-', ""), tom.replace('-', "")
+        );
+        let url = format!("{}/csn/kommunfraga/v4", self.base);
+        match providers_soap::call(&self.client, &url, "kommunfraga", &request).await? {
+            SoapReply::Fault { faultstring, .. } => {
+                let (code, messages) = split_fault(&faultstring);
+                Ok(QueryOutcome::ProviderError { code, messages })
+            }
+            SoapReply::Body(body) => {
+                let code = providers_soap::text_of(&body, "ResultatKod").unwrap_or_default();
+                if !code.is_empty() && code != "0" {
+                    let text = providers_soap::text_of(&body, "ResultatText").unwrap_or_default();
+                    return Ok(QueryOutcome::ProviderError { code, messages: vec![text] });
+                }
+                let document = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{body}");
+                let encoded = base64::engine::general_purpose::STANDARD.encode(document);
+                Ok(QueryOutcome::Data {
+                    payload: format!("<ssbt:svar xmlns:ssbt=\"http://schema.forsakringskassan.se/integration/ssbt/10\">{encoded}</ssbt:svar>").into_bytes(),
+                })
+            }
+        }
+    }
+}
