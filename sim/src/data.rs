@@ -212,11 +212,8 @@ pub fn so(c: &Context) -> String {
             r.pick(&AKASSOR)
         ));
     }
-    let list = if list.is_empty() {
-        String::new()
-    } else {
-        format!("<in:ArbetsloshetsersattningLista>{list}</in:ArbetsloshetsersattningLista>")
-    };
+    // The list is required by the schema, even when empty.
+    let list = format!("<in:ArbetsloshetsersattningLista>{list}</in:ArbetsloshetsersattningLista>");
     format!(
         "<in:GetUnemploymentBenefitPaymentResponse xmlns:in=\"{ns}\"><in:OrganisationsnummerIngivare>{org}</in:OrganisationsnummerIngivare><in:NamnIngivare>{namn}</in:NamnIngivare><in:KontonamnHandlaggare>{hl}</in:KontonamnHandlaggare><in:Referensnummer>{ref_}</in:Referensnummer><in:From>{from}</in:From><in:Tom>{tom}</in:Tom><in:Syfte>{syfte}</in:Syfte><in:Paragraf>{lag}</in:Paragraf><in:IdentificationNumber>{pnr}</in:IdentificationNumber>{list}</in:GetUnemploymentBenefitPaymentResponse>",
         org = esc(&c.ingivare_orgnr),

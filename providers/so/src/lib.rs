@@ -45,7 +45,7 @@ impl Backend for SoBackend {
         let (from, tom) = period(&q);
         let (org, namn, hl) = caller(&q);
         let request = format!(
-            "<in:GetUnemploymentBenefitPayment xmlns:in=\"{NS}\"><in:OrganisationsnummerIngivare>16{}</in:OrganisationsnummerIngivare><in:NamnIngivare>{}</in:NamnIngivare><in:KontonamnHandlaggare>{}</in:KontonamnHandlaggare><in:Referensnummer>{}</in:Referensnummer><in:From>{from}</in:From><in:Tom>{tom}</in:Tom><in:Syfte>{}</in:Syfte><in:Paragraf>{}</in:Paragraf><in:IdentificationNumber>{}</in:IdentificationNumber></in:GetUnemploymentBenefitPayment>",
+            "<in:GetUnemploymentBenefitPaymentRequest xmlns:in=\"{NS}\"><in:OrganisationsnummerIngivare>16{}</in:OrganisationsnummerIngivare><in:NamnIngivare>{}</in:NamnIngivare><in:KontonamnHandlaggare>{}</in:KontonamnHandlaggare><in:Referensnummer>{}</in:Referensnummer><in:From>{from}</in:From><in:Tom>{tom}</in:Tom><in:Syfte>{}</in:Syfte><in:Paragraf>{}</in:Paragraf><in:IdentificationNumber>{}</in:IdentificationNumber></in:GetUnemploymentBenefitPaymentRequest>",
             esc(&org), esc(&namn), esc(&hl), esc(&q.case_id), esc(&q.purpose), esc(&q.legal_basis), esc(&q.person_id)
         );
         let url = format!("{}/so/ubpservice", self.base);

@@ -1,0 +1,362 @@
+//! `shs`: the command-line client for test teams.
+//!
+//! ```text
+//! shs --demo demo ping
+//! shs --demo demo ssbtek --person 19121212-1212 [--person ...] [--only CSN,TNS] [--period 2026-01-01..2026-10-31] [--raw]
+//! shs --demo demo request --product UUID --in question.xml [--out DIR]
+//! ```
+//!
+//! `--demo DIR` (or `DIR/demo.json`) reads the relay URL, CA and client
+//! identities the demo wrote; `--url`, `--ca`, `--cert`, `--key` and `--org`
+//! name them explicitly instead.
+
+mod summary;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use relay_ident::{Organisationsnummer, Personnummer};
+use relay_shs::{
+    ContentBody, DataPart, DataRef, Label, PartHeaders, ProductId, SequenceType, ShsMessage,
+    Status, TransferEncoding, TransferType,
+};
+use relay_ssbtek::{Ingivare, Period, QuestionBuilder, Slot};
+
+#[derive(Parser)]
+#[command(name = "shs", version, about = "SHS 1.2 client for shs-relay test teams")]
+struct Cli {
+    /// The demo directory (or its demo.json): relay URL, CA and client identities.
+    #[arg(long, global = true)]
+    demo: Option<PathBuf>,
+    /// Relay base URL (https://host:port).
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// CA certificate (PEM) the relay's certificate chains to.
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
+    /// Client certificate (PEM).
+    #[arg(long, global = true)]
+    cert: Option<PathBuf>,
+    /// Client key (PEM, PKCS#8).
+    #[arg(long, global = true)]
+    key: Option<PathBuf>,
+    /// The calling organisation (10 digits); with --demo it picks the client.
+    #[arg(long, global = true)]
+    org: Option<String>,
+    /// The relay's organisation number (the `to` of requests).
+    #[arg(long, global = true)]
+    to: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// SHS ping (product 00000000-0000-0000-0000-000000000000), synchronous.
+    Ping,
+    /// Any synchronous SHS request: label fields as flags, data parts from files.
+    Request {
+        /// Product id (UUID).
+        #[arg(long, short)]
+        product: String,
+        /// Data part files, in order.
+        #[arg(long = "in", short = 'i', required = true)]
+        inputs: Vec<PathBuf>,
+        /// datapartType of every part.
+        #[arg(long, default_value = "xml")]
+        datapart_type: String,
+        /// Content type of every part.
+        #[arg(long, default_value = "text/xml")]
+        content_type: String,
+        #[arg(long)]
+        corr_id: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        /// Mark the message as test data.
+        #[arg(long)]
+        test: bool,
+        /// Write the reply's label and data parts to this directory (else print).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Ask SSBTEK about one or more persons and print a per-agency summary.
+    Ssbtek {
+        /// Personnummer or samordningsnummer (repeat for up to 10 persons).
+        #[arg(long, required = true)]
+        person: Vec<String>,
+        /// Only these agencies (comma separated: AF,CSN,FK,SKV,SO,TNS,MIV).
+        #[arg(long)]
+        only: Option<String>,
+        /// Period FROM..TO (default: the last three months).
+        #[arg(long)]
+        period: Option<String>,
+        /// The case worker (handläggare).
+        #[arg(long, default_value = "handlaggare-1")]
+        handlaggare: String,
+        /// The case id (ärendeidentitet).
+        #[arg(long, default_value = "ARENDE-1")]
+        case_id: String,
+        /// Echo the question in the answer.
+        #[arg(long)]
+        echo: bool,
+        /// Print the raw answer XML instead of the summary.
+        #[arg(long)]
+        raw: bool,
+    },
+}
+
+/// Where and as whom to connect.
+struct Target {
+    url: String,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    org: String,
+    org_name: String,
+    to: String,
+    products: serde_json::Value,
+}
+
+fn target(cli: &Cli) -> anyhow::Result<Target> {
+    let demo: Option<serde_json::Value> = match &cli.demo {
+        Some(d) => {
+            let path = if d.is_dir() { d.join("demo.json") } else { d.clone() };
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?)
+        }
+        None => None,
+    };
+    let client = demo.as_ref().and_then(|d| {
+        let clients = d["clients"].as_array()?;
+        match &cli.org {
+            Some(org) => clients.iter().find(|c| c["org"] == org.as_str()).cloned(),
+            None => clients.iter().find(|c| c["role"] == "municipality").cloned(),
+        }
+    });
+    let pick = |flag: &Option<PathBuf>, v: Option<&str>, what: &str| -> anyhow::Result<PathBuf> {
+        flag.clone()
+            .or_else(|| v.map(PathBuf::from))
+            .with_context(|| format!("no {what}: give --{what} or --demo"))
+    };
+    let url = cli
+        .url
+        .clone()
+        .or_else(|| demo.as_ref().and_then(|d| d["relay"]["url"].as_str().map(str::to_owned)))
+        .context("no relay URL: give --url or --demo")?;
+    Ok(Target {
+        url: url.trim_end_matches('/').to_owned(),
+        ca: pick(&cli.ca, demo.as_ref().and_then(|d| d["relay"]["ca"].as_str()), "ca")?,
+        cert: pick(&cli.cert, client.as_ref().and_then(|c| c["cert"].as_str()), "cert")?,
+        key: pick(&cli.key, client.as_ref().and_then(|c| c["key"].as_str()), "key")?,
+        org: cli
+            .org
+            .clone()
+            .or_else(|| client.as_ref().and_then(|c| c["org"].as_str().map(str::to_owned)))
+            .context("no calling organisation: give --org or --demo")?,
+        org_name: client
+            .as_ref()
+            .and_then(|c| c["name"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "Kommun".into()),
+        to: cli
+            .to
+            .clone()
+            .or_else(|| demo.as_ref().and_then(|d| d["relay"]["node_org"].as_str().map(str::to_owned)))
+            .context("no relay organisation: give --to or --demo")?,
+        products: demo.map(|d| d["products"].clone()).unwrap_or_default(),
+    })
+}
+
+fn client(t: &Target) -> anyhow::Result<reqwest::Client> {
+    relay_pki::tls::install_crypto_provider();
+    let tls = relay_pki::tls::client_config(&t.ca, Some((&t.cert, &t.key)), &[b"http/1.1"])?;
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(std::time::Duration::from_secs(120))
+        .build()?)
+}
+
+/// Sends a synchronous SHS message; returns the reply, or the SHS error as an error.
+async fn send(t: &Target, message: &ShsMessage) -> anyhow::Result<ShsMessage> {
+    let body = message.to_bytes().await;
+    let response = client(t)?
+        .post(format!("{}/shs/rs", t.url))
+        .header("Content-Type", "message/rfc822")
+        .body(body)
+        .send()
+        .await
+        .context("cannot reach the relay")?;
+    let status = response.status();
+    let code = response
+        .headers()
+        .get("X-shs-errorcode")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response.bytes().await?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&bytes);
+        match code {
+            Some(code) => bail!("SHS error {code} (HTTP {status}): {}", text.trim()),
+            None => bail!("HTTP {status}: {}", text.trim()),
+        }
+    }
+    Ok(ShsMessage::parse(&bytes, None, relay_shs::Limits::default()).await?)
+}
+
+fn message(t: &Target, product: ProductId, parts: Vec<DataPart>) -> ShsMessage {
+    let mut label = Label::new(&t.org, Some(&t.to), product, SequenceType::Request, TransferType::Synch);
+    if let Some(f) = label.from.as_mut() {
+        f.common_name = t.org_name.clone();
+    }
+    label.content.body = ContentBody::Data(
+        parts
+            .iter()
+            .map(|p| DataRef {
+                datapart_type: p.datapart_type.clone(),
+                filename: p.headers.filename.clone(),
+                ..DataRef::default()
+            })
+            .collect(),
+    );
+    ShsMessage { label, parts }
+}
+
+fn xml_part(body: Vec<u8>, datapart_type: &str, filename: Option<String>) -> DataPart {
+    DataPart {
+        headers: PartHeaders {
+            mime_type: "text/xml".into(),
+            charset: Some("UTF-8".into()),
+            transfer_encoding: TransferEncoding::Binary,
+            filename,
+        },
+        datapart_type: datapart_type.into(),
+        body: Bytes::from(body),
+    }
+}
+
+fn parse_period(s: &str) -> anyhow::Result<Period> {
+    let (a, b) = s.split_once("..").context("--period is FROM..TO")?;
+    let d = |x: &str| chrono::NaiveDate::parse_from_str(x.trim(), "%Y-%m-%d").with_context(|| format!("not a date: {x}"));
+    Period::new(d(a)?, d(b)?).context("--period: FROM must not be after TO")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let t = target(&cli)?;
+    match cli.command {
+        Command::Ping => {
+            let ping = ProductId::Uuid(uuid::Uuid::nil());
+            let reply = send(&t, &message(&t, ping, vec![xml_part(b"ping".to_vec(), "txt", None)])).await?;
+            for p in &reply.parts {
+                println!("{}", String::from_utf8_lossy(&p.body));
+            }
+        }
+        Command::Request { product, inputs, datapart_type, content_type, corr_id, subject, test, out } => {
+            let product = ProductId::parse(&product).context("--product must be a UUID")?;
+            let mut parts = Vec::new();
+            for path in &inputs {
+                let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let mut part = xml_part(body, &datapart_type, path.file_name().map(|f| f.to_string_lossy().into_owned()));
+                part.headers.mime_type = content_type.clone();
+                part.headers.charset = None;
+                parts.push(part);
+            }
+            let mut m = message(&t, product, parts);
+            if let Some(c) = corr_id {
+                m.label.corr_id = c;
+            }
+            m.label.subject = subject;
+            if test {
+                m.label.status = Status::Test;
+            }
+            let reply = send(&t, &m).await?;
+            write_reply(&reply, out.as_deref())?;
+        }
+        Command::Ssbtek { person, only, period, handlaggare, case_id, echo, raw } => {
+            let slots: Vec<Slot> = match only {
+                Some(list) => list
+                    .split(',')
+                    .map(|s| s.trim().to_uppercase().parse::<Slot>().map_err(|_| anyhow::anyhow!("unknown agency {s}")))
+                    .collect::<anyhow::Result<_>>()?,
+                None => Slot::ALL.to_vec(),
+            };
+            let period = match period {
+                Some(p) => parse_period(&p)?,
+                None => {
+                    let today = chrono::Local::now().date_naive();
+                    Period::new(today - chrono::Months::new(3), today).context("period")?
+                }
+            };
+            let org = Organisationsnummer::parse(&t.org).context("the calling organisation is not a valid organisation number")?;
+            let mut parts = Vec::new();
+            let mut persons = Vec::new();
+            for p in &person {
+                let pnr = Personnummer::parse(p).map_err(|e| anyhow::anyhow!("--person {}: {e}", persons.len() + 1))?;
+                let q = QuestionBuilder::new(pnr, Ingivare::new(org, t.org_name.as_str(), handlaggare.as_str()), &case_id, period)
+                    .include_all(slots.iter().copied())
+                    .fragan_skall_inkluderas(echo)
+                    .korrelationsid(&uuid::Uuid::new_v4().to_string())
+                    .fk_lefi("000-00", &relay_ssbtek::LefiRequest::ekonomiskt_bistand(pnr, period))
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("cannot build the question: {e}"))?;
+                parts.push(xml_part(q.to_xml(true).to_vec(), "xml", Some(format!("fraga-{}.xml", parts.len() + 1))));
+                persons.push(pnr);
+            }
+            let product = t.products["ssbtek"]
+                .as_str()
+                .and_then(ProductId::parse)
+                .context("no SSBTEK product id: use --demo (demo.json names it)")?;
+            let reply = send(&t, &message(&t, product, parts)).await?;
+            for (i, part) in reply.parts.iter().enumerate() {
+                if raw {
+                    println!("{}", String::from_utf8_lossy(&part.body));
+                } else {
+                    let who = persons.get(i).map(|p| p.as_str().to_owned()).unwrap_or_default();
+                    print!("{}", summary::render(&who, &part.body));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_reply(reply: &ShsMessage, out: Option<&Path>) -> anyhow::Result<()> {
+    match out {
+        None => {
+            for p in &reply.parts {
+                println!("{}", String::from_utf8_lossy(&p.body));
+            }
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join(format!("{}-label.xml", reply.label.tx_id)), reply.label.to_xml())?;
+            for (i, p) in reply.parts.iter().enumerate() {
+                let name = p.headers.filename.clone().unwrap_or_else(|| format!("{}-{}.dat", reply.label.tx_id, i + 1));
+                let name = Path::new(&name).file_name().map(|f| f.to_owned()).unwrap_or_default();
+                std::fs::write(dir.join(name), &p.body)?;
+            }
+            println!("reply {} written to {}", reply.label.tx_id, dir.display());
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shs: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shs: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
