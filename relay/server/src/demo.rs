@@ -89,8 +89,12 @@ pub struct DemoOptions {
     /// Extra TOML appended to the relay configuration (tests use it to withdraw
     /// a municipality or shorten deadlines).
     pub relay_extra: String,
-    /// Per-adapter extra TOML lines for the `[limits]`-level overrides, by slot.
+    /// Per-provider timeout in the relay configuration (default 10 s).
     pub provider_timeout_ms: Option<u64>,
+    /// The SSBTEK deadline for one person (default 12 s).
+    pub deadline_base_ms: Option<u64>,
+    /// Municipalities withdrawn by a provider: (provider id, organisation number).
+    pub withdrawn: Vec<(String, String)>,
 }
 
 impl DemoOptions {
@@ -101,6 +105,8 @@ impl DemoOptions {
             bin_dir: default_bin_dir()?,
             relay_extra: String::new(),
             provider_timeout_ms: None,
+            deadline_base_ms: None,
+            withdrawn: Vec::new(),
         })
     }
 }
@@ -269,8 +275,7 @@ impl Demo {
         let relay_config = &demo.info.relay.config;
         std::fs::write(
             relay_config,
-            relay_toml(&pki, &demo.info.providers, &logs, opts.provider_timeout_ms)
-                + &opts.relay_extra,
+            relay_toml(&pki, &demo.info.providers, &logs, &opts) + &opts.relay_extra,
         )?;
         let args = [
             "serve".into(),
@@ -391,12 +396,7 @@ fn adapter_toml(pki: &Pki, id: &str, sim_url: &str) -> String {
     )
 }
 
-fn relay_toml(
-    pki: &Pki,
-    providers: &[DemoProvider],
-    logs: &Path,
-    provider_timeout_ms: Option<u64>,
-) -> String {
+fn relay_toml(pki: &Pki, providers: &[DemoProvider], logs: &Path, opts: &DemoOptions) -> String {
     use std::fmt::Write;
     let mut s = format!(
         r#"# shs-relay configuration written by `shs-relay demo`.
@@ -416,7 +416,7 @@ client_ca = {ca}
 [limits]
 max_in_flight = 256
 max_persons = 10
-deadline_base_ms = 12000
+deadline_base_ms = {deadline}
 deadline_per_extra_person_ms = 1500
 
 [identity]
@@ -438,14 +438,22 @@ file = {log}
         relay_key = q(&pki.relay.key),
         ca = q(&pki.ca),
         log = q(&logs.join("shs-relay.app.log")),
+        deadline = opts.deadline_base_ms.unwrap_or(12_000),
     );
     for p in providers {
+        let withdrawn: Vec<String> = opts
+            .withdrawn
+            .iter()
+            .filter(|(id, _)| *id == p.id)
+            .map(|(_, org)| format!("\"{org}\""))
+            .collect();
         let _ = write!(
             s,
-            "\n[[providers]]\nid = \"{}\"\nendpoint = \"{}\"\ntls_name = \"localhost\"\ntimeout_ms = {}\n",
+            "\n[[providers]]\nid = \"{}\"\nendpoint = \"{}\"\ntls_name = \"localhost\"\ntimeout_ms = {}\nwithdrawn = [{}]\n",
             p.id,
             p.url,
-            provider_timeout_ms.unwrap_or(10_000)
+            opts.provider_timeout_ms.unwrap_or(10_000),
+            withdrawn.join(", ")
         );
     }
     for (org, name, role) in CLIENTS {

@@ -30,9 +30,7 @@ impl RateLimiter {
     pub fn check(&self, key: &str) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, last) = buckets
-            .entry(key.to_owned())
-            .or_insert((self.burst, now));
+        let (tokens, last) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
         let refill = now.saturating_duration_since(*last).as_secs_f64() * self.per_second;
         *tokens = (*tokens + refill).min(self.burst);
         *last = now;
@@ -110,7 +108,10 @@ mod tests {
             assert_eq!(tracker.attempt(&["report-1", "digest-1"]), Ok(retry));
         }
         assert!(tracker.attempt(&["report-1"]).is_err(), "6th retry");
-        assert!(tracker.attempt(&["digest-1"]).is_err(), "same content, other id");
+        assert!(
+            tracker.attempt(&["digest-1"]).is_err(),
+            "same content, other id"
+        );
         assert_eq!(tracker.attempt(&["report-2"]), Ok(0));
         tokio::time::advance(Duration::from_secs(3601)).await;
         assert_eq!(tracker.attempt(&["report-1"]), Ok(0), "window passed");

@@ -103,14 +103,19 @@ pub async fn receive(
         tracing::warn!(route = "shs/rs", "refused: in-flight limit reached");
         return overloaded(relay.config.limits.retry_after_s);
     };
-    let caller =
-        match identity::organisation_of(&relay.config.identity, peer.as_ref().map(|p| p.0.0.as_slice())) {
-            Ok(org) => org,
-            Err(e) => {
-                tracing::info!(route = "shs/rs", reason = %e, "refused: caller unknown");
-                return shs_error(&ShsError::new(ErrorCode::UnknownSender, e.to_string()), None);
-            }
-        };
+    let caller = match identity::organisation_of(
+        &relay.config.identity,
+        peer.as_ref().map(|p| p.0.0.as_slice()),
+    ) {
+        Ok(org) => org,
+        Err(e) => {
+            tracing::info!(route = "shs/rs", reason = %e, "refused: caller unknown");
+            return shs_error(
+                &ShsError::new(ErrorCode::UnknownSender, e.to_string()),
+                None,
+            );
+        }
+    };
     let bytes = match read_body(&relay, &headers, body).await {
         Ok(b) => b,
         Err(e) => return refuse(&caller, &e, None, started),
