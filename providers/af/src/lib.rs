@@ -46,18 +46,35 @@ impl Backend for AfBackend {
         let (org, namn, hl) = caller(&q);
         let request = format!(
             "<er:FragaMeddelande xmlns:er=\"{NS}\"><er:Fraga><er:OrganisationsnummerForIngivare>16{}</er:OrganisationsnummerForIngivare><er:NamnPaIngivare>{}</er:NamnPaIngivare><er:KontonamnForHandlaggare>{}</er:KontonamnForHandlaggare><er:Referensnummer>{}</er:Referensnummer><er:From>{from}</er:From><er:Tom>{tom}</er:Tom><er:SyfteMedFraga>{}</er:SyfteMedFraga><er:LagParagraf>{}</er:LagParagraf><er:IdentitetsbeteckningFysiskPerson>{}</er:IdentitetsbeteckningFysiskPerson></er:Fraga></er:FragaMeddelande>",
-            esc(&org), esc(&namn), esc(&hl), esc(&q.case_id), esc(&q.purpose), esc(&q.legal_basis), esc(&q.person_id)
+            esc(&org),
+            esc(&namn),
+            esc(&hl),
+            esc(&q.case_id),
+            esc(&q.purpose),
+            esc(&q.legal_basis),
+            esc(&q.person_id)
         );
         let url = format!("{}/af/ersattningsstod/v2", self.base);
-        match providers_soap::call(&self.client, &url, "urn:af:ersattningsstod:v2:hamta", &request).await? {
+        match providers_soap::call(
+            &self.client,
+            &url,
+            "urn:af:ersattningsstod:v2:hamta",
+            &request,
+        )
+        .await?
+        {
             SoapReply::Fault { faultstring, .. } => {
                 let (code, messages) = split_fault(&faultstring);
                 Ok(QueryOutcome::ProviderError { code, messages })
             }
             SoapReply::Body(body) => {
-                let children = providers_soap::children(&body, "SvarMeddelande")
-                    .ok_or_else(|| BackendError::Internal("answer is not a SvarMeddelande".into()))?;
-                Ok(QueryOutcome::Data { payload: children.concat().into_bytes() })
+                let children =
+                    providers_soap::children(&body, "SvarMeddelande").ok_or_else(|| {
+                        BackendError::Internal("answer is not a SvarMeddelande".into())
+                    })?;
+                Ok(QueryOutcome::Data {
+                    payload: children.concat().into_bytes(),
+                })
             }
         }
     }

@@ -45,13 +45,19 @@ impl Backend for CsnBackend {
         use base64::Engine;
         let pnr = &q.person_id;
         if pnr.len() != 12 {
-            return Err(BackendError::InvalidArgument("person id must have 12 digits".into()));
+            return Err(BackendError::InvalidArgument(
+                "person id must have 12 digits".into(),
+            ));
         }
         let (from, tom) = period(&q);
         let (org, _, _) = caller(&q);
         let request = format!(
             "<sam:SBNUppgEkBistandBegar xmlns:sam=\"http://www.sambruk.se/SBNyttomeddelanden\"><sam:Organisationsnummer>{}</sam:Organisationsnummer><sam:Personnummer>{}</sam:Personnummer><sam:Sekel>{}</sam:Sekel><sam:From>{}</sam:From><sam:Tom>{}</sam:Tom></sam:SBNUppgEkBistandBegar>",
-            esc(&org), esc(&pnr[2..]), esc(&pnr[..2]), from.replace('-', ""), tom.replace('-', "")
+            esc(&org),
+            esc(&pnr[2..]),
+            esc(&pnr[..2]),
+            from.replace('-', ""),
+            tom.replace('-', "")
         );
         let url = format!("{}/csn/kommunfraga/v4", self.base);
         match providers_soap::call(&self.client, &url, "kommunfraga", &request).await? {
@@ -63,7 +69,10 @@ impl Backend for CsnBackend {
                 let code = providers_soap::text_of(&body, "ResultatKod").unwrap_or_default();
                 if !code.is_empty() && code != "0" {
                     let text = providers_soap::text_of(&body, "ResultatText").unwrap_or_default();
-                    return Ok(QueryOutcome::ProviderError { code, messages: vec![text] });
+                    return Ok(QueryOutcome::ProviderError {
+                        code,
+                        messages: vec![text],
+                    });
                 }
                 let document = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{body}");
                 let encoded = base64::engine::general_purpose::STANDARD.encode(document);

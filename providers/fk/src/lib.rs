@@ -53,16 +53,21 @@ impl Backend for FkBackend {
         use base64::Engine;
         let b64 = &base64::engine::general_purpose::STANDARD;
         let params = String::from_utf8_lossy(&q.provider_parameters).into_owned();
-        let version = providers_soap::text_of(&params, "version").filter(|v| !v.is_empty()).unwrap_or_else(|| "v9".into());
+        let version = providers_soap::text_of(&params, "version")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "v9".into());
         if version != "v9" {
             return Ok(QueryOutcome::ProviderError {
                 code: "OKAND_VERSION".into(),
                 messages: vec![format!("LEFI-version {version} stöds inte; v9 används")],
             });
         }
-        let aktorsid = providers_soap::text_of(&params, "aktorsid").unwrap_or_else(|| self.default_aktor.clone());
+        let aktorsid = providers_soap::text_of(&params, "aktorsid")
+            .unwrap_or_else(|| self.default_aktor.clone());
         let (from, tom) = period(&q);
-        let body = match providers_soap::text_of(&params, "lefiJsonFraga").and_then(|s| b64.decode(s.trim()).ok()) {
+        let body = match providers_soap::text_of(&params, "lefiJsonFraga")
+            .and_then(|s| b64.decode(s.trim()).ok())
+        {
             Some(json) => json,
             None => serde_json::json!({
                 "personnummer": q.person_id,
@@ -92,14 +97,27 @@ impl Backend for FkBackend {
             .map_err(providers_soap::request_error)?;
         let status = response.status();
         if matches!(status.as_u16(), 502..=504) {
-            return Err(BackendError::Unavailable(format!("LEFI answered HTTP {status}")));
+            return Err(BackendError::Unavailable(format!(
+                "LEFI answered HTTP {status}"
+            )));
         }
-        let bytes = response.bytes().await.map_err(providers_soap::request_error)?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(providers_soap::request_error)?;
         if !status.is_success() {
             let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             return Ok(QueryOutcome::ProviderError {
-                code: json["kod"].as_str().map(str::to_owned).unwrap_or_else(|| format!("HTTP-{}", status.as_u16())),
-                messages: vec![json["beskrivning"].as_str().unwrap_or("LEFI svarade med fel").to_owned()],
+                code: json["kod"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("HTTP-{}", status.as_u16())),
+                messages: vec![
+                    json["beskrivning"]
+                        .as_str()
+                        .unwrap_or("LEFI svarade med fel")
+                        .to_owned(),
+                ],
             });
         }
         if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() {

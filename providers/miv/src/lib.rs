@@ -45,20 +45,33 @@ impl Backend for MivBackend {
         let (org, namn, _) = caller(&q);
         let request = format!(
             "<miv:findByPersonnummer xmlns:miv=\"{NS}\"><query><korrelationsid>{}</korrelationsid><personnummer>{}</personnummer><ingivare><organisationsnummer>{}</organisationsnummer><namn>{}</namn></ingivare></query></miv:findByPersonnummer>",
-            esc(&q.transaction_id), esc(&q.person_id), esc(&org), esc(&namn)
+            esc(&q.transaction_id),
+            esc(&q.person_id),
+            esc(&org),
+            esc(&namn)
         );
         let url = format!("{}/miv/ssbtek/v1", self.base);
         match providers_soap::call(&self.client, &url, "findByPersonnummer", &request).await? {
-            SoapReply::Fault { faultstring, detail } => {
+            SoapReply::Fault {
+                faultstring,
+                detail,
+            } => {
                 let code = providers_soap::text_of(&detail, "faultCode");
                 let (fallback, messages) = split_fault(&faultstring);
-                let messages = providers_soap::text_of(&detail, "faultString").map(|m| vec![m]).unwrap_or(messages);
-                Ok(QueryOutcome::ProviderError { code: code.unwrap_or(fallback), messages })
+                let messages = providers_soap::text_of(&detail, "faultString")
+                    .map(|m| vec![m])
+                    .unwrap_or(messages);
+                Ok(QueryOutcome::ProviderError {
+                    code: code.unwrap_or(fallback),
+                    messages,
+                })
             }
             SoapReply::Body(body) => {
                 let children = providers_soap::children(&body, "findByPersonnummerResponse")
                     .ok_or_else(|| BackendError::Internal("unexpected answer".into()))?;
-                Ok(QueryOutcome::Data { payload: children.concat().into_bytes() })
+                Ok(QueryOutcome::Data {
+                    payload: children.concat().into_bytes(),
+                })
             }
         }
     }

@@ -47,17 +47,25 @@ impl Backend for SkvBackend {
             esc(&q.person_id)
         );
         let url = format!("{}/skv/beskattningws", self.base);
-        match providers_soap::call(&self.client, &url, "getBeskattningsuppgifter", &request).await? {
-            SoapReply::Fault { faultstring, detail } => {
+        match providers_soap::call(&self.client, &url, "getBeskattningsuppgifter", &request).await?
+        {
+            SoapReply::Fault {
+                faultstring,
+                detail,
+            } => {
                 let (fallback, messages) = split_fault(&faultstring);
                 let code = providers_soap::text_of(&detail, "MeddelandeKod").unwrap_or(fallback);
-                let messages = providers_soap::text_of(&detail, "MeddelandeText").map(|m| vec![m]).unwrap_or(messages);
+                let messages = providers_soap::text_of(&detail, "MeddelandeText")
+                    .map(|m| vec![m])
+                    .unwrap_or(messages);
                 Ok(QueryOutcome::ProviderError { code, messages })
             }
             SoapReply::Body(body) => {
                 let children = providers_soap::children(&body, "BeskattningsuppgifterResponse")
                     .ok_or_else(|| BackendError::Internal("unexpected answer".into()))?;
-                Ok(QueryOutcome::Data { payload: children.concat().into_bytes() })
+                Ok(QueryOutcome::Data {
+                    payload: children.concat().into_bytes(),
+                })
             }
         }
     }

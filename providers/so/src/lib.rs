@@ -46,18 +46,34 @@ impl Backend for SoBackend {
         let (org, namn, hl) = caller(&q);
         let request = format!(
             "<in:GetUnemploymentBenefitPaymentRequest xmlns:in=\"{NS}\"><in:OrganisationsnummerIngivare>16{}</in:OrganisationsnummerIngivare><in:NamnIngivare>{}</in:NamnIngivare><in:KontonamnHandlaggare>{}</in:KontonamnHandlaggare><in:Referensnummer>{}</in:Referensnummer><in:From>{from}</in:From><in:Tom>{tom}</in:Tom><in:Syfte>{}</in:Syfte><in:Paragraf>{}</in:Paragraf><in:IdentificationNumber>{}</in:IdentificationNumber></in:GetUnemploymentBenefitPaymentRequest>",
-            esc(&org), esc(&namn), esc(&hl), esc(&q.case_id), esc(&q.purpose), esc(&q.legal_basis), esc(&q.person_id)
+            esc(&org),
+            esc(&namn),
+            esc(&hl),
+            esc(&q.case_id),
+            esc(&q.purpose),
+            esc(&q.legal_basis),
+            esc(&q.person_id)
         );
         let url = format!("{}/so/ubpservice", self.base);
-        match providers_soap::call(&self.client, &url, "GetUnemploymentBenefitPayment", &request).await? {
+        match providers_soap::call(
+            &self.client,
+            &url,
+            "GetUnemploymentBenefitPayment",
+            &request,
+        )
+        .await?
+        {
             SoapReply::Fault { faultstring, .. } => {
                 let (code, messages) = split_fault(&faultstring);
                 Ok(QueryOutcome::ProviderError { code, messages })
             }
             SoapReply::Body(body) => {
-                let children = providers_soap::children(&body, "GetUnemploymentBenefitPaymentResponse")
-                    .ok_or_else(|| BackendError::Internal("unexpected answer".into()))?;
-                Ok(QueryOutcome::Data { payload: children.concat().into_bytes() })
+                let children =
+                    providers_soap::children(&body, "GetUnemploymentBenefitPaymentResponse")
+                        .ok_or_else(|| BackendError::Internal("unexpected answer".into()))?;
+                Ok(QueryOutcome::Data {
+                    payload: children.concat().into_bytes(),
+                })
             }
         }
     }

@@ -34,7 +34,13 @@ pub fn period(q: &providers_sdk::proto::QueryRequest) -> (String, String) {
 pub fn caller(q: &providers_sdk::proto::QueryRequest) -> (String, String, String) {
     q.caller
         .as_ref()
-        .map(|c| (c.organisation_number.clone(), c.name.clone(), c.case_worker.clone()))
+        .map(|c| {
+            (
+                c.organisation_number.clone(),
+                c.name.clone(),
+                c.case_worker.clone(),
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -42,7 +48,10 @@ pub fn caller(q: &providers_sdk::proto::QueryRequest) -> (String, String, String
 pub fn split_fault(faultstring: &str) -> (String, Vec<String>) {
     match faultstring.split_once(' ') {
         Some((code, text)) => (code.to_owned(), vec![text.to_owned()]),
-        None => (faultstring.to_owned(), vec!["Bastjänsten svarade med fel".to_owned()]),
+        None => (
+            faultstring.to_owned(),
+            vec!["Bastjänsten svarade med fel".to_owned()],
+        ),
     }
 }
 

@@ -44,11 +44,14 @@ impl Backend for TnsBackend {
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
         let pnr = &q.person_id;
         if pnr.len() != 12 {
-            return Err(BackendError::InvalidArgument("person id must have 12 digits".into()));
+            return Err(BackendError::InvalidArgument(
+                "person id must have 12 digits".into(),
+            ));
         }
         let request = format!(
             "<tns:HamtaUppgifter xmlns:tns=\"{NS}\" xmlns:per=\"http://schema.transportstyrelsen.se/ssbtek/person/1\"><tns:identifikation><per:sekel>{}</per:sekel><per:personnummer>{}</per:personnummer></tns:identifikation></tns:HamtaUppgifter>",
-            esc(&pnr[..2]), esc(&pnr[2..])
+            esc(&pnr[..2]),
+            esc(&pnr[2..])
         );
         let url = format!("{}/tns/hamtauppgifter/v1", self.base);
         match providers_soap::call(&self.client, &url, "HamtaUppgifter", &request).await? {
@@ -59,12 +62,18 @@ impl Backend for TnsBackend {
             SoapReply::Body(body) => {
                 if providers_soap::text_of(&body, "resultat").as_deref() == Some("FEL") {
                     let code = providers_soap::text_of(&body, "felkod").unwrap_or_default();
-                    let text = providers_soap::text_of(&body, "feltext").unwrap_or_else(|| "Fel hos Transportstyrelsen".into());
-                    return Ok(QueryOutcome::ProviderError { code, messages: vec![text] });
+                    let text = providers_soap::text_of(&body, "feltext")
+                        .unwrap_or_else(|| "Fel hos Transportstyrelsen".into());
+                    return Ok(QueryOutcome::ProviderError {
+                        code,
+                        messages: vec![text],
+                    });
                 }
                 let children = providers_soap::children(&body, "HamtaUppgifterResponse")
                     .ok_or_else(|| BackendError::Internal("unexpected answer".into()))?;
-                Ok(QueryOutcome::Data { payload: children.concat().into_bytes() })
+                Ok(QueryOutcome::Data {
+                    payload: children.concat().into_bytes(),
+                })
             }
         }
     }

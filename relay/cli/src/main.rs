@@ -26,7 +26,11 @@ use relay_shs::{
 use relay_ssbtek::{Ingivare, Period, QuestionBuilder, Slot};
 
 #[derive(Parser)]
-#[command(name = "shs", version, about = "SHS 1.2 client for shs-relay test teams")]
+#[command(
+    name = "shs",
+    version,
+    about = "SHS 1.2 client for shs-relay test teams"
+)]
 struct Cli {
     /// The demo directory (or its demo.json): relay URL, CA and client identities.
     #[arg(long, global = true)]
@@ -123,10 +127,17 @@ struct Target {
 fn target(cli: &Cli) -> anyhow::Result<Target> {
     let demo: Option<serde_json::Value> = match &cli.demo {
         Some(d) => {
-            let path = if d.is_dir() { d.join("demo.json") } else { d.clone() };
+            let path = if d.is_dir() {
+                d.join("demo.json")
+            } else {
+                d.clone()
+            };
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            Some(serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?)
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", path.display()))?,
+            )
         }
         None => None,
     };
@@ -134,7 +145,10 @@ fn target(cli: &Cli) -> anyhow::Result<Target> {
         let clients = d["clients"].as_array()?;
         match &cli.org {
             Some(org) => clients.iter().find(|c| c["org"] == org.as_str()).cloned(),
-            None => clients.iter().find(|c| c["role"] == "municipality").cloned(),
+            None => clients
+                .iter()
+                .find(|c| c["role"] == "municipality")
+                .cloned(),
         }
     });
     let pick = |flag: &Option<PathBuf>, v: Option<&str>, what: &str| -> anyhow::Result<PathBuf> {
@@ -145,17 +159,36 @@ fn target(cli: &Cli) -> anyhow::Result<Target> {
     let url = cli
         .url
         .clone()
-        .or_else(|| demo.as_ref().and_then(|d| d["relay"]["url"].as_str().map(str::to_owned)))
+        .or_else(|| {
+            demo.as_ref()
+                .and_then(|d| d["relay"]["url"].as_str().map(str::to_owned))
+        })
         .context("no relay URL: give --url or --demo")?;
     Ok(Target {
         url: url.trim_end_matches('/').to_owned(),
-        ca: pick(&cli.ca, demo.as_ref().and_then(|d| d["relay"]["ca"].as_str()), "ca")?,
-        cert: pick(&cli.cert, client.as_ref().and_then(|c| c["cert"].as_str()), "cert")?,
-        key: pick(&cli.key, client.as_ref().and_then(|c| c["key"].as_str()), "key")?,
+        ca: pick(
+            &cli.ca,
+            demo.as_ref().and_then(|d| d["relay"]["ca"].as_str()),
+            "ca",
+        )?,
+        cert: pick(
+            &cli.cert,
+            client.as_ref().and_then(|c| c["cert"].as_str()),
+            "cert",
+        )?,
+        key: pick(
+            &cli.key,
+            client.as_ref().and_then(|c| c["key"].as_str()),
+            "key",
+        )?,
         org: cli
             .org
             .clone()
-            .or_else(|| client.as_ref().and_then(|c| c["org"].as_str().map(str::to_owned)))
+            .or_else(|| {
+                client
+                    .as_ref()
+                    .and_then(|c| c["org"].as_str().map(str::to_owned))
+            })
             .context("no calling organisation: give --org or --demo")?,
         org_name: client
             .as_ref()
@@ -164,7 +197,10 @@ fn target(cli: &Cli) -> anyhow::Result<Target> {
         to: cli
             .to
             .clone()
-            .or_else(|| demo.as_ref().and_then(|d| d["relay"]["node_org"].as_str().map(str::to_owned)))
+            .or_else(|| {
+                demo.as_ref()
+                    .and_then(|d| d["relay"]["node_org"].as_str().map(str::to_owned))
+            })
             .context("no relay organisation: give --to or --demo")?,
         products: demo.map(|d| d["products"].clone()).unwrap_or_default(),
     })
@@ -207,7 +243,13 @@ async fn send(t: &Target, message: &ShsMessage) -> anyhow::Result<ShsMessage> {
 }
 
 fn message(t: &Target, product: ProductId, parts: Vec<DataPart>) -> ShsMessage {
-    let mut label = Label::new(&t.org, Some(&t.to), product, SequenceType::Request, TransferType::Synch);
+    let mut label = Label::new(
+        &t.org,
+        Some(&t.to),
+        product,
+        SequenceType::Request,
+        TransferType::Synch,
+    );
     if let Some(f) = label.from.as_mut() {
         f.common_name = t.org_name.clone();
     }
@@ -239,7 +281,10 @@ fn xml_part(body: Vec<u8>, datapart_type: &str, filename: Option<String>) -> Dat
 
 fn parse_period(s: &str) -> anyhow::Result<Period> {
     let (a, b) = s.split_once("..").context("--period is FROM..TO")?;
-    let d = |x: &str| chrono::NaiveDate::parse_from_str(x.trim(), "%Y-%m-%d").with_context(|| format!("not a date: {x}"));
+    let d = |x: &str| {
+        chrono::NaiveDate::parse_from_str(x.trim(), "%Y-%m-%d")
+            .with_context(|| format!("not a date: {x}"))
+    };
     Period::new(d(a)?, d(b)?).context("--period: FROM must not be after TO")
 }
 
@@ -248,17 +293,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Ping => {
             let ping = ProductId::Uuid(uuid::Uuid::nil());
-            let reply = send(&t, &message(&t, ping, vec![xml_part(b"ping".to_vec(), "txt", None)])).await?;
+            let reply = send(
+                &t,
+                &message(&t, ping, vec![xml_part(b"ping".to_vec(), "txt", None)]),
+            )
+            .await?;
             for p in &reply.parts {
                 println!("{}", String::from_utf8_lossy(&p.body));
             }
         }
-        Command::Request { product, inputs, datapart_type, content_type, corr_id, subject, test, out } => {
+        Command::Request {
+            product,
+            inputs,
+            datapart_type,
+            content_type,
+            corr_id,
+            subject,
+            test,
+            out,
+        } => {
             let product = ProductId::parse(&product).context("--product must be a UUID")?;
             let mut parts = Vec::new();
             for path in &inputs {
-                let body = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-                let mut part = xml_part(body, &datapart_type, path.file_name().map(|f| f.to_string_lossy().into_owned()));
+                let body = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let mut part = xml_part(
+                    body,
+                    &datapart_type,
+                    path.file_name().map(|f| f.to_string_lossy().into_owned()),
+                );
                 part.headers.mime_type = content_type.clone();
                 part.headers.charset = None;
                 parts.push(part);
@@ -274,11 +337,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let reply = send(&t, &m).await?;
             write_reply(&reply, out.as_deref())?;
         }
-        Command::Ssbtek { person, only, period, handlaggare, case_id, echo, raw } => {
+        Command::Ssbtek {
+            person,
+            only,
+            period,
+            handlaggare,
+            case_id,
+            echo,
+            raw,
+        } => {
             let slots: Vec<Slot> = match only {
                 Some(list) => list
                     .split(',')
-                    .map(|s| s.trim().to_uppercase().parse::<Slot>().map_err(|_| anyhow::anyhow!("unknown agency {s}")))
+                    .map(|s| {
+                        s.trim()
+                            .to_uppercase()
+                            .parse::<Slot>()
+                            .map_err(|_| anyhow::anyhow!("unknown agency {s}"))
+                    })
                     .collect::<anyhow::Result<_>>()?,
                 None => Slot::ALL.to_vec(),
             };
@@ -289,19 +365,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Period::new(today - chrono::Months::new(3), today).context("period")?
                 }
             };
-            let org = Organisationsnummer::parse(&t.org).context("the calling organisation is not a valid organisation number")?;
+            let org = Organisationsnummer::parse(&t.org)
+                .context("the calling organisation is not a valid organisation number")?;
             let mut parts = Vec::new();
             let mut persons = Vec::new();
             for p in &person {
-                let pnr = Personnummer::parse(p).map_err(|e| anyhow::anyhow!("--person {}: {e}", persons.len() + 1))?;
-                let q = QuestionBuilder::new(pnr, Ingivare::new(org, t.org_name.as_str(), handlaggare.as_str()), &case_id, period)
-                    .include_all(slots.iter().copied())
-                    .fragan_skall_inkluderas(echo)
-                    .korrelationsid(&uuid::Uuid::new_v4().to_string())
-                    .fk_lefi("000-00", &relay_ssbtek::LefiRequest::ekonomiskt_bistand(pnr, period))
-                    .build()
-                    .map_err(|e| anyhow::anyhow!("cannot build the question: {e}"))?;
-                parts.push(xml_part(q.to_xml(true).to_vec(), "xml", Some(format!("fraga-{}.xml", parts.len() + 1))));
+                let pnr = Personnummer::parse(p)
+                    .map_err(|e| anyhow::anyhow!("--person {}: {e}", persons.len() + 1))?;
+                let q = QuestionBuilder::new(
+                    pnr,
+                    Ingivare::new(org, t.org_name.as_str(), handlaggare.as_str()),
+                    &case_id,
+                    period,
+                )
+                .include_all(slots.iter().copied())
+                .fragan_skall_inkluderas(echo)
+                .korrelationsid(&uuid::Uuid::new_v4().to_string())
+                .fk_lefi(
+                    "000-00",
+                    &relay_ssbtek::LefiRequest::ekonomiskt_bistand(pnr, period),
+                )
+                .build()
+                .map_err(|e| anyhow::anyhow!("cannot build the question: {e}"))?;
+                parts.push(xml_part(
+                    q.to_xml(true).to_vec(),
+                    "xml",
+                    Some(format!("fraga-{}.xml", parts.len() + 1)),
+                ));
                 persons.push(pnr);
             }
             let product = t.products["ssbtek"]
@@ -313,7 +403,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if raw {
                     println!("{}", String::from_utf8_lossy(&part.body));
                 } else {
-                    let who = persons.get(i).map(|p| p.as_str().to_owned()).unwrap_or_default();
+                    let who = persons
+                        .get(i)
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default();
                     print!("{}", summary::render(&who, &part.body));
                 }
             }
@@ -331,10 +424,20 @@ fn write_reply(reply: &ShsMessage, out: Option<&Path>) -> anyhow::Result<()> {
         }
         Some(dir) => {
             std::fs::create_dir_all(dir)?;
-            std::fs::write(dir.join(format!("{}-label.xml", reply.label.tx_id)), reply.label.to_xml())?;
+            std::fs::write(
+                dir.join(format!("{}-label.xml", reply.label.tx_id)),
+                reply.label.to_xml(),
+            )?;
             for (i, p) in reply.parts.iter().enumerate() {
-                let name = p.headers.filename.clone().unwrap_or_else(|| format!("{}-{}.dat", reply.label.tx_id, i + 1));
-                let name = Path::new(&name).file_name().map(|f| f.to_owned()).unwrap_or_default();
+                let name = p
+                    .headers
+                    .filename
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-{}.dat", reply.label.tx_id, i + 1));
+                let name = Path::new(&name)
+                    .file_name()
+                    .map(|f| f.to_owned())
+                    .unwrap_or_default();
                 std::fs::write(dir.join(name), &p.body)?;
             }
             println!("reply {} written to {}", reply.label.tx_id, dir.display());
@@ -345,7 +448,10 @@ fn write_reply(reply: &ShsMessage, out: Option<&Path>) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("shs: {e}");

@@ -17,7 +17,10 @@ struct SlotView {
 
 impl SlotView {
     fn text(&self, name: &str) -> String {
-        self.texts.get(name).map(|v| v.join(" ")).unwrap_or_default()
+        self.texts
+            .get(name)
+            .map(|v| v.join(" "))
+            .unwrap_or_default()
     }
     fn count(&self, name: &str) -> usize {
         self.counts.get(name).copied().unwrap_or(0)
@@ -71,9 +74,17 @@ fn read(xml: &[u8]) -> BTreeMap<String, SlotView> {
                 if let Some(c) = &current
                     && !value.is_empty()
                 {
-                    slots.entry(c.clone()).or_default().texts.entry(name.clone()).or_default().push(value);
+                    slots
+                        .entry(c.clone())
+                        .or_default()
+                        .texts
+                        .entry(name.clone())
+                        .or_default()
+                        .push(value);
                 }
-                if current.as_deref() == Some(name.as_str()) && stack.last().map(String::as_str) == Some("svarsdata") {
+                if current.as_deref() == Some(name.as_str())
+                    && stack.last().map(String::as_str) == Some("svarsdata")
+                {
                     current = None;
                 }
             }
@@ -94,14 +105,30 @@ fn decode(b64: &str) -> String {
 fn detail(slot: &str, v: &SlotView) -> String {
     if v.error {
         let kalla = v.text("kalla");
-        let source = if kalla == "BT" { "from the agency" } else { "from the relay" };
-        return format!("{} {} ({source}): {}", kalla, v.text("felkod"), v.text("felmeddelande"));
+        let source = if kalla == "BT" {
+            "from the agency"
+        } else {
+            "from the relay"
+        };
+        return format!(
+            "{} {} ({source}): {}",
+            kalla,
+            v.text("felkod"),
+            v.text("felmeddelande")
+        );
     }
     match slot {
         "AF" => format!(
             "job seeker: {}; a-kassa: {}",
-            if v.text("Arbetssokande") == "true" { "yes" } else { "no" },
-            match v.text("Akassetillhorighet") { a if a.is_empty() => "-".to_owned(), a => a },
+            if v.text("Arbetssokande") == "true" {
+                "yes"
+            } else {
+                "no"
+            },
+            match v.text("Akassetillhorighet") {
+                a if a.is_empty() => "-".to_owned(),
+                a => a,
+            },
         ),
         "CSN" => {
             let doc = decode(&v.text("svar"));
@@ -112,12 +139,18 @@ fn detail(slot: &str, v: &SlotView) -> String {
             )
         }
         "FK" => {
-            let json: serde_json::Value = serde_json::from_str(&decode(&v.text("lefiJsonSvar"))).unwrap_or_default();
-            let fk = json["formansinformation"]["utbetalningsuppgift"].as_array().map_or(0, Vec::len);
+            let json: serde_json::Value =
+                serde_json::from_str(&decode(&v.text("lefiJsonSvar"))).unwrap_or_default();
+            let fk = json["formansinformation"]["utbetalningsuppgift"]
+                .as_array()
+                .map_or(0, Vec::len);
             let pm = json["utbetalningar"].as_array().map_or(0, Vec::len);
             format!("{fk} payment(s) from Försäkringskassan, {pm} from Pensionsmyndigheten")
         }
-        "SKV" => format!("{} year(s) of capital income", v.text("svar").matches("<Kapitaluppgift>").count()),
+        "SKV" => format!(
+            "{} year(s) of capital income",
+            v.text("svar").matches("<Kapitaluppgift>").count()
+        ),
         "SO" => format!(
             "{} a-kassa answer(s), {} payment(s)",
             v.count("Arbetsloshetsersattning"),
@@ -132,7 +165,10 @@ fn detail(slot: &str, v: &SlotView) -> String {
 /// The summary table for one person's answer.
 pub fn render(person: &str, xml: &[u8]) -> String {
     let slots = read(xml);
-    let mut out = format!("Person {person}\n  {:<6} {:<7} {}\n", "AGENCY", "RESULT", "DETAILS");
+    let mut out = format!(
+        "Person {person}\n  {:<6} {:<7} {}\n",
+        "AGENCY", "RESULT", "DETAILS"
+    );
     for slot in SLOTS {
         if let Some(v) = slots.get(slot) {
             out.push_str(&format!(
