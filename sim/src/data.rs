@@ -24,7 +24,7 @@ impl Rng {
         Self(u64::from_le_bytes(seed) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -35,11 +35,11 @@ impl Rng {
 
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
+        lo + self.next_u64() % (hi - lo + 1)
     }
 
     pub fn chance(&mut self, p: f64) -> bool {
@@ -47,7 +47,7 @@ impl Rng {
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
+        &items[(self.next_u64() % items.len() as u64) as usize]
     }
 }
 
@@ -352,7 +352,7 @@ pub fn miv(c: &Context, korrelationsid: &str) -> String {
     let k = esc(korrelationsid);
     format!(
         "<miv:findByPersonnummerResponse xmlns:miv=\"http://schema.migrationsverket.se/ssbtek/1/\"><response><korrelationsid>{k}</korrelationsid><correlationid>{}</correlationid>{names}<personnummer>{}</personnummer>{collection}</response></miv:findByPersonnummerResponse>",
-        uuid::Uuid::from_u64_pair(r.next(), r.next()),
+        uuid::Uuid::from_u64_pair(r.next_u64(), r.next_u64()),
         c.person.as_str()
     )
 }
