@@ -18,7 +18,9 @@ impl Backend for Echo {
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
         if q.person_id.len() != 12 {
-            return Err(BackendError::InvalidArgument("person id must have 12 digits".into()));
+            return Err(BackendError::InvalidArgument(
+                "person id must have 12 digits".into(),
+            ));
         }
         Ok(QueryOutcome::Data {
             payload: b"<ex:svar xmlns:ex=\"urn:example\">inga uppgifter</ex:svar>".to_vec(),
