@@ -237,6 +237,10 @@ pub(crate) async fn watch_health<B: Backend>(
     reporter: tonic_health::server::HealthReporter,
     interval: Duration,
 ) {
+    // Not serving until the first check says otherwise.
+    reporter
+        .set_service_status(proto::SERVICE_NAME, tonic_health::ServingStatus::NotServing)
+        .await;
     let mut last = None;
     loop {
         let health = backend.health().await;
