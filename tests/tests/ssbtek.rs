@@ -220,8 +220,94 @@ async fn a_municipality_asks_all_seven_agencies_through_the_real_stack() {
     .await;
     assert_eq!(reply.errorcode.as_deref(), Some("IllegalDatapartContent"));
 
-    // A configured processor (personuppgiftsbiträde) named in the question may ask.
-    // (Exempel Drift AB is configured for Sundsvall in the demo.)
+    // A configured processor (personuppgiftsbiträde) named in the question may ask
+    // for Sundsvall; the same processor not named in the question may not.
+    let today = chrono::Local::now().date_naive();
+    let build = |named: bool| {
+        let mut b = QuestionBuilder::new(
+            Personnummer::parse(TOLVAN).unwrap(),
+            Ingivare::new(
+                Organisationsnummer::parse(SUNDSVALL).unwrap(),
+                "Sundsvalls kommun",
+                "hl",
+            ),
+            "A-9",
+            Period::new(today - chrono::Months::new(1), today).unwrap(),
+        )
+        .include(Slot::Tns);
+        if named {
+            b = b.personuppgiftsbitrade(relay_ssbtek::Personuppgiftsbitrade::new(
+                None,
+                Organisationsnummer::parse("5566778899").unwrap(),
+                "Exempel Drift AB",
+            ));
+        }
+        b.build().unwrap().to_xml(true).to_vec()
+    };
+    let reply = ask(&stack, "5566778899", &[build(true)]).await;
+    assert!(slot_xml(&answers_of(&reply)[0], "TNS").contains("<ssbt:data"));
+    let reply = ask(&stack, "5566778899", &[build(false)]).await;
+    assert_eq!(reply.errorcode.as_deref(), Some("IllegalDatapartContent"));
+
+    // A bare multipart body with the boundary in the HTTP Content-Type is accepted too.
+    let spec = LabelSpec::synch_request(SUNDSVALL, NODE_ORG, PING_PRODUCT, 1);
+    let full = shs_message(&spec.to_xml(), &[("text/plain", b"ping")]);
+    let text = String::from_utf8_lossy(&full).into_owned();
+    let boundary = text
+        .split("boundary=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let bare = &full[text.find("\r\n\r\n").unwrap() + 4..];
+    let r = stack
+        .client(SUNDSVALL)
+        .post(format!("{}/shs/rs", stack.relay_url()))
+        .header(
+            "Content-Type",
+            format!("multipart/mixed; boundary=\"{boundary}\""),
+        )
+        .body(bare.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A message larger than the configured limit is refused at once.
+    let huge = vec![b'x'; 11 * 1024 * 1024];
+    let spec = LabelSpec::synch_request(SUNDSVALL, NODE_ORG, PING_PRODUCT, 1);
+    let reply = post(
+        &stack.client(SUNDSVALL),
+        stack.relay_url(),
+        shs_message(&spec.to_xml(), &[("text/plain", &huge)]),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.errorcode.as_deref(), Some("IllegalMessageStructure"));
+
+    // The `shs` CLI, as a test team uses it against the demo.
+    let out =
+        std::process::Command::new(relay_server::demo::default_bin_dir().unwrap().join("shs"))
+            .arg("--demo")
+            .arg(stack.dir())
+            .args(["ssbtek", "--person", "19121212-1212"])
+            .output()
+            .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for slot in ["AF", "CSN", "FK", "SKV", "SO", "TNS", "MIV"] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(slot) && l.contains("data")),
+            "{slot} in {text}"
+        );
+    }
 
     // The label's from must be the certificate's organisation.
     let spec = LabelSpec::synch_request(STOCKHOLM, NODE_ORG, PING_PRODUCT, 1);
@@ -351,8 +437,42 @@ async fn a_slow_failing_or_withdrawn_agency_never_fails_the_whole_answer() {
         o.scenario = Some(scenario.clone());
         o.deadline_base_ms = Some(4_000);
         o.withdrawn = vec![("SO".into(), SUNDSVALL.into())];
+        o.max_in_flight = Some(1);
     })
     .await;
+    // While one request waits on the slow agency, a second is refused at once.
+    let first = {
+        let client = stack.client(STOCKHOLM);
+        let url = stack.relay_url().to_owned();
+        let q = question(TOLVAN, STOCKHOLM, &[Slot::Tns], false);
+        tokio::spawn(async move {
+            let spec = LabelSpec::synch_request(STOCKHOLM, NODE_ORG, SSBTEK_PRODUCT, 1);
+            post(
+                &client,
+                &url,
+                shs_message(&spec.to_xml(), &[("text/xml", &q)]),
+            )
+            .await
+        })
+    };
+    let mut refused = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let r = stack
+            .client(SUNDSVALL)
+            .post(format!("{}/shs/rs", stack.relay_url()))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let refused = refused.expect("a second request is refused while the first is in flight");
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(first.await.unwrap().status, 200);
     let started = Instant::now();
     let reply = ask(
         &stack,

@@ -427,3 +427,90 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         (false, false) => format!("{table}.{key}"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> String {
+        for f in ["cert.pem", "key.pem", "ca.pem"] {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        let p = |f: &str| dir.join(f).display().to_string();
+        format!(
+            "[node]\nid = \"n\"\norg = \"2021005489\"\nenvironment = \"test\"\n\n[front]\nlisten = \"127.0.0.1:0\"\ncert = \"{c}\"\nkey = \"{k}\"\nclient_ca = \"{ca}\"\n\n[products]\nssbtek = \"6f1c3b57-4f0a-4e0e-9a59-55b7e5a0c0d1\"\n\n[provider_tls]\nca = \"{ca}\"\ncert = \"{c}\"\nkey = \"{k}\"\n",
+            c = p("cert.pem"),
+            k = p("key.pem"),
+            ca = p("ca.pem")
+        )
+    }
+
+    fn load(dir: &Path, text: &str) -> Result<Config, ConfigError> {
+        let path = dir.join("relay.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path)
+    }
+
+    #[test]
+    fn a_minimal_config_loads_with_documented_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = load(dir.path(), &files(dir.path())).unwrap();
+        assert_eq!(c.limits.max_persons, 10);
+        assert_eq!(c.limits.deadline_for(1).as_millis(), 12_000);
+        assert_eq!(c.limits.deadline_for(3).as_millis(), 15_000);
+        assert_eq!(c.products.ping, uuid::Uuid::nil());
+    }
+
+    #[test]
+    fn invalid_configs_name_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = files(dir.path());
+        let cases = [
+            (base.replace("2021005489", "2021005488"), "node.org"),
+            (
+                base.replace("environment = \"test\"", "environment = \"staging\""),
+                "node.environment",
+            ),
+            (
+                format!("{base}\n[limits]\nmax_persons = 0\n"),
+                "limits.max_persons",
+            ),
+            (
+                format!("{base}\n[[providers]]\nid = \"XX\"\nendpoint = \"https://a:1\"\n"),
+                "providers[0].id",
+            ),
+            (
+                format!("{base}\n[[providers]]\nid = \"FK\"\nendpoint = \"http://a:1\"\n"),
+                "providers[0].endpoint",
+            ),
+            (
+                format!("{base}\n[[agreements]]\norg = \"2120002411\"\nproducts = [\"nothing\"]\n"),
+                "agreements.products",
+            ),
+            (
+                base.replace("key.pem\"\nclient_ca", "missing.pem\"\nclient_ca"),
+                "front.key",
+            ),
+            (format!("{base}\nunknown = 1\n"), "unknown"),
+        ];
+        for (text, key) in cases {
+            let e = load(dir.path(), &text).unwrap_err();
+            let shown = e.to_string();
+            assert!(shown.contains("relay.toml"), "{shown}");
+            assert!(shown.contains(key), "expected key {key} in: {shown}");
+        }
+    }
+
+    #[test]
+    fn processors_act_only_for_their_municipalities() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{}\n[[processors]]\norg = \"5566778899\"\nfor = [\"2120002411\"]\n",
+            files(dir.path())
+        );
+        let c = load(dir.path(), &text).unwrap();
+        let org = |s: &str| Organisationsnummer::parse(s).unwrap();
+        assert!(c.is_processor_for(&org("5566778899"), &org("2120002411")));
+        assert!(!c.is_processor_for(&org("5566778899"), &org("2120000142")));
+    }
+}

@@ -95,6 +95,8 @@ pub struct DemoOptions {
     pub deadline_base_ms: Option<u64>,
     /// Municipalities withdrawn by a provider: (provider id, organisation number).
     pub withdrawn: Vec<(String, String)>,
+    /// The relay's in-flight request limit (default 256).
+    pub max_in_flight: Option<usize>,
 }
 
 impl DemoOptions {
@@ -107,6 +109,7 @@ impl DemoOptions {
             provider_timeout_ms: None,
             deadline_base_ms: None,
             withdrawn: Vec::new(),
+            max_in_flight: None,
         })
     }
 }
@@ -414,7 +417,7 @@ key = {relay_key}
 client_ca = {ca}
 
 [limits]
-max_in_flight = 256
+max_in_flight = {max_in_flight}
 max_persons = 10
 deadline_base_ms = {deadline}
 deadline_per_extra_person_ms = 1500
@@ -439,6 +442,7 @@ file = {log}
         ca = q(&pki.ca),
         log = q(&logs.join("shs-relay.app.log")),
         deadline = opts.deadline_base_ms.unwrap_or(12_000),
+        max_in_flight = opts.max_in_flight.unwrap_or(256),
     );
     for p in providers {
         let withdrawn: Vec<String> = opts
