@@ -109,6 +109,9 @@ enum Command {
         /// Print the raw answer XML instead of the summary.
         #[arg(long)]
         raw: bool,
+        /// Use the SSBTEK v10 SOAP web service (one call per person) instead of SHS.
+        #[arg(long)]
+        soap: bool,
     },
 }
 
@@ -122,6 +125,7 @@ struct Target {
     org_name: String,
     to: String,
     products: serde_json::Value,
+    soap_path: String,
 }
 
 fn target(cli: &Cli) -> anyhow::Result<Target> {
@@ -202,6 +206,10 @@ fn target(cli: &Cli) -> anyhow::Result<Target> {
                     .and_then(|d| d["relay"]["node_org"].as_str().map(str::to_owned))
             })
             .context("no relay organisation: give --to or --demo")?,
+        soap_path: demo
+            .as_ref()
+            .and_then(|d| d["soap"]["ssbtek"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "/ssbtek/v10".into()),
         products: demo.map(|d| d["products"].clone()).unwrap_or_default(),
     })
 }
@@ -345,6 +353,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             case_id,
             echo,
             raw,
+            soap,
         } => {
             let slots: Vec<Slot> = match only {
                 Some(list) => list
@@ -394,6 +403,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ));
                 persons.push(pnr);
             }
+            if soap {
+                for (part, pnr) in parts.iter().zip(&persons) {
+                    let answer = soap_call(&t, &part.body).await?;
+                    if raw {
+                        println!("{answer}");
+                    } else {
+                        print!("{}", summary::render(pnr.as_str(), answer.as_bytes()));
+                    }
+                }
+                return Ok(());
+            }
             let product = t.products["ssbtek"]
                 .as_str()
                 .and_then(ProductId::parse)
@@ -413,6 +433,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One `hamtaBastjanstInformation` over the SOAP web service; the response
+/// envelope, or the fault as an error.
+async fn soap_call(t: &Target, question: &[u8]) -> anyhow::Result<String> {
+    let q = String::from_utf8_lossy(question);
+    let q = match q.find("?>") {
+        Some(i) if q.starts_with("<?xml") => q[i + 2..].to_owned(),
+        _ => q.into_owned(),
+    };
+    let envelope = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>{q}</soap:Body></soap:Envelope>"
+    );
+    let response = client(t)?
+        .post(format!("{}{}", t.url, t.soap_path))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"\"")
+        .body(envelope)
+        .send()
+        .await
+        .context("cannot reach the relay")?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        bail!("SOAP fault (HTTP {status}): {text}");
+    }
+    Ok(text)
 }
 
 fn write_reply(reply: &ShsMessage, out: Option<&Path>) -> anyhow::Result<()> {

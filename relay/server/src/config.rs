@@ -40,6 +40,27 @@ pub struct Config {
     pub processors: Vec<Processor>,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub soap: Soap,
+}
+
+/// The SSBTEK v10 SOAP web service on the front.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Soap {
+    /// Path of the service (`GET {path}?wsdl` serves the WSDL).
+    pub ssbtek_path: String,
+    /// Deadline of each adapter health check in `testaBastjanstInformation`.
+    pub ping_timeout_ms: u64,
+}
+
+impl Default for Soap {
+    fn default() -> Self {
+        Self {
+            ssbtek_path: "/ssbtek/v10".into(),
+            ping_timeout_ms: 2_000,
+        }
+    }
 }
 
 /// The relay as an SHS node.
@@ -341,6 +362,12 @@ impl Config {
         positive("deadline_base_ms", l.deadline_base_ms)?;
         positive("max_period_months", u64::from(l.max_period_months))?;
         positive("read_timeout_ms", l.read_timeout_ms)?;
+        if !self.soap.ssbtek_path.starts_with('/') || self.soap.ssbtek_path.starts_with("/shs/") {
+            return Err((
+                "soap.ssbtek_path".into(),
+                "must start with / and not be under /shs/".into(),
+            ));
+        }
         if self.products.ssbtek == self.products.ping {
             return Err((
                 "products.ssbtek".into(),

@@ -75,6 +75,8 @@ pub struct DemoInfo {
     pub providers: Vec<DemoProvider>,
     pub sim: DemoSim,
     pub logs: PathBuf,
+    /// `{"ssbtek": "/ssbtek/v10"}`: the SOAP web service paths on the relay.
+    pub soap: BTreeMap<String, String>,
 }
 
 /// What to start.
@@ -236,6 +238,7 @@ impl Demo {
                     admin: String::new(),
                 },
                 logs: logs.clone(),
+                soap: [("ssbtek".to_owned(), "/ssbtek/v10".to_owned())].into(),
             },
             dir: dir.clone(),
             children: Vec::new(),

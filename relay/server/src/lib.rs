@@ -18,6 +18,8 @@
 //!   [`products::ssbtek`] (validate questions, fan out, combine).
 //! - [`providers`]: the pool of long-lived gRPC channels to the adapters; one call
 //!   becomes one [`providers::CallOutcome`].
+//! - [`soap`]: the SSBTEK v10 SOAP web service (the same path from `policy` on),
+//!   and the WSDL/XSDs it serves.
 //!
 //! Beside the request path: [`config`] (the TOML file, checked at start) and
 //! [`demo`] (starts a whole development stack as separate processes).
@@ -35,6 +37,7 @@ pub mod policy;
 pub mod products;
 pub mod providers;
 pub mod rs;
+pub mod soap;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -76,8 +79,13 @@ impl Relay {
 
 /// The HTTP routes of the front.
 pub fn router(relay: Arc<Relay>) -> Router {
+    let soap_path = relay.config.soap.ssbtek_path.clone();
     Router::new()
         .route("/shs/rs", axum::routing::post(rs::receive))
+        .route(
+            &soap_path,
+            axum::routing::post(soap::handle).get(soap::contract),
+        )
         .with_state(relay)
 }
 

@@ -281,7 +281,7 @@ async fn ssbtek_reply(
         questions.push(question);
     }
     let deadline = relay.config.limits.deadline_for(questions.len());
-    let (answers, report) = ssbtek::ask(relay, &label.tx_id, &questions, deadline).await;
+    let (answers, report) = ssbtek::ask(relay, &label.tx_id, &questions, deadline, true).await;
     drop(questions);
     tracing::info!(
         tx = %label.tx_id,

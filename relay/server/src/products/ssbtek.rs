@@ -63,12 +63,14 @@ pub struct FanOutReport {
 }
 
 /// Asks every included provider about every person in parallel, within
-/// `deadline`, and combines the answers (one per question, in order).
+/// `deadline`, and combines the answers (one per question, in order), each a
+/// standalone document (`declaration`) or ready to embed in a SOAP body.
 pub async fn ask(
     relay: &Relay,
     transaction_id: &str,
     questions: &[Question],
     deadline: Duration,
+    declaration: bool,
 ) -> (Vec<CombinedAnswer>, FanOutReport) {
     let deadline = Instant::now() + deadline;
     let environment = match relay.config.node.environment {
@@ -99,7 +101,7 @@ pub async fn ask(
 
     let mut answers: Vec<Answer<'_>> = questions
         .iter()
-        .map(|q| Answer::new(q).with_declaration(true))
+        .map(|q| Answer::new(q).with_declaration(declaration))
         .collect();
     let mut report = FanOutReport::default();
     for (i, slot, outcome) in results {
