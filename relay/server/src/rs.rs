@@ -15,7 +15,6 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::BodyExt;
 use relay_ident::Organisationsnummer;
 use relay_shs::{
     DataPart, ErrorCode, Label, PartHeaders, ShsError, ShsMessage, TransferEncoding, TransferType,
@@ -65,30 +64,51 @@ pub fn overloaded(retry_after_s: u32) -> Response {
     response
 }
 
-/// Reads the whole body within the size limit and the read timeout.
+/// Reads the whole body within the size limit and the read timeout. A body over
+/// the limit is read on and discarded (up to four times the limit) so that the
+/// client, still sending, gets the error answer instead of a broken connection.
 pub async fn read_body(
     relay: &Relay,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Zeroizing<Vec<u8>>, ShsError> {
+    use futures::StreamExt;
     let limit = relay.config.limits.max_request_bytes;
     let too_large = || ShsError::structure(format!("message larger than {limit} bytes"));
-    if let Some(len) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    let cap = limit.saturating_mul(4).max(64 * 1024 * 1024);
+    if declared.is_some_and(|len| len > cap) {
         return Err(too_large());
     }
     let timeout = Duration::from_millis(relay.config.limits.read_timeout_ms);
-    let limited = http_body_util::Limited::new(body, limit as usize);
-    match tokio::time::timeout(timeout, limited.collect()).await {
-        Err(_) => Err(ShsError::structure("timed out reading the message")),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(_)) => Err(ShsError::structure("reading the message failed")),
-        Ok(Ok(collected)) => Ok(Zeroizing::new(collected.to_bytes().to_vec())),
+    let mut stream = body.into_data_stream();
+    let mut bytes = Zeroizing::new(Vec::new());
+    let mut seen: u64 = 0;
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| ShsError::structure("reading the message failed"))?;
+            seen += chunk.len() as u64;
+            if seen > cap {
+                break;
+            }
+            if seen <= limit {
+                bytes.extend_from_slice(&chunk);
+            }
+        }
+        Ok::<(), ShsError>(())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Err(_) => return Err(ShsError::structure("timed out reading the message")),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(())) => {}
     }
+    if seen > limit || declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// `POST /shs/rs`.
