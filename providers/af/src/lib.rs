@@ -9,36 +9,28 @@
 use providers_sdk::{
     AdapterConfig, Backend, BackendError, Description, Health, QueryOutcome, proto,
 };
-use providers_soap::{SoapReply, caller, esc, period, split_fault};
+use providers_soap::{caller, esc, period};
 
 /// The Arbetsförmedlingen backend.
 pub struct AfBackend {
-    client: reqwest::Client,
-    base: String,
+    base: providers_soap::BaseService,
 }
 
 impl AfBackend {
     pub fn new(cfg: &AdapterConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            client: providers_sdk::base_service_client(&cfg.backend)?,
-            base: cfg.backend.url.trim_end_matches('/').to_owned(),
+            base: providers_soap::BaseService::new(cfg)?,
         })
     }
 }
 
 impl Backend for AfBackend {
     fn describe(&self) -> Description {
-        Description {
-            provider_id: "AF".into(),
-            display_name: "Arbetsförmedlingen".into(),
-            adapter_version: env!("CARGO_PKG_VERSION").into(),
-            payload_format: "ssbtek-v10/AF".into(),
-            submit_document_types: Vec::new(),
-        }
+        providers_soap::description("AF", "Arbetsförmedlingen", env!("CARGO_PKG_VERSION"))
     }
 
     async fn health(&self) -> Health {
-        providers_soap::health(&self.client, &format!("{}/af/health", self.base)).await
+        self.base.health("af").await
     }
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
@@ -54,29 +46,15 @@ impl Backend for AfBackend {
             esc(&q.legal_basis),
             esc(&q.person_id)
         );
-        let url = format!("{}/af/ersattningsstod/v2", self.base);
-        match providers_soap::call(
-            &self.client,
+        let url = self.base.url("/af/ersattningsstod/v2");
+        let reply = providers_soap::call(
+            self.base.client(),
             &url,
             "urn:af:ersattningsstod:v2:hamta",
             &request,
         )
-        .await?
-        {
-            SoapReply::Fault { faultstring, .. } => {
-                let (code, messages) = split_fault(&faultstring);
-                Ok(QueryOutcome::ProviderError { code, messages })
-            }
-            SoapReply::Body(body) => {
-                let children =
-                    providers_soap::children(&body, "SvarMeddelande").ok_or_else(|| {
-                        BackendError::Internal("answer is not a SvarMeddelande".into())
-                    })?;
-                Ok(QueryOutcome::Data {
-                    payload: children.concat().into_bytes(),
-                })
-            }
-        }
+        .await?;
+        providers_soap::payload_of(reply, "SvarMeddelande")
     }
 }
 

@@ -13,32 +13,28 @@ use providers_soap::{SoapReply, caller, esc, period, split_fault};
 
 /// The Centrala studiestödsnämnden backend.
 pub struct CsnBackend {
-    client: reqwest::Client,
-    base: String,
+    base: providers_soap::BaseService,
 }
 
 impl CsnBackend {
     pub fn new(cfg: &AdapterConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            client: providers_sdk::base_service_client(&cfg.backend)?,
-            base: cfg.backend.url.trim_end_matches('/').to_owned(),
+            base: providers_soap::BaseService::new(cfg)?,
         })
     }
 }
 
 impl Backend for CsnBackend {
     fn describe(&self) -> Description {
-        Description {
-            provider_id: "CSN".into(),
-            display_name: "Centrala studiestödsnämnden".into(),
-            adapter_version: env!("CARGO_PKG_VERSION").into(),
-            payload_format: "ssbtek-v10/CSN".into(),
-            submit_document_types: Vec::new(),
-        }
+        providers_soap::description(
+            "CSN",
+            "Centrala studiestödsnämnden",
+            env!("CARGO_PKG_VERSION"),
+        )
     }
 
     async fn health(&self) -> Health {
-        providers_soap::health(&self.client, &format!("{}/csn/health", self.base)).await
+        self.base.health("csn").await
     }
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
@@ -59,8 +55,8 @@ impl Backend for CsnBackend {
             from.replace('-', ""),
             tom.replace('-', "")
         );
-        let url = format!("{}/csn/kommunfraga/v4", self.base);
-        match providers_soap::call(&self.client, &url, "kommunfraga", &request).await? {
+        let url = self.base.url("/csn/kommunfraga/v4");
+        match providers_soap::call(self.base.client(), &url, "kommunfraga", &request).await? {
             SoapReply::Fault { faultstring, .. } => {
                 let (code, messages) = split_fault(&faultstring);
                 Ok(QueryOutcome::ProviderError { code, messages })

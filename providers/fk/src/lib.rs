@@ -13,8 +13,7 @@ use providers_soap::period;
 
 /// The Försäkringskassan (med Pensionsmyndigheten) backend.
 pub struct FkBackend {
-    client: reqwest::Client,
-    base: String,
+    base: providers_soap::BaseService,
     /// `extra.aktorsid`: the aktörs-id used when the question carries none.
     default_aktor: String,
 }
@@ -22,8 +21,7 @@ pub struct FkBackend {
 impl FkBackend {
     pub fn new(cfg: &AdapterConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            client: providers_sdk::base_service_client(&cfg.backend)?,
-            base: cfg.backend.url.trim_end_matches('/').to_owned(),
+            base: providers_soap::BaseService::new(cfg)?,
             default_aktor: cfg
                 .extra
                 .get("aktorsid")
@@ -36,17 +34,15 @@ impl FkBackend {
 
 impl Backend for FkBackend {
     fn describe(&self) -> Description {
-        Description {
-            provider_id: "FK".into(),
-            display_name: "Försäkringskassan (med Pensionsmyndigheten)".into(),
-            adapter_version: env!("CARGO_PKG_VERSION").into(),
-            payload_format: "ssbtek-v10/FK".into(),
-            submit_document_types: Vec::new(),
-        }
+        providers_soap::description(
+            "FK",
+            "Försäkringskassan (med Pensionsmyndigheten)",
+            env!("CARGO_PKG_VERSION"),
+        )
     }
 
     async fn health(&self) -> Health {
-        providers_soap::health(&self.client, &format!("{}/fk/health", self.base)).await
+        self.base.health("fk").await
     }
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
@@ -82,13 +78,13 @@ impl Backend for FkBackend {
             .to_string()
             .into_bytes(),
         };
-        let url = format!(
-            "{}/fk/lefi-extern-formansinformation/{version}/aktorer/{}/formansinformation/fraga",
-            self.base,
+        let url = self.base.url(&format!(
+            "/fk/lefi-extern-formansinformation/{version}/aktorer/{}/formansinformation/fraga",
             aktorsid.replace(['/', '?', '#'], "")
-        );
+        ));
         let response = self
-            .client
+            .base
+            .client()
             .post(url)
             .header("Content-Type", "application/json")
             .body(body)

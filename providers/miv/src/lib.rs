@@ -13,32 +13,24 @@ use providers_soap::{SoapReply, caller, esc, split_fault};
 
 /// The Migrationsverket backend.
 pub struct MivBackend {
-    client: reqwest::Client,
-    base: String,
+    base: providers_soap::BaseService,
 }
 
 impl MivBackend {
     pub fn new(cfg: &AdapterConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            client: providers_sdk::base_service_client(&cfg.backend)?,
-            base: cfg.backend.url.trim_end_matches('/').to_owned(),
+            base: providers_soap::BaseService::new(cfg)?,
         })
     }
 }
 
 impl Backend for MivBackend {
     fn describe(&self) -> Description {
-        Description {
-            provider_id: "MIV".into(),
-            display_name: "Migrationsverket".into(),
-            adapter_version: env!("CARGO_PKG_VERSION").into(),
-            payload_format: "ssbtek-v10/MIV".into(),
-            submit_document_types: Vec::new(),
-        }
+        providers_soap::description("MIV", "Migrationsverket", env!("CARGO_PKG_VERSION"))
     }
 
     async fn health(&self) -> Health {
-        providers_soap::health(&self.client, &format!("{}/miv/health", self.base)).await
+        self.base.health("miv").await
     }
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
@@ -50,8 +42,9 @@ impl Backend for MivBackend {
             esc(&org),
             esc(&namn)
         );
-        let url = format!("{}/miv/ssbtek/v1", self.base);
-        match providers_soap::call(&self.client, &url, "findByPersonnummer", &request).await? {
+        let url = self.base.url("/miv/ssbtek/v1");
+        match providers_soap::call(self.base.client(), &url, "findByPersonnummer", &request).await?
+        {
             SoapReply::Fault {
                 faultstring,
                 detail,

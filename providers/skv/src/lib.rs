@@ -13,32 +13,24 @@ use providers_soap::{SoapReply, esc, split_fault};
 
 /// The Skatteverket backend.
 pub struct SkvBackend {
-    client: reqwest::Client,
-    base: String,
+    base: providers_soap::BaseService,
 }
 
 impl SkvBackend {
     pub fn new(cfg: &AdapterConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            client: providers_sdk::base_service_client(&cfg.backend)?,
-            base: cfg.backend.url.trim_end_matches('/').to_owned(),
+            base: providers_soap::BaseService::new(cfg)?,
         })
     }
 }
 
 impl Backend for SkvBackend {
     fn describe(&self) -> Description {
-        Description {
-            provider_id: "SKV".into(),
-            display_name: "Skatteverket".into(),
-            adapter_version: env!("CARGO_PKG_VERSION").into(),
-            payload_format: "ssbtek-v10/SKV".into(),
-            submit_document_types: Vec::new(),
-        }
+        providers_soap::description("SKV", "Skatteverket", env!("CARGO_PKG_VERSION"))
     }
 
     async fn health(&self) -> Health {
-        providers_soap::health(&self.client, &format!("{}/skv/health", self.base)).await
+        self.base.health("skv").await
     }
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
@@ -46,8 +38,14 @@ impl Backend for SkvBackend {
             "<skv:BeskattningsuppgifterRequest xmlns:skv=\"{NS}\"><forfragan>{}</forfragan></skv:BeskattningsuppgifterRequest>",
             esc(&q.person_id)
         );
-        let url = format!("{}/skv/beskattningws", self.base);
-        match providers_soap::call(&self.client, &url, "getBeskattningsuppgifter", &request).await?
+        let url = self.base.url("/skv/beskattningws");
+        match providers_soap::call(
+            self.base.client(),
+            &url,
+            "getBeskattningsuppgifter",
+            &request,
+        )
+        .await?
         {
             SoapReply::Fault {
                 faultstring,

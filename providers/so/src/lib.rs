@@ -9,36 +9,32 @@
 use providers_sdk::{
     AdapterConfig, Backend, BackendError, Description, Health, QueryOutcome, proto,
 };
-use providers_soap::{SoapReply, caller, esc, period, split_fault};
+use providers_soap::{caller, esc, period};
 
 /// The Arbetslöshetskassornas samorganisation backend.
 pub struct SoBackend {
-    client: reqwest::Client,
-    base: String,
+    base: providers_soap::BaseService,
 }
 
 impl SoBackend {
     pub fn new(cfg: &AdapterConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            client: providers_sdk::base_service_client(&cfg.backend)?,
-            base: cfg.backend.url.trim_end_matches('/').to_owned(),
+            base: providers_soap::BaseService::new(cfg)?,
         })
     }
 }
 
 impl Backend for SoBackend {
     fn describe(&self) -> Description {
-        Description {
-            provider_id: "SO".into(),
-            display_name: "Arbetslöshetskassornas samorganisation".into(),
-            adapter_version: env!("CARGO_PKG_VERSION").into(),
-            payload_format: "ssbtek-v10/SO".into(),
-            submit_document_types: Vec::new(),
-        }
+        providers_soap::description(
+            "SO",
+            "Arbetslöshetskassornas samorganisation",
+            env!("CARGO_PKG_VERSION"),
+        )
     }
 
     async fn health(&self) -> Health {
-        providers_soap::health(&self.client, &format!("{}/so/health", self.base)).await
+        self.base.health("so").await
     }
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
@@ -54,28 +50,15 @@ impl Backend for SoBackend {
             esc(&q.legal_basis),
             esc(&q.person_id)
         );
-        let url = format!("{}/so/ubpservice", self.base);
-        match providers_soap::call(
-            &self.client,
+        let url = self.base.url("/so/ubpservice");
+        let reply = providers_soap::call(
+            self.base.client(),
             &url,
             "GetUnemploymentBenefitPayment",
             &request,
         )
-        .await?
-        {
-            SoapReply::Fault { faultstring, .. } => {
-                let (code, messages) = split_fault(&faultstring);
-                Ok(QueryOutcome::ProviderError { code, messages })
-            }
-            SoapReply::Body(body) => {
-                let children =
-                    providers_soap::children(&body, "GetUnemploymentBenefitPaymentResponse")
-                        .ok_or_else(|| BackendError::Internal("unexpected answer".into()))?;
-                Ok(QueryOutcome::Data {
-                    payload: children.concat().into_bytes(),
-                })
-            }
-        }
+        .await?;
+        providers_soap::payload_of(reply, "GetUnemploymentBenefitPaymentResponse")
     }
 }
 

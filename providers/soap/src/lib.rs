@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use providers_sdk::{BackendError, Health};
+use providers_sdk::{AdapterConfig, BackendError, Description, Health, QueryOutcome};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, Writer};
 
@@ -20,6 +20,65 @@ pub enum SoapReply {
     Body(String),
     /// A SOAP Fault: `faultstring` and the `detail` content (standalone XML).
     Fault { faultstring: String, detail: String },
+}
+
+/// An agency's base service as an adapter sees it: an HTTPS client built from
+/// the adapter's `[backend]` configuration and the base URL.
+pub struct BaseService {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl BaseService {
+    pub fn new(cfg: &AdapterConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: providers_sdk::base_service_client(&cfg.backend)?,
+            base: cfg.backend.url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The base URL + `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET {base}/{agency}/health` == 200 within 2 s.
+    pub async fn health(&self, agency: &str) -> Health {
+        health(&self.client, &self.url(&format!("/{agency}/health"))).await
+    }
+}
+
+/// The `Describe` answer of an SSBTEK adapter for `slot`.
+pub fn description(slot: &str, display_name: &str, adapter_version: &str) -> Description {
+    Description {
+        provider_id: slot.into(),
+        display_name: display_name.into(),
+        adapter_version: adapter_version.into(),
+        payload_format: format!("ssbtek-v10/{slot}"),
+        submit_document_types: Vec::new(),
+    }
+}
+
+/// The common mapping of a SOAP answer: a fault is the agency's own error (code
+/// from the faultstring), a body's `element` children are the slot payload.
+pub fn payload_of(reply: SoapReply, element: &str) -> Result<QueryOutcome, BackendError> {
+    match reply {
+        SoapReply::Fault { faultstring, .. } => {
+            let (code, messages) = split_fault(&faultstring);
+            Ok(QueryOutcome::ProviderError { code, messages })
+        }
+        SoapReply::Body(body) => {
+            let children = children(&body, element)
+                .ok_or_else(|| BackendError::Internal(format!("the answer is not a {element}")))?;
+            Ok(QueryOutcome::Data {
+                payload: children.concat().into_bytes(),
+            })
+        }
+    }
 }
 
 /// The query's period (`from`, `to`, ISO dates).

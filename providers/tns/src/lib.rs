@@ -13,32 +13,24 @@ use providers_soap::{SoapReply, esc, split_fault};
 
 /// The Transportstyrelsen backend.
 pub struct TnsBackend {
-    client: reqwest::Client,
-    base: String,
+    base: providers_soap::BaseService,
 }
 
 impl TnsBackend {
     pub fn new(cfg: &AdapterConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            client: providers_sdk::base_service_client(&cfg.backend)?,
-            base: cfg.backend.url.trim_end_matches('/').to_owned(),
+            base: providers_soap::BaseService::new(cfg)?,
         })
     }
 }
 
 impl Backend for TnsBackend {
     fn describe(&self) -> Description {
-        Description {
-            provider_id: "TNS".into(),
-            display_name: "Transportstyrelsen".into(),
-            adapter_version: env!("CARGO_PKG_VERSION").into(),
-            payload_format: "ssbtek-v10/TNS".into(),
-            submit_document_types: Vec::new(),
-        }
+        providers_soap::description("TNS", "Transportstyrelsen", env!("CARGO_PKG_VERSION"))
     }
 
     async fn health(&self) -> Health {
-        providers_soap::health(&self.client, &format!("{}/tns/health", self.base)).await
+        self.base.health("tns").await
     }
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
@@ -53,8 +45,8 @@ impl Backend for TnsBackend {
             esc(&pnr[..2]),
             esc(&pnr[2..])
         );
-        let url = format!("{}/tns/hamtauppgifter/v1", self.base);
-        match providers_soap::call(&self.client, &url, "HamtaUppgifter", &request).await? {
+        let url = self.base.url("/tns/hamtauppgifter/v1");
+        match providers_soap::call(self.base.client(), &url, "HamtaUppgifter", &request).await? {
             SoapReply::Fault { faultstring, .. } => {
                 let (code, messages) = split_fault(&faultstring);
                 Ok(QueryOutcome::ProviderError { code, messages })
