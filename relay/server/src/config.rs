@@ -42,6 +42,19 @@ pub struct Config {
     pub log: Log,
     #[serde(default)]
     pub soap: Soap,
+    /// The admin listener; none when absent.
+    #[serde(default)]
+    pub admin: Option<Admin>,
+}
+
+/// The admin listener (plain HTTP; keep it on loopback or a management network).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    pub listen: SocketAddr,
+    /// `/readyz` answers 503 while fewer adapters than this are SERVING.
+    #[serde(default)]
+    pub min_healthy_providers: usize,
 }
 
 /// The SSBTEK v10 SOAP web service on the front.

@@ -77,6 +77,8 @@ pub struct DemoInfo {
     pub logs: PathBuf,
     /// `{"ssbtek": "/ssbtek/v10"}`: the SOAP web service paths on the relay.
     pub soap: BTreeMap<String, String>,
+    /// `{"url": "http://127.0.0.1:PORT"}`: the relay's admin listener.
+    pub admin: BTreeMap<String, String>,
 }
 
 /// What to start.
@@ -239,6 +241,7 @@ impl Demo {
                 },
                 logs: logs.clone(),
                 soap: [("ssbtek".to_owned(), "/ssbtek/v10".to_owned())].into(),
+                admin: BTreeMap::new(),
             },
             dir: dir.clone(),
             children: Vec::new(),
@@ -290,6 +293,10 @@ impl Demo {
         ];
         let addrs = demo.spawn("shs-relay", &opts.bin_dir, &args, &logs).await?;
         demo.info.relay.url = format!("https://{}", addr_of(&addrs, "listen")?);
+        demo.info.admin.insert(
+            "url".into(),
+            format!("http://{}", addr_of(&addrs, "admin")?),
+        );
 
         let json = serde_json::to_string_pretty(&demo.info)?;
         std::fs::write(dir.join("demo.json"), json)?;
@@ -436,6 +443,10 @@ ping = "{PING_PRODUCT}"
 ca = {ca}
 cert = {relay_cert}
 key = {relay_key}
+
+[admin]
+listen = "127.0.0.1:0"
+min_healthy_providers = 7
 
 [log]
 file = {log}

@@ -21,17 +21,21 @@
 //! - [`soap`]: the SSBTEK v10 SOAP web service (the same path from `policy` on),
 //!   and the WSDL/XSDs it serves.
 //!
-//! Beside the request path: [`config`] (the TOML file, checked at start) and
-//! [`demo`] (starts a whole development stack as separate processes).
+//! Beside the request path: [`config`] (the TOML file, checked at start),
+//! [`admin`] and [`metrics`] (the admin listener: metrics, health, maintenance),
+//! [`operator`] (run-time operator decisions) and [`demo`] (starts a whole
+//! development stack as separate processes).
 //!
 //! Not here: the SHS wire format (crate `relay-shs`), the SSBTEK document model
 //! (crate `relay-ssbtek`), identifiers (`relay-ident`), certificates (`relay-pki`).
 
+pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod front;
 pub mod identity;
 pub mod limits;
+pub mod metrics;
 pub mod operator;
 pub mod policy;
 pub mod products;
@@ -57,7 +61,17 @@ use crate::providers::ProviderPool;
 pub struct Relay {
     pub config: Config,
     pub providers: ProviderPool,
+    pub operator: operator::OperatorState,
     in_flight: Arc<Semaphore>,
+}
+
+/// One admitted request: holds an in-flight permit and the in-flight gauge.
+pub struct Admitted(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        metrics::METRICS.in_flight.dec();
+    }
 }
 
 impl Relay {
@@ -67,13 +81,16 @@ impl Relay {
         Ok(Self {
             config,
             providers,
+            operator: operator::OperatorState::default(),
             in_flight,
         })
     }
 
     /// A permit for one request, or `None` when the relay is at its in-flight limit.
-    pub fn try_admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        self.in_flight.clone().try_acquire_owned().ok()
+    pub fn try_admit(&self) -> Option<Admitted> {
+        let permit = self.in_flight.clone().try_acquire_owned().ok()?;
+        metrics::METRICS.in_flight.inc();
+        Some(Admitted(permit))
     }
 }
 
@@ -97,18 +114,40 @@ pub async fn serve_from_file(path: &Path) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.front.listen))?;
     let addr = listener.local_addr()?;
+    let admin = match &config.admin {
+        Some(a) => Some(
+            TcpListener::bind(a.listen)
+                .await
+                .with_context(|| format!("admin.listen: cannot listen on {}", a.listen))?,
+        ),
+        None => None,
+    };
+    let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
     // One machine-readable line for launchers (the demo, tests) that bind port 0.
-    println!("{}", serde_json::json!({ "listen": addr.to_string() }));
+    println!(
+        "{}",
+        serde_json::json!({ "listen": addr.to_string(), "admin": admin_addr.map(|a| a.to_string()) })
+    );
     let shutdown = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(shutdown.clone()));
     tracing::info!(%addr, node = %config.node.id, "shs-relay listening");
-    run(config, listener, shutdown).await
+    run_with_admin(config, listener, admin, shutdown).await
 }
 
 /// Serves the front on `listener` until `shutdown` is cancelled.
 pub async fn run(
     config: Config,
     listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with_admin(config, listener, None, shutdown).await
+}
+
+/// As [`run`], with the admin listener when given.
+pub async fn run_with_admin(
+    config: Config,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let tls = relay_pki::tls::server_config(
@@ -118,6 +157,15 @@ pub async fn run(
         &[b"h2", b"http/1.1"],
     )?;
     let relay = Arc::new(Relay::new(config)?);
+    if let Some(admin) = admin {
+        let app = admin::router(relay.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(admin, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+        });
+    }
     let app = router(relay);
     front::serve(
         listener,
@@ -125,7 +173,12 @@ pub async fn run(
         app,
         shutdown,
         Duration::from_secs(30),
-        |_reason| {},
+        |reason| {
+            metrics::METRICS
+                .tls_handshake_failures
+                .get_or_create(&metrics::Reason { reason })
+                .inc();
+        },
     )
     .await;
     tracing::info!("shs-relay stopped");

@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::Relay;
 use crate::config::ProductName;
 use crate::identity::{self, PeerCert};
+use crate::metrics::METRICS;
 use crate::policy;
 use crate::products::{ping, ssbtek};
 
@@ -121,6 +122,8 @@ pub async fn receive(
     let started = Instant::now();
     let Some(_permit) = relay.try_admit() else {
         tracing::warn!(route = "shs/rs", "refused: in-flight limit reached");
+        METRICS.rejection("shs_rs", "overloaded");
+        METRICS.request("shs_rs", "overloaded", started.elapsed());
         return overloaded(relay.config.limits.retry_after_s);
     };
     let caller = match identity::organisation_of(
@@ -169,6 +172,7 @@ pub async fn receive(
                 latency_ms = started.elapsed().as_millis() as u64,
                 "request answered"
             );
+            METRICS.request("shs_rs", "answered", started.elapsed());
             reply_response(reply).await
         }
         Err((e, label)) => refuse(&caller, &e, label.as_ref(), started),
@@ -181,6 +185,8 @@ fn refuse(
     label: Option<&Label>,
     started: Instant,
 ) -> Response {
+    METRICS.rejection("shs_rs", error.code.as_str());
+    METRICS.request("shs_rs", "refused", started.elapsed());
     tracing::info!(
         route = "shs/rs",
         tx = label.map(|l| l.tx_id.as_str()).unwrap_or(""),

@@ -82,6 +82,7 @@ pub async fn ask(
         .enumerate()
         .flat_map(|(i, q)| q.included_slots().map(move |slot| (i, q, slot)));
     let futures = calls.map(|(i, q, slot)| async move {
+        let call_started = std::time::Instant::now();
         let outcome = if relay.providers.contains(slot.as_str()) {
             relay
                 .providers
@@ -95,9 +96,17 @@ pub async fn ask(
         } else {
             CallOutcome::Unavailable
         };
+        crate::metrics::METRICS.provider_call(
+            slot.as_str(),
+            outcome.label(),
+            call_started.elapsed(),
+        );
         (i, slot, outcome)
     });
     let results = join_all(futures).await;
+    crate::metrics::METRICS
+        .fanout_width
+        .observe(results.len() as f64);
 
     let mut answers: Vec<Answer<'_>> = questions
         .iter()

@@ -251,6 +251,15 @@ pub async fn handle(
         Ok(Call::Testa) => ("testa", testa(&relay).await),
         Ok(Call::Hamta) => ("hamta", hamta(&relay, &caller, &bytes).await),
     };
+    crate::metrics::METRICS.request(
+        "soap_ssbtek",
+        if response.status().is_success() {
+            "answered"
+        } else {
+            "refused"
+        },
+        started.elapsed(),
+    );
     tracing::info!(
         route = "soap/ssbtek",
         operation,

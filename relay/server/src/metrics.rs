@@ -1,0 +1,160 @@
+//! The relay's Prometheus metrics. Labels are bounded: routes, outcomes, SHS
+//! error codes, provider ids and handshake-failure reasons; never a transaction
+//! id, an organisation number or a person.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteOutcome {
+    pub route: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Route {
+    pub route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Rejection {
+    pub route: &'static str,
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderOutcome {
+    pub provider: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Provider {
+    pub provider: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: &'static str,
+}
+
+/// Every metric the relay exports.
+pub struct Metrics {
+    pub requests: Family<RouteOutcome, Counter>,
+    pub request_duration: Family<Route, Histogram>,
+    pub rejections: Family<Rejection, Counter>,
+    pub provider_calls: Family<ProviderOutcome, Counter>,
+    pub provider_duration: Family<Provider, Histogram>,
+    pub fanout_width: Histogram,
+    pub in_flight: Gauge,
+    pub tls_handshake_failures: Family<Reason, Counter>,
+    registry: Registry,
+}
+
+fn latency_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let mut registry = Registry::with_prefix("shs_relay");
+    let requests = Family::<RouteOutcome, Counter>::default();
+    let request_duration = Family::<Route, Histogram>::new_with_constructor(latency_buckets);
+    let rejections = Family::<Rejection, Counter>::default();
+    let provider_calls = Family::<ProviderOutcome, Counter>::default();
+    let provider_duration = Family::<Provider, Histogram>::new_with_constructor(latency_buckets);
+    let fanout_width = Histogram::new([1.0, 2.0, 4.0, 7.0, 14.0, 28.0, 49.0, 70.0]);
+    let in_flight = Gauge::default();
+    let tls_handshake_failures = Family::<Reason, Counter>::default();
+    let build = Family::<Vec<(String, String)>, Gauge>::default();
+    build
+        .get_or_create(&vec![("version".into(), env!("CARGO_PKG_VERSION").into())])
+        .set(1);
+    registry.register(
+        "requests",
+        "Requests by route and outcome",
+        requests.clone(),
+    );
+    registry.register(
+        "request_duration_seconds",
+        "Request latency by route",
+        request_duration.clone(),
+    );
+    registry.register(
+        "rejections",
+        "Refused requests by route and SHS error code or SOAP felkod",
+        rejections.clone(),
+    );
+    registry.register(
+        "provider_calls",
+        "Provider calls by provider and outcome",
+        provider_calls.clone(),
+    );
+    registry.register(
+        "provider_call_duration_seconds",
+        "Provider call latency",
+        provider_duration.clone(),
+    );
+    registry.register(
+        "fanout_width",
+        "Provider calls per request",
+        fanout_width.clone(),
+    );
+    registry.register("in_flight", "Requests being processed", in_flight.clone());
+    registry.register(
+        "tls_handshake_failures",
+        "Refused TLS handshakes by reason",
+        tls_handshake_failures.clone(),
+    );
+    registry.register("build_info", "Relay version", build);
+    Metrics {
+        requests,
+        request_duration,
+        rejections,
+        provider_calls,
+        provider_duration,
+        fanout_width,
+        in_flight,
+        tls_handshake_failures,
+        registry,
+    }
+});
+
+impl Metrics {
+    pub fn request(&self, route: &'static str, outcome: &'static str, took: Duration) {
+        self.requests
+            .get_or_create(&RouteOutcome { route, outcome })
+            .inc();
+        self.request_duration
+            .get_or_create(&Route { route })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn rejection(&self, route: &'static str, code: &'static str) {
+        self.rejections
+            .get_or_create(&Rejection { route, code })
+            .inc();
+    }
+
+    pub fn provider_call(&self, provider: &'static str, outcome: &'static str, took: Duration) {
+        self.provider_calls
+            .get_or_create(&ProviderOutcome { provider, outcome })
+            .inc();
+        self.provider_duration
+            .get_or_create(&Provider { provider })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
