@@ -45,6 +45,53 @@ pub struct Config {
     /// The admin listener; none when absent.
     #[serde(default)]
     pub admin: Option<Admin>,
+    /// Asynchronous SHS (the mailbox); refused when absent.
+    #[serde(default)]
+    pub mailbox: Option<MailboxConfig>,
+}
+
+/// The durable, encrypted mailbox behind asynchronous SHS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxConfig {
+    /// The redb store file (its key slots sit beside it as `<store>.keys`).
+    pub store: PathBuf,
+    /// The key-encryption key file, kept outside the store (created, mode 0600).
+    pub key_file: PathBuf,
+    /// Time-to-live of unfetched or unacknowledged messages, in hours (at most 720).
+    #[serde(default = "default_ttl_hours")]
+    pub ttl_hours: u64,
+    /// Per-product time-to-live in hours, by product id.
+    #[serde(default)]
+    pub per_product_ttl_hours: BTreeMap<String, u64>,
+    #[serde(default = "default_sweep")]
+    pub sweep_interval_s: u64,
+    /// Fetch locks older than this are released.
+    #[serde(default = "default_stale")]
+    pub stale_fetch_minutes: u64,
+}
+
+fn default_ttl_hours() -> u64 {
+    72
+}
+fn default_sweep() -> u64 {
+    60
+}
+fn default_stale() -> u64 {
+    60
+}
+
+impl MailboxConfig {
+    /// The retention policy; refuses anything over 30 days.
+    pub fn retention(&self) -> Result<relay_mailbox::Retention, relay_mailbox::RetentionError> {
+        let h = |n: u64| std::time::Duration::from_secs(n * 3600);
+        relay_mailbox::Retention::new(
+            h(self.ttl_hours),
+            self.per_product_ttl_hours
+                .iter()
+                .map(|(p, n)| (p.clone(), h(*n))),
+        )
+    }
 }
 
 /// The admin listener (plain HTTP; keep it on loopback or a management network).
@@ -380,6 +427,11 @@ impl Config {
                 "soap.ssbtek_path".into(),
                 "must start with / and not be under /shs/".into(),
             ));
+        }
+        if let Some(m) = &self.mailbox
+            && let Err(e) = m.retention()
+        {
+            return Err(("mailbox.ttl_hours".into(), e.to_string()));
         }
         if self.products.ssbtek == self.products.ping {
             return Err((

@@ -207,6 +207,7 @@ impl Demo {
         let logs = dir.join("logs");
         std::fs::create_dir_all(&config_dir)?;
         std::fs::create_dir_all(&logs)?;
+        std::fs::create_dir_all(dir.join("mailbox"))?;
         for bin in ["shs-relay", "shs-sim"]
             .into_iter()
             .chain(ADAPTERS.iter().map(|(_, b)| *b))
@@ -444,6 +445,11 @@ ca = {ca}
 cert = {relay_cert}
 key = {relay_key}
 
+[mailbox]
+store = {store}
+key_file = {kek}
+ttl_hours = 72
+
 [admin]
 listen = "127.0.0.1:0"
 min_healthy_providers = 7
@@ -457,6 +463,8 @@ file = {log}
         log = q(&logs.join("shs-relay.app.log")),
         deadline = opts.deadline_base_ms.unwrap_or(12_000),
         max_in_flight = opts.max_in_flight.unwrap_or(256),
+        store = q(&logs.with_file_name("mailbox").join("store.redb")),
+        kek = q(&logs.with_file_name("mailbox").join("kek.key")),
     );
     for p in providers {
         let withdrawn: Vec<String> = opts

@@ -30,6 +30,7 @@
 //! (crate `relay-ssbtek`), identifiers (`relay-ident`), certificates (`relay-pki`).
 
 pub mod admin;
+pub mod asynch;
 pub mod config;
 pub mod demo;
 pub mod front;
@@ -62,6 +63,8 @@ pub struct Relay {
     pub config: Config,
     pub providers: ProviderPool,
     pub operator: operator::OperatorState,
+    /// The mailbox for asynchronous SHS, when configured.
+    pub mailbox: Option<Arc<relay_mailbox::RedbStore>>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -78,10 +81,25 @@ impl Relay {
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let providers = ProviderPool::new(&config)?;
         let in_flight = Arc::new(Semaphore::new(config.limits.max_in_flight));
+        let mailbox = match &config.mailbox {
+            Some(m) => {
+                let kek = relay_mailbox::KeyFile::open_or_create(&m.key_file)
+                    .with_context(|| format!("mailbox.key_file: {}", m.key_file.display()))?;
+                let options = relay_mailbox::StoreOptions {
+                    retention: m.retention()?,
+                    ..relay_mailbox::StoreOptions::default()
+                };
+                let store = relay_mailbox::RedbStore::open_with(&m.store, Arc::new(kek), options)
+                    .with_context(|| format!("mailbox.store: {}", m.store.display()))?;
+                Some(Arc::new(store))
+            }
+            None => None,
+        };
         Ok(Self {
             config,
             providers,
             operator: operator::OperatorState::default(),
+            mailbox,
             in_flight,
         })
     }
@@ -99,6 +117,11 @@ pub fn router(relay: Arc<Relay>) -> Router {
     let soap_path = relay.config.soap.ssbtek_path.clone();
     Router::new()
         .route("/shs/rs", axum::routing::post(rs::receive))
+        .route("/shs/ds/{outbox}", axum::routing::get(asynch::list))
+        .route(
+            "/shs/ds/{outbox}/{second}",
+            axum::routing::get(asynch::fetch).post(asynch::ack),
+        )
         .route(
             &soap_path,
             axum::routing::post(soap::handle).get(soap::contract),
@@ -157,6 +180,8 @@ pub async fn run_with_admin(
         &[b"h2", b"http/1.1"],
     )?;
     let relay = Arc::new(Relay::new(config)?);
+    tokio::spawn(asynch::resume(relay.clone()));
+    tokio::spawn(asynch::housekeeping(relay.clone()));
     if let Some(admin) = admin {
         let app = admin::router(relay.clone());
         let stop = shutdown.clone();

@@ -160,6 +160,18 @@ pub async fn receive(
             return refuse(&caller, &e, label.as_ref(), started);
         }
     };
+    if message.label.transfer_type == TransferType::Asynch {
+        if let Err(e) = message.label.validate() {
+            return refuse(&caller, &e, Some(&message.label), started);
+        }
+        return match crate::asynch::accept(relay.clone(), caller, message, bytes).await {
+            Ok(response) => {
+                METRICS.request("shs_rs", "accepted", started.elapsed());
+                response
+            }
+            Err((e, label)) => refuse(&caller, &e, label.as_ref(), started),
+        };
+    }
     drop(bytes);
     match handle(&relay, &caller, message).await {
         Ok((reply, product)) => {
@@ -199,7 +211,7 @@ fn refuse(
     shs_error(error, label)
 }
 
-type Refusal = (ShsError, Option<Label>);
+pub(crate) type Refusal = (ShsError, Option<Label>);
 
 /// Checks the label against the caller and the node, then runs the product.
 async fn handle(
@@ -269,7 +281,7 @@ fn ping_reply(request: &ShsMessage) -> ShsMessage {
 
 /// The SSBTEK product over SHS: one question per data part (1 to `max_persons`),
 /// all validated and authorised before any provider is asked.
-async fn ssbtek_reply(
+pub(crate) async fn ssbtek_reply(
     relay: &Relay,
     caller: &Organisationsnummer,
     mut message: ShsMessage,

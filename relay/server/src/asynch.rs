@@ -1,0 +1,541 @@
+//! Asynchronous SHS: store-and-fetch on the durable, encrypted mailbox
+//! (`relay-mailbox`).
+//!
+//! - `POST /shs/rs` with `transfer-type="asynch"`: the message is stored (synced)
+//!   before **202** answers with the `X-shs-*` headers; a duplicate tx.id answers
+//!   202 with `X-shs-duplicatemsg: yes` and the original arrival date.
+//! - Processing after acceptance: a message to the relay's own node for SSBTEK is
+//!   answered by the same fan-out, the reply (new tx.id, corr.id kept) put in the
+//!   sender's outbox; a message to another organisation with an agreement is
+//!   delivered to its outbox; any failure puts an SHS `error` message in the
+//!   sender's outbox. Accepted but unprocessed messages resume after a restart.
+//! - The delivery service `GET/POST /shs/ds/...`: list, fetch, ack (with a
+//!   `confirm` to the original sender). An outbox is readable only by the
+//!   organisation whose certificate owns it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use relay_ident::Organisationsnummer;
+use relay_mailbox::{MailboxStore, MessageLabel, MessageState, Outbox, PutOutcome, RedbStore};
+use relay_shs::{AdmKind, ErrorCode, Label, ShsError, ShsMessage, TransferType};
+use tokio::io::AsyncReadExt;
+use zeroize::Zeroizing;
+
+use crate::Relay;
+use crate::config::ProductName;
+use crate::identity::{self, PeerCert};
+use crate::metrics::METRICS;
+
+/// The SHS datetime format for `X-shs-arrivaldate`.
+const SHS_DATETIME: &str = "%Y-%m-%dT%H:%M:%S";
+
+fn mailbox_label(label: &Label, to: &str) -> Result<MessageLabel, ShsError> {
+    let outbox = Outbox::parse(to).map_err(|_| ShsError::from(ErrorCode::UnresolvedReceiver))?;
+    let mut m = MessageLabel::new(label.tx_id.clone(), outbox, label.product.value.clone());
+    m.corr_id = label.corr_id.clone();
+    m.content_id = label.content.content_id.clone();
+    m.from = label.from.as_ref().map(|f| f.value.clone());
+    m.originator = label.originator.as_ref().map(|o| o.value.clone());
+    m.end_recipient = label.end_recipient.as_ref().map(|e| e.value.clone());
+    m.sequence_type = match label.sequence_type {
+        Some(relay_shs::SequenceType::Request) => relay_mailbox::SequenceType::Request,
+        Some(relay_shs::SequenceType::Reply) => relay_mailbox::SequenceType::Reply,
+        Some(relay_shs::SequenceType::Adm) => relay_mailbox::SequenceType::Adm,
+        _ => relay_mailbox::SequenceType::Event,
+    };
+    m.status = match label.status {
+        relay_shs::Status::Test => relay_mailbox::Status::Test,
+        relay_shs::Status::Production => relay_mailbox::Status::Production,
+    };
+    m.subject = label.subject.clone();
+    m.meta = label
+        .meta
+        .iter()
+        .map(|x| (x.name.clone(), x.value.clone()))
+        .collect();
+    m.data_parts = label
+        .data()
+        .iter()
+        .map(|d| relay_mailbox::DataPart {
+            datapart_type: d.datapart_type.clone(),
+            filename: d.filename.clone(),
+            no_of_bytes: d.no_of_bytes,
+        })
+        .collect();
+    m.datetime = chrono::NaiveDateTime::parse_from_str(&label.datetime, SHS_DATETIME).ok();
+    Ok(m)
+}
+
+/// Stores a complete message (the bytes as they go to the recipient) in `to`'s
+/// outbox and makes it listable.
+async fn deliver(store: &RedbStore, message: &ShsMessage) -> Result<(), ShsError> {
+    let to = message
+        .label
+        .to
+        .as_ref()
+        .map(|t| t.value.clone())
+        .ok_or_else(|| ShsError::from(ErrorCode::UnresolvedReceiver))?;
+    let label = mailbox_label(&message.label, &to)?;
+    let bytes = Zeroizing::new(message.to_bytes().await);
+    let failed = |e: relay_mailbox::MailboxError| {
+        ShsError::new(ErrorCode::OtherError, format!("mailbox: {e}"))
+    };
+    store.put(label, bytes.as_slice()).await.map_err(failed)?;
+    store
+        .mark_processed(&message.label.tx_id, MessageState::Received)
+        .await
+        .map_err(failed)
+}
+
+/// `POST /shs/rs` for `transfer-type="asynch"`: store durably, answer 202, process.
+pub async fn accept(
+    relay: Arc<Relay>,
+    caller: Organisationsnummer,
+    message: ShsMessage,
+    raw: Zeroizing<Vec<u8>>,
+) -> Result<Response, (ShsError, Option<Label>)> {
+    let label = message.label.clone();
+    let fail = |e: ShsError| (e, Some(label.clone()));
+    let Some(store) = relay.mailbox.clone() else {
+        return Err(fail(ShsError::new(
+            ErrorCode::MissingDeliveryExecution,
+            "asynchronous transfer is not configured on this node",
+        )));
+    };
+    match label.from_address() {
+        Some(from) if from.org_number() == caller.as_str() => {}
+        _ => {
+            return Err(fail(ShsError::new(
+                ErrorCode::IllegalSender,
+                "from does not match the client certificate's organisation",
+            )));
+        }
+    }
+    let to = label.to_address().ok_or_else(|| {
+        fail(ShsError::new(
+            ErrorCode::UnresolvedReceiver,
+            "product addressing is not offered: give to",
+        ))
+    })?;
+    // The accepted message waits in the recipient's outbox (for the relay's own
+    // node: the node's outbox, which only the relay reads).
+    let stored = mailbox_label(&label, to.as_str()).map_err(fail)?;
+    let outcome = store.put(stored, raw.as_slice()).await.map_err(|e| {
+        fail(ShsError::new(
+            ErrorCode::OtherError,
+            format!("mailbox: {e}"),
+        ))
+    })?;
+    let mut response = (StatusCode::ACCEPTED, label.tx_id.clone()).into_response();
+    let h = response.headers_mut();
+    let set = |h: &mut http::HeaderMap, k: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    set(h, "X-shs-txid", &label.tx_id);
+    set(h, "X-shs-corrid", &label.corr_id);
+    set(h, "X-shs-contentid", &label.content.content_id);
+    set(h, "X-shs-nodeid", &relay.config.node.id);
+    match outcome {
+        PutOutcome::Duplicate { original_arrival } => {
+            set(h, "X-shs-duplicatemsg", "yes");
+            set(h, "X-shs-arrivaldate", &local(original_arrival));
+        }
+        PutOutcome::Stored { local_id, arrival } => {
+            set(h, "X-shs-duplicatemsg", "no");
+            set(h, "X-shs-localid", &local_id.to_string());
+            set(h, "X-shs-arrivaldate", &local(arrival));
+            let relay = relay.clone();
+            tokio::spawn(async move { process(&relay, &store, message).await });
+        }
+    }
+    Ok(response)
+}
+
+fn local(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format(SHS_DATETIME)
+        .to_string()
+}
+
+/// Routes an accepted message; on failure, an `error` adm message goes to the sender.
+async fn process(relay: &Relay, store: &RedbStore, message: ShsMessage) {
+    let label = message.label.clone();
+    let tx = label.tx_id.clone();
+    let result = route(relay, store, message).await;
+    if let Err(e) = result {
+        tracing::info!(tx = %tx, errorcode = e.code.as_str(), "asynchronous message refused after acceptance");
+        METRICS.rejection("shs_rs_asynch", e.code.as_str());
+        let _ = store
+            .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+            .await;
+        if label.sequence_type != Some(relay_shs::SequenceType::Adm) {
+            let error = relay_shs::adm_message(&label, AdmKind::Error, Some(&e));
+            if let Err(e) = deliver(store, &error).await {
+                tracing::warn!(tx = %tx, error = %e, "could not deliver the error message");
+            }
+        }
+    }
+}
+
+async fn route(relay: &Relay, store: &RedbStore, message: ShsMessage) -> Result<(), ShsError> {
+    let label = &message.label;
+    let to = label
+        .to_address()
+        .ok_or_else(|| ShsError::from(ErrorCode::UnresolvedReceiver))?;
+    let from = label
+        .from_address()
+        .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
+        .ok_or_else(|| ShsError::from(ErrorCode::IllegalSender))?;
+    if label.sequence_type == Some(relay_shs::SequenceType::Adm) {
+        // confirm/error messages need no agreement; deliver as they are.
+        return store
+            .mark_processed(&label.tx_id, MessageState::Received)
+            .await
+            .map_err(|e| ShsError::new(ErrorCode::OtherError, format!("mailbox: {e}")));
+    }
+    if to.org_number() == relay.config.node.org.as_str() {
+        let product = label
+            .product_id()
+            .and_then(|p| p.as_uuid())
+            .and_then(|u| relay.config.products.name_of(&u))
+            .ok_or_else(|| ShsError::from(ErrorCode::UnknownProductType))?;
+        crate::policy::check_agreement(&relay.config, &from, product)
+            .map_err(|r| ShsError::new(ErrorCode::MissingAgreement, r.to_string()))?;
+        if product != ProductName::Ssbtek {
+            return Err(ShsError::new(
+                ErrorCode::MissingDeliveryExecution,
+                "only SSBTEK is answered asynchronously by this node",
+            ));
+        }
+        let mut synch = message.clone();
+        synch.label.transfer_type = TransferType::Synch;
+        let mut reply = crate::rs::ssbtek_reply(relay, &from, synch)
+            .await
+            .map_err(|(e, _)| e)?;
+        // The reply travels asynchronously: a new tx.id, corr.id kept.
+        reply.label.transfer_type = TransferType::Asynch;
+        reply.label.tx_id = uuid::Uuid::new_v4().to_string();
+        deliver(store, &reply).await?;
+        let _ = store
+            .delete(&label.tx_id, relay_mailbox::DeletionReason::Acknowledged)
+            .await;
+        return Ok(());
+    }
+    // Direct addressing: the recipient must be a connected organisation.
+    let recipient = Organisationsnummer::parse(to.org_number())
+        .map_err(|_| ShsError::from(ErrorCode::UnknownReceiver))?;
+    if relay.config.agreement(&recipient).is_none() {
+        return Err(ShsError::new(
+            ErrorCode::MissingAgreement,
+            "the receiver has no agreement with this node",
+        ));
+    }
+    store
+        .mark_processed(&label.tx_id, MessageState::Received)
+        .await
+        .map_err(|e| ShsError::new(ErrorCode::OtherError, format!("mailbox: {e}")))
+}
+
+/// Resumes messages accepted before a restart but not yet processed.
+pub async fn resume(relay: Arc<Relay>) {
+    let Some(store) = relay.mailbox.clone() else {
+        return;
+    };
+    let pending = match store.pending_processing().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list pending messages");
+            return;
+        }
+    };
+    for meta in pending {
+        let tx = meta.label.tx_id.clone();
+        // Read the stored message back through the node's own outbox.
+        if store
+            .mark_processed(&tx, MessageState::Received)
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let Ok(mut handle) = store.fetch(&meta.label.to, &tx).await else {
+            continue;
+        };
+        let mut bytes = Zeroizing::new(Vec::new());
+        if let Some(body) = handle.body() {
+            let _ = body.read_to_end(&mut bytes).await;
+        }
+        let _ = handle.complete().await;
+        let Ok(message) = ShsMessage::parse(&bytes, None, relay_shs::Limits::default()).await
+        else {
+            let _ = store
+                .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+                .await;
+            continue;
+        };
+        if message
+            .label
+            .to_address()
+            .map(|t| t.org_number().to_owned())
+            == Some(relay.config.node.org.as_str().to_owned())
+        {
+            process(&relay, &store, message).await;
+        } else {
+            // Delivered messages only needed to become listable again.
+            let _ = store.set_state(&tx, MessageState::Received).await;
+        }
+        tracing::info!(tx = %tx, "resumed an accepted message after restart");
+    }
+}
+
+/// Deletes expired messages and releases stale fetch locks, forever.
+pub async fn housekeeping(relay: Arc<Relay>) {
+    let Some(store) = relay.mailbox.clone() else {
+        return;
+    };
+    let every = Duration::from_secs(
+        relay
+            .config
+            .mailbox
+            .as_ref()
+            .map_or(60, |m| m.sweep_interval_s),
+    );
+    let stale = Duration::from_secs(
+        60 * relay
+            .config
+            .mailbox
+            .as_ref()
+            .map_or(60, |m| m.stale_fetch_minutes),
+    );
+    loop {
+        tokio::time::sleep(every).await;
+        match store.sweep(chrono::Utc::now()).await {
+            Ok(deleted) => {
+                for d in deleted {
+                    tracing::info!(tx = %d.tx_id, reason = d.reason.as_str(), "message deleted");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "sweep failed"),
+        }
+        let _ = store.release_stale_fetches(stale).await;
+    }
+}
+
+/// A delivery-service refusal: status and plain-text reason.
+struct Refused(StatusCode, String);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.0, self.1).into_response()
+    }
+}
+
+/// The store and the caller's outbox; 403 when the certificate does not own it,
+/// 404 when the node has no delivery service.
+fn open_outbox(
+    relay: &Relay,
+    peer: Option<&PeerCert>,
+    outbox: &str,
+) -> Result<(Arc<RedbStore>, Outbox), Refused> {
+    let store = relay.mailbox.clone().ok_or_else(|| {
+        Refused(
+            StatusCode::NOT_FOUND,
+            "the delivery service is not configured on this node\n".into(),
+        )
+    })?;
+    let caller = identity::organisation_of(&relay.config.identity, peer.map(|p| p.0.as_slice()))
+        .map_err(|e| Refused(StatusCode::FORBIDDEN, format!("{e}\n")))?;
+    let outbox = Outbox::parse(outbox)
+        .map_err(|_| Refused(StatusCode::BAD_REQUEST, "outbox missing\n".into()))?;
+    if outbox.org_number() != caller.as_str() {
+        return Err(Refused(
+            StatusCode::FORBIDDEN,
+            "this outbox belongs to another organisation\n".into(),
+        ));
+    }
+    Ok((store, outbox))
+}
+
+/// `GET /shs/ds/{outbox}`: the message list.
+pub async fn list(
+    State(relay): State<Arc<Relay>>,
+    peer: Option<axum::Extension<PeerCert>>,
+    Path(outbox): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let (store, outbox) = match open_outbox(&relay, peer.as_deref(), &outbox) {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    list_with(&store, &outbox, &query).await
+}
+
+async fn list_with(store: &RedbStore, outbox: &Outbox, query: &[(String, String)]) -> Response {
+    let filter = match relay_mailbox::ListFilter::from_query_in(query, &chrono::Local) {
+        Ok(f) => f,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let metas = match store.list(outbox, &filter).await {
+        Ok(m) => m,
+        Err(e) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, format!("mailbox: {e}\n")).into_response();
+        }
+    };
+    let list = relay_shs::MessageList {
+        messages: metas
+            .into_iter()
+            .map(|m| {
+                let l = m.label;
+                relay_shs::ListedMessage {
+                    tx_id: l.tx_id,
+                    timestamp: l
+                        .datetime
+                        .map(|d| d.format(SHS_DATETIME).to_string())
+                        .unwrap_or_default(),
+                    corr_id: Some(l.corr_id),
+                    content_id: Some(l.content_id),
+                    size: Some(m.body_bytes.to_string()),
+                    originator: l.originator,
+                    from: l.from,
+                    to: Some(l.to.as_str().to_owned()),
+                    end_recipient: l.end_recipient,
+                    product: Some(l.product),
+                    sequence_type: l.sequence_type.as_str().to_owned(),
+                    status: match l.status {
+                        relay_mailbox::Status::Test => "test".into(),
+                        relay_mailbox::Status::Production => "production".into(),
+                    },
+                    meta: l.meta,
+                    subject: l.subject,
+                    data: l
+                        .data_parts
+                        .into_iter()
+                        .map(|d| relay_shs::DataRef {
+                            datapart_type: d.datapart_type,
+                            filename: d.filename,
+                            no_of_bytes: d.no_of_bytes,
+                            no_of_records: None,
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    };
+    let mut r = Response::new(Body::from(list.to_xml()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml; charset=ISO-8859-1"),
+    );
+    r
+}
+
+/// `GET /shs/ds/{outbox}/{txId}` (fetch) or `/{outbox}/{product}` (list by product).
+pub async fn fetch(
+    State(relay): State<Arc<Relay>>,
+    peer: Option<axum::Extension<PeerCert>>,
+    Path((outbox, second)): Path<(String, String)>,
+    Query(mut query): Query<Vec<(String, String)>>,
+) -> Response {
+    let started = Instant::now();
+    let (store, outbox) = match open_outbox(&relay, peer.as_deref(), &outbox) {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    if uuid::Uuid::parse_str(&second).is_err() {
+        query.push(("producttype".into(), second));
+        return list_with(&store, &outbox, &query).await;
+    }
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            format!("Message entry not found in message log: {second}\n"),
+        )
+            .into_response()
+    };
+    let Ok(mut handle) = store.fetch(&outbox, &second).await else {
+        return not_found();
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    if let Some(body) = handle.body()
+        && body.read_to_end(&mut bytes).await.is_err()
+    {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the stored message could not be read\n",
+        )
+            .into_response();
+    }
+    if handle.complete().await.is_err() {
+        return not_found();
+    }
+    METRICS.request("shs_ds_fetch", "fetched", started.elapsed());
+    let mut r = Response::new(Body::from(Bytes::from_owner(bytes)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("message/rfc822"),
+    );
+    r
+}
+
+/// `POST /shs/ds/{outbox}/{txId}?action=ack`.
+pub async fn ack(
+    State(relay): State<Arc<Relay>>,
+    peer: Option<axum::Extension<PeerCert>>,
+    Path((outbox, tx)): Path<(String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let (store, outbox) = match open_outbox(&relay, peer.as_deref(), &outbox) {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    if !query.iter().any(|(k, v)| k == "action" && v == "ack") {
+        return (StatusCode::BAD_REQUEST, "unknown action; use ?action=ack\n").into_response();
+    }
+    let outcome = match store.ack(&outbox, &tx).await {
+        Ok(o) => o,
+        Err(_) => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("Message entry not found in message log: {tx}\n"),
+            )
+                .into_response();
+        }
+    };
+    if outcome.send_confirm
+        && let Some(from) = outcome.meta.label.from.clone()
+    {
+        let l = &outcome.meta.label;
+        let mut original = Label::new(
+            &from,
+            Some(l.to.as_str()),
+            relay_shs::ProductId::parse(&l.product).unwrap_or(relay_shs::ProductId::Confirm),
+            relay_shs::SequenceType::Request,
+            TransferType::Asynch,
+        );
+        original.tx_id = l.tx_id.clone();
+        original.corr_id = l.corr_id.clone();
+        original.content.content_id = l.content_id.clone();
+        original.originator = l.originator.clone().map(|v| relay_shs::Originator {
+            value: v,
+            ..Default::default()
+        });
+        original.end_recipient = l.end_recipient.clone().map(|v| relay_shs::EndRecipient {
+            value: v,
+            ..Default::default()
+        });
+        let confirm = relay_shs::adm_message(&original, AdmKind::Confirm, None);
+        if let Err(e) = deliver(&store, &confirm).await {
+            tracing::warn!(tx = %tx, error = %e, "could not deliver the confirm message");
+        }
+    }
+    (StatusCode::OK, "OK").into_response()
+}

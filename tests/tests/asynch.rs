@@ -1,0 +1,236 @@
+//! Asynchronous SHS end to end: send (202), list, fetch, ack with confirm, error
+//! messages, SSBTEK answered into the sender's mailbox, outbox ownership, and no
+//! plaintext on disk.
+
+use std::time::{Duration, Instant};
+
+use relay_server::demo::{NODE_ORG, SSBTEK_PRODUCT};
+use shs_tests::*;
+
+const SUNDSVALL: &str = "2120002411";
+const STOCKHOLM: &str = "2120000142";
+const PRODUCT: &str = "3f8b1c2e-6a41-4c1e-9d2a-0b6f4f3f5a10";
+
+fn asynch(
+    from: &'static str,
+    to: &'static str,
+    product: &'static str,
+    parts: usize,
+    sequence: &'static str,
+) -> LabelSpec<'static> {
+    let mut spec = LabelSpec::synch_request(from, to, product, parts);
+    spec.transfer_type = "asynch";
+    spec.sequence_type = sequence;
+    spec
+}
+
+async fn list(stack: &Stack, org: &str, query: &str) -> (u16, String) {
+    let r = stack
+        .client(org)
+        .get(format!("{}/shs/ds/{org}{query}", stack.relay_url()))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Waits until the outbox lists a message matching `pred`; returns its tx.id.
+async fn wait_for(stack: &Stack, org: &str, query: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, xml) = list(stack, org, query).await;
+        assert_eq!(status, 200, "{xml}");
+        if let Some(m) = xml.split("<message ").skip(1).find(|m| pred(m)) {
+            return m
+                .split("tx.id=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing arrived in {org}'s outbox: {xml}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_and_fetch_with_acknowledgement_and_deletion() {
+    let stack = Stack::start().await;
+    let url = stack.relay_url().to_owned();
+    let marker = format!("PLAINTEXT-MARKER-{}", uuid::Uuid::new_v4());
+
+    // Send: 202 with the SHS headers.
+    let spec = asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 1, "event");
+    let message = shs_message(&spec.to_xml(), &[("text/plain", marker.as_bytes())]);
+    let r = stack
+        .client(SUNDSVALL)
+        .post(format!("{url}/shs/rs"))
+        .body(message.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let h = r.headers().clone();
+    assert_eq!(r.text().await.unwrap(), spec.tx_id);
+    assert_eq!(h["x-shs-txid"], spec.tx_id.as_str());
+    assert_eq!(h["x-shs-corrid"], spec.corr_id.as_str());
+    assert_eq!(h["x-shs-duplicatemsg"], "no");
+    for name in [
+        "x-shs-contentid",
+        "x-shs-nodeid",
+        "x-shs-localid",
+        "x-shs-arrivaldate",
+    ] {
+        assert!(h.contains_key(name), "{name}");
+    }
+    // A duplicate is not stored again and tells the original arrival.
+    let r = stack
+        .client(SUNDSVALL)
+        .post(format!("{url}/shs/rs"))
+        .body(message)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["x-shs-duplicatemsg"], "yes");
+    assert_eq!(r.headers()["x-shs-arrivaldate"], h["x-shs-arrivaldate"]);
+    assert!(!r.headers().contains_key("x-shs-localid"));
+
+    // Stockholm lists and fetches it; nobody else may read Stockholm's outbox.
+    let tx = wait_for(&stack, STOCKHOLM, "", |m| m.contains(&spec.tx_id)).await;
+    let r = stack
+        .client(SUNDSVALL)
+        .get(format!("{url}/shs/ds/{STOCKHOLM}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(list(&stack, STOCKHOLM, "?maxhits=abc").await.0, 400);
+    assert_eq!(list(&stack, STOCKHOLM, "?status=nonsense").await.0, 400);
+    let r = stack
+        .client(STOCKHOLM)
+        .get(format!("{url}/shs/ds/urn:X-shs:{STOCKHOLM}/{tx}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "message/rfc822");
+    let body = r.bytes().await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains(&marker));
+    let r = stack
+        .client(STOCKHOLM)
+        .get(format!("{url}/shs/ds/{STOCKHOLM}/{tx}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a second fetch finds nothing");
+
+    // Ack → a confirm in Sundsvall's outbox (corr.id kept, from/to swapped).
+    let r = stack
+        .client(STOCKHOLM)
+        .post(format!("{url}/shs/ds/{STOCKHOLM}/{tx}?action=ack"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let corr = spec.corr_id.clone();
+    let confirm = wait_for(&stack, SUNDSVALL, "?producttype=confirm", move |m| {
+        m.contains(&format!("corr.id=\"{corr}\""))
+    })
+    .await;
+    assert_ne!(confirm, spec.tx_id, "the confirm has a new tx.id");
+    let (_, xml) = list(&stack, SUNDSVALL, "/confirm").await;
+    assert!(
+        xml.contains(&format!("from=\"urn:X-shs:{STOCKHOLM}\"")),
+        "{xml}"
+    );
+
+    // No plaintext of the message on disk, before or after deletion.
+    let mut found = Vec::new();
+    for entry in walk(stack.dir()) {
+        if let Ok(bytes) = std::fs::read(&entry)
+            && bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+        {
+            found.push(entry);
+        }
+    }
+    assert!(found.is_empty(), "plaintext found in {found:?}");
+
+    // A message for an organisation without an agreement → an error message back.
+    let spec = asynch(SUNDSVALL, "5560360793", PRODUCT, 1, "event");
+    let r = stack
+        .client(SUNDSVALL)
+        .post(format!("{url}/shs/rs"))
+        .body(shs_message(&spec.to_xml(), &[("text/plain", b"x")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let corr = spec.corr_id.clone();
+    wait_for(&stack, SUNDSVALL, "?producttype=error", move |m| {
+        m.contains(&format!("corr.id=\"{corr}\""))
+    })
+    .await;
+
+    // SSBTEK asynchronously: the answer waits in the sender's outbox.
+    let today = chrono::Local::now().date_naive();
+    let q = relay_ssbtek::QuestionBuilder::new(
+        relay_ident::Personnummer::parse("191212121212").unwrap(),
+        relay_ssbtek::Ingivare::new(
+            relay_ident::Organisationsnummer::parse(SUNDSVALL).unwrap(),
+            "Sundsvall",
+            "hl",
+        ),
+        "A-1",
+        relay_ssbtek::Period::new(today - chrono::Months::new(2), today).unwrap(),
+    )
+    .include(relay_ssbtek::Slot::Tns)
+    .build()
+    .unwrap()
+    .to_xml(true);
+    let spec = asynch(SUNDSVALL, NODE_ORG, SSBTEK_PRODUCT, 1, "request");
+    let r = stack
+        .client(SUNDSVALL)
+        .post(format!("{url}/shs/rs"))
+        .body(shs_message(&spec.to_xml(), &[("text/xml", &q)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let corr = spec.corr_id.clone();
+    let reply = wait_for(&stack, SUNDSVALL, "", move |m| {
+        m.contains(&format!("corr.id=\"{corr}\"")) && m.contains("sequence-type=\"reply\"")
+    })
+    .await;
+    let r = stack
+        .client(SUNDSVALL)
+        .get(format!("{url}/shs/ds/{SUNDSVALL}/{reply}"))
+        .send()
+        .await
+        .unwrap();
+    let parts = split_message(&r.bytes().await.unwrap());
+    let answer = String::from_utf8(parts[1].body.clone()).unwrap();
+    xmllint(answer.as_bytes(), &ssbtek_xsd()).unwrap();
+    assert!(answer.contains("<ssbt:TNS>"));
+    stack.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
