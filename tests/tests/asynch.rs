@@ -234,3 +234,97 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+fn shs_cli(stack: &Stack, args: &[&str]) -> String {
+    let out =
+        std::process::Command::new(relay_server::demo::default_bin_dir().unwrap().join("shs"))
+            .arg("--demo")
+            .arg(stack.dir())
+            .args(args)
+            .output()
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "shs {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accepted_messages_survive_a_kill_of_the_relay_and_the_cli_fetches_them() {
+    let mut stack = Stack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data.txt");
+    std::fs::write(&file, b"hello Stockholm").unwrap();
+    let f = file.display().to_string();
+    // Five messages sent with the CLI, the relay killed (SIGKILL) right after.
+    let mut sent = Vec::new();
+    for _ in 0..5 {
+        let tx = shs_cli(&stack, &["send", "-t", STOCKHOLM, "-p", PRODUCT, "-i", &f]);
+        sent.push(tx.trim().to_owned());
+    }
+    let pid = stack.demo().pid_of("shs-relay").unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    // The same configuration, a new process.
+    let mut child = tokio::process::Command::new(
+        relay_server::demo::default_bin_dir()
+            .unwrap()
+            .join("shs-relay"),
+    )
+    .args(["serve", "--config"])
+    .arg(&stack.demo().info.relay.config)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .kill_on_drop(true)
+    .spawn()
+    .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut first)
+        .await
+        .unwrap();
+    let addr: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let url = format!("https://{}", addr["listen"].as_str().unwrap());
+    stack.demo.as_mut().unwrap().info.relay.url = url.clone();
+
+    for tx in &sent {
+        let tx = tx.clone();
+        wait_for(&stack, STOCKHOLM, "", move |m| m.contains(&tx)).await;
+    }
+    // `shs fetch` writes each message and acknowledges it.
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().display().to_string();
+    let printed =
+        std::process::Command::new(relay_server::demo::default_bin_dir().unwrap().join("shs"))
+            .arg("--demo")
+            .arg(stack.dir())
+            .args(["--url", &url, "--org", STOCKHOLM, "fetch", "--out", &o])
+            .output()
+            .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    for tx in &sent {
+        assert!(
+            out.path().join(format!("{tx}-label.xml")).is_file(),
+            "label of {tx}"
+        );
+    }
+    let (_, xml) = list(&stack, STOCKHOLM, "").await;
+    assert!(
+        sent.iter().all(|tx| !xml.contains(tx.as_str())),
+        "fetched and acknowledged: {xml}"
+    );
+    let _ = child.kill().await;
+    stack.stop().await;
+}

@@ -86,6 +86,47 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Send an asynchronous SHS message (prints the tx.id).
+    Send {
+        /// The receiving organisation (10 digits, optionally `.internal-id`).
+        #[arg(long, short = 't')]
+        recipient: String,
+        /// Product id (UUID).
+        #[arg(long, short)]
+        product: String,
+        /// Data part files, in order.
+        #[arg(long = "in", short = 'i', required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long, default_value = "xml")]
+        datapart_type: String,
+        #[arg(long, default_value = "application/octet-stream")]
+        content_type: String,
+        #[arg(long)]
+        corr_id: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        /// event (default) or request.
+        #[arg(long, default_value = "event")]
+        sequence_type: String,
+        #[arg(long)]
+        test: bool,
+    },
+    /// List the messages waiting in your outbox (query parameters as Axel's).
+    List {
+        /// Extra list parameters, e.g. `producttype=confirm` `maxhits=10`.
+        #[arg(long = "param", short = 'q')]
+        params: Vec<String>,
+    },
+    /// Fetch messages (one by tx.id, or all listed): writes `<txId>-label.xml` and
+    /// the data parts to `--out`, then acknowledges each unless `--no-ack`.
+    Fetch {
+        #[arg(long, short = 'x')]
+        tx_id: Option<String>,
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        #[arg(long)]
+        no_ack: bool,
+    },
     /// Ask SSBTEK about one or more persons and print a per-agency summary.
     Ssbtek {
         /// Personnummer or samordningsnummer (repeat for up to 10 persons).
@@ -299,6 +340,118 @@ fn parse_period(s: &str) -> anyhow::Result<Period> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let t = target(&cli)?;
     match cli.command {
+        Command::Send {
+            recipient,
+            product,
+            inputs,
+            datapart_type,
+            content_type,
+            corr_id,
+            subject,
+            sequence_type,
+            test,
+        } => {
+            let product =
+                ProductId::parse(&product).context("--product must be a UUID or confirm/error")?;
+            let mut parts = Vec::new();
+            for path in &inputs {
+                let body = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let mut part = xml_part(
+                    body,
+                    &datapart_type,
+                    path.file_name().map(|f| f.to_string_lossy().into_owned()),
+                );
+                part.headers.mime_type = content_type.clone();
+                part.headers.charset = None;
+                parts.push(part);
+            }
+            let mut m = message(&t, product, parts);
+            m.label.transfer_type = TransferType::Asynch;
+            m.label.to = Some(relay_shs::To {
+                value: recipient,
+                common_name: None,
+            });
+            m.label.sequence_type = Some(match sequence_type.as_str() {
+                "request" => SequenceType::Request,
+                "event" => SequenceType::Event,
+                other => bail!("--sequence-type must be event or request, not {other}"),
+            });
+            if let Some(c) = corr_id {
+                m.label.corr_id = c;
+            }
+            m.label.subject = subject;
+            if test {
+                m.label.status = Status::Test;
+            }
+            let response = client(&t)?
+                .post(format!("{}/shs/rs", t.url))
+                .header("Content-Type", "message/rfc822")
+                .body(m.to_bytes().await)
+                .send()
+                .await
+                .context("cannot reach the relay")?;
+            let status = response.status();
+            let duplicate = response
+                .headers()
+                .get("X-shs-duplicatemsg")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let text = response.text().await?;
+            if status.as_u16() != 202 {
+                bail!("HTTP {status}: {}", text.trim());
+            }
+            println!(
+                "{}{}",
+                text.trim(),
+                if duplicate == "yes" {
+                    " (duplicate)"
+                } else {
+                    ""
+                }
+            );
+        }
+        Command::List { params } => {
+            let xml = list_outbox(&t, &params).await?;
+            print!("{xml}");
+        }
+        Command::Fetch { tx_id, out, no_ack } => {
+            let ids = match tx_id {
+                Some(id) => vec![id],
+                None => {
+                    let xml = list_outbox(&t, &[]).await?;
+                    relay_shs::MessageList::parse(xml.as_bytes())?
+                        .messages
+                        .into_iter()
+                        .map(|m| m.tx_id)
+                        .collect()
+                }
+            };
+            let c = client(&t)?;
+            for id in ids {
+                let r = c
+                    .get(format!("{}/shs/ds/{}/{id}", t.url, t.org))
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    eprintln!("{id}: HTTP {}: {}", r.status(), r.text().await?.trim());
+                    continue;
+                }
+                let bytes = r.bytes().await?;
+                let reply = ShsMessage::parse(&bytes, None, relay_shs::Limits::default()).await?;
+                write_reply(&reply, Some(&out))?;
+                if !no_ack {
+                    let r = c
+                        .post(format!("{}/shs/ds/{}/{id}?action=ack", t.url, t.org))
+                        .send()
+                        .await?;
+                    if !r.status().is_success() {
+                        eprintln!("{id}: ack failed: HTTP {}", r.status());
+                    }
+                }
+            }
+        }
         Command::Ping => {
             let ping = ProductId::Uuid(uuid::Uuid::nil());
             let reply = send(
@@ -433,6 +586,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The outbox's message list (XML).
+async fn list_outbox(t: &Target, params: &[String]) -> anyhow::Result<String> {
+    let query: Vec<(String, String)> = params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .with_context(|| format!("{p}: use NAME=VALUE"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let r = client(t)?
+        .get(format!("{}/shs/ds/{}", t.url, t.org))
+        .query(&query)
+        .send()
+        .await
+        .context("cannot reach the relay")?;
+    let status = r.status();
+    let text = r.text().await?;
+    if !status.is_success() {
+        bail!("HTTP {status}: {}", text.trim());
+    }
+    Ok(text)
 }
 
 /// One `hamtaBastjanstInformation` over the SOAP web service; the response
