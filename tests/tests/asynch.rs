@@ -328,3 +328,69 @@ async fn accepted_messages_survive_a_kill_of_the_relay_and_the_cli_fetches_them(
     let _ = child.kill().await;
     stack.stop().await;
 }
+
+fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_100_mb_message_streams_through_the_mailbox_with_bounded_memory() {
+    const SIZE: usize = 100 * 1024 * 1024;
+    let stack = Stack::start().await;
+    let url = stack.relay_url().to_owned();
+    let relay_pid = stack.demo().pid_of("shs-relay").unwrap();
+    let spec = asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 1, "event");
+    let full = shs_message(&spec.to_xml(), &[("application/octet-stream", b"@@BODY@@")]);
+    let at = full.windows(8).position(|w| w == b"@@BODY@@").unwrap();
+    let (head, tail) = (full[..at].to_vec(), full[at + 8..].to_vec());
+    let chunk = bytes::Bytes::from(vec![b'z'; 64 * 1024]);
+    let chunks = SIZE / chunk.len();
+    let stream = futures::stream::iter(
+        std::iter::once(bytes::Bytes::from(head))
+            .chain(std::iter::repeat_n(chunk, chunks))
+            .chain(std::iter::once(bytes::Bytes::from(tail)))
+            .map(Ok::<_, std::io::Error>),
+    );
+    let started = Instant::now();
+    let r = stack
+        .client(SUNDSVALL)
+        .post(format!("{url}/shs/rs"))
+        .header("Content-Type", "message/rfc822")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let tx = spec.tx_id.clone();
+    wait_for(&stack, STOCKHOLM, "", move |m| m.contains(&tx)).await;
+    let mut r = stack
+        .client(STOCKHOLM)
+        .get(format!("{url}/shs/ds/{STOCKHOLM}/{}", spec.tx_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut total = 0usize;
+    while let Some(c) = r.chunk().await.unwrap() {
+        total += c.len();
+    }
+    assert!(total > SIZE, "the whole message came back: {total}");
+    let peak_mb = vm_hwm_kb(relay_pid) / 1024;
+    println!(
+        "100 MB round trip in {:?}; relay peak RSS {peak_mb} MB",
+        started.elapsed()
+    );
+    assert!(
+        peak_mb < 100,
+        "the relay's peak RSS stays far below the message size: {peak_mb} MB"
+    );
+    stack.stop().await;
+}

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use relay_ident::Organisationsnummer;
 use relay_mailbox::{MailboxStore, MessageLabel, MessageState, Outbox, PutOutcome, RedbStore};
@@ -70,6 +69,102 @@ fn mailbox_label(label: &Label, to: &str) -> Result<MessageLabel, ShsError> {
         .collect();
     m.datetime = chrono::NaiveDateTime::parse_from_str(&label.datetime, SHS_DATETIME).ok();
     Ok(m)
+}
+
+/// Fails the read once more than `max` bytes came (a message over the limit).
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Capped<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll {
+            let n = (buf.filled().len() - before) as u64;
+            if n > self.left {
+                return std::task::Poll::Ready(Err(std::io::Error::other(
+                    "message over the size limit",
+                )));
+            }
+            self.left -= n;
+        }
+        poll
+    }
+}
+
+/// `POST /shs/rs` for an asynchronous message to another organisation, streamed
+/// into the mailbox (the label was read from the first 4 KiB; the body is never
+/// held in memory). The MIME structure is checked when it is fetched, as Axel does.
+pub async fn accept_stream(
+    relay: Arc<Relay>,
+    caller: Organisationsnummer,
+    label: Label,
+    body: impl tokio::io::AsyncRead + Send + Unpin,
+) -> Result<Response, (ShsError, Option<Label>)> {
+    let fail = |e: ShsError| (e, Some(label.clone()));
+    label.validate().map_err(fail)?;
+    let Some(store) = relay.mailbox.clone() else {
+        return Err(fail(ShsError::from(ErrorCode::MissingDeliveryExecution)));
+    };
+    match label.from_address() {
+        Some(from) if from.org_number() == caller.as_str() => {}
+        _ => {
+            return Err(fail(ShsError::new(
+                ErrorCode::IllegalSender,
+                "from does not match the client certificate's organisation",
+            )));
+        }
+    }
+    let to = label
+        .to_address()
+        .ok_or_else(|| fail(ShsError::from(ErrorCode::UnresolvedReceiver)))?;
+    let stored = mailbox_label(&label, to.as_str()).map_err(fail)?;
+    let max = relay
+        .config
+        .mailbox
+        .as_ref()
+        .map_or(u64::MAX, |m| m.max_message_bytes);
+    let timeout = Duration::from_secs(
+        relay
+            .config
+            .mailbox
+            .as_ref()
+            .map_or(600, |m| m.receive_timeout_s),
+    );
+    let capped = Capped {
+        inner: body,
+        left: max,
+    };
+    let outcome = match tokio::time::timeout(timeout, store.put(stored, capped)).await {
+        Err(_) => return Err(fail(ShsError::structure("timed out receiving the message"))),
+        Ok(Err(e)) => {
+            return Err(fail(ShsError::structure(format!(
+                "the message could not be received whole (limit {max} bytes): {e}"
+            ))));
+        }
+        Ok(Ok(o)) => o,
+    };
+    let response = accepted(&relay, &label, outcome);
+    if let PutOutcome::Stored { .. } = outcome {
+        let relay = relay.clone();
+        tokio::spawn(async move { process_label(&relay, &store, label).await });
+    }
+    Ok(response)
+}
+
+/// Routes a streamed (not node-addressed) message by its label.
+async fn process_label(relay: &Relay, store: &RedbStore, label: Label) {
+    let tx = label.tx_id.clone();
+    let result = deliver_direct(relay, store, &label).await;
+    if let Err(e) = result {
+        refused_after_acceptance(store, &label, &tx, e).await;
+    }
 }
 
 /// Stores a complete message (the bytes as they go to the recipient) in `to`'s
@@ -132,6 +227,16 @@ pub async fn accept(
             format!("mailbox: {e}"),
         ))
     })?;
+    let response = accepted(&relay, &label, outcome);
+    if let PutOutcome::Stored { .. } = outcome {
+        let relay = relay.clone();
+        tokio::spawn(async move { process(&relay, &store, message).await });
+    }
+    Ok(response)
+}
+
+/// The 202 answer with the `X-shs-*` headers.
+fn accepted(relay: &Relay, label: &Label, outcome: PutOutcome) -> Response {
     let mut response = (StatusCode::ACCEPTED, label.tx_id.clone()).into_response();
     let h = response.headers_mut();
     let set = |h: &mut http::HeaderMap, k: &'static str, v: &str| {
@@ -153,11 +258,9 @@ pub async fn accept(
             set(h, "X-shs-duplicatemsg", "no");
             set(h, "X-shs-localid", &local_id.to_string());
             set(h, "X-shs-arrivaldate", &local(arrival));
-            let relay = relay.clone();
-            tokio::spawn(async move { process(&relay, &store, message).await });
         }
     }
-    Ok(response)
+    response
 }
 
 fn local(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -170,18 +273,23 @@ fn local(t: chrono::DateTime<chrono::Utc>) -> String {
 async fn process(relay: &Relay, store: &RedbStore, message: ShsMessage) {
     let label = message.label.clone();
     let tx = label.tx_id.clone();
-    let result = route(relay, store, message).await;
-    if let Err(e) = result {
-        tracing::info!(tx = %tx, errorcode = e.code.as_str(), "asynchronous message refused after acceptance");
-        METRICS.rejection("shs_rs_asynch", e.code.as_str());
-        let _ = store
-            .delete(&tx, relay_mailbox::DeletionReason::Rejected)
-            .await;
-        if label.sequence_type != Some(relay_shs::SequenceType::Adm) {
-            let error = relay_shs::adm_message(&label, AdmKind::Error, Some(&e));
-            if let Err(e) = deliver(store, &error).await {
-                tracing::warn!(tx = %tx, error = %e, "could not deliver the error message");
-            }
+    if let Err(e) = route(relay, store, message).await {
+        refused_after_acceptance(store, &label, &tx, e).await;
+    }
+}
+
+/// Deletes a message refused after its 202 and tells the sender with an `error`
+/// adm message (none for adm messages themselves).
+async fn refused_after_acceptance(store: &RedbStore, label: &Label, tx: &str, e: ShsError) {
+    tracing::info!(tx = %tx, errorcode = e.code.as_str(), "asynchronous message refused after acceptance");
+    METRICS.rejection("shs_rs_asynch", e.code.as_str());
+    let _ = store
+        .delete(tx, relay_mailbox::DeletionReason::Rejected)
+        .await;
+    if label.sequence_type != Some(relay_shs::SequenceType::Adm) {
+        let error = relay_shs::adm_message(label, AdmKind::Error, Some(&e));
+        if let Err(e) = deliver(store, &error).await {
+            tracing::warn!(tx = %tx, error = %e, "could not deliver the error message");
         }
     }
 }
@@ -195,14 +303,9 @@ async fn route(relay: &Relay, store: &RedbStore, message: ShsMessage) -> Result<
         .from_address()
         .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
         .ok_or_else(|| ShsError::from(ErrorCode::IllegalSender))?;
-    if label.sequence_type == Some(relay_shs::SequenceType::Adm) {
-        // confirm/error messages need no agreement; deliver as they are.
-        return store
-            .mark_processed(&label.tx_id, MessageState::Received)
-            .await
-            .map_err(|e| ShsError::new(ErrorCode::OtherError, format!("mailbox: {e}")));
-    }
-    if to.org_number() == relay.config.node.org.as_str() {
+    if to.org_number() == relay.config.node.org.as_str()
+        && label.sequence_type != Some(relay_shs::SequenceType::Adm)
+    {
         let product = label
             .product_id()
             .and_then(|p| p.as_uuid())
@@ -230,7 +333,22 @@ async fn route(relay: &Relay, store: &RedbStore, message: ShsMessage) -> Result<
             .await;
         return Ok(());
     }
-    // Direct addressing: the recipient must be a connected organisation.
+    deliver_direct(relay, store, label).await
+}
+
+/// Direct addressing: the recipient must be a connected organisation; then the
+/// stored message becomes listable in its outbox. confirm/error messages need
+/// no agreement and are delivered as they are.
+async fn deliver_direct(relay: &Relay, store: &RedbStore, label: &Label) -> Result<(), ShsError> {
+    if label.sequence_type == Some(relay_shs::SequenceType::Adm) {
+        return store
+            .mark_processed(&label.tx_id, MessageState::Received)
+            .await
+            .map_err(|e| ShsError::new(ErrorCode::OtherError, format!("mailbox: {e}")));
+    }
+    let to = label
+        .to_address()
+        .ok_or_else(|| ShsError::from(ErrorCode::UnresolvedReceiver))?;
     let recipient = Organisationsnummer::parse(to.org_number())
         .map_err(|_| ShsError::from(ErrorCode::UnknownReceiver))?;
     if relay.config.agreement(&recipient).is_none() {
@@ -464,21 +582,26 @@ pub async fn fetch(
     let Ok(mut handle) = store.fetch(&outbox, &second).await else {
         return not_found();
     };
-    let mut bytes = Zeroizing::new(Vec::new());
-    if let Some(body) = handle.body()
-        && body.read_to_end(&mut bytes).await.is_err()
-    {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the stored message could not be read\n",
-        )
-            .into_response();
-    }
-    if handle.complete().await.is_err() {
+    let Some(body) = handle.take_body() else {
         return not_found();
-    }
+    };
     METRICS.request("shs_ds_fetch", "fetched", started.elapsed());
-    let mut r = Response::new(Body::from(Bytes::from_owner(bytes)));
+    // Stream the decrypted body; when it has been read to its end, the message
+    // becomes Fetched. A client that goes away leaves it listed again.
+    let stream =
+        futures::stream::unfold((body, Some(handle)), |(mut body, mut handle)| async move {
+            use futures::StreamExt;
+            match body.next().await {
+                Some(chunk) => Some((chunk, (body, handle))),
+                None => {
+                    if let Some(h) = handle.take() {
+                        let _ = h.complete().await;
+                    }
+                    None
+                }
+            }
+        });
+    let mut r = Response::new(Body::from_stream(stream));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("message/rfc822"),

@@ -69,6 +69,19 @@ pub struct MailboxConfig {
     /// Fetch locks older than this are released.
     #[serde(default = "default_stale")]
     pub stale_fetch_minutes: u64,
+    /// Largest asynchronous message to another organisation (streamed to disk).
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: u64,
+    /// Time allowed to receive one asynchronous message.
+    #[serde(default = "default_receive_timeout")]
+    pub receive_timeout_s: u64,
+}
+
+fn default_max_message() -> u64 {
+    1024 * 1024 * 1024
+}
+fn default_receive_timeout() -> u64 {
+    600
 }
 
 fn default_ttl_hours() -> u64 {

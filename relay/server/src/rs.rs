@@ -71,9 +71,9 @@ pub fn overloaded(retry_after_s: u32) -> Response {
 pub async fn read_body(
     relay: &Relay,
     headers: &HeaderMap,
-    body: Body,
+    mut body: impl tokio::io::AsyncRead + Unpin,
 ) -> Result<Zeroizing<Vec<u8>>, ShsError> {
-    use futures::StreamExt;
+    use tokio::io::AsyncReadExt;
     let limit = relay.config.limits.max_request_bytes;
     let too_large = || ShsError::structure(format!("message larger than {limit} bytes"));
     let declared = headers
@@ -85,18 +85,24 @@ pub async fn read_body(
         return Err(too_large());
     }
     let timeout = Duration::from_millis(relay.config.limits.read_timeout_ms);
-    let mut stream = body.into_data_stream();
     let mut bytes = Zeroizing::new(Vec::new());
     let mut seen: u64 = 0;
     let read = async {
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| ShsError::structure("reading the message failed"))?;
-            seen += chunk.len() as u64;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = body
+                .read(&mut chunk)
+                .await
+                .map_err(|_| ShsError::structure("reading the message failed"))?;
+            if n == 0 {
+                break;
+            }
+            seen += n as u64;
             if seen > cap {
                 break;
             }
             if seen <= limit {
-                bytes.extend_from_slice(&chunk);
+                bytes.extend_from_slice(&chunk[..n]);
             }
         }
         Ok::<(), ShsError>(())
@@ -110,6 +116,53 @@ pub async fn read_body(
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+/// The request body as an `AsyncRead`.
+pub type BodyReader = tokio_util::io::StreamReader<
+    std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>>,
+    Bytes,
+>;
+
+/// The request body as an `AsyncRead`.
+pub fn body_reader(body: Body) -> BodyReader {
+    use futures::StreamExt;
+    let stream: std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>> =
+        Box::pin(
+            body.into_data_stream()
+                .map(|r| r.map_err(std::io::Error::other)),
+        );
+    tokio_util::io::StreamReader::new(stream)
+}
+
+/// Reads up to the first 4 KiB of the body (where the SHS label must be), and
+/// returns them with the rest of the body as a reader.
+pub async fn read_prefix(body: Body) -> Result<(Vec<u8>, BodyReader), ShsError> {
+    use tokio::io::AsyncReadExt;
+    let mut reader = body_reader(body);
+    let mut prefix = vec![0u8; 4096];
+    let mut filled = 0;
+    while filled < prefix.len() {
+        let n = reader
+            .read(&mut prefix[filled..])
+            .await
+            .map_err(|_| ShsError::structure("reading the message failed"))?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    prefix.truncate(filled);
+    Ok((prefix, reader))
+}
+
+/// The prefix, then the rest of the body.
+pub fn prefix_then(
+    prefix: Vec<u8>,
+    rest: BodyReader,
+) -> tokio::io::Chain<std::io::Cursor<Vec<u8>>, BodyReader> {
+    use tokio::io::AsyncReadExt;
+    std::io::Cursor::new(prefix).chain(rest)
 }
 
 /// `POST /shs/rs`.
@@ -139,7 +192,30 @@ pub async fn receive(
             );
         }
     };
-    let bytes = match read_body(&relay, &headers, body).await {
+    // Asynchronous messages to another organisation stream into the mailbox: the
+    // label is read from the first 4 KiB (as Axel does) and the rest is never
+    // held in memory. Everything else is read whole, within the size limit.
+    let (prefix, body) = match read_prefix(body).await {
+        Ok(p) => p,
+        Err(e) => return refuse(&caller, &e, None, started),
+    };
+    if let Ok(label) = Label::from_message_prefix(&prefix)
+        && label.transfer_type == TransferType::Asynch
+        && relay.mailbox.is_some()
+        && label
+            .to_address()
+            .is_some_and(|to| to.org_number() != relay.config.node.org.as_str())
+    {
+        let reader = prefix_then(prefix, body);
+        return match crate::asynch::accept_stream(relay.clone(), caller, label, reader).await {
+            Ok(response) => {
+                METRICS.request("shs_rs", "accepted", started.elapsed());
+                response
+            }
+            Err((e, label)) => refuse(&caller, &e, label.as_ref(), started),
+        };
+    }
+    let bytes = match read_body(&relay, &headers, prefix_then(prefix, body)).await {
         Ok(b) => b,
         Err(e) => return refuse(&caller, &e, None, started),
     };

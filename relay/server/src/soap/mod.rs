@@ -242,7 +242,7 @@ pub async fn handle(
         Ok(org) => org,
         Err(e) => return fault(Operation::Hamta, FaultFelkod::Behorighet, &e.to_string()),
     };
-    let bytes = match crate::rs::read_body(&relay, &headers, body).await {
+    let bytes = match crate::rs::read_body(&relay, &headers, crate::rs::body_reader(body)).await {
         Ok(b) => b,
         Err(e) => return fault(Operation::Hamta, FaultFelkod::Valideringsfel, &e.info),
     };
