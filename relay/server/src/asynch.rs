@@ -328,9 +328,14 @@ async fn route(relay: &Relay, store: &RedbStore, message: ShsMessage) -> Result<
         reply.label.transfer_type = TransferType::Asynch;
         reply.label.tx_id = uuid::Uuid::new_v4().to_string();
         deliver(store, &reply).await?;
-        let _ = store
+        // The question is answered: its data goes at once.
+        if store
             .delete(&label.tx_id, relay_mailbox::DeletionReason::Acknowledged)
-            .await;
+            .await
+            .is_ok()
+        {
+            METRICS.deletion(&label.tx_id, "answered");
+        }
         return Ok(());
     }
     deliver_direct(relay, store, label).await
@@ -439,12 +444,20 @@ pub async fn housekeeping(relay: Arc<Relay>) {
         match store.sweep(chrono::Utc::now()).await {
             Ok(deleted) => {
                 for d in deleted {
-                    tracing::info!(tx = %d.tx_id, reason = d.reason.as_str(), "message deleted");
+                    METRICS.deletion(&d.tx_id, d.reason.as_str());
                 }
             }
             Err(e) => tracing::error!(error = %e, "sweep failed"),
         }
         let _ = store.release_stale_fetches(stale).await;
+        if let Ok(stats) = store.stats().await {
+            METRICS.mailbox_messages.set(stats.messages as i64);
+            METRICS.mailbox_bytes.set(stats.bytes as i64);
+            let age = stats
+                .oldest_arrival
+                .map_or(0, |t| (chrono::Utc::now() - t).num_seconds().max(0));
+            METRICS.mailbox_oldest_age_seconds.set(age);
+        }
     }
 }
 
@@ -633,6 +646,9 @@ pub async fn ack(
                 .into_response();
         }
     };
+    if let Some(d) = &outcome.deletion {
+        METRICS.deletion(&d.tx_id, d.reason.as_str());
+    }
     if outcome.send_confirm
         && let Some(from) = outcome.meta.label.from.clone()
     {

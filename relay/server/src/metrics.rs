@@ -55,6 +55,10 @@ pub struct Metrics {
     pub fanout_width: Histogram,
     pub in_flight: Gauge,
     pub tls_handshake_failures: Family<Reason, Counter>,
+    pub mailbox_deletions: Family<Reason, Counter>,
+    pub mailbox_messages: Gauge,
+    pub mailbox_bytes: Gauge,
+    pub mailbox_oldest_age_seconds: Gauge,
     registry: Registry,
 }
 
@@ -72,6 +76,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let fanout_width = Histogram::new([1.0, 2.0, 4.0, 7.0, 14.0, 28.0, 49.0, 70.0]);
     let in_flight = Gauge::default();
     let tls_handshake_failures = Family::<Reason, Counter>::default();
+    let mailbox_deletions = Family::<Reason, Counter>::default();
+    let mailbox_messages = Gauge::default();
+    let mailbox_bytes = Gauge::default();
+    let mailbox_oldest_age_seconds = Gauge::default();
     let build = Family::<Vec<(String, String)>, Gauge>::default();
     build
         .get_or_create(&vec![("version".into(), env!("CARGO_PKG_VERSION").into())])
@@ -112,6 +120,26 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Refused TLS handshakes by reason",
         tls_handshake_failures.clone(),
     );
+    registry.register(
+        "mailbox_deletions",
+        "Mailbox deletions by reason (acknowledged, expired, rejected, operator)",
+        mailbox_deletions.clone(),
+    );
+    registry.register(
+        "mailbox_messages",
+        "Messages in the mailbox",
+        mailbox_messages.clone(),
+    );
+    registry.register(
+        "mailbox_bytes",
+        "Bytes in the mailbox",
+        mailbox_bytes.clone(),
+    );
+    registry.register(
+        "mailbox_oldest_age_seconds",
+        "Age of the oldest message in the mailbox",
+        mailbox_oldest_age_seconds.clone(),
+    );
     registry.register("build_info", "Relay version", build);
     Metrics {
         requests,
@@ -122,6 +150,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         fanout_width,
         in_flight,
         tls_handshake_failures,
+        mailbox_deletions,
+        mailbox_messages,
+        mailbox_bytes,
+        mailbox_oldest_age_seconds,
         registry,
     }
 });
@@ -149,6 +181,14 @@ impl Metrics {
         self.provider_duration
             .get_or_create(&Provider { provider })
             .observe(took.as_secs_f64());
+    }
+
+    /// A mailbox deletion: counted, and logged as an event (tx.id and reason only).
+    pub fn deletion(&self, tx_id: &str, reason: &'static str) {
+        self.mailbox_deletions
+            .get_or_create(&Reason { reason })
+            .inc();
+        tracing::info!(event = "deletion", tx = %tx_id, reason, "message deleted");
     }
 
     /// The text exposition format.
