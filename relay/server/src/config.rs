@@ -48,6 +48,27 @@ pub struct Config {
     /// Asynchronous SHS (the mailbox); refused when absent.
     #[serde(default)]
     pub mailbox: Option<MailboxConfig>,
+    /// The audit trail; none when absent.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
+}
+
+/// The audit trail: a separate append-only JSON-lines file, not the application log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Directory of `audit.jsonl` and its rotated files (created, mode 0700).
+    pub dir: PathBuf,
+    /// The pseudonym key (HMAC-SHA256): held by the security officer, not by log
+    /// readers; created at start when missing.
+    pub key_file: PathBuf,
+    /// Rotate when the file reaches this size.
+    #[serde(default = "default_audit_mb")]
+    pub max_file_mb: u64,
+}
+
+fn default_audit_mb() -> u64 {
+    64
 }
 
 /// The durable, encrypted mailbox behind asynchronous SHS.

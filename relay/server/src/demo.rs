@@ -79,6 +79,8 @@ pub struct DemoInfo {
     pub soap: BTreeMap<String, String>,
     /// `{"url": "http://127.0.0.1:PORT"}`: the relay's admin listener.
     pub admin: BTreeMap<String, String>,
+    /// `{"file": ".../audit.jsonl", "key_file": ".../pseudonym.key"}`.
+    pub audit: BTreeMap<String, PathBuf>,
 }
 
 /// What to start.
@@ -243,6 +245,14 @@ impl Demo {
                 logs: logs.clone(),
                 soap: [("ssbtek".to_owned(), "/ssbtek/v10".to_owned())].into(),
                 admin: BTreeMap::new(),
+                audit: [
+                    ("file".to_owned(), dir.join("audit").join("audit.jsonl")),
+                    (
+                        "key_file".to_owned(),
+                        dir.join("audit").join("pseudonym.key"),
+                    ),
+                ]
+                .into(),
             },
             dir: dir.clone(),
             children: Vec::new(),
@@ -450,6 +460,10 @@ store = {store}
 key_file = {kek}
 ttl_hours = 72
 
+[audit]
+dir = {audit_dir}
+key_file = {audit_key}
+
 [admin]
 listen = "127.0.0.1:0"
 min_healthy_providers = 7
@@ -464,6 +478,8 @@ file = {log}
         deadline = opts.deadline_base_ms.unwrap_or(12_000),
         max_in_flight = opts.max_in_flight.unwrap_or(256),
         store = q(&logs.with_file_name("mailbox").join("store.redb")),
+        audit_dir = q(&logs.with_file_name("audit")),
+        audit_key = q(&logs.with_file_name("audit").join("pseudonym.key")),
         kek = q(&logs.with_file_name("mailbox").join("kek.key")),
     );
     for p in providers {

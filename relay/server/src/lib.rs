@@ -65,6 +65,8 @@ pub struct Relay {
     pub operator: operator::OperatorState,
     /// The mailbox for asynchronous SHS, when configured.
     pub mailbox: Option<Arc<relay_mailbox::RedbStore>>,
+    /// The audit trail and its pseudonym key, when configured.
+    pub audit: Option<(relay_audit::AuditLog, relay_audit::PseudonymKey)>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -95,11 +97,31 @@ impl Relay {
             }
             None => None,
         };
+        let audit = match &config.audit {
+            Some(a) => {
+                std::fs::create_dir_all(&a.dir)
+                    .with_context(|| format!("audit.dir: {}", a.dir.display()))?;
+                let key = if a.key_file.exists() {
+                    relay_audit::PseudonymKey::load(&a.key_file)
+                } else {
+                    relay_audit::PseudonymKey::create(&a.key_file)
+                }
+                .with_context(|| format!("audit.key_file: {}", a.key_file.display()))?;
+                let mut cfg = relay_audit::AuditConfig::new(&a.dir);
+                cfg.max_file_bytes = a.max_file_mb * 1024 * 1024;
+                let (log, task) = relay_audit::AuditLog::open(cfg)
+                    .with_context(|| format!("audit.dir: {}", a.dir.display()))?;
+                task.spawn();
+                Some((log, key))
+            }
+            None => None,
+        };
         Ok(Self {
             config,
             providers,
             operator: operator::OperatorState::default(),
             mailbox,
+            audit,
             in_flight,
         })
     }

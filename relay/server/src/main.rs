@@ -29,6 +29,25 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// The audit trail: which case worker asked about a person.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The monthly service-level report from the audit trail.
+    SlaReport {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// md (default), json or html (one self-contained file).
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// The relay configuration (its `[audit] dir`), or give --audit-dir.
+        #[arg(long, short, env = "SHS_RELAY_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        audit_dir: Option<PathBuf>,
+    },
     /// Start a complete development stack: PKI, simulator, seven adapters and the
     /// relay, each as its own process; writes DIR/demo.json; stops on Ctrl-C/SIGTERM.
     Demo {
@@ -39,6 +58,56 @@ enum Command {
         #[arg(long)]
         scenario: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Lists which organisation, case worker and case asked about a person, when.
+    WhoAsked {
+        /// Personnummer or samordningsnummer.
+        #[arg(long)]
+        person: String,
+        /// From this day (YYYY-MM-DD, Stockholm time), inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// To this day, inclusive.
+        #[arg(long)]
+        to: Option<String>,
+        /// md (default) or json.
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// The relay configuration (its `[audit]` section), or give the paths.
+        #[arg(long, short, env = "SHS_RELAY_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        audit_dir: Option<PathBuf>,
+        /// Pseudonym key files (several for periods before a key rotation).
+        #[arg(long = "key-file")]
+        key_files: Vec<PathBuf>,
+    },
+}
+
+/// The audit directory and key file from the flags or the configuration.
+fn audit_paths(
+    config: Option<&std::path::Path>,
+    dir: Option<PathBuf>,
+    keys: Vec<PathBuf>,
+) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
+    let from_config = match config {
+        Some(c) => relay_server::config::Config::load(c)?.audit,
+        None => None,
+    };
+    let dir = dir
+        .or_else(|| from_config.as_ref().map(|a| a.dir.clone()))
+        .ok_or_else(|| {
+            anyhow::anyhow!("no audit directory: give --audit-dir or --config with [audit]")
+        })?;
+    let keys = if keys.is_empty() {
+        from_config.map(|a| vec![a.key_file]).unwrap_or_default()
+    } else {
+        keys
+    };
+    Ok((dir, keys))
 }
 
 fn main() -> ExitCode {
@@ -60,6 +129,44 @@ fn main() -> ExitCode {
             Command::Demo { dir, scenario } => {
                 relay_server::demo::run(&dir, scenario.as_deref()).await
             }
+            Command::Audit {
+                command:
+                    AuditCommand::WhoAsked {
+                        person,
+                        from,
+                        to,
+                        format,
+                        config,
+                        audit_dir,
+                        key_files,
+                    },
+            } => audit_paths(config.as_deref(), audit_dir, key_files).and_then(|(dir, keys)| {
+                let format = format
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+                let text = relay_audit::run_who_asked(
+                    &[dir],
+                    &keys,
+                    &person,
+                    from.as_deref(),
+                    to.as_deref(),
+                    format,
+                )?;
+                print!("{text}");
+                Ok(())
+            }),
+            Command::SlaReport {
+                month,
+                format,
+                config,
+                audit_dir,
+            } => audit_paths(config.as_deref(), audit_dir, Vec::new()).and_then(|(dir, _)| {
+                let format = format
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+                print!("{}", relay_audit::run_sla_report(&[dir], &month, format)?);
+                Ok(())
+            }),
         }
     });
     match result {

@@ -362,10 +362,29 @@ pub(crate) async fn ssbtek_reply(
     caller: &Organisationsnummer,
     mut message: ShsMessage,
 ) -> Result<ShsMessage, Refusal> {
+    let started = Instant::now();
     let label = message.label.clone();
     let fail = |e: ShsError| (e, Some(label.clone()));
+    let audit_refusal = |questions: Vec<Question>, code: &'static str| {
+        let label = label.clone();
+        async move {
+            ssbtek::audit(
+                relay,
+                relay_audit::Channel::Shs,
+                &label.tx_id,
+                Some(&label.corr_id),
+                caller,
+                &questions,
+                &ssbtek::FanOutReport::default(),
+                started,
+                ssbtek::AuditResult::Refused(code),
+            )
+            .await;
+        }
+    };
     let max = relay.config.limits.max_persons;
     if message.parts.len() > max {
+        audit_refusal(Vec::new(), "too_many_persons").await;
         return Err(fail(ShsError::new(
             ErrorCode::IllegalDatapartContent,
             format!(
@@ -380,22 +399,40 @@ pub(crate) async fn ssbtek_reply(
         // Take the bytes out of the message so they are dropped (and the
         // question's copies wiped) as soon as the question is parsed.
         let body = Zeroizing::new(std::mem::take(&mut part.body).to_vec());
-        let question = Question::parse_with(&body, &limits).map_err(|e| {
-            fail(ShsError::new(
-                ErrorCode::IllegalDatapartContent,
-                format!("data part {}: {e}", i + 1),
-            ))
-        })?;
-        ssbtek::authorise(relay, caller, &question).map_err(|r| {
-            fail(ShsError::new(
+        let question = match Question::parse_with(&body, &limits) {
+            Ok(q) => q,
+            Err(e) => {
+                audit_refusal(questions, "validation").await;
+                return Err(fail(ShsError::new(
+                    ErrorCode::IllegalDatapartContent,
+                    format!("data part {}: {e}", i + 1),
+                )));
+            }
+        };
+        if let Err(r) = ssbtek::authorise(relay, caller, &question) {
+            questions.push(question);
+            audit_refusal(questions, "not_ingivare_or_processor").await;
+            return Err(fail(ShsError::new(
                 ErrorCode::IllegalDatapartContent,
                 format!("data part {}: ingivare: {r}", i + 1),
-            ))
-        })?;
+            )));
+        }
         questions.push(question);
     }
     let deadline = relay.config.limits.deadline_for(questions.len());
     let (answers, report) = ssbtek::ask(relay, &label.tx_id, &questions, deadline, true).await;
+    ssbtek::audit(
+        relay,
+        relay_audit::Channel::Shs,
+        &label.tx_id,
+        Some(&label.corr_id),
+        caller,
+        &questions,
+        &report,
+        started,
+        ssbtek::AuditResult::Answered,
+    )
+    .await;
     drop(questions);
     tracing::info!(
         tx = %label.tx_id,

@@ -55,11 +55,84 @@ pub fn authorise(
     policy::may_ask_for(&relay.config, caller, &question.ingivare().orgnr(), &listed)
 }
 
-/// What one request came to, for logs and metrics (no personal data).
+/// What one request came to, for logs, metrics and the audit trail (no
+/// personal data).
 #[derive(Debug, Default)]
 pub struct FanOutReport {
     /// (slot, outcome label) per provider call, all persons.
     pub calls: Vec<(Slot, &'static str)>,
+    /// Latency per provider call, in the order of `calls`.
+    pub latencies_ms: Vec<u64>,
+}
+
+/// What the caller got, for the audit trail.
+pub enum AuditResult<'a> {
+    Answered,
+    Refused(&'a str),
+}
+
+/// Writes one request record to the audit trail (when configured): who asked,
+/// about whom as keyed pseudonyms, each provider's outcome and latency. A
+/// failure to write is logged; the caller's answer is not held back for it.
+#[allow(clippy::too_many_arguments)]
+pub async fn audit(
+    relay: &Relay,
+    channel: relay_audit::Channel,
+    tx_id: &str,
+    corr_id: Option<&str>,
+    caller: &Organisationsnummer,
+    questions: &[Question],
+    report: &FanOutReport,
+    started: std::time::Instant,
+    result: AuditResult<'_>,
+) {
+    let Some((log, key)) = &relay.audit else {
+        return;
+    };
+    let first = questions.first().map(|q| q.generella());
+    let persons: Vec<relay_ident::Personnummer> = questions.iter().map(|q| q.person()).collect();
+    let record = relay_audit::RequestRecord {
+        time: chrono::Utc::now(),
+        tx_id: tx_id.to_owned(),
+        corr_id: corr_id.map(str::to_owned),
+        channel,
+        caller_org: caller.as_str().to_owned(),
+        case_worker: first
+            .map(|g| g.ingivare().handlaggare().to_owned())
+            .unwrap_or_default(),
+        case_id: first
+            .map(|g| g.arendeidentitet().to_owned())
+            .unwrap_or_default(),
+        product: "ssbtek".into(),
+        purpose: first.map(|g| g.syfte().to_owned()).unwrap_or_default(),
+        key_id: String::new(),
+        persons: Vec::new(),
+        persons_count: 0,
+        providers: report
+            .calls
+            .iter()
+            .zip(&report.latencies_ms)
+            .map(|((slot, outcome), ms)| relay_audit::ProviderCall {
+                provider: slot.as_str().to_owned(),
+                outcome: outcome.parse().unwrap_or(relay_audit::Outcome::Unavailable),
+                latency_ms: *ms,
+            })
+            .collect(),
+        latency_ms: started.elapsed().as_millis() as u64,
+        deadline_ms: relay
+            .config
+            .limits
+            .deadline_for(questions.len().max(1))
+            .as_millis() as u64,
+        result: match result {
+            AuditResult::Answered => relay_audit::RequestResult::Answered,
+            AuditResult::Refused(code) => relay_audit::RequestResult::Refused(code.to_owned()),
+        },
+    }
+    .with_persons(key, &persons);
+    if let Err(e) = log.record(record).await {
+        tracing::error!(tx = tx_id, error = %e, "audit record could not be written");
+    }
 }
 
 /// Asks every included provider about every person in parallel, within
@@ -96,12 +169,9 @@ pub async fn ask(
         } else {
             CallOutcome::Unavailable
         };
-        crate::metrics::METRICS.provider_call(
-            slot.as_str(),
-            outcome.label(),
-            call_started.elapsed(),
-        );
-        (i, slot, outcome)
+        let took = call_started.elapsed();
+        crate::metrics::METRICS.provider_call(slot.as_str(), outcome.label(), took);
+        (i, slot, outcome, took.as_millis() as u64)
     });
     let results = join_all(futures).await;
     crate::metrics::METRICS
@@ -113,8 +183,9 @@ pub async fn ask(
         .map(|q| Answer::new(q).with_declaration(declaration))
         .collect();
     let mut report = FanOutReport::default();
-    for (i, slot, outcome) in results {
+    for (i, slot, outcome, ms) in results {
         report.calls.push((slot, outcome.label()));
+        report.latencies_ms.push(ms);
         // `record` only fails for a slot the question did not include, which
         // cannot happen: the calls were made from `included_slots`.
         let _ = answers[i].record(slot, slot_outcome(slot, outcome));

@@ -272,12 +272,33 @@ pub async fn handle(
 }
 
 async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Response {
+    let started = Instant::now();
+    let tx = uuid::Uuid::new_v4().to_string();
+    let refused = |questions: Vec<Question>, code: &'static str| {
+        let tx = tx.clone();
+        async move {
+            ssbtek::audit(
+                relay,
+                relay_audit::Channel::Soap,
+                &tx,
+                None,
+                caller,
+                &questions,
+                &ssbtek::FanOutReport::default(),
+                started,
+                ssbtek::AuditResult::Refused(code),
+            )
+            .await;
+        }
+    };
     if let Err(r) = policy::check_agreement(&relay.config, caller, ProductName::Ssbtek) {
+        refused(Vec::new(), "no_agreement").await;
         return fault(Operation::Hamta, FaultFelkod::AvtalSaknas, &r.to_string());
     }
     let question = match Question::parse_element(bytes, &ssbtek::validation_limits(relay)) {
         Ok(q) => q,
         Err(e) => {
+            refused(Vec::new(), "validation").await;
             let f = Fault::from(&e);
             let detail = f.to_xml(Operation::Hamta, false);
             let mut body = format!(
@@ -291,9 +312,9 @@ async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Res
         }
     };
     if let Err(r) = ssbtek::authorise(relay, caller, &question) {
+        refused(vec![question], "not_ingivare_or_processor").await;
         return fault(Operation::Hamta, FaultFelkod::Behorighet, &r.to_string());
     }
-    let tx = uuid::Uuid::new_v4().to_string();
     let questions = [question];
     let (answers, report) = ssbtek::ask(
         relay,
@@ -301,6 +322,18 @@ async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Res
         &questions,
         relay.config.limits.deadline_for(1),
         false,
+    )
+    .await;
+    ssbtek::audit(
+        relay,
+        relay_audit::Channel::Soap,
+        &tx,
+        None,
+        caller,
+        &questions,
+        &report,
+        started,
+        ssbtek::AuditResult::Answered,
     )
     .await;
     tracing::info!(
