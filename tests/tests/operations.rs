@@ -213,6 +213,94 @@ async fn the_audit_trail_answers_who_asked_without_holding_personal_data() {
         assert!(Instant::now() < deadline, "no audit records: {text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Operator actions take effect at once and are audited with who did them.
+    let admin = stack.demo().info.admin["url"].clone();
+    let post = |path: &'static str| {
+        let admin = admin.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{admin}{path}"))
+                .header("X-Operator", "ops-eva")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        post("/admin/suspend?org=2120002411&product=ssbtek").await,
+        200
+    );
+    let r = stack
+        .client("2120002411")
+        .post(format!("{}/shs/rs", stack.relay_url()))
+        .body(ask("191212121212", "C-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers().get("x-shs-errorcode").unwrap(),
+        "MissingAgreement"
+    );
+    assert_eq!(
+        post("/admin/resume?org=2120002411&product=ssbtek").await,
+        200
+    );
+    assert_eq!(
+        post("/admin/withdraw?provider=TNS&org=2120002411").await,
+        200
+    );
+    let r = stack
+        .client("2120002411")
+        .post(format!("{}/shs/rs", stack.relay_url()))
+        .body(ask("191212121212", "C-2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply = r.bytes().await.unwrap();
+    assert!(String::from_utf8_lossy(&reply).contains("SSBT-WITHDRAWN"));
+    assert_eq!(
+        post("/admin/restore?provider=TNS&org=2120002411").await,
+        200
+    );
+    assert_eq!(
+        post("/admin/withdraw?provider=XX&org=2120002411").await,
+        400
+    );
+    let providers: serde_json::Value = reqwest::get(format!("{admin}/admin/providers"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(providers.as_array().unwrap().len(), 7, "{providers}");
+    assert!(
+        providers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["contract_version"] == "shs_relay.provider.v1"),
+        "{providers}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&audit_file).unwrap_or_default();
+        if text.matches("\"kind\":\"admin\"").count() >= 4 {
+            assert!(
+                text.contains("ops-eva") && text.contains("\"action\":\"withdraw\""),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "admin actions not audited: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     let relay = relay_server::demo::default_bin_dir()
         .unwrap()
         .join("shs-relay");

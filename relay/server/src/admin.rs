@@ -22,12 +22,160 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/admin/maintenance", get(maintenance_state))
-        .route("/admin/maintenance/on", post(|s| set_maintenance(s, true)))
+        .route(
+            "/admin/maintenance/on",
+            post(|s, h| set_maintenance(s, h, true)),
+        )
         .route(
             "/admin/maintenance/off",
-            post(|s| set_maintenance(s, false)),
+            post(|s, h| set_maintenance(s, h, false)),
         )
+        .route("/admin/suspensions", get(suspensions))
+        .route("/admin/suspend", post(|s, h, q| suspension(s, h, q, true)))
+        .route("/admin/resume", post(|s, h, q| suspension(s, h, q, false)))
+        .route("/admin/withdraw", post(|s, h, q| withdrawal(s, h, q, true)))
+        .route("/admin/restore", post(|s, h, q| withdrawal(s, h, q, false)))
+        .route("/admin/providers", get(providers))
         .with_state(relay)
+}
+
+/// Who did an admin action: the `X-Operator` header, else the listener itself.
+fn operator_of(headers: &http::HeaderMap) -> String {
+    headers
+        .get("X-Operator")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 100)
+        .unwrap_or("admin-listener")
+        .to_owned()
+}
+
+/// Writes an admin action to the audit trail (when configured) and the log.
+async fn record(relay: &Relay, who: &str, action: &str, target: &str) {
+    tracing::warn!(event = "admin", who, action, target, "admin action");
+    if let Some((log, _)) = &relay.audit {
+        let rec = relay_audit::AdminRecord {
+            time: chrono::Utc::now(),
+            who: who.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+        };
+        if let Err(e) = log.record(rec).await {
+            tracing::error!(error = %e, "admin action could not be audited");
+        }
+    }
+}
+
+type Params = axum::extract::Query<std::collections::BTreeMap<String, String>>;
+
+/// The refusal of an admin call with bad parameters.
+struct BadParams(&'static str);
+
+impl IntoResponse for BadParams {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, self.0).into_response()
+    }
+}
+
+fn org_param(
+    q: &std::collections::BTreeMap<String, String>,
+) -> Result<relay_ident::Organisationsnummer, BadParams> {
+    q.get("org")
+        .and_then(|o| relay_ident::Organisationsnummer::parse(o).ok())
+        .ok_or(BadParams("org=ORGANISATIONSNUMMER is required\n"))
+}
+
+/// `POST /admin/suspend?org=ORG[&product=ssbtek]` and `/admin/resume?...`.
+async fn suspension(
+    State(relay): State<Arc<Relay>>,
+    headers: http::HeaderMap,
+    axum::extract::Query(q): Params,
+    on: bool,
+) -> Response {
+    let org = match org_param(&q) {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    let scope = match q.get("product") {
+        Some(p) => crate::operator::Scope::Product(p.clone()),
+        None => crate::operator::Scope::All,
+    };
+    let target = format!("{org}/{}", q.get("product").map_or("all", String::as_str));
+    if on {
+        relay.operator.suspend(org, scope);
+    } else {
+        relay.operator.resume(&org, &scope);
+    }
+    let action = if on { "suspend" } else { "resume" };
+    record(&relay, &operator_of(&headers), action, &target).await;
+    format!("{action}: {target}\n").into_response()
+}
+
+async fn suspensions(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json::Value>> {
+    axum::Json(
+        relay
+            .operator
+            .suspensions()
+            .into_iter()
+            .map(|(org, scope)| {
+                serde_json::json!({
+                    "org": org.as_str(),
+                    "product": match scope {
+                        crate::operator::Scope::All => "all".to_owned(),
+                        crate::operator::Scope::Product(p) => p,
+                    }
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `POST /admin/withdraw?provider=FK&org=ORG` and `/admin/restore?...`: a provider
+/// stops (or resumes) serving a municipality, without a restart.
+async fn withdrawal(
+    State(relay): State<Arc<Relay>>,
+    headers: http::HeaderMap,
+    axum::extract::Query(q): Params,
+    on: bool,
+) -> Response {
+    let org = match org_param(&q) {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    let Some(provider) = q.get("provider").filter(|p| relay.providers.contains(p)) else {
+        return BadParams("provider=ID of a configured provider is required\n").into_response();
+    };
+    if on {
+        relay.operator.withdraw(provider, org);
+    } else {
+        relay.operator.restore(provider, &org);
+    }
+    let target = format!("{provider}/{org}");
+    let action = if on { "withdraw" } else { "restore" };
+    record(&relay, &operator_of(&headers), action, &target).await;
+    format!("{action}: {target}\n").into_response()
+}
+
+/// `GET /admin/providers`: each provider's health, contract and adapter version,
+/// and how its recent calls went.
+async fn providers(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json::Value>> {
+    let ids: Vec<String> = relay.providers.ids().map(str::to_owned).collect();
+    let checks = ids.iter().map(|id| {
+        let relay = relay.clone();
+        async move {
+            let serving = relay.providers.is_serving(id, Duration::from_secs(1)).await;
+            let d = relay.providers.describe(id, Duration::from_secs(1)).await;
+            serde_json::json!({
+                "id": id,
+                "serving": serving,
+                "display_name": d.as_ref().map(|d| d.display_name.clone()),
+                "contract_version": d.as_ref().map(|d| d.contract_version.clone()),
+                "adapter_version": d.as_ref().map(|d| d.adapter_version.clone()),
+                "payload_format": d.as_ref().map(|d| d.payload_format.clone()),
+                "recent": relay.providers.recent(id),
+            })
+        }
+    });
+    axum::Json(join_all(checks).await)
 }
 
 async fn readyz(State(relay): State<Arc<Relay>>) -> Response {
@@ -69,8 +217,22 @@ async fn maintenance_state(State(relay): State<Arc<Relay>>) -> String {
     )
 }
 
-async fn set_maintenance(State(relay): State<Arc<Relay>>, on: bool) -> String {
+async fn set_maintenance(
+    State(relay): State<Arc<Relay>>,
+    headers: http::HeaderMap,
+    on: bool,
+) -> String {
     relay.operator.set_maintenance(on);
-    tracing::warn!(maintenance = on, "admin: maintenance switched");
+    record(
+        &relay,
+        &operator_of(&headers),
+        if on {
+            "maintenance_on"
+        } else {
+            "maintenance_off"
+        },
+        "node",
+    )
+    .await;
     format!("maintenance: {}\n", if on { "on" } else { "off" })
 }

@@ -47,7 +47,18 @@ impl CallOutcome {
     }
 }
 
+/// Recent calls to one provider, for `/admin/providers`.
+#[derive(Default)]
+struct Recent {
+    /// (ok, latency ms) of the last calls, oldest first.
+    calls: std::collections::VecDeque<(bool, u64)>,
+    last_error: Option<(String, &'static str)>,
+}
+
+const RECENT: usize = 200;
+
 struct Provider {
+    recent: std::sync::Mutex<Recent>,
     channel: Channel,
     client: ProviderClient<Channel>,
     timeout: Duration,
@@ -88,6 +99,7 @@ impl ProviderPool {
             providers.insert(
                 p.id.clone(),
                 Provider {
+                    recent: std::sync::Mutex::new(Recent::default()),
                     channel: channel.clone(),
                     client: ProviderClient::new(channel)
                         .max_decoding_message_size(16 * 1024 * 1024),
@@ -110,7 +122,76 @@ impl ProviderPool {
 
     /// Asks provider `id` one question, within its own timeout and the request's
     /// `deadline`, whichever comes first. Never fails; never outlives the deadline.
+    /// Success rate and latency percentiles of the last calls, and the last error.
+    pub fn recent(&self, id: &str) -> serde_json::Value {
+        let Some(p) = self.providers.get(id) else {
+            return serde_json::Value::Null;
+        };
+        let r = p.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ms: Vec<u64> = r.calls.iter().map(|(_, ms)| *ms).collect();
+        ms.sort_unstable();
+        let pct = |q: usize| {
+            (!ms.is_empty()).then(|| ms[((ms.len() * q).div_ceil(100)).clamp(1, ms.len()) - 1])
+        };
+        let ok = r.calls.iter().filter(|(ok, _)| *ok).count();
+        serde_json::json!({
+            "calls": r.calls.len(),
+            "success_rate": (!r.calls.is_empty()).then(|| ok as f64 / r.calls.len() as f64),
+            "p50_ms": pct(50),
+            "p90_ms": pct(90),
+            "p99_ms": pct(99),
+            "last_error": r.last_error.as_ref().map(|(at, what)| serde_json::json!({"at": at, "outcome": what})),
+        })
+    }
+
+    /// The adapter's `Describe`, within `timeout`.
+    pub async fn describe(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Option<shs_proto::v1::DescribeReply> {
+        let p = self.providers.get(id)?;
+        let mut req = tonic::Request::new(shs_proto::v1::DescribeRequest {});
+        req.set_timeout(timeout);
+        let mut client = p.client.clone();
+        match tokio::time::timeout(timeout, client.describe(req)).await {
+            Ok(Ok(r)) => Some(r.into_inner()),
+            _ => None,
+        }
+    }
+
+    fn note(&self, id: &str, outcome: &CallOutcome, took: Duration) {
+        let Some(p) = self.providers.get(id) else {
+            return;
+        };
+        let ok = matches!(
+            outcome,
+            CallOutcome::Data { .. } | CallOutcome::ProviderError { .. } | CallOutcome::Withdrawn
+        );
+        let mut r = p.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if r.calls.len() == RECENT {
+            r.calls.pop_front();
+        }
+        r.calls.push_back((ok, took.as_millis() as u64));
+        if !ok {
+            r.last_error = Some((chrono::Utc::now().to_rfc3339(), outcome.label()));
+        }
+    }
+
     pub async fn query(
+        &self,
+        id: &str,
+        municipality: &Organisationsnummer,
+        request: QueryRequest,
+        deadline: Instant,
+    ) -> CallOutcome {
+        let started = Instant::now();
+        let outcome = self.query_inner(id, municipality, request, deadline).await;
+        self.note(id, &outcome, started.elapsed());
+        outcome
+    }
+
+    async fn query_inner(
         &self,
         id: &str,
         municipality: &Organisationsnummer,

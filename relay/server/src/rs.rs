@@ -332,6 +332,12 @@ async fn handle(
         .ok_or_else(|| fail(ShsError::from(ErrorCode::UnknownProductType)))?;
     policy::check_agreement(&relay.config, caller, product)
         .map_err(|r| fail(ShsError::new(ErrorCode::MissingAgreement, r.to_string())))?;
+    if relay.operator.is_suspended(caller, product.as_str()) {
+        return Err(fail(ShsError::new(
+            ErrorCode::MissingAgreement,
+            "the caller is suspended by the operator for this product",
+        )));
+    }
     let reply = match product {
         ProductName::Ping => ping_reply(&message),
         ProductName::Ssbtek => ssbtek_reply(relay, caller, message).await?,

@@ -156,7 +156,12 @@ pub async fn ask(
         .flat_map(|(i, q)| q.included_slots().map(move |slot| (i, q, slot)));
     let futures = calls.map(|(i, q, slot)| async move {
         let call_started = std::time::Instant::now();
-        let outcome = if relay.providers.contains(slot.as_str()) {
+        let outcome = if relay
+            .operator
+            .is_withdrawn(slot.as_str(), &q.ingivare().orgnr())
+        {
+            CallOutcome::Withdrawn
+        } else if relay.providers.contains(slot.as_str()) {
             relay
                 .providers
                 .query(

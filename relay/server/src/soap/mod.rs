@@ -295,6 +295,17 @@ async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Res
         refused(Vec::new(), "no_agreement").await;
         return fault(Operation::Hamta, FaultFelkod::AvtalSaknas, &r.to_string());
     }
+    if relay
+        .operator
+        .is_suspended(caller, ProductName::Ssbtek.as_str())
+    {
+        refused(Vec::new(), "suspended").await;
+        return fault(
+            Operation::Hamta,
+            FaultFelkod::Behorighet,
+            "the caller is suspended by the operator",
+        );
+    }
     let question = match Question::parse_element(bytes, &ssbtek::validation_limits(relay)) {
         Ok(q) => q,
         Err(e) => {
