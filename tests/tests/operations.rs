@@ -352,3 +352,107 @@ async fn the_audit_trail_answers_who_asked_without_holding_personal_data() {
     assert!(report.is_object());
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_changes_an_agreement_mid_traffic_and_a_broken_config_is_refused() {
+    let stack = Stack::start().await;
+    let admin = stack.demo().info.admin["url"].clone();
+    let relay = stack.relay_url().to_owned();
+    let config = stack.demo().info.relay.config.clone();
+    let original = std::fs::read_to_string(&config).unwrap();
+    let ping = |org: &'static str| {
+        let client = stack.client(org);
+        let relay = relay.clone();
+        async move {
+            let spec = LabelSpec::synch_request(org, NODE_ORG, PING_PRODUCT, 1);
+            let r = client
+                .post(format!("{relay}/shs/rs"))
+                .body(shs_message(&spec.to_xml(), &[("text/plain", b"x")]))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.headers()
+                    .get("x-shs-errorcode")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    assert_eq!(ping("2120001355").await.0, 200);
+
+    // Traffic from Sundsvall keeps flowing while the configuration changes.
+    let traffic = {
+        let client = stack.client("2120002411");
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            let mut failed = 0;
+            for _ in 0..60 {
+                let spec = LabelSpec::synch_request("2120002411", NODE_ORG, PING_PRODUCT, 1);
+                let r = client
+                    .post(format!("{relay}/shs/rs"))
+                    .body(shs_message(&spec.to_xml(), &[("text/plain", b"x")]))
+                    .send()
+                    .await;
+                if !matches!(r, Ok(ref r) if r.status() == 200) {
+                    failed += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            failed
+        })
+    };
+    let changed = original.replacen(
+        "org = \"2120001355\"\nname = \"Göteborgs stad\"\nproducts = [\"ssbtek\", \"ping\"]",
+        "org = \"2120001355\"\nname = \"Göteborgs stad\"\nproducts = [\"ssbtek\"]",
+        1,
+    );
+    assert_ne!(changed, original);
+    std::fs::write(&config, &changed).unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{admin}/admin/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        ping("2120001355").await.1.as_deref(),
+        Some("MissingAgreement")
+    );
+
+    // A broken file is refused with the reason; the running configuration stays.
+    std::fs::write(&config, "this is [[[ not toml").unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{admin}/admin/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("relay.toml"));
+    assert_eq!(
+        ping("2120001355").await.1.as_deref(),
+        Some("MissingAgreement")
+    );
+    assert_eq!(
+        traffic.await.unwrap(),
+        0,
+        "no request failed during the reloads"
+    );
+
+    // SIGHUP reloads too.
+    std::fs::write(&config, &original).unwrap();
+    let pid = stack.demo().pid_of("shs-relay").unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ping("2120001355").await.0 != 200 {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack.stop().await;
+}

@@ -36,6 +36,7 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/admin/withdraw", post(|s, h, q| withdrawal(s, h, q, true)))
         .route("/admin/restore", post(|s, h, q| withdrawal(s, h, q, false)))
         .route("/admin/providers", get(providers))
+        .route("/admin/reload", post(reload))
         .with_state(relay)
 }
 
@@ -47,6 +48,11 @@ fn operator_of(headers: &http::HeaderMap) -> String {
         .filter(|v| !v.is_empty() && v.len() <= 100)
         .unwrap_or("admin-listener")
         .to_owned()
+}
+
+/// Writes an admin action to the audit trail (for callers outside this module).
+pub async fn audit_admin(relay: &Relay, who: &str, action: &str, target: &str) {
+    record(relay, who, action, target).await;
 }
 
 /// Writes an admin action to the audit trail (when configured) and the log.
@@ -141,7 +147,10 @@ async fn withdrawal(
         Ok(o) => o,
         Err(r) => return r.into_response(),
     };
-    let Some(provider) = q.get("provider").filter(|p| relay.providers.contains(p)) else {
+    let Some(provider) = q
+        .get("provider")
+        .filter(|p| relay.live().providers.contains(p))
+    else {
         return BadParams("provider=ID of a configured provider is required\n").into_response();
     };
     if on {
@@ -155,15 +164,39 @@ async fn withdrawal(
     format!("{action}: {target}\n").into_response()
 }
 
+/// `POST /admin/reload`: reloads the configuration file; an invalid one is
+/// refused with the reason (400) and the running configuration stays.
+async fn reload(State(relay): State<Arc<Relay>>, headers: http::HeaderMap) -> Response {
+    let who = operator_of(&headers);
+    match relay.reload() {
+        Ok(()) => {
+            record(&relay, &who, "reload", "configuration").await;
+            (StatusCode::OK, "configuration reloaded\n").into_response()
+        }
+        Err(e) => {
+            record(&relay, &who, "reload_refused", "configuration").await;
+            (StatusCode::BAD_REQUEST, format!("reload refused: {e:#}\n")).into_response()
+        }
+    }
+}
+
 /// `GET /admin/providers`: each provider's health, contract and adapter version,
 /// and how its recent calls went.
 async fn providers(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json::Value>> {
-    let ids: Vec<String> = relay.providers.ids().map(str::to_owned).collect();
+    let ids: Vec<String> = relay.live().providers.ids().map(str::to_owned).collect();
     let checks = ids.iter().map(|id| {
         let relay = relay.clone();
         async move {
-            let serving = relay.providers.is_serving(id, Duration::from_secs(1)).await;
-            let d = relay.providers.describe(id, Duration::from_secs(1)).await;
+            let serving = relay
+                .live()
+                .providers
+                .is_serving(id, Duration::from_secs(1))
+                .await;
+            let d = relay
+                .live()
+                .providers
+                .describe(id, Duration::from_secs(1))
+                .await;
             serde_json::json!({
                 "id": id,
                 "serving": serving,
@@ -171,7 +204,7 @@ async fn providers(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json
                 "contract_version": d.as_ref().map(|d| d.contract_version.clone()),
                 "adapter_version": d.as_ref().map(|d| d.adapter_version.clone()),
                 "payload_format": d.as_ref().map(|d| d.payload_format.clone()),
-                "recent": relay.providers.recent(id),
+                "recent": relay.live().providers.recent(id),
             })
         }
     });
@@ -182,15 +215,16 @@ async fn readyz(State(relay): State<Arc<Relay>>) -> Response {
     if relay.operator.maintenance() {
         return (StatusCode::SERVICE_UNAVAILABLE, "maintenance\n").into_response();
     }
-    let wanted = relay
+    let live = relay.live();
+    let wanted = live
         .config
         .admin
         .as_ref()
         .map_or(0, |a| a.min_healthy_providers);
-    let checks = relay
+    let checks = live
         .providers
         .ids()
-        .map(|id| relay.providers.is_serving(id, Duration::from_secs(1)));
+        .map(|id| live.providers.is_serving(id, Duration::from_secs(1)));
     let healthy = join_all(checks).await.into_iter().filter(|ok| *ok).count();
     if healthy < wanted {
         return (

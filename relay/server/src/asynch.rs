@@ -126,12 +126,14 @@ pub async fn accept_stream(
         .ok_or_else(|| fail(ShsError::from(ErrorCode::UnresolvedReceiver)))?;
     let stored = mailbox_label(&label, to.as_str()).map_err(fail)?;
     let max = relay
+        .live()
         .config
         .mailbox
         .as_ref()
         .map_or(u64::MAX, |m| m.max_message_bytes);
     let timeout = Duration::from_secs(
         relay
+            .live()
             .config
             .mailbox
             .as_ref()
@@ -248,7 +250,7 @@ fn accepted(relay: &Relay, label: &Label, outcome: PutOutcome) -> Response {
     set(h, "X-shs-txid", &label.tx_id);
     set(h, "X-shs-corrid", &label.corr_id);
     set(h, "X-shs-contentid", &label.content.content_id);
-    set(h, "X-shs-nodeid", &relay.config.node.id);
+    set(h, "X-shs-nodeid", &relay.live().config.node.id);
     match outcome {
         PutOutcome::Duplicate { original_arrival } => {
             set(h, "X-shs-duplicatemsg", "yes");
@@ -303,15 +305,15 @@ async fn route(relay: &Relay, store: &RedbStore, message: ShsMessage) -> Result<
         .from_address()
         .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
         .ok_or_else(|| ShsError::from(ErrorCode::IllegalSender))?;
-    if to.org_number() == relay.config.node.org.as_str()
+    if to.org_number() == relay.live().config.node.org.as_str()
         && label.sequence_type != Some(relay_shs::SequenceType::Adm)
     {
         let product = label
             .product_id()
             .and_then(|p| p.as_uuid())
-            .and_then(|u| relay.config.products.name_of(&u))
+            .and_then(|u| relay.live().config.products.name_of(&u))
             .ok_or_else(|| ShsError::from(ErrorCode::UnknownProductType))?;
-        crate::policy::check_agreement(&relay.config, &from, product)
+        crate::policy::check_agreement(&relay.live().config, &from, product)
             .map_err(|r| ShsError::new(ErrorCode::MissingAgreement, r.to_string()))?;
         if product != ProductName::Ssbtek {
             return Err(ShsError::new(
@@ -356,7 +358,7 @@ async fn deliver_direct(relay: &Relay, store: &RedbStore, label: &Label) -> Resu
         .ok_or_else(|| ShsError::from(ErrorCode::UnresolvedReceiver))?;
     let recipient = Organisationsnummer::parse(to.org_number())
         .map_err(|_| ShsError::from(ErrorCode::UnknownReceiver))?;
-    if relay.config.agreement(&recipient).is_none() {
+    if relay.live().config.agreement(&recipient).is_none() {
         return Err(ShsError::new(
             ErrorCode::MissingAgreement,
             "the receiver has no agreement with this node",
@@ -409,7 +411,7 @@ pub async fn resume(relay: Arc<Relay>) {
             .label
             .to_address()
             .map(|t| t.org_number().to_owned())
-            == Some(relay.config.node.org.as_str().to_owned())
+            == Some(relay.live().config.node.org.as_str().to_owned())
         {
             process(&relay, &store, message).await;
         } else {
@@ -427,6 +429,7 @@ pub async fn housekeeping(relay: Arc<Relay>) {
     };
     let every = Duration::from_secs(
         relay
+            .live()
             .config
             .mailbox
             .as_ref()
@@ -434,6 +437,7 @@ pub async fn housekeeping(relay: Arc<Relay>) {
     );
     let stale = Duration::from_secs(
         60 * relay
+            .live()
             .config
             .mailbox
             .as_ref()
@@ -483,8 +487,9 @@ fn open_outbox(
             "the delivery service is not configured on this node\n".into(),
         )
     })?;
-    let caller = identity::organisation_of(&relay.config.identity, peer.map(|p| p.0.as_slice()))
-        .map_err(|e| Refused(StatusCode::FORBIDDEN, format!("{e}\n")))?;
+    let caller =
+        identity::organisation_of(&relay.live().config.identity, peer.map(|p| p.0.as_slice()))
+            .map_err(|e| Refused(StatusCode::FORBIDDEN, format!("{e}\n")))?;
     let outbox = Outbox::parse(outbox)
         .map_err(|_| Refused(StatusCode::BAD_REQUEST, "outbox missing\n".into()))?;
     if outbox.org_number() != caller.as_str() {

@@ -60,14 +60,22 @@ use crate::providers::ProviderPool;
 
 /// Everything a request handler needs, shared by all requests.
 pub struct Relay {
-    pub config: Config,
-    pub providers: ProviderPool,
+    live: arc_swap::ArcSwap<Live>,
+    config_path: Option<std::path::PathBuf>,
     pub operator: operator::OperatorState,
     /// The mailbox for asynchronous SHS, when configured.
     pub mailbox: Option<Arc<relay_mailbox::RedbStore>>,
     /// The audit trail and its pseudonym key, when configured.
     pub audit: Option<(relay_audit::AuditLog, relay_audit::PseudonymKey)>,
     in_flight: Arc<Semaphore>,
+}
+
+/// What a configuration reload replaces: the configuration and the provider
+/// pool built from it. A request works on the `Live` it started with, so a reload
+/// never fails an in-flight request.
+pub struct Live {
+    pub config: Config,
+    pub providers: ProviderPool,
 }
 
 /// One admitted request: holds an in-flight permit and the in-flight gauge.
@@ -80,7 +88,61 @@ impl Drop for Admitted {
 }
 
 impl Relay {
+    /// The configuration and provider pool in force.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Reloads the configuration file: agreements, identities, processors,
+    /// providers (added, removed, new endpoints or timeouts), limits (except
+    /// `max_in_flight`) take effect for new requests; in-flight requests finish on
+    /// the old one. An invalid file is refused with the reason and changes nothing.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let path = self
+            .config_path
+            .as_ref()
+            .context("this relay was not started from a configuration file")?;
+        let config = Config::load(path)?;
+        let old = self.live();
+        for (key, same) in [
+            (
+                "front",
+                format!("{:?}", config.front) == format!("{:?}", old.config.front),
+            ),
+            (
+                "mailbox",
+                format!("{:?}", config.mailbox) == format!("{:?}", old.config.mailbox),
+            ),
+            (
+                "audit",
+                format!("{:?}", config.audit) == format!("{:?}", old.config.audit),
+            ),
+            (
+                "admin",
+                format!("{:?}", config.admin) == format!("{:?}", old.config.admin),
+            ),
+        ] {
+            if !same {
+                tracing::warn!(
+                    section = key,
+                    "changes to this section take effect at the next restart"
+                );
+            }
+        }
+        let providers = ProviderPool::new(&config)?;
+        self.live.store(Arc::new(Live { config, providers }));
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+
     pub fn new(config: Config) -> anyhow::Result<Self> {
+        Self::with_path(config, None)
+    }
+
+    pub fn with_path(
+        config: Config,
+        config_path: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<Self> {
         let providers = ProviderPool::new(&config)?;
         let in_flight = Arc::new(Semaphore::new(config.limits.max_in_flight));
         let mailbox = match &config.mailbox {
@@ -117,8 +179,8 @@ impl Relay {
             None => None,
         };
         Ok(Self {
-            config,
-            providers,
+            live: arc_swap::ArcSwap::from_pointee(Live { config, providers }),
+            config_path,
             operator: operator::OperatorState::default(),
             mailbox,
             audit,
@@ -136,7 +198,7 @@ impl Relay {
 
 /// The HTTP routes of the front.
 pub fn router(relay: Arc<Relay>) -> Router {
-    let soap_path = relay.config.soap.ssbtek_path.clone();
+    let soap_path = relay.live().config.soap.ssbtek_path.clone();
     Router::new()
         .route("/shs/rs", axum::routing::post(rs::receive))
         .route("/shs/ds/{outbox}", axum::routing::get(asynch::list))
@@ -176,7 +238,7 @@ pub async fn serve_from_file(path: &Path) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(shutdown.clone()));
     tracing::info!(%addr, node = %config.node.id, "shs-relay listening");
-    run_with_admin(config, listener, admin, shutdown).await
+    run_inner(config, Some(path.to_owned()), listener, admin, shutdown).await
 }
 
 /// Serves the front on `listener` until `shutdown` is cancelled.
@@ -195,13 +257,25 @@ pub async fn run_with_admin(
     admin: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_inner(config, None, listener, admin, shutdown).await
+}
+
+async fn run_inner(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let tls = relay_pki::tls::server_config(
         &config.front.cert,
         &config.front.key,
         Some(&config.front.client_ca),
         &[b"h2", b"http/1.1"],
     )?;
-    let relay = Arc::new(Relay::new(config)?);
+    let relay = Arc::new(Relay::with_path(config, config_path)?);
+    #[cfg(unix)]
+    tokio::spawn(reload_on_sighup(relay.clone()));
     tokio::spawn(asynch::resume(relay.clone()));
     tokio::spawn(asynch::housekeeping(relay.clone()));
     if let Some(admin) = admin {
@@ -230,6 +304,22 @@ pub async fn run_with_admin(
     .await;
     tracing::info!("shs-relay stopped");
     Ok(())
+}
+
+/// Reloads the configuration on every SIGHUP.
+#[cfg(unix)]
+async fn reload_on_sighup(relay: Arc<Relay>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match relay.reload() {
+            Ok(()) => admin::audit_admin(&relay, "signal", "reload", "configuration").await,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "reload refused; the old configuration stays")
+            }
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C and cancels `token`.

@@ -74,7 +74,7 @@ pub async fn read_body(
     mut body: impl tokio::io::AsyncRead + Unpin,
 ) -> Result<Zeroizing<Vec<u8>>, ShsError> {
     use tokio::io::AsyncReadExt;
-    let limit = relay.config.limits.max_request_bytes;
+    let limit = relay.live().config.limits.max_request_bytes;
     let too_large = || ShsError::structure(format!("message larger than {limit} bytes"));
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -84,7 +84,7 @@ pub async fn read_body(
     if declared.is_some_and(|len| len > cap) {
         return Err(too_large());
     }
-    let timeout = Duration::from_millis(relay.config.limits.read_timeout_ms);
+    let timeout = Duration::from_millis(relay.live().config.limits.read_timeout_ms);
     let mut bytes = Zeroizing::new(Vec::new());
     let mut seen: u64 = 0;
     let read = async {
@@ -177,10 +177,10 @@ pub async fn receive(
         tracing::warn!(route = "shs/rs", "refused: in-flight limit reached");
         METRICS.rejection("shs_rs", "overloaded");
         METRICS.request("shs_rs", "overloaded", started.elapsed());
-        return overloaded(relay.config.limits.retry_after_s);
+        return overloaded(relay.live().config.limits.retry_after_s);
     };
     let caller = match identity::organisation_of(
-        &relay.config.identity,
+        &relay.live().config.identity,
         peer.as_ref().map(|p| p.0.0.as_slice()),
     ) {
         Ok(org) => org,
@@ -204,7 +204,7 @@ pub async fn receive(
         && relay.mailbox.is_some()
         && label
             .to_address()
-            .is_some_and(|to| to.org_number() != relay.config.node.org.as_str())
+            .is_some_and(|to| to.org_number() != relay.live().config.node.org.as_str())
     {
         let reader = prefix_then(prefix, body);
         return match crate::asynch::accept_stream(relay.clone(), caller, label, reader).await {
@@ -224,9 +224,9 @@ pub async fn receive(
         .and_then(|v| v.to_str().ok())
         .filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/"));
     let limits = relay_shs::Limits {
-        max_label_bytes: relay.config.limits.max_label_bytes,
-        max_total_bytes: relay.config.limits.max_request_bytes,
-        max_part_bytes: relay.config.limits.max_request_bytes,
+        max_label_bytes: relay.live().config.limits.max_label_bytes,
+        max_total_bytes: relay.live().config.limits.max_request_bytes,
+        max_part_bytes: relay.live().config.limits.max_request_bytes,
         ..relay_shs::Limits::default()
     };
     let message = match ShsMessage::parse(&bytes, content_type, limits).await {
@@ -317,7 +317,7 @@ async fn handle(
         )));
     }
     match label.to_address() {
-        Some(to) if to.org_number() == relay.config.node.org.as_str() => {}
+        Some(to) if to.org_number() == relay.live().config.node.org.as_str() => {}
         _ => {
             return Err(fail(ShsError::new(
                 ErrorCode::UnknownReceiver,
@@ -328,9 +328,9 @@ async fn handle(
     let product = label
         .product_id()
         .and_then(|p| p.as_uuid())
-        .and_then(|u| relay.config.products.name_of(&u))
+        .and_then(|u| relay.live().config.products.name_of(&u))
         .ok_or_else(|| fail(ShsError::from(ErrorCode::UnknownProductType)))?;
-    policy::check_agreement(&relay.config, caller, product)
+    policy::check_agreement(&relay.live().config, caller, product)
         .map_err(|r| fail(ShsError::new(ErrorCode::MissingAgreement, r.to_string())))?;
     if relay.operator.is_suspended(caller, product.as_str()) {
         return Err(fail(ShsError::new(
@@ -388,7 +388,7 @@ pub(crate) async fn ssbtek_reply(
             .await;
         }
     };
-    let max = relay.config.limits.max_persons;
+    let max = relay.live().config.limits.max_persons;
     if message.parts.len() > max {
         audit_refusal(Vec::new(), "too_many_persons").await;
         return Err(fail(ShsError::new(
@@ -425,7 +425,7 @@ pub(crate) async fn ssbtek_reply(
         }
         questions.push(question);
     }
-    let deadline = relay.config.limits.deadline_for(questions.len());
+    let deadline = relay.live().config.limits.deadline_for(questions.len());
     let (answers, report) = ssbtek::ask(relay, &label.tx_id, &questions, deadline, true).await;
     ssbtek::audit(
         relay,

@@ -33,8 +33,8 @@ pub enum Refused {
 /// The question limits from the relay's configuration.
 pub fn validation_limits(relay: &Relay) -> ValidationLimits {
     ValidationLimits {
-        max_document_bytes: relay.config.limits.max_request_bytes as usize,
-        max_period_months: relay.config.limits.max_period_months,
+        max_document_bytes: relay.live().config.limits.max_request_bytes as usize,
+        max_period_months: relay.live().config.limits.max_period_months,
         ..ValidationLimits::default()
     }
 }
@@ -52,7 +52,12 @@ pub fn authorise(
         .iter()
         .map(|p| p.orgnr())
         .collect();
-    policy::may_ask_for(&relay.config, caller, &question.ingivare().orgnr(), &listed)
+    policy::may_ask_for(
+        &relay.live().config,
+        caller,
+        &question.ingivare().orgnr(),
+        &listed,
+    )
 }
 
 /// What one request came to, for logs, metrics and the audit trail (no
@@ -120,6 +125,7 @@ pub async fn audit(
             .collect(),
         latency_ms: started.elapsed().as_millis() as u64,
         deadline_ms: relay
+            .live()
             .config
             .limits
             .deadline_for(questions.len().max(1))
@@ -146,7 +152,7 @@ pub async fn ask(
     declaration: bool,
 ) -> (Vec<CombinedAnswer>, FanOutReport) {
     let deadline = Instant::now() + deadline;
-    let environment = match relay.config.node.environment {
+    let environment = match relay.live().config.node.environment {
         Environment::Test => proto::Environment::Test,
         Environment::Production => proto::Environment::Production,
     };
@@ -161,8 +167,9 @@ pub async fn ask(
             .is_withdrawn(slot.as_str(), &q.ingivare().orgnr())
         {
             CallOutcome::Withdrawn
-        } else if relay.providers.contains(slot.as_str()) {
+        } else if relay.live().providers.contains(slot.as_str()) {
             relay
+                .live()
                 .providers
                 .query(
                     slot.as_str(),

@@ -231,12 +231,12 @@ pub async fn handle(
         );
         r.headers_mut().insert(
             header::RETRY_AFTER,
-            HeaderValue::from(relay.config.limits.retry_after_s),
+            HeaderValue::from(relay.live().config.limits.retry_after_s),
         );
         return r;
     };
     let caller = match identity::organisation_of(
-        &relay.config.identity,
+        &relay.live().config.identity,
         peer.as_ref().map(|p| p.0.0.as_slice()),
     ) {
         Ok(org) => org,
@@ -291,7 +291,7 @@ async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Res
             .await;
         }
     };
-    if let Err(r) = policy::check_agreement(&relay.config, caller, ProductName::Ssbtek) {
+    if let Err(r) = policy::check_agreement(&relay.live().config, caller, ProductName::Ssbtek) {
         refused(Vec::new(), "no_agreement").await;
         return fault(Operation::Hamta, FaultFelkod::AvtalSaknas, &r.to_string());
     }
@@ -331,7 +331,7 @@ async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Res
         relay,
         &tx,
         &questions,
-        relay.config.limits.deadline_for(1),
+        relay.live().config.limits.deadline_for(1),
         false,
     )
     .await;
@@ -366,10 +366,15 @@ async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Res
 /// `testaBastjanstInformation`: each configured provider's health, checked in
 /// parallel with a short deadline.
 async fn testa(relay: &Relay) -> Response {
-    let timeout = Duration::from_millis(relay.config.soap.ping_timeout_ms);
+    let timeout = Duration::from_millis(relay.live().config.soap.ping_timeout_ms);
     let checks = Slot::ALL.into_iter().map(|slot| async move {
-        let configured = relay.providers.contains(slot.as_str());
-        let serving = configured && relay.providers.is_serving(slot.as_str(), timeout).await;
+        let configured = relay.live().providers.contains(slot.as_str());
+        let serving = configured
+            && relay
+                .live()
+                .providers
+                .is_serving(slot.as_str(), timeout)
+                .await;
         (slot, configured, serving)
     });
     let mut answer = PingAnswer::new();
@@ -396,7 +401,7 @@ pub async fn contract(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
         .or_else(|| uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| relay.config.front.listen.to_string());
+        .unwrap_or_else(|| relay.live().config.front.listen.to_string());
     let wanted = if query.iter().any(|(k, _)| k.eq_ignore_ascii_case("wsdl")) {
         Some(WSDL.to_owned())
     } else {
