@@ -328,6 +328,29 @@ fn xml_part(body: Vec<u8>, datapart_type: &str, filename: Option<String>) -> Dat
     }
 }
 
+/// One data part per file, in order, with the given datapartType and content type.
+fn file_parts(
+    inputs: &[PathBuf],
+    datapart_type: &str,
+    content_type: &str,
+) -> anyhow::Result<Vec<DataPart>> {
+    inputs
+        .iter()
+        .map(|path| {
+            let body =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut part = xml_part(
+                body,
+                datapart_type,
+                path.file_name().map(|f| f.to_string_lossy().into_owned()),
+            );
+            part.headers.mime_type = content_type.to_owned();
+            part.headers.charset = None;
+            Ok(part)
+        })
+        .collect()
+}
+
 fn parse_period(s: &str) -> anyhow::Result<Period> {
     let (a, b) = s.split_once("..").context("--period is FROM..TO")?;
     let d = |x: &str| {
@@ -353,19 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let product =
                 ProductId::parse(&product).context("--product must be a UUID or confirm/error")?;
-            let mut parts = Vec::new();
-            for path in &inputs {
-                let body = std::fs::read(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let mut part = xml_part(
-                    body,
-                    &datapart_type,
-                    path.file_name().map(|f| f.to_string_lossy().into_owned()),
-                );
-                part.headers.mime_type = content_type.clone();
-                part.headers.charset = None;
-                parts.push(part);
-            }
+            let parts = file_parts(&inputs, &datapart_type, &content_type)?;
             let mut m = message(&t, product, parts);
             m.label.transfer_type = TransferType::Asynch;
             m.label.to = Some(relay_shs::To {
@@ -474,19 +485,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         } => {
             let product = ProductId::parse(&product).context("--product must be a UUID")?;
-            let mut parts = Vec::new();
-            for path in &inputs {
-                let body = std::fs::read(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let mut part = xml_part(
-                    body,
-                    &datapart_type,
-                    path.file_name().map(|f| f.to_string_lossy().into_owned()),
-                );
-                part.headers.mime_type = content_type.clone();
-                part.headers.charset = None;
-                parts.push(part);
-            }
+            let parts = file_parts(&inputs, &datapart_type, &content_type)?;
             let mut m = message(&t, product, parts);
             if let Some(c) = corr_id {
                 m.label.corr_id = c;

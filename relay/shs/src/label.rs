@@ -580,19 +580,7 @@ impl Label {
         match &self.content.body {
             ContentBody::Data(data) => {
                 for d in data {
-                    let bytes = d.no_of_bytes.map(|n| n.to_string());
-                    let records = d.no_of_records.map(|n| n.to_string());
-                    w.open(
-                        2,
-                        "data",
-                        &[
-                            ("datapartType", Some(&d.datapart_type)),
-                            ("filename", d.filename.as_deref()),
-                            ("no-of-bytes", bytes.as_deref()),
-                            ("no-of-records", records.as_deref()),
-                        ],
-                    );
-                    w.end_empty();
+                    w.data_ref(2, d);
                 }
             }
             ContentBody::Compound { no_of_parts } => {

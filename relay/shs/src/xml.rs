@@ -274,6 +274,24 @@ impl XmlWriter {
         self.out.push_str(">\n");
     }
 
+    /// `<data datapartType=".." filename=".." no-of-bytes=".." no-of-records=".."/>`,
+    /// as the label and the message list both write it.
+    pub fn data_ref(&mut self, depth: usize, d: &crate::label::DataRef) {
+        let bytes = d.no_of_bytes.map(|n| n.to_string());
+        let records = d.no_of_records.map(|n| n.to_string());
+        self.open(
+            depth,
+            "data",
+            &[
+                ("datapartType", Some(&d.datapart_type)),
+                ("filename", d.filename.as_deref()),
+                ("no-of-bytes", bytes.as_deref()),
+                ("no-of-records", records.as_deref()),
+            ],
+        );
+        self.end_empty();
+    }
+
     pub fn finish(self, encoding: OutputEncoding) -> Vec<u8> {
         match encoding {
             OutputEncoding::Utf8 => self.out.into_bytes(),
