@@ -149,6 +149,32 @@ async fn store_and_fetch_with_acknowledgement_and_deletion() {
         xml.contains(&format!("from=\"urn:X-shs:{STOCKHOLM}\"")),
         "{xml}"
     );
+    // The deletion is counted, logged as an event and audited, without content.
+    let metrics = reqwest::get(format!("{}/metrics", stack.demo().info.admin["url"]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("shs_relay_mailbox_deletions_total{reason=\"acknowledged\"} 1"),
+        "{metrics}"
+    );
+    let logs = stack.all_logs();
+    assert!(logs.contains("\"event\":\"deletion\"") && logs.contains(&tx));
+    assert!(!logs.contains(&marker), "no content in the logs");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let audit = std::fs::read_to_string(&stack.demo().info.audit["file"]).unwrap_or_default();
+        if audit.contains("\"kind\":\"deletion\"") && audit.contains(&tx) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no deletion record in the audit trail: {audit}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // No plaintext of the message on disk, before or after deletion.
     let mut found = Vec::new();

@@ -160,12 +160,28 @@ pub async fn accept_stream(
     Ok(response)
 }
 
+/// A deletion: counted in metrics, logged as an event, and written to the audit
+/// trail (tx.id and reason; never content).
+async fn deleted(relay: &Relay, tx_id: &str, reason: &'static str) {
+    METRICS.deletion(tx_id, reason);
+    if let Some((log, _)) = &relay.audit {
+        let record = relay_audit::DeletionRecord {
+            time: chrono::Utc::now(),
+            tx_id: tx_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if let Err(e) = log.record(record).await {
+            tracing::error!(tx = tx_id, error = %e, "deletion could not be audited");
+        }
+    }
+}
+
 /// Routes a streamed (not node-addressed) message by its label.
 async fn process_label(relay: &Relay, store: &RedbStore, label: Label) {
     let tx = label.tx_id.clone();
     let result = deliver_direct(relay, store, &label).await;
     if let Err(e) = result {
-        refused_after_acceptance(store, &label, &tx, e).await;
+        refused_after_acceptance(relay, store, &label, &tx, e).await;
     }
 }
 
@@ -276,18 +292,28 @@ async fn process(relay: &Relay, store: &RedbStore, message: ShsMessage) {
     let label = message.label.clone();
     let tx = label.tx_id.clone();
     if let Err(e) = route(relay, store, message).await {
-        refused_after_acceptance(store, &label, &tx, e).await;
+        refused_after_acceptance(relay, store, &label, &tx, e).await;
     }
 }
 
 /// Deletes a message refused after its 202 and tells the sender with an `error`
 /// adm message (none for adm messages themselves).
-async fn refused_after_acceptance(store: &RedbStore, label: &Label, tx: &str, e: ShsError) {
+async fn refused_after_acceptance(
+    relay: &Relay,
+    store: &RedbStore,
+    label: &Label,
+    tx: &str,
+    e: ShsError,
+) {
     tracing::info!(tx = %tx, errorcode = e.code.as_str(), "asynchronous message refused after acceptance");
     METRICS.rejection("shs_rs_asynch", e.code.as_str());
-    let _ = store
+    if store
         .delete(tx, relay_mailbox::DeletionReason::Rejected)
-        .await;
+        .await
+        .is_ok()
+    {
+        deleted(relay, tx, "rejected").await;
+    }
     if label.sequence_type != Some(relay_shs::SequenceType::Adm) {
         let error = relay_shs::adm_message(label, AdmKind::Error, Some(&e));
         if let Err(e) = deliver(store, &error).await {
@@ -336,7 +362,7 @@ async fn route(relay: &Relay, store: &RedbStore, message: ShsMessage) -> Result<
             .await
             .is_ok()
         {
-            METRICS.deletion(&label.tx_id, "answered");
+            deleted(relay, &label.tx_id, "answered").await;
         }
         return Ok(());
     }
@@ -446,9 +472,9 @@ pub async fn housekeeping(relay: Arc<Relay>) {
     loop {
         tokio::time::sleep(every).await;
         match store.sweep(chrono::Utc::now()).await {
-            Ok(deleted) => {
-                for d in deleted {
-                    METRICS.deletion(&d.tx_id, d.reason.as_str());
+            Ok(expired) => {
+                for d in expired {
+                    deleted(&relay, &d.tx_id, d.reason.as_str()).await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "sweep failed"),
@@ -652,7 +678,7 @@ pub async fn ack(
         }
     };
     if let Some(d) = &outcome.deletion {
-        METRICS.deletion(&d.tx_id, d.reason.as_str());
+        deleted(&relay, &d.tx_id, d.reason.as_str()).await;
     }
     if outcome.send_confirm
         && let Some(from) = outcome.meta.label.from.clone()
