@@ -42,7 +42,8 @@ use tower::ServiceExt;
 use crate::data::Context;
 use crate::scenario::{Plan, Scenario};
 
-/// The seven agencies (SSBTEK slot ids).
+/// The seven SSBTEK agencies (slot ids), and Försäkringskassan's ELT
+/// registration service (`ELT`), which scenarios can also slow down or break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Agency {
     #[serde(rename = "AF")]
@@ -59,10 +60,12 @@ pub enum Agency {
     Tns,
     #[serde(rename = "MIV")]
     Miv,
+    #[serde(rename = "ELT")]
+    Elt,
 }
 
 impl Agency {
-    pub const ALL: [Agency; 7] = [
+    pub const ALL: [Agency; 8] = [
         Self::Af,
         Self::Csn,
         Self::Fk,
@@ -70,6 +73,7 @@ impl Agency {
         Self::So,
         Self::Tns,
         Self::Miv,
+        Self::Elt,
     ];
 
     pub fn id(self) -> &'static str {
@@ -81,6 +85,7 @@ impl Agency {
             Self::So => "SO",
             Self::Tns => "TNS",
             Self::Miv => "MIV",
+            Self::Elt => "ELT",
         }
     }
 
@@ -94,6 +99,7 @@ impl Agency {
             Self::So => "so",
             Self::Tns => "tns",
             Self::Miv => "miv",
+            Self::Elt => "elt",
         }
     }
 
@@ -111,6 +117,7 @@ impl Agency {
             Self::So => "SO-500",
             Self::Tns => "9",
             Self::Miv => "MIV-500",
+            Self::Elt => "ELT_INTERNT_FEL",
         }
     }
 }
@@ -227,6 +234,7 @@ impl Sim {
                 post(|s, h, b| soap(s, h, b, Agency::Tns)),
             )
             .route("/miv/ssbtek/v1", post(|s, h, b| soap(s, h, b, Agency::Miv)))
+            .route("/fk/elt/tidredovisning/v1", post(elt))
             .route("/{agency}/health", get(health))
             .with_state(shared.clone());
         tokio::spawn(serve_tls(listener, Arc::new(tls), services));
@@ -484,7 +492,7 @@ async fn soap(
         Agency::Csn => data::csn_document(&ctx)
             .trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
             .to_owned(),
-        Agency::Fk => unreachable!("FK is REST"),
+        Agency::Fk | Agency::Elt => unreachable!("FK and ELT are REST"),
     })
 }
 
@@ -579,6 +587,61 @@ async fn fk(
                 data::fk_json(&ctx).to_string(),
             )
                 .into_response()
+        }
+    }
+}
+
+/// Försäkringskassan's registration of a time report (ELT). The adapter posts
+/// the exact report bytes (after checking schema, rules and signatures); the
+/// answer is the receipt: a transaction id, the time received and the SHA-256
+/// of what was registered. The report id comes as `X-Tidredovisning-Id`.
+/// Scenarios act on the agency `ELT` (latency, errors, hangs, outages).
+async fn elt(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let json = |status: StatusCode, value: serde_json::Value| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            value.to_string(),
+        )
+            .into_response()
+    };
+    let report_id = headers
+        .get("X-Tidredovisning-Id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| uuid::Uuid::parse_str(v).ok());
+    let Some(report_id) = report_id else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "kod": "OGILTIG_BEGARAN", "beskrivning": "X-Tidredovisning-Id saknas eller är ogiltigt" }),
+        );
+    };
+    if body.is_empty() {
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "kod": "OGILTIG_BEGARAN", "beskrivning": "tidredovisningen saknas" }),
+        );
+    }
+    match execute(&shared, Agency::Elt, &report_id.to_string()).await {
+        Err(response) => response,
+        Ok(Some(code)) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({ "kod": code, "beskrivning": "Tekniskt fel hos Försäkringskassan" }),
+        ),
+        Ok(None) => {
+            use sha2::Digest;
+            let digest: String = sha2::Sha256::digest(&body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            json(
+                StatusCode::OK,
+                serde_json::json!({
+                    "txId": uuid::Uuid::new_v4().to_string(),
+                    "tidredovisningId": report_id.to_string(),
+                    "mottagen": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "sha256": digest,
+                }),
+            )
         }
     }
 }

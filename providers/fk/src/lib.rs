@@ -5,10 +5,20 @@
 //! `FK` slot payload (base64 of the LEFI JSON answer in `lefiJsonSvar`). Base-service errors become provider
 //! errors (`kalla=BT`); an unreachable or slow base service becomes
 //! `UNAVAILABLE` / `DEADLINE_EXCEEDED`. Nothing personal is logged.
+//!
+//! It also receives ELT time reports (`Submit`, document type `tidredovisning`):
+//! the report is read against `tidredovisning_1.xsd` and the service's rules,
+//! both detached CMS signatures (attachments `assistent-signatur` and
+//! `anordnare-signatur`) are verified against the trust anchors in
+//! `extra.elt_trust_anchors` (chain, validity at the signing time, digest over
+//! the exact bytes, and that the signer is the assistant or the assistance
+//! company named in the report), and the report is registered with the base
+//! service, whose receipt goes back to the relay.
 
 use providers_sdk::{
-    AdapterConfig, Backend, BackendError, Description, Health, QueryOutcome, proto,
+    AdapterConfig, Backend, BackendError, Description, Health, QueryOutcome, SubmitOutcome, proto,
 };
+use relay_elt::{Report, TrustAnchors};
 use providers_soap::period;
 
 /// The Försäkringskassan (med Pensionsmyndigheten) backend.
@@ -16,6 +26,11 @@ pub struct FkBackend {
     base: providers_soap::BaseService,
     /// `extra.aktorsid`: the aktörs-id used when the question carries none.
     default_aktor: String,
+    /// `extra.elt_trust_anchors`: CA certificates (PEM) that ELT signers must
+    /// chain to. Without it the adapter does not offer `Submit`.
+    elt_anchors: Option<TrustAnchors>,
+    /// `extra.elt_max_report_bytes` (default 1 MiB).
+    elt_max_report_bytes: usize,
 }
 
 impl FkBackend {
@@ -28,21 +43,173 @@ impl FkBackend {
                 .and_then(|v| v.as_str())
                 .unwrap_or("000-00")
                 .to_owned(),
+            elt_anchors: cfg
+                .extra
+                .get("elt_trust_anchors")
+                .and_then(|v| v.as_str())
+                .map(|p| TrustAnchors::load(std::path::Path::new(p)))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("extra.elt_trust_anchors: {e}"))?,
+            elt_max_report_bytes: cfg
+                .extra
+                .get("elt_max_report_bytes")
+                .and_then(|v| v.as_integer())
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(relay_elt::report::DEFAULT_MAX_REPORT_BYTES),
         })
+    }
+
+    /// Checks a time report; the refusal says which check failed.
+    fn check_report(
+        &self,
+        anchors: &TrustAnchors,
+        submit: &proto::SubmitRequest,
+    ) -> Result<Report, proto::SubmitError> {
+        use proto::SubmitErrorKind as Kind;
+        let refuse = |kind: Kind, code: &str, message: String| proto::SubmitError {
+            kind: kind as i32,
+            code: code.into(),
+            messages: vec![message],
+        };
+        if submit.document_type != relay_elt::DATAPART_REPORT {
+            return Err(refuse(
+                Kind::Validation,
+                "OKAND_DOKUMENTTYP",
+                format!(
+                    "document type {} is not received; use tidredovisning",
+                    submit.document_type.chars().take(40).collect::<String>()
+                ),
+            ));
+        }
+        let report = Report::parse_with(&submit.document, self.elt_max_report_bytes)
+            .map_err(|e| refuse(Kind::Validation, "XML_VALIDERING", e.to_string()))?;
+        let now = chrono::Utc::now();
+        for (role, name, expected) in [
+            (
+                "assistant",
+                relay_elt::DATAPART_ASSISTANT_SIGNATURE,
+                report.assistant.as_str(),
+            ),
+            (
+                "assistance company",
+                relay_elt::DATAPART_ANORDNARE_SIGNATURE,
+                report.anordnare.as_str(),
+            ),
+        ] {
+            let signature = submit
+                .attachments
+                .iter()
+                .find(|a| a.name == name)
+                .ok_or_else(|| {
+                    refuse(
+                        Kind::Signature,
+                        "SIGNATUR_SAKNAS",
+                        format!("the {role}'s signature ({name}) is missing"),
+                    )
+                })?;
+            let verified = relay_elt::signature::verify(
+                &signature.content,
+                &submit.document,
+                anchors,
+                now,
+            )
+            .map_err(|e| {
+                refuse(
+                    Kind::Signature,
+                    "SIGNATUR_OGILTIG",
+                    format!("the {role}'s signature: {e}"),
+                )
+            })?;
+            if verified.serial_number.as_deref() != Some(expected) {
+                return Err(refuse(
+                    Kind::Signature,
+                    "FEL_UNDERTECKNARE",
+                    format!(
+                        "the {role}'s signature is not by the {role} named in the report (certificate serialNumber)"
+                    ),
+                ));
+            }
+        }
+        Ok(report)
     }
 }
 
 impl Backend for FkBackend {
     fn describe(&self) -> Description {
-        providers_soap::description(
+        let mut d = providers_soap::description(
             "FK",
             "Försäkringskassan (med Pensionsmyndigheten)",
             env!("CARGO_PKG_VERSION"),
-        )
+        );
+        if self.elt_anchors.is_some() {
+            d.submit_document_types = vec![relay_elt::DATAPART_REPORT.into()];
+        }
+        d
     }
 
     async fn health(&self) -> Health {
         self.base.health("fk").await
+    }
+
+    fn supports_submit(&self) -> bool {
+        self.elt_anchors.is_some()
+    }
+
+    async fn submit(&self, submit: proto::SubmitRequest) -> Result<SubmitOutcome, BackendError> {
+        let Some(anchors) = &self.elt_anchors else {
+            return Err(BackendError::Unimplemented);
+        };
+        let report = match self.check_report(anchors, &submit) {
+            Ok(r) => r,
+            Err(e) => return Ok(SubmitOutcome::Error(e)),
+        };
+        let digest = relay_elt::sha256_hex(&submit.document);
+        let response = self
+            .base
+            .client()
+            .post(self.base.url("/fk/elt/tidredovisning/v1"))
+            .header("Content-Type", "application/xml")
+            .header("X-Tidredovisning-Id", report.id.to_string())
+            .body(submit.document)
+            .send()
+            .await
+            .map_err(providers_soap::request_error)?;
+        let status = response.status();
+        if matches!(status.as_u16(), 502..=504) {
+            return Err(BackendError::Unavailable(format!(
+                "ELT registration answered HTTP {status}"
+            )));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(providers_soap::request_error)?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| BackendError::Internal("ELT registration answer is not JSON".into()))?;
+        if !status.is_success() {
+            return Ok(SubmitOutcome::Error(proto::SubmitError {
+                kind: proto::SubmitErrorKind::Other as i32,
+                code: json["kod"].as_str().unwrap_or("OKANT_FEL").to_owned(),
+                messages: vec![
+                    json["beskrivning"]
+                        .as_str()
+                        .unwrap_or("Försäkringskassan kunde inte ta emot tidredovisningen")
+                        .to_owned(),
+                ],
+            }));
+        }
+        let field = |k: &str| json[k].as_str().unwrap_or_default().to_owned();
+        if field("sha256") != digest {
+            return Err(BackendError::Internal(
+                "ELT registration acknowledged other bytes than were sent".into(),
+            ));
+        }
+        Ok(SubmitOutcome::Receipt(proto::Receipt {
+            receipt_id: field("txId"),
+            document_id: report.id.to_string(),
+            received_at: field("mottagen"),
+            sha256: digest,
+        }))
     }
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {

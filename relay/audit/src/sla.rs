@@ -294,6 +294,8 @@ pub fn sla_report(files: &[PathBuf], month: &str, config: &SlaConfig) -> Result<
     let mut outages: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
 
     let read = for_each_record(files, Some(month_start), |rec| match rec {
+        // The service levels are SSBTEK's (Bilaga 4); ELT submissions have none.
+        AuditRecord::Request(r) if r.product == "elt" => {}
         AuditRecord::Request(r) => {
             let (day, _) = calendar::local_day_and_minute(r.time);
             if !month.contains(day) {

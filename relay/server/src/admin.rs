@@ -36,6 +36,15 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/admin/withdraw", post(|s, h, q| withdrawal(s, h, q, true)))
         .route("/admin/restore", post(|s, h, q| withdrawal(s, h, q, false)))
         .route("/admin/providers", get(providers))
+        .route(
+            "/admin/elt/suspend-anordnare",
+            post(|s, h, q| anordnare(s, h, q, true)),
+        )
+        .route(
+            "/admin/elt/resume-anordnare",
+            post(|s, h, q| anordnare(s, h, q, false)),
+        )
+        .route("/admin/elt/suspended-anordnare", get(suspended_anordnare))
         .route("/admin/reload", post(reload))
         .with_state(relay)
 }
@@ -133,6 +142,51 @@ async fn suspensions(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_js
             })
             .collect(),
     )
+}
+
+/// `POST /admin/elt/suspend-anordnare?org=ORG` and `/admin/elt/resume-anordnare?org=ORG`:
+/// shuts an ELT assistance company off (its reports are refused from any
+/// vendor) or lets it in again, with immediate effect.
+async fn anordnare(
+    State(relay): State<Arc<Relay>>,
+    headers: http::HeaderMap,
+    axum::extract::Query(q): Params,
+    on: bool,
+) -> Response {
+    let org = match org_param(&q) {
+        Ok(o) => o,
+        Err(r) => return r.into_response(),
+    };
+    if on {
+        relay.operator.suspend_anordnare(org);
+    } else {
+        relay.operator.resume_anordnare(&org);
+    }
+    let action = if on {
+        "elt-suspend-anordnare"
+    } else {
+        "elt-resume-anordnare"
+    };
+    record(&relay, &operator_of(&headers), action, org.as_str()).await;
+    format!("{action}: {org}\n").into_response()
+}
+
+/// `GET /admin/elt/suspended-anordnare`: suspended assistance companies, by
+/// admin action and by configuration.
+async fn suspended_anordnare(
+    State(relay): State<Arc<Relay>>,
+) -> axum::Json<serde_json::Value> {
+    let configured: Vec<String> = relay
+        .live()
+        .config
+        .elt
+        .as_ref()
+        .map(|e| e.suspended_anordnare.iter().map(|o| o.as_str().to_owned()).collect())
+        .unwrap_or_default();
+    axum::Json(serde_json::json!({
+        "admin": relay.operator.suspended_anordnare().iter().map(|o| o.as_str().to_owned()).collect::<Vec<_>>(),
+        "config": configured,
+    }))
 }
 
 /// `POST /admin/withdraw?provider=FK&org=ORG` and `/admin/restore?...`: a provider

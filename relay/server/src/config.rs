@@ -51,6 +51,89 @@ pub struct Config {
     /// The audit trail; none when absent.
     #[serde(default)]
     pub audit: Option<AuditConfig>,
+    /// ELT (time reports to Försäkringskassan); not offered when absent.
+    #[serde(default)]
+    pub elt: Option<EltConfig>,
+}
+
+/// ELT: the rules of the service's terms (seed 000) and where reports go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EltConfig {
+    /// The provider whose adapter receives reports (`Submit`).
+    #[serde(default = "default_elt_provider")]
+    pub provider: String,
+    /// Path of the SkickaTidredovisning SOAP service (`?wsdl` serves the WSDL).
+    #[serde(default = "default_elt_soap_path")]
+    pub soap_path: String,
+    /// Calls per second per vendor (token bucket; excess refused at once).
+    #[serde(default = "default_elt_rate")]
+    pub calls_per_second: f64,
+    /// Calls a vendor may make at once after a quiet period.
+    #[serde(default = "default_one")]
+    pub burst: u32,
+    /// Retries of the same report (same id or same bytes) within the window;
+    /// the attempt after the last allowed retry is refused.
+    #[serde(default = "default_elt_retries")]
+    pub max_retries: u32,
+    #[serde(default = "default_elt_window")]
+    pub retry_window_s: u64,
+    /// Largest report (the XML), in bytes.
+    #[serde(default = "default_elt_report_bytes")]
+    pub max_report_bytes: usize,
+    /// Largest signature, in bytes.
+    #[serde(default = "default_elt_signature_bytes")]
+    pub max_signature_bytes: usize,
+    /// Deadline of one submission to the provider, in milliseconds.
+    #[serde(default = "default_elt_timeout")]
+    pub timeout_ms: u64,
+    /// Vendors (organisation numbers) shut off in configuration.
+    #[serde(default)]
+    pub suspended_vendors: BTreeSet<Organisationsnummer>,
+    /// Assistance companies (organisation numbers in reports) shut off.
+    #[serde(default)]
+    pub suspended_anordnare: BTreeSet<Organisationsnummer>,
+    /// Client certificates (SHA-256 of the DER, hex) registered for the test
+    /// environment only: refused by a production relay.
+    #[serde(default)]
+    pub test_only_certificates: Vec<String>,
+}
+
+fn default_elt_provider() -> String {
+    "FK".into()
+}
+fn default_elt_soap_path() -> String {
+    "/elt/SkickaTidredovisning/1".into()
+}
+fn default_elt_rate() -> f64 {
+    1.0
+}
+fn default_one() -> u32 {
+    1
+}
+fn default_elt_retries() -> u32 {
+    5
+}
+fn default_elt_window() -> u64 {
+    24 * 3600
+}
+fn default_elt_report_bytes() -> usize {
+    1024 * 1024
+}
+fn default_elt_signature_bytes() -> usize {
+    64 * 1024
+}
+fn default_elt_timeout() -> u64 {
+    30_000
+}
+
+impl EltConfig {
+    /// Whether a certificate (SHA-256 hex of its DER) is registered as test-only.
+    pub fn is_test_only(&self, fingerprint: &str) -> bool {
+        self.test_only_certificates
+            .iter()
+            .any(|f| f.replace(':', "").eq_ignore_ascii_case(fingerprint))
+    }
 }
 
 /// The audit trail: a separate append-only JSON-lines file, not the application log.
@@ -303,6 +386,9 @@ pub struct Products {
     /// SHS ping; conventionally the nil UUID.
     #[serde(default)]
     pub ping: uuid::Uuid,
+    /// The ELT time-report product (needs the `[elt]` section).
+    #[serde(default)]
+    pub elt: Option<uuid::Uuid>,
 }
 
 impl Products {
@@ -311,6 +397,8 @@ impl Products {
             Some(ProductName::Ssbtek)
         } else if *id == self.ping {
             Some(ProductName::Ping)
+        } else if self.elt == Some(*id) {
+            Some(ProductName::Elt)
         } else {
             None
         }
@@ -323,6 +411,7 @@ impl Products {
 pub enum ProductName {
     Ssbtek,
     Ping,
+    Elt,
 }
 
 impl ProductName {
@@ -330,6 +419,7 @@ impl ProductName {
         match self {
             Self::Ssbtek => "ssbtek",
             Self::Ping => "ping",
+            Self::Elt => "elt",
         }
     }
 }
@@ -495,6 +585,45 @@ impl Config {
             if p.timeout_ms == 0 {
                 return Err((key("timeout_ms"), "must be greater than 0".into()));
             }
+        }
+        if let Some(elt) = &self.elt {
+            let key = |k: &str| format!("elt.{k}");
+            if self.products.elt.is_none() {
+                return Err(("products.elt".into(), "required when [elt] is set".into()));
+            }
+            if !self.providers.iter().any(|p| p.id == elt.provider) {
+                return Err((key("provider"), "must name a configured provider".into()));
+            }
+            if !elt.soap_path.starts_with('/')
+                || elt.soap_path.starts_with("/shs/")
+                || elt.soap_path == self.soap.ssbtek_path
+            {
+                return Err((
+                    key("soap_path"),
+                    "must start with /, not be under /shs/ and differ from soap.ssbtek_path"
+                        .into(),
+                ));
+            }
+            if !(elt.calls_per_second.is_finite() && elt.calls_per_second > 0.0) {
+                return Err((key("calls_per_second"), "must be greater than 0".into()));
+            }
+            if elt.burst == 0 || elt.max_report_bytes == 0 || elt.timeout_ms == 0 {
+                return Err((
+                    key("burst"),
+                    "burst, max_report_bytes and timeout_ms must be greater than 0".into(),
+                ));
+            }
+            for (i, f) in elt.test_only_certificates.iter().enumerate() {
+                let hex = f.replace(':', "");
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err((
+                        format!("elt.test_only_certificates[{i}]"),
+                        "must be 64 hex digits".into(),
+                    ));
+                }
+            }
+        } else if self.products.elt.is_some() {
+            return Err(("elt".into(), "products.elt needs an [elt] section".into()));
         }
         for (i, f) in self.identity.fingerprints.iter().enumerate() {
             let hex = f.sha256.replace(':', "");

@@ -24,6 +24,15 @@ pub const SSBTEK_PRODUCT: &str = "6f1c3b57-4f0a-4e0e-9a59-55b7e5a0c0d1";
 pub const PING_PRODUCT: &str = "00000000-0000-0000-0000-000000000000";
 /// The relay's organisation number in the demo (Försäkringskassan operates SSBTEK).
 pub const NODE_ORG: &str = "2021005489";
+/// SHS product id the demo gives ELT (time reports).
+pub const ELT_PRODUCT: &str = "3e9a8f52-6b1d-4c7e-a0f4-2d5b8c9e7a13";
+/// The path of the SkickaTidredovisning SOAP service in the demo.
+pub const ELT_SOAP_PATH: &str = "/elt/SkickaTidredovisning/1";
+/// The demo's ELT system vendor (a client with role `elt-vendor`).
+pub const ELT_VENDOR: &str = "5566770011";
+/// The demo's assistance company (anordnare) and its test assistant.
+pub const ELT_ANORDNARE: &str = "5566770029";
+pub const ELT_ASSISTANT: &str = "190308189802";
 
 /// The seven adapters: (slot id, binary name).
 pub const ADAPTERS: [(&str, &str); 7] = [
@@ -81,6 +90,27 @@ pub struct DemoInfo {
     pub admin: BTreeMap<String, String>,
     /// `{"file": ".../audit.jsonl", "key_file": ".../pseudonym.key"}`.
     pub audit: BTreeMap<String, PathBuf>,
+    /// ELT test material: the signing CA, signer certificates and the SOAP path.
+    pub elt: DemoElt,
+}
+
+/// `demo.json` `elt`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoElt {
+    /// The CA that signs signer certificates (PEM); Försäkringskassan's adapter trusts it.
+    pub signing_ca: PathBuf,
+    pub signers: Vec<DemoSigner>,
+    pub soap_path: String,
+}
+
+/// A signer: `role` is `assistant` (id = personnummer) or `anordnare` (id =
+/// organisation number); `cert`/`key` are PEM (PKCS#8 key).
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSigner {
+    pub role: String,
+    pub id: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// What to start.
@@ -103,6 +133,8 @@ pub struct DemoOptions {
     pub withdrawn: Vec<(String, String)>,
     /// The relay's in-flight request limit (default 256).
     pub max_in_flight: Option<usize>,
+    /// Extra lines inside the relay's `[elt]` table.
+    pub elt_extra: String,
 }
 
 impl DemoOptions {
@@ -116,6 +148,7 @@ impl DemoOptions {
             deadline_base_ms: None,
             withdrawn: Vec::new(),
             max_in_flight: None,
+            elt_extra: String::new(),
         })
     }
 }
@@ -145,14 +178,17 @@ struct Pki {
     sim: CertFiles,
     adapters: BTreeMap<&'static str, CertFiles>,
     clients: Vec<DemoClient>,
+    elt: DemoElt,
 }
 
-/// The demo's client organisations: three municipalities and a data processor.
-const CLIENTS: [(&str, &str, &str); 4] = [
+/// The demo's client organisations: three municipalities, a data processor and
+/// an ELT system vendor.
+const CLIENTS: [(&str, &str, &str); 5] = [
     ("2120002411", "Sundsvalls kommun", "municipality"),
     ("2120000142", "Stockholms stad", "municipality"),
     ("2120001355", "Göteborgs stad", "municipality"),
     ("5566778899", "Exempel Drift AB", "processor"),
+    (ELT_VENDOR, "Exempel Systemleverantör AB", "elt-vendor"),
 ];
 
 fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
@@ -185,12 +221,39 @@ fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
             key: files.key,
         });
     }
+    // ELT: a separate signing CA (the e-identity issuer) and two signers.
+    let signing_ca = DevCa::new("shs-relay demo ELT signing CA")?;
+    let signing_ca_files = signing_ca.as_issued().write(&pki, "elt-signing-ca")?;
+    let mut signers = Vec::new();
+    for (role, id, name) in [
+        ("assistant", ELT_ASSISTANT, "Assistent Testsson"),
+        ("anordnare", ELT_ANORDNARE, "Exempel Assistans AB"),
+    ] {
+        let files = signing_ca
+            .signing_cert(&Subject {
+                serial_number: Some(id),
+                organisation: (role == "anordnare").then_some(name),
+                common_name: name,
+            })?
+            .write(&pki, &format!("elt-signer-{role}"))?;
+        signers.push(DemoSigner {
+            role: role.into(),
+            id: id.into(),
+            cert: files.cert,
+            key: files.key,
+        });
+    }
     Ok(Pki {
         ca: ca_files.cert,
         relay,
         sim,
         adapters,
         clients,
+        elt: DemoElt {
+            signing_ca: signing_ca_files.cert,
+            signers,
+            soap_path: ELT_SOAP_PATH.into(),
+        },
     })
 }
 
@@ -235,6 +298,7 @@ impl Demo {
                 products: [
                     ("ssbtek".to_owned(), SSBTEK_PRODUCT.to_owned()),
                     ("ping".to_owned(), PING_PRODUCT.to_owned()),
+                    ("elt".to_owned(), ELT_PRODUCT.to_owned()),
                 ]
                 .into(),
                 providers: Vec::new(),
@@ -243,7 +307,12 @@ impl Demo {
                     admin: String::new(),
                 },
                 logs: logs.clone(),
-                soap: [("ssbtek".to_owned(), "/ssbtek/v10".to_owned())].into(),
+                soap: [
+                    ("ssbtek".to_owned(), "/ssbtek/v10".to_owned()),
+                    ("elt".to_owned(), ELT_SOAP_PATH.to_owned()),
+                ]
+                .into(),
+                elt: pki.elt.clone(),
                 admin: BTreeMap::new(),
                 audit: [
                     ("file".to_owned(), dir.join("audit").join("audit.jsonl")),
@@ -412,12 +481,19 @@ fn sim_toml(pki: &Pki) -> String {
 
 fn adapter_toml(pki: &Pki, id: &str, sim_url: &str) -> String {
     let own = &pki.adapters[id];
-    format!(
+    let mut s = format!(
         "listen = \"127.0.0.1:0\"\n\n[tls]\ncert = {cert}\nkey = {key}\nclient_ca = {ca}\n\n[backend]\nurl = \"{sim_url}\"\nca = {ca}\nclient_cert = {cert}\nclient_key = {key}\ntimeout_ms = 30000\n",
         cert = q(&own.cert),
         key = q(&own.key),
         ca = q(&pki.ca),
-    )
+    );
+    if id == "FK" {
+        s.push_str(&format!(
+            "\n[extra]\nelt_trust_anchors = {}\n",
+            q(&pki.elt.signing_ca)
+        ));
+    }
+    s
 }
 
 fn relay_toml(pki: &Pki, providers: &[DemoProvider], logs: &Path, opts: &DemoOptions) -> String {
@@ -449,6 +525,7 @@ from = "serialNumber"
 [products]
 ssbtek = "{SSBTEK_PRODUCT}"
 ping = "{PING_PRODUCT}"
+elt = "{ELT_PRODUCT}"
 
 [provider_tls]
 ca = {ca}
@@ -509,6 +586,11 @@ file = {log}
     let _ = write!(
         s,
         "\n[[agreements]]\norg = \"5566778899\"\nname = \"Exempel Drift AB\"\nproducts = [\"ssbtek\", \"ping\"]\n\n[[processors]]\norg = \"5566778899\"\nfor = [\"2120002411\", \"2120000142\"]\n"
+    );
+    let _ = write!(
+        s,
+        "\n[[agreements]]\norg = \"{ELT_VENDOR}\"\nname = \"Exempel Systemleverantör AB\"\nproducts = [\"elt\", \"ping\"]\n\n[elt]\nprovider = \"FK\"\nsoap_path = \"{ELT_SOAP_PATH}\"\ncalls_per_second = 1.0\nmax_retries = 5\n{}\n",
+        opts.elt_extra
     );
     s
 }

@@ -67,6 +67,8 @@ pub struct Relay {
     pub mailbox: Option<Arc<relay_mailbox::RedbStore>>,
     /// The audit trail and its pseudonym key, when configured.
     pub audit: Option<(relay_audit::AuditLog, relay_audit::PseudonymKey)>,
+    /// ELT's per-vendor rate limiter and retry tracker.
+    pub elt_limiters: products::elt::Limiters,
     in_flight: Arc<Semaphore>,
 }
 
@@ -184,6 +186,7 @@ impl Relay {
             operator: operator::OperatorState::default(),
             mailbox,
             audit,
+            elt_limiters: products::elt::Limiters::new(),
             in_flight,
         })
     }
@@ -199,7 +202,15 @@ impl Relay {
 /// The HTTP routes of the front.
 pub fn router(relay: Arc<Relay>) -> Router {
     let soap_path = relay.live().config.soap.ssbtek_path.clone();
-    Router::new()
+    let elt_path = relay.live().config.elt.as_ref().map(|e| e.soap_path.clone());
+    let mut router = Router::new();
+    if let Some(path) = elt_path {
+        router = router.route(
+            &path,
+            axum::routing::post(soap::elt::handle).get(soap::elt::contract),
+        );
+    }
+    router
         .route("/shs/rs", axum::routing::post(rs::receive))
         .route("/shs/ds/{outbox}", axum::routing::get(asynch::list))
         .route(

@@ -59,6 +59,10 @@ pub struct Metrics {
     pub mailbox_messages: Gauge,
     pub mailbox_bytes: Gauge,
     pub mailbox_oldest_age_seconds: Gauge,
+    /// ELT submissions by outcome (`receipt` or the refusing rule).
+    pub elt_submissions: Family<Reason, Counter>,
+    /// ELT refusals by the terms' rules (`rate_limit`, `retry_limit`, ...).
+    pub elt_refusals: Family<Reason, Counter>,
     registry: Registry,
 }
 
@@ -140,6 +144,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Age of the oldest message in the mailbox",
         mailbox_oldest_age_seconds.clone(),
     );
+    let elt_submissions = Family::<Reason, Counter>::default();
+    let elt_refusals = Family::<Reason, Counter>::default();
+    registry.register(
+        "elt_submissions",
+        "ELT time reports by outcome (receipt, or the rule or check that refused them)",
+        elt_submissions.clone(),
+    );
+    registry.register(
+        "elt_refusals",
+        "ELT time reports refused by a rule of the terms (rate_limit, retry_limit, one_report, environment, suspended_vendor, suspended_anordnare, no_agreement)",
+        elt_refusals.clone(),
+    );
     registry.register("build_info", "Relay version", build);
     Metrics {
         requests,
@@ -154,6 +170,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         mailbox_messages,
         mailbox_bytes,
         mailbox_oldest_age_seconds,
+        elt_submissions,
+        elt_refusals,
         registry,
     }
 });

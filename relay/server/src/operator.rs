@@ -24,6 +24,8 @@ pub enum Scope {
 pub struct OperatorState {
     suspended: RwLock<BTreeSet<(Organisationsnummer, Scope)>>,
     withdrawn: RwLock<BTreeSet<(String, Organisationsnummer)>>,
+    /// ELT assistance companies (anordnare) shut off.
+    anordnare: RwLock<BTreeSet<Organisationsnummer>>,
     maintenance: AtomicBool,
 }
 
@@ -56,6 +58,23 @@ impl OperatorState {
 
     pub fn is_withdrawn(&self, provider: &str, municipality: &Organisationsnummer) -> bool {
         read(&self.withdrawn).contains(&(provider.to_owned(), *municipality))
+    }
+
+    /// Shuts off an ELT assistance company: its reports are refused, from any vendor.
+    pub fn suspend_anordnare(&self, org: Organisationsnummer) -> bool {
+        write(&self.anordnare).insert(org)
+    }
+
+    pub fn resume_anordnare(&self, org: &Organisationsnummer) -> bool {
+        write(&self.anordnare).remove(org)
+    }
+
+    pub fn is_anordnare_suspended(&self, org: &Organisationsnummer) -> bool {
+        read(&self.anordnare).contains(org)
+    }
+
+    pub fn suspended_anordnare(&self) -> Vec<Organisationsnummer> {
+        read(&self.anordnare).iter().copied().collect()
     }
 
     pub fn set_maintenance(&self, on: bool) {

@@ -47,6 +47,36 @@ impl CallOutcome {
     }
 }
 
+/// What one submission came to.
+#[derive(Debug)]
+pub enum SubmitOutcome {
+    /// Accepted; the provider's receipt.
+    Receipt(shs_proto::v1::Receipt),
+    /// Refused by the provider (validation, signature or its base service).
+    Refused(shs_proto::v1::SubmitError),
+    Timeout,
+    Unavailable,
+    Overloaded,
+    /// The adapter does not implement `Submit`.
+    NotOffered,
+    InvalidAnswer,
+}
+
+impl SubmitOutcome {
+    /// A bounded label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Receipt(_) => "receipt",
+            Self::Refused(_) => "refused",
+            Self::Timeout => "timeout",
+            Self::Unavailable => "unavailable",
+            Self::Overloaded => "overloaded",
+            Self::NotOffered => "not_offered",
+            Self::InvalidAnswer => "invalid_answer",
+        }
+    }
+}
+
 /// Recent calls to one provider, for `/admin/providers`.
 #[derive(Default)]
 struct Recent {
@@ -235,6 +265,52 @@ impl ProviderPool {
                 _ => CallOutcome::Unavailable,
             },
         }
+    }
+
+    /// Submits a document (an ELT time report) to provider `id` within its own
+    /// timeout and `budget`, whichever is shorter. Never fails.
+    pub async fn submit(
+        &self,
+        id: &str,
+        request: shs_proto::v1::SubmitRequest,
+        budget: Duration,
+    ) -> SubmitOutcome {
+        let started = Instant::now();
+        let Some(provider) = self.providers.get(id) else {
+            return SubmitOutcome::Unavailable;
+        };
+        let mut req = tonic::Request::new(request);
+        req.set_timeout(budget);
+        let mut client = provider.client.clone();
+        let outcome = match tokio::time::timeout(budget, client.submit(req)).await {
+            Err(_) => SubmitOutcome::Timeout,
+            Ok(Ok(reply)) => match reply.into_inner().outcome {
+                Some(shs_proto::v1::submit_reply::Outcome::Receipt(r)) => SubmitOutcome::Receipt(r),
+                Some(shs_proto::v1::submit_reply::Outcome::Error(e)) => SubmitOutcome::Refused(e),
+                None => SubmitOutcome::InvalidAnswer,
+            },
+            Ok(Err(status)) => match status.code() {
+                tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => SubmitOutcome::Timeout,
+                tonic::Code::ResourceExhausted => SubmitOutcome::Overloaded,
+                tonic::Code::Unimplemented => SubmitOutcome::NotOffered,
+                tonic::Code::InvalidArgument | tonic::Code::Internal => {
+                    SubmitOutcome::InvalidAnswer
+                }
+                _ => SubmitOutcome::Unavailable,
+            },
+        };
+        let as_call = match &outcome {
+            SubmitOutcome::Receipt(_) | SubmitOutcome::Refused(_) => CallOutcome::ProviderError {
+                code: String::new(),
+                messages: Vec::new(),
+            },
+            SubmitOutcome::Timeout => CallOutcome::Timeout,
+            SubmitOutcome::Overloaded => CallOutcome::Overloaded,
+            SubmitOutcome::InvalidAnswer | SubmitOutcome::NotOffered => CallOutcome::InvalidAnswer,
+            SubmitOutcome::Unavailable => CallOutcome::Unavailable,
+        };
+        self.note(id, &as_call, started.elapsed());
+        outcome
     }
 
     /// The adapter's `grpc.health.v1` status, within `timeout`: `Ok(true)` when serving.

@@ -49,6 +49,9 @@ pub fn shs_error(error: &ShsError, label: Option<&Label>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=ISO-8859-1"),
     );
+    if let Some(s) = error.retry_after_s {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
     response
 }
 
@@ -249,7 +252,11 @@ pub async fn receive(
         };
     }
     drop(bytes);
-    match handle(&relay, &caller, message).await {
+    let fingerprint = peer
+        .as_ref()
+        .and_then(|p| relay_pki::identity::PeerSubject::from_der(&p.0.0))
+        .map(|s| s.sha256_fingerprint);
+    match handle(&relay, &caller, fingerprint.as_deref(), message).await {
         Ok((reply, product)) => {
             tracing::info!(
                 route = "shs/rs",
@@ -293,6 +300,7 @@ pub(crate) type Refusal = (ShsError, Option<Label>);
 async fn handle(
     relay: &Relay,
     caller: &Organisationsnummer,
+    fingerprint: Option<&str>,
     message: ShsMessage,
 ) -> Result<(ShsMessage, ProductName), Refusal> {
     let label = &message.label;
@@ -330,6 +338,10 @@ async fn handle(
         .and_then(|p| p.as_uuid())
         .and_then(|u| relay.live().config.products.name_of(&u))
         .ok_or_else(|| fail(ShsError::from(ErrorCode::UnknownProductType)))?;
+    if product == ProductName::Elt {
+        // ELT checks its agreement itself (and answers with its own codes).
+        return Ok((elt_reply(relay, caller, fingerprint, message).await?, product));
+    }
     policy::check_agreement(&relay.live().config, caller, product)
         .map_err(|r| fail(ShsError::new(ErrorCode::MissingAgreement, r.to_string())))?;
     if relay.operator.is_suspended(caller, product.as_str()) {
@@ -341,6 +353,7 @@ async fn handle(
     let reply = match product {
         ProductName::Ping => ping_reply(&message),
         ProductName::Ssbtek => ssbtek_reply(relay, caller, message).await?,
+        ProductName::Elt => unreachable!("handled above"),
     };
     Ok((reply, product))
 }
@@ -463,6 +476,97 @@ pub(crate) async fn ssbtek_reply(
     Ok(ShsMessage {
         label: label.synch_reply(relay_shs::label::now()),
         parts,
+    })
+}
+
+/// ELT over SHS: one data part with the report and two signature parts
+/// (`application/pkcs7-signature`, datapartType `assistent-signatur` and
+/// `anordnare-signatur`; untyped signature parts are taken in that order). The
+/// reply's one data part is the mottagningsbekräftelse.
+async fn elt_reply(
+    relay: &Relay,
+    caller: &Organisationsnummer,
+    fingerprint: Option<&str>,
+    mut message: ShsMessage,
+) -> Result<ShsMessage, Refusal> {
+    let label = message.label.clone();
+    let is_signature = |p: &DataPart| {
+        p.headers
+            .mime_type
+            .eq_ignore_ascii_case(relay_elt::SIGNATURE_MIME)
+            || p.headers
+                .mime_type
+                .eq_ignore_ascii_case("application/x-pkcs7-signature")
+            || p.datapart_type == relay_elt::DATAPART_ASSISTANT_SIGNATURE
+            || p.datapart_type == relay_elt::DATAPART_ANORDNARE_SIGNATURE
+    };
+    let mut reports = Vec::new();
+    let mut typed: [Option<Vec<u8>>; 2] = [None, None];
+    let mut untyped = Vec::new();
+    for part in message.parts.iter_mut() {
+        let body = std::mem::take(&mut part.body).to_vec();
+        if !is_signature(part) {
+            reports.push(Zeroizing::new(body));
+        } else if part.datapart_type == relay_elt::DATAPART_ASSISTANT_SIGNATURE {
+            typed[0] = Some(body);
+        } else if part.datapart_type == relay_elt::DATAPART_ANORDNARE_SIGNATURE {
+            typed[1] = Some(body);
+        } else {
+            untyped.push(body);
+        }
+    }
+    let mut untyped = untyped.into_iter();
+    let [assistant, anordnare] = typed;
+    let assistant = assistant.or_else(|| untyped.next());
+    let anordnare = anordnare.or_else(|| untyped.next());
+    let reports_in_call = reports.len();
+    let report = reports.into_iter().next().unwrap_or_default();
+    let signature = |der: Option<Vec<u8>>| {
+        der.map(|der| crate::products::elt::Signature {
+            der,
+            date: None,
+            ocsp: None,
+        })
+    };
+    let submission = crate::products::elt::Submission {
+        report,
+        reports_in_call,
+        assistant_signature: signature(assistant),
+        anordnare_signature: signature(anordnare),
+        status: Some(match label.status {
+            relay_shs::label::Status::Test => crate::config::Environment::Test,
+            relay_shs::label::Status::Production => crate::config::Environment::Production,
+        }),
+    };
+    let receipt = crate::products::elt::submit(
+        relay,
+        crate::products::elt::Caller {
+            org: caller,
+            fingerprint,
+        },
+        relay_audit::Channel::Shs,
+        &label.tx_id,
+        submission,
+    )
+    .await
+    .map_err(|r| {
+        (
+            r.shs_error().with_retry_after(r.retry_after_s()),
+            Some(label.clone()),
+        )
+    })?;
+    Ok(ShsMessage {
+        label: label.synch_reply(relay_shs::label::now()),
+        parts: vec![DataPart {
+            headers: PartHeaders {
+                mime_type: "text/xml".into(),
+                charset: Some("UTF-8".into()),
+                transfer_encoding: TransferEncoding::Binary,
+                filename: Some("mottagningsbekraftelse.xml".into()),
+            },
+            datapart_type: relay_elt::DATAPART_RECEIPT.into(),
+            body: Bytes::from(receipt.to_xml()),
+        }],
     })
 }
 

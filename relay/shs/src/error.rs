@@ -104,6 +104,9 @@ impl fmt::Display for ErrorCode {
 pub struct ShsError {
     pub code: ErrorCode,
     pub info: String,
+    /// When the refusal is about rate: seconds after which a retry may succeed
+    /// (sent as HTTP `Retry-After`).
+    pub retry_after_s: Option<u64>,
 }
 
 impl ShsError {
@@ -111,7 +114,14 @@ impl ShsError {
         Self {
             code,
             info: info.into(),
+            retry_after_s: None,
         }
+    }
+
+    /// The same error with a retry hint.
+    pub fn with_retry_after(mut self, seconds: Option<u64>) -> Self {
+        self.retry_after_s = seconds;
+        self
     }
 
     /// `IllegalMessageStructure` with the given reason.

@@ -22,6 +22,8 @@ use relay_ssbtek::{
 };
 use zeroize::Zeroizing;
 
+pub mod elt;
+
 use crate::Relay;
 use crate::config::ProductName;
 use crate::identity::{self, PeerCert};
