@@ -4,12 +4,16 @@
 //! shs --demo demo ping
 //! shs --demo demo ssbtek --person 19121212-1212 [--person ...] [--only CSN,TNS] [--period 2026-01-01..2026-10-31] [--raw]
 //! shs --demo demo request --product UUID --in question.xml [--out DIR]
+//! shs --demo demo elt example --person 19121212-1212 --out report.xml
+//! shs --demo demo elt sign --in report.xml --role assistant --out assistent.p7s
+//! shs --demo demo elt submit --in report.xml [--assistant-signature F --anordnare-signature F] [--soap]
 //! ```
 //!
 //! `--demo DIR` (or `DIR/demo.json`) reads the relay URL, CA and client
 //! identities the demo wrote; `--url`, `--ca`, `--cert`, `--key` and `--org`
 //! name them explicitly instead.
 
+mod elt;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -154,6 +158,9 @@ enum Command {
         #[arg(long)]
         soap: bool,
     },
+    /// ELT time reports: example, sign, submit.
+    #[command(subcommand)]
+    Elt(elt::EltCommand),
 }
 
 /// Where and as whom to connect.
@@ -169,7 +176,7 @@ struct Target {
     soap_path: String,
 }
 
-fn target(cli: &Cli) -> anyhow::Result<Target> {
+fn target(cli: &Cli, default_role: &str) -> anyhow::Result<Target> {
     let demo: Option<serde_json::Value> = match &cli.demo {
         Some(d) => {
             let path = if d.is_dir() {
@@ -192,7 +199,7 @@ fn target(cli: &Cli) -> anyhow::Result<Target> {
             Some(org) => clients.iter().find(|c| c["org"] == org.as_str()).cloned(),
             None => clients
                 .iter()
-                .find(|c| c["role"] == "municipality")
+                .find(|c| c["role"] == default_role)
                 .cloned(),
         }
     });
@@ -361,8 +368,19 @@ fn parse_period(s: &str) -> anyhow::Result<Period> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let t = target(&cli)?;
+    if let Command::Elt(e) = &cli.command {
+        if elt::offline(cli.demo.as_deref(), e)? {
+            return Ok(());
+        }
+        let t = target(&cli, "elt-vendor")?;
+        let Command::Elt(e) = cli.command else {
+            return Ok(());
+        };
+        return elt::submit(&t, cli.demo.as_deref(), e).await;
+    }
+    let t = target(&cli, "municipality")?;
     match cli.command {
+        Command::Elt(_) => unreachable!("handled above"),
         Command::Send {
             recipient,
             product,
