@@ -18,8 +18,8 @@
 use providers_sdk::{
     AdapterConfig, Backend, BackendError, Description, Health, QueryOutcome, SubmitOutcome, proto,
 };
-use relay_elt::{Report, TrustAnchors};
 use providers_soap::period;
+use relay_elt::{Report, TrustAnchors};
 
 /// The Försäkringskassan (med Pensionsmyndigheten) backend.
 pub struct FkBackend {
@@ -107,19 +107,15 @@ impl FkBackend {
                         format!("the {role}'s signature ({name}) is missing"),
                     )
                 })?;
-            let verified = relay_elt::signature::verify(
-                &signature.content,
-                &submit.document,
-                anchors,
-                now,
-            )
-            .map_err(|e| {
-                refuse(
-                    Kind::Signature,
-                    "SIGNATUR_OGILTIG",
-                    format!("the {role}'s signature: {e}"),
-                )
-            })?;
+            let verified =
+                relay_elt::signature::verify(&signature.content, &submit.document, anchors, now)
+                    .map_err(|e| {
+                        refuse(
+                            Kind::Signature,
+                            "SIGNATUR_OGILTIG",
+                            format!("the {role}'s signature: {e}"),
+                        )
+                    })?;
             if verified.serial_number.as_deref() != Some(expected) {
                 return Err(refuse(
                     Kind::Signature,

@@ -78,8 +78,8 @@ fn demo_json(demo: Option<&Path>) -> anyhow::Result<Option<serde_json::Value>> {
     } else {
         d.to_owned()
     };
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Some(serde_json::from_str(&text)?))
 }
 
@@ -134,7 +134,11 @@ pub fn offline(demo: Option<&Path>, command: &EltCommand) -> anyhow::Result<bool
                 None => {
                     let today = chrono::Local::now().date_naive();
                     let first = today.with_day(1).unwrap_or(today);
-                    first.pred_opt().unwrap_or(first).with_day(1).unwrap_or(first)
+                    first
+                        .pred_opt()
+                        .unwrap_or(first)
+                        .with_day(1)
+                        .unwrap_or(first)
                 }
             };
             let xml = relay_elt::example::ExampleReport {
@@ -170,8 +174,8 @@ pub fn offline(demo: Option<&Path>, command: &EltCommand) -> anyhow::Result<bool
                 }
                 _ => bail!("give --signer-cert and --signer-key, or --demo and --role"),
             };
-            let report = std::fs::read(input)
-                .with_context(|| format!("cannot read {}", input.display()))?;
+            let report =
+                std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
             let signature = load_signer(&cert, &key)?.sign(&report)?;
             std::fs::write(out, signature)
                 .with_context(|| format!("cannot write {}", out.display()))?;
@@ -182,11 +186,7 @@ pub fn offline(demo: Option<&Path>, command: &EltCommand) -> anyhow::Result<bool
 }
 
 /// `shs elt submit`.
-pub async fn submit(
-    t: &Target,
-    demo: Option<&Path>,
-    command: EltCommand,
-) -> anyhow::Result<()> {
+pub async fn submit(t: &Target, demo: Option<&Path>, command: EltCommand) -> anyhow::Result<()> {
     let EltCommand::Submit {
         input,
         assistant_signature,
@@ -253,7 +253,9 @@ pub async fn submit(
                 ..
             }) => bail!(
                 "SOAP fault {faultcode} {detail}: {faultstring}{}",
-                retry.map(|r| format!(" (Retry-After: {r} s)")).unwrap_or_default()
+                retry
+                    .map(|r| format!(" (Retry-After: {r} s)"))
+                    .unwrap_or_default()
             ),
             None => bail!("the relay's answer is not a SOAP envelope"),
         }

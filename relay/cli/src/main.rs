@@ -197,10 +197,7 @@ fn target(cli: &Cli, default_role: &str) -> anyhow::Result<Target> {
         let clients = d["clients"].as_array()?;
         match &cli.org {
             Some(org) => clients.iter().find(|c| c["org"] == org.as_str()).cloned(),
-            None => clients
-                .iter()
-                .find(|c| c["role"] == default_role)
-                .cloned(),
+            None => clients.iter().find(|c| c["role"] == default_role).cloned(),
         }
     });
     let pick = |flag: &Option<PathBuf>, v: Option<&str>, what: &str| -> anyhow::Result<PathBuf> {

@@ -173,15 +173,18 @@ async fn anordnare(
 
 /// `GET /admin/elt/suspended-anordnare`: suspended assistance companies, by
 /// admin action and by configuration.
-async fn suspended_anordnare(
-    State(relay): State<Arc<Relay>>,
-) -> axum::Json<serde_json::Value> {
+async fn suspended_anordnare(State(relay): State<Arc<Relay>>) -> axum::Json<serde_json::Value> {
     let configured: Vec<String> = relay
         .live()
         .config
         .elt
         .as_ref()
-        .map(|e| e.suspended_anordnare.iter().map(|o| o.as_str().to_owned()).collect())
+        .map(|e| {
+            e.suspended_anordnare
+                .iter()
+                .map(|o| o.as_str().to_owned())
+                .collect()
+        })
         .unwrap_or_default();
     axum::Json(serde_json::json!({
         "admin": relay.operator.suspended_anordnare().iter().map(|o| o.as_str().to_owned()).collect::<Vec<_>>(),

@@ -600,8 +600,7 @@ impl Config {
             {
                 return Err((
                     key("soap_path"),
-                    "must start with /, not be under /shs/ and differ from soap.ssbtek_path"
-                        .into(),
+                    "must start with /, not be under /shs/ and differ from soap.ssbtek_path".into(),
                 ));
             }
             if !(elt.calls_per_second.is_finite() && elt.calls_per_second > 0.0) {

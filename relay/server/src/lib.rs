@@ -202,7 +202,12 @@ impl Relay {
 /// The HTTP routes of the front.
 pub fn router(relay: Arc<Relay>) -> Router {
     let soap_path = relay.live().config.soap.ssbtek_path.clone();
-    let elt_path = relay.live().config.elt.as_ref().map(|e| e.soap_path.clone());
+    let elt_path = relay
+        .live()
+        .config
+        .elt
+        .as_ref()
+        .map(|e| e.soap_path.clone());
     let mut router = Router::new();
     if let Some(path) = elt_path {
         router = router.route(

@@ -340,7 +340,10 @@ async fn handle(
         .ok_or_else(|| fail(ShsError::from(ErrorCode::UnknownProductType)))?;
     if product == ProductName::Elt {
         // ELT checks its agreement itself (and answers with its own codes).
-        return Ok((elt_reply(relay, caller, fingerprint, message).await?, product));
+        return Ok((
+            elt_reply(relay, caller, fingerprint, message).await?,
+            product,
+        ));
     }
     policy::check_agreement(&relay.live().config, caller, product)
         .map_err(|r| fail(ShsError::new(ErrorCode::MissingAgreement, r.to_string())))?;

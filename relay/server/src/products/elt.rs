@@ -59,14 +59,21 @@ pub enum Refusal {
     NoAgreement(String),
     SuspendedVendor,
     Environment(String),
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        retry_after: Duration,
+    },
     OneReport(String),
     Xml(String),
     SuspendedAnordnare,
-    RetryLimit { retries: u32 },
+    RetryLimit {
+        retries: u32,
+    },
     Signature(String),
     /// The provider refused for another reason (its base service said no).
-    Provider { code: String, message: String },
+    Provider {
+        code: String,
+        message: String,
+    },
     Unavailable,
     Timeout,
 }
@@ -318,7 +325,9 @@ async fn run(
             ));
         }
     }
-    if relay.operator.is_suspended(caller.org, ProductName::Elt.as_str())
+    if relay
+        .operator
+        .is_suspended(caller.org, ProductName::Elt.as_str())
         || elt.suspended_vendors.contains(caller.org)
     {
         return Err(Refusal::SuspendedVendor);
@@ -353,10 +362,11 @@ async fn run(
             "a batch document is refused: one time report per call (terms 2.1 e)".into(),
         ));
     }
-    let report = Report::parse_with(&submission.report, elt.max_report_bytes).map_err(|e| match e {
-        ReportError::Batch(m) => Refusal::OneReport(m),
-        other => Refusal::Xml(other.to_string()),
-    })?;
+    let report =
+        Report::parse_with(&submission.report, elt.max_report_bytes).map_err(|e| match e {
+            ReportError::Batch(m) => Refusal::OneReport(m),
+            other => Refusal::Xml(other.to_string()),
+        })?;
     persons.push(report.insured);
     persons.push(report.assistant);
     if relay.operator.is_anordnare_suspended(&report.anordnare)
@@ -364,9 +374,10 @@ async fn run(
     {
         return Err(Refusal::SuspendedAnordnare);
     }
-    let (Some(assistant), Some(anordnare)) =
-        (submission.assistant_signature, submission.anordnare_signature)
-    else {
+    let (Some(assistant), Some(anordnare)) = (
+        submission.assistant_signature,
+        submission.anordnare_signature,
+    ) else {
         return Err(Refusal::Signature(
             "both signatures are required: the assistant's and the assistance company's".into(),
         ));
@@ -383,7 +394,10 @@ async fn run(
     let id = report.id.to_string();
     let retries = limiters
         .retries
-        .attempt(&[&format!("{}/id/{id}", caller.org), &format!("{}/sha256/{digest}", caller.org)])
+        .attempt(&[
+            &format!("{}/id/{id}", caller.org),
+            &format!("{}/sha256/{digest}", caller.org),
+        ])
         .map_err(|retries| Refusal::RetryLimit { retries })?;
     if retries > 0 {
         tracing::info!(tx = %tx, retry = retries, "time report retried");
@@ -391,7 +405,10 @@ async fn run(
     let attachment = |name: &str, s: Signature| {
         let mut attributes = std::collections::HashMap::new();
         if let Some(d) = s.date {
-            attributes.insert("datumForSignatur".to_owned(), d.format("%Y-%m-%d").to_string());
+            attributes.insert(
+                "datumForSignatur".to_owned(),
+                d.format("%Y-%m-%d").to_string(),
+            );
         }
         if let Some(o) = &s.ocsp {
             use base64::Engine;
@@ -432,7 +449,11 @@ async fn run(
     let started = Instant::now();
     let outcome = live
         .providers
-        .submit(&elt.provider, request, Duration::from_millis(elt.timeout_ms))
+        .submit(
+            &elt.provider,
+            request,
+            Duration::from_millis(elt.timeout_ms),
+        )
         .await;
     METRICS.provider_call(
         provider_label(&elt.provider),
@@ -509,12 +530,7 @@ async fn audit(
         persons_count: 0,
         providers: Vec::new(),
         latency_ms: started.elapsed().as_millis() as u64,
-        deadline_ms: relay
-            .live()
-            .config
-            .elt
-            .as_ref()
-            .map_or(0, |e| e.timeout_ms),
+        deadline_ms: relay.live().config.elt.as_ref().map_or(0, |e| e.timeout_ms),
         result: match result {
             Ok(_) => relay_audit::RequestResult::Answered,
             Err(r) => relay_audit::RequestResult::Refused(r.label().to_owned()),

@@ -75,8 +75,7 @@ pub async fn handle(
     let fingerprint = der
         .and_then(relay_pki::identity::PeerSubject::from_der)
         .map(|s| s.sha256_fingerprint);
-    let bytes = match crate::rs::read_body(&relay, &headers, crate::rs::body_reader(body)).await
-    {
+    let bytes = match crate::rs::read_body(&relay, &headers, crate::rs::body_reader(body)).await {
         Ok(b) => b,
         Err(e) => return fault(&FaultKind::XmlValidation, &e.info),
     };
@@ -138,7 +137,11 @@ pub async fn handle(
     .await;
     crate::metrics::METRICS.request(
         "soap_elt",
-        if result.is_ok() { "answered" } else { "refused" },
+        if result.is_ok() {
+            "answered"
+        } else {
+            "refused"
+        },
         started.elapsed(),
     );
     match result {

@@ -1,0 +1,601 @@
+//! ELT end to end over the demo stack (relay, fk adapter and simulator as separate
+//! processes, real mTLS, real CMS signatures): receipts over SHS and SOAP, and
+//! every rule of the terms. One stack, one vendor, so calls are paced to the
+//! vendor's one-call-per-second limit except where the limit is the point.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use relay_elt::example::ExampleReport;
+use relay_elt::soap::{self, SignatureBlock};
+use relay_elt::{Receipt, Signer};
+use relay_pki::{DevCa, Subject};
+use relay_server::demo::{ELT_ANORDNARE, ELT_ASSISTANT, ELT_PRODUCT, ELT_VENDOR, NODE_ORG};
+use shs_tests::{LabelSpec, Stack, shs_message, split_message, xmllint};
+
+const INSURED: &str = "191212121212";
+
+fn report() -> Vec<u8> {
+    ExampleReport {
+        insured: INSURED,
+        assistant: ELT_ASSISTANT,
+        anordnare: ELT_ANORDNARE,
+        month: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        id: uuid::Uuid::new_v4(),
+    }
+    .to_xml()
+    .into_bytes()
+}
+
+fn elt_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../relay/elt"))
+}
+
+/// The outcome of one call, protocol-neutral.
+#[derive(Debug)]
+enum Outcome {
+    Receipt(Receipt),
+    TxId(String),
+    /// SHS: (X-shs-errorcode, errorInfo, Retry-After); SOAP: (detail, faultstring, Retry-After).
+    Refused(String, String, Option<String>),
+}
+
+impl Outcome {
+    fn refused(&self) -> (&str, &str) {
+        match self {
+            Self::Refused(code, text, _) => (code, text),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    fn is_rate_limited(&self) -> bool {
+        matches!(self, Self::Refused(_, text, _) if text.contains("ELT-RATE-LIMIT"))
+    }
+}
+
+struct Vendor<'a> {
+    stack: &'a Stack,
+    client: reqwest::Client,
+    assistant: Signer,
+    anordnare: Signer,
+}
+
+impl Vendor<'_> {
+    fn signatures(&self, report: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        (
+            self.assistant.sign(report).unwrap(),
+            self.anordnare.sign(report).unwrap(),
+        )
+    }
+
+    async fn shs(&self, status: &str, parts: &[(&str, &str, Vec<u8>)]) -> Outcome {
+        let mut label = LabelSpec::synch_request(ELT_VENDOR, NODE_ORG, ELT_PRODUCT, parts.len());
+        label.status = status;
+        label.datapart_types = parts.iter().map(|(t, _, _)| *t).collect();
+        let bodies: Vec<(&str, &[u8])> = parts.iter().map(|(_, ct, b)| (*ct, &b[..])).collect();
+        let response = self
+            .client
+            .post(format!("{}/shs/rs", self.stack.relay_url()))
+            .header("Content-Type", "message/rfc822")
+            .body(shs_message(&label.to_xml(), &bodies))
+            .send()
+            .await
+            .expect("the relay answers");
+        let status = response.status();
+        let code = response
+            .headers()
+            .get("X-shs-errorcode")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let retry = response
+            .headers()
+            .get("Retry-After")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.bytes().await.unwrap();
+        if status.is_success() {
+            let parts = split_message(&body);
+            assert_eq!(parts.len(), 2, "label and the receipt");
+            let receipt_xml = &parts[1].body;
+            xmllint(
+                receipt_xml,
+                &elt_dir().join("schema/mottagningsbekraftelse_1.xsd"),
+            )
+            .expect("the receipt is valid against its schema");
+            Outcome::Receipt(Receipt::parse(receipt_xml).expect("a receipt"))
+        } else {
+            assert_eq!(status.as_u16(), 400);
+            Outcome::Refused(
+                code.expect("X-shs-errorcode"),
+                String::from_utf8_lossy(&body).into_owned(),
+                retry,
+            )
+        }
+    }
+
+    async fn shs_report(&self, status: &str, report: &[u8]) -> Outcome {
+        let (a, b) = self.signatures(report);
+        self.shs(
+            status,
+            &[
+                ("tidredovisning", "text/xml", report.to_vec()),
+                ("assistent-signatur", "application/pkcs7-signature", a),
+                ("anordnare-signatur", "application/pkcs7-signature", b),
+            ],
+        )
+        .await
+    }
+
+    async fn soap_raw(&self, envelope: Vec<u8>) -> Outcome {
+        let response = self
+            .client
+            .post(format!(
+                "{}{}",
+                self.stack.relay_url(),
+                self.stack.demo().info.elt.soap_path
+            ))
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header("SOAPAction", format!("\"{}\"", soap::SOAP_ACTION))
+            .body(envelope)
+            .send()
+            .await
+            .expect("the relay answers");
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get("Retry-After")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.bytes().await.unwrap();
+        let xsd = elt_dir().join("wsdl/SkickaTidredovisningResponder_1.0.xsd");
+        let text = String::from_utf8_lossy(&body).into_owned();
+        match soap::parse_response(&body).expect("a SOAP envelope") {
+            soap::Response::TxId(tx) => {
+                assert_eq!(status.as_u16(), 200);
+                let start = text.find("<soap:Body>").unwrap() + "<soap:Body>".len();
+                let end = text.find("</soap:Body>").unwrap();
+                xmllint(&body[start..end], &xsd).expect("the response follows the WSDL");
+                Outcome::TxId(tx)
+            }
+            soap::Response::Fault {
+                detail,
+                faultstring,
+                ..
+            } => {
+                assert_eq!(status.as_u16(), 500);
+                if detail == "XmlValidationError" || detail == "SignatureValidationError" {
+                    let start = text.find("<detail>").unwrap() + "<detail>".len();
+                    let end = text.find("</detail>").unwrap();
+                    xmllint(&body[start..end], &xsd).expect("the fault detail follows the WSDL");
+                }
+                Outcome::Refused(detail, faultstring, retry)
+            }
+        }
+    }
+
+    async fn soap_report(&self, report: &[u8]) -> Outcome {
+        let (a, b) = self.signatures(report);
+        let block = |der| SignatureBlock {
+            signature: der,
+            ocsp_response: None,
+            datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        };
+        self.soap_raw(soap::request_xml(report, &block(a), &block(b)))
+            .await
+    }
+}
+
+/// Runs `call` until it is not refused for rate (the limit is per vendor and
+/// this test is one vendor); each try waits the relay's Retry-After first.
+async fn paced<F, Fut>(call: F) -> Outcome
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let outcome = call().await;
+        if !outcome.is_rate_limited() {
+            return outcome;
+        }
+    }
+    panic!("still rate limited after 20 tries");
+}
+
+async fn admin(stack: &Stack, path: &str) {
+    let url = &stack.demo().info.admin["url"];
+    let r = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .header("X-Operator", "test-operator")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+}
+
+async fn reload_with(stack: &Stack, edit: impl Fn(&str) -> String) -> String {
+    let path = &stack.demo().info.relay.config;
+    let original = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, edit(&original)).unwrap();
+    admin(stack, "/admin/reload").await;
+    original
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
+    let stack = Stack::start().await;
+    let info = &stack.demo().info;
+    let signer = |role: &str| {
+        let s = info.elt.signers.iter().find(|s| s.role == role).unwrap();
+        Signer::from_pem(
+            &std::fs::read(&s.cert).unwrap(),
+            &std::fs::read(&s.key).unwrap(),
+        )
+        .unwrap()
+    };
+    let vendor_client = info
+        .clients
+        .iter()
+        .find(|c| c.role == "elt-vendor")
+        .expect("demo.json has an elt-vendor client");
+    assert_eq!(vendor_client.org, ELT_VENDOR);
+    let v = Vendor {
+        stack: &stack,
+        client: stack.client(ELT_VENDOR),
+        assistant: signer("assistant"),
+        anordnare: signer("anordnare"),
+    };
+
+    // 1. A valid report over SHS: a receipt whose digest is the report's.
+    let r = report();
+    let Outcome::Receipt(receipt) = paced(|| v.shs_report("test", &r)).await else {
+        panic!("expected a receipt");
+    };
+    assert_eq!(receipt.sha256, relay_elt::sha256_hex(&r));
+    assert!(uuid::Uuid::parse_str(&receipt.tx_id).is_ok());
+    let id = relay_elt::Report::parse(&r).unwrap().id.to_string();
+    assert_eq!(receipt.report_id, id);
+
+    // 2. The same over SOAP: a tx-id.
+    let r = report();
+    let Outcome::TxId(tx) = paced(|| v.soap_report(&r)).await else {
+        panic!("expected a tx-id");
+    };
+    assert!(uuid::Uuid::parse_str(&tx).is_ok());
+
+    // 3. One byte changed after signing: a signature error.
+    let r = report();
+    let (a, b) = v.signatures(&r);
+    let tampered: Vec<u8> = String::from_utf8(r.clone())
+        .unwrap()
+        .replacen("Tolvansson", "Tolvansspn", 1)
+        .into_bytes();
+    let tampered_parts = [
+        ("tidredovisning", "text/xml", tampered.clone()),
+        (
+            "assistent-signatur",
+            "application/pkcs7-signature",
+            a.clone(),
+        ),
+        (
+            "anordnare-signatur",
+            "application/pkcs7-signature",
+            b.clone(),
+        ),
+    ];
+    let outcome = paced(|| v.shs("test", &tampered_parts)).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "IllegalDatapartContent");
+    assert!(
+        text.contains("ELT-SIGNATURE") && text.contains("exact bytes"),
+        "{text}"
+    );
+    let block = |der: Vec<u8>| SignatureBlock {
+        signature: der,
+        ocsp_response: None,
+        datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+    };
+    let outcome = paced(|| {
+        v.soap_raw(soap::request_xml(
+            &tampered,
+            &block(a.clone()),
+            &block(b.clone()),
+        ))
+    })
+    .await;
+    assert_eq!(outcome.refused().0, "SignatureValidationError");
+
+    // 4. A signer from an unknown CA: a signature error.
+    let rogue_ca = DevCa::new("Rogue CA").unwrap();
+    let rogue = rogue_ca
+        .signing_cert(&Subject {
+            serial_number: Some(ELT_ASSISTANT),
+            organisation: None,
+            common_name: "Assistent Testsson",
+        })
+        .unwrap();
+    let rogue = Signer::from_pem(rogue.cert_pem.as_bytes(), rogue.key_pem.as_bytes()).unwrap();
+    let r = report();
+    let outcome = paced(|| {
+        v.soap_raw(soap::request_xml(
+            &r,
+            &block(rogue.sign(&r).unwrap()),
+            &block(v.anordnare.sign(&r).unwrap()),
+        ))
+    })
+    .await;
+    let (detail, text) = outcome.refused();
+    assert_eq!(detail, "SignatureValidationError");
+    assert!(text.contains("not trusted"), "{text}");
+    // Signatures swapped: each is valid, but not by the right signer.
+    let outcome = paced(|| {
+        v.soap_raw(soap::request_xml(
+            &r,
+            &block(v.anordnare.sign(&r).unwrap()),
+            &block(v.assistant.sign(&r).unwrap()),
+        ))
+    })
+    .await;
+    assert_eq!(outcome.refused().0, "SignatureValidationError");
+
+    // 5. A second report in one call, and a batch document: refused.
+    let (r1, r2) = (report(), report());
+    let (a, b) = v.signatures(&r1);
+    let two_reports = [
+        ("tidredovisning", "text/xml", r1.clone()),
+        ("tidredovisning", "text/xml", r2.clone()),
+        (
+            "assistent-signatur",
+            "application/pkcs7-signature",
+            a.clone(),
+        ),
+        (
+            "anordnare-signatur",
+            "application/pkcs7-signature",
+            b.clone(),
+        ),
+    ];
+    let outcome = paced(|| v.shs("test", &two_reports)).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "IllegalMessageStructure");
+    assert!(text.contains("ELT-ONE-REPORT"), "{text}");
+    let envelope =
+        String::from_utf8(soap::request_xml(&r1, &block(a.clone()), &block(b.clone()))).unwrap();
+    let i = envelope.find("<assistent-signatur>").unwrap();
+    let j = envelope.find("<tidredovisning").unwrap();
+    let two = format!("{}{}{}", &envelope[..i], &envelope[j..i], &envelope[i..]);
+    let outcome = paced(|| v.soap_raw(two.clone().into_bytes())).await;
+    let (detail, text) = outcome.refused();
+    assert_eq!(detail, "PolicyError");
+    assert!(text.starts_with("ELT-ONE-REPORT"), "{text}");
+    let body = |x: &[u8]| {
+        String::from_utf8(x.to_vec())
+            .unwrap()
+            .split_once("?>")
+            .unwrap()
+            .1
+            .to_owned()
+    };
+    let batch = format!(
+        "<b:Tidredovisningar xmlns:b=\"urn:batch\">{}{}</b:Tidredovisningar>",
+        body(&r1),
+        body(&r2)
+    )
+    .into_bytes();
+    let outcome = paced(|| v.shs_report("test", &batch)).await;
+    assert!(outcome.refused().1.contains("ELT-ONE-REPORT"));
+
+    // 6. Two calls within one second: one is refused at once with a hint; a
+    //    third after a second is accepted.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (x, y) = (report(), report());
+    let (first, second) = tokio::join!(v.shs_report("test", &x), v.soap_report(&y));
+    let (refused, accepted) = if first.is_rate_limited() {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert!(refused.is_rate_limited(), "{refused:?}");
+    assert!(
+        matches!(accepted, Outcome::Receipt(_) | Outcome::TxId(_)),
+        "{accepted:?}"
+    );
+    let Outcome::Refused(_, _, retry) = &refused else {
+        unreachable!()
+    };
+    assert_eq!(retry.as_deref(), Some("1"), "Retry-After hint");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(matches!(
+        v.shs_report("test", &x).await,
+        Outcome::Receipt(_)
+    ));
+
+    // 7. The same report: five retries are accepted, the sixth refused.
+    let r = report();
+    let (a, b) = v.signatures(&r);
+    let parts = [
+        ("tidredovisning", "text/xml", r.clone()),
+        ("assistent-signatur", "application/pkcs7-signature", a),
+        ("anordnare-signatur", "application/pkcs7-signature", b),
+    ];
+    for attempt in 0..6 {
+        let outcome = paced(|| v.shs("test", &parts)).await;
+        assert!(
+            matches!(outcome, Outcome::Receipt(_)),
+            "attempt {attempt}: {outcome:?}"
+        );
+    }
+    let outcome = paced(|| v.shs("test", &parts)).await;
+    let (_, text) = outcome.refused();
+    assert!(text.contains("ELT-RETRY-LIMIT"), "{text}");
+
+    // 8. Malformed XML and XSD violations: XmlValidationError.
+    let broken = b"<tr:Tidredovisning xmlns:tr=\"x\"><unclosed></tr:Tidredovisning>".to_vec();
+    let outcome = paced(|| v.soap_report(&broken)).await;
+    assert_eq!(outcome.refused().0, "XmlValidationError");
+    let invalid = String::from_utf8(report())
+        .unwrap()
+        .replacen("<tr:kollektivavtal>true</tr:kollektivavtal>", "", 1)
+        .into_bytes();
+    let outcome = paced(|| v.soap_report(&invalid)).await;
+    let (detail, text) = outcome.refused();
+    assert_eq!(detail, "XmlValidationError");
+    assert!(text.contains("kollektivavtal"), "{text}");
+    let outcome = paced(|| v.shs_report("test", &invalid)).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "IllegalDatapartContent");
+    assert!(text.contains("ELT-XML"), "{text}");
+
+    // 9. A suspended vendor and a suspended assistance company are refused, and
+    //    accepted again after lifting.
+    admin(
+        &stack,
+        &format!("/admin/suspend?org={ELT_VENDOR}&product=elt"),
+    )
+    .await;
+    let r = report();
+    let outcome = paced(|| v.shs_report("test", &r)).await;
+    assert!(outcome.refused().1.contains("ELT-SUSPENDED-VENDOR"));
+    admin(
+        &stack,
+        &format!("/admin/resume?org={ELT_VENDOR}&product=elt"),
+    )
+    .await;
+    assert!(matches!(
+        paced(|| v.shs_report("test", &r)).await,
+        Outcome::Receipt(_)
+    ));
+    admin(
+        &stack,
+        &format!("/admin/elt/suspend-anordnare?org={ELT_ANORDNARE}"),
+    )
+    .await;
+    let r = report();
+    let outcome = paced(|| v.soap_report(&r)).await;
+    let (detail, text) = outcome.refused();
+    assert_eq!(detail, "PolicyError");
+    assert!(text.contains("ELT-SUSPENDED-ANORDNARE"), "{text}");
+    admin(
+        &stack,
+        &format!("/admin/elt/resume-anordnare?org={ELT_ANORDNARE}"),
+    )
+    .await;
+    assert!(matches!(
+        paced(|| v.soap_report(&r)).await,
+        Outcome::TxId(_)
+    ));
+    // ... and through configuration (a reload).
+    let original = reload_with(&stack, |c| {
+        c.replace(
+            "[elt]\n",
+            &format!("[elt]\nsuspended_anordnare = [\"{ELT_ANORDNARE}\"]\n"),
+        )
+    })
+    .await;
+    let outcome = paced(|| v.soap_report(&r)).await;
+    assert!(outcome.refused().1.contains("ELT-SUSPENDED-ANORDNARE"));
+
+    // 10. Environment: a production relay refuses status="test" and test-only
+    //     certificates, and a test relay refuses status="production".
+    let r = report();
+    let outcome = paced(|| v.shs_report("production", &r)).await;
+    assert!(
+        outcome.refused().1.contains("ELT-ENVIRONMENT"),
+        "test relay, production data"
+    );
+    reload_with(&stack, |_| {
+        original.replace("environment = \"test\"", "environment = \"production\"")
+    })
+    .await;
+    let outcome = paced(|| v.shs_report("test", &r)).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "MissingAgreement");
+    assert!(
+        text.contains("ELT-ENVIRONMENT") && text.contains("status=\"test\""),
+        "{text}"
+    );
+    assert!(matches!(
+        paced(|| v.shs_report("production", &r)).await,
+        Outcome::Receipt(_)
+    ));
+    let der = std::fs::read_to_string(&vendor_client.cert).unwrap();
+    let der = relay_pki::tls::parse_certs(der.as_bytes(), &vendor_client.cert)
+        .unwrap()
+        .remove(0);
+    let fingerprint = relay_pki::identity::PeerSubject::from_der(&der)
+        .unwrap()
+        .sha256_fingerprint;
+    reload_with(&stack, |_| {
+        original
+            .replace("environment = \"test\"", "environment = \"production\"")
+            .replace(
+                "[elt]\n",
+                &format!("[elt]\ntest_only_certificates = [\"{fingerprint}\"]\n"),
+            )
+    })
+    .await;
+    let r = report();
+    let outcome = paced(|| v.soap_report(&r)).await;
+    let (detail, text) = outcome.refused();
+    assert_eq!(detail, "PolicyError");
+    assert!(text.contains("test environment only"), "{text}");
+    reload_with(&stack, |_| original.clone()).await;
+
+    // 11. The WSDL names the real address and its schemas.
+    let wsdl = v
+        .client
+        .get(format!("{}{}?wsdl", stack.relay_url(), info.elt.soap_path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(wsdl.contains(&format!(
+        "location=\"{}{}\"",
+        stack.relay_url(),
+        info.elt.soap_path
+    )));
+    assert!(wsdl.contains("?xsd=SkickaTidredovisningResponder_1.0.xsd"));
+
+    // 12. Metrics count refusals by rule; the audit trail has pseudonyms only;
+    //     nothing of any report is in any log.
+    let metrics = reqwest::get(format!("{}/metrics", info.admin["url"]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for rule in [
+        "rate_limit",
+        "retry_limit",
+        "one_report",
+        "environment",
+        "suspended_vendor",
+        "suspended_anordnare",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "shs_relay_elt_refusals_total{{reason=\"{rule}\"}}"
+            )),
+            "{rule} in\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("shs_relay_elt_submissions_total{reason=\"receipt\"}"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let audit = std::fs::read_to_string(&info.audit["file"]).unwrap();
+    assert!(audit.contains("\"product\":\"elt\""));
+    let logs = stack.all_logs();
+    for secret in [
+        INSURED,
+        "19121212-1212",
+        ELT_ASSISTANT,
+        "Tolvan",
+        "Testsson",
+        "08-123 456 78",
+    ] {
+        assert!(!logs.contains(secret), "{secret} appears in a log");
+        assert!(
+            !audit.contains(secret),
+            "{secret} appears in the audit trail"
+        );
+    }
+    stack.stop().await;
+}
