@@ -103,6 +103,9 @@ pub struct DemoOptions {
     pub withdrawn: Vec<(String, String)>,
     /// The relay's in-flight request limit (default 256).
     pub max_in_flight: Option<usize>,
+    /// An OTLP/gRPC collector (`http://host:port`): when set, the relay and
+    /// every adapter export their spans there (`[tracing]` in their configs).
+    pub otlp_endpoint: Option<String>,
 }
 
 impl DemoOptions {
@@ -116,6 +119,7 @@ impl DemoOptions {
             deadline_base_ms: None,
             withdrawn: Vec::new(),
             max_in_flight: None,
+            otlp_endpoint: None,
         })
     }
 }
@@ -276,7 +280,11 @@ impl Demo {
         // 2. The seven adapters.
         for (id, bin) in ADAPTERS {
             let path = config_dir.join(format!("adapter-{}.toml", id.to_lowercase()));
-            std::fs::write(&path, adapter_toml(&pki, id, &sim_url))?;
+            std::fs::write(
+                &path,
+                adapter_toml(&pki, id, &sim_url)
+                    + &tracing_toml(opts.otlp_endpoint.as_deref(), bin),
+            )?;
             let addrs = demo
                 .spawn(
                     bin,
@@ -295,7 +303,9 @@ impl Demo {
         let relay_config = &demo.info.relay.config;
         std::fs::write(
             relay_config,
-            relay_toml(&pki, &demo.info.providers, &logs, &opts) + &opts.relay_extra,
+            relay_toml(&pki, &demo.info.providers, &logs, &opts)
+                + &tracing_toml(opts.otlp_endpoint.as_deref(), "shs-relay")
+                + &opts.relay_extra,
         )?;
         let args = [
             "serve".into(),
@@ -418,6 +428,17 @@ fn adapter_toml(pki: &Pki, id: &str, sim_url: &str) -> String {
         key = q(&own.key),
         ca = q(&pki.ca),
     )
+}
+
+/// The `[tracing]` section for a collector, or nothing.
+fn tracing_toml(otlp_endpoint: Option<&str>, service: &str) -> String {
+    match otlp_endpoint {
+        Some(url) => format!(
+            "\n[tracing]\notlp_endpoint = {}\nservice_name = \"{service}\"\n",
+            toml::Value::String(url.to_owned())
+        ),
+        None => String::new(),
+    }
 }
 
 fn relay_toml(pki: &Pki, providers: &[DemoProvider], logs: &Path, opts: &DemoOptions) -> String {

@@ -199,6 +199,59 @@ where
     Ok((Box::new(layer), Exporting { provider }))
 }
 
+/// Where and how a process logs.
+pub struct LogOutput {
+    pub writer: tracing_subscriber::fmt::writer::BoxMakeWriter,
+    /// JSON lines (one object per event) or human-readable text.
+    pub json: bool,
+}
+
+/// Installs the process's global subscriber: the log (level from `RUST_LOG`,
+/// default `info`) and, when `tracing` is given, span export (see [`layer`]).
+/// Returns the exporter to shut down at exit. A second call in one process
+/// (tests) leaves the first subscriber in place and returns `Ok(None)`.
+pub fn init(
+    log: LogOutput,
+    tracing: Option<&TracingConfig>,
+    default_service: &str,
+    targets: &'static [&'static str],
+) -> Result<Option<Exporting>, TelemetryError> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    type Registry = tracing_subscriber::Registry;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(log.writer);
+    // Log lines stay as they were before spans existed: the span context is
+    // not repeated in every JSON line.
+    let fmt: BoxedLayer<Registry> = if log.json {
+        fmt.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_filter(filter)
+            .boxed()
+    } else {
+        fmt.with_filter(filter).boxed()
+    };
+    let mut layers = vec![fmt];
+    let mut exporting = None;
+    if let Some(cfg) = tracing {
+        let (otel, e) = layer::<Registry>(cfg, default_service, targets)?;
+        layers.push(otel);
+        exporting = Some(e);
+    }
+    if tracing_subscriber::registry()
+        .with(layers)
+        .try_init()
+        .is_err()
+        && let Some(e) = exporting.take()
+    {
+        let _ = e.provider.shutdown();
+    }
+    Ok(exporting)
+}
+
 /// The `/v1/traces` URL of an HTTP/protobuf collector.
 fn http_traces_url(base: &str) -> String {
     let base = base.trim_end_matches('/');
@@ -240,6 +293,19 @@ impl SpanExporter for OnRuntime {
             inner.set_resource(resource);
         }
     }
+}
+
+/// A transaction id as a span attribute. SHS transaction ids are UUIDs; any
+/// other text a caller wrote there is not exported, since it could hold
+/// anything, personal data included.
+pub fn tx_attribute(tx_id: &str) -> &str {
+    let b = tx_id.as_bytes();
+    let uuid_shaped = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if uuid_shaped { tx_id } else { "(not a uuid)" }
 }
 
 /// Writes `span`'s trace context into gRPC request metadata as a W3C
@@ -351,6 +417,21 @@ mod tests {
             http_traces_url("http://c:4318/v1/traces"),
             "http://c:4318/v1/traces"
         );
+    }
+
+    #[test]
+    fn only_uuid_shaped_transaction_ids_are_exported() {
+        let tx = "6f1c3b57-4f0a-4e0e-9a59-55b7e5a0c0d1";
+        assert_eq!(tx_attribute(tx), tx);
+        for other in [
+            "19121212-1212",
+            "191212121212",
+            "",
+            "x",
+            "6f1c3b57-4f0a-4e0e-9a59-55b7e5a0c0d1x",
+        ] {
+            assert_eq!(tx_attribute(other), "(not a uuid)");
+        }
     }
 
     #[test]
