@@ -14,7 +14,10 @@
 //! - a concurrency limit (`RESOURCE_EXHAUSTED` at once when full), graceful
 //!   shutdown on SIGTERM/Ctrl-C, JSON logs without personal data, Prometheus
 //!   metrics on an optional admin listener;
-//! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env.
+//! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env;
+//! - tracing: each call runs in a span continuing the relay's trace (the W3C
+//!   `traceparent` in the call's metadata), exported over OTLP with a
+//!   `[tracing]` section.
 //!
 //! # Layout
 //!

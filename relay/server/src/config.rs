@@ -700,6 +700,46 @@ mod tests {
     }
 
     #[test]
+    fn an_admin_listener_with_an_operator_ca_uses_the_front_certificate_unless_given_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = files(dir.path());
+        let ca = dir.path().join("ca.pem").display().to_string();
+        let key = dir.path().join("key.pem").display().to_string();
+        let c = load(
+            dir.path(),
+            &format!("{base}\n[admin]\nlisten = \"127.0.0.1:0\"\n"),
+        )
+        .unwrap();
+        assert!(c.admin.unwrap().tls(&c.front).is_none(), "plain HTTP");
+        let c = load(
+            dir.path(),
+            &format!("{base}\n[admin]\nlisten = \"127.0.0.1:0\"\nclient_ca = \"{ca}\"\n"),
+        )
+        .unwrap();
+        let admin = c.admin.clone().unwrap();
+        let (cert, _, client_ca) = admin.tls(&c.front).unwrap();
+        assert_eq!(cert, c.front.cert.as_path());
+        assert_eq!(client_ca, Path::new(&ca));
+        let c = load(
+            dir.path(),
+            &format!(
+                "{base}\n[admin]\nlisten = \"127.0.0.1:0\"\nclient_ca = \"{ca}\"\ncert = \"{ca}\"\nkey = \"{key}\"\n"
+            ),
+        )
+        .unwrap();
+        let admin = c.admin.clone().unwrap();
+        assert_eq!(admin.tls(&c.front).unwrap().0, Path::new(&ca));
+        let e = load(
+            dir.path(),
+            &format!(
+                "{base}\n[admin]\nlisten = \"127.0.0.1:0\"\ncert = \"{ca}\"\nkey = \"{key}\"\n"
+            ),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("admin.cert"), "{e}");
+    }
+
+    #[test]
     fn processors_act_only_for_their_municipalities() {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(

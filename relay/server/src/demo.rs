@@ -535,9 +535,14 @@ file = {log}
 }
 
 /// `shs-relay demo`: start the stack, print how to use it, run until Ctrl-C or SIGTERM.
-pub async fn run(dir: &Path, scenario: Option<&Path>) -> anyhow::Result<()> {
+pub async fn run(
+    dir: &Path,
+    scenario: Option<&Path>,
+    otlp_endpoint: Option<String>,
+) -> anyhow::Result<()> {
     let mut opts = DemoOptions::new(dir)?;
     opts.scenario = scenario.map(Path::to_owned);
+    opts.otlp_endpoint = otlp_endpoint;
     let demo = Demo::start(opts).await?;
     let d = demo.dir.display();
     println!(

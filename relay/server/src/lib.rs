@@ -21,8 +21,15 @@
 //! - [`soap`]: the SSBTEK v10 SOAP web service (the same path from `policy` on),
 //!   and the WSDL/XSDs it serves.
 //!
+//! Tracing follows the same path: [`front::traced`] opens a `front` span per
+//! request, [`policy::decide`] a `policy` span per decision, the fan-out a
+//! `provider.call` span per call (its context goes to the adapter as a W3C
+//! `traceparent`) and a `combine` span; they are exported only with a
+//! `[tracing]` section (crate `relay-telemetry`).
+//!
 //! Beside the request path: [`config`] (the TOML file, checked at start),
-//! [`admin`] and [`metrics`] (the admin listener: metrics, health, maintenance),
+//! [`admin`] and [`metrics`] (the admin listener: metrics, health, maintenance;
+//! optionally mutual TLS with operator certificates),
 //! [`operator`] (run-time operator decisions) and [`demo`] (starts a whole
 //! development stack as separate processes).
 //!
