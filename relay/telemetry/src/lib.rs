@@ -115,10 +115,10 @@ pub struct Exporting {
 }
 
 impl Exporting {
-    /// Sends what is queued and stops the exporter (at most a few seconds).
-    /// Blocking: call it off the async runtime's worker threads.
+    /// Sends what is queued and stops the exporter, within a few seconds
+    /// even when the collector does not answer. Blocking: call it off the async
+    /// runtime's worker threads.
     pub fn shutdown(&self) {
-        let _ = self.provider.force_flush();
         let _ = self.provider.shutdown_with_timeout(Duration::from_secs(5));
     }
 

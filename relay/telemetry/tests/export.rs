@@ -111,3 +111,34 @@ async fn a_zero_sample_ratio_exports_nothing() {
     exporting.shutdown_async().await;
     assert!(names(&received).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_that_is_down_costs_spans_not_time() {
+    // A port nobody listens on (bound, then released).
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let mut cfg = config(format!("http://127.0.0.1:{port}"), 1.0);
+        cfg.protocol = protocol;
+        let (layer, exporting) =
+            relay_telemetry::layer::<tracing_subscriber::Registry>(&cfg, "x", &["export"]).unwrap();
+        let started = std::time::Instant::now();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for _ in 0..100 {
+                emit();
+            }
+        });
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{protocol:?}: spans are queued, not sent inline"
+        );
+        let stopping = std::time::Instant::now();
+        exporting.shutdown_async().await;
+        assert!(
+            stopping.elapsed() < std::time::Duration::from_secs(30),
+            "{protocol:?}: shutdown is bounded"
+        );
+    }
+}
