@@ -5,8 +5,12 @@
 //! through the demo launcher, talk to them over real mutual TLS, and validate
 //! every SSBTEK document with `xmllint` against the real v10 XSD.
 //!
+//! [`collector`] is an OTLP trace collector for the tracing tests.
+//!
 //! The binaries must be built first (`cargo build --workspace --bins`); the
 //! README's test command does that.
+
+pub mod collector;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -25,6 +25,12 @@
 //! [admin]                            # optional: /metrics, /livez, /readyz
 //! listen = "127.0.0.1:9101"
 //!
+//! [tracing]                          # optional: export spans over OTLP
+//! otlp_endpoint = "http://127.0.0.1:4317"
+//! protocol = "grpc"                  # or "http/protobuf"
+//! service_name = "shs-adapter-fk"    # default: the executable's name
+//! sample_ratio = 1.0                 # for traces the relay did not start
+//!
 //! [extra]                            # adapter-specific settings
 //! ```
 
@@ -52,6 +58,9 @@ pub struct AdapterConfig {
     pub limits: Limits,
     #[serde(default)]
     pub admin: Option<Admin>,
+    /// Span export over OTLP; none when absent.
+    #[serde(default)]
+    pub tracing: Option<relay_telemetry::TracingConfig>,
     #[serde(default = "default_health_interval")]
     pub health_interval_ms: u64,
     #[serde(default = "default_deadline")]
@@ -161,6 +170,11 @@ impl AdapterConfig {
         if !config.backend.url.starts_with("https://") && !config.backend.url.starts_with("http://")
         {
             return Err(err("backend.url", "must be an http(s) URL".into()));
+        }
+        if let Some(t) = &config.tracing
+            && let Err((key, reason)) = t.check()
+        {
+            return Err(err(&format!("tracing.{key}"), reason));
         }
         if config.limits.max_concurrent == 0 {
             return Err(err(

@@ -14,7 +14,10 @@
 //! - a concurrency limit (`RESOURCE_EXHAUSTED` at once when full), graceful
 //!   shutdown on SIGTERM/Ctrl-C, JSON logs without personal data, Prometheus
 //!   metrics on an optional admin listener;
-//! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env.
+//! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env;
+//! - tracing: each call runs in a span continuing the relay's trace (the W3C
+//!   `traceparent` in the call's metadata), exported over OTLP with a
+//!   `[tracing]` section.
 //!
 //! # Layout
 //!
@@ -188,15 +191,6 @@ struct Args {
 pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result<B>) -> ExitCode {
     relay_pki::tls::install_crypto_provider();
     let args = Args::parse();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .json()
-        .flatten_event(true)
-        .try_init();
     let mut cfg = match AdapterConfig::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -218,6 +212,7 @@ pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result
         }
     };
     let result = runtime.block_on(async move {
+        let exporting = init_logging(cfg.tracing.as_ref())?;
         let backend = make(&cfg)?;
         let listener = TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
@@ -232,7 +227,11 @@ pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result
             serde_json::json!({ "listen": addr.to_string(), "admin": admin })
         );
         tracing::info!(%addr, provider = %backend.describe().provider_id, "adapter listening");
-        serve_with_listener(backend, cfg, listener, shutdown_signal()).await
+        let result = serve_with_listener(backend, cfg, listener, shutdown_signal()).await;
+        if let Some(e) = exporting {
+            e.shutdown_async().await;
+        }
+        result
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -241,6 +240,28 @@ pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result
             ExitCode::FAILURE
         }
     }
+}
+
+/// JSON logs to stderr (level from `RUST_LOG`, default `info`) and, with a
+/// `[tracing]` section, the SDK's spans exported over OTLP. Call inside the
+/// runtime; shut the returned exporter down before exiting.
+pub fn init_logging(
+    tracing: Option<&relay_telemetry::TracingConfig>,
+) -> anyhow::Result<Option<relay_telemetry::Exporting>> {
+    let output = relay_telemetry::LogOutput {
+        writer: tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+        json: true,
+    };
+    let service = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "shs-adapter".to_owned());
+    Ok(relay_telemetry::init(
+        output,
+        tracing,
+        &service,
+        &["providers_sdk"],
+    )?)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

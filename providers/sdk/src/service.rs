@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::config::AdapterConfig;
 use crate::metrics::METRICS;
@@ -136,9 +137,53 @@ impl<B: Backend> proto::provider_server::Provider for ProviderService<B> {
         req: Request<proto::QueryRequest>,
     ) -> Result<Response<proto::QueryReply>, Status> {
         self.check_client(&req)?;
+        let span = self.call_span("adapter.query", &req);
+        self.query_in_span(req).instrument(span).await
+    }
+
+    async fn submit(
+        &self,
+        req: Request<proto::SubmitRequest>,
+    ) -> Result<Response<proto::SubmitReply>, Status> {
+        self.check_client(&req)?;
+        let span = self.call_span("adapter.submit", &req);
+        self.submit_in_span(req).instrument(span).await
+    }
+}
+
+impl<B: Backend> ProviderService<B> {
+    /// The span of one call: a child of the caller's trace when the call
+    /// carries a W3C `traceparent`. Its fields are the provider id, the
+    /// transaction id (when a UUID), the outcome and the latency; never the
+    /// person, the caller's details or a payload.
+    fn call_span<T>(&self, name: &'static str, req: &Request<T>) -> tracing::Span {
+        let provider = self.backend.describe().provider_id;
+        let span = tracing::info_span!(
+            "adapter.call",
+            otel.name = name,
+            otel.kind = "server",
+            provider.id = provider.as_str(),
+            shs.tx_id = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        relay_telemetry::continue_trace(req.metadata(), &span);
+        span
+    }
+
+    async fn query_in_span(
+        &self,
+        req: Request<proto::QueryRequest>,
+    ) -> Result<Response<proto::QueryReply>, Status> {
         let started = Instant::now();
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
             METRICS.observe_query("rejected_concurrency", started);
+            record_call(
+                &tracing::Span::current(),
+                "",
+                "rejected_concurrency",
+                started,
+            );
             return Err(Status::resource_exhausted(
                 "adapter at its concurrency limit",
             ));
@@ -182,6 +227,7 @@ impl<B: Backend> proto::provider_server::Provider for ProviderService<B> {
             ),
         };
         METRICS.observe_query(outcome, started);
+        record_call(&tracing::Span::current(), &tx, outcome, started);
         tracing::info!(
             tx = %tx,
             trace_id = traceparent.as_deref().unwrap_or(""),
@@ -192,13 +238,18 @@ impl<B: Backend> proto::provider_server::Provider for ProviderService<B> {
         reply.map(Response::new)
     }
 
-    async fn submit(
+    async fn submit_in_span(
         &self,
         req: Request<proto::SubmitRequest>,
     ) -> Result<Response<proto::SubmitReply>, Status> {
-        self.check_client(&req)?;
         let started = Instant::now();
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
+            record_call(
+                &tracing::Span::current(),
+                "",
+                "rejected_concurrency",
+                started,
+            );
             return Err(Status::resource_exhausted(
                 "adapter at its concurrency limit",
             ));
@@ -226,9 +277,16 @@ impl<B: Backend> proto::provider_server::Provider for ProviderService<B> {
                 }),
             ),
         };
+        record_call(&tracing::Span::current(), &tx, outcome, started);
         tracing::info!(tx = %tx, outcome, latency_ms = started.elapsed().as_millis() as u64, "submit");
         reply.map(Response::new)
     }
+}
+
+fn record_call(span: &tracing::Span, tx: &str, outcome: &'static str, started: Instant) {
+    span.record("shs.tx_id", relay_telemetry::tx_attribute(tx))
+        .record("outcome", outcome)
+        .record("latency_ms", started.elapsed().as_millis() as u64);
 }
 
 /// Polls the backend's health and publishes it on `grpc.health.v1`.

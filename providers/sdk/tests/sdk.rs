@@ -429,3 +429,19 @@ fn an_invalid_config_names_the_file_and_the_key() {
     assert!(e.contains("bad.toml") && e.contains("tls.cert"), "{e}");
     let _ = Path::new("");
 }
+
+#[test]
+fn a_tracing_section_is_optional_and_checked() {
+    let pki = Pki::new();
+    assert!(pki.config("").tracing.is_none());
+    let c = pki.config("[tracing]\notlp_endpoint = \"http://127.0.0.1:4317\"\n");
+    let t = c.tracing.expect("a tracing section");
+    assert_eq!(t.sample_ratio, 1.0);
+    let file = pki.path("adapter.toml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("4317\"\n", "4317\"\nsample_ratio = -1.0\n");
+    std::fs::write(&file, text).unwrap();
+    let e = AdapterConfig::load(&file).unwrap_err().to_string();
+    assert!(e.contains("tracing.sample_ratio"), "{e}");
+}

@@ -1,4 +1,5 @@
-//! The admin listener (separate address, loopback by default, plain HTTP):
+//! The admin listener (separate address, loopback by default; plain HTTP, or
+//! mutual TLS with operator certificates when `[admin] client_ca` is set):
 //! `/metrics` (Prometheus), `/livez`, `/readyz` (ready = configuration loaded, not
 //! in maintenance, and at least `min_healthy_providers` adapters SERVING), and the
 //! maintenance switch that drains the node from a load balancer.
@@ -14,6 +15,7 @@ use futures::future::join_all;
 use http::StatusCode;
 
 use crate::Relay;
+use crate::identity::PeerCert;
 use crate::metrics::METRICS;
 
 pub fn router(relay: Arc<Relay>) -> Router {
@@ -24,11 +26,11 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route("/admin/maintenance", get(maintenance_state))
         .route(
             "/admin/maintenance/on",
-            post(|s, h| set_maintenance(s, h, true)),
+            post(|s, o| set_maintenance(s, o, true)),
         )
         .route(
             "/admin/maintenance/off",
-            post(|s, h| set_maintenance(s, h, false)),
+            post(|s, o| set_maintenance(s, o, false)),
         )
         .route("/admin/suspensions", get(suspensions))
         .route("/admin/suspend", post(|s, h, q| suspension(s, h, q, true)))
@@ -49,14 +51,44 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .with_state(relay)
 }
 
-/// Who did an admin action: the `X-Operator` header, else the listener itself.
-fn operator_of(headers: &http::HeaderMap) -> String {
-    headers
+/// Who did an admin action. On a mutual-TLS admin listener (`[admin]
+/// client_ca`): the operator certificate's subject CN, with the `X-Operator`
+/// header added when it names someone else (a shared team certificate). On a
+/// plain listener: the `X-Operator` header, else the listener itself.
+pub struct Operator(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Operator {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let cert = parts.extensions.get::<PeerCert>().map(|p| p.0.as_slice());
+        Ok(Self(operator_of(cert, &parts.headers)))
+    }
+}
+
+fn operator_of(cert: Option<&[u8]>, headers: &http::HeaderMap) -> String {
+    let header = headers
         .get("X-Operator")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 100)
-        .unwrap_or("admin-listener")
-        .to_owned()
+        .filter(|v| !v.is_empty() && v.len() <= 100);
+    let Some(der) = cert else {
+        return header.unwrap_or("admin-listener").to_owned();
+    };
+    // The handshake verified the chain; a certificate without a CN is still
+    // an operator of that CA, named by its fingerprint.
+    let cn = relay_pki::identity::PeerSubject::from_der(der).map(|s| {
+        s.common_name
+            .filter(|cn| !cn.is_empty())
+            .unwrap_or_else(|| format!("sha256:{}", s.sha256_fingerprint))
+    });
+    let cn = cn.unwrap_or_else(|| "unparseable-certificate".to_owned());
+    match header {
+        Some(h) if h != cn => format!("{cn} (X-Operator: {h})"),
+        _ => cn,
+    }
 }
 
 /// Writes an admin action to the audit trail (for callers outside this module).
@@ -102,7 +134,7 @@ fn org_param(
 /// `POST /admin/suspend?org=ORG[&product=ssbtek]` and `/admin/resume?...`.
 async fn suspension(
     State(relay): State<Arc<Relay>>,
-    headers: http::HeaderMap,
+    Operator(who): Operator,
     axum::extract::Query(q): Params,
     on: bool,
 ) -> Response {
@@ -121,7 +153,7 @@ async fn suspension(
         relay.operator.resume(&org, &scope);
     }
     let action = if on { "suspend" } else { "resume" };
-    record(&relay, &operator_of(&headers), action, &target).await;
+    record(&relay, &who, action, &target).await;
     format!("{action}: {target}\n").into_response()
 }
 
@@ -149,7 +181,7 @@ async fn suspensions(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_js
 /// vendor) or lets it in again, with immediate effect.
 async fn anordnare(
     State(relay): State<Arc<Relay>>,
-    headers: http::HeaderMap,
+    Operator(who): Operator,
     axum::extract::Query(q): Params,
     on: bool,
 ) -> Response {
@@ -167,7 +199,7 @@ async fn anordnare(
     } else {
         "elt-resume-anordnare"
     };
-    record(&relay, &operator_of(&headers), action, org.as_str()).await;
+    record(&relay, &who, action, org.as_str()).await;
     format!("{action}: {org}\n").into_response()
 }
 
@@ -196,7 +228,7 @@ async fn suspended_anordnare(State(relay): State<Arc<Relay>>) -> axum::Json<serd
 /// stops (or resumes) serving a municipality, without a restart.
 async fn withdrawal(
     State(relay): State<Arc<Relay>>,
-    headers: http::HeaderMap,
+    Operator(who): Operator,
     axum::extract::Query(q): Params,
     on: bool,
 ) -> Response {
@@ -217,14 +249,13 @@ async fn withdrawal(
     }
     let target = format!("{provider}/{org}");
     let action = if on { "withdraw" } else { "restore" };
-    record(&relay, &operator_of(&headers), action, &target).await;
+    record(&relay, &who, action, &target).await;
     format!("{action}: {target}\n").into_response()
 }
 
 /// `POST /admin/reload`: reloads the configuration file; an invalid one is
 /// refused with the reason (400) and the running configuration stays.
-async fn reload(State(relay): State<Arc<Relay>>, headers: http::HeaderMap) -> Response {
-    let who = operator_of(&headers);
+async fn reload(State(relay): State<Arc<Relay>>, Operator(who): Operator) -> Response {
     match relay.reload() {
         Ok(()) => {
             record(&relay, &who, "reload", "configuration").await;
@@ -310,13 +341,13 @@ async fn maintenance_state(State(relay): State<Arc<Relay>>) -> String {
 
 async fn set_maintenance(
     State(relay): State<Arc<Relay>>,
-    headers: http::HeaderMap,
+    Operator(who): Operator,
     on: bool,
 ) -> String {
     relay.operator.set_maintenance(on);
     record(
         &relay,
-        &operator_of(&headers),
+        &who,
         if on {
             "maintenance_on"
         } else {

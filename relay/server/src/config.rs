@@ -54,6 +54,9 @@ pub struct Config {
     /// ELT (time reports to Försäkringskassan); not offered when absent.
     #[serde(default)]
     pub elt: Option<EltConfig>,
+    /// Span export over OTLP; none (and no trace context sent) when absent.
+    #[serde(default)]
+    pub tracing: Option<relay_telemetry::TracingConfig>,
 }
 
 /// ELT: the rules of the service's terms (seed 000) and where reports go.
@@ -211,7 +214,8 @@ impl MailboxConfig {
     }
 }
 
-/// The admin listener (plain HTTP; keep it on loopback or a management network).
+/// The admin listener: plain HTTP (keep it on loopback or a management
+/// network), or mutual TLS with operator certificates when `client_ca` is set.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {
@@ -219,6 +223,30 @@ pub struct Admin {
     /// `/readyz` answers 503 while fewer adapters than this are SERVING.
     #[serde(default)]
     pub min_healthy_providers: usize,
+    /// The operator CA (PEM). When set, the listener speaks TLS and requires a
+    /// client certificate chaining to it; the certificate's subject CN names the
+    /// operator in the audit trail.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// The admin listener's own server certificate and key (PEM), with
+    /// `client_ca`; default: the front's `cert` and `key`.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+impl Admin {
+    /// The TLS set-up of the listener: (server cert, server key, operator CA),
+    /// or `None` for plain HTTP.
+    pub fn tls<'a>(&'a self, front: &'a Front) -> Option<(&'a Path, &'a Path, &'a Path)> {
+        let ca = self.client_ca.as_deref()?;
+        Some((
+            self.cert.as_deref().unwrap_or(&front.cert),
+            self.key.as_deref().unwrap_or(&front.key),
+            ca,
+        ))
+    }
 }
 
 /// The SSBTEK v10 SOAP web service on the front.
@@ -531,6 +559,26 @@ impl Config {
         must_exist("provider_tls.ca", &self.provider_tls.ca)?;
         must_exist("provider_tls.cert", &self.provider_tls.cert)?;
         must_exist("provider_tls.key", &self.provider_tls.key)?;
+        if let Some(a) = &self.admin {
+            if a.cert.is_some() != a.key.is_some() {
+                return Err(("admin.key".into(), "cert and key go together".into()));
+            }
+            if a.cert.is_some() && a.client_ca.is_none() {
+                return Err((
+                    "admin.cert".into(),
+                    "a certificate for the admin listener needs client_ca (mutual TLS)".into(),
+                ));
+            }
+            for (key, p) in [
+                ("admin.client_ca", &a.client_ca),
+                ("admin.cert", &a.cert),
+                ("admin.key", &a.key),
+            ] {
+                if let Some(p) = p {
+                    must_exist(key, p)?;
+                }
+            }
+        }
         let l = &self.limits;
         let positive = |key: &str, v: u64| {
             if v == 0 {
@@ -556,6 +604,10 @@ impl Config {
             && let Err(e) = m.retention()
         {
             return Err(("mailbox.ttl_hours".into(), e.to_string()));
+        }
+        if let Some(t) = &self.tracing {
+            t.check()
+                .map_err(|(key, reason)| (format!("tracing.{key}"), reason))?;
         }
         if self.products.ssbtek == self.products.ping {
             return Err((
@@ -746,6 +798,26 @@ mod tests {
                 "front.key",
             ),
             (format!("{base}\nunknown = 1\n"), "unknown"),
+            (
+                format!(
+                    "{base}\n[admin]\nlisten = \"127.0.0.1:0\"\nclient_ca = \"/nonexistent/ca.pem\"\n"
+                ),
+                "admin.client_ca",
+            ),
+            (
+                format!("{base}\n[admin]\nlisten = \"127.0.0.1:0\"\ncert = \"/x.pem\"\n"),
+                "admin.key",
+            ),
+            (
+                format!(
+                    "{base}\n[tracing]\notlp_endpoint = \"http://c:4317\"\nsample_ratio = 2.0\n"
+                ),
+                "tracing.sample_ratio",
+            ),
+            (
+                format!("{base}\n[tracing]\notlp_endpoint = \"c:4317\"\n"),
+                "tracing.otlp_endpoint",
+            ),
         ];
         for (text, key) in cases {
             let e = load(dir.path(), &text).unwrap_err();
@@ -753,6 +825,46 @@ mod tests {
             assert!(shown.contains("relay.toml"), "{shown}");
             assert!(shown.contains(key), "expected key {key} in: {shown}");
         }
+    }
+
+    #[test]
+    fn an_admin_listener_with_an_operator_ca_uses_the_front_certificate_unless_given_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = files(dir.path());
+        let ca = dir.path().join("ca.pem").display().to_string();
+        let key = dir.path().join("key.pem").display().to_string();
+        let c = load(
+            dir.path(),
+            &format!("{base}\n[admin]\nlisten = \"127.0.0.1:0\"\n"),
+        )
+        .unwrap();
+        assert!(c.admin.unwrap().tls(&c.front).is_none(), "plain HTTP");
+        let c = load(
+            dir.path(),
+            &format!("{base}\n[admin]\nlisten = \"127.0.0.1:0\"\nclient_ca = \"{ca}\"\n"),
+        )
+        .unwrap();
+        let admin = c.admin.clone().unwrap();
+        let (cert, _, client_ca) = admin.tls(&c.front).unwrap();
+        assert_eq!(cert, c.front.cert.as_path());
+        assert_eq!(client_ca, Path::new(&ca));
+        let c = load(
+            dir.path(),
+            &format!(
+                "{base}\n[admin]\nlisten = \"127.0.0.1:0\"\nclient_ca = \"{ca}\"\ncert = \"{ca}\"\nkey = \"{key}\"\n"
+            ),
+        )
+        .unwrap();
+        let admin = c.admin.clone().unwrap();
+        assert_eq!(admin.tls(&c.front).unwrap().0, Path::new(&ca));
+        let e = load(
+            dir.path(),
+            &format!(
+                "{base}\n[admin]\nlisten = \"127.0.0.1:0\"\ncert = \"{ca}\"\nkey = \"{key}\"\n"
+            ),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("admin.cert"), "{e}");
     }
 
     #[test]

@@ -135,6 +135,9 @@ pub struct DemoOptions {
     pub max_in_flight: Option<usize>,
     /// Extra lines inside the relay's `[elt]` table.
     pub elt_extra: String,
+    /// An OTLP/gRPC collector (`http://host:port`): when set, the relay and
+    /// every adapter export their spans there (`[tracing]` in their configs).
+    pub otlp_endpoint: Option<String>,
 }
 
 impl DemoOptions {
@@ -149,6 +152,7 @@ impl DemoOptions {
             withdrawn: Vec::new(),
             max_in_flight: None,
             elt_extra: String::new(),
+            otlp_endpoint: None,
         })
     }
 }
@@ -345,7 +349,11 @@ impl Demo {
         // 2. The seven adapters.
         for (id, bin) in ADAPTERS {
             let path = config_dir.join(format!("adapter-{}.toml", id.to_lowercase()));
-            std::fs::write(&path, adapter_toml(&pki, id, &sim_url))?;
+            std::fs::write(
+                &path,
+                adapter_toml(&pki, id, &sim_url)
+                    + &tracing_toml(opts.otlp_endpoint.as_deref(), bin),
+            )?;
             let addrs = demo
                 .spawn(
                     bin,
@@ -364,7 +372,9 @@ impl Demo {
         let relay_config = &demo.info.relay.config;
         std::fs::write(
             relay_config,
-            relay_toml(&pki, &demo.info.providers, &logs, &opts) + &opts.relay_extra,
+            relay_toml(&pki, &demo.info.providers, &logs, &opts)
+                + &tracing_toml(opts.otlp_endpoint.as_deref(), "shs-relay")
+                + &opts.relay_extra,
         )?;
         let args = [
             "serve".into(),
@@ -496,6 +506,17 @@ fn adapter_toml(pki: &Pki, id: &str, sim_url: &str) -> String {
     s
 }
 
+/// The `[tracing]` section for a collector, or nothing.
+fn tracing_toml(otlp_endpoint: Option<&str>, service: &str) -> String {
+    match otlp_endpoint {
+        Some(url) => format!(
+            "\n[tracing]\notlp_endpoint = {}\nservice_name = \"{service}\"\n",
+            toml::Value::String(url.to_owned())
+        ),
+        None => String::new(),
+    }
+}
+
 fn relay_toml(pki: &Pki, providers: &[DemoProvider], logs: &Path, opts: &DemoOptions) -> String {
     use std::fmt::Write;
     let mut s = format!(
@@ -596,9 +617,14 @@ file = {log}
 }
 
 /// `shs-relay demo`: start the stack, print how to use it, run until Ctrl-C or SIGTERM.
-pub async fn run(dir: &Path, scenario: Option<&Path>) -> anyhow::Result<()> {
+pub async fn run(
+    dir: &Path,
+    scenario: Option<&Path>,
+    otlp_endpoint: Option<String>,
+) -> anyhow::Result<()> {
     let mut opts = DemoOptions::new(dir)?;
     opts.scenario = scenario.map(Path::to_owned);
+    opts.otlp_endpoint = otlp_endpoint;
     let demo = Demo::start(opts).await?;
     let d = demo.dir.display();
     println!(

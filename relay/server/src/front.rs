@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 use crate::identity::PeerCert;
 
@@ -90,6 +91,51 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("grace period over; closing remaining connections");
+    }
+}
+
+/// Router middleware: runs one HTTP request in its `front` span. The span
+/// records the method, the route template (`/shs/ds/{outbox}`, never the
+/// concrete path, which may hold an organisation number), the SHS transaction id
+/// (filled in by the handler once the label is valid) and the outcome; never a
+/// header value or the body.
+pub async fn traced(
+    route: Option<axum::extract::MatchedPath>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let span = tracing::info_span!(
+        "front",
+        otel.kind = "server",
+        http.request.method = req.method().as_str(),
+        http.route = route.as_ref().map_or("(unmatched)", |r| r.as_str()),
+        shs.tx_id = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        shs.error_code = tracing::field::Empty,
+    );
+    let response = next.run(req).instrument(span.clone()).await;
+    record_outcome(&span, &response);
+    response
+}
+
+fn record_outcome<B>(span: &tracing::Span, response: &http::Response<B>) {
+    let status = response.status();
+    let error_code = response
+        .headers()
+        .get("X-shs-errorcode")
+        .and_then(|v| v.to_str().ok())
+        .and_then(relay_shs::ErrorCode::parse);
+    let outcome = match (status.as_u16(), error_code) {
+        (_, Some(_)) => "refused",
+        (200..=299, None) => "ok",
+        (503, None) => "overloaded",
+        _ => "error",
+    };
+    span.record("http.response.status_code", status.as_u16())
+        .record("outcome", outcome);
+    if let Some(code) = error_code {
+        span.record("shs.error_code", code.as_str());
     }
 }
 

@@ -21,8 +21,15 @@
 //! - [`soap`]: the SSBTEK v10 SOAP web service (the same path from `policy` on),
 //!   and the WSDL/XSDs it serves.
 //!
+//! Tracing follows the same path: [`front::traced`] opens a `front` span per
+//! request, [`policy::decide`] a `policy` span per decision, the fan-out a
+//! `provider.call` span per call (its context goes to the adapter as a W3C
+//! `traceparent`) and a `combine` span; they are exported only with a
+//! `[tracing]` section (crate `relay-telemetry`).
+//!
 //! Beside the request path: [`config`] (the TOML file, checked at start),
-//! [`admin`] and [`metrics`] (the admin listener: metrics, health, maintenance),
+//! [`admin`] and [`metrics`] (the admin listener: metrics, health, maintenance;
+//! optionally mutual TLS with operator certificates),
 //! [`operator`] (run-time operator decisions) and [`demo`] (starts a whole
 //! development stack as separate processes).
 //!
@@ -123,6 +130,7 @@ impl Relay {
                 "admin",
                 format!("{:?}", config.admin) == format!("{:?}", old.config.admin),
             ),
+            ("tracing", config.tracing == old.config.tracing),
         ] {
             if !same {
                 tracing::warn!(
@@ -226,13 +234,14 @@ pub fn router(relay: Arc<Relay>) -> Router {
             &soap_path,
             axum::routing::post(soap::handle).get(soap::contract),
         )
+        .layer(axum::middleware::from_fn(front::traced))
         .with_state(relay)
 }
 
 /// Loads the configuration, binds the front and serves until SIGTERM or Ctrl-C.
 pub async fn serve_from_file(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
-    init_logging(&config.log)?;
+    let exporting = init_logging(&config.log, config.tracing.as_ref())?;
     let listener = TcpListener::bind(config.front.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.front.listen))?;
@@ -254,7 +263,11 @@ pub async fn serve_from_file(path: &Path) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(shutdown.clone()));
     tracing::info!(%addr, node = %config.node.id, "shs-relay listening");
-    run_inner(config, Some(path.to_owned()), listener, admin, shutdown).await
+    let result = run_inner(config, Some(path.to_owned()), listener, admin, shutdown).await;
+    if let Some(e) = exporting {
+        e.shutdown_async().await;
+    }
+    result
 }
 
 /// Serves the front on `listener` until `shutdown` is cancelled.
@@ -289,6 +302,13 @@ async fn run_inner(
         Some(&config.front.client_ca),
         &[b"h2", b"http/1.1"],
     )?;
+    let admin_tls = match config.admin.as_ref().and_then(|a| a.tls(&config.front)) {
+        Some((cert, key, ca)) => Some(Arc::new(
+            relay_pki::tls::server_config(cert, key, Some(ca), &[b"h2", b"http/1.1"])
+                .context("admin: the listener's TLS set-up")?,
+        )),
+        None => None,
+    };
     let relay = Arc::new(Relay::with_path(config, config_path)?);
     #[cfg(unix)]
     tokio::spawn(reload_on_sighup(relay.clone()));
@@ -297,11 +317,26 @@ async fn run_inner(
     if let Some(admin) = admin {
         let app = admin::router(relay.clone());
         let stop = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(admin, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-        });
+        match admin_tls {
+            // Operator certificates: the same accept loop and handshake as the front.
+            Some(tls) => {
+                tokio::spawn(front::serve(
+                    admin,
+                    tls,
+                    app,
+                    stop,
+                    Duration::from_secs(5),
+                    |reason| tracing::warn!(reason, "admin listener: TLS handshake refused"),
+                ));
+            }
+            None => {
+                tokio::spawn(async move {
+                    let _ = axum::serve(admin, app)
+                        .with_graceful_shutdown(async move { stop.cancelled().await })
+                        .await;
+                });
+            }
+        }
     }
     let app = router(relay);
     front::serve(
@@ -366,9 +401,14 @@ pub async fn shutdown_on_signal(token: CancellationToken) {
 /// JSON (default) or text logs to stderr or a file; level from `RUST_LOG`
 /// (default `info`). Log lines never carry personal data or payloads: handlers
 /// log transaction ids, organisation numbers, outcomes and latencies only.
-pub fn init_logging(log: &config::Log) -> anyhow::Result<()> {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+///
+/// With a `[tracing]` section, the relay's spans are exported over OTLP too
+/// (see `relay_telemetry`); the returned exporter is shut down at exit so the
+/// last spans are sent.
+pub fn init_logging(
+    log: &config::Log,
+    tracing: Option<&relay_telemetry::TracingConfig>,
+) -> anyhow::Result<Option<relay_telemetry::Exporting>> {
     let writer: tracing_subscriber::fmt::writer::BoxMakeWriter = match &log.file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -380,17 +420,16 @@ pub fn init_logging(log: &config::Log) -> anyhow::Result<()> {
         }
         None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let result = if log.format.as_deref() == Some("text") {
-        builder.try_init()
-    } else {
-        builder.json().flatten_event(true).try_init()
+    let output = relay_telemetry::LogOutput {
+        writer,
+        json: log.format.as_deref() != Some("text"),
     };
-    // A second init (tests) is harmless.
-    let _ = result;
-    Ok(())
+    Ok(relay_telemetry::init(
+        output,
+        tracing,
+        "shs-relay",
+        &["relay_server"],
+    )?)
 }
 
 /// The address a `SocketAddr` listener was bound to, for messages.

@@ -57,6 +57,10 @@ enum Command {
         /// A simulator scenario file (default: the simulator's default scenario).
         #[arg(long)]
         scenario: Option<PathBuf>,
+        /// An OTLP/gRPC collector (`http://127.0.0.1:4317`, e.g. Jaeger): the
+        /// relay and every adapter export their spans there.
+        #[arg(long)]
+        otlp_endpoint: Option<String>,
     },
 }
 
@@ -126,9 +130,11 @@ fn main() -> ExitCode {
             Command::CheckConfig { config } => relay_server::config::Config::load(&config)
                 .map(|_| println!("{}: valid", config.display()))
                 .map_err(anyhow::Error::from),
-            Command::Demo { dir, scenario } => {
-                relay_server::demo::run(&dir, scenario.as_deref()).await
-            }
+            Command::Demo {
+                dir,
+                scenario,
+                otlp_endpoint,
+            } => relay_server::demo::run(&dir, scenario.as_deref(), otlp_endpoint).await,
             Command::Audit {
                 command:
                     AuditCommand::WhoAsked {

@@ -243,6 +243,9 @@ impl ProviderPool {
         }
         let mut req = tonic::Request::new(request);
         req.set_timeout(budget);
+        // The adapter continues the caller's trace (W3C `traceparent`), when
+        // spans are exported.
+        relay_telemetry::inject(&tracing::Span::current(), req.metadata_mut());
         let mut client = provider.client.clone();
         match tokio::time::timeout(budget, client.query(req)).await {
             Err(_) => CallOutcome::Timeout,

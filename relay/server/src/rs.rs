@@ -306,6 +306,7 @@ async fn handle(
     let label = &message.label;
     let fail = |e: ShsError| (e, Some(label.clone()));
     label.validate().map_err(fail)?;
+    tracing::Span::current().record("shs.tx_id", relay_telemetry::tx_attribute(&label.tx_id));
     if label.transfer_type != TransferType::Synch {
         return Err(fail(ShsError::new(
             ErrorCode::MissingDeliveryExecution,
@@ -345,14 +346,8 @@ async fn handle(
             product,
         ));
     }
-    policy::check_agreement(&relay.live().config, caller, product)
+    policy::check_caller(&relay.live().config, &relay.operator, caller, product)
         .map_err(|r| fail(ShsError::new(ErrorCode::MissingAgreement, r.to_string())))?;
-    if relay.operator.is_suspended(caller, product.as_str()) {
-        return Err(fail(ShsError::new(
-            ErrorCode::MissingAgreement,
-            "the caller is suspended by the operator for this product",
-        )));
-    }
     let reply = match product {
         ProductName::Ping => ping_reply(&message),
         ProductName::Ssbtek => ssbtek_reply(relay, caller, message).await?,

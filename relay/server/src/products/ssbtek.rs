@@ -15,6 +15,7 @@ use relay_ssbtek::{
 };
 use shs_proto::v1 as proto;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::Relay;
 use crate::config::Environment;
@@ -52,12 +53,14 @@ pub fn authorise(
         .iter()
         .map(|p| p.orgnr())
         .collect();
-    policy::may_ask_for(
-        &relay.live().config,
-        caller,
-        &question.ingivare().orgnr(),
-        &listed,
-    )
+    policy::decide("ingivare", || {
+        policy::may_ask_for(
+            &relay.live().config,
+            caller,
+            &question.ingivare().orgnr(),
+            &listed,
+        )
+    })
 }
 
 /// What one request came to, for logs, metrics and the audit trail (no
@@ -160,36 +163,67 @@ pub async fn ask(
         .iter()
         .enumerate()
         .flat_map(|(i, q)| q.included_slots().map(move |slot| (i, q, slot)));
-    let futures = calls.map(|(i, q, slot)| async move {
-        let call_started = std::time::Instant::now();
-        let outcome = if relay
-            .operator
-            .is_withdrawn(slot.as_str(), &q.ingivare().orgnr())
-        {
-            CallOutcome::Withdrawn
-        } else if relay.live().providers.contains(slot.as_str()) {
-            relay
-                .live()
-                .providers
-                .query(
-                    slot.as_str(),
-                    &q.ingivare().orgnr(),
-                    query_for(transaction_id, q, slot, environment),
-                    deadline,
-                )
-                .await
-        } else {
-            CallOutcome::Unavailable
-        };
-        let took = call_started.elapsed();
-        crate::metrics::METRICS.provider_call(slot.as_str(), outcome.label(), took);
-        (i, slot, outcome, took.as_millis() as u64)
+    let futures = calls.map(|(i, q, slot)| {
+        // One span per provider call; the pool sends its context to the adapter.
+        let span = tracing::info_span!(
+            "provider.call",
+            otel.kind = "client",
+            provider.id = slot.as_str(),
+            shs.tx_id = relay_telemetry::tx_attribute(transaction_id),
+            provider.outcome = tracing::field::Empty,
+            provider.latency_ms = tracing::field::Empty,
+        );
+        async move {
+            let call_started = std::time::Instant::now();
+            let outcome = if relay
+                .operator
+                .is_withdrawn(slot.as_str(), &q.ingivare().orgnr())
+            {
+                CallOutcome::Withdrawn
+            } else if relay.live().providers.contains(slot.as_str()) {
+                relay
+                    .live()
+                    .providers
+                    .query(
+                        slot.as_str(),
+                        &q.ingivare().orgnr(),
+                        query_for(transaction_id, q, slot, environment),
+                        deadline,
+                    )
+                    .await
+            } else {
+                CallOutcome::Unavailable
+            };
+            let took = call_started.elapsed();
+            crate::metrics::METRICS.provider_call(slot.as_str(), outcome.label(), took);
+            tracing::Span::current()
+                .record("provider.outcome", outcome.label())
+                .record("provider.latency_ms", took.as_millis() as u64);
+            (i, slot, outcome, took.as_millis() as u64)
+        }
+        .instrument(span)
     });
     let results = join_all(futures).await;
     crate::metrics::METRICS
         .fanout_width
         .observe(results.len() as f64);
+    let span = tracing::info_span!(
+        "combine",
+        shs.tx_id = relay_telemetry::tx_attribute(transaction_id),
+        persons = questions.len(),
+        provider_calls = results.len(),
+    );
+    span.in_scope(|| combine(transaction_id, questions, results, declaration))
+}
 
+/// The combine step: one answer per question, in order, from the provider
+/// outcomes `(question index, slot, outcome, latency ms)`.
+fn combine(
+    transaction_id: &str,
+    questions: &[Question],
+    results: Vec<(usize, Slot, CallOutcome, u64)>,
+    declaration: bool,
+) -> (Vec<CombinedAnswer>, FanOutReport) {
     let mut answers: Vec<Answer<'_>> = questions
         .iter()
         .map(|q| Answer::new(q).with_declaration(declaration))

@@ -276,6 +276,7 @@ pub async fn handle(
 async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Response {
     let started = Instant::now();
     let tx = uuid::Uuid::new_v4().to_string();
+    tracing::Span::current().record("shs.tx_id", tx.as_str());
     let refused = |questions: Vec<Question>, code: &'static str| {
         let tx = tx.clone();
         async move {
@@ -293,20 +294,18 @@ async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Res
             .await;
         }
     };
-    if let Err(r) = policy::check_agreement(&relay.live().config, caller, ProductName::Ssbtek) {
-        refused(Vec::new(), "no_agreement").await;
-        return fault(Operation::Hamta, FaultFelkod::AvtalSaknas, &r.to_string());
-    }
-    if relay
-        .operator
-        .is_suspended(caller, ProductName::Ssbtek.as_str())
-    {
-        refused(Vec::new(), "suspended").await;
-        return fault(
-            Operation::Hamta,
-            FaultFelkod::Behorighet,
-            "the caller is suspended by the operator",
-        );
+    if let Err(r) = policy::check_caller(
+        &relay.live().config,
+        &relay.operator,
+        caller,
+        ProductName::Ssbtek,
+    ) {
+        refused(Vec::new(), r.label()).await;
+        let felkod = match r {
+            policy::Refusal::Suspended => FaultFelkod::Behorighet,
+            _ => FaultFelkod::AvtalSaknas,
+        };
+        return fault(Operation::Hamta, felkod, &r.to_string());
     }
     let question = match Question::parse_element(bytes, &ssbtek::validation_limits(relay)) {
         Ok(q) => q,
