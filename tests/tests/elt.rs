@@ -555,7 +555,41 @@ async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
     )));
     assert!(wsdl.contains("?xsd=SkickaTidredovisningResponder_1.0.xsd"));
 
-    // 12. Metrics count refusals by rule; the audit trail has pseudonyms only;
+    // 12. Försäkringskassan's side in trouble (simulator scenarios): its own
+    //     error, and an outage.
+    let scenario = |toml: &'static str| {
+        let url = format!("{}/admin/scenario", info.sim.admin);
+        async move {
+            let r = reqwest::Client::new()
+                .put(url)
+                .body(toml)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+    };
+    scenario("[agency.ELT]\nerror_rate = 1.0\nerror_code = \"ELT_INTERNT_FEL\"\n").await;
+    let r = report();
+    let outcome = paced(|| v.shs_report("test", &r)).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "OtherError");
+    assert!(
+        text.contains("ELT-PROVIDER") && text.contains("ELT_INTERNT_FEL"),
+        "{text}"
+    );
+    scenario("[agency.ELT]\ndown = true\n").await;
+    let outcome = paced(|| v.soap_report(&r)).await;
+    let (detail, text) = outcome.refused();
+    assert_eq!(detail, "PolicyError");
+    assert!(text.starts_with("ELT-UNAVAILABLE"), "{text}");
+    scenario("").await;
+    assert!(matches!(
+        paced(|| v.soap_report(&r)).await,
+        Outcome::TxId(_)
+    ));
+
+    // 13. Metrics count refusals by rule; the audit trail has pseudonyms only;
     //     nothing of any report is in any log.
     let metrics = reqwest::get(format!("{}/metrics", info.admin["url"]))
         .await

@@ -799,6 +799,21 @@ mod tests {
             ),
             (format!("{base}\nunknown = 1\n"), "unknown"),
             (
+                base.replace(
+                    "[products]\n",
+                    "[products]\nelt = \"3e9a8f52-6b1d-4c7e-a0f4-2d5b8c9e7a13\"\n",
+                ),
+                "elt",
+            ),
+            (
+                base.replace(
+                    "[products]\n",
+                    "[products]\nelt = \"3e9a8f52-6b1d-4c7e-a0f4-2d5b8c9e7a13\"\n",
+                ) + "\n[elt]\nprovider = \"FK\"\n",
+                "elt.provider",
+            ),
+            (format!("{base}\n[elt]\n"), "products.elt"),
+            (
                 format!(
                     "{base}\n[admin]\nlisten = \"127.0.0.1:0\"\nclient_ca = \"/nonexistent/ca.pem\"\n"
                 ),

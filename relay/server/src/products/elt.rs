@@ -53,7 +53,7 @@ pub struct Caller<'a> {
 
 /// Why a report was not accepted. The code (`ELT-...`) is stable and
 /// documented; texts name the rule, never report content.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
     NotOffered,
     NoAgreement(String),
@@ -61,6 +61,7 @@ pub enum Refusal {
     Environment(String),
     RateLimited {
         retry_after: Duration,
+        per_second: f64,
     },
     OneReport(String),
     Xml(String),
@@ -138,9 +139,12 @@ impl Refusal {
             Self::SuspendedVendor => {
                 "the system vendor is suspended from ELT by the operator".into()
             }
-            Self::RateLimited { retry_after } => format!(
-                "at most the configured number of calls per second per vendor (terms 2.1 e); retry after {} s",
-                retry_after.as_secs_f64().ceil() as u64
+            Self::RateLimited {
+                retry_after,
+                per_second,
+            } => format!(
+                "at most {per_second} call(s) per second per vendor, never queued (terms 2.1 e); retry after {} s",
+                (retry_after.as_secs_f64().ceil() as u64).max(1)
             ),
             Self::Xml(m) | Self::Signature(m) => m.clone(),
             Self::SuspendedAnordnare => {
@@ -158,7 +162,7 @@ impl Refusal {
     /// Seconds to wait before trying again, when the refusal is about rate.
     pub fn retry_after_s(&self) -> Option<u64> {
         match self {
-            Self::RateLimited { retry_after } => {
+            Self::RateLimited { retry_after, .. } => {
                 Some((retry_after.as_secs_f64().ceil() as u64).max(1))
             }
             _ => None,
@@ -350,7 +354,10 @@ async fn run(
     limiters
         .rate
         .check(caller.org.as_str())
-        .map_err(|retry_after| Refusal::RateLimited { retry_after })?;
+        .map_err(|retry_after| Refusal::RateLimited {
+            retry_after,
+            per_second: elt.calls_per_second,
+        })?;
     if submission.reports_in_call != 1 {
         return Err(Refusal::OneReport(format!(
             "one time report per call (terms 2.1 e); this call carries {}",
