@@ -284,6 +284,7 @@ impl ProviderPool {
         };
         let mut req = tonic::Request::new(request);
         req.set_timeout(budget);
+        relay_telemetry::inject(&tracing::Span::current(), req.metadata_mut());
         let mut client = provider.client.clone();
         let outcome = match tokio::time::timeout(budget, client.submit(req)).await {
             Err(_) => SubmitOutcome::Timeout,

@@ -295,6 +295,14 @@ pub async fn submit(
     result
 }
 
+/// What passed every rule: the call to make.
+struct Prepared {
+    request: proto::SubmitRequest,
+    digest: String,
+    provider: String,
+    timeout: Duration,
+}
+
 async fn run(
     relay: &Relay,
     caller: &Caller<'_>,
@@ -303,6 +311,88 @@ async fn run(
     persons: &mut Vec<relay_ident::Personnummer>,
 ) -> Result<relay_elt::Receipt, Refusal> {
     let live = relay.live();
+    // The rules, in one `policy` span (the check, the decision, the rule; never
+    // who or about whom).
+    let span = tracing::info_span!(
+        "policy",
+        policy.check = "elt",
+        policy.decision = tracing::field::Empty,
+        policy.rule = tracing::field::Empty,
+    );
+    let prepared = span.in_scope(|| prepare(relay, &live, caller, tx, submission, persons));
+    match &prepared {
+        Ok(_) => span.record("policy.decision", "allowed"),
+        Err(r) => span
+            .record("policy.decision", "refused")
+            .record("policy.rule", r.label()),
+    };
+    let Prepared {
+        request,
+        digest,
+        provider,
+        timeout,
+    } = prepared?;
+    let span = tracing::info_span!(
+        "provider.call",
+        otel.kind = "client",
+        provider.id = provider_label(&provider),
+        shs.tx_id = relay_telemetry::tx_attribute(tx),
+        provider.outcome = tracing::field::Empty,
+        provider.latency_ms = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let outcome = tracing::Instrument::instrument(
+        live.providers.submit(&provider, request, timeout),
+        span.clone(),
+    )
+    .await;
+    span.record("provider.outcome", outcome.label())
+        .record("provider.latency_ms", started.elapsed().as_millis() as u64);
+    METRICS.provider_call(
+        provider_label(&provider),
+        outcome.label(),
+        started.elapsed(),
+    );
+    match outcome {
+        SubmitOutcome::Receipt(r) => {
+            if r.sha256 != digest {
+                tracing::error!(tx = %tx, "the provider's receipt names other bytes than were sent");
+                return Err(Refusal::Unavailable);
+            }
+            Ok(relay_elt::Receipt {
+                tx_id: r.receipt_id,
+                report_id: r.document_id,
+                received_at: r.received_at,
+                sha256: r.sha256,
+            })
+        }
+        SubmitOutcome::Refused(e) => {
+            let message = e.messages.join("; ");
+            Err(match proto::SubmitErrorKind::try_from(e.kind) {
+                Ok(proto::SubmitErrorKind::Validation) => Refusal::Xml(message),
+                Ok(proto::SubmitErrorKind::Signature) => Refusal::Signature(message),
+                _ => Refusal::Provider {
+                    code: e.code,
+                    message,
+                },
+            })
+        }
+        SubmitOutcome::Timeout => Err(Refusal::Timeout),
+        SubmitOutcome::Unavailable
+        | SubmitOutcome::Overloaded
+        | SubmitOutcome::NotOffered
+        | SubmitOutcome::InvalidAnswer => Err(Refusal::Unavailable),
+    }
+}
+
+fn prepare(
+    relay: &Relay,
+    live: &crate::Live,
+    caller: &Caller<'_>,
+    tx: &str,
+    submission: Submission,
+    persons: &mut Vec<relay_ident::Personnummer>,
+) -> Result<Prepared, Refusal> {
     let config = &live.config;
     let Some(elt) = &config.elt else {
         return Err(Refusal::NotOffered);
@@ -453,50 +543,12 @@ async fn run(
         } as i32,
     };
     drop(submission.report);
-    let started = Instant::now();
-    let outcome = live
-        .providers
-        .submit(
-            &elt.provider,
-            request,
-            Duration::from_millis(elt.timeout_ms),
-        )
-        .await;
-    METRICS.provider_call(
-        provider_label(&elt.provider),
-        outcome.label(),
-        started.elapsed(),
-    );
-    match outcome {
-        SubmitOutcome::Receipt(r) => {
-            if r.sha256 != digest {
-                tracing::error!(tx = %tx, "the provider's receipt names other bytes than were sent");
-                return Err(Refusal::Unavailable);
-            }
-            Ok(relay_elt::Receipt {
-                tx_id: r.receipt_id,
-                report_id: r.document_id,
-                received_at: r.received_at,
-                sha256: r.sha256,
-            })
-        }
-        SubmitOutcome::Refused(e) => {
-            let message = e.messages.join("; ");
-            Err(match proto::SubmitErrorKind::try_from(e.kind) {
-                Ok(proto::SubmitErrorKind::Validation) => Refusal::Xml(message),
-                Ok(proto::SubmitErrorKind::Signature) => Refusal::Signature(message),
-                _ => Refusal::Provider {
-                    code: e.code,
-                    message,
-                },
-            })
-        }
-        SubmitOutcome::Timeout => Err(Refusal::Timeout),
-        SubmitOutcome::Unavailable
-        | SubmitOutcome::Overloaded
-        | SubmitOutcome::NotOffered
-        | SubmitOutcome::InvalidAnswer => Err(Refusal::Unavailable),
-    }
+    Ok(Prepared {
+        request,
+        digest,
+        provider: elt.provider.clone(),
+        timeout: Duration::from_millis(elt.timeout_ms),
+    })
 }
 
 /// Provider ids as static labels (bounded metric labels).
