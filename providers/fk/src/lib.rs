@@ -160,26 +160,16 @@ impl Backend for FkBackend {
             Err(e) => return Ok(SubmitOutcome::Error(e)),
         };
         let digest = relay_elt::sha256_hex(&submit.document);
-        let response = self
-            .base
-            .client()
-            .post(self.base.url("/fk/elt/tidredovisning/v1"))
-            .header("Content-Type", "application/xml")
-            .header("X-Tidredovisning-Id", report.id.to_string())
-            .body(submit.document)
-            .send()
-            .await
-            .map_err(providers_soap::request_error)?;
-        let status = response.status();
-        if matches!(status.as_u16(), 502..=504) {
-            return Err(BackendError::Unavailable(format!(
-                "ELT registration answered HTTP {status}"
-            )));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(providers_soap::request_error)?;
+        let (status, bytes) = send(
+            self.base
+                .client()
+                .post(self.base.url("/fk/elt/tidredovisning/v1"))
+                .header("Content-Type", "application/xml")
+                .header("X-Tidredovisning-Id", report.id.to_string())
+                .body(submit.document),
+            "ELT registration",
+        )
+        .await?;
         let json: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|_| BackendError::Internal("ELT registration answer is not JSON".into()))?;
         if !status.is_success() {
@@ -245,25 +235,15 @@ impl Backend for FkBackend {
             "/fk/lefi-extern-formansinformation/{version}/aktorer/{}/formansinformation/fraga",
             aktorsid.replace(['/', '?', '#'], "")
         ));
-        let response = self
-            .base
-            .client()
-            .post(url)
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(providers_soap::request_error)?;
-        let status = response.status();
-        if matches!(status.as_u16(), 502..=504) {
-            return Err(BackendError::Unavailable(format!(
-                "LEFI answered HTTP {status}"
-            )));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(providers_soap::request_error)?;
+        let (status, bytes) = send(
+            self.base
+                .client()
+                .post(url)
+                .header("Content-Type", "application/json")
+                .body(body),
+            "LEFI",
+        )
+        .await?;
         if !status.is_success() {
             let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             return Ok(QueryOutcome::ProviderError {
@@ -290,4 +270,28 @@ impl Backend for FkBackend {
             .into_bytes(),
         })
     }
+}
+
+/// Sends a request to the base service: a gateway error (502-504) is
+/// `UNAVAILABLE`, a transport failure as `request_error` says; otherwise the
+/// status and the body.
+async fn send(
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<(reqwest::StatusCode, bytes::Bytes), BackendError> {
+    let response = request
+        .send()
+        .await
+        .map_err(providers_soap::request_error)?;
+    let status = response.status();
+    if matches!(status.as_u16(), 502..=504) {
+        return Err(BackendError::Unavailable(format!(
+            "{what} answered HTTP {status}"
+        )));
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(providers_soap::request_error)?;
+    Ok((status, bytes))
 }

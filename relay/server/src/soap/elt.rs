@@ -157,23 +157,11 @@ pub async fn contract(
     Query(query): Query<Vec<(String, String)>>,
     uri: http::Uri,
 ) -> Response {
-    let path = uri.path().to_owned();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| relay.live().config.front.listen.to_string());
-    let wanted = if query.iter().any(|(k, _)| k.eq_ignore_ascii_case("wsdl")) {
-        Some(soap::CONTRACT[0].0.to_owned())
-    } else {
-        query
-            .iter()
-            .find(|(k, _)| k == "xsd")
-            .map(|(_, v)| v.clone())
-    };
-    let Some(name) = wanted else {
-        return (StatusCode::NOT_FOUND, "use ?wsdl or ?xsd=NAME\n").into_response();
-    };
+    let (path, host, name) =
+        match super::contract_request(&relay, &headers, &query, &uri, soap::CONTRACT[0].0) {
+            Ok(r) => r,
+            Err(r) => return *r,
+        };
     let Some((_, text)) = soap::CONTRACT.iter().find(|(n, _)| *n == name) else {
         return (StatusCode::NOT_FOUND, "no such schema\n").into_response();
     };

@@ -389,14 +389,15 @@ async fn testa(relay: &Relay) -> Response {
     xml_response(StatusCode::OK, envelope(&answer.to_xml(false)))
 }
 
-/// `GET {path}?wsdl` and `GET {path}?xsd=NAME`.
-pub async fn contract(
-    State(relay): State<Arc<Relay>>,
-    headers: HeaderMap,
-    Query(query): Query<Vec<(String, String)>>,
-    uri: http::Uri,
-) -> Response {
-    let path = uri.path().to_owned();
+/// What a contract request asks for: (path, host as the caller named it, the
+/// file: `wsdl` for `?wsdl`, else `?xsd=NAME`), or a 404.
+pub(crate) fn contract_request(
+    relay: &Relay,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    uri: &http::Uri,
+    wsdl: &str,
+) -> Result<(String, String, String), Box<Response>> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -404,15 +405,31 @@ pub async fn contract(
         .or_else(|| uri.authority().map(|a| a.to_string()))
         .unwrap_or_else(|| relay.live().config.front.listen.to_string());
     let wanted = if query.iter().any(|(k, _)| k.eq_ignore_ascii_case("wsdl")) {
-        Some(WSDL.to_owned())
+        Some(wsdl.to_owned())
     } else {
         query
             .iter()
             .find(|(k, _)| k == "xsd")
             .map(|(_, v)| v.clone())
     };
-    let Some(name) = wanted else {
-        return (StatusCode::NOT_FOUND, "use ?wsdl or ?xsd=NAME\n").into_response();
+    match wanted {
+        Some(name) => Ok((uri.path().to_owned(), host, name)),
+        None => Err(Box::new(
+            (StatusCode::NOT_FOUND, "use ?wsdl or ?xsd=NAME\n").into_response(),
+        )),
+    }
+}
+
+/// `GET {path}?wsdl` and `GET {path}?xsd=NAME`.
+pub async fn contract(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+    uri: http::Uri,
+) -> Response {
+    let (path, host, name) = match contract_request(&relay, &headers, &query, &uri, WSDL) {
+        Ok(r) => r,
+        Err(r) => return *r,
     };
     let Some((_, bytes)) = CONTRACT.iter().find(|(p, _)| *p == name) else {
         return (StatusCode::NOT_FOUND, "no such schema\n").into_response();
