@@ -204,3 +204,95 @@ async fn without_a_tracing_section_no_trace_context_is_sent() {
     }
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_elt_submission_is_one_trace_into_the_fk_adapter_and_carries_no_report_content() {
+    use relay_server::demo::{ELT_ANORDNARE, ELT_ASSISTANT, ELT_VENDOR};
+    let collector = Collector::start().await;
+    let stack = Stack::start_with(|o| o.otlp_endpoint = Some(collector.url.clone())).await;
+    let info = &stack.demo().info;
+    let signer = |role: &str| {
+        let s = info.elt.signers.iter().find(|s| s.role == role).unwrap();
+        relay_elt::Signer::from_pem(
+            &std::fs::read(&s.cert).unwrap(),
+            &std::fs::read(&s.key).unwrap(),
+        )
+        .unwrap()
+    };
+    let report = relay_elt::example::ExampleReport {
+        insured: TOLVAN,
+        assistant: ELT_ASSISTANT,
+        anordnare: ELT_ANORDNARE,
+        month: chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        id: uuid::Uuid::new_v4(),
+    }
+    .to_xml()
+    .into_bytes();
+    let block = |s: relay_elt::Signer| relay_elt::soap::SignatureBlock {
+        signature: s.sign(&report).unwrap(),
+        ocsp_response: None,
+        datum_for_signatur: chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+    };
+    let envelope = relay_elt::soap::request_xml(
+        &report,
+        &block(signer("assistant")),
+        &block(signer("anordnare")),
+    );
+    let reply = stack
+        .client(ELT_VENDOR)
+        .post(format!("{}{}", stack.relay_url(), info.elt.soap_path))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(envelope)
+        .send()
+        .await
+        .expect("the relay answers");
+    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap());
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let spans = loop {
+        let spans = collector.spans();
+        if !named(&spans, "adapter.submit").is_empty() && !named(&spans, "front").is_empty() {
+            break spans;
+        }
+        assert!(Instant::now() < deadline, "not every span arrived");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let front = named(&spans, "front")[0];
+    let trace = front.trace_id.clone();
+    let policy = named(&spans, "policy");
+    assert!(
+        policy
+            .iter()
+            .any(|p| p.attribute("policy.check") == Some("elt")
+                && p.attribute("policy.decision") == Some("allowed")
+                && p.trace_id == trace),
+        "{policy:?}"
+    );
+    let call = named(&spans, "provider.call")
+        .into_iter()
+        .find(|c| c.attribute("provider.id") == Some("FK"))
+        .expect("a provider.call span for FK");
+    assert_eq!(call.trace_id, trace);
+    assert_eq!(call.attribute("provider.outcome"), Some("receipt"));
+    let submit = named(&spans, "adapter.submit")[0];
+    assert_eq!(submit.service, "shs-adapter-fk");
+    assert_eq!(
+        submit.trace_id, trace,
+        "the adapter continued the relay's trace"
+    );
+    assert_eq!(submit.parent_span_id, call.span_id);
+    let forbidden = [TOLVAN, ELT_ASSISTANT, "Tolvan", "Testsson", "08-123 456 78"];
+    for s in &spans {
+        for t in &s.texts {
+            for f in forbidden {
+                assert!(
+                    !t.contains(f),
+                    "span {} from {} carries {f}: {t}",
+                    s.name,
+                    s.service
+                );
+            }
+        }
+    }
+    stack.stop().await;
+}
