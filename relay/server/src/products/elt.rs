@@ -600,3 +600,109 @@ async fn audit(
         tracing::error!(tx = tx, error = %e, "audit record could not be written");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relay_elt::soap::FaultKind;
+
+    /// The mapping docs/elt.md documents: code, SHS error code, SOAP fault.
+    #[test]
+    fn every_refusal_maps_to_its_documented_code_and_fault() {
+        let rate = Refusal::RateLimited {
+            retry_after: Duration::from_millis(400),
+            per_second: 1.0,
+        };
+        let cases: Vec<(Refusal, &str, ErrorCode, &str)> = vec![
+            (
+                Refusal::NoAgreement("x".into()),
+                "ELT-NO-AGREEMENT",
+                ErrorCode::MissingAgreement,
+                "policy",
+            ),
+            (
+                Refusal::SuspendedVendor,
+                "ELT-SUSPENDED-VENDOR",
+                ErrorCode::MissingAgreement,
+                "policy",
+            ),
+            (
+                Refusal::Environment("x".into()),
+                "ELT-ENVIRONMENT",
+                ErrorCode::MissingAgreement,
+                "policy",
+            ),
+            (
+                rate.clone(),
+                "ELT-RATE-LIMIT",
+                ErrorCode::OtherError,
+                "policy",
+            ),
+            (
+                Refusal::OneReport("x".into()),
+                "ELT-ONE-REPORT",
+                ErrorCode::IllegalMessageStructure,
+                "policy",
+            ),
+            (
+                Refusal::Xml("x".into()),
+                "ELT-XML",
+                ErrorCode::IllegalDatapartContent,
+                "xml",
+            ),
+            (
+                Refusal::SuspendedAnordnare,
+                "ELT-SUSPENDED-ANORDNARE",
+                ErrorCode::MissingAgreement,
+                "policy",
+            ),
+            (
+                Refusal::RetryLimit { retries: 5 },
+                "ELT-RETRY-LIMIT",
+                ErrorCode::OtherError,
+                "policy",
+            ),
+            (
+                Refusal::Signature("x".into()),
+                "ELT-SIGNATURE",
+                ErrorCode::IllegalDatapartContent,
+                "signature",
+            ),
+            (
+                Refusal::Unavailable,
+                "ELT-UNAVAILABLE",
+                ErrorCode::OtherError,
+                "server",
+            ),
+            (
+                Refusal::Timeout,
+                "ELT-TIMEOUT",
+                ErrorCode::OtherError,
+                "server",
+            ),
+        ];
+        for (refusal, code, shs, fault) in cases {
+            assert_eq!(refusal.code(), code);
+            let e = refusal.shs_error();
+            assert_eq!(e.code, shs, "{code}");
+            assert!(e.info.starts_with(&format!("{code}: ")), "{}", e.info);
+            let kind = match refusal.fault_kind() {
+                FaultKind::Policy { .. } => "policy",
+                FaultKind::XmlValidation => "xml",
+                FaultKind::SignatureValidation => "signature",
+                FaultKind::Server { .. } => "server",
+                FaultKind::Soap { .. } => "soap",
+            };
+            assert_eq!(kind, fault, "{code}");
+        }
+        // Rate refusals carry a whole-second hint of at least one second.
+        assert_eq!(rate.retry_after_s(), Some(1));
+        assert_eq!(
+            rate.shs_error()
+                .with_retry_after(rate.retry_after_s())
+                .retry_after_s,
+            Some(1)
+        );
+        assert!(rate.message().contains("at most 1 call(s) per second"));
+    }
+}
