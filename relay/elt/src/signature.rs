@@ -38,6 +38,29 @@ const OID_SIGNING_TIME: der::asn1::ObjectIdentifier =
 const OID_SIGNED_DATA: der::asn1::ObjectIdentifier =
     der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 
+/// The DER of a signature as a sender may have written it: DER as it is, or
+/// PEM (`-----BEGIN PKCS7-----` / `CMS`), or base64 text of the DER. Anything
+/// else is returned unchanged (and fails verification with a clear message).
+pub fn der_of(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use base64::Engine;
+    if bytes.first() == Some(&0x30) {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return std::borrow::Cow::Borrowed(bytes);
+    };
+    let body: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("-----"))
+        .flat_map(|l| l.chars())
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
+        Ok(der) if der.first() == Some(&0x30) => std::borrow::Cow::Owned(der),
+        _ => std::borrow::Cow::Borrowed(bytes),
+    }
+}
+
 /// A signer: certificate and PKCS#8 private key.
 pub struct Signer {
     cert: X509,

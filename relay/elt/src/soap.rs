@@ -126,7 +126,9 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
         return Err(RequestError::MoreThanOneReport);
     }
     let mut items = call.children.iter().peekable();
-    let unqualified = |el: &Element, name: &str| el.local == name && el.ns.is_empty();
+    // The WSDL's children are unqualified; children qualified with the
+    // service's namespace are accepted too (some toolkits write them so).
+    let unqualified = |el: &Element, name: &str| el.local == name && ours(el);
     let report_el = items
         .next()
         .filter(|e| unqualified(e, "tidredovisning"))
@@ -175,6 +177,11 @@ pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
     })
 }
 
+/// Unqualified, or in the service's namespace.
+fn ours(el: &Element) -> bool {
+    el.ns.is_empty() || el.ns == NS
+}
+
 fn decode_b64(name: &str, el: &Element) -> Result<Vec<u8>, RequestError> {
     if !el.children.is_empty() {
         return Err(xml(format!("{name} must hold base64 text only")));
@@ -193,10 +200,7 @@ fn next_named<'a>(
     items: &mut std::iter::Peekable<std::slice::Iter<'a, Element>>,
     wanted: &str,
 ) -> Option<&'a Element> {
-    if items
-        .peek()
-        .is_some_and(|e| e.local == wanted && e.ns.is_empty())
-    {
+    if items.peek().is_some_and(|e| e.local == wanted && ours(e)) {
         items.next()
     } else {
         None

@@ -466,3 +466,53 @@ fn the_receipt_is_valid_against_its_schema_and_reads_back() {
     .unwrap();
     assert_eq!(Receipt::parse(xml.as_bytes()), Some(receipt));
 }
+
+#[test]
+fn signatures_written_as_pem_or_base64_text_are_read_as_their_der() {
+    use base64::Engine;
+    let p = pki();
+    let anchors = TrustAnchors::from_pem(p.ca.cert_pem().as_bytes()).unwrap();
+    let report = example().into_bytes();
+    let der = p.assistant.sign(&report).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+    let pem = format!("-----BEGIN PKCS7-----\n{}\n-----END PKCS7-----\n", b64);
+    for form in [der.clone(), b64.into_bytes(), pem.into_bytes()] {
+        let normalised = relay_elt::signature::der_of(&form);
+        assert_eq!(&normalised[..], &der[..]);
+        relay_elt::signature::verify(&normalised, &report, &anchors, Utc::now()).unwrap();
+    }
+    assert_eq!(&relay_elt::signature::der_of(b"junk")[..], b"junk");
+}
+
+#[test]
+fn soap_children_qualified_with_the_service_namespace_are_accepted() {
+    let p = pki();
+    let report = example().into_bytes();
+    let block = |s: &Signer| SignatureBlock {
+        signature: s.sign(&report).unwrap(),
+        ocsp_response: None,
+        datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+    };
+    let text = String::from_utf8(soap::request_xml(
+        &report,
+        &block(&p.assistant),
+        &block(&p.anordnare),
+    ))
+    .unwrap();
+    let mut qualified = text.clone();
+    for name in [
+        "tidredovisning",
+        "assistent-signatur",
+        "anordnare-signatur",
+        "signature",
+        "datumForSignatur",
+    ] {
+        qualified = qualified
+            .replace(&format!("<{name}>"), &format!("<ns:{name}>"))
+            .replace(&format!("<{name} "), &format!("<ns:{name} "))
+            .replace(&format!("</{name}>"), &format!("</ns:{name}>"));
+    }
+    assert_ne!(qualified, text);
+    let request = soap::parse_request(qualified.as_bytes()).unwrap();
+    assert_eq!(&request.tidredovisning[..], &report[..]);
+}

@@ -521,7 +521,8 @@ async fn elt_reply(
     let report = reports.into_iter().next().unwrap_or_default();
     let signature = |der: Option<Vec<u8>>| {
         der.map(|der| crate::products::elt::Signature {
-            der,
+            // A part may carry the DER, or PEM or base64 text of it.
+            der: relay_elt::signature::der_of(&der).into_owned(),
             date: None,
             ocsp: None,
         })
