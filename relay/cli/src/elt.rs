@@ -33,10 +33,12 @@ pub enum EltCommand {
         out: Option<PathBuf>,
     },
     /// Sign a report: a detached CMS (PKCS#7) signature over its exact bytes, DER.
+    /// The signer is --signer-cert/--signer-key (or the global --cert/--key), or
+    /// with --demo the demo signer of --role.
     Sign {
         #[arg(long = "in", short = 'i')]
         input: PathBuf,
-        /// The signer's certificate (PEM). With --demo, --role picks it instead.
+        /// The signer's certificate (PEM).
         #[arg(long)]
         signer_cert: Option<PathBuf>,
         /// The signer's key (PEM, PKCS#8).
@@ -45,8 +47,9 @@ pub enum EltCommand {
         /// With --demo: `assistant` or `anordnare`.
         #[arg(long)]
         role: Option<String>,
+        /// Where to write the DER signature (default: stdout).
         #[arg(long, short)]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// Submit a signed report and print the receipt. Without signature files and
     /// with --demo, it is signed with the demo's signers first.
@@ -54,10 +57,10 @@ pub enum EltCommand {
         #[arg(long = "in", short = 'i')]
         input: PathBuf,
         /// The assistant's signature (DER, as `shs elt sign` writes it).
-        #[arg(long)]
+        #[arg(long, alias = "assistent-signatur")]
         assistant_signature: Option<PathBuf>,
         /// The assistance company's signature.
-        #[arg(long)]
+        #[arg(long, alias = "anordnare-signatur")]
         anordnare_signature: Option<PathBuf>,
         /// Use the SkickaTidredovisning SOAP service instead of SHS.
         #[arg(long)]
@@ -100,7 +103,11 @@ fn load_signer(cert: &Path, key: &Path) -> anyhow::Result<Signer> {
 }
 
 /// Commands that need no relay.
-pub fn offline(demo: Option<&Path>, command: &EltCommand) -> anyhow::Result<bool> {
+pub fn offline(
+    demo: Option<&Path>,
+    tls_identity: (Option<&Path>, Option<&Path>),
+    command: &EltCommand,
+) -> anyhow::Result<bool> {
     let demo = demo_json(demo)?;
     match command {
         EltCommand::Example {
@@ -164,9 +171,10 @@ pub fn offline(demo: Option<&Path>, command: &EltCommand) -> anyhow::Result<bool
             role,
             out,
         } => {
-            let (cert, key) = match (signer_cert, signer_key, role) {
-                (Some(c), Some(k), _) => (c.clone(), k.clone()),
-                (_, _, Some(role)) => {
+            let (cert, key) = match (signer_cert, signer_key, role, tls_identity) {
+                (Some(c), Some(k), _, _) => (c.clone(), k.clone()),
+                (None, None, None, (Some(c), Some(k))) => (c.to_owned(), k.to_owned()),
+                (_, _, Some(role), _) => {
                     let (c, k, _) = demo_signer(&demo, role).with_context(|| {
                         format!("no signer with role {role} in demo.json (give --demo, or --signer-cert and --signer-key)")
                     })?;
@@ -177,8 +185,14 @@ pub fn offline(demo: Option<&Path>, command: &EltCommand) -> anyhow::Result<bool
             let report =
                 std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
             let signature = load_signer(&cert, &key)?.sign(&report)?;
-            std::fs::write(out, signature)
-                .with_context(|| format!("cannot write {}", out.display()))?;
+            match out {
+                Some(out) => std::fs::write(out, signature)
+                    .with_context(|| format!("cannot write {}", out.display()))?,
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&signature)?;
+                }
+            }
             Ok(true)
         }
         EltCommand::Submit { .. } => Ok(false),

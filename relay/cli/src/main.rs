@@ -366,7 +366,11 @@ fn parse_period(s: &str) -> anyhow::Result<Period> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Elt(e) = &cli.command {
-        if elt::offline(cli.demo.as_deref(), e)? {
+        if elt::offline(
+            cli.demo.as_deref(),
+            (cli.cert.as_deref(), cli.key.as_deref()),
+            e,
+        )? {
             return Ok(());
         }
         let t = target(&cli, "elt-vendor")?;
