@@ -68,9 +68,29 @@ fn xml(m: impl Into<String>) -> RequestError {
     RequestError::Xml(m.into())
 }
 
-/// Reads a SkickaTidredovisning envelope.
+/// An ISO-8859-1 envelope (declared so) as UTF-8 with its declaration
+/// rewritten; anything else as it is. The report inside is base64 and keeps
+/// its exact bytes either way.
+fn as_utf8(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(100)]).to_ascii_lowercase();
+    let declared_latin1 = head.starts_with("<?xml")
+        && head.split("?>").next().is_some_and(|decl| {
+            decl.contains("iso-8859-1") || decl.contains("latin1") || decl.contains("latin-1")
+        });
+    if !declared_latin1 {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+    let end = text.find("?>").map_or(0, |i| i + 2);
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    out.push_str(&text[end..]);
+    std::borrow::Cow::Owned(out.into_bytes())
+}
+
+/// Reads a SkickaTidredovisning envelope (UTF-8, or declared ISO-8859-1).
 pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
-    let root = Element::parse(bytes).map_err(|e| xml(e.to_string()))?;
+    let bytes = as_utf8(bytes);
+    let root = Element::parse(&bytes).map_err(|e| xml(e.to_string()))?;
     if root.ns == SOAP12 {
         return Err(RequestError::VersionMismatch(
             "SOAP 1.2 is not supported; use SOAP 1.1".into(),

@@ -516,3 +516,29 @@ fn soap_children_qualified_with_the_service_namespace_are_accepted() {
     let request = soap::parse_request(qualified.as_bytes()).unwrap();
     assert_eq!(&request.tidredovisning[..], &report[..]);
 }
+
+#[test]
+fn an_iso_8859_1_envelope_is_read_and_the_report_keeps_its_exact_bytes() {
+    let p = pki();
+    let report = example().into_bytes();
+    let block = |s: &Signer| SignatureBlock {
+        signature: s.sign(&report).unwrap(),
+        ocsp_response: None,
+        datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+    };
+    let text = String::from_utf8(soap::request_xml(
+        &report,
+        &block(&p.assistant),
+        &block(&p.anordnare),
+    ))
+    .unwrap()
+    .replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1)
+    .replacen("<soap:Body>", "<!-- Förfrågan --><soap:Body>", 1);
+    let latin1: Vec<u8> = text
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap())
+        .collect();
+    assert!(std::str::from_utf8(&latin1).is_err(), "really ISO-8859-1");
+    let request = soap::parse_request(&latin1).unwrap();
+    assert_eq!(&request.tidredovisning[..], &report[..]);
+}
