@@ -242,8 +242,16 @@ const VEHICLES: [(&str, &str, &str); 8] = [
 /// Transportstyrelsen: `HamtaUppgifterResponse` with the vehicles owned.
 pub fn tns(c: &Context) -> String {
     let mut r = Rng::for_person(Agency::Tns, &c.person, "");
+    // Nobody under 18 owns a registered vehicle in the simulated register.
+    let adult = c
+        .person
+        .birth_date()
+        .and_then(|born| born.checked_add_months(chrono::Months::new(18 * 12)))
+        .is_none_or(|of_age| of_age <= c.tom);
     let count = if is_tolvan(&c.person) {
         2
+    } else if !adult {
+        0
     } else if r.chance(0.4) {
         r.range(1, 3)
     } else {
@@ -498,4 +506,36 @@ pub fn fk_json(c: &Context) -> serde_json::Value {
         },
         "utbetalningar": pm_utbetalningar
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(person: &str) -> Context {
+        Context {
+            person: Personnummer::parse(person).unwrap(),
+            from: NaiveDate::from_ymd_opt(2026, 8, 1).unwrap(),
+            tom: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+            ingivare_orgnr: String::new(),
+            ingivare_namn: String::new(),
+            handlaggare: String::new(),
+            referens: String::new(),
+            syfte: String::new(),
+            lagtext: String::new(),
+        }
+    }
+
+    #[test]
+    fn children_own_no_vehicles_and_tolvan_owns_two() {
+        for child in ["201901012391", "201903312385", "202601622380"] {
+            assert!(!tns(&context(child)).contains("<fordon:fordon>"), "{child}");
+        }
+        assert_eq!(
+            tns(&context("191212121212"))
+                .matches("<fordon:fordon>")
+                .count(),
+            2
+        );
+    }
 }
