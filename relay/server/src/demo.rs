@@ -628,7 +628,7 @@ pub async fn run(
     let demo = Demo::start(opts).await?;
     let d = demo.dir.display();
     println!(
-        "shs-relay demo is up.\n\n  relay:      {}\n  demo.json:  {d}/demo.json\n  logs:       {d}/logs/\n\nTry (from the repository root):\n\n  ./target/release/shs --demo {d} ping\n  ./target/release/shs --demo {d} ssbtek --person 19121212-1212\n\nPress Ctrl-C to stop every process.",
+        "shs-relay demo is up.\n\n  relay:      {}\n  demo.json:  {d}/demo.json\n  logs:       {d}/logs/\n\nTry (from the repository root):\n\n  ./target/release/shs --demo {d} ping\n  ./target/release/shs --demo {d} ssbtek --person 19121212-1212\n  ./target/release/shs --demo {d} elt example --out report.xml\n  ./target/release/shs --demo {d} elt submit --in report.xml [--soap]\n\nPress Ctrl-C to stop every process.",
         demo.info.relay.url
     );
     let token = tokio_util::sync::CancellationToken::new();
