@@ -236,6 +236,26 @@ async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
         .find(|c| c.role == "elt-vendor")
         .expect("demo.json has an elt-vendor client");
     assert_eq!(vendor_client.org, ELT_VENDOR);
+    // demo.json, as a vendor's test team reads it.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stack.dir().join("demo.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["products"]["elt"], ELT_PRODUCT);
+    assert_eq!(json["relay"]["environment"], "test");
+    assert_eq!(json["soap"]["elt"], json["elt"]["soap_path"]);
+    let roles: Vec<&str> = json["elt"]["signers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["assistant", "anordnare"]);
+    for s in json["elt"]["signers"].as_array().unwrap() {
+        for k in ["cert", "key"] {
+            assert!(Path::new(s[k].as_str().unwrap()).is_absolute());
+        }
+    }
+    assert!(Path::new(json["elt"]["signing_ca"].as_str().unwrap()).is_file());
     let v = Vendor {
         stack: &stack,
         client: stack.client(ELT_VENDOR),

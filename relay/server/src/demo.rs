@@ -61,6 +61,8 @@ pub struct DemoRelay {
     pub ca: PathBuf,
     pub node_org: String,
     pub config: PathBuf,
+    /// `test`: SHS messages to ELT must carry `status="test"`.
+    pub environment: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -297,6 +299,7 @@ impl Demo {
                     ca: pki.ca.clone(),
                     node_org: NODE_ORG.into(),
                     config: config_dir.join("relay.toml"),
+                    environment: "test".into(),
                 },
                 clients: pki.clients.clone(),
                 products: [
