@@ -101,6 +101,30 @@ async fn store_and_fetch_with_acknowledgement_and_deletion() {
     assert_eq!(r.headers()["x-shs-arrivaldate"], h["x-shs-arrivaldate"]);
     assert!(!r.headers().contains_key("x-shs-localid"));
 
+    // A broken message is refused before the 202, and not kept: a label listing
+    // two data parts over one, and a message cut off before its end.
+    let two = asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 2, "event");
+    let one_part = shs_message(&two.to_xml(), &[("text/plain", b"only one")]);
+    let cut = asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 1, "event");
+    let mut truncated = shs_message(&cut.to_xml(), &[("text/plain", marker.as_bytes())]);
+    truncated.truncate(truncated.len() - 20);
+    for (broken, tx) in [(one_part, &two.tx_id), (truncated, &cut.tx_id)] {
+        let r = stack
+            .client(SUNDSVALL)
+            .post(format!("{url}/shs/rs"))
+            .body(broken)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
+        assert_eq!(r.headers()["x-shs-errorcode"], "IllegalMessageStructure");
+        let (_, xml) = list(&stack, STOCKHOLM, "").await;
+        assert!(
+            !xml.contains(tx.as_str()),
+            "a refused message was kept: {xml}"
+        );
+    }
+
     // Stockholm lists and fetches it; nobody else may read Stockholm's outbox.
     let tx = wait_for(&stack, STOCKHOLM, "", |m| m.contains(&spec.tx_id)).await;
     let r = stack

@@ -98,13 +98,77 @@ impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Capped<R> {
     }
 }
 
+/// Passes a body through and hands a copy of every chunk to a checker (a
+/// bounded channel: the body is read no faster than the checker keeps up, so
+/// nothing piles up in memory). When the checker has stopped, copying stops.
+struct Tee<R> {
+    inner: R,
+    copy: Option<tokio_util::sync::PollSender<bytes::Bytes>>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Tee<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        if let Some(tx) = self.copy.as_mut() {
+            match tx.poll_reserve(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => self.copy = None,
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        match &poll {
+            Poll::Ready(Ok(())) => {
+                let data = &buf.filled()[before..];
+                if data.is_empty() {
+                    // End of the body: the checker sees its end too.
+                    self.copy = None;
+                } else if let Some(tx) = self.copy.as_mut()
+                    && tx.send_item(bytes::Bytes::copy_from_slice(data)).is_err()
+                {
+                    self.copy = None;
+                }
+            }
+            Poll::Ready(Err(_)) => self.copy = None,
+            Poll::Pending => {}
+        }
+        poll
+    }
+}
+
+/// Reads a whole SHS message's MIME structure from `chunks` (label, every data
+/// part the label lists, the closing delimiter), discarding the content.
+async fn check_structure(
+    chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    content_type: Option<String>,
+    limits: relay_shs::Limits,
+) -> Result<(), ShsError> {
+    let stream = Box::pin(futures::stream::unfold(chunks, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    }));
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let (mut message, _) =
+        relay_shs::MessageReader::open(reader, content_type.as_deref(), limits).await?;
+    while message.next_part().await?.is_some() {
+        while message.read_chunk().await?.is_some() {}
+    }
+    Ok(())
+}
+
 /// `POST /shs/rs` for an asynchronous message to another organisation, streamed
 /// into the mailbox (the label was read from the first 4 KiB; the body is never
-/// held in memory). The MIME structure is checked when it is fetched, as Axel does.
+/// held in memory). Its MIME structure is checked on the way through, and a
+/// broken message is refused (and not kept) instead of answered 202.
 pub async fn accept_stream(
     relay: Arc<Relay>,
     caller: Organisationsnummer,
     label: Label,
+    content_type: Option<String>,
     body: impl tokio::io::AsyncRead + Send + Unpin,
 ) -> Result<Response, (ShsError, Option<Label>)> {
     let fail = |e: ShsError| (e, Some(label.clone()));
@@ -139,11 +203,28 @@ pub async fn accept_stream(
             .as_ref()
             .map_or(600, |m| m.receive_timeout_s),
     );
-    let capped = Capped {
-        inner: body,
-        left: max,
+    let (copies, chunks) = tokio::sync::mpsc::channel(8);
+    let limits = relay_shs::Limits {
+        max_label_bytes: relay.live().config.limits.max_label_bytes,
+        max_total_bytes: max,
+        max_part_bytes: max,
+        ..relay_shs::Limits::default()
     };
-    let outcome = match tokio::time::timeout(timeout, store.put(stored, capped)).await {
+    let checker = tokio::spawn(check_structure(chunks, content_type, limits));
+    let capped = Tee {
+        inner: Capped {
+            inner: body,
+            left: max,
+        },
+        copy: Some(tokio_util::sync::PollSender::new(copies)),
+    };
+    let tx = stored.tx_id.clone();
+    let put = tokio::time::timeout(timeout, store.put(stored, capped)).await;
+    let structure = match checker.await {
+        Ok(r) => r,
+        Err(_) => Err(ShsError::structure("the message could not be checked")),
+    };
+    let outcome = match put {
         Err(_) => return Err(fail(ShsError::structure("timed out receiving the message"))),
         Ok(Err(e)) => {
             return Err(fail(ShsError::structure(format!(
@@ -152,6 +233,17 @@ pub async fn accept_stream(
         }
         Ok(Ok(o)) => o,
     };
+    // A duplicate is not read on (the original was checked when it came).
+    if let (PutOutcome::Stored { .. }, Err(e)) = (&outcome, structure) {
+        if store
+            .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+            .await
+            .is_ok()
+        {
+            deleted(&relay, &tx, "rejected").await;
+        }
+        return Err(fail(e));
+    }
     let response = accepted(&relay, &label, outcome);
     if let PutOutcome::Stored { .. } = outcome {
         let relay = relay.clone();

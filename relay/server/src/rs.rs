@@ -210,7 +210,20 @@ pub async fn receive(
             .is_some_and(|to| to.org_number() != relay.live().config.node.org.as_str())
     {
         let reader = prefix_then(prefix, body);
-        return match crate::asynch::accept_stream(relay.clone(), caller, label, reader).await {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/"))
+            .map(str::to_owned);
+        return match crate::asynch::accept_stream(
+            relay.clone(),
+            caller,
+            label,
+            content_type,
+            reader,
+        )
+        .await
+        {
             Ok(response) => {
                 METRICS.request("shs_rs", "accepted", started.elapsed());
                 response
