@@ -113,15 +113,7 @@ impl Vendor<'_> {
 
     async fn shs_report(&self, status: &str, report: &[u8]) -> Outcome {
         let (a, b) = self.signatures(report);
-        self.shs(
-            status,
-            &[
-                ("tidredovisning", "text/xml", report.to_vec()),
-                ("assistent-signatur", "application/pkcs7-signature", a),
-                ("anordnare-signatur", "application/pkcs7-signature", b),
-            ],
-        )
-        .await
+        self.shs(status, &parts(&[report], &a, &b)).await
     }
 
     async fn soap_raw(&self, envelope: Vec<u8>) -> Outcome {
@@ -172,13 +164,36 @@ impl Vendor<'_> {
 
     async fn soap_report(&self, report: &[u8]) -> Outcome {
         let (a, b) = self.signatures(report);
-        let block = |der| SignatureBlock {
-            signature: der,
-            ocsp_response: None,
-            datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
-        };
         self.soap_raw(soap::request_xml(report, &block(a), &block(b)))
             .await
+    }
+}
+
+/// SHS data parts: the reports, then the two signatures.
+fn parts(reports: &[&[u8]], a: &[u8], b: &[u8]) -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let mut parts: Vec<_> = reports
+        .iter()
+        .map(|r| ("tidredovisning", "text/xml", r.to_vec()))
+        .collect();
+    parts.push((
+        "assistent-signatur",
+        "application/pkcs7-signature",
+        a.to_vec(),
+    ));
+    parts.push((
+        "anordnare-signatur",
+        "application/pkcs7-signature",
+        b.to_vec(),
+    ));
+    parts
+}
+
+/// A SOAP signature block dated the last day of the example's month.
+fn block(der: Vec<u8>) -> SignatureBlock {
+    SignatureBlock {
+        signature: der,
+        ocsp_response: None,
+        datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
     }
 }
 
@@ -287,19 +302,7 @@ async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
         .unwrap()
         .replacen("Tolvansson", "Tolvansspn", 1)
         .into_bytes();
-    let tampered_parts = [
-        ("tidredovisning", "text/xml", tampered.clone()),
-        (
-            "assistent-signatur",
-            "application/pkcs7-signature",
-            a.clone(),
-        ),
-        (
-            "anordnare-signatur",
-            "application/pkcs7-signature",
-            b.clone(),
-        ),
-    ];
+    let tampered_parts = parts(&[&tampered], &a, &b);
     let outcome = paced(|| v.shs("test", &tampered_parts)).await;
     let (code, text) = outcome.refused();
     assert_eq!(code, "IllegalDatapartContent");
@@ -307,11 +310,6 @@ async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
         text.contains("ELT-SIGNATURE") && text.contains("exact bytes"),
         "{text}"
     );
-    let block = |der: Vec<u8>| SignatureBlock {
-        signature: der,
-        ocsp_response: None,
-        datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
-    };
     let outcome = paced(|| {
         v.soap_raw(soap::request_xml(
             &tampered,
@@ -358,20 +356,7 @@ async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
     // 5. A second report in one call, and a batch document: refused.
     let (r1, r2) = (report(), report());
     let (a, b) = v.signatures(&r1);
-    let two_reports = [
-        ("tidredovisning", "text/xml", r1.clone()),
-        ("tidredovisning", "text/xml", r2.clone()),
-        (
-            "assistent-signatur",
-            "application/pkcs7-signature",
-            a.clone(),
-        ),
-        (
-            "anordnare-signatur",
-            "application/pkcs7-signature",
-            b.clone(),
-        ),
-    ];
+    let two_reports = parts(&[&r1, &r2], &a, &b);
     let outcome = paced(|| v.shs("test", &two_reports)).await;
     let (code, text) = outcome.refused();
     assert_eq!(code, "IllegalMessageStructure");
@@ -430,19 +415,15 @@ async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
     // 7. The same report: five retries are accepted, the sixth refused.
     let r = report();
     let (a, b) = v.signatures(&r);
-    let parts = [
-        ("tidredovisning", "text/xml", r.clone()),
-        ("assistent-signatur", "application/pkcs7-signature", a),
-        ("anordnare-signatur", "application/pkcs7-signature", b),
-    ];
+    let retried = parts(&[&r], &a, &b);
     for attempt in 0..6 {
-        let outcome = paced(|| v.shs("test", &parts)).await;
+        let outcome = paced(|| v.shs("test", &retried)).await;
         assert!(
             matches!(outcome, Outcome::Receipt(_)),
             "attempt {attempt}: {outcome:?}"
         );
     }
-    let outcome = paced(|| v.shs("test", &parts)).await;
+    let outcome = paced(|| v.shs("test", &retried)).await;
     let (_, text) = outcome.refused();
     assert!(text.contains("ELT-RETRY-LIMIT"), "{text}");
 

@@ -362,6 +362,21 @@ fn detached_signatures_verify_over_the_exact_bytes_and_chain_to_the_anchor() {
     );
 }
 
+/// A SkickaTidredovisning envelope for `report`, signed by the two signers.
+fn signed_request(p: &Pki, report: &[u8]) -> String {
+    let block = |s: &Signer| SignatureBlock {
+        signature: s.sign(report).unwrap(),
+        ocsp_response: None,
+        datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+    };
+    String::from_utf8(soap::request_xml(
+        report,
+        &block(&p.assistant),
+        &block(&p.anordnare),
+    ))
+    .unwrap()
+}
+
 fn body_of(envelope: &[u8]) -> String {
     let text = String::from_utf8(envelope.to_vec()).unwrap();
     let start = text.find("<soap:Body>").unwrap() + "<soap:Body>".len();
@@ -488,17 +503,7 @@ fn signatures_written_as_pem_or_base64_text_are_read_as_their_der() {
 fn soap_children_qualified_with_the_service_namespace_are_accepted() {
     let p = pki();
     let report = example().into_bytes();
-    let block = |s: &Signer| SignatureBlock {
-        signature: s.sign(&report).unwrap(),
-        ocsp_response: None,
-        datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
-    };
-    let text = String::from_utf8(soap::request_xml(
-        &report,
-        &block(&p.assistant),
-        &block(&p.anordnare),
-    ))
-    .unwrap();
+    let text = signed_request(&p, &report);
     let mut qualified = text.clone();
     for name in [
         "tidredovisning",
@@ -521,19 +526,9 @@ fn soap_children_qualified_with_the_service_namespace_are_accepted() {
 fn an_iso_8859_1_envelope_is_read_and_the_report_keeps_its_exact_bytes() {
     let p = pki();
     let report = example().into_bytes();
-    let block = |s: &Signer| SignatureBlock {
-        signature: s.sign(&report).unwrap(),
-        ocsp_response: None,
-        datum_for_signatur: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
-    };
-    let text = String::from_utf8(soap::request_xml(
-        &report,
-        &block(&p.assistant),
-        &block(&p.anordnare),
-    ))
-    .unwrap()
-    .replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1)
-    .replacen("<soap:Body>", "<!-- Förfrågan --><soap:Body>", 1);
+    let text = signed_request(&p, &report)
+        .replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1)
+        .replacen("<soap:Body>", "<!-- Förfrågan --><soap:Body>", 1);
     let latin1: Vec<u8> = text
         .chars()
         .map(|c| u8::try_from(u32::from(c)).unwrap())
