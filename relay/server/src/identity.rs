@@ -23,6 +23,13 @@ pub enum IdentityError {
     NotAnOrganisation(&'static str),
 }
 
+/// The SHA-256 fingerprint (lower-case hex) of a peer certificate, as
+/// `identity.fingerprints` and `elt.test_only_certificates` name certificates.
+pub fn fingerprint_of(der: Option<&[u8]>) -> Option<String> {
+    der.and_then(PeerSubject::from_der)
+        .map(|s| s.sha256_fingerprint)
+}
+
 /// Maps a verified peer certificate to the caller's organisation number.
 pub fn organisation_of(
     rules: &IdentityRules,

@@ -265,10 +265,7 @@ pub async fn receive(
         };
     }
     drop(bytes);
-    let fingerprint = peer
-        .as_ref()
-        .and_then(|p| relay_pki::identity::PeerSubject::from_der(&p.0.0))
-        .map(|s| s.sha256_fingerprint);
+    let fingerprint = identity::fingerprint_of(peer.as_ref().map(|p| p.0.0.as_slice()));
     match handle(&relay, &caller, fingerprint.as_deref(), message).await {
         Ok((reply, product)) => {
             tracing::info!(

@@ -72,9 +72,7 @@ pub async fn handle(
             return refusal(&Refusal::NoAgreement(e.to_string()));
         }
     };
-    let fingerprint = der
-        .and_then(relay_pki::identity::PeerSubject::from_der)
-        .map(|s| s.sha256_fingerprint);
+    let fingerprint = identity::fingerprint_of(der);
     let bytes = match crate::rs::read_body(&relay, &headers, crate::rs::body_reader(body)).await {
         Ok(b) => b,
         Err(e) => return fault(&FaultKind::XmlValidation, &e.info),
