@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use relay_server::demo::{Demo, DemoClient, DemoOptions};
 
-/// The shared contracts beside the repository.
+/// The contracts vendored in the repository (`contracts/` at its root).
 pub fn shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The SSBTEK v10 XSD.

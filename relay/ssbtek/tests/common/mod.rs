@@ -17,10 +17,10 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The v10 XSD; `shared/` is cloned beside the repository.
+/// The v10 XSD; vendored in the repository's `contracts/`.
 pub fn xsd() -> PathBuf {
     manifest_dir().join(
-        "../../../shared/contracts/ssbtek-v10/schemas/se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd",
+        "../../contracts/ssbtek-v10/schemas/se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd",
     )
 }
 
