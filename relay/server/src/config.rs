@@ -182,6 +182,27 @@ pub struct MailboxConfig {
     /// Time allowed to receive one asynchronous message.
     #[serde(default = "default_receive_timeout")]
     pub receive_timeout_s: u64,
+    /// Messages one outbox may hold waiting to be fetched; beyond it the sender
+    /// gets an SHS error (`OtherError`, `QUOTA: ...`). Other outboxes are not
+    /// affected.
+    #[serde(default = "default_outbox_messages")]
+    pub max_messages_per_outbox: u64,
+    /// Bytes one outbox may hold waiting to be fetched.
+    #[serde(default = "default_outbox_bytes")]
+    pub max_bytes_per_outbox: u64,
+    /// Messages one sender may have waiting in other organisations' outboxes.
+    #[serde(default = "default_outbox_messages")]
+    pub max_messages_per_sender: u64,
+    /// Bytes one sender may have waiting in other organisations' outboxes.
+    #[serde(default = "default_outbox_bytes")]
+    pub max_bytes_per_sender: u64,
+}
+
+fn default_outbox_messages() -> u64 {
+    10_000
+}
+fn default_outbox_bytes() -> u64 {
+    10 * 1024 * 1024 * 1024
 }
 
 fn default_max_message() -> u64 {
@@ -314,6 +335,46 @@ pub struct Front {
     pub key: PathBuf,
     /// CA that client certificates must chain to (PEM).
     pub client_ca: PathBuf,
+    /// The address callers reach the relay at (`https://relay.example.se`), used in
+    /// served WSDLs. Unset: the listen address (the request's `Host` header is
+    /// never echoed into a document).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Time allowed for a client's request headers, in milliseconds.
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// Time allowed for a TLS handshake, in milliseconds.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout_ms: u64,
+    /// Open client connections at once; beyond it new connections are closed
+    /// at once (and counted) until one ends.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// TLS handshakes in progress at once; beyond it new connections wait in
+    /// the kernel's accept queue.
+    #[serde(default = "default_max_handshakes")]
+    pub max_handshakes: usize,
+    /// HTTP/2 keep-alive ping interval and the time to wait for its answer, and
+    /// the idle time after which an HTTP/1.1 keep-alive connection is closed,
+    /// in seconds.
+    #[serde(default = "default_keepalive")]
+    pub keepalive_s: u64,
+}
+
+fn default_header_timeout() -> u64 {
+    10_000
+}
+fn default_handshake_timeout() -> u64 {
+    10_000
+}
+fn default_max_connections() -> usize {
+    4_096
+}
+fn default_max_handshakes() -> usize {
+    64
+}
+fn default_keepalive() -> u64 {
+    60
 }
 
 /// Limits a caller may hit; each is answered with a protocol-level error.
@@ -338,6 +399,13 @@ pub struct Limits {
     pub retry_after_s: u32,
     /// Time allowed to read a whole request, in milliseconds.
     pub read_timeout_ms: u64,
+    /// Requests one organisation may have in flight at once (its fair share of
+    /// `max_in_flight`); beyond it: HTTP 503 with Retry-After for that
+    /// organisation only. Default: half of `max_in_flight` (at least 1).
+    pub max_in_flight_per_caller: Option<usize>,
+    /// Time allowed to read the start of a message up to the end of its SHS label,
+    /// in milliseconds; beyond it: IllegalMessageStructure.
+    pub label_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -352,11 +420,20 @@ impl Default for Limits {
             max_period_months: 24,
             retry_after_s: 1,
             read_timeout_ms: 30_000,
+            max_in_flight_per_caller: None,
+            label_timeout_ms: 10_000,
         }
     }
 }
 
 impl Limits {
+    /// One organisation's share of the in-flight limit.
+    pub fn per_caller(&self) -> usize {
+        self.max_in_flight_per_caller
+            .unwrap_or(self.max_in_flight / 2)
+            .clamp(1, self.max_in_flight.max(1))
+    }
+
     /// The SSBTEK deadline for a request about `persons` persons:
     /// base + per-extra-person × (persons − 1).
     pub fn deadline_for(&self, persons: usize) -> std::time::Duration {
@@ -498,6 +575,12 @@ pub struct Agreement {
     pub products: BTreeSet<ProductName>,
     #[serde(default = "both_environments")]
     pub environments: BTreeSet<Environment>,
+    /// SHS product ids (UUIDs) the organisation may exchange with other
+    /// organisations by direct asynchronous delivery (store and forward, no
+    /// handler in the relay). The relay's own products (`products`) may be
+    /// delivered directly too. Both the sender and the recipient need it.
+    #[serde(default)]
+    pub direct_products: BTreeSet<uuid::Uuid>,
 }
 
 fn both_environments() -> BTreeSet<Environment> {
@@ -732,6 +815,59 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         (false, true) => table,
         (false, false) => format!("{table}.{key}"),
     })
+}
+
+#[cfg(test)]
+impl Config {
+    /// A configuration for unit tests (no file is read: paths are not checked):
+    /// node 2021005489 in the test environment, Sundsvall and Stockholm with
+    /// SSBTEK and ping, a processor for both, an ELT vendor.
+    pub fn example_for_tests() -> Config {
+        toml::from_str(
+            r#"
+[node]
+id = "n"
+org = "2021005489"
+environment = "test"
+
+[front]
+listen = "127.0.0.1:0"
+cert = "/nonexistent/cert.pem"
+key = "/nonexistent/key.pem"
+client_ca = "/nonexistent/ca.pem"
+
+[products]
+ssbtek = "6f1c3b57-4f0a-4e0e-9a59-55b7e5a0c0d1"
+elt = "3e9a8f52-6b1d-4c7e-a0f4-2d5b8c9e7a13"
+
+[provider_tls]
+ca = "/nonexistent/ca.pem"
+cert = "/nonexistent/cert.pem"
+key = "/nonexistent/key.pem"
+
+[[agreements]]
+org = "2120002411"
+products = ["ssbtek", "ping"]
+
+[[agreements]]
+org = "2120000142"
+products = ["ssbtek", "ping"]
+
+[[agreements]]
+org = "5566778899"
+products = ["ssbtek", "ping"]
+
+[[processors]]
+org = "5566778899"
+for = ["2120002411"]
+
+[[agreements]]
+org = "5566770011"
+products = ["elt", "ping"]
+"#,
+        )
+        .expect("the unit-test configuration parses")
+    }
 }
 
 #[cfg(test)]

@@ -36,15 +36,23 @@
 //! Not here: the SHS wire format (crate `relay-shs`), the SSBTEK document model
 //! (crate `relay-ssbtek`), identifiers (`relay-ident`), certificates (`relay-pki`).
 
+// A `Failure` (who failed, the code, a text, the message ids) is a few hundred
+// bytes; it travels only on the refusal path, once per request, so boxing it
+// would buy nothing measurable and cost readability at every `?`.
+#![allow(clippy::result_large_err)]
+
 pub mod admin;
+pub mod admission;
 pub mod asynch;
 pub mod config;
 pub mod demo;
+pub mod failure;
 pub mod front;
 pub mod identity;
 pub mod limits;
 pub mod metrics;
 pub mod operator;
+pub mod outcomes;
 pub mod policy;
 pub mod products;
 pub mod providers;
@@ -59,7 +67,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -76,7 +83,10 @@ pub struct Relay {
     pub audit: Option<(relay_audit::AuditLog, relay_audit::PseudonymKey)>,
     /// ELT's per-vendor rate limiter and retry tracker.
     pub elt_limiters: products::elt::Limiters,
-    in_flight: Arc<Semaphore>,
+    /// The in-flight limit, shared fairly between organisations.
+    pub in_flight: admission::InFlight,
+    /// Messages each sender has waiting in others' outboxes (its quota).
+    pub senders: asynch::SenderBook,
 }
 
 /// What a configuration reload replaces: the configuration and the provider
@@ -85,15 +95,6 @@ pub struct Relay {
 pub struct Live {
     pub config: Config,
     pub providers: ProviderPool,
-}
-
-/// One admitted request: holds an in-flight permit and the in-flight gauge.
-pub struct Admitted(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        metrics::METRICS.in_flight.dec();
-    }
 }
 
 impl Relay {
@@ -154,7 +155,8 @@ impl Relay {
         config_path: Option<std::path::PathBuf>,
     ) -> anyhow::Result<Self> {
         let providers = ProviderPool::new(&config)?;
-        let in_flight = Arc::new(Semaphore::new(config.limits.max_in_flight));
+        let in_flight =
+            admission::InFlight::new(config.limits.max_in_flight, config.limits.per_caller());
         let mailbox = match &config.mailbox {
             Some(m) => {
                 let kek = relay_mailbox::KeyFile::open_or_create(&m.key_file)
@@ -196,15 +198,10 @@ impl Relay {
             audit,
             elt_limiters: products::elt::Limiters::new(),
             in_flight,
+            senders: asynch::SenderBook::default(),
         })
     }
 
-    /// A permit for one request, or `None` when the relay is at its in-flight limit.
-    pub fn try_admit(&self) -> Option<Admitted> {
-        let permit = self.in_flight.clone().try_acquire_owned().ok()?;
-        metrics::METRICS.in_flight.inc();
-        Some(Admitted(permit))
-    }
 }
 
 /// The HTTP routes of the front.
@@ -225,10 +222,10 @@ pub fn router(relay: Arc<Relay>) -> Router {
     }
     router
         .route("/shs/rs", axum::routing::post(rs::receive))
-        .route("/shs/ds/{outbox}", axum::routing::get(asynch::list))
+        .route("/shs/ds/{outbox}", axum::routing::get(asynch::delivery::list))
         .route(
             "/shs/ds/{outbox}/{second}",
-            axum::routing::get(asynch::fetch).post(asynch::ack),
+            axum::routing::get(asynch::delivery::fetch).post(asynch::delivery::ack),
         )
         .route(
             &soap_path,
@@ -312,8 +309,8 @@ async fn run_inner(
     let relay = Arc::new(Relay::with_path(config, config_path)?);
     #[cfg(unix)]
     tokio::spawn(reload_on_sighup(relay.clone()));
-    tokio::spawn(asynch::resume(relay.clone()));
-    tokio::spawn(asynch::housekeeping(relay.clone()));
+    tokio::spawn(asynch::route::resume(relay.clone()));
+    tokio::spawn(asynch::route::housekeeping(relay.clone()));
     if let Some(admin) = admin {
         let app = admin::router(relay.clone());
         let stop = shutdown.clone();

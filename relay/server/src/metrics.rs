@@ -26,7 +26,16 @@ pub struct Route {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Rejection {
     pub route: &'static str,
+    /// Who failed: `caller`, `provider` or `relay`.
+    pub by: &'static str,
     pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyDecision {
+    pub check: &'static str,
+    /// `allowed`, or the rule that refused.
+    pub decision: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -50,6 +59,7 @@ pub struct Metrics {
     pub requests: Family<RouteOutcome, Counter>,
     pub request_duration: Family<Route, Histogram>,
     pub rejections: Family<Rejection, Counter>,
+    pub policy_decisions: Family<PolicyDecision, Counter>,
     pub provider_calls: Family<ProviderOutcome, Counter>,
     pub provider_duration: Family<Provider, Histogram>,
     pub fanout_width: Histogram,
@@ -75,6 +85,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let requests = Family::<RouteOutcome, Counter>::default();
     let request_duration = Family::<Route, Histogram>::new_with_constructor(latency_buckets);
     let rejections = Family::<Rejection, Counter>::default();
+    let policy_decisions = Family::<PolicyDecision, Counter>::default();
     let provider_calls = Family::<ProviderOutcome, Counter>::default();
     let provider_duration = Family::<Provider, Histogram>::new_with_constructor(latency_buckets);
     let fanout_width = Histogram::new([1.0, 2.0, 4.0, 7.0, 14.0, 28.0, 49.0, 70.0]);
@@ -100,8 +111,13 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     registry.register(
         "rejections",
-        "Refused requests by route and SHS error code or SOAP felkod",
+        "Refused or failed requests by route, who failed (caller, provider, relay) and code",
         rejections.clone(),
+    );
+    registry.register(
+        "policy_decisions",
+        "Decisions of the policy gate by check and outcome (allowed or the refusing rule)",
+        policy_decisions.clone(),
     );
     registry.register(
         "provider_calls",
@@ -161,6 +177,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         requests,
         request_duration,
         rejections,
+        policy_decisions,
         provider_calls,
         provider_duration,
         fanout_width,
@@ -186,9 +203,16 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    pub fn rejection(&self, route: &'static str, code: &'static str) {
+    /// A refused or failed request: the way in, who failed, the bounded code.
+    pub fn refusal(&self, route: &'static str, by: &'static str, code: &'static str) {
         self.rejections
-            .get_or_create(&Rejection { route, code })
+            .get_or_create(&Rejection { route, by, code })
+            .inc();
+    }
+
+    pub fn policy_decision(&self, check: &'static str, decision: &'static str) {
+        self.policy_decisions
+            .get_or_create(&PolicyDecision { check, decision })
             .inc();
     }
 

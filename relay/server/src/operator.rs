@@ -44,6 +44,11 @@ impl OperatorState {
         s.contains(&(*org, Scope::All)) || s.contains(&(*org, Scope::Product(product.to_owned())))
     }
 
+    /// Whether `org` is suspended from everything (not just one product).
+    pub fn is_suspended_from_all(&self, org: &Organisationsnummer) -> bool {
+        read(&self.suspended).contains(&(*org, Scope::All))
+    }
+
     pub fn suspensions(&self) -> Vec<(Organisationsnummer, Scope)> {
         read(&self.suspended).iter().cloned().collect()
     }

@@ -1,17 +1,29 @@
-//! Who may do what: agreements (which organisation may use which product in the
-//! relay's environment) and processors (who may ask on a municipality's behalf).
+//! The one policy gate: who may use what. Every product entry point calls
+//! [`gate`], whatever the way in (SHS synch or asynch, SOAP, direct delivery,
+//! the delivery service), so a path that forgets a check cannot be written.
 //!
-//! Decisions only; the caller of these functions turns a refusal into the
-//! protocol's error (an SHS error code or a SOAP fault). Every decision runs in
-//! a `policy` span ([`decide`]) that records which check ran and how it ended,
-//! never who asked or about whom.
+//! A decision takes the admitted [`Caller`], the municipality it acts for (a
+//! processor names one; see [`ActingFor`]) and the [`Use`] asked for, and checks,
+//! in this order:
+//!
+//! 1. the caller holds an agreement for the use covering the relay's environment;
+//! 2. the operator has not suspended the caller (for the product, or for all);
+//! 3. when acting for another organisation: the caller is a processor configured
+//!    for it, the municipality named the caller among its processors, and the
+//!    municipality itself holds the agreement and is not suspended.
+//!
+//! Decisions only: the caller of [`gate`] turns a [`Refusal`] into a
+//! [`crate::failure::Failure`], which each way in renders in its protocol. Every
+//! decision runs in a `policy` span that records which check ran and how it
+//! ended, never who asked or about whom.
 
 use relay_ident::Organisationsnummer;
 
+use crate::admission::Caller;
 use crate::config::{Config, ProductName};
 use crate::operator::OperatorState;
 
-/// Why a request was refused by policy. Texts name the rule, never personal data.
+/// Why the gate refused. Texts name the rule, never personal data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("no agreement for product {product} in the {environment} environment")]
@@ -20,11 +32,28 @@ pub enum Refusal {
         environment: &'static str,
     },
     #[error(
+        "the organisation is registered for {product} in the {registered} environment only, and this is the {environment} environment"
+    )]
+    WrongEnvironment {
+        product: &'static str,
+        registered: String,
+        environment: &'static str,
+    },
+    #[error(
         "the certificate's organisation is neither the ingivare nor a personuppgiftsbiträde configured for it and named in the question"
     )]
     NotIngivareOrProcessor,
     #[error("the caller is suspended by the operator for this product")]
     Suspended,
+    #[error("the organisation acted for has no agreement for product {product} in the {environment} environment")]
+    PrincipalNoAgreement {
+        product: &'static str,
+        environment: &'static str,
+    },
+    #[error("the organisation acted for is suspended by the operator for this product")]
+    PrincipalSuspended,
+    #[error("the receiver has no agreement for this product with this node")]
+    RecipientNoAgreement,
 }
 
 impl Refusal {
@@ -32,14 +61,163 @@ impl Refusal {
     pub fn label(&self) -> &'static str {
         match self {
             Self::NoAgreement { .. } => "no_agreement",
+            Self::WrongEnvironment { .. } => "environment",
             Self::NotIngivareOrProcessor => "not_ingivare_or_processor",
             Self::Suspended => "suspended",
+            Self::PrincipalNoAgreement { .. } => "principal_no_agreement",
+            Self::PrincipalSuspended => "principal_suspended",
+            Self::RecipientNoAgreement => "recipient_no_agreement",
         }
     }
 }
 
-/// Runs one authorisation decision in a `policy` span that records the check
-/// (`agreement`, `ingivare`), the decision and, on refusal, the rule.
+/// What the caller wants to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// A product, by name (any way in: SHS, SOAP, direct delivery).
+    Product(ProductName),
+    /// Direct delivery of a product the relay only stores and forwards, by id.
+    Direct(uuid::Uuid),
+    /// The delivery service (list, fetch, ack of the caller's own outbox): any
+    /// agreement in this environment, and no suspension of everything.
+    Delivery,
+}
+
+impl Use {
+    fn as_str(self) -> &'static str {
+        match self {
+            Use::Product(p) => p.as_str(),
+            Use::Direct(_) => "direct",
+            Use::Delivery => "delivery",
+        }
+    }
+}
+
+/// The organisation a caller acts for, and the processors that organisation
+/// named in its request (SSBTEK's `personuppgiftsbitrade`).
+#[derive(Debug, Clone, Copy)]
+pub struct ActingFor<'a> {
+    pub org: Organisationsnummer,
+    pub named: &'a [Organisationsnummer],
+}
+
+/// One question to the gate.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub caller: &'a Caller,
+    pub what: Use,
+    pub acting_for: Option<ActingFor<'a>>,
+}
+
+impl<'a> Ask<'a> {
+    /// The caller, for itself.
+    pub fn product(caller: &'a Caller, product: ProductName) -> Self {
+        Self {
+            caller,
+            what: Use::Product(product),
+            acting_for: None,
+        }
+    }
+
+    /// The caller for any use.
+    pub fn to(caller: &'a Caller, what: Use) -> Self {
+        Self {
+            caller,
+            what,
+            acting_for: None,
+        }
+    }
+
+    /// The caller on behalf of `org` (which may be the caller itself).
+    pub fn on_behalf_of(mut self, org: Organisationsnummer, named: &'a [Organisationsnummer]) -> Self {
+        self.acting_for = Some(ActingFor { org, named });
+        self
+    }
+}
+
+/// The gate. `check` names the decision in the `policy` span.
+pub fn gate(config: &Config, operator: &OperatorState, ask: &Ask<'_>) -> Result<(), Refusal> {
+    let check = if ask.acting_for.is_some() {
+        "agreement+principal"
+    } else {
+        "agreement"
+    };
+    decide(check, || {
+        let org = &ask.caller.org;
+        has_agreement(config, org, ask.what)?;
+        if is_suspended(operator, org, ask.what) {
+            return Err(Refusal::Suspended);
+        }
+        if let Some(principal) = ask.acting_for.filter(|p| p.org != *org) {
+            if !(config.is_processor_for(org, &principal.org) && principal.named.contains(org)) {
+                return Err(Refusal::NotIngivareOrProcessor);
+            }
+            has_agreement(config, &principal.org, ask.what).map_err(|r| match r {
+                Refusal::NoAgreement {
+                    product,
+                    environment,
+                }
+                | Refusal::WrongEnvironment {
+                    product,
+                    environment,
+                    ..
+                } => Refusal::PrincipalNoAgreement {
+                    product,
+                    environment,
+                },
+                other => other,
+            })?;
+            if is_suspended(operator, &principal.org, ask.what) {
+                return Err(Refusal::PrincipalSuspended);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The recipient of a direct delivery must hold the same use.
+pub fn recipient(config: &Config, org: &Organisationsnummer, what: Use) -> Result<(), Refusal> {
+    decide("recipient", || {
+        has_agreement(config, org, what).map_err(|_| Refusal::RecipientNoAgreement)
+    })
+}
+
+fn has_agreement(config: &Config, org: &Organisationsnummer, what: Use) -> Result<(), Refusal> {
+    let env = config.node.environment;
+    let agreement = config.agreement(org);
+    let covers = |a: &crate::config::Agreement| match what {
+        Use::Product(p) => a.products.contains(&p),
+        Use::Direct(id) => a.direct_products.contains(&id),
+        Use::Delivery => !a.products.is_empty() || !a.direct_products.is_empty(),
+    };
+    match agreement {
+        Some(a) if covers(a) && a.environments.contains(&env) => Ok(()),
+        Some(a) if covers(a) => Err(Refusal::WrongEnvironment {
+            product: what.as_str(),
+            registered: a
+                .environments
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            environment: env.as_str(),
+        }),
+        _ => Err(Refusal::NoAgreement {
+            product: what.as_str(),
+            environment: env.as_str(),
+        }),
+    }
+}
+
+fn is_suspended(operator: &OperatorState, org: &Organisationsnummer, what: Use) -> bool {
+    match what {
+        Use::Product(p) => operator.is_suspended(org, p.as_str()),
+        Use::Direct(_) | Use::Delivery => operator.is_suspended_from_all(org),
+    }
+}
+
+/// Runs one authorisation decision in a `policy` span that records the check,
+/// the decision and, on refusal, the rule. Counted in `policy_decisions_total`.
 pub fn decide<T>(
     check: &'static str,
     decision: impl FnOnce() -> Result<T, Refusal>,
@@ -52,62 +230,81 @@ pub fn decide<T>(
     );
     let _entered = span.enter();
     let result = decision();
-    match &result {
-        Ok(_) => span.record("policy.decision", "allowed"),
-        Err(r) => span
-            .record("policy.decision", "refused")
-            .record("policy.rule", r.label()),
+    let decision = match &result {
+        Ok(_) => {
+            span.record("policy.decision", "allowed");
+            "allowed"
+        }
+        Err(r) => {
+            span.record("policy.decision", "refused")
+                .record("policy.rule", r.label());
+            r.label()
+        }
     };
+    crate::metrics::METRICS.policy_decision(check, decision);
     result
 }
 
-/// May `caller` use `product` at all: an agreement covering the relay's
-/// environment, and no operator suspension.
-pub fn check_caller(
-    config: &Config,
-    operator: &OperatorState,
-    caller: &Organisationsnummer,
-    product: ProductName,
-) -> Result<(), Refusal> {
-    decide("agreement", || {
-        check_agreement(config, caller, product)?;
-        if operator.is_suspended(caller, product.as_str()) {
-            return Err(Refusal::Suspended);
-        }
-        Ok(())
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::Role;
+    use crate::config::Environment;
+    use crate::operator::Scope;
 
-/// The caller must hold an agreement for `product` covering the relay's environment.
-pub fn check_agreement(
-    config: &Config,
-    caller: &Organisationsnummer,
-    product: ProductName,
-) -> Result<(), Refusal> {
-    let env = config.node.environment;
-    match config.agreement(caller) {
-        Some(a) if a.products.contains(&product) && a.environments.contains(&env) => Ok(()),
-        _ => Err(Refusal::NoAgreement {
-            product: product.as_str(),
-            environment: env.as_str(),
-        }),
+    fn org(s: &str) -> Organisationsnummer {
+        Organisationsnummer::parse(s).unwrap()
     }
-}
 
-/// The certificate's organisation may ask about a person for `ingivare` when it is
-/// the ingivare itself, or a processor configured for the ingivare that the
-/// question lists among its `personuppgiftsbitrade`.
-pub fn may_ask_for(
-    config: &Config,
-    caller: &Organisationsnummer,
-    ingivare: &Organisationsnummer,
-    listed_processors: &[Organisationsnummer],
-) -> Result<(), Refusal> {
-    if caller == ingivare
-        || (listed_processors.contains(caller) && config.is_processor_for(caller, ingivare))
-    {
-        Ok(())
-    } else {
-        Err(Refusal::NotIngivareOrProcessor)
+    const SUNDSVALL: &str = "2120002411";
+    const STOCKHOLM: &str = "2120000142";
+    const PROCESSOR: &str = "5566778899";
+
+    fn config() -> Config {
+        let mut c = Config::example_for_tests();
+        c.node.environment = Environment::Test;
+        c
+    }
+
+    fn caller(o: &str) -> Caller {
+        Caller {
+            org: org(o),
+            fingerprint: None,
+            role: Role::Organisation,
+        }
+    }
+
+    #[test]
+    fn a_municipality_with_an_agreement_is_allowed_until_suspended() {
+        let c = config();
+        let op = OperatorState::default();
+        let me = caller(SUNDSVALL);
+        let ask = Ask::product(&me, ProductName::Ssbtek);
+        assert_eq!(gate(&c, &op, &ask), Ok(()));
+        op.suspend(org(SUNDSVALL), Scope::Product("ssbtek".into()));
+        assert_eq!(gate(&c, &op, &ask), Err(Refusal::Suspended));
+        assert_eq!(
+            gate(&c, &op, &Ask::product(&me, ProductName::Ping)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_processor_needs_the_municipality_agreement_naming_and_no_suspension() {
+        let c = config();
+        let op = OperatorState::default();
+        let p = caller(PROCESSOR);
+        let named = [org(PROCESSOR)];
+        let ask = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(SUNDSVALL), &named);
+        assert_eq!(gate(&c, &op, &ask), Ok(()));
+        // Not named by the municipality.
+        let unnamed = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(SUNDSVALL), &[]);
+        assert_eq!(gate(&c, &op, &unnamed), Err(Refusal::NotIngivareOrProcessor));
+        // Not a processor for that municipality.
+        let other = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(STOCKHOLM), &named);
+        assert_eq!(gate(&c, &op, &other), Err(Refusal::NotIngivareOrProcessor));
+        // The municipality suspended.
+        op.suspend(org(SUNDSVALL), Scope::All);
+        assert_eq!(gate(&c, &op, &ask), Err(Refusal::PrincipalSuspended));
     }
 }

@@ -1,71 +1,481 @@
-//! `POST /shs/rs`: the SHS receive service for synchronous messages.
+//! `POST /shs/rs`: the SHS receive service, the SHS dialect of the request path.
 //!
-//! The path is straight: admit (in-flight limit) → who is calling (certificate) →
-//! read the body (size limit, read timeout) → decode the MIME message and label →
-//! check the label against the caller, the node and the agreements → the
-//! product handler → encode the reply message. SHS errors are HTTP 400 with
-//! `X-shs-errorcode` and a plain-text body, as Axel answers them; overload is
-//! HTTP 503 with `Retry-After`.
+//! The path is straight: admitted (by [`crate::admission`]: caller identified, an
+//! in-flight permit from its share) → the label, read as the first MIME part by
+//! the real MIME reader within `limits.label_timeout_ms` ([`open_label`]) → the
+//! label checked against the caller and the node ([`check_label`]) → an
+//! asynchronous message to another organisation streams into the mailbox
+//! ([`crate::asynch`]); everything else is read whole (size limit, read
+//! timeout), parsed, and its label must equal the one read first → the product
+//! entry point ([`crate::products`], which runs the policy gate) → the reply
+//! message. Refusals are [`Failure`]s, rendered as SHS errors (`X-shs-errorcode`)
+//! by [`crate::admission::refuse`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, header};
 use relay_ident::Organisationsnummer;
 use relay_shs::{
     DataPart, ErrorCode, Label, PartHeaders, ShsError, ShsMessage, TransferEncoding, TransferType,
 };
-use relay_ssbtek::Question;
+use relay_ssbtek::CombinedAnswer;
 use zeroize::Zeroizing;
 
 use crate::Relay;
+use crate::admission::{self, Admitted, Caller, Shs};
 use crate::config::ProductName;
-use crate::identity::{self, PeerCert};
+use crate::failure::{Code, Failure};
 use crate::metrics::METRICS;
-use crate::policy;
-use crate::products::{ping, ssbtek};
+use crate::products::{elt, ping, ssbtek};
 
-/// An SHS error response, as Axel writes it: 400, `X-shs-errorcode`, and a
-/// plain-text body naming the exception, ids, code and info (never content).
-pub fn shs_error(error: &ShsError, label: Option<&Label>) -> Response {
-    let (content_id, corr_id) = label
-        .map(|l| (l.content.content_id.as_str(), l.corr_id.as_str()))
-        .unwrap_or(("", ""));
-    let body = format!(
-        "{}Exception [contentId={content_id}, corrId={corr_id}, errorCode={}, errorInfo={}]\n",
-        error.code, error.code, error.info
-    );
-    let mut response = (StatusCode::BAD_REQUEST, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        "X-shs-errorcode",
-        HeaderValue::from_static(error.code.as_str()),
-    );
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=ISO-8859-1"),
-    );
-    if let Some(s) = error.retry_after_s {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
+/// `POST /shs/rs`.
+pub async fn receive(
+    State(relay): State<Arc<Relay>>,
+    admitted: Admitted<Shs>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let caller = &admitted.caller;
+    match receive_message(&relay, caller, &headers, body).await {
+        Ok((response, outcome)) => {
+            METRICS.request("shs_rs", outcome, admitted.started.elapsed());
+            response
+        }
+        Err(failure) => admission::refuse::<Shs>(&relay, Some(caller), &failure, admitted.started).await,
     }
+}
+
+async fn receive_message(
+    relay: &Arc<Relay>,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Response, &'static str), Failure> {
+    let content_type = multipart_type(headers);
+    let opened = open_label(relay, content_type.as_deref(), body).await?;
+    let label = opened.label.clone();
+    let about = |f: Failure| f.about(&label);
+    let to = check_label(relay, caller, &label).map_err(about)?;
+    let asynch = label.transfer_type == TransferType::Asynch;
+    if asynch && relay.mailbox.is_none() {
+        return Err(about(Failure::caller(
+            Code::Shs(ErrorCode::MissingDeliveryExecution),
+            "asynchronous transfer is not configured on this node",
+        )));
+    }
+    if asynch && !to.is_node {
+        // Streamed into the mailbox: never held in memory.
+        let reader = opened.into_reader();
+        let response =
+            crate::asynch::accept_stream(relay.clone(), caller, label.clone(), to, content_type, reader)
+                .await
+                .map_err(about)?;
+        return Ok((response, "accepted"));
+    }
+    let bytes = read_body(relay, headers, opened.into_reader())
+        .await
+        .map_err(|e| about(e.into()))?;
+    let limits = shs_limits(relay, relay.live().config.limits.max_request_bytes);
+    let message = ShsMessage::parse(&bytes, content_type.as_deref(), limits)
+        .await
+        .map_err(|e| about(e.into()))?;
+    same_label(&label, &message.label).map_err(about)?;
+    if asynch {
+        let response = crate::asynch::accept(relay.clone(), caller, message, bytes)
+            .await
+            .map_err(about)?;
+        return Ok((response, "accepted"));
+    }
+    drop(bytes);
+    let (reply, product) = answer(relay, caller, message).await.map_err(about)?;
+    tracing::info!(
+        route = "shs/rs",
+        tx = %reply.label.tx_id,
+        caller = %caller.org,
+        product = product.as_str(),
+        outcome = "answered",
+        "request answered"
+    );
+    Ok((reply_response(reply).await, "answered"))
+}
+
+/// Where a label's `to` points, normalised to the 10-digit organisation number
+/// (`16NNNNNNNNNN` and `NNNNNN-NNNN` address the same outbox as `NNNNNNNNNN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub org: Organisationsnummer,
+    /// The address as a mailbox key: the organisation number, and `.internal`
+    /// when the address names a unit within it.
+    pub outbox: String,
+    /// Whether it is this relay's own node (which answers the product itself).
+    pub is_node: bool,
+}
+
+/// The label rules of this node, for synchronous and asynchronous messages alike:
+/// the DTD's rules, a UUID tx.id, `from` = the certificate's organisation, a
+/// resolvable `to` (the node itself for a synchronous request).
+pub fn check_label(relay: &Relay, caller: &Caller, label: &Label) -> Result<Destination, Failure> {
+    label.validate()?;
+    tracing::Span::current().record("shs.tx_id", relay_telemetry::tx_attribute(&label.tx_id));
+    if uuid::Uuid::parse_str(&label.tx_id).is_err() {
+        return Err(ShsError::structure("tx.id must be a UUID").into());
+    }
+    let from = label
+        .from_address()
+        .and_then(|f| Organisationsnummer::parse(f.org_number()).ok());
+    if from != Some(caller.org) {
+        return Err(ShsError::new(
+            ErrorCode::IllegalSender,
+            "from is required and must be the client certificate's organisation",
+        )
+        .into());
+    }
+    let to = label.to_address().ok_or_else(|| {
+        ShsError::new(
+            ErrorCode::UnresolvedReceiver,
+            "to is required: product addressing is not offered",
+        )
+    })?;
+    let org = Organisationsnummer::parse(to.org_number()).map_err(|_| {
+        ShsError::new(
+            ErrorCode::UnknownReceiver,
+            "to is not an organisation number",
+        )
+    })?;
+    let is_node = org == relay.live().config.node.org;
+    if label.transfer_type == TransferType::Synch && !is_node {
+        return Err(ShsError::new(
+            ErrorCode::UnknownReceiver,
+            "to must be this node's organisation",
+        )
+        .into());
+    }
+    let outbox = match to.internal_id() {
+        Some(unit) if !unit.is_empty() => format!("{org}.{unit}"),
+        _ => org.to_string(),
+    };
+    Ok(Destination {
+        org,
+        outbox,
+        is_node,
+    })
+}
+
+/// The label read first (to route the message) and the label of the full parse
+/// must agree, or the message is refused and not kept.
+pub fn same_label(first: &Label, full: &Label) -> Result<(), Failure> {
+    let key = |l: &Label| {
+        (
+            l.tx_id.clone(),
+            l.corr_id.clone(),
+            l.from.as_ref().map(|f| f.value.clone()),
+            l.to.as_ref().map(|t| t.value.clone()),
+            l.product.value.clone(),
+            l.content.content_id.clone(),
+            l.transfer_type,
+        )
+    };
+    if key(first) == key(full) {
+        Ok(())
+    } else {
+        Err(ShsError::structure("the message carries more than one SHS label").into())
+    }
+}
+
+/// The configured product a label names.
+pub fn product_of(relay: &Relay, label: &Label) -> Result<ProductName, Failure> {
+    label
+        .product_id()
+        .and_then(|p| p.as_uuid())
+        .and_then(|u| relay.live().config.products.name_of(&u))
+        .ok_or_else(|| ShsError::from(ErrorCode::UnknownProductType).into())
+}
+
+/// A synchronous message to the node: the product's entry point, then the
+/// reply message.
+async fn answer(
+    relay: &Relay,
+    caller: &Caller,
+    message: ShsMessage,
+) -> Result<(ShsMessage, ProductName), Failure> {
+    let product = product_of(relay, &message.label)?;
+    let label = message.label.clone();
+    let reply = match product {
+        ProductName::Ping => ping_message(&label, ping::answer(relay, caller)?),
+        ProductName::Ssbtek => {
+            let call = ssbtek::Call {
+                channel: relay_audit::Channel::Shs,
+                tx_id: &label.tx_id,
+                corr_id: Some(&label.corr_id),
+                declaration: true,
+            };
+            let answers = ssbtek::answer(relay, caller, call, ssbtek_documents(message)).await?;
+            ssbtek_message(&label, answers)
+        }
+        ProductName::Elt => {
+            let submission = elt_submission(message);
+            let receipt = elt::submit(relay, caller, relay_audit::Channel::Shs, &label.tx_id, submission)
+                .await
+                .map_err(|r| Failure::from(r).audited())?;
+            receipt_message(&label, &receipt)
+        }
+    };
+    Ok((reply, product))
+}
+
+/// The data parts of an SSBTEK message, taken out of it (so they are wiped
+/// when the questions have been parsed).
+pub fn ssbtek_documents(mut message: ShsMessage) -> ssbtek::Documents {
+    ssbtek::Documents::Parts(
+        message
+            .parts
+            .iter_mut()
+            .map(|p| Zeroizing::new(std::mem::take(&mut p.body).to_vec()))
+            .collect(),
+    )
+}
+
+fn text_part(mime_type: &str, datapart_type: &str, filename: Option<String>, body: Bytes) -> DataPart {
+    DataPart {
+        headers: PartHeaders {
+            mime_type: mime_type.into(),
+            charset: Some(if mime_type == "text/plain" { "ISO-8859-1" } else { "UTF-8" }.into()),
+            transfer_encoding: TransferEncoding::Binary,
+            filename,
+        },
+        datapart_type: datapart_type.into(),
+        body,
+    }
+}
+
+fn ping_message(request: &Label, text: &'static str) -> ShsMessage {
+    ShsMessage {
+        label: request.synch_reply(relay_shs::label::now()),
+        parts: vec![text_part("text/plain", "txt", None, Bytes::from_static(text.as_bytes()))],
+    }
+}
+
+/// The SSBTEK reply: one `hamtaBastjanstInformationResponse` data part per
+/// person, in request order.
+pub fn ssbtek_message(request: &Label, answers: Vec<CombinedAnswer>) -> ShsMessage {
+    let parts = answers
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            text_part(
+                "text/xml",
+                "xml",
+                Some(format!("svar-{}.xml", i + 1)),
+                Bytes::from_owner(a.xml),
+            )
+        })
+        .collect();
+    ShsMessage {
+        label: request.synch_reply(relay_shs::label::now()),
+        parts,
+    }
+}
+
+fn receipt_message(request: &Label, receipt: &relay_elt::Receipt) -> ShsMessage {
+    ShsMessage {
+        label: request.synch_reply(relay_shs::label::now()),
+        parts: vec![text_part(
+            "text/xml",
+            relay_elt::DATAPART_RECEIPT,
+            Some("mottagningsbekraftelse.xml".into()),
+            Bytes::from(receipt.to_xml()),
+        )],
+    }
+}
+
+/// ELT over SHS: one data part with the report and two signature parts
+/// (`application/pkcs7-signature`, datapartType `assistent-signatur` and
+/// `anordnare-signatur`; untyped signature parts are taken in that order).
+fn elt_submission(mut message: ShsMessage) -> elt::Submission {
+    let is_signature = |p: &DataPart| {
+        p.headers
+            .mime_type
+            .eq_ignore_ascii_case(relay_elt::SIGNATURE_MIME)
+            || p.headers
+                .mime_type
+                .eq_ignore_ascii_case("application/x-pkcs7-signature")
+            || p.datapart_type == relay_elt::DATAPART_ASSISTANT_SIGNATURE
+            || p.datapart_type == relay_elt::DATAPART_ANORDNARE_SIGNATURE
+    };
+    let mut reports = Vec::new();
+    let mut typed: [Option<Vec<u8>>; 2] = [None, None];
+    let mut untyped = Vec::new();
+    for part in message.parts.iter_mut() {
+        let body = std::mem::take(&mut part.body).to_vec();
+        if !is_signature(part) {
+            reports.push(Zeroizing::new(body));
+        } else if part.datapart_type == relay_elt::DATAPART_ASSISTANT_SIGNATURE {
+            typed[0] = Some(body);
+        } else if part.datapart_type == relay_elt::DATAPART_ANORDNARE_SIGNATURE {
+            typed[1] = Some(body);
+        } else {
+            untyped.push(body);
+        }
+    }
+    let mut untyped = untyped.into_iter();
+    let [assistant, anordnare] = typed;
+    let assistant = assistant.or_else(|| untyped.next());
+    let anordnare = anordnare.or_else(|| untyped.next());
+    let reports_in_call = reports.len();
+    let report = reports.into_iter().next().unwrap_or_default();
+    let signature = |der: Option<Vec<u8>>| {
+        der.map(|der| elt::Signature {
+            // A part may carry the DER, or PEM or base64 text of it.
+            der: relay_elt::signature::der_of(&der).into_owned(),
+            date: None,
+            ocsp: None,
+        })
+    };
+    elt::Submission {
+        report,
+        reports_in_call,
+        assistant_signature: signature(assistant),
+        anordnare_signature: signature(anordnare),
+        status: Some(match message.label.status {
+            relay_shs::label::Status::Test => crate::config::Environment::Test,
+            relay_shs::label::Status::Production => crate::config::Environment::Production,
+        }),
+    }
+}
+
+/// HTTP 200 with the reply message (`message/rfc822`). The bytes are wiped when
+/// the response body is dropped.
+pub async fn reply_response(reply: ShsMessage) -> Response {
+    let bytes = Zeroizing::new(reply.to_bytes().await);
+    drop(reply);
+    let mut response = Response::new(Body::from(Bytes::from_owner(bytes)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("message/rfc822"),
+    );
     response
 }
 
-/// HTTP 503 with `Retry-After`: the relay is at its in-flight limit.
-pub fn overloaded(retry_after_s: u32) -> Response {
-    let mut response = (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the relay is at its limit of requests in flight; retry later\n",
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
-    response
+/// The HTTP `Content-Type` when it is a bare multipart body (its boundary).
+fn multipart_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/"))
+        .map(str::to_owned)
+}
+
+/// The MIME reader's limits for a message of at most `max_total` bytes.
+pub fn shs_limits(relay: &Relay, max_total: u64) -> relay_shs::Limits {
+    relay_shs::Limits {
+        max_label_bytes: relay.live().config.limits.max_label_bytes,
+        max_total_bytes: max_total,
+        max_part_bytes: max_total,
+        ..relay_shs::Limits::default()
+    }
+}
+
+/// The request body as an `AsyncRead`.
+pub type BodyReader = tokio_util::io::StreamReader<
+    std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>>,
+    Bytes,
+>;
+
+/// The request body as an `AsyncRead`.
+pub fn body_reader(body: Body) -> BodyReader {
+    use futures::StreamExt;
+    let stream: std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>> =
+        Box::pin(
+            body.into_data_stream()
+                .map(|r| r.map_err(std::io::Error::other)),
+        );
+    tokio_util::io::StreamReader::new(stream)
+}
+
+/// A message whose label has been read: the label, the bytes read so far, and
+/// the rest of the body.
+pub struct Opened {
+    pub label: Label,
+    head: Vec<u8>,
+    rest: BodyReader,
+}
+
+impl Opened {
+    /// The whole message again: the bytes read so far, then the rest.
+    pub fn into_reader(self) -> tokio::io::Chain<std::io::Cursor<Vec<u8>>, BodyReader> {
+        use tokio::io::AsyncReadExt;
+        std::io::Cursor::new(self.head).chain(self.rest)
+    }
+}
+
+/// Reads the message up to the end of its label with the real MIME reader (the
+/// label is the first MIME part and nothing else: text before the first
+/// boundary is never taken for one), within `limits.label_timeout_ms`. The
+/// bytes it read are kept (at most the label limit and one read buffer) so the
+/// message can be read again whole or streamed on.
+pub async fn open_label(
+    relay: &Relay,
+    content_type: Option<&str>,
+    body: Body,
+) -> Result<Opened, Failure> {
+    let limits = relay.live().config.limits.clone();
+    let cap = limits.max_label_bytes + 256 * 1024;
+    let mut recording = Recording {
+        inner: body_reader(body),
+        head: Vec::new(),
+        cap,
+    };
+    let read = relay_shs::MessageReader::open(
+        &mut recording,
+        content_type,
+        shs_limits(relay, limits.max_request_bytes.max(u64::MAX / 2)),
+    );
+    let label = match tokio::time::timeout(Duration::from_millis(limits.label_timeout_ms), read).await
+    {
+        Err(_) => return Err(ShsError::structure("timed out reading the SHS label").into()),
+        Ok(Err(e)) => return Err(e.into()),
+        Ok(Ok((_, label))) => label,
+    };
+    Ok(Opened {
+        label,
+        head: recording.head,
+        rest: recording.inner,
+    })
+}
+
+/// Keeps a copy of what is read (up to `cap` bytes; more is an error: the
+/// label part is bounded).
+struct Recording<R> {
+    inner: R,
+    head: Vec<u8>,
+    cap: usize,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Recording<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll {
+            let data = buf.filled().get(before..).unwrap_or_default();
+            if self.head.len() + data.len() > self.cap {
+                return std::task::Poll::Ready(Err(std::io::Error::other(
+                    "the SHS label part is larger than the label limit",
+                )));
+            }
+            let data = data.to_vec();
+            self.head.extend_from_slice(&data);
+        }
+        poll
+    }
 }
 
 /// Reads the whole body within the size limit and the read timeout. A body over
@@ -105,7 +515,7 @@ pub async fn read_body(
                 break;
             }
             if seen <= limit {
-                bytes.extend_from_slice(&chunk[..n]);
+                bytes.extend_from_slice(chunk.get(..n).unwrap_or_default());
             }
         }
         Ok::<(), ShsError>(())
@@ -119,475 +529,4 @@ pub async fn read_body(
         return Err(too_large());
     }
     Ok(bytes)
-}
-
-/// The request body as an `AsyncRead`.
-pub type BodyReader = tokio_util::io::StreamReader<
-    std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>>,
-    Bytes,
->;
-
-/// The request body as an `AsyncRead`.
-pub fn body_reader(body: Body) -> BodyReader {
-    use futures::StreamExt;
-    let stream: std::pin::Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>> =
-        Box::pin(
-            body.into_data_stream()
-                .map(|r| r.map_err(std::io::Error::other)),
-        );
-    tokio_util::io::StreamReader::new(stream)
-}
-
-/// Reads up to the first 4 KiB of the body (where the SHS label must be), and
-/// returns them with the rest of the body as a reader.
-pub async fn read_prefix(body: Body) -> Result<(Vec<u8>, BodyReader), ShsError> {
-    use tokio::io::AsyncReadExt;
-    let mut reader = body_reader(body);
-    let mut prefix = vec![0u8; 4096];
-    let mut filled = 0;
-    while filled < prefix.len() {
-        let n = reader
-            .read(&mut prefix[filled..])
-            .await
-            .map_err(|_| ShsError::structure("reading the message failed"))?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    prefix.truncate(filled);
-    Ok((prefix, reader))
-}
-
-/// The prefix, then the rest of the body.
-pub fn prefix_then(
-    prefix: Vec<u8>,
-    rest: BodyReader,
-) -> tokio::io::Chain<std::io::Cursor<Vec<u8>>, BodyReader> {
-    use tokio::io::AsyncReadExt;
-    std::io::Cursor::new(prefix).chain(rest)
-}
-
-/// `POST /shs/rs`.
-pub async fn receive(
-    State(relay): State<Arc<Relay>>,
-    peer: Option<axum::Extension<PeerCert>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let started = Instant::now();
-    let Some(_permit) = relay.try_admit() else {
-        tracing::warn!(route = "shs/rs", "refused: in-flight limit reached");
-        METRICS.rejection("shs_rs", "overloaded");
-        METRICS.request("shs_rs", "overloaded", started.elapsed());
-        return overloaded(relay.live().config.limits.retry_after_s);
-    };
-    let caller = match identity::organisation_of(
-        &relay.live().config.identity,
-        peer.as_ref().map(|p| p.0.0.as_slice()),
-    ) {
-        Ok(org) => org,
-        Err(e) => {
-            tracing::info!(route = "shs/rs", reason = %e, "refused: caller unknown");
-            return shs_error(
-                &ShsError::new(ErrorCode::UnknownSender, e.to_string()),
-                None,
-            );
-        }
-    };
-    // Asynchronous messages to another organisation stream into the mailbox: the
-    // label is read from the first 4 KiB (as Axel does) and the rest is never
-    // held in memory. Everything else is read whole, within the size limit.
-    let (prefix, body) = match read_prefix(body).await {
-        Ok(p) => p,
-        Err(e) => return refuse(&caller, &e, None, started),
-    };
-    if let Ok(label) = Label::from_message_prefix(&prefix)
-        && label.transfer_type == TransferType::Asynch
-        && relay.mailbox.is_some()
-        && label
-            .to_address()
-            .is_some_and(|to| to.org_number() != relay.live().config.node.org.as_str())
-    {
-        let reader = prefix_then(prefix, body);
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/"))
-            .map(str::to_owned);
-        return match crate::asynch::accept_stream(
-            relay.clone(),
-            caller,
-            label,
-            content_type,
-            reader,
-        )
-        .await
-        {
-            Ok(response) => {
-                METRICS.request("shs_rs", "accepted", started.elapsed());
-                response
-            }
-            Err((e, label)) => refuse(&caller, &e, label.as_ref(), started),
-        };
-    }
-    let bytes = match read_body(&relay, &headers, prefix_then(prefix, body)).await {
-        Ok(b) => b,
-        Err(e) => return refuse(&caller, &e, None, started),
-    };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|ct| ct.to_ascii_lowercase().starts_with("multipart/"));
-    let limits = relay_shs::Limits {
-        max_label_bytes: relay.live().config.limits.max_label_bytes,
-        max_total_bytes: relay.live().config.limits.max_request_bytes,
-        max_part_bytes: relay.live().config.limits.max_request_bytes,
-        ..relay_shs::Limits::default()
-    };
-    let message = match ShsMessage::parse(&bytes, content_type, limits).await {
-        Ok(m) => m,
-        Err(e) => {
-            let label = Label::from_message_prefix(&bytes).ok();
-            return refuse(&caller, &e, label.as_ref(), started);
-        }
-    };
-    if message.label.transfer_type == TransferType::Asynch {
-        if let Err(e) = message.label.validate() {
-            return refuse(&caller, &e, Some(&message.label), started);
-        }
-        return match crate::asynch::accept(relay.clone(), caller, message, bytes).await {
-            Ok(response) => {
-                METRICS.request("shs_rs", "accepted", started.elapsed());
-                response
-            }
-            Err((e, label)) => refuse(&caller, &e, label.as_ref(), started),
-        };
-    }
-    drop(bytes);
-    let fingerprint = identity::fingerprint_of(peer.as_ref().map(|p| p.0.0.as_slice()));
-    match handle(&relay, &caller, fingerprint.as_deref(), message).await {
-        Ok((reply, product)) => {
-            tracing::info!(
-                route = "shs/rs",
-                tx = %reply.label.tx_id,
-                caller = %caller,
-                product = product.as_str(),
-                outcome = "answered",
-                latency_ms = started.elapsed().as_millis() as u64,
-                "request answered"
-            );
-            METRICS.request("shs_rs", "answered", started.elapsed());
-            reply_response(reply).await
-        }
-        Err((e, label)) => refuse(&caller, &e, label.as_ref(), started),
-    }
-}
-
-fn refuse(
-    caller: &Organisationsnummer,
-    error: &ShsError,
-    label: Option<&Label>,
-    started: Instant,
-) -> Response {
-    METRICS.rejection("shs_rs", error.code.as_str());
-    METRICS.request("shs_rs", "refused", started.elapsed());
-    tracing::info!(
-        route = "shs/rs",
-        tx = label.map(|l| l.tx_id.as_str()).unwrap_or(""),
-        caller = %caller,
-        outcome = "refused",
-        errorcode = error.code.as_str(),
-        latency_ms = started.elapsed().as_millis() as u64,
-        "request refused"
-    );
-    shs_error(error, label)
-}
-
-pub(crate) type Refusal = (ShsError, Option<Label>);
-
-/// Checks the label against the caller and the node, then runs the product.
-async fn handle(
-    relay: &Relay,
-    caller: &Organisationsnummer,
-    fingerprint: Option<&str>,
-    message: ShsMessage,
-) -> Result<(ShsMessage, ProductName), Refusal> {
-    let label = &message.label;
-    let fail = |e: ShsError| (e, Some(label.clone()));
-    label.validate().map_err(fail)?;
-    tracing::Span::current().record("shs.tx_id", relay_telemetry::tx_attribute(&label.tx_id));
-    if label.transfer_type != TransferType::Synch {
-        return Err(fail(ShsError::new(
-            ErrorCode::MissingDeliveryExecution,
-            "asynchronous transfer is not offered by this node yet",
-        )));
-    }
-    let from = label.from_address().ok_or_else(|| {
-        fail(ShsError::new(
-            ErrorCode::IllegalSender,
-            "from is required and must be the certificate's organisation",
-        ))
-    })?;
-    if from.org_number() != caller.as_str() {
-        return Err(fail(ShsError::new(
-            ErrorCode::IllegalSender,
-            "from does not match the client certificate's organisation",
-        )));
-    }
-    match label.to_address() {
-        Some(to) if to.org_number() == relay.live().config.node.org.as_str() => {}
-        _ => {
-            return Err(fail(ShsError::new(
-                ErrorCode::UnknownReceiver,
-                "to must be this node's organisation",
-            )));
-        }
-    }
-    let product = label
-        .product_id()
-        .and_then(|p| p.as_uuid())
-        .and_then(|u| relay.live().config.products.name_of(&u))
-        .ok_or_else(|| fail(ShsError::from(ErrorCode::UnknownProductType)))?;
-    if product == ProductName::Elt {
-        // ELT checks its agreement itself (and answers with its own codes).
-        return Ok((
-            elt_reply(relay, caller, fingerprint, message).await?,
-            product,
-        ));
-    }
-    policy::check_caller(&relay.live().config, &relay.operator, caller, product)
-        .map_err(|r| fail(ShsError::new(ErrorCode::MissingAgreement, r.to_string())))?;
-    let reply = match product {
-        ProductName::Ping => ping_reply(&message),
-        ProductName::Ssbtek => ssbtek_reply(relay, caller, message).await?,
-        ProductName::Elt => unreachable!("handled above"),
-    };
-    Ok((reply, product))
-}
-
-fn ping_reply(request: &ShsMessage) -> ShsMessage {
-    ShsMessage {
-        label: request.label.synch_reply(relay_shs::label::now()),
-        parts: vec![DataPart {
-            headers: PartHeaders {
-                mime_type: "text/plain".into(),
-                charset: Some("ISO-8859-1".into()),
-                transfer_encoding: TransferEncoding::Binary,
-                filename: None,
-            },
-            datapart_type: "txt".into(),
-            body: Bytes::from_static(ping::PING_REPLY.as_bytes()),
-        }],
-    }
-}
-
-/// The SSBTEK product over SHS: one question per data part (1 to `max_persons`),
-/// all validated and authorised before any provider is asked.
-pub(crate) async fn ssbtek_reply(
-    relay: &Relay,
-    caller: &Organisationsnummer,
-    mut message: ShsMessage,
-) -> Result<ShsMessage, Refusal> {
-    let started = Instant::now();
-    let label = message.label.clone();
-    let fail = |e: ShsError| (e, Some(label.clone()));
-    let audit_refusal = |questions: Vec<Question>, code: &'static str| {
-        let label = label.clone();
-        async move {
-            ssbtek::audit(
-                relay,
-                relay_audit::Channel::Shs,
-                &label.tx_id,
-                Some(&label.corr_id),
-                caller,
-                &questions,
-                &ssbtek::FanOutReport::default(),
-                started,
-                ssbtek::AuditResult::Refused(code),
-            )
-            .await;
-        }
-    };
-    let max = relay.live().config.limits.max_persons;
-    if message.parts.len() > max {
-        audit_refusal(Vec::new(), "too_many_persons").await;
-        return Err(fail(ShsError::new(
-            ErrorCode::IllegalDatapartContent,
-            format!(
-                "{} data parts: at most {max} persons (data parts) per message",
-                message.parts.len()
-            ),
-        )));
-    }
-    let limits = ssbtek::validation_limits(relay);
-    let mut questions = Vec::with_capacity(message.parts.len());
-    for (i, part) in message.parts.iter_mut().enumerate() {
-        // Take the bytes out of the message so they are dropped (and the
-        // question's copies wiped) as soon as the question is parsed.
-        let body = Zeroizing::new(std::mem::take(&mut part.body).to_vec());
-        let question = match Question::parse_with(&body, &limits) {
-            Ok(q) => q,
-            Err(e) => {
-                audit_refusal(questions, "validation").await;
-                return Err(fail(ShsError::new(
-                    ErrorCode::IllegalDatapartContent,
-                    format!("data part {}: {e}", i + 1),
-                )));
-            }
-        };
-        if let Err(r) = ssbtek::authorise(relay, caller, &question) {
-            questions.push(question);
-            audit_refusal(questions, "not_ingivare_or_processor").await;
-            return Err(fail(ShsError::new(
-                ErrorCode::IllegalDatapartContent,
-                format!("data part {}: ingivare: {r}", i + 1),
-            )));
-        }
-        questions.push(question);
-    }
-    let deadline = relay.live().config.limits.deadline_for(questions.len());
-    let (answers, report) = ssbtek::ask(relay, &label.tx_id, &questions, deadline, true).await;
-    ssbtek::audit(
-        relay,
-        relay_audit::Channel::Shs,
-        &label.tx_id,
-        Some(&label.corr_id),
-        caller,
-        &questions,
-        &report,
-        started,
-        ssbtek::AuditResult::Answered,
-    )
-    .await;
-    drop(questions);
-    tracing::info!(
-        tx = %label.tx_id,
-        persons = answers.len(),
-        calls = ?report.calls.iter().map(|(s, o)| format!("{}={o}", s.as_str())).collect::<Vec<_>>(),
-        "fan-out done"
-    );
-    let parts = answers
-        .into_iter()
-        .enumerate()
-        .map(|(i, a)| DataPart {
-            headers: PartHeaders {
-                mime_type: "text/xml".into(),
-                charset: Some("UTF-8".into()),
-                transfer_encoding: TransferEncoding::Binary,
-                filename: Some(format!("svar-{}.xml", i + 1)),
-            },
-            datapart_type: "xml".into(),
-            body: Bytes::from_owner(a.xml),
-        })
-        .collect();
-    Ok(ShsMessage {
-        label: label.synch_reply(relay_shs::label::now()),
-        parts,
-    })
-}
-
-/// ELT over SHS: one data part with the report and two signature parts
-/// (`application/pkcs7-signature`, datapartType `assistent-signatur` and
-/// `anordnare-signatur`; untyped signature parts are taken in that order). The
-/// reply's one data part is the mottagningsbekräftelse.
-async fn elt_reply(
-    relay: &Relay,
-    caller: &Organisationsnummer,
-    fingerprint: Option<&str>,
-    mut message: ShsMessage,
-) -> Result<ShsMessage, Refusal> {
-    let label = message.label.clone();
-    let is_signature = |p: &DataPart| {
-        p.headers
-            .mime_type
-            .eq_ignore_ascii_case(relay_elt::SIGNATURE_MIME)
-            || p.headers
-                .mime_type
-                .eq_ignore_ascii_case("application/x-pkcs7-signature")
-            || p.datapart_type == relay_elt::DATAPART_ASSISTANT_SIGNATURE
-            || p.datapart_type == relay_elt::DATAPART_ANORDNARE_SIGNATURE
-    };
-    let mut reports = Vec::new();
-    let mut typed: [Option<Vec<u8>>; 2] = [None, None];
-    let mut untyped = Vec::new();
-    for part in message.parts.iter_mut() {
-        let body = std::mem::take(&mut part.body).to_vec();
-        if !is_signature(part) {
-            reports.push(Zeroizing::new(body));
-        } else if part.datapart_type == relay_elt::DATAPART_ASSISTANT_SIGNATURE {
-            typed[0] = Some(body);
-        } else if part.datapart_type == relay_elt::DATAPART_ANORDNARE_SIGNATURE {
-            typed[1] = Some(body);
-        } else {
-            untyped.push(body);
-        }
-    }
-    let mut untyped = untyped.into_iter();
-    let [assistant, anordnare] = typed;
-    let assistant = assistant.or_else(|| untyped.next());
-    let anordnare = anordnare.or_else(|| untyped.next());
-    let reports_in_call = reports.len();
-    let report = reports.into_iter().next().unwrap_or_default();
-    let signature = |der: Option<Vec<u8>>| {
-        der.map(|der| crate::products::elt::Signature {
-            // A part may carry the DER, or PEM or base64 text of it.
-            der: relay_elt::signature::der_of(&der).into_owned(),
-            date: None,
-            ocsp: None,
-        })
-    };
-    let submission = crate::products::elt::Submission {
-        report,
-        reports_in_call,
-        assistant_signature: signature(assistant),
-        anordnare_signature: signature(anordnare),
-        status: Some(match label.status {
-            relay_shs::label::Status::Test => crate::config::Environment::Test,
-            relay_shs::label::Status::Production => crate::config::Environment::Production,
-        }),
-    };
-    let receipt = crate::products::elt::submit(
-        relay,
-        crate::products::elt::Caller {
-            org: caller,
-            fingerprint,
-        },
-        relay_audit::Channel::Shs,
-        &label.tx_id,
-        submission,
-    )
-    .await
-    .map_err(|r| {
-        (
-            r.shs_error().with_retry_after(r.retry_after_s()),
-            Some(label.clone()),
-        )
-    })?;
-    Ok(ShsMessage {
-        label: label.synch_reply(relay_shs::label::now()),
-        parts: vec![DataPart {
-            headers: PartHeaders {
-                mime_type: "text/xml".into(),
-                charset: Some("UTF-8".into()),
-                transfer_encoding: TransferEncoding::Binary,
-                filename: Some("mottagningsbekraftelse.xml".into()),
-            },
-            datapart_type: relay_elt::DATAPART_RECEIPT.into(),
-            body: Bytes::from(receipt.to_xml()),
-        }],
-    })
-}
-
-/// HTTP 200 with the reply message (`message/rfc822`). The bytes are wiped when
-/// the response body is dropped.
-async fn reply_response(reply: ShsMessage) -> Response {
-    let bytes = Zeroizing::new(reply.to_bytes().await);
-    drop(reply);
-    let mut response = Response::new(Body::from(Bytes::from_owner(bytes)));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("message/rfc822"),
-    );
-    response
 }

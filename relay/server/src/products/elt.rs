@@ -118,6 +118,18 @@ impl Refusal {
         }
     }
 
+    /// Who failed: Försäkringskassan's side for an unreachable or failing
+    /// adapter, the caller for every rule and every document it sent.
+    pub fn by(&self) -> crate::failure::By {
+        match self {
+            Self::Unavailable | Self::Timeout | Self::Provider { .. } => {
+                crate::failure::By::Provider("FK".into())
+            }
+            Self::NotOffered => crate::failure::By::Caller,
+            _ => crate::failure::By::Caller,
+        }
+    }
+
     /// Whether this is one of the terms' rules (counted in `elt_refusals`).
     fn is_rule(&self) -> bool {
         matches!(
@@ -259,11 +271,15 @@ impl Default for Limiters {
 /// the audit trail.
 pub async fn submit(
     relay: &Relay,
-    caller: Caller<'_>,
+    admitted: &crate::admission::Caller,
     channel: relay_audit::Channel,
     tx: &str,
     submission: Submission,
 ) -> Result<relay_elt::Receipt, Refusal> {
+    let caller = Caller {
+        org: &admitted.org,
+        fingerprint: admitted.fingerprint.as_deref(),
+    };
     let started = Instant::now();
     let mut persons = Vec::new();
     let result = run(relay, &caller, tx, submission, &mut persons).await;
@@ -398,32 +414,26 @@ fn prepare(
         return Err(Refusal::NotOffered);
     };
     let env = config.node.environment;
-    // A registered system vendor: an ELT agreement covering this environment.
-    match config.agreement(caller.org) {
-        Some(a) if a.products.contains(&ProductName::Elt) => {
-            if !a.environments.contains(&env) {
-                return Err(Refusal::Environment(format!(
-                    "the vendor is registered for ELT in the {} environment only, and this is the {} environment",
-                    a.environments
-                        .iter()
-                        .map(|e| e.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" and "),
-                    env.as_str()
-                )));
-            }
-        }
-        _ => {
-            return Err(Refusal::NoAgreement(
-                "the certificate's organisation is not a registered ELT system vendor".into(),
-            ));
-        }
-    }
-    if relay
-        .operator
-        .is_suspended(caller.org, ProductName::Elt.as_str())
-        || elt.suspended_vendors.contains(caller.org)
-    {
+    // The one policy gate: a registered system vendor (an ELT agreement covering
+    // this environment), not suspended by the operator.
+    let who = crate::admission::Caller {
+        org: *caller.org,
+        fingerprint: None,
+        role: crate::admission::Role::Organisation,
+    };
+    crate::policy::gate(
+        config,
+        &relay.operator,
+        &crate::policy::Ask::product(&who, ProductName::Elt),
+    )
+    .map_err(|r| match r {
+        crate::policy::Refusal::Suspended => Refusal::SuspendedVendor,
+        crate::policy::Refusal::WrongEnvironment { .. } => Refusal::Environment(r.to_string()),
+        _ => Refusal::NoAgreement(
+            "the certificate's organisation is not a registered ELT system vendor".into(),
+        ),
+    })?;
+    if elt.suspended_vendors.contains(caller.org) {
         return Err(Refusal::SuspendedVendor);
     }
     if let Some(status) = submission.status

@@ -10,25 +10,165 @@ use std::time::Duration;
 use futures::future::join_all;
 use relay_ident::Organisationsnummer;
 use relay_ssbtek::{
-    Answer, CombinedAnswer, Question, QuestionError, RelayFelkod, Slot, SlotOutcome, SlotStatus,
-    ValidationLimits,
+    Answer, CombinedAnswer, Question, RelayFelkod, Slot, SlotOutcome, SlotStatus, ValidationLimits,
 };
 use shs_proto::v1 as proto;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use zeroize::Zeroizing;
+
 use crate::Relay;
-use crate::config::Environment;
-use crate::policy::{self, Refusal};
+use crate::admission::Caller;
+use crate::config::{Environment, ProductName};
+use crate::failure::{Code, Failure};
+use crate::policy::{self, Ask};
 use crate::providers::CallOutcome;
 
-/// Why a question was not asked.
-#[derive(Debug, thiserror::Error)]
-pub enum Refused {
-    #[error("{0}")]
-    Invalid(#[from] QuestionError),
-    #[error("{0}")]
-    Policy(#[from] Refusal),
+/// The question documents as a way in decoded them, not yet parsed.
+pub enum Documents {
+    /// SHS: one `hamtaBastjanstInformation` document per data part.
+    Parts(Vec<Zeroizing<Vec<u8>>>),
+    /// SOAP: the envelope; the question is the Body's element.
+    SoapBody(Zeroizing<Vec<u8>>),
+}
+
+impl Documents {
+    fn count(&self) -> usize {
+        match self {
+            Documents::Parts(p) => p.len(),
+            Documents::SoapBody(_) => 1,
+        }
+    }
+}
+
+/// Which call this is, for logs and the audit trail.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub channel: relay_audit::Channel,
+    pub tx_id: &'a str,
+    pub corr_id: Option<&'a str>,
+    /// Each answer a standalone document (SHS) or ready to embed in a SOAP body.
+    pub declaration: bool,
+}
+
+/// The one SSBTEK entry point, for every way in (SHS synch and asynch, SOAP):
+/// the gate for the caller → 1 to `max_persons` questions parsed (off the async
+/// workers) → the gate for each question's ingivare (a processor must be named
+/// by a municipality that holds the agreement itself) → fan out → combine.
+/// Every outcome is written to the audit trail here.
+pub async fn answer(
+    relay: &Relay,
+    caller: &Caller,
+    call: Call<'_>,
+    documents: Documents,
+) -> Result<Vec<CombinedAnswer>, Failure> {
+    let started = std::time::Instant::now();
+    let refused = async |questions: &[Question], f: Failure| {
+        audit(
+            relay,
+            call.channel,
+            call.tx_id,
+            call.corr_id,
+            &caller.org,
+            questions,
+            &FanOutReport::default(),
+            started,
+            AuditResult::Refused(f.label()),
+        )
+        .await;
+        f.audited()
+    };
+    let live = relay.live();
+    let config = &live.config;
+    if let Err(r) = policy::gate(config, &relay.operator, &Ask::product(caller, ProductName::Ssbtek)) {
+        return Err(refused(&[], r.into()).await);
+    }
+    let max = config.limits.max_persons;
+    if documents.count() > max {
+        let f = Failure::caller(
+            Code::InvalidQuestion,
+            format!(
+                "{} data parts: at most {max} persons (data parts) per message",
+                documents.count()
+            ),
+        );
+        return Err(refused(&[], f).await);
+    }
+    let questions = match parse(relay, documents).await {
+        Ok(q) => q,
+        Err(f) => return Err(refused(&[], f).await),
+    };
+    for (i, q) in questions.iter().enumerate() {
+        let named: Vec<Organisationsnummer> = q
+            .generella()
+            .personuppgiftsbitrade()
+            .iter()
+            .map(|p| p.orgnr())
+            .collect();
+        let ask = Ask::product(caller, ProductName::Ssbtek).on_behalf_of(q.ingivare().orgnr(), &named);
+        if let Err(r) = policy::gate(config, &relay.operator, &ask) {
+            let mut f = Failure::from(r);
+            if questions.len() > 1 {
+                f.info = format!("data part {}: ingivare: {}", i + 1, f.info);
+            }
+            return Err(refused(&questions, f).await);
+        }
+    }
+    let deadline = config.limits.deadline_for(questions.len());
+    let (answers, report) = ask(relay, call.tx_id, &questions, deadline, call.declaration).await;
+    audit(
+        relay,
+        call.channel,
+        call.tx_id,
+        call.corr_id,
+        &caller.org,
+        &questions,
+        &report,
+        started,
+        AuditResult::Answered,
+    )
+    .await;
+    tracing::info!(
+        tx = %call.tx_id,
+        persons = answers.len(),
+        calls = ?report.calls.iter().map(|(s, o)| format!("{}={o}", s.as_str())).collect::<Vec<_>>(),
+        "fan-out done"
+    );
+    Ok(answers)
+}
+
+/// Parses the questions; documents over 64 KiB in all are parsed on a blocking
+/// thread so that a large question never holds up an async worker.
+async fn parse(relay: &Relay, documents: Documents) -> Result<Vec<Question>, Failure> {
+    let limits = validation_limits(relay);
+    let total: usize = match &documents {
+        Documents::Parts(p) => p.iter().map(|d| d.len()).sum(),
+        Documents::SoapBody(b) => b.len(),
+    };
+    let work = move || -> Result<Vec<Question>, Failure> {
+        match documents {
+            Documents::Parts(parts) => parts
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    Question::parse_with(body, &limits).map_err(|e| {
+                        Failure::caller(Code::InvalidQuestion, format!("data part {}: {e}", i + 1))
+                    })
+                })
+                .collect(),
+            Documents::SoapBody(body) => Question::parse_element(&body, &limits)
+                .map(|q| vec![q])
+                .map_err(|e| Failure::caller(Code::InvalidQuestion, e.to_string())),
+        }
+    };
+    if total <= 64 * 1024 {
+        work()
+    } else {
+        tokio::task::spawn_blocking(work)
+            .await
+            .unwrap_or_else(|_| Err(Failure::relay("parsing the question failed")))
+    }
 }
 
 /// The question limits from the relay's configuration.
@@ -38,29 +178,6 @@ pub fn validation_limits(relay: &Relay) -> ValidationLimits {
         max_period_months: relay.live().config.limits.max_period_months,
         ..ValidationLimits::default()
     }
-}
-
-/// Checks who may ask: the certificate's organisation must be the ingivare, or a
-/// configured processor for it that the question names.
-pub fn authorise(
-    relay: &Relay,
-    caller: &Organisationsnummer,
-    question: &Question,
-) -> Result<(), Refusal> {
-    let listed: Vec<Organisationsnummer> = question
-        .generella()
-        .personuppgiftsbitrade()
-        .iter()
-        .map(|p| p.orgnr())
-        .collect();
-    policy::decide("ingivare", || {
-        policy::may_ask_for(
-            &relay.live().config,
-            caller,
-            &question.ingivare().orgnr(),
-            &listed,
-        )
-    })
 }
 
 /// What one request came to, for logs, metrics and the audit trail (no

@@ -4,7 +4,6 @@
 //! `?xsd=NAME` its schemas.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -14,8 +13,9 @@ use relay_elt::soap::{self, FaultKind, RequestError};
 use zeroize::Zeroizing;
 
 use crate::Relay;
-use crate::identity::{self, PeerCert};
-use crate::products::elt::{self, Caller, Refusal, Signature, Submission};
+use crate::admission::{self, Admitted, Caller, EltSoap};
+use crate::failure::{Code, Envelope, Failure};
+use crate::products::elt::{self, Signature, Submission};
 
 fn xml(status: StatusCode, body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(bytes::Bytes::from_owner(Zeroizing::new(body))));
@@ -44,39 +44,43 @@ fn fault(kind: &FaultKind, message: &str) -> Response {
     r
 }
 
-fn refusal(r: &Refusal) -> Response {
-    fault(&r.fault_kind(), &r.message())
+/// The ELT fault for any refusal (the renderer of [`crate::admission::EltSoap`]).
+pub fn fault_for(failure: &Failure) -> Response {
+    let mut kind = failure.elt_fault_kind();
+    if let FaultKind::Policy { retry_after_s, .. } = &mut kind
+        && retry_after_s.is_none()
+    {
+        *retry_after_s = failure.retry_after;
+    }
+    fault(&kind, &failure.elt_message())
 }
 
 /// `POST {elt.soap_path}`.
 pub async fn handle(
     State(relay): State<Arc<Relay>>,
-    peer: Option<axum::Extension<PeerCert>>,
+    admitted: Admitted<EltSoap>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let started = Instant::now();
-    let Some(_permit) = relay.try_admit() else {
-        return fault(
-            &FaultKind::Policy {
-                code: "ELT-OVERLOADED".into(),
-                retry_after_s: Some(u64::from(relay.live().config.limits.retry_after_s)),
-            },
-            "the relay is at its limit of requests in flight; retry later",
-        );
-    };
-    let der = peer.as_ref().map(|p| p.0.0.as_slice());
-    let caller = match identity::organisation_of(&relay.live().config.identity, der) {
-        Ok(org) => org,
-        Err(e) => {
-            return refusal(&Refusal::NoAgreement(e.to_string()));
+    let caller = &admitted.caller;
+    match call(&relay, caller, &headers, body).await {
+        Ok(response) => {
+            crate::metrics::METRICS.request("soap_elt", "answered", admitted.started.elapsed());
+            response
         }
-    };
-    let fingerprint = identity::fingerprint_of(der);
-    let bytes = match crate::rs::read_body(&relay, &headers, crate::rs::body_reader(body)).await {
-        Ok(b) => b,
-        Err(e) => return fault(&FaultKind::XmlValidation, &e.info),
-    };
+        Err(f) => admission::refuse::<EltSoap>(&relay, Some(caller), &f, admitted.started).await,
+    }
+}
+
+/// Decodes the envelope into a [`Submission`], submits it through the ELT
+/// product's one entry point, and encodes the receipt.
+async fn call(
+    relay: &Relay,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Failure> {
+    let bytes = crate::rs::read_body(relay, headers, crate::rs::body_reader(body)).await?;
     let tx = uuid::Uuid::new_v4().to_string();
     let submission = match soap::parse_request(&bytes) {
         Ok(request) => {
@@ -101,51 +105,23 @@ pub async fn handle(
             status: None,
         },
         Err(RequestError::VersionMismatch(m)) => {
-            return fault(
-                &FaultKind::Soap {
-                    faultcode: "soap:VersionMismatch".into(),
-                },
-                &m,
-            );
+            return Err(Failure::caller(Code::Envelope(Envelope::VersionMismatch), m));
         }
         Err(RequestError::MustUnderstand) => {
-            return fault(
-                &FaultKind::Soap {
-                    faultcode: "soap:MustUnderstand".into(),
-                },
+            return Err(Failure::caller(
+                Code::Envelope(Envelope::MustUnderstand),
                 "a SOAP header marked mustUnderstand is not understood by this service",
-            );
+            ));
         }
         Err(RequestError::Xml(m)) => {
-            crate::metrics::METRICS.request("soap_elt", "refused", started.elapsed());
-            return fault(&FaultKind::XmlValidation, &m);
+            return Err(Failure::caller(Code::Shs(relay_shs::ErrorCode::IllegalDatapartContent), m));
         }
     };
     drop(bytes);
-    let result = elt::submit(
-        &relay,
-        Caller {
-            org: &caller,
-            fingerprint: fingerprint.as_deref(),
-        },
-        relay_audit::Channel::Soap,
-        &tx,
-        submission,
-    )
-    .await;
-    crate::metrics::METRICS.request(
-        "soap_elt",
-        if result.is_ok() {
-            "answered"
-        } else {
-            "refused"
-        },
-        started.elapsed(),
-    );
-    match result {
-        Ok(receipt) => xml(StatusCode::OK, soap::response_xml(&receipt.tx_id)),
-        Err(r) => refusal(&r),
-    }
+    let receipt = elt::submit(relay, caller, relay_audit::Channel::Soap, &tx, submission)
+        .await
+        .map_err(|r| Failure::from(r).audited())?;
+    Ok(xml(StatusCode::OK, soap::response_xml(&receipt.tx_id)))
 }
 
 /// `GET {path}?wsdl` and `GET {path}?xsd=NAME`.
@@ -155,7 +131,7 @@ pub async fn contract(
     Query(query): Query<Vec<(String, String)>>,
     uri: http::Uri,
 ) -> Response {
-    let (path, host, name) =
+    let (path, base, name) =
         match super::contract_request(&relay, &headers, &query, &uri, soap::CONTRACT[0].0) {
             Ok(r) => r,
             Err(r) => return *r,
@@ -163,7 +139,7 @@ pub async fn contract(
     let Some((_, text)) = soap::CONTRACT.iter().find(|(n, _)| *n == name) else {
         return (StatusCode::NOT_FOUND, "no such schema\n").into_response();
     };
-    let mut out = text.replace("REPLACE_WITH_ACTUAL_URL", &format!("https://{host}{path}"));
+    let mut out = text.replace("REPLACE_WITH_ACTUAL_URL", &format!("{base}{path}"));
     for (n, _) in soap::CONTRACT {
         out = out.replace(
             &format!("schemaLocation=\"{n}\""),

@@ -8,7 +8,7 @@
 //! WSDL with the real address, `GET {path}?xsd=...` every schema it references.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -16,17 +16,15 @@ use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use quick_xml::events::Event;
-use relay_ident::Organisationsnummer;
-use relay_ssbtek::{
-    Fault, FaultFelkod, Operation, PingAnswer, Question, RelayFelkod, Slot, SlotError,
-};
 use zeroize::Zeroizing;
+use relay_ssbtek::{Fault, FaultFelkod, Operation, PingAnswer, RelayFelkod, Slot, SlotError};
 
 pub mod elt;
 
 use crate::Relay;
+use crate::admission::{self, Admitted, Caller, SsbtekSoap};
 use crate::config::ProductName;
-use crate::identity::{self, PeerCert};
+use crate::failure::{Code, Envelope, Failure};
 use crate::policy;
 use crate::products::ssbtek;
 
@@ -134,9 +132,9 @@ enum Call {
 
 /// Reads the envelope: SOAP 1.1 only, no DOCTYPE, headers with
 /// `mustUnderstand="1"` refused, the operation from the Body's first element.
-fn inspect(bytes: &[u8]) -> Result<Call, Box<Response>> {
-    let client = |m: &str| Box::new(fault(Operation::Hamta, FaultFelkod::Valideringsfel, m));
-    let version = |m: &str| Box::new(soap_fault("soap:VersionMismatch", m));
+fn inspect(bytes: &[u8]) -> Result<Call, Failure> {
+    let client = |m: &str| Failure::caller(Code::InvalidQuestion, m);
+    let version = |m: &str| Failure::caller(Code::Envelope(Envelope::VersionMismatch), m);
     let text: String = if std::str::from_utf8(bytes).is_ok() && !declares_latin1(bytes) {
         String::from_utf8_lossy(bytes).into_owned()
     } else {
@@ -175,10 +173,10 @@ fn inspect(bytes: &[u8]) -> Result<Call, Box<Response>> {
                             && matches!(a.value.as_ref(), "1" | "true")
                     });
                     if must {
-                        return Err(Box::new(soap_fault(
-                            "soap:MustUnderstand",
+                        return Err(Failure::caller(
+                            Code::Envelope(Envelope::MustUnderstand),
                             "a SOAP header marked mustUnderstand is not understood by this service",
-                        )));
+                        ));
                     }
                 } else if depth == 2 && in_body {
                     return match (ns.as_str(), local.as_str()) {
@@ -205,150 +203,96 @@ fn declares_latin1(bytes: &[u8]) -> bool {
     head.starts_with("<?xml") && (head.contains("iso-8859-1") || head.contains("latin1"))
 }
 
-/// `POST {path}`.
-pub async fn handle(
-    State(relay): State<Arc<Relay>>,
-    peer: Option<axum::Extension<PeerCert>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let started = Instant::now();
-    let Some(_permit) = relay.try_admit() else {
-        let mut r = fault(
-            Operation::Hamta,
-            FaultFelkod::Overbelastad,
-            "the relay is at its limit; retry later",
-        );
-        r.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(relay.live().config.limits.retry_after_s),
-        );
-        return r;
-    };
-    let caller = match identity::organisation_of(
-        &relay.live().config.identity,
-        peer.as_ref().map(|p| p.0.0.as_slice()),
-    ) {
-        Ok(org) => org,
-        Err(e) => return fault(Operation::Hamta, FaultFelkod::Behorighet, &e.to_string()),
-    };
-    let bytes = match crate::rs::read_body(&relay, &headers, crate::rs::body_reader(body)).await {
-        Ok(b) => b,
-        Err(e) => return fault(Operation::Hamta, FaultFelkod::Valideringsfel, &e.info),
-    };
-    let (operation, response) = match inspect(&bytes) {
-        Err(r) => ("invalid", *r),
-        Ok(Call::Testa) => ("testa", testa(&relay).await),
-        Ok(Call::Hamta) => ("hamta", hamta(&relay, &caller, &bytes).await),
-    };
-    crate::metrics::METRICS.request(
-        "soap_ssbtek",
-        if response.status().is_success() {
-            "answered"
-        } else {
-            "refused"
-        },
-        started.elapsed(),
-    );
-    tracing::info!(
-        route = "soap/ssbtek",
-        operation,
-        caller = %caller,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_millis() as u64,
-        "SOAP call"
-    );
-    response
-}
-
-async fn hamta(relay: &Relay, caller: &Organisationsnummer, bytes: &[u8]) -> Response {
-    let started = Instant::now();
-    let tx = uuid::Uuid::new_v4().to_string();
-    tracing::Span::current().record("shs.tx_id", tx.as_str());
-    let refused = |questions: Vec<Question>, code: &'static str| {
-        let tx = tx.clone();
-        async move {
-            ssbtek::audit(
-                relay,
-                relay_audit::Channel::Soap,
-                &tx,
-                None,
-                caller,
-                &questions,
-                &ssbtek::FanOutReport::default(),
-                started,
-                ssbtek::AuditResult::Refused(code),
-            )
-            .await;
-        }
-    };
-    if let Err(r) = policy::check_caller(
-        &relay.live().config,
-        &relay.operator,
-        caller,
-        ProductName::Ssbtek,
-    ) {
-        refused(Vec::new(), r.label()).await;
-        let felkod = match r {
-            policy::Refusal::Suspended => FaultFelkod::Behorighet,
-            _ => FaultFelkod::AvtalSaknas,
-        };
-        return fault(Operation::Hamta, felkod, &r.to_string());
-    }
-    let question = match Question::parse_element(bytes, &ssbtek::validation_limits(relay)) {
-        Ok(q) => q,
-        Err(e) => {
-            refused(Vec::new(), "validation").await;
-            let f = Fault::from(&e);
-            let detail = f.to_xml(Operation::Hamta, false);
+/// The SSBTEK fault for any refusal (the renderer of
+/// [`crate::admission::SsbtekSoap`]): SOAP-level faults for the envelope, else a
+/// `felkod` fault; `Retry-After` when overloaded.
+pub fn fault_for(failure: &Failure) -> Response {
+    let mut response = match &failure.code {
+        Code::Envelope(e) => soap_fault(e.faultcode(), &failure.info),
+        Code::InvalidQuestion => {
+            let felkod = FaultFelkod::Valideringsfel;
+            let detail = Fault::new(felkod)
+                .with_message(felkod.swedish())
+                .with_message(failure.info.as_str())
+                .to_xml(Operation::Hamta, false);
             let mut body = format!(
                 "<soap:Fault><faultcode>soap:Client</faultcode><faultstring>VALIDERINGSFEL: {}</faultstring><detail>",
-                esc(&e.to_string())
+                esc(&failure.info)
             )
             .into_bytes();
             body.extend_from_slice(&detail);
             body.extend_from_slice(b"</detail></soap:Fault>");
-            return xml_response(StatusCode::INTERNAL_SERVER_ERROR, envelope(&body));
+            xml_response(StatusCode::INTERNAL_SERVER_ERROR, envelope(&body))
         }
+        _ => fault(Operation::Hamta, failure.ssbtek_felkod(), &failure.info),
     };
-    if let Err(r) = ssbtek::authorise(relay, caller, &question) {
-        refused(vec![question], "not_ingivare_or_processor").await;
-        return fault(Operation::Hamta, FaultFelkod::Behorighet, &r.to_string());
+    if let Some(s) = failure.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
     }
-    let questions = [question];
-    let (answers, report) = ssbtek::ask(
-        relay,
-        &tx,
-        &questions,
-        relay.live().config.limits.deadline_for(1),
-        false,
-    )
-    .await;
-    ssbtek::audit(
-        relay,
-        relay_audit::Channel::Soap,
-        &tx,
-        None,
-        caller,
-        &questions,
-        &report,
-        started,
-        ssbtek::AuditResult::Answered,
-    )
-    .await;
-    tracing::info!(
-        tx = %tx,
-        calls = ?report.calls.iter().map(|(s, o)| format!("{}={o}", s.as_str())).collect::<Vec<_>>(),
-        "fan-out done"
-    );
-    let answer = answers.into_iter().next().map(|a| a.xml);
-    match answer {
-        Some(xml) => xml_response(StatusCode::OK, envelope(&xml)),
-        None => fault(
-            Operation::Hamta,
-            FaultFelkod::TeknisktFel,
-            "no answer was built",
-        ),
+    response
+}
+
+/// `POST {path}`.
+pub async fn handle(
+    State(relay): State<Arc<Relay>>,
+    admitted: Admitted<SsbtekSoap>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let caller = &admitted.caller;
+    match call(&relay, caller, &headers, body).await {
+        Ok((operation, response)) => {
+            crate::metrics::METRICS.request("soap_ssbtek", "answered", admitted.started.elapsed());
+            tracing::info!(
+                route = "soap/ssbtek",
+                operation,
+                caller = %caller.org,
+                latency_ms = admitted.started.elapsed().as_millis() as u64,
+                "SOAP call answered"
+            );
+            response
+        }
+        Err(f) => admission::refuse::<SsbtekSoap>(&relay, Some(caller), &f, admitted.started).await,
+    }
+}
+
+/// Decodes the envelope, runs the operation through the product's entry point
+/// (`testa` through the same policy gate), encodes the answer.
+async fn call(
+    relay: &Relay,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(&'static str, Response), Failure> {
+    let bytes = crate::rs::read_body(relay, headers, crate::rs::body_reader(body)).await?;
+    match inspect(&bytes)? {
+        Call::Testa => {
+            policy::gate(
+                &relay.live().config,
+                &relay.operator,
+                &policy::Ask::product(caller, ProductName::Ssbtek),
+            )?;
+            Ok(("testa", testa(relay).await))
+        }
+        Call::Hamta => {
+            let tx = uuid::Uuid::new_v4().to_string();
+            tracing::Span::current().record("shs.tx_id", tx.as_str());
+            let call = ssbtek::Call {
+                channel: relay_audit::Channel::Soap,
+                tx_id: &tx,
+                corr_id: None,
+                declaration: false,
+            };
+            let answers = ssbtek::answer(relay, caller, call, ssbtek::Documents::SoapBody(bytes)).await?;
+            let xml = answers
+                .into_iter()
+                .next()
+                .map(|a| a.xml)
+                .ok_or_else(|| Failure::relay("no answer was built"))?;
+            Ok(("hamta", xml_response(StatusCode::OK, envelope(&xml))))
+        }
     }
 }
 
@@ -377,8 +321,11 @@ async fn testa(relay: &Relay) -> Response {
     xml_response(StatusCode::OK, envelope(&answer.to_xml(false)))
 }
 
-/// What a contract request asks for: (path, host as the caller named it, the
-/// file: `wsdl` for `?wsdl`, else `?xsd=NAME`), or a 404.
+/// What a contract request asks for: (path, the service's base URL, the file:
+/// `wsdl` for `?wsdl`, else `?xsd=NAME`), or a 404. The base URL is
+/// `front.public_url` when set; otherwise the `Host` the caller named, taken only
+/// when it is a plain host name or address (never echoed unchecked into a
+/// document), else the listen address.
 pub(crate) fn contract_request(
     relay: &Relay,
     headers: &HeaderMap,
@@ -386,12 +333,20 @@ pub(crate) fn contract_request(
     uri: &http::Uri,
     wsdl: &str,
 ) -> Result<(String, String, String), Box<Response>> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| relay.live().config.front.listen.to_string());
+    let live = relay.live();
+    let base = match &live.config.front.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+                .or_else(|| uri.authority().map(|a| a.to_string()))
+                .filter(|h| plain_host(h))
+                .unwrap_or_else(|| live.config.front.listen.to_string());
+            format!("https://{host}")
+        }
+    };
     let wanted = if query.iter().any(|(k, _)| k.eq_ignore_ascii_case("wsdl")) {
         Some(wsdl.to_owned())
     } else {
@@ -401,11 +356,20 @@ pub(crate) fn contract_request(
             .map(|(_, v)| v.clone())
     };
     match wanted {
-        Some(name) => Ok((uri.path().to_owned(), host, name)),
+        Some(name) => Ok((uri.path().to_owned(), base, name)),
         None => Err(Box::new(
             (StatusCode::NOT_FOUND, "use ?wsdl or ?xsd=NAME\n").into_response(),
         )),
     }
+}
+
+/// A `Host` value that is only a host name or address and a port.
+fn plain_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 /// `GET {path}?wsdl` and `GET {path}?xsd=NAME`.
@@ -415,14 +379,14 @@ pub async fn contract(
     Query(query): Query<Vec<(String, String)>>,
     uri: http::Uri,
 ) -> Response {
-    let (path, host, name) = match contract_request(&relay, &headers, &query, &uri, WSDL) {
+    let (path, base, name) = match contract_request(&relay, &headers, &query, &uri, WSDL) {
         Ok(r) => r,
         Err(r) => return *r,
     };
     let Some((_, bytes)) = CONTRACT.iter().find(|(p, _)| *p == name) else {
         return (StatusCode::NOT_FOUND, "no such schema\n").into_response();
     };
-    let body = rewrite(&name, bytes, &path, &format!("https://{host}{path}"));
+    let body = rewrite(&name, bytes, &path, &format!("{base}{path}"));
     let mut r = Response::new(Body::from(body));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));

@@ -1,0 +1,462 @@
+//! Asynchronous SHS: store-and-fetch on the durable, encrypted mailbox
+//! (`relay-mailbox`).
+//!
+//! # Layout
+//!
+//! - this module, **accept**: `POST /shs/rs` with `transfer-type="asynch"` (the
+//!   front has admitted the caller and checked the label, [`crate::rs`]): the
+//!   policy gate for the message's product (direct delivery: the sender and the
+//!   recipient both need it; an `adm` message must refer to a message between
+//!   the same parties), the mailbox quotas, then the message is stored (synced)
+//!   before **202** answers with the `X-shs-*` headers. A repeated
+//!   (sender, tx.id) answers 202 with `X-shs-duplicatemsg: yes`.
+//! - [`stream`]: a message to another organisation streams into the mailbox
+//!   through a size cap and a structure checker, whose label must equal the one
+//!   the message was routed by.
+//! - [`route`]: after the 202: a message to the relay's own node for SSBTEK is
+//!   answered through the product's one entry point, the reply put in the
+//!   sender's outbox; a direct message becomes listable in its recipient's
+//!   outbox; any failure puts an SHS `error` message in the sender's outbox.
+//!   Accepted but unprocessed messages resume after a restart; housekeeping.
+//! - [`delivery`]: the delivery service `GET/POST /shs/ds/...`: list, fetch, ack.
+
+pub mod delivery;
+pub mod route;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use relay_ident::Organisationsnummer;
+use relay_mailbox::{MailboxStore, MessageLabel, Outbox, PutOutcome, RedbStore};
+use relay_shs::{ErrorCode, Label, SequenceType, ShsError, ShsMessage};
+use zeroize::Zeroizing;
+
+use crate::Relay;
+use crate::admission::Caller;
+use crate::config::ProductName;
+use crate::failure::{Code, Failure};
+use crate::metrics::METRICS;
+use crate::policy::{self, Ask, Use};
+use crate::rs::Destination;
+
+/// The SHS datetime format for `X-shs-arrivaldate`.
+pub(crate) const SHS_DATETIME: &str = "%Y-%m-%dT%H:%M:%S";
+
+/// A mailbox failure is the relay's, never the caller's.
+pub(crate) fn mailbox_failed(e: relay_mailbox::MailboxError) -> Failure {
+    tracing::error!(error = %e, "mailbox failure");
+    Failure::relay("the mailbox failed; the message was not accepted, retry later")
+}
+
+pub(crate) fn mailbox_label(label: &Label, outbox: &str) -> Result<MessageLabel, ShsError> {
+    let outbox =
+        Outbox::parse(outbox).map_err(|_| ShsError::from(ErrorCode::UnresolvedReceiver))?;
+    let mut m = MessageLabel::new(label.tx_id.clone(), outbox, label.product.value.clone());
+    m.corr_id = label.corr_id.clone();
+    m.content_id = label.content.content_id.clone();
+    m.from = label.from.as_ref().map(|f| f.value.clone());
+    m.originator = label.originator.as_ref().map(|o| o.value.clone());
+    m.end_recipient = label.end_recipient.as_ref().map(|e| e.value.clone());
+    m.sequence_type = match label.sequence_type {
+        Some(SequenceType::Request) => relay_mailbox::SequenceType::Request,
+        Some(SequenceType::Reply) => relay_mailbox::SequenceType::Reply,
+        Some(SequenceType::Adm) => relay_mailbox::SequenceType::Adm,
+        _ => relay_mailbox::SequenceType::Event,
+    };
+    m.status = match label.status {
+        relay_shs::Status::Test => relay_mailbox::Status::Test,
+        relay_shs::Status::Production => relay_mailbox::Status::Production,
+    };
+    m.subject = label.subject.clone();
+    m.meta = label
+        .meta
+        .iter()
+        .map(|x| (x.name.clone(), x.value.clone()))
+        .collect();
+    m.data_parts = label
+        .data()
+        .iter()
+        .map(|d| relay_mailbox::DataPart {
+            datapart_type: d.datapart_type.clone(),
+            filename: d.filename.clone(),
+            no_of_bytes: d.no_of_bytes,
+        })
+        .collect();
+    m.datetime = chrono::NaiveDateTime::parse_from_str(&label.datetime, SHS_DATETIME).ok();
+    Ok(m)
+}
+
+/// What the product of a message means to the gate: one of the relay's own
+/// products, or a product it only stores and forwards.
+fn use_of(relay: &Relay, label: &Label) -> Result<Use, Failure> {
+    let id = label
+        .product_id()
+        .and_then(|p| p.as_uuid())
+        .ok_or_else(|| Failure::from(ShsError::from(ErrorCode::UnknownProductType)))?;
+    Ok(match relay.live().config.products.name_of(&id) {
+        Some(name) => Use::Product(name),
+        None => Use::Direct(id),
+    })
+}
+
+/// The gate for a message to another organisation: the sender may use the
+/// product (or, for `adm`, the delivery service and the message refers to one
+/// between the same parties), the recipient holds the product too, and the
+/// quotas have room.
+async fn admit_direct(
+    relay: &Relay,
+    store: &RedbStore,
+    caller: &Caller,
+    label: &Label,
+    to: &Destination,
+) -> Result<(), Failure> {
+    let live = relay.live();
+    let config = &live.config;
+    if label.sequence_type == Some(SequenceType::Adm) {
+        policy::gate(config, &relay.operator, &Ask::to(caller, Use::Delivery))?;
+        if !refers_to_exchange(store, &caller.org, to, &label.corr_id).await? {
+            return Err(Failure::caller(
+                Code::Shs(ErrorCode::IllegalMessageStructure),
+                "an adm message must refer (corr.id) to a message between the same parties",
+            ));
+        }
+    } else {
+        let what = use_of(relay, label)?;
+        policy::gate(config, &relay.operator, &Ask::to(caller, what))?;
+        policy::recipient(config, &to.org, what)?;
+    }
+    tx_id_owner(store, caller, label).await?;
+    quotas(relay, store, caller, to).await
+}
+
+/// Duplicates are per sender: a tx.id the mailbox already holds from another
+/// organisation is refused (the sender must use a fresh UUID) and never
+/// reported as that organisation's duplicate.
+async fn tx_id_owner(store: &RedbStore, caller: &Caller, label: &Label) -> Result<(), Failure> {
+    let Some(meta) = store.get_meta(&label.tx_id).await.map_err(mailbox_failed)? else {
+        return Ok(());
+    };
+    let owner = meta
+        .label
+        .from
+        .as_deref()
+        .and_then(relay_shs::ShsAddress::parse)
+        .and_then(|a| Organisationsnummer::parse(a.org_number()).ok());
+    if owner == Some(caller.org) {
+        Ok(())
+    } else {
+        Err(Failure::caller(
+            Code::Shs(ErrorCode::IllegalMessageStructure),
+            "tx.id is not unique: send the message with a new UUID",
+        ))
+    }
+}
+
+/// Whether a message with this corr.id went between the two organisations (in
+/// either direction) and is still known to the mailbox.
+async fn refers_to_exchange(
+    store: &RedbStore,
+    sender: &Organisationsnummer,
+    to: &Destination,
+    corr_id: &str,
+) -> Result<bool, Failure> {
+    for (outbox, from) in [(sender.to_string(), to.org), (to.outbox.clone(), *sender)] {
+        let Ok(outbox) = Outbox::parse(&outbox) else {
+            continue;
+        };
+        for status in ["production", "test"] {
+            let filter = relay_mailbox::ListFilter::from_query_in(
+                &[
+                    ("corrid".to_owned(), corr_id.to_owned()),
+                    ("status".to_owned(), status.to_owned()),
+                ],
+                &chrono::Local,
+            )
+            .map_err(|_| Failure::relay("the mailbox filter could not be built"))?;
+            let found = store.list(&outbox, &filter).await.map_err(mailbox_failed)?;
+            if found.iter().any(|m| {
+                m.label
+                    .from
+                    .as_deref()
+                    .and_then(relay_shs::ShsAddress::parse)
+                    .and_then(|a| Organisationsnummer::parse(a.org_number()).ok())
+                    == Some(from)
+            }) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Messages and bytes held per sender (in other organisations' outboxes),
+/// counted as they are accepted and released as they are deleted. The
+/// per-outbox quota is read from the store itself.
+#[derive(Default)]
+pub struct SenderBook {
+    held: Mutex<HashMap<String, (Organisationsnummer, u64)>>,
+}
+
+impl SenderBook {
+    fn totals(&self, sender: &Organisationsnummer) -> (u64, u64) {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.values()
+            .filter(|(s, _)| s == sender)
+            .fold((0, 0), |(n, b), (_, bytes)| (n + 1, b + bytes))
+    }
+
+    fn add(&self, tx: &str, sender: Organisationsnummer, bytes: u64) {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tx.to_owned(), (sender, bytes));
+    }
+
+    /// A message is gone (fetched and acknowledged, expired, refused).
+    pub fn release(&self, tx: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(tx);
+    }
+}
+
+async fn quotas(
+    relay: &Relay,
+    store: &RedbStore,
+    caller: &Caller,
+    to: &Destination,
+) -> Result<(), Failure> {
+    let live = relay.live();
+    let Some(m) = &live.config.mailbox else {
+        return Ok(());
+    };
+    let (sent, sent_bytes) = relay.senders.totals(&caller.org);
+    if sent >= m.max_messages_per_sender || sent_bytes >= m.max_bytes_per_sender {
+        return Err(Failure::caller(
+            Code::Quota,
+            format!(
+                "this sender has {sent} messages ({sent_bytes} bytes) waiting to be fetched; at most {} messages and {} bytes (mailbox.max_messages_per_sender, max_bytes_per_sender)",
+                m.max_messages_per_sender, m.max_bytes_per_sender
+            ),
+        ));
+    }
+    let outbox = Outbox::parse(&to.outbox)
+        .map_err(|_| Failure::from(ShsError::from(ErrorCode::UnresolvedReceiver)))?;
+    let mut count = 0u64;
+    let mut bytes = 0u64;
+    for status in ["production", "test"] {
+        let filter = relay_mailbox::ListFilter::from_query_in(
+            &[
+                ("status".to_owned(), status.to_owned()),
+                (
+                    "maxhits".to_owned(),
+                    (m.max_messages_per_outbox.saturating_add(1)).to_string(),
+                ),
+            ],
+            &chrono::Local,
+        )
+        .map_err(|_| Failure::relay("the mailbox filter could not be built"))?;
+        for meta in store.list(&outbox, &filter).await.map_err(mailbox_failed)? {
+            count += 1;
+            bytes += meta.body_bytes;
+        }
+    }
+    if count >= m.max_messages_per_outbox || bytes >= m.max_bytes_per_outbox {
+        return Err(Failure::caller(
+            Code::Quota,
+            format!(
+                "the recipient's outbox is full: at most {} messages and {} bytes waiting (mailbox.max_messages_per_outbox, max_bytes_per_outbox); retry later",
+                m.max_messages_per_outbox, m.max_bytes_per_outbox
+            ),
+        )
+        .with_retry_after(Some(60)));
+    }
+    Ok(())
+}
+
+/// A message to another organisation, streamed into the mailbox (the body is
+/// never held in memory). Its MIME structure is checked on the way through and
+/// its label must equal the one it was routed by; a broken message is refused
+/// (and not kept) instead of answered 202.
+pub async fn accept_stream(
+    relay: Arc<Relay>,
+    caller: &Caller,
+    label: Label,
+    to: Destination,
+    content_type: Option<String>,
+    body: impl tokio::io::AsyncRead + Send + Unpin,
+) -> Result<Response, Failure> {
+    let Some(store) = relay.mailbox.clone() else {
+        return Err(Failure::caller(
+            Code::Shs(ErrorCode::MissingDeliveryExecution),
+            "asynchronous transfer is not configured on this node",
+        ));
+    };
+    admit_direct(&relay, &store, caller, &label, &to).await?;
+    let stored = mailbox_label(&label, &to.outbox)?;
+    let live = relay.live();
+    let max = live
+        .config
+        .mailbox
+        .as_ref()
+        .map_or(u64::MAX, |m| m.max_message_bytes);
+    let timeout = Duration::from_secs(
+        live.config
+            .mailbox
+            .as_ref()
+            .map_or(600, |m| m.receive_timeout_s),
+    );
+    let (copies, chunks) = tokio::sync::mpsc::channel(8);
+    let checker = tokio::spawn(stream::check_structure(
+        chunks,
+        content_type,
+        crate::rs::shs_limits(&relay, max),
+    ));
+    let capped = stream::Tee {
+        inner: stream::Capped {
+            inner: body,
+            left: max,
+        },
+        copy: Some(tokio_util::sync::PollSender::new(copies)),
+    };
+    let tx = stored.tx_id.clone();
+    let put = tokio::time::timeout(timeout, store.put(stored, capped)).await;
+    let structure = match checker.await {
+        Ok(Ok(full)) => crate::rs::same_label(&label, &full),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(Failure::relay("the message could not be checked")),
+    };
+    let outcome = match put {
+        Err(_) => {
+            return Err(ShsError::structure("timed out receiving the message").into());
+        }
+        // The body broke off or passed the size cap: the caller's message.
+        Ok(Err(e)) if e.is_caller_fault() => {
+            return Err(ShsError::structure(format!(
+                "the message could not be received whole (limit {max} bytes)"
+            ))
+            .into());
+        }
+        Ok(Err(e)) => return Err(mailbox_failed(e)),
+        Ok(Ok(o)) => o,
+    };
+    // A duplicate is not read on (the original was checked when it came).
+    if let (PutOutcome::Stored { .. }, Err(e)) = (&outcome, structure) {
+        if store
+            .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+            .await
+            .is_ok()
+        {
+            route::deleted(&relay, &tx, "rejected").await;
+        }
+        return Err(e);
+    }
+    let response = accepted(&relay, &label, outcome);
+    if let PutOutcome::Stored { .. } = outcome {
+        let bytes = store
+            .get_meta(&tx)
+            .await
+            .ok()
+            .flatten()
+            .map_or(0, |m| m.body_bytes);
+        relay.senders.add(&tx, caller.org, bytes);
+        let relay = relay.clone();
+        tokio::spawn(async move { route::process_direct(&relay, &store, label).await });
+    }
+    Ok(response)
+}
+
+/// A complete asynchronous message (read whole): to the node for SSBTEK, or an
+/// `adm` or direct message to another organisation. Store durably, answer 202,
+/// process.
+pub async fn accept(
+    relay: Arc<Relay>,
+    caller: &Caller,
+    message: ShsMessage,
+    raw: Zeroizing<Vec<u8>>,
+) -> Result<Response, Failure> {
+    let label = message.label.clone();
+    let Some(store) = relay.mailbox.clone() else {
+        return Err(Failure::caller(
+            Code::Shs(ErrorCode::MissingDeliveryExecution),
+            "asynchronous transfer is not configured on this node",
+        ));
+    };
+    let to = crate::rs::check_label(&relay, caller, &label)?;
+    if to.is_node {
+        // The node answers SSBTEK itself; the gate runs now (so a refused caller
+        // gets its SHS error instead of a 202) and again in the product.
+        let product = crate::rs::product_of(&relay, &label)?;
+        if product != ProductName::Ssbtek || label.sequence_type == Some(SequenceType::Adm) {
+            return Err(Failure::caller(
+                Code::Shs(ErrorCode::MissingDeliveryExecution),
+                "only SSBTEK is answered asynchronously by this node",
+            ));
+        }
+        policy::gate(
+            &relay.live().config,
+            &relay.operator,
+            &Ask::product(caller, ProductName::Ssbtek),
+        )?;
+        tx_id_owner(&store, caller, &label).await?;
+    } else {
+        admit_direct(&relay, &store, caller, &label, &to).await?;
+    }
+    // The accepted message waits in the recipient's outbox (for the relay's own
+    // node: the node's outbox, which only the relay reads).
+    let stored = mailbox_label(&label, &to.outbox)?;
+    let outcome = store
+        .put(stored, raw.as_slice())
+        .await
+        .map_err(mailbox_failed)?;
+    let response = accepted(&relay, &label, outcome);
+    if let PutOutcome::Stored { .. } = outcome {
+        if !to.is_node {
+            relay.senders.add(&label.tx_id, caller.org, raw.len() as u64);
+        }
+        let relay = relay.clone();
+        let caller = caller.clone();
+        tokio::spawn(async move { route::process(&relay, &store, &caller, message).await });
+    }
+    Ok(response)
+}
+
+/// The 202 answer with the `X-shs-*` headers.
+fn accepted(relay: &Relay, label: &Label, outcome: PutOutcome) -> Response {
+    let mut response = (StatusCode::ACCEPTED, label.tx_id.clone()).into_response();
+    let h = response.headers_mut();
+    let set = |h: &mut http::HeaderMap, k: &'static str, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    set(h, "X-shs-txid", &label.tx_id);
+    set(h, "X-shs-corrid", &label.corr_id);
+    set(h, "X-shs-contentid", &label.content.content_id);
+    set(h, "X-shs-nodeid", &relay.live().config.node.id);
+    match outcome {
+        PutOutcome::Duplicate { original_arrival } => {
+            set(h, "X-shs-duplicatemsg", "yes");
+            set(h, "X-shs-arrivaldate", &local(original_arrival));
+        }
+        PutOutcome::Stored { local_id, arrival } => {
+            set(h, "X-shs-duplicatemsg", "no");
+            set(h, "X-shs-localid", &local_id.to_string());
+            set(h, "X-shs-arrivaldate", &local(arrival));
+        }
+    }
+    METRICS.request("shs_rs", "accepted", Duration::ZERO);
+    response
+}
+
+fn local(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format(SHS_DATETIME)
+        .to_string()
+}

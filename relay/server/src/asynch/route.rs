@@ -1,0 +1,259 @@
+//! After the 202: route an accepted message. A message to the relay's own node
+//! for SSBTEK is answered through the product's one entry point (the same as
+//! synchronous SHS and SOAP) and the reply put in the sender's outbox; a direct
+//! message becomes listable in its recipient's outbox; a failure deletes the
+//! message and puts an SHS `error` message in the sender's outbox. Also: resume
+//! after a restart, and housekeeping (expiry, stale fetch locks, gauges).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use relay_ident::Organisationsnummer;
+use relay_mailbox::{MailboxStore, MessageState, RedbStore};
+use relay_shs::{AdmKind, ErrorCode, Label, ShsError, ShsMessage, TransferType};
+use tokio::io::AsyncReadExt;
+use zeroize::Zeroizing;
+
+use crate::Relay;
+use crate::admission::Caller;
+use crate::failure::Failure;
+use crate::metrics::METRICS;
+use crate::products::ssbtek;
+
+/// A deletion: counted in metrics, logged as an event, and written to the audit
+/// trail (tx.id and reason; never content). The sender's quota is released.
+pub async fn deleted(relay: &Relay, tx_id: &str, reason: &'static str) {
+    METRICS.deletion(tx_id, reason);
+    relay.senders.release(tx_id);
+    if let Some((log, _)) = &relay.audit {
+        let record = relay_audit::DeletionRecord {
+            time: chrono::Utc::now(),
+            tx_id: tx_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if let Err(e) = log.record(record).await {
+            tracing::error!(tx = tx_id, error = %e, "deletion could not be audited");
+        }
+    }
+}
+
+/// A streamed message to another organisation: it was checked before its 202;
+/// now it becomes listable in the recipient's outbox.
+pub async fn process_direct(relay: &Relay, store: &RedbStore, label: Label) {
+    if let Err(e) = store
+        .mark_processed(&label.tx_id, MessageState::Received)
+        .await
+    {
+        let f = crate::asynch::mailbox_failed(e);
+        refused_after_acceptance(relay, store, &label, f).await;
+    }
+}
+
+/// Routes an accepted complete message; on failure, an `error` adm message goes
+/// to the sender.
+pub async fn process(relay: &Relay, store: &RedbStore, caller: &Caller, message: ShsMessage) {
+    let label = message.label.clone();
+    if let Err(f) = route(relay, store, caller, message).await {
+        refused_after_acceptance(relay, store, &label, f).await;
+    }
+}
+
+async fn route(
+    relay: &Relay,
+    store: &RedbStore,
+    caller: &Caller,
+    message: ShsMessage,
+) -> Result<(), Failure> {
+    let label = message.label.clone();
+    let is_node = label
+        .to_address()
+        .and_then(|t| Organisationsnummer::parse(t.org_number()).ok())
+        == Some(relay.live().config.node.org);
+    if !is_node {
+        return store
+            .mark_processed(&label.tx_id, MessageState::Received)
+            .await
+            .map_err(crate::asynch::mailbox_failed);
+    }
+    let call = ssbtek::Call {
+        channel: relay_audit::Channel::Shs,
+        tx_id: &label.tx_id,
+        corr_id: Some(&label.corr_id),
+        declaration: true,
+    };
+    let answers =
+        ssbtek::answer(relay, caller, call, crate::rs::ssbtek_documents(message)).await?;
+    let mut reply = crate::rs::ssbtek_message(&label, answers);
+    // The reply travels asynchronously: a new tx.id, corr.id kept.
+    reply.label.transfer_type = TransferType::Asynch;
+    reply.label.tx_id = uuid::Uuid::new_v4().to_string();
+    deliver(store, &reply).await?;
+    // The question is answered: its data goes at once.
+    if store
+        .delete(&label.tx_id, relay_mailbox::DeletionReason::Acknowledged)
+        .await
+        .is_ok()
+    {
+        deleted(relay, &label.tx_id, "answered").await;
+    }
+    Ok(())
+}
+
+/// Stores a complete message the relay wrote (a reply, confirm or error) in its
+/// `to`'s outbox and makes it listable.
+pub async fn deliver(store: &RedbStore, message: &ShsMessage) -> Result<(), Failure> {
+    let to = message
+        .label
+        .to_address()
+        .and_then(|t| Organisationsnummer::parse(t.org_number()).ok())
+        .ok_or_else(|| Failure::from(ShsError::from(ErrorCode::UnresolvedReceiver)))?;
+    let label = crate::asynch::mailbox_label(&message.label, to.as_str())?;
+    let bytes = Zeroizing::new(message.to_bytes().await);
+    store
+        .put(label, bytes.as_slice())
+        .await
+        .map_err(crate::asynch::mailbox_failed)?;
+    store
+        .mark_processed(&message.label.tx_id, MessageState::Received)
+        .await
+        .map_err(crate::asynch::mailbox_failed)
+}
+
+/// Deletes a message refused after its 202 and tells the sender with an `error`
+/// adm message (none for adm messages themselves).
+async fn refused_after_acceptance(relay: &Relay, store: &RedbStore, label: &Label, f: Failure) {
+    let tx = &label.tx_id;
+    tracing::info!(
+        tx = %tx,
+        by = f.by.label(),
+        code = f.label(),
+        "asynchronous message refused after acceptance"
+    );
+    METRICS.refusal("shs_rs_asynch", f.by.label(), f.label());
+    if store
+        .delete(tx, relay_mailbox::DeletionReason::Rejected)
+        .await
+        .is_ok()
+    {
+        deleted(relay, tx, "rejected").await;
+    }
+    if label.sequence_type != Some(relay_shs::SequenceType::Adm) {
+        let e = ShsError::new(f.shs_code(), f.text());
+        let error = relay_shs::adm_message(label, AdmKind::Error, Some(&e));
+        if let Err(e) = deliver(store, &error).await {
+            tracing::warn!(tx = %tx, code = e.label(), "could not deliver the error message");
+        }
+    }
+}
+
+/// Resumes messages accepted before a restart but not yet processed.
+pub async fn resume(relay: Arc<Relay>) {
+    let Some(store) = relay.mailbox.clone() else {
+        return;
+    };
+    let pending = match store.pending_processing().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list pending messages");
+            return;
+        }
+    };
+    for meta in pending {
+        let tx = meta.label.tx_id.clone();
+        // Read the stored message back through the node's own outbox.
+        if store
+            .mark_processed(&tx, MessageState::Received)
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let Ok(mut handle) = store.fetch(&meta.label.to, &tx).await else {
+            continue;
+        };
+        let mut bytes = Zeroizing::new(Vec::new());
+        if let Some(body) = handle.body() {
+            let _ = body.read_to_end(&mut bytes).await;
+        }
+        let _ = handle.complete().await;
+        let Ok(message) = ShsMessage::parse(&bytes, None, relay_shs::Limits::default()).await
+        else {
+            let _ = store
+                .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+                .await;
+            continue;
+        };
+        if message
+            .label
+            .to_address()
+            .map(|t| t.org_number().to_owned())
+            == Some(relay.live().config.node.org.as_str().to_owned())
+        {
+            // The sender was admitted and gated when the message came; it is
+            // gated again by the product now.
+            match message
+                .label
+                .from_address()
+                .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
+            {
+                Some(org) => {
+                    let caller = Caller::of_org(&relay, org);
+                    process(&relay, &store, &caller, message).await;
+                }
+                None => {
+                    let _ = store
+                        .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+                        .await;
+                }
+            }
+        } else {
+            // Delivered messages only needed to become listable again.
+            let _ = store.set_state(&tx, MessageState::Received).await;
+        }
+        tracing::info!(tx = %tx, "resumed an accepted message after restart");
+    }
+}
+
+/// Deletes expired messages and releases stale fetch locks, forever.
+pub async fn housekeeping(relay: Arc<Relay>) {
+    let Some(store) = relay.mailbox.clone() else {
+        return;
+    };
+    let every = Duration::from_secs(
+        relay
+            .live()
+            .config
+            .mailbox
+            .as_ref()
+            .map_or(60, |m| m.sweep_interval_s),
+    );
+    let stale = Duration::from_secs(
+        60 * relay
+            .live()
+            .config
+            .mailbox
+            .as_ref()
+            .map_or(60, |m| m.stale_fetch_minutes),
+    );
+    loop {
+        tokio::time::sleep(every).await;
+        match store.sweep(chrono::Utc::now()).await {
+            Ok(expired) => {
+                for d in expired {
+                    deleted(&relay, &d.tx_id, d.reason.as_str()).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "sweep failed"),
+        }
+        let _ = store.release_stale_fetches(stale).await;
+        if let Ok(stats) = store.stats().await {
+            METRICS.mailbox_messages.set(stats.messages as i64);
+            METRICS.mailbox_bytes.set(stats.bytes as i64);
+            let age = stats
+                .oldest_arrival
+                .map_or(0, |t| (chrono::Utc::now() - t).num_seconds().max(0));
+            METRICS.mailbox_oldest_age_seconds.set(age);
+        }
+    }
+}
+

@@ -1,0 +1,368 @@
+//! One error model for every refusal the relay makes, whatever the way in.
+//!
+//! A [`Failure`] says **who failed** ([`By`]: the caller, a provider, or the
+//! relay itself, the idea of pingora's error type) and **what** ([`Code`]); the
+//! protocol's error falls out of the type, never out of string matching. Three
+//! renderers turn it into a protocol answer: an SHS error (`X-shs-errorcode`,
+//! [`Failure::shs_response`]), an SSBTEK SOAP fault (`felkod`,
+//! [`Failure::ssbtek_felkod`]) and an ELT SOAP fault ([`Failure::elt_fault_kind`]);
+//! the delivery service answers a plain status ([`Failure::delivery_response`]).
+//!
+//! A caller's fault is a 4xx (overload a 503 with `Retry-After`); a relay-side
+//! failure is a 5xx, never a 400; a provider's failure a 502/504. Texts
+//! (`info`) name the rule or the field, never personal data or content.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use relay_shs::{ErrorCode, Label, ShsError};
+use relay_ssbtek::FaultFelkod;
+
+use crate::policy;
+use crate::products::elt;
+
+/// Who failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum By {
+    /// The caller sent something the relay refuses (or is not allowed).
+    Caller,
+    /// A provider (adapter or its base service) failed; its id.
+    Provider(String),
+    /// The relay itself failed or is at its limits.
+    Relay,
+}
+
+impl By {
+    /// A bounded label for metrics and the audit trail.
+    pub fn label(&self) -> &'static str {
+        match self {
+            By::Caller => "caller",
+            By::Provider(_) => "provider",
+            By::Relay => "relay",
+        }
+    }
+}
+
+/// What failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Code {
+    /// More requests in flight than the relay, or this caller's share of it, takes.
+    Overloaded,
+    /// The SHS message or label was refused, with this SHS code.
+    Shs(ErrorCode),
+    /// A SOAP envelope this service does not take (SOAP 1.2, mustUnderstand).
+    Envelope(Envelope),
+    /// An SSBTEK question is not valid (schema, personnummer, period, ...).
+    InvalidQuestion,
+    /// The policy gate said no.
+    Policy(policy::Refusal),
+    /// A per-sender or per-outbox mailbox quota is full.
+    Quota,
+    /// Nothing to fetch or acknowledge under that id in the caller's outbox.
+    NotFound,
+    /// One of ELT's rules, or FK's answer to a time report.
+    Elt(elt::Refusal),
+    /// The relay failed (its store, an invariant); the caller did nothing wrong.
+    Internal,
+}
+
+/// SOAP-level refusals, answered as SOAP faults without a service detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Envelope {
+    VersionMismatch,
+    MustUnderstand,
+}
+
+impl Envelope {
+    pub fn faultcode(self) -> &'static str {
+        match self {
+            Envelope::VersionMismatch => "soap:VersionMismatch",
+            Envelope::MustUnderstand => "soap:MustUnderstand",
+        }
+    }
+}
+
+/// The transaction a failure concerns, for the SHS error text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageIds {
+    pub tx_id: String,
+    pub corr_id: String,
+    pub content_id: String,
+}
+
+impl From<&Label> for MessageIds {
+    fn from(l: &Label) -> Self {
+        Self {
+            tx_id: l.tx_id.clone(),
+            corr_id: l.corr_id.clone(),
+            content_id: l.content.content_id.clone(),
+        }
+    }
+}
+
+/// A refusal: who, what, a text without personal data, and when to retry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub by: By,
+    pub code: Code,
+    pub info: String,
+    pub retry_after: Option<u64>,
+    pub ids: Option<MessageIds>,
+    /// Whether the product already wrote this outcome to the audit trail (with
+    /// what it knew: persons as pseudonyms), so the way in does not write it twice.
+    pub audited: bool,
+}
+
+impl Failure {
+    pub fn new(by: By, code: Code, info: impl Into<String>) -> Self {
+        Self {
+            by,
+            code,
+            info: info.into(),
+            retry_after: None,
+            ids: None,
+            audited: false,
+        }
+    }
+
+    /// The caller's fault.
+    pub fn caller(code: Code, info: impl Into<String>) -> Self {
+        Self::new(By::Caller, code, info)
+    }
+
+    /// The relay's own failure (logged by the caller of this with the cause).
+    pub fn relay(info: impl Into<String>) -> Self {
+        Self::new(By::Relay, Code::Internal, info)
+    }
+
+    /// The relay or the caller's share of it is full.
+    pub fn overloaded(by: By, retry_after_s: u64, info: impl Into<String>) -> Self {
+        Self::new(by, Code::Overloaded, info).with_retry_after(Some(retry_after_s))
+    }
+
+    pub fn with_retry_after(mut self, s: Option<u64>) -> Self {
+        self.retry_after = s;
+        self
+    }
+
+    /// Marks the outcome as already written to the audit trail.
+    pub fn audited(mut self) -> Self {
+        self.audited = true;
+        self
+    }
+
+    /// Names the message the failure concerns (SHS error texts carry its ids).
+    pub fn about(mut self, label: &Label) -> Self {
+        self.ids = Some(MessageIds::from(label));
+        self
+    }
+
+    /// A bounded label of the code, for metrics, logs and the audit trail.
+    pub fn label(&self) -> &'static str {
+        match &self.code {
+            Code::Overloaded => "overloaded",
+            Code::Shs(c) => c.as_str(),
+            Code::Envelope(Envelope::VersionMismatch) => "version_mismatch",
+            Code::Envelope(Envelope::MustUnderstand) => "must_understand",
+            Code::InvalidQuestion => "validation",
+            Code::Policy(r) => r.label(),
+            Code::Quota => "quota",
+            Code::NotFound => "not_found",
+            Code::Elt(r) => r.label(),
+            Code::Internal => "internal",
+        }
+    }
+
+    /// The SHS error code.
+    pub fn shs_code(&self) -> ErrorCode {
+        match &self.code {
+            Code::Shs(c) => *c,
+            Code::Envelope(_) => ErrorCode::IllegalMessageStructure,
+            Code::InvalidQuestion => ErrorCode::IllegalDatapartContent,
+            Code::Policy(policy::Refusal::NotIngivareOrProcessor) => {
+                ErrorCode::IllegalDatapartContent
+            }
+            Code::Policy(_) => ErrorCode::MissingAgreement,
+            Code::Elt(r) => r.shs_error().code,
+            Code::NotFound => ErrorCode::UnresolvedReceiver,
+            Code::Overloaded | Code::Quota | Code::Internal => ErrorCode::OtherError,
+        }
+    }
+
+    /// The text: for ELT the rule's code first, as its documentation promises.
+    pub fn text(&self) -> String {
+        match &self.code {
+            Code::Elt(r) => r.shs_error().info,
+            Code::Quota => format!("QUOTA: {}", self.info),
+            _ => self.info.clone(),
+        }
+    }
+
+    /// The HTTP status: 4xx for the caller, 5xx for the relay or a provider.
+    pub fn status(&self) -> StatusCode {
+        match (&self.code, &self.by) {
+            (Code::Overloaded, _) => StatusCode::SERVICE_UNAVAILABLE,
+            (Code::Elt(elt::Refusal::Timeout), By::Provider(_)) => StatusCode::GATEWAY_TIMEOUT,
+            (_, By::Provider(_)) => StatusCode::BAD_GATEWAY,
+            (_, By::Relay) => StatusCode::INTERNAL_SERVER_ERROR,
+            (Code::NotFound, By::Caller) => StatusCode::NOT_FOUND,
+            (_, By::Caller) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The SHS answer, as Axel writes it: `X-shs-errorcode` and a plain-text body
+    /// naming the exception, ids, code and info (never content).
+    pub fn shs_response(&self) -> Response {
+        let code = self.shs_code();
+        let ids = self.ids.clone().unwrap_or_default();
+        let body = if self.code == Code::Overloaded {
+            format!("{}\n", self.info)
+        } else {
+            format!(
+                "{code}Exception [contentId={}, corrId={}, errorCode={code}, errorInfo={}]\n",
+                ids.content_id,
+                ids.corr_id,
+                self.text()
+            )
+        };
+        let mut response = (self.status(), body).into_response();
+        let headers = response.headers_mut();
+        if self.code != Code::Overloaded {
+            headers.insert("X-shs-errorcode", HeaderValue::from_static(code.as_str()));
+        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=ISO-8859-1"),
+        );
+        self.set_retry_after(&mut response);
+        response
+    }
+
+    /// The SSBTEK v10 fault code.
+    pub fn ssbtek_felkod(&self) -> FaultFelkod {
+        match (&self.code, &self.by) {
+            (Code::Overloaded | Code::Quota, _) => FaultFelkod::Overbelastad,
+            (_, By::Relay | By::Provider(_)) => FaultFelkod::TeknisktFel,
+            (Code::Policy(policy::Refusal::NoAgreement { .. }), _) => FaultFelkod::AvtalSaknas,
+            (Code::Policy(_) | Code::Shs(ErrorCode::UnknownSender), _) => FaultFelkod::Behorighet,
+            _ => FaultFelkod::Valideringsfel,
+        }
+    }
+
+    /// The ELT SOAP fault.
+    pub fn elt_fault_kind(&self) -> relay_elt::soap::FaultKind {
+        use relay_elt::soap::FaultKind;
+        let policy = |code: &str| FaultKind::Policy {
+            code: code.into(),
+            retry_after_s: self.retry_after,
+        };
+        match &self.code {
+            Code::Elt(r) => r.fault_kind(),
+            Code::Envelope(e) => FaultKind::Soap {
+                faultcode: e.faultcode().into(),
+            },
+            Code::Overloaded => policy("ELT-OVERLOADED"),
+            Code::Quota => policy("ELT-QUOTA"),
+            Code::Policy(policy::Refusal::Suspended) => policy("ELT-SUSPENDED-VENDOR"),
+            Code::Policy(policy::Refusal::WrongEnvironment { .. }) => policy("ELT-ENVIRONMENT"),
+            Code::Policy(_) | Code::Shs(ErrorCode::UnknownSender) => policy("ELT-NO-AGREEMENT"),
+            Code::Shs(_) | Code::InvalidQuestion => FaultKind::XmlValidation,
+            Code::NotFound | Code::Internal => FaultKind::Server {
+                code: "ELT-INTERNAL".into(),
+            },
+        }
+    }
+
+    /// The ELT fault's text: for ELT refusals the rule's own message.
+    pub fn elt_message(&self) -> String {
+        match &self.code {
+            Code::Elt(r) => r.message(),
+            _ => self.info.clone(),
+        }
+    }
+
+    /// The delivery service's answer: a status and a plain-text reason.
+    pub fn delivery_response(&self) -> Response {
+        let status = match (&self.code, &self.by) {
+            (Code::Policy(_) | Code::Shs(ErrorCode::UnknownSender), By::Caller) => {
+                StatusCode::FORBIDDEN
+            }
+            _ => self.status(),
+        };
+        let mut response = (status, format!("{}\n", self.info)).into_response();
+        self.set_retry_after(&mut response);
+        response
+    }
+
+    fn set_retry_after(&self, response: &mut Response) {
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+    }
+}
+
+impl From<ShsError> for Failure {
+    /// A decoding error from `relay-shs`: the caller's message.
+    fn from(e: ShsError) -> Self {
+        Failure::caller(Code::Shs(e.code), e.info).with_retry_after(e.retry_after_s)
+    }
+}
+
+impl From<policy::Refusal> for Failure {
+    fn from(r: policy::Refusal) -> Self {
+        let info = r.to_string();
+        Failure::caller(Code::Policy(r), info)
+    }
+}
+
+impl From<elt::Refusal> for Failure {
+    fn from(r: elt::Refusal) -> Self {
+        let by = r.by();
+        let info = r.message();
+        let retry = r.retry_after_s();
+        Failure::new(by, Code::Elt(r), info).with_retry_after(retry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relay_side_failure_is_never_a_400() {
+        let f = Failure::relay("the mailbox could not store the message");
+        assert_eq!(f.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(f.shs_code(), ErrorCode::OtherError);
+        assert_eq!(f.ssbtek_felkod(), FaultFelkod::TeknisktFel);
+        let r = f.shs_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()["X-shs-errorcode"], "OtherError");
+    }
+
+    #[test]
+    fn the_protocol_codes_fall_out_of_the_type() {
+        let no_agreement = Failure::from(policy::Refusal::NoAgreement {
+            product: "ssbtek",
+            environment: "test",
+        });
+        assert_eq!(no_agreement.by, By::Caller);
+        assert_eq!(no_agreement.shs_code(), ErrorCode::MissingAgreement);
+        assert_eq!(no_agreement.ssbtek_felkod(), FaultFelkod::AvtalSaknas);
+        assert_eq!(no_agreement.status(), StatusCode::BAD_REQUEST);
+        let suspended = Failure::from(policy::Refusal::Suspended);
+        assert_eq!(suspended.ssbtek_felkod(), FaultFelkod::Behorighet);
+        assert!(matches!(
+            suspended.elt_fault_kind(),
+            relay_elt::soap::FaultKind::Policy { code, .. } if code == "ELT-SUSPENDED-VENDOR"
+        ));
+        let overloaded = Failure::overloaded(By::Relay, 2, "busy");
+        let r = overloaded.shs_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        assert!(r.headers().get("X-shs-errorcode").is_none());
+        let fk_down = Failure::from(elt::Refusal::Unavailable);
+        assert_eq!(fk_down.by, By::Provider("FK".into()));
+        assert_eq!(fk_down.status(), StatusCode::BAD_GATEWAY);
+    }
+}

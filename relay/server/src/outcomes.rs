@@ -1,0 +1,70 @@
+//! Request outcomes in the audit trail, whatever the way in: a refusal (the
+//! caller's fault, with its code), a failure (the relay's or a provider's), an
+//! overload. Products write their own answered outcomes (they know the persons
+//! and the provider calls); everything refused before or outside a product is
+//! written here, from [`crate::admission::refuse`]. Records are pseudonymous:
+//! the organisation, the code, who failed; never content.
+
+use std::time::Instant;
+
+use crate::Relay;
+use crate::admission::Caller;
+use crate::failure::{By, Code, Failure};
+
+/// Writes a refused or failed request to the audit trail (when configured and
+/// not already written by the product).
+pub async fn refused(
+    relay: &Relay,
+    route: &'static str,
+    caller: Option<&Caller>,
+    failure: &Failure,
+    started: Instant,
+) {
+    if failure.audited {
+        return;
+    }
+    let Some((log, _)) = &relay.audit else {
+        return;
+    };
+    let result = match (&failure.code, &failure.by) {
+        (Code::Overloaded, _) | (_, By::Caller) => {
+            relay_audit::RequestResult::Refused(failure.label().to_owned())
+        }
+        _ => relay_audit::RequestResult::Error,
+    };
+    let record = relay_audit::RequestRecord {
+        time: chrono::Utc::now(),
+        tx_id: failure
+            .ids
+            .as_ref()
+            .map(|i| i.tx_id.clone())
+            .unwrap_or_default(),
+        corr_id: failure.ids.as_ref().map(|i| i.corr_id.clone()),
+        channel: if route.starts_with("soap") {
+            relay_audit::Channel::Soap
+        } else {
+            relay_audit::Channel::Shs
+        },
+        caller_org: caller.map(|c| c.org.to_string()).unwrap_or_default(),
+        case_worker: String::new(),
+        case_id: String::new(),
+        product: String::new(),
+        purpose: String::new(),
+        key_id: String::new(),
+        persons: Vec::new(),
+        persons_count: 0,
+        providers: Vec::new(),
+        latency_ms: started.elapsed().as_millis() as u64,
+        deadline_ms: 0,
+        result,
+    };
+    if let Err(e) = log.record(record).await {
+        tracing::error!(error = %e, "audit record could not be written");
+    }
+}
+
+/// A delivery-service fetch: who fetched which message (its tx.id), never content.
+pub async fn fetched(relay: &Relay, caller: &Caller, tx_id: &str) {
+    let _ = relay;
+    tracing::info!(tx = tx_id, caller = %caller.org, "delivery: message fetched");
+}
