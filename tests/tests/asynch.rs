@@ -9,7 +9,7 @@ use shs_tests::*;
 
 const SUNDSVALL: &str = "2120002411";
 const STOCKHOLM: &str = "2120000142";
-const PRODUCT: &str = "3f8b1c2e-6a41-4c1e-9d2a-0b6f4f3f5a10";
+const PRODUCT: &str = relay_server::demo::DIRECT_PRODUCT;
 
 fn asynch(
     from: &'static str,

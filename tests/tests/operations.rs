@@ -83,7 +83,7 @@ async fn an_operator_sees_traffic_in_metrics_and_can_drain_the_node() {
     assert_eq!(
         counter(
             &metrics,
-            "shs_relay_rejections_total{route=\"shs_rs\",code=\"IllegalSender\"}"
+            "shs_relay_rejections_total{route=\"shs_rs\",by=\"caller\",code=\"IllegalSender\"}"
         ),
         1.0,
         "{metrics}"

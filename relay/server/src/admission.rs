@@ -155,7 +155,9 @@ impl<W: Way> FromRequestParts<Arc<Relay>> for Admitted<W> {
             Err(by) => {
                 let retry = u64::from(relay.live().config.limits.retry_after_s);
                 let info = match by {
-                    By::Caller => "this organisation is at its share of the relay's requests in flight; retry later",
+                    By::Caller => {
+                        "this organisation is at its share of the relay's requests in flight; retry later"
+                    }
                     _ => "the relay is at its limit of requests in flight; retry later",
                 };
                 let f = Failure::overloaded(by, retry, info);
@@ -244,7 +246,11 @@ impl InFlight {
         if held >= self.max_per_caller {
             return Err(By::Caller);
         }
-        let global = self.global.clone().try_acquire_owned().map_err(|_| By::Relay)?;
+        let global = self
+            .global
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| By::Relay)?;
         map.insert(*org, held + 1);
         METRICS.in_flight.inc();
         Ok(Permit {

@@ -26,6 +26,10 @@ pub const PING_PRODUCT: &str = "00000000-0000-0000-0000-000000000000";
 pub const NODE_ORG: &str = "2021005489";
 /// SHS product id the demo gives ELT (time reports).
 pub const ELT_PRODUCT: &str = "3e9a8f52-6b1d-4c7e-a0f4-2d5b8c9e7a13";
+/// A product the demo's municipalities may exchange with each other by direct
+/// asynchronous delivery (the relay stores and forwards it; demo.json
+/// `products.direct`).
+pub const DIRECT_PRODUCT: &str = "3f8b1c2e-6a41-4c1e-9d2a-0b6f4f3f5a10";
 /// The path of the SkickaTidredovisning SOAP service in the demo.
 pub const ELT_SOAP_PATH: &str = "/elt/SkickaTidredovisning/1";
 /// The demo's ELT system vendor (a client with role `elt-vendor`).
@@ -306,6 +310,7 @@ impl Demo {
                     ("ssbtek".to_owned(), SSBTEK_PRODUCT.to_owned()),
                     ("ping".to_owned(), PING_PRODUCT.to_owned()),
                     ("elt".to_owned(), ELT_PRODUCT.to_owned()),
+                    ("direct".to_owned(), DIRECT_PRODUCT.to_owned()),
                 ]
                 .into(),
                 providers: Vec::new(),
@@ -603,7 +608,7 @@ file = {log}
         if role == "municipality" {
             let _ = write!(
                 s,
-                "\n[[agreements]]\norg = \"{org}\"\nname = \"{name}\"\nproducts = [\"ssbtek\", \"ping\"]\n"
+                "\n[[agreements]]\norg = \"{org}\"\nname = \"{name}\"\nproducts = [\"ssbtek\", \"ping\"]\ndirect_products = [\"{DIRECT_PRODUCT}\"]\n"
             );
         }
     }

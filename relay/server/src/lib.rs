@@ -201,7 +201,6 @@ impl Relay {
             senders: asynch::SenderBook::default(),
         })
     }
-
 }
 
 /// The HTTP routes of the front.
@@ -222,7 +221,10 @@ pub fn router(relay: Arc<Relay>) -> Router {
     }
     router
         .route("/shs/rs", axum::routing::post(rs::receive))
-        .route("/shs/ds/{outbox}", axum::routing::get(asynch::delivery::list))
+        .route(
+            "/shs/ds/{outbox}",
+            axum::routing::get(asynch::delivery::list),
+        )
         .route(
             "/shs/ds/{outbox}/{second}",
             axum::routing::get(asynch::delivery::fetch).post(asynch::delivery::ack),

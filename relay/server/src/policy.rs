@@ -45,7 +45,9 @@ pub enum Refusal {
     NotIngivareOrProcessor,
     #[error("the caller is suspended by the operator for this product")]
     Suspended,
-    #[error("the organisation acted for has no agreement for product {product} in the {environment} environment")]
+    #[error(
+        "the organisation acted for has no agreement for product {product} in the {environment} environment"
+    )]
     PrincipalNoAgreement {
         product: &'static str,
         environment: &'static str,
@@ -129,7 +131,11 @@ impl<'a> Ask<'a> {
     }
 
     /// The caller on behalf of `org` (which may be the caller itself).
-    pub fn on_behalf_of(mut self, org: Organisationsnummer, named: &'a [Organisationsnummer]) -> Self {
+    pub fn on_behalf_of(
+        mut self,
+        org: Organisationsnummer,
+        named: &'a [Organisationsnummer],
+    ) -> Self {
         self.acting_for = Some(ActingFor { org, named });
         self
     }
@@ -138,7 +144,7 @@ impl<'a> Ask<'a> {
 /// The gate. `check` names the decision in the `policy` span.
 pub fn gate(config: &Config, operator: &OperatorState, ask: &Ask<'_>) -> Result<(), Refusal> {
     let check = if ask.acting_for.is_some() {
-        "agreement+principal"
+        "ingivare"
     } else {
         "agreement"
     };
@@ -283,10 +289,7 @@ mod tests {
         assert_eq!(gate(&c, &op, &ask), Ok(()));
         op.suspend(org(SUNDSVALL), Scope::Product("ssbtek".into()));
         assert_eq!(gate(&c, &op, &ask), Err(Refusal::Suspended));
-        assert_eq!(
-            gate(&c, &op, &Ask::product(&me, ProductName::Ping)),
-            Ok(())
-        );
+        assert_eq!(gate(&c, &op, &Ask::product(&me, ProductName::Ping)), Ok(()));
     }
 
     #[test]
@@ -299,7 +302,10 @@ mod tests {
         assert_eq!(gate(&c, &op, &ask), Ok(()));
         // Not named by the municipality.
         let unnamed = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(SUNDSVALL), &[]);
-        assert_eq!(gate(&c, &op, &unnamed), Err(Refusal::NotIngivareOrProcessor));
+        assert_eq!(
+            gate(&c, &op, &unnamed),
+            Err(Refusal::NotIngivareOrProcessor)
+        );
         // Not a processor for that municipality.
         let other = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(STOCKHOLM), &named);
         assert_eq!(gate(&c, &op, &other), Err(Refusal::NotIngivareOrProcessor));

@@ -46,7 +46,9 @@ pub async fn receive(
             METRICS.request("shs_rs", outcome, admitted.started.elapsed());
             response
         }
-        Err(failure) => admission::refuse::<Shs>(&relay, Some(caller), &failure, admitted.started).await,
+        Err(failure) => {
+            admission::refuse::<Shs>(&relay, Some(caller), &failure, admitted.started).await
+        }
     }
 }
 
@@ -71,10 +73,16 @@ async fn receive_message(
     if asynch && !to.is_node {
         // Streamed into the mailbox: never held in memory.
         let reader = opened.into_reader();
-        let response =
-            crate::asynch::accept_stream(relay.clone(), caller, label.clone(), to, content_type, reader)
-                .await
-                .map_err(about)?;
+        let response = crate::asynch::accept_stream(
+            relay.clone(),
+            caller,
+            label.clone(),
+            to,
+            content_type,
+            reader,
+        )
+        .await
+        .map_err(about)?;
         return Ok((response, "accepted"));
     }
     let bytes = read_body(relay, headers, opened.into_reader())
@@ -219,9 +227,15 @@ async fn answer(
         }
         ProductName::Elt => {
             let submission = elt_submission(message);
-            let receipt = elt::submit(relay, caller, relay_audit::Channel::Shs, &label.tx_id, submission)
-                .await
-                .map_err(|r| Failure::from(r).audited())?;
+            let receipt = elt::submit(
+                relay,
+                caller,
+                relay_audit::Channel::Shs,
+                &label.tx_id,
+                submission,
+            )
+            .await
+            .map_err(|r| Failure::from(r).audited())?;
             receipt_message(&label, &receipt)
         }
     };
@@ -240,11 +254,23 @@ pub fn ssbtek_documents(mut message: ShsMessage) -> ssbtek::Documents {
     )
 }
 
-fn text_part(mime_type: &str, datapart_type: &str, filename: Option<String>, body: Bytes) -> DataPart {
+fn text_part(
+    mime_type: &str,
+    datapart_type: &str,
+    filename: Option<String>,
+    body: Bytes,
+) -> DataPart {
     DataPart {
         headers: PartHeaders {
             mime_type: mime_type.into(),
-            charset: Some(if mime_type == "text/plain" { "ISO-8859-1" } else { "UTF-8" }.into()),
+            charset: Some(
+                if mime_type == "text/plain" {
+                    "ISO-8859-1"
+                } else {
+                    "UTF-8"
+                }
+                .into(),
+            ),
             transfer_encoding: TransferEncoding::Binary,
             filename,
         },
@@ -256,7 +282,12 @@ fn text_part(mime_type: &str, datapart_type: &str, filename: Option<String>, bod
 fn ping_message(request: &Label, text: &'static str) -> ShsMessage {
     ShsMessage {
         label: request.synch_reply(relay_shs::label::now()),
-        parts: vec![text_part("text/plain", "txt", None, Bytes::from_static(text.as_bytes()))],
+        parts: vec![text_part(
+            "text/plain",
+            "txt",
+            None,
+            Bytes::from_static(text.as_bytes()),
+        )],
     }
 }
 
@@ -435,12 +466,12 @@ pub async fn open_label(
         content_type,
         shs_limits(relay, limits.max_request_bytes.max(u64::MAX / 2)),
     );
-    let label = match tokio::time::timeout(Duration::from_millis(limits.label_timeout_ms), read).await
-    {
-        Err(_) => return Err(ShsError::structure("timed out reading the SHS label").into()),
-        Ok(Err(e)) => return Err(e.into()),
-        Ok(Ok((_, label))) => label,
-    };
+    let label =
+        match tokio::time::timeout(Duration::from_millis(limits.label_timeout_ms), read).await {
+            Err(_) => return Err(ShsError::structure("timed out reading the SHS label").into()),
+            Ok(Err(e)) => return Err(e.into()),
+            Ok(Ok((_, label))) => label,
+        };
     Ok(Opened {
         label,
         head: recording.head,

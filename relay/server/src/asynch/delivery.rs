@@ -41,12 +41,19 @@ fn open_outbox(
         &relay.operator,
         &Ask::to(caller, Use::Delivery),
     )?;
+    // `urn:X-shs:` forms name the same outbox.
+    let plain = relay_shs::ShsAddress::parse(outbox);
+    let outbox = plain.as_ref().map_or(outbox, |a| a.as_str());
     let (org, unit) = match outbox.split_once('.') {
         Some((org, unit)) => (org, Some(unit)),
         None => (outbox, None),
     };
-    let org = Organisationsnummer::parse(org)
-    .map_err(|_| Failure::caller(Code::Shs(ErrorCode::UnknownReceiver), "the outbox is not an organisation number"))?;
+    let org = Organisationsnummer::parse(org).map_err(|_| {
+        Failure::caller(
+            Code::Shs(ErrorCode::UnknownReceiver),
+            "the outbox is not an organisation number",
+        )
+    })?;
     if org != caller.org {
         return Err(Failure::caller(
             Code::Policy(policy::Refusal::NotIngivareOrProcessor),
@@ -70,7 +77,8 @@ where
     match f.await {
         Ok(r) => r,
         Err(failure) => {
-            admission::refuse::<Delivery>(relay, Some(&admitted.caller), &failure, admitted.started).await
+            admission::refuse::<Delivery>(relay, Some(&admitted.caller), &failure, admitted.started)
+                .await
         }
     }
 }

@@ -398,11 +398,16 @@ pub async fn accept(
                 "only SSBTEK is answered asynchronously by this node",
             ));
         }
-        policy::gate(
-            &relay.live().config,
-            &relay.operator,
-            &Ask::product(caller, ProductName::Ssbtek),
-        )?;
+        let copies = crate::products::ssbtek::Documents::Parts(
+            message
+                .parts
+                .iter()
+                .map(|p| Zeroizing::new(p.body.to_vec()))
+                .collect(),
+        );
+        crate::products::ssbtek::admit(&relay, caller, copies)
+            .await
+            .map_err(|(_, f)| f)?;
         tx_id_owner(&store, caller, &label).await?;
     } else {
         admit_direct(&relay, &store, caller, &label, &to).await?;
@@ -417,7 +422,9 @@ pub async fn accept(
     let response = accepted(&relay, &label, outcome);
     if let PutOutcome::Stored { .. } = outcome {
         if !to.is_node {
-            relay.senders.add(&label.tx_id, caller.org, raw.len() as u64);
+            relay
+                .senders
+                .add(&label.tx_id, caller.org, raw.len() as u64);
         }
         let relay = relay.clone();
         let caller = caller.clone();

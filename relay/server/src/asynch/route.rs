@@ -81,8 +81,7 @@ async fn route(
         corr_id: Some(&label.corr_id),
         declaration: true,
     };
-    let answers =
-        ssbtek::answer(relay, caller, call, crate::rs::ssbtek_documents(message)).await?;
+    let answers = ssbtek::answer(relay, caller, call, crate::rs::ssbtek_documents(message)).await?;
     let mut reply = crate::rs::ssbtek_message(&label, answers);
     // The reply travels asynchronously: a new tx.id, corr.id kept.
     reply.label.transfer_type = TransferType::Asynch;
@@ -256,4 +255,3 @@ pub async fn housekeeping(relay: Arc<Relay>) {
         }
     }
 }
-

@@ -94,4 +94,3 @@ pub async fn check_structure(
     }
     Ok(label)
 }
-

@@ -79,43 +79,11 @@ pub async fn answer(
         .await;
         f.audited()
     };
-    let live = relay.live();
-    let config = &live.config;
-    if let Err(r) = policy::gate(config, &relay.operator, &Ask::product(caller, ProductName::Ssbtek)) {
-        return Err(refused(&[], r.into()).await);
-    }
-    let max = config.limits.max_persons;
-    if documents.count() > max {
-        let f = Failure::caller(
-            Code::InvalidQuestion,
-            format!(
-                "{} data parts: at most {max} persons (data parts) per message",
-                documents.count()
-            ),
-        );
-        return Err(refused(&[], f).await);
-    }
-    let questions = match parse(relay, documents).await {
+    let questions = match admit(relay, caller, documents).await {
         Ok(q) => q,
-        Err(f) => return Err(refused(&[], f).await),
+        Err((questions, f)) => return Err(refused(&questions, f).await),
     };
-    for (i, q) in questions.iter().enumerate() {
-        let named: Vec<Organisationsnummer> = q
-            .generella()
-            .personuppgiftsbitrade()
-            .iter()
-            .map(|p| p.orgnr())
-            .collect();
-        let ask = Ask::product(caller, ProductName::Ssbtek).on_behalf_of(q.ingivare().orgnr(), &named);
-        if let Err(r) = policy::gate(config, &relay.operator, &ask) {
-            let mut f = Failure::from(r);
-            if questions.len() > 1 {
-                f.info = format!("data part {}: ingivare: {}", i + 1, f.info);
-            }
-            return Err(refused(&questions, f).await);
-        }
-    }
-    let deadline = config.limits.deadline_for(questions.len());
+    let deadline = relay.live().config.limits.deadline_for(questions.len());
     let (answers, report) = ask(relay, call.tx_id, &questions, deadline, call.declaration).await;
     audit(
         relay,
@@ -136,6 +104,53 @@ pub async fn answer(
         "fan-out done"
     );
     Ok(answers)
+}
+
+/// The gate for the caller → 1 to `max_persons` questions parsed → the gate
+/// for each question's ingivare. The asynchronous way in runs it before its 202
+/// too, so a refused caller gets its SHS error rather than an error message later.
+pub async fn admit(
+    relay: &Relay,
+    caller: &Caller,
+    documents: Documents,
+) -> Result<Vec<Question>, (Vec<Question>, Failure)> {
+    let live = relay.live();
+    let config = &live.config;
+    if let Err(r) = policy::gate(
+        config,
+        &relay.operator,
+        &Ask::product(caller, ProductName::Ssbtek),
+    ) {
+        return Err((Vec::new(), r.into()));
+    }
+    let max = config.limits.max_persons;
+    if documents.count() > max {
+        let f = Failure::caller(
+            Code::InvalidQuestion,
+            format!(
+                "{} data parts: at most {max} persons (data parts) per message",
+                documents.count()
+            ),
+        );
+        return Err((Vec::new(), f));
+    }
+    let questions = parse(relay, documents).await.map_err(|f| (Vec::new(), f))?;
+    for (i, q) in questions.iter().enumerate() {
+        let named: Vec<Organisationsnummer> = q
+            .generella()
+            .personuppgiftsbitrade()
+            .iter()
+            .map(|p| p.orgnr())
+            .collect();
+        let ask =
+            Ask::product(caller, ProductName::Ssbtek).on_behalf_of(q.ingivare().orgnr(), &named);
+        if let Err(r) = policy::gate(config, &relay.operator, &ask) {
+            let mut f = Failure::from(r);
+            f.info = format!("data part {}: ingivare: {}", i + 1, f.info);
+            return Err((questions, f));
+        }
+    }
+    Ok(questions)
 }
 
 /// Parses the questions; documents over 64 KiB in all are parsed on a blocking

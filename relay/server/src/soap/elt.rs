@@ -81,6 +81,12 @@ async fn call(
     body: Body,
 ) -> Result<Response, Failure> {
     let bytes = crate::rs::read_body(relay, headers, crate::rs::body_reader(body)).await?;
+    // The cheap gate before any parsing (the product runs it again).
+    crate::policy::gate(
+        &relay.live().config,
+        &relay.operator,
+        &crate::policy::Ask::product(caller, crate::config::ProductName::Elt),
+    )?;
     let tx = uuid::Uuid::new_v4().to_string();
     let submission = match soap::parse_request(&bytes) {
         Ok(request) => {
@@ -105,7 +111,10 @@ async fn call(
             status: None,
         },
         Err(RequestError::VersionMismatch(m)) => {
-            return Err(Failure::caller(Code::Envelope(Envelope::VersionMismatch), m));
+            return Err(Failure::caller(
+                Code::Envelope(Envelope::VersionMismatch),
+                m,
+            ));
         }
         Err(RequestError::MustUnderstand) => {
             return Err(Failure::caller(
@@ -114,7 +123,10 @@ async fn call(
             ));
         }
         Err(RequestError::Xml(m)) => {
-            return Err(Failure::caller(Code::Shs(relay_shs::ErrorCode::IllegalDatapartContent), m));
+            return Err(Failure::caller(
+                Code::Shs(relay_shs::ErrorCode::IllegalDatapartContent),
+                m,
+            ));
         }
     };
     drop(bytes);
