@@ -325,15 +325,16 @@ mod tests {
             started = started.or(d.call("CSN", Outcome::Timeout, t(s)));
         }
         assert!(matches!(started, Some(Transition::Started(_))));
-        // Still inside the window (120 s after the last failures at t=2).
-        assert_eq!(d.tick(t(122)), None);
-        let ended = d.tick(t(123)).unwrap();
+        // At t=120 all three failures of each are still inside the 120 s window;
+        // at t=121 the first has left it and two are below min_calls.
+        assert_eq!(d.tick(t(120)), None);
+        let ended = d.tick(t(121)).unwrap();
         assert_eq!(
             ended,
             Transition::Ended(IncidentRecord {
-                time: t(123),
+                time: t(121),
                 start: t(2),
-                end: Some(t(123)),
+                end: Some(t(121)),
                 providers: vec!["AF".into(), "CSN".into()],
             })
         );

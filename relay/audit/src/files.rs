@@ -66,6 +66,24 @@ pub fn audit_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(closed.into_iter().map(|(_, p)| p).chain(current).collect())
 }
 
+/// The closed files in `dir` closed before `cutoff`, oldest first. Never the
+/// current file, and nothing that is not named like a closed audit file.
+pub fn closed_before(dir: &Path, cutoff: DateTime<Utc>) -> Result<Vec<PathBuf>> {
+    let mut old: Vec<((DateTime<Utc>, u32), PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(AuditError::io(dir))? {
+        let entry = entry.map_err(AuditError::io(dir))?;
+        let name = entry.file_name();
+        let Some(key) = name.to_str().and_then(closed_at) else {
+            continue;
+        };
+        if key.0 < cutoff {
+            old.push((key, entry.path()));
+        }
+    }
+    old.sort();
+    Ok(old.into_iter().map(|(_, p)| p).collect())
+}
+
 /// Command-line paths to files: a directory stands for its audit files (see
 /// [`audit_files`]), a file for itself. Fails when nothing is found.
 pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {

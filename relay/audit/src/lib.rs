@@ -85,4 +85,6 @@ pub use record::{
 pub use render::OutputFormat;
 pub use sla::{AnsweredBasis, SlaConfig, SlaReport, percentile, sla_report};
 pub use who_asked::{WhoAsked, WhoAskedReport, who_asked};
-pub use writer::{AuditConfig, AuditLog, AuditStats, AuditTask, Fsync};
+pub use writer::{
+    AuditConfig, AuditLog, AuditStats, AuditTask, DEFAULT_RETENTION_MONTHS, Fsync, RETENTION_WHO,
+};
