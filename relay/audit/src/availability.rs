@@ -102,7 +102,7 @@ impl OutageDetector {
         match &probe.result {
             crate::record::ProbeResult::Ok => {
                 let run = self.run.take()?;
-                self.confirmed(&run).then(|| ProbeOutage {
+                self.confirmed(&run).then_some(ProbeOutage {
                     start: run.start,
                     end: probe.time,
                     silent: run.silent,
@@ -131,7 +131,7 @@ impl OutageDetector {
         let mut this = self.clone();
         this.gap_before(end);
         let run = this.run.take()?;
-        (this.confirmed(&run) && run.start < end).then(|| ProbeOutage {
+        (this.confirmed(&run) && run.start < end).then_some(ProbeOutage {
             start: run.start,
             end,
             silent: run.silent,

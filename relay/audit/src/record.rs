@@ -429,9 +429,10 @@ pub struct OutageRecord {
     pub end: DateTime<Utc>,
     pub who: String,
     pub reason: String,
+    /// `planned` or `unplanned`, written as `type` (`kind` is the record's tag).
     /// Absent in older files, where every outage record was an operator's
     /// statement of unavailability: those read as `unplanned`.
-    #[serde(default)]
+    #[serde(default, rename = "type")]
     pub kind: OutageKind,
 }
 
@@ -686,7 +687,12 @@ mod tests {
         };
         assert_eq!(o.kind, OutageKind::Unplanned);
         let line = serde_json::to_string(&AuditRecord::from(o)).unwrap();
-        assert!(line.ends_with(r#","kind":"unplanned"}"#), "{line}");
+        assert!(line.ends_with(r#","type":"unplanned"}"#), "{line}");
+        assert_eq!(line.matches("\"kind\"").count(), 1);
+        let AuditRecord::Outage(back) = serde_json::from_str(&line).unwrap() else {
+            panic!("not an outage")
+        };
+        assert_eq!(back.kind, OutageKind::Unplanned);
     }
 
     #[test]

@@ -427,6 +427,8 @@ struct Sample {
 
 type Interval = (DateTime<Utc>, DateTime<Utc>);
 
+type IncidentSoFar = (Option<DateTime<Utc>>, BTreeSet<String>);
+
 /// An outage interval with where it came from.
 struct Source {
     start: DateTime<Utc>,
@@ -462,8 +464,8 @@ pub fn sla_report(
     let mut probes: Vec<ProbeRecord> = Vec::new();
     let mut unplanned: Vec<Source> = Vec::new();
     let mut planned: Vec<Source> = Vec::new();
-    let mut incidents: BTreeMap<DateTime<Utc>, (Option<DateTime<Utc>>, BTreeSet<String>)> =
-        BTreeMap::new();
+    // By start: the end (once known) and every provider named.
+    let mut incidents: BTreeMap<DateTime<Utc>, IncidentSoFar> = BTreeMap::new();
     let mut volumes = Volumes::default();
 
     let read = for_each_record(files, Some(year_start - LOOKBACK), |rec| match rec {
