@@ -373,4 +373,49 @@ mod tests {
             Some(Transition::Started(_))
         ));
     }
+
+    /// The month in small: random single errors (1 %, some of them two
+    /// providers in one request) and one real two-hour outage of two agencies
+    /// make exactly one disturbance, not ten.
+    #[test]
+    fn random_errors_and_one_real_outage_make_exactly_one_period() {
+        let mut d = tracker();
+        let providers = ["AF", "CSN", "FK", "SKV", "SO", "TNS", "MIV"];
+        let mut transitions = Vec::new();
+        // One request every 10 s for eight hours.
+        for i in 0..2880u32 {
+            let now = t(i * 10);
+            let hours = f64::from(i * 10) / 3600.0;
+            for p in providers {
+                let down = (3.0..5.0).contains(&hours) && (p == "AF" || p == "CSN");
+                let coincident = i % 97 == 0 && (p == "FK" || p == "SKV");
+                let single = i % 89 == 0 && p == "AF";
+                let outcome = if down || coincident || single {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Data
+                };
+                transitions.extend(d.call(p, outcome, now));
+            }
+        }
+        assert_eq!(
+            transitions,
+            [
+                // Seven of the thirteen calls in the window failed.
+                Transition::Started(IncidentRecord {
+                    time: t(3 * 3600 + 60),
+                    start: t(3 * 3600 + 60),
+                    end: None,
+                    providers: vec!["AF".into(), "CSN".into()],
+                }),
+                // Seven of thirteen answered again.
+                Transition::Ended(IncidentRecord {
+                    time: t(5 * 3600 + 60),
+                    start: t(3 * 3600 + 60),
+                    end: Some(t(5 * 3600 + 60)),
+                    providers: vec!["AF".into(), "CSN".into()],
+                }),
+            ]
+        );
+    }
 }
