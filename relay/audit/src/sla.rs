@@ -50,7 +50,8 @@
 //! Memory: one small sample per request inside opening hours is kept (exact
 //! percentiles need every value), plus the probe records of the year (for the
 //! year's outages and down time); the files themselves are streamed, from the
-//! files closed in the last days of the previous year on.
+//! files closed in the last days of the previous year on, and request lines of
+//! other months are passed over without being parsed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -61,7 +62,7 @@ use serde::Serialize;
 use crate::availability::{OutageDetector, PROBER, merge};
 use crate::calendar::{self, MINUTES_PER_DAY};
 use crate::error::{AuditError, Result};
-use crate::files::{ReadStats, for_each_record};
+use crate::files::{ReadStats, for_each_record_except};
 use crate::record::{
     Answer, AuditRecord, FetchResult, OutageKind, Outcome, ProbeRecord, RequestRecord,
     RequestResult, SlotSide, rfc3339, rfc3339_opt,
@@ -468,70 +469,76 @@ pub fn sla_report(
     let mut incidents: BTreeMap<DateTime<Utc>, IncidentSoFar> = BTreeMap::new();
     let mut volumes = Volumes::default();
 
-    let read = for_each_record(files, Some(year_start - LOOKBACK), |rec| match rec {
-        // The service levels are SSBTEK's (Bilaga 4); ELT submissions have none.
-        AuditRecord::Request(r) if r.product == "elt" => {}
-        AuditRecord::Request(r) => {
-            let (day, _) = calendar::local_day_and_minute(r.time);
-            if !month.contains(day) || r.time >= period_end {
-                return;
-            }
-            if !calendar::is_open(r.time) {
-                counts.outside_opening_hours += 1;
-                return;
-            }
-            for call in &r.providers {
-                let (outcomes, latencies) =
-                    provider_calls.entry(call.provider.clone()).or_default();
-                *outcomes.entry(call.outcome).or_default() += 1;
-                latencies.push(call.latency_ms);
-            }
-            samples.push(sample(&r, day, config));
-        }
-        AuditRecord::Probe(p) if p.time < period_end => {
-            if p.time >= month_start {
-                volumes.probes += 1;
-                volumes.probes_failed += u64::from(!p.result.is_ok());
-            }
-            probes.push(p);
-        }
-        AuditRecord::Outage(o) if o.end > o.start => match o.kind {
-            OutageKind::Unplanned => unplanned.push(Source {
-                start: o.start,
-                end: o.end,
-                who: o.who,
-                reason: o.reason,
-            }),
-            // Only what was announced before it happened is planned (3.5.2):
-            // the part before the announcement is counted as unplanned.
-            OutageKind::Planned => {
-                if o.time > o.start {
-                    unplanned.push(Source {
-                        start: o.start,
-                        end: o.time.min(o.end),
-                        who: o.who.clone(),
-                        reason: format!("{} (before it was announced)", o.reason),
-                    });
+    let requests_within = Some((month_start, period_end));
+    let read = for_each_record_except(
+        files,
+        Some(year_start - LOOKBACK),
+        requests_within,
+        |rec| match rec {
+            // The service levels are SSBTEK's (Bilaga 4); ELT submissions have none.
+            AuditRecord::Request(r) if r.product == "elt" => {}
+            AuditRecord::Request(r) => {
+                let (day, _) = calendar::local_day_and_minute(r.time);
+                if !month.contains(day) || r.time >= period_end {
+                    return;
                 }
-                planned.push(Source {
-                    start: o.start.max(o.time),
+                if !calendar::is_open(r.time) {
+                    counts.outside_opening_hours += 1;
+                    return;
+                }
+                for call in &r.providers {
+                    let (outcomes, latencies) =
+                        provider_calls.entry(call.provider.clone()).or_default();
+                    *outcomes.entry(call.outcome).or_default() += 1;
+                    latencies.push(call.latency_ms);
+                }
+                samples.push(sample(&r, day, config));
+            }
+            AuditRecord::Probe(p) if p.time < period_end => {
+                if p.time >= month_start {
+                    volumes.probes += 1;
+                    volumes.probes_failed += u64::from(!p.result.is_ok());
+                }
+                probes.push(p);
+            }
+            AuditRecord::Outage(o) if o.end > o.start => match o.kind {
+                OutageKind::Unplanned => unplanned.push(Source {
+                    start: o.start,
                     end: o.end,
                     who: o.who,
                     reason: o.reason,
-                });
+                }),
+                // Only what was announced before it happened is planned (3.5.2):
+                // the part before the announcement is counted as unplanned.
+                OutageKind::Planned => {
+                    if o.time > o.start {
+                        unplanned.push(Source {
+                            start: o.start,
+                            end: o.time.min(o.end),
+                            who: o.who.clone(),
+                            reason: format!("{} (before it was announced)", o.reason),
+                        });
+                    }
+                    planned.push(Source {
+                        start: o.start.max(o.time),
+                        end: o.end,
+                        who: o.who,
+                        reason: o.reason,
+                    });
+                }
+            },
+            AuditRecord::Incident(i) if i.start < period_end => {
+                let entry = incidents.entry(i.start).or_default();
+                entry.0 = entry.0.or(i.end);
+                entry.1.extend(i.providers);
             }
+            AuditRecord::Fetch(f) if f.time >= month_start && f.time < period_end => {
+                volumes.fetches += 1;
+                volumes.fetches_delivered += u64::from(f.result == FetchResult::Delivered);
+            }
+            _ => {}
         },
-        AuditRecord::Incident(i) if i.start < period_end => {
-            let entry = incidents.entry(i.start).or_default();
-            entry.0 = entry.0.or(i.end);
-            entry.1.extend(i.providers);
-        }
-        AuditRecord::Fetch(f) if f.time >= month_start && f.time < period_end => {
-            volumes.fetches += 1;
-            volumes.fetches_delivered += u64::from(f.result == FetchResult::Delivered);
-        }
-        _ => {}
-    })?;
+    )?;
 
     for s in &samples {
         counts.in_opening_hours += 1;
