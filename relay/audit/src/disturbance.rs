@@ -26,18 +26,19 @@
 //! period.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::{IncidentRecord, Outcome, SlotSide};
 
-/// When providers count as failing and when that makes a disturbance.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// When providers count as failing and when that makes a disturbance. Reads
+/// from the relay's TOML (every key optional, defaults below).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DisturbanceConfig {
-    /// How far back calls and health reports count.
-    pub window: Duration,
+    /// How far back calls and health reports count, in seconds.
+    pub window_s: u64,
     /// Fewer calls than this in the window never make a provider failing by its
     /// calls (its health still can).
     pub min_calls: u32,
@@ -57,7 +58,7 @@ impl Default for DisturbanceConfig {
     /// failing; "more than half" is the terms' "cannot deliver" read as "mostly".
     fn default() -> Self {
         Self {
-            window: Duration::from_secs(120),
+            window_s: 120,
             min_calls: 3,
             failing_share: 0.5,
             min_failing_providers: 2,
@@ -179,8 +180,10 @@ impl DisturbanceTracker {
     /// Re-evaluates at `now` (call it on a timer, e.g. every few seconds, so that
     /// a disturbance ends even when no calls come).
     pub fn tick(&mut self, now: DateTime<Utc>) -> Option<Transition> {
-        let window =
-            chrono::Duration::from_std(self.config.window).unwrap_or(chrono::Duration::MAX);
+        let window = i64::try_from(self.config.window_s)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or(chrono::Duration::MAX);
         let not_before = now
             .checked_sub_signed(window)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);

@@ -341,7 +341,11 @@ fn incident_rows(r: &SlaReport) -> Vec<[String; 4]> {
         .map(|d| {
             [
                 when(d.start),
-                d.end.map_or_else(|| "ongoing".to_owned(), when),
+                match d.end {
+                    None => "ongoing".to_owned(),
+                    Some(e) if d.closed_by_silence => format!("{} (relay stopped)", when(e)),
+                    Some(e) => when(e),
+                },
                 hm(d.minutes),
                 d.providers.join(", "),
             ]

@@ -42,8 +42,9 @@
 //!   minute of opening hours outside planned windows, this month and this year
 //!   to date; down time this year to date.
 //! - **Incidents** are the `incident` records (disturbances, see
-//!   [`crate::disturbance`]), paired by start; one without an end is ongoing
-//!   and runs to the end of the period.
+//!   [`crate::disturbance`]), paired by start. One without an end record ends
+//!   where the probe records next fall silent (the relay stopped, and its
+//!   tracker with it); failing that it is ongoing and runs to the period's end.
 //! - **Percentiles** are nearest-rank: the p-th percentile of n sorted values is
 //!   the value at 1-based rank ⌈p·n/100⌉ (rank 1 when that is 0); none when n = 0.
 //!
@@ -57,7 +58,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::availability::{OutageDetector, PROBER, merge};
 use crate::calendar::{self, MINUTES_PER_DAY};
@@ -69,7 +70,7 @@ use crate::record::{
 };
 
 /// What the 95 % answered target is held against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AnsweredBasis {
     /// Complete and partial answers in time (the default; see `docs/audit.md`).
@@ -79,8 +80,10 @@ pub enum AnsweredBasis {
 }
 
 /// The targets and the definitions' parameters. Defaults are the terms'
-/// (SSBTEK Bilaga 4, 3.7-3.9).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// (SSBTEK Bilaga 4, 3.7-3.9). Reads from the relay's TOML (every key
+/// optional, defaults below).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SlaConfig {
     /// Answer-time limit for the 90 % target, one person.
     pub fast_ms: u64,
@@ -316,6 +319,9 @@ pub struct Incident {
     /// `None` while it goes on (the duration then runs to the period's end).
     #[serde(with = "rfc3339_opt")]
     pub end: Option<DateTime<Utc>>,
+    /// No end record: it ended where the probe records fall silent (the relay
+    /// stopped, and with it the tracker that would have written the end).
+    pub closed_by_silence: bool,
     pub minutes: u64,
     pub providers: Vec<String>,
 }
@@ -578,12 +584,20 @@ pub fn sla_report(
     probes.sort_by_key(|p| p.time);
     let mut detector =
         OutageDetector::new(config.probe_failures_for_outage, config.probe_gap_intervals);
+    // Where the probe records fall silent: the relay stopped there.
+    let mut silences: Vec<DateTime<Utc>> = Vec::new();
     for p in &probes {
         if let Some(o) = detector.observe(p) {
+            if o.silent {
+                silences.push(o.start);
+            }
             unplanned.push(prober_source(&o));
         }
     }
     if let Some(o) = detector.open_at(period_end) {
+        if o.silent {
+            silences.push(o.start);
+        }
         unplanned.push(prober_source(&o));
     }
     let measured_from = detector.measured_from();
@@ -691,13 +705,22 @@ pub fn sla_report(
 
     let incidents = incidents
         .into_iter()
-        .filter(|(_, (end, _))| end.is_none_or(|e| e > month_start))
-        .map(|(start, (end, providers))| Incident {
-            start,
-            end,
-            minutes: minute_count(start, end.unwrap_or(period_end)),
-            providers: providers.into_iter().collect(),
+        .map(|(start, (end, providers))| {
+            // Without an end record the relay stopped during it (it writes the
+            // end when it sees one) or it is still going on.
+            let stopped = end
+                .is_none()
+                .then(|| silences.iter().copied().filter(|s| *s > start).min())
+                .flatten();
+            Incident {
+                start,
+                end: end.or(stopped),
+                closed_by_silence: stopped.is_some(),
+                minutes: minute_count(start, end.or(stopped).unwrap_or(period_end)),
+                providers: providers.into_iter().collect(),
+            }
         })
+        .filter(|i| i.end.is_none_or(|e| e > month_start))
         .collect();
 
     let providers = provider_calls
@@ -994,5 +1017,26 @@ mod tests {
         assert_eq!(c.limit(c.fast_ms, 0), 7_000);
         assert_eq!(c.limit(c.fast_ms, 3), 10_000);
         assert_eq!(c.limit(c.slow_ms, 10), 25_500);
+    }
+
+    #[test]
+    fn the_config_reads_with_every_key_optional_and_unknown_keys_refused() {
+        let c: SlaConfig = serde_json::from_str(
+            r#"{"availability_target_percent": 99.5, "answered_basis": "complete"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.availability_target_percent, 99.5);
+        assert_eq!(c.answered_basis, AnsweredBasis::Complete);
+        assert_eq!(
+            SlaConfig {
+                availability_target_percent: 90.0,
+                answered_basis: AnsweredBasis::AnsweredInTime,
+                ..c
+            },
+            SlaConfig::default()
+        );
+        assert!(serde_json::from_str::<SlaConfig>(r#"{"availabilty": 1}"#).is_err());
+        let d: crate::DisturbanceConfig = serde_json::from_str(r#"{"window_s": 300}"#).unwrap();
+        assert_eq!((d.window_s, d.min_calls), (300, 3));
     }
 }

@@ -267,6 +267,13 @@ fn synthetic(dir: &std::path::Path) -> PathBuf {
             Some("2026-05-12T09:00:00Z"),
             &["AF", "CSN"],
         ),
+        // An incident the relay could not end: it stopped at 10:01Z (C).
+        incident(
+            "2026-05-06T09:00:00Z",
+            "2026-05-06T09:00:00Z",
+            None,
+            &["SO", "TNS"],
+        ),
         // Wednesday 13 May.
         r(
             "2026-05-13T10:00:00Z",
@@ -495,8 +502,9 @@ fn the_may_report_has_exactly_the_hand_computed_numbers() {
         ["certificate renewal (before it was announced)"]
     );
 
-    // The April incident is not May's; the one of the 29th is still going on
-    // and runs to the end of the month (56 h).
+    // The April incident is not May's; the one of the 6th ended when the relay
+    // stopped; the one of the 29th is still going on and runs to the end of the
+    // month (56 h).
     let incidents: Vec<(String, Option<String>, u64, Vec<String>)> = rep
         .incidents
         .iter()
@@ -512,6 +520,12 @@ fn the_may_report_has_exactly_the_hand_computed_numbers() {
     assert_eq!(
         incidents,
         [
+            (
+                "2026-05-06T09:00:00+00:00".to_string(),
+                Some("2026-05-06T10:01:00+00:00".to_string()),
+                61,
+                vec!["SO".to_string(), "TNS".to_string()]
+            ),
             (
                 "2026-05-12T07:00:00+00:00".to_string(),
                 Some("2026-05-12T09:00:00+00:00".to_string()),
@@ -766,7 +780,8 @@ fn the_markdown_and_json_reports_carry_the_same_numbers() {
         "| Unplanned outages this month | 4 | ≤ 1 | NOT met |",
         "| Unplanned outages this year | 5 | ≤ 4 | NOT met |",
         "| Down time this year (opening hours) | 2 h 44 min | ≤ 62 h 00 min | met |",
-        "| Disturbances (≥ 2 providers failing) | 2 |  |  |",
+        "| Disturbances (≥ 2 providers failing) | 3 |  |  |",
+        "| 2026-05-06T09:00:00Z | 2026-05-06T10:01:00Z (relay stopped) | 1 h 01 min | SO, TNS |",
         "| unplanned | 2026-05-06T10:01:00Z | 2026-05-06T10:45:00Z | 0 h 44 min | 0 h 44 min | prober | no probe records: the relay was down |",
         "| 2026-05-12T07:00:00Z | 2026-05-12T09:00:00Z | 2 h 00 min | AF, CSN |",
         "| 2026-05-29T14:00:00Z | ongoing | 56 h 00 min | FK, SKV |",
@@ -781,8 +796,10 @@ fn the_markdown_and_json_reports_carry_the_same_numbers() {
     assert_eq!(v["availability"]["unavailable_minutes"], 104);
     assert_eq!(v["reliability"]["unplanned_outages_year"], 5);
     assert_eq!(v["answered_share"]["basis"], "answered_in_time");
-    assert_eq!(v["incidents"].as_array().unwrap().len(), 2);
-    assert_eq!(v["incidents"][1]["end"], serde_json::Value::Null);
+    assert_eq!(v["incidents"].as_array().unwrap().len(), 3);
+    assert_eq!(v["incidents"][0]["closed_by_silence"], true);
+    assert_eq!(v["incidents"][1]["closed_by_silence"], false);
+    assert_eq!(v["incidents"][2]["end"], serde_json::Value::Null);
     assert_eq!(v["outages"][0]["start"], "2026-05-05T09:00:00.000Z");
     assert_eq!(v["daily"][0]["date"], "2026-05-04");
 }
