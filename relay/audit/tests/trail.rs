@@ -454,7 +454,7 @@ async fn the_writer_deletes_closed_files_past_retention_when_it_opens_and_says_s
     names.sort();
     assert_eq!(
         names,
-        ["audit.jsonl".to_owned(), recent, "keep.txt".to_owned()]
+        [recent, "audit.jsonl".to_owned(), "keep.txt".to_owned()]
     );
     let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     let rec: AuditRecord = serde_json::from_str(text.trim()).unwrap();
