@@ -38,10 +38,22 @@ pub fn run_who_asked(
 }
 
 /// `sla-report`: the month (`YYYY-MM`) against the SSBTEK service levels
-/// ([`SlaConfig::default`]) as Markdown, JSON or one self-contained HTML file.
+/// ([`SlaConfig::default`]) as Markdown, JSON or one self-contained HTML file,
+/// as of now (the current month stops at now).
 pub fn run_sla_report(paths: &[PathBuf], month: &str, format: OutputFormat) -> Result<String> {
+    run_sla_report_at(paths, month, format, &SlaConfig::default(), Utc::now())
+}
+
+/// [`run_sla_report`] with the relay's configured targets and an explicit `now`.
+pub fn run_sla_report_at(
+    paths: &[PathBuf],
+    month: &str,
+    format: OutputFormat,
+    config: &SlaConfig,
+    now: DateTime<Utc>,
+) -> Result<String> {
     let files = expand_paths(paths)?;
-    let report = sla_report(&files, month, &SlaConfig::default())?;
+    let report = sla_report(&files, month, config, now)?;
     render::sla(&report, format)
 }
 

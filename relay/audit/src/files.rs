@@ -66,6 +66,24 @@ pub fn audit_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(closed.into_iter().map(|(_, p)| p).chain(current).collect())
 }
 
+/// The closed files in `dir` closed before `cutoff`, oldest first. Never the
+/// current file, and nothing that is not named like a closed audit file.
+pub fn closed_before(dir: &Path, cutoff: DateTime<Utc>) -> Result<Vec<PathBuf>> {
+    let mut old: Vec<((DateTime<Utc>, u32), PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(AuditError::io(dir))? {
+        let entry = entry.map_err(AuditError::io(dir))?;
+        let name = entry.file_name();
+        let Some(key) = name.to_str().and_then(closed_at) else {
+            continue;
+        };
+        if key.0 < cutoff {
+            old.push((key, entry.path()));
+        }
+    }
+    old.sort();
+    Ok(old.into_iter().map(|(_, p)| p).collect())
+}
+
 /// Command-line paths to files: a directory stands for its audit files (see
 /// [`audit_files`]), a file for itself. Fails when nothing is found.
 pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -101,6 +119,33 @@ pub struct ReadStats {
 pub fn for_each_record(
     files: &[PathBuf],
     not_before: Option<DateTime<Utc>>,
+    each: impl FnMut(AuditRecord),
+) -> Result<ReadStats> {
+    for_each_record_except(files, not_before, None, each)
+}
+
+/// The start of every request line as the writer writes it: the tag, then the
+/// time (24 characters, `2026-11-02T08:00:00.000Z`).
+const REQUEST_PREFIX: &[u8] = br#"{"kind":"request","time":""#;
+
+/// The time of a request line, read without parsing the line; `None` for any
+/// other line or shape.
+fn request_time(line: &[u8]) -> Option<DateTime<Utc>> {
+    let rest = line.strip_prefix(REQUEST_PREFIX)?;
+    let stamp = std::str::from_utf8(rest.get(..24)?).ok()?;
+    DateTime::parse_from_rfc3339(stamp)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// [`for_each_record`], but request records that arrived outside
+/// `requests_within` (start inclusive, end exclusive) are passed over without
+/// being parsed (they are still counted as records). A reader that needs a
+/// year of other records and one month of requests saves most of its work.
+pub fn for_each_record_except(
+    files: &[PathBuf],
+    not_before: Option<DateTime<Utc>>,
+    requests_within: Option<(DateTime<Utc>, DateTime<Utc>)>,
     mut each: impl FnMut(AuditRecord),
 ) -> Result<ReadStats> {
     let mut stats = ReadStats::default();
@@ -129,6 +174,12 @@ pub fn for_each_record(
             }
             let text = line.trim_ascii();
             if text.is_empty() {
+                continue;
+            }
+            if let (Some((from, to)), Some(t)) = (requests_within, request_time(text))
+                && (t < from || t >= to)
+            {
+                stats.records += 1;
                 continue;
             }
             match serde_json::from_slice::<AuditRecord>(text) {
@@ -196,6 +247,37 @@ mod tests {
                 "audit-20261122-101500-1.jsonl",
                 CURRENT_FILE
             ]
+        );
+    }
+
+    #[test]
+    fn request_lines_outside_the_window_are_passed_over_unparsed_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CURRENT_FILE);
+        let line = |t: &str| format!(r#"{{"kind":"request","time":"{t}","tx_id":"x"}}"#);
+        // Incomplete request lines: parsed, they would be skipped as broken.
+        let text = [
+            line("2026-10-31T23:59:59.999Z"),
+            line("2026-11-30T23:00:00.000Z"),
+            r#"{"kind":"deletion","time":"2026-10-01T00:00:00.000Z","tx_id":"d","reason":"answered"}"#.to_owned(),
+            line("2026-11-02T08:00:00.000Z"),
+        ]
+        .join("\n");
+        std::fs::write(&path, text).unwrap();
+        let within = (
+            Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 30, 23, 0, 0).unwrap(),
+        );
+        let mut kinds = Vec::new();
+        let stats = for_each_record_except(&[path], None, Some(within), |r| {
+            kinds.push(r.time().to_rfc3339())
+        })
+        .unwrap();
+        assert_eq!(kinds, ["2026-10-01T00:00:00+00:00"]);
+        assert_eq!(
+            (stats.records, stats.skipped_lines),
+            (3, 1),
+            "the one inside was parsed"
         );
     }
 }

@@ -3,7 +3,9 @@
 //! The relay's audit trail and what is read out of it: **who asked** about a
 //! person (for the person, the supervisory authority or the security officer),
 //! and the **monthly service-level report** (answer times, answered share,
-//! availability, disturbances) against the SSBTEK agreement.
+//! availability from the prober's records, reliability, incidents) against the
+//! SSBTEK agreement. It also holds the pure state machines the relay runs live
+//! and writes records from: the disturbance tracker and the outage detector.
 //!
 //! The audit trail traces who asked without becoming a store of personal data:
 //! a request record names the organisation, case worker, case, product and
@@ -18,10 +20,15 @@
 //! # Layout
 //!
 //! - [`record`]: the records, one JSON object per line, tagged by `kind`
-//!   (`request`, `deletion`, `admin`, `outage`).
+//!   (`request`, `deletion`, `admin`, `outage`, `fetch`, `probe`, `incident`).
+//! - [`disturbance`]: [`DisturbanceTracker`], the live state "two or more
+//!   providers failing at once" (pure, clock-injected; yields incident records).
+//! - [`availability`]: [`OutageDetector`], unavailable periods from probe
+//!   records (pure; the relay and the report share the definition).
 //! - [`pseudonym`]: [`PseudonymKey`] (key files, `pseudonym(&Personnummer)`).
 //! - [`writer`]: [`AuditLog`] (many tasks) and [`AuditTask`] (the one writer:
-//!   append, fsync, size and daily rotation, back-pressure without silent drops).
+//!   append, fsync, size and daily rotation, retention, back-pressure without
+//!   silent drops).
 //! - [`files`]: file names, finding the files, streaming them back tolerantly.
 //! - [`who_asked`](mod@who_asked): the requests about one person, across files and keys.
 //! - [`calendar`]: opening hours and Swedish holidays, computed for any year.
@@ -51,8 +58,10 @@
 //! # let _ = key; Ok(()) }
 //! ```
 
+pub mod availability;
 pub mod calendar;
 pub mod cli;
+pub mod disturbance;
 mod error;
 pub mod files;
 pub mod pseudonym;
@@ -62,15 +71,20 @@ pub mod sla;
 pub mod who_asked;
 pub mod writer;
 
-pub use cli::{run_sla_report, run_who_asked};
+pub use availability::{OutageDetector, ProbeOutage};
+pub use cli::{run_sla_report, run_sla_report_at, run_who_asked};
+pub use disturbance::{DisturbanceConfig, DisturbanceTracker, Ongoing, Transition};
 pub use error::{AuditError, Result};
 pub use files::{audit_files, expand_paths};
 pub use pseudonym::{Pseudonym, PseudonymKey};
 pub use record::{
-    AdminRecord, AuditRecord, Channel, DeletionRecord, OutageRecord, Outcome, ProviderCall,
-    RequestRecord, RequestResult,
+    AdminRecord, Answer, AuditRecord, Channel, DeletionRecord, FetchRecord, FetchResult,
+    IncidentRecord, OutageKind, OutageRecord, Outcome, ProbeRecord, ProbeResult, ProviderCall,
+    RequestRecord, RequestResult, SlotSide,
 };
 pub use render::OutputFormat;
-pub use sla::{SlaConfig, SlaReport, percentile, sla_report};
+pub use sla::{AnsweredBasis, SlaConfig, SlaReport, percentile, sla_report};
 pub use who_asked::{WhoAsked, WhoAskedReport, who_asked};
-pub use writer::{AuditConfig, AuditLog, AuditStats, AuditTask, Fsync};
+pub use writer::{
+    AuditConfig, AuditLog, AuditStats, AuditTask, DEFAULT_RETENTION_MONTHS, Fsync, RETENTION_WHO,
+};

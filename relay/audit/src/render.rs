@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::error::{AuditError, Result};
-use crate::record::Outcome;
-use crate::sla::SlaReport;
+use crate::record::{OutageKind, Outcome};
+use crate::sla::{AnsweredBasis, SlaReport};
 use crate::who_asked::WhoAskedReport;
 
 /// How a report is rendered.
@@ -119,14 +119,34 @@ fn met(m: Option<bool>) -> &'static str {
     }
 }
 
+/// Minutes as hours and minutes (`62 h 05 min`).
+pub fn hm(minutes: u64) -> String {
+    format!("{} h {:02} min", minutes / 60, minutes % 60)
+}
+
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn basis(b: AnsweredBasis) -> &'static str {
+    match b {
+        AnsweredBasis::AnsweredInTime => "complete and partial answers in time",
+        AnsweredBasis::Complete => "complete answers in time",
+    }
+}
+
 /// The rows every format shows, as (measure, value, target, status).
 fn summary_rows(r: &SlaReport) -> Vec<[String; 4]> {
     let t = &r.answer_times;
     let c = &r.config;
+    let a = &r.answered_share;
+    let av = &r.availability;
+    let rel = &r.reliability;
     let per = format!(
         "+{:.1} s per extra person",
         c.per_extra_person_ms as f64 / 1000.0
     );
+    let both = |m: bool| met(Some(m)).to_owned();
     vec![
         [
             format!("Answered within {:.1} s ({per})", c.fast_ms as f64 / 1000.0),
@@ -151,30 +171,71 @@ fn summary_rows(r: &SlaReport) -> Vec<[String; 4]> {
             met(t.slow_met).to_owned(),
         ],
         [
-            "Calls answered".to_owned(),
+            format!("Calls answered ({})", basis(a.basis)),
             format!(
                 "{} ({} of {})",
-                pct(r.answered_share.percent),
-                r.answered_share.answered,
-                r.answered_share.eligible
+                pct(match a.basis {
+                    AnsweredBasis::AnsweredInTime => a.answered_percent,
+                    AnsweredBasis::Complete => a.complete_percent,
+                }),
+                match a.basis {
+                    AnsweredBasis::AnsweredInTime => a.answered,
+                    AnsweredBasis::Complete => a.complete,
+                },
+                a.eligible
             ),
-            format!("≥ {:.0} %", r.answered_share.target_percent),
-            met(r.answered_share.met).to_owned(),
+            format!("≥ {:.0} %", a.target_percent),
+            met(a.met).to_owned(),
         ],
         [
-            "Availability".to_owned(),
+            "Calls answered completely (every provider data or its own answer)".to_owned(),
             format!(
-                "{} ({} of {} min unavailable)",
-                pct(Some(r.availability.percent)),
-                r.availability.unavailable_minutes,
-                r.availability.opening_minutes
+                "{} ({} of {})",
+                pct(a.complete_percent),
+                a.complete,
+                a.eligible
             ),
             String::new(),
             String::new(),
         ],
         [
-            "Disturbance periods (≥ 2 providers failed)".to_owned(),
-            r.disturbances.len().to_string(),
+            "Availability in opening hours".to_owned(),
+            format!(
+                "{} (available {} of {} measured)",
+                pct(av.percent),
+                hm(av.available_minutes),
+                hm(av.measured_minutes)
+            ),
+            format!("≥ {:.0} %", av.target_percent),
+            met(av.met).to_owned(),
+        ],
+        [
+            "Unavailability in opening hours".to_owned(),
+            hm(av.unavailable_minutes),
+            String::new(),
+            String::new(),
+        ],
+        [
+            "Unplanned outages this month".to_owned(),
+            rel.unplanned_outages_month.to_string(),
+            format!("≤ {}", rel.max_per_month),
+            both(rel.month_met),
+        ],
+        [
+            "Unplanned outages this year".to_owned(),
+            rel.unplanned_outages_year.to_string(),
+            format!("≤ {}", rel.max_per_year),
+            both(rel.year_met),
+        ],
+        [
+            "Down time this year (opening hours)".to_owned(),
+            hm(rel.down_minutes_year),
+            format!("≤ {}", hm(rel.max_down_minutes_year)),
+            both(rel.down_met),
+        ],
+        [
+            "Disturbances (≥ 2 providers failing)".to_owned(),
+            r.incidents.len().to_string(),
             String::new(),
             String::new(),
         ],
@@ -189,40 +250,103 @@ fn summary_rows(r: &SlaReport) -> Vec<[String; 4]> {
 
 fn request_rows(r: &SlaReport) -> Vec<[String; 2]> {
     let q = &r.requests;
+    let av = &r.availability;
+    let v = &r.volumes;
     vec![
         ["Opening days".into(), r.opening_days.to_string()],
         [
             "Requests in opening hours".into(),
             q.in_opening_hours.to_string(),
         ],
-        ["Answered".into(), q.answered.to_string()],
+        ["Answered complete".into(), q.complete.to_string()],
+        [
+            "Answered partial (relay-side slot errors)".into(),
+            q.partial.to_string(),
+        ],
+        [
+            "Answered with nothing delivered (not answered)".into(),
+            q.nothing_delivered.to_string(),
+        ],
+        [
+            "Answered after the deadline (not in time)".into(),
+            q.late.to_string(),
+        ],
         [
             "Refused, caller's fault".into(),
             q.refused_caller_fault.to_string(),
         ],
         ["Failed (relay side)".into(), q.failed.to_string()],
+        ["Overloaded".into(), q.overloaded.to_string()],
+        ["Deadline passed".into(), q.deadline_passed.to_string()],
         [
             "Outside opening hours (not measured)".into(),
             q.outside_opening_hours.to_string(),
         ],
         [
-            "Unavailable minutes: failures / outage records".into(),
+            "Opening time: measured / planned maintenance / unmeasured".into(),
             format!(
-                "{} / {}",
-                r.availability.minutes_from_failures, r.availability.minutes_from_outages
+                "{} / {} / {}",
+                hm(av.measured_minutes),
+                hm(av.planned_minutes),
+                hm(av.unmeasured_minutes)
             ),
+        ],
+        [
+            "Probes (failed)".into(),
+            format!("{} ({})", v.probes, v.probes_failed),
+        ],
+        [
+            "Delivery-service fetches (delivered)".into(),
+            format!("{} ({})", v.fetches, v.fetches_delivered),
         ],
     ]
 }
 
-fn disturbance_rows(r: &SlaReport) -> Vec<[String; 4]> {
-    r.disturbances
+const OUTAGE_HEADER: [&str; 7] = [
+    "kind",
+    "start (UTC)",
+    "end (UTC)",
+    "duration",
+    "in opening hours",
+    "recorded by",
+    "reason",
+];
+
+fn outage_rows(r: &SlaReport) -> Vec<[String; 7]> {
+    r.outages
+        .iter()
+        .map(|o| {
+            [
+                match o.kind {
+                    OutageKind::Planned => "planned",
+                    OutageKind::Unplanned => "unplanned",
+                }
+                .to_owned(),
+                when(o.start),
+                when(o.end),
+                hm(o.minutes),
+                hm(o.opening_minutes),
+                o.sources.join(", "),
+                o.reasons.join("; "),
+            ]
+        })
+        .collect()
+}
+
+const INCIDENT_HEADER: [&str; 4] = ["start (UTC)", "end (UTC)", "duration", "providers failing"];
+
+fn incident_rows(r: &SlaReport) -> Vec<[String; 4]> {
+    r.incidents
         .iter()
         .map(|d| {
             [
-                d.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                d.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                d.requests.to_string(),
+                when(d.start),
+                match d.end {
+                    None => "ongoing".to_owned(),
+                    Some(e) if d.closed_by_silence => format!("{} (relay stopped)", when(e)),
+                    Some(e) => when(e),
+                },
+                hm(d.minutes),
                 d.providers.join(", "),
             ]
         })
@@ -232,7 +356,12 @@ fn disturbance_rows(r: &SlaReport) -> Vec<[String; 4]> {
 fn provider_header() -> Vec<String> {
     let mut h = vec!["provider".to_owned(), "calls".to_owned()];
     h.extend(Outcome::ALL.iter().map(|o| o.label().to_owned()));
-    h.extend(["p50".to_owned(), "p90".to_owned(), "p99".to_owned()]);
+    h.extend([
+        "relay errors".to_owned(),
+        "p50".to_owned(),
+        "p90".to_owned(),
+        "p99".to_owned(),
+    ]);
     h
 }
 
@@ -246,13 +375,18 @@ fn provider_rows(r: &SlaReport) -> Vec<Vec<String>> {
                     .iter()
                     .map(|o| p.outcomes.get(o.label()).copied().unwrap_or(0).to_string()),
             );
-            row.extend([ms(p.p50_ms), ms(p.p90_ms), ms(p.p99_ms)]);
+            row.extend([
+                pct(p.relay_error_percent),
+                ms(p.p50_ms),
+                ms(p.p90_ms),
+                ms(p.p99_ms),
+            ]);
             row
         })
         .collect()
 }
 
-fn daily_rows(r: &SlaReport) -> Vec<[String; 6]> {
+fn daily_rows(r: &SlaReport) -> Vec<[String; 9]> {
     r.daily
         .iter()
         .map(|d| {
@@ -260,15 +394,45 @@ fn daily_rows(r: &SlaReport) -> Vec<[String; 6]> {
                 d.date.to_string(),
                 d.requests.to_string(),
                 d.answered.to_string(),
+                d.complete.to_string(),
+                d.partial.to_string(),
                 ms(d.p50_ms),
                 ms(d.p90_ms),
-                format!("{:.2} %", d.availability_percent),
+                hm(d.unavailable_minutes),
+                pct(d.availability_percent),
             ]
         })
         .collect()
 }
 
-const DAILY_HEADER: [&str; 6] = ["date", "requests", "answered", "p50", "p90", "availability"];
+const DAILY_HEADER: [&str; 9] = [
+    "date",
+    "requests",
+    "answered",
+    "complete",
+    "partial",
+    "p50",
+    "p90",
+    "unavailable",
+    "availability",
+];
+
+/// Where the period stops, and what the report cannot hold.
+fn period_note(r: &SlaReport) -> String {
+    let period = if r.month_to_date {
+        format!(
+            "Month to date: up to {} (the rest of the month has not happened).",
+            when(r.period_end)
+        )
+    } else {
+        "The whole month.".to_owned()
+    };
+    format!(
+        "{period} Availability is measured by the relay's prober. Not in this report \
+         (the relay cannot know them): support cases and orders, problems, planned changes \
+         and their status, response and resolution times, security and continuity."
+    )
+}
 
 fn sla_md(r: &SlaReport) -> String {
     let mut s = String::new();
@@ -278,6 +442,7 @@ fn sla_md(r: &SlaReport) -> String {
         "Opening hours Mon–Fri 08:00–17:00 Europe/Stockholm, excluding Swedish public holidays \
          and midsommarafton, julafton and nyårsafton.\n"
     );
+    let _ = writeln!(s, "{}\n", period_note(r));
     table(
         &mut s,
         &["measure", "value", "target", "status"],
@@ -285,15 +450,17 @@ fn sla_md(r: &SlaReport) -> String {
     );
     let _ = writeln!(s, "\n## Requests\n");
     table(&mut s, &["", "count"], request_rows(r));
-    let _ = writeln!(s, "\n## Disturbance periods\n");
-    if r.disturbances.is_empty() {
+    let _ = writeln!(s, "\n## Outages\n");
+    if r.outages.is_empty() {
         let _ = writeln!(s, "None.");
     } else {
-        table(
-            &mut s,
-            &["start (UTC)", "end (UTC)", "requests", "providers failed"],
-            disturbance_rows(r),
-        );
+        table(&mut s, &OUTAGE_HEADER, outage_rows(r));
+    }
+    let _ = writeln!(s, "\n## Incidents (disturbances)\n");
+    if r.incidents.is_empty() {
+        let _ = writeln!(s, "None.");
+    } else {
+        table(&mut s, &INCIDENT_HEADER, incident_rows(r));
     }
     let _ = writeln!(s, "\n## Providers\n");
     if r.providers.is_empty() {
@@ -402,6 +569,7 @@ fn sla_html(r: &SlaReport) -> String {
          nyårsafton. Only requests that arrived in opening hours are measured.</p>\n",
         m = esc(&r.month)
     );
+    let _ = writeln!(s, "<p class=\"note\">{}</p>", esc(&period_note(r)));
     html_table(
         &mut s,
         &["measure", "value", "target", "status"],
@@ -413,15 +581,17 @@ fn sla_html(r: &SlaReport) -> String {
     s.push_str(&availability_chart(r));
     s.push_str("<h2>Requests</h2>\n");
     html_table(&mut s, &["", "count"], request_rows(r));
-    s.push_str("<h2>Disturbance periods</h2>\n");
-    if r.disturbances.is_empty() {
+    s.push_str("<h2>Outages</h2>\n");
+    if r.outages.is_empty() {
         s.push_str("<p>None.</p>\n");
     } else {
-        html_table(
-            &mut s,
-            &["start (UTC)", "end (UTC)", "requests", "providers failed"],
-            disturbance_rows(r),
-        );
+        html_table(&mut s, &OUTAGE_HEADER, outage_rows(r));
+    }
+    s.push_str("<h2>Incidents (disturbances)</h2>\n");
+    if r.incidents.is_empty() {
+        s.push_str("<p>None.</p>\n");
+    } else {
+        html_table(&mut s, &INCIDENT_HEADER, incident_rows(r));
     }
     s.push_str("<h2>Providers</h2>\n");
     if r.providers.is_empty() {
@@ -590,7 +760,10 @@ fn availability_chart(r: &SlaReport) -> String {
     let bar = f.slot_width() * 0.7;
     for (i, d) in r.daily.iter().enumerate() {
         let x = f.x(i) + f.slot_width() * 0.15;
-        let y = f.y(d.availability_percent);
+        let Some(percent) = d.availability_percent else {
+            continue;
+        };
+        let y = f.y(percent);
         let colour = if d.unavailable_minutes == 0 {
             "#3c8d40"
         } else {
@@ -601,7 +774,7 @@ fn availability_chart(r: &SlaReport) -> String {
             "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{} {:.2} % ({} min unavailable)</title></rect>",
             (H - BOTTOM - y).max(0.0),
             d.date,
-            d.availability_percent,
+            percent,
             d.unavailable_minutes
         );
         // On a 0-100 scale a bad day looks almost full: say how bad.
@@ -611,7 +784,7 @@ fn availability_chart(r: &SlaReport) -> String {
                 "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#c0392b\">{:.1}</text>",
                 x + bar / 2.0,
                 (y - 3.0).max(10.0),
-                d.availability_percent
+                percent
             );
         }
     }

@@ -30,7 +30,8 @@ pub struct WhoAsked {
     pub product: String,
     pub purpose: String,
     pub tx_id: String,
-    /// `answered`, `refused:<code>` or `error`: whether anything was disclosed.
+    /// `answered`, `refused:<code>`, `failed:<code>`, `overloaded` or
+    /// `deadline_passed`: whether anything was disclosed.
     pub result: String,
 }
 

@@ -16,6 +16,11 @@
 //!   [`AuditStats::dropped`], logged as an error, and `record` returns
 //!   [`AuditError::Dropped`], so a caller that must not proceed without an audit
 //!   record can refuse the request. Nothing is dropped silently.
+//! - Retention: closed files closed more than `retention_months` ago are deleted
+//!   when the writer opens and after every rotation (so at least daily). Each
+//!   deletion is logged and written to the trail itself as an `admin` record
+//!   (`who` = `relay:retention`, `action` = `audit_file_deleted`, `target` = the
+//!   file name). The current file is never deleted.
 //! - Restart: an existing `audit.jsonl` is appended to (after a newline if the
 //!   last record was torn by a crash), or closed first if it is from an earlier day.
 //!
@@ -60,11 +65,22 @@ pub struct AuditConfig {
     /// How long [`AuditLog::record`] waits for room in a full queue before it
     /// drops the record (and says so).
     pub max_wait: Duration,
+    /// Closed files older than this many months are deleted; 0 keeps every file.
+    pub retention_months: u32,
 }
+
+/// The default retention: 13 months. The yearly figures of the service-level
+/// report (unplanned outages and down time per calendar year) need every file
+/// back to 1 January, so the December report, written in early January, needs
+/// 12 months and some days; one more month leaves room for the report to be
+/// questioned and re-run. Longer is not needed for any purpose the trail
+/// serves, and the trail is personal data (pseudonymised), so it is not kept
+/// longer (GDPR art. 5.1 e).
+pub const DEFAULT_RETENTION_MONTHS: u32 = 13;
 
 impl AuditConfig {
     /// Defaults: 64 MiB files, daily rotation, fsync per batch of up to 64,
-    /// 4096 queued records, 2 s wait when full.
+    /// 4096 queued records, 2 s wait when full, 13 months' retention.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
@@ -73,6 +89,7 @@ impl AuditConfig {
             fsync: Fsync::Batch { max_records: 64 },
             queue_capacity: 4096,
             max_wait: Duration::from_secs(2),
+            retention_months: DEFAULT_RETENTION_MONTHS,
         }
     }
 }
@@ -88,6 +105,8 @@ pub struct AuditStats {
     pub write_errors: u64,
     /// Files closed by rotation.
     pub rotations: u64,
+    /// Closed files deleted by retention.
+    pub deleted_files: u64,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +115,7 @@ struct Counters {
     dropped: AtomicU64,
     write_errors: AtomicU64,
     rotations: AtomicU64,
+    deleted_files: AtomicU64,
 }
 
 impl Counters {
@@ -105,6 +125,7 @@ impl Counters {
             dropped: self.dropped.load(Ordering::Relaxed),
             write_errors: self.write_errors.load(Ordering::Relaxed),
             rotations: self.rotations.load(Ordering::Relaxed),
+            deleted_files: self.deleted_files.load(Ordering::Relaxed),
         }
     }
 }
@@ -137,9 +158,12 @@ impl AuditLog {
     /// the writer task, which the caller starts with [`AuditTask::spawn`] (or runs
     /// on a thread of its own with [`AuditTask::run`]).
     pub fn open(config: AuditConfig) -> Result<(AuditLog, AuditTask)> {
-        let segment = Segment::open(&config, Utc::now())?;
+        let now = Utc::now();
+        let mut segment = Segment::open(&config, now)?;
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
+        let deleted = apply_retention(&mut segment, &config, now);
+        counters.deleted_files.fetch_add(deleted, Ordering::Relaxed);
         let max_batch = match config.fsync {
             Fsync::EveryRecord => 1,
             Fsync::Batch { max_records } => max_records.max(1),
@@ -264,6 +288,10 @@ impl AuditTask {
                 self.counters.written.fetch_add(1, Ordering::Relaxed);
                 if rotated {
                     self.counters.rotations.fetch_add(1, Ordering::Relaxed);
+                    let deleted = apply_retention(segment, &self.config, now);
+                    self.counters
+                        .deleted_files
+                        .fetch_add(deleted, Ordering::Relaxed);
                 }
             }
             Err(e) => {
@@ -293,6 +321,66 @@ impl AuditTask {
             self.segment = None;
         }
     }
+}
+
+/// Who the retention's admin records name.
+pub const RETENTION_WHO: &str = "relay:retention";
+
+/// Deletes the closed files past retention at `now`, logging each and writing
+/// an admin record for each to `segment`. Returns how many were deleted. A file
+/// that cannot be deleted is logged and tried again at the next rotation.
+fn apply_retention(segment: &mut Segment, config: &AuditConfig, now: DateTime<Utc>) -> u64 {
+    if config.retention_months == 0 {
+        return 0;
+    }
+    let Some(cutoff) = now.checked_sub_months(chrono::Months::new(config.retention_months)) else {
+        return 0;
+    };
+    let old = match crate::files::closed_before(&config.dir, cutoff) {
+        Ok(old) => old,
+        Err(e) => {
+            tracing::error!(error = %e, "audit retention: the directory could not be read");
+            return 0;
+        }
+    };
+    let mut deleted = 0;
+    for path in old {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::error!(file = %name, error = %e, "audit retention: file could not be deleted");
+            continue;
+        }
+        deleted += 1;
+        tracing::info!(
+            file = %name,
+            retention_months = config.retention_months,
+            "audit retention: closed audit file deleted"
+        );
+        let record = AuditRecord::from(crate::record::AdminRecord {
+            time: now,
+            who: RETENTION_WHO.to_owned(),
+            action: "audit_file_deleted".to_owned(),
+            target: name.clone(),
+        });
+        let written = serde_json::to_vec(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|mut line| {
+                line.push(b'\n');
+                segment.write(&line, now).map(|_| ())
+            });
+        if let Err(e) = written {
+            tracing::error!(file = %name, error = %e, "audit retention: deletion record could not be written");
+        }
+    }
+    if deleted > 0
+        && let Err(e) = segment.sync()
+    {
+        tracing::error!(error = %e, "audit retention: fsync failed");
+    }
+    deleted
 }
 
 /// The file being written, with what rotation needs to know about it.
@@ -499,5 +587,66 @@ mod tests {
         for name in names(&dir) {
             assert_eq!(mode(&dir.join(&name)), 0o600, "{name}");
         }
+    }
+
+    #[test]
+    fn retention_deletes_only_closed_files_past_it_and_records_each_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "audit-20251031-235959.jsonl",
+            "audit-20251031-235959-1.jsonl",
+            "audit-20250101-000000.jsonl",
+            "audit-20251101-000000.jsonl",
+            "audit-20261130-120000.jsonl",
+            "audit-2025.jsonl",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "{}\n").unwrap();
+        }
+        // 13 months before 2026-12-01T00:00:00Z is 2025-11-01T00:00:00Z.
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        let cfg = AuditConfig::new(dir.path());
+        let mut seg = Segment::open(&cfg, now).unwrap();
+        assert_eq!(apply_retention(&mut seg, &cfg, now), 3);
+        assert_eq!(
+            names(dir.path()),
+            [
+                "audit-2025.jsonl",
+                "audit-20251101-000000.jsonl",
+                "audit-20261130-120000.jsonl",
+                "audit.jsonl",
+                "notes.txt"
+            ]
+        );
+        let text = std::fs::read_to_string(dir.path().join(CURRENT_FILE)).unwrap();
+        let targets: Vec<String> = text
+            .lines()
+            .map(|l| match serde_json::from_str::<AuditRecord>(l).unwrap() {
+                AuditRecord::Admin(a) => {
+                    assert_eq!(
+                        (a.who.as_str(), a.action.as_str()),
+                        (RETENTION_WHO, "audit_file_deleted")
+                    );
+                    a.target
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                "audit-20250101-000000.jsonl",
+                "audit-20251031-235959.jsonl",
+                "audit-20251031-235959-1.jsonl"
+            ]
+        );
+        // Nothing more to do; and 0 months keeps everything.
+        assert_eq!(apply_retention(&mut seg, &cfg, now), 0);
+        let keep = AuditConfig {
+            retention_months: 0,
+            ..AuditConfig::new(dir.path())
+        };
+        let later = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(apply_retention(&mut seg, &keep, later), 0);
     }
 }

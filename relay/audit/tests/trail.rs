@@ -432,3 +432,41 @@ async fn many_tasks_write_whole_lines_and_nothing_is_lost() {
         assert_eq!(txs.len(), 400, "{fsync:?}");
     }
 }
+
+#[tokio::test]
+async fn the_writer_deletes_closed_files_past_retention_when_it_opens_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // Closed in 2000: far past 13 months. Closed yesterday: kept.
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    let recent = format!("audit-{}.jsonl", yesterday.format("%Y%m%d-%H%M%S"));
+    for name in ["audit-20000101-000000.jsonl", recent.as_str(), "keep.txt"] {
+        std::fs::write(dir.path().join(name), "{}\n").unwrap();
+    }
+    let (log, task) = AuditLog::open(AuditConfig::new(dir.path())).unwrap();
+    assert_eq!(log.stats().deleted_files, 1);
+    let writer = task.spawn();
+    drop(log);
+    writer.await.unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [recent, "audit.jsonl".to_owned(), "keep.txt".to_owned()]
+    );
+    let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let rec: AuditRecord = serde_json::from_str(text.trim()).unwrap();
+    let AuditRecord::Admin(a) = rec else {
+        panic!("{rec:?}")
+    };
+    assert_eq!(
+        (a.who.as_str(), a.action.as_str(), a.target.as_str()),
+        (
+            relay_audit::RETENTION_WHO,
+            "audit_file_deleted",
+            "audit-20000101-000000.jsonl"
+        )
+    );
+}

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use relay_audit::{
-    AuditRecord, Channel, OutageRecord, Outcome, ProviderCall, PseudonymKey, RequestRecord,
+    AuditRecord, Channel, OutageKind, OutageRecord, Outcome, ProviderCall, PseudonymKey,
+    RequestRecord,
 };
 use relay_ident::Personnummer;
 
@@ -92,6 +93,7 @@ pub fn outage(start: &str, end: &str) -> AuditRecord {
         end: at(end),
         who: "operator:drift-1".to_owned(),
         reason: "planned maintenance".to_owned(),
+        kind: OutageKind::Unplanned,
     }
     .into()
 }
