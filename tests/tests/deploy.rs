@@ -178,7 +178,22 @@ fn every_example_configuration_loads_with_the_real_loaders() {
 
     for a in AGENCIES {
         let example = deploy(&format!("config/adapter-{a}.toml"));
-        AdapterConfig::check_file(&example, FileCheck::Skip).unwrap_or_else(|e| panic!("{e}"));
+        let adapter =
+            AdapterConfig::check_file(&example, FileCheck::Skip).unwrap_or_else(|e| panic!("{e}"));
+        // The relay's example reaches each adapter's example on its port.
+        let provider = config
+            .providers
+            .iter()
+            .find(|p| p.id.eq_ignore_ascii_case(a))
+            .unwrap_or_else(|| panic!("no [[providers]] for {a}"));
+        assert!(
+            provider
+                .endpoint
+                .ends_with(&format!(":{}", adapter.listen.port())),
+            "{a}: the relay calls {}, the adapter listens on {}",
+            provider.endpoint,
+            adapter.listen
+        );
         let installed = host.install(&example, &format!("/etc/shs-adapter/{a}/adapter.toml"));
         AdapterConfig::check_file(&installed, FileCheck::Contents)
             .unwrap_or_else(|e| panic!("{e}"));
