@@ -191,7 +191,8 @@ struct Args {
     backend_url: Option<String>,
     /// Checks a configuration file offline instead of serving: prints every
     /// error as `FILE: KEY: REASON` and exits non-zero when there is one.
-    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    /// (`--config`, e.g. from the environment, is then ignored.)
+    #[arg(long, value_name = "FILE")]
     check_config: Option<PathBuf>,
     /// With `--check-config`: do not look at the files the configuration names
     /// (certificates, keys, trust anchors), e.g. when checking it on another host.
