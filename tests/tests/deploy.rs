@@ -166,6 +166,18 @@ fn every_example_configuration_loads_with_the_real_loaders() {
     let installed = host.install(&relay, "/etc/shs-relay/relay.toml");
     Config::check_file(&installed, FileCheck::Contents).unwrap_or_else(|e| panic!("{e}"));
     Config::load(&installed).unwrap_or_else(|e| panic!("{e}"));
+    // With every section there (the commented [tracing] too) and one error, only
+    // that error is reported: no section is missing from the checker's list.
+    let every = host.root.path().join("every-section.toml");
+    let text = std::fs::read_to_string(&relay)
+        .expect("the example")
+        .replace("# [tracing]", "[tracing]")
+        .replace("# otlp_endpoint", "otlp_endpoint")
+        .replace("max_persons = 10", "max_persons = \"ten\"");
+    std::fs::write(&every, text).expect("write");
+    let e = Config::check_file(&every, FileCheck::Skip).expect_err("one error");
+    let keys: Vec<&str> = e.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["limits.max_persons"], "{e}");
     // Without the files, each missing one is named.
     let missing = Config::check_file(&relay, FileCheck::Exists).expect_err("files are missing");
     assert!(
