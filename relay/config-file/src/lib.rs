@@ -134,7 +134,15 @@ impl Report {
 
     /// A PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub fn private_key(&mut self, key: &str, path: &Path) {
-        self.pem(key, path, |p| relay_pki::tls::load_key(p).map(drop));
+        self.pem(key, path, |p| {
+            relay_pki::tls::load_key(p).map(drop).map_err(|e| match e {
+                relay_pki::PkiError::Pem { path, reason } => relay_pki::PkiError::Pem {
+                    path,
+                    reason: format!("no PEM private key (PKCS#8, PKCS#1 or SEC1): {reason}"),
+                },
+                other => other,
+            })
+        });
     }
 
     fn pem(
@@ -480,5 +488,10 @@ mod tests {
         assert_eq!(contents.len(), 2, "{contents:?}");
         assert_eq!(contents[0].0, "tls.cert");
         assert!(contents[0].1.contains("no certificate"), "{contents:?}");
+        assert_eq!(contents[1].0, "tls.key");
+        assert!(contents[1].1.starts_with("file not found"), "{contents:?}");
+        std::fs::write(&missing, "not a key").unwrap();
+        let contents = run(FileCheck::Contents).unwrap();
+        assert!(contents[1].1.contains("no PEM private key"), "{contents:?}");
     }
 }
