@@ -629,3 +629,148 @@ fn the_systemd_units_are_hardened_and_verify() {
         );
     }
 }
+
+/// Moves the example's listeners to free loopback ports (the only change made
+/// to it), so that it can run beside anything else.
+fn on_free_ports(file: &Path) {
+    let text = std::fs::read_to_string(file).expect("read");
+    let moved: Vec<String> = text
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some((key, _)) if key.trim() == "listen" => "listen = \"127.0.0.1:0\"".to_owned(),
+            _ => line.to_owned(),
+        })
+        .collect();
+    std::fs::write(file, moved.join("\n") + "\n").expect("write");
+}
+
+/// Starts `bin` and returns it with the JSON line it prints once bound.
+async fn start(bin: &Path, args: &[&str]) -> (tokio::process::Child, serde_json::Value) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(bin)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("it starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("it reports its addresses within a minute")
+        .expect("stdout")
+        .unwrap_or_else(|| panic!("{} exited before binding", bin.display()));
+    (child, serde_json::from_str(&first).expect("a JSON line"))
+}
+
+/// `/bin/kill -SIGNAL pid`, as the units' ExecReload does.
+fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    let status = Command::new("/bin/kill")
+        .args([sig, &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// SIGTERM, then a clean exit within a generous bound.
+async fn stop(mut child: tokio::process::Child) {
+    signal(&child, "-TERM");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("it stops within a minute")
+        .expect("wait");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_configurations_run_reload_on_sighup_and_stop_cleanly() {
+    use tokio::io::AsyncBufReadExt;
+    let host = Host::new();
+
+    // The relay, with its mailbox, audit trail, ELT and mutual-TLS admin
+    // listener as the example has them (its key files created at the first start).
+    let relay = host.install(&deploy("config/relay.toml"), "/etc/shs-relay/relay.toml");
+    on_free_ports(&relay);
+    let relay_str = relay.to_str().expect("UTF-8");
+    let (mut child, addrs) = start(&bin("shs-relay"), &["serve", "--config", relay_str]).await;
+    let admin = addrs["admin"]
+        .as_str()
+        .expect("an admin listener")
+        .to_owned();
+    // Up when its admin listener answers an operator (mutual TLS, as configured).
+    let operator = host
+        .ca
+        .client_cert(&relay_pki::Subject {
+            serial_number: None,
+            organisation: None,
+            common_name: "ops-test",
+        })
+        .expect("an operator certificate")
+        .write(host.root.path(), "operator")
+        .expect("written");
+    let ca = host.root.path().join("operator-ca.pem");
+    std::fs::write(&ca, host.ca.cert_pem()).expect("write");
+    let client = shs_tests::https_client(&ca, Some((&operator.cert, &operator.key)));
+    let port = admin.rsplit(':').next().expect("a port");
+    let livez = format!("https://localhost:{port}/livez");
+    let up = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            if let Ok(r) = client.get(&livez).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        up.is_ok(),
+        "the admin listener did not answer within a minute"
+    );
+    assert!(host.path("/etc/shs-relay/keys/mailbox.kek").is_file());
+    assert!(host.path("/etc/shs-relay/keys/pseudonym.key").is_file());
+    assert!(host.path("/var/log/shs-relay/audit").is_dir());
+    // `systemctl reload`: the check, then SIGHUP; the relay reloads and runs on.
+    assert_valid(
+        &run(&bin("shs-relay"), &["config", "check", relay_str]),
+        &relay,
+    );
+    let mut log = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    signal(&child, "-HUP");
+    let reloaded = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Ok(Some(line)) = log.next_line().await {
+            if line.contains("configuration reloaded") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("a reload within a minute");
+    assert!(reloaded, "the relay logged no reload");
+    // Keep draining the log so the relay never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    assert!(child.try_wait().expect("status").is_none(), "still running");
+    stop(child).await;
+
+    // Each adapter (its base service is not there: it runs and reports
+    // NOT_SERVING, which is not this test's concern).
+    for a in AGENCIES {
+        let adapter = host.install(
+            &deploy(&format!("config/adapter-{a}.toml")),
+            &format!("/etc/shs-adapter/{a}/adapter.toml"),
+        );
+        on_free_ports(&adapter);
+        let (child, addrs) = start(
+            &bin(&format!("shs-adapter-{a}")),
+            &["--config", adapter.to_str().expect("UTF-8")],
+        )
+        .await;
+        assert!(addrs["listen"].is_string(), "{a}: {addrs}");
+        stop(child).await;
+    }
+}

@@ -246,6 +246,7 @@ pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result
         let backend = make(&cfg)?;
         let listener = TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
+        let shutdown = shutdown_signal();
         let mut admin = None;
         if let Some(a) = &cfg.admin {
             let l = TcpListener::bind(a.listen).await?;
@@ -257,7 +258,7 @@ pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result
             serde_json::json!({ "listen": addr.to_string(), "admin": admin })
         );
         tracing::info!(%addr, provider = %backend.describe().provider_id, "adapter listening");
-        let result = serve_with_listener(backend, cfg, listener, shutdown_signal()).await;
+        let result = serve_with_listener(backend, cfg, listener, shutdown).await;
         if let Some(e) = exporting {
             e.shutdown_async().await;
         }
@@ -325,21 +326,33 @@ pub fn init_logging(
     )?)
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called (inside the runtime), not when the future is first polled: a SIGTERM
+/// that arrives in between would otherwise meet the default action and kill the
+/// process without its graceful shutdown. Call it before reporting readiness.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+    let registered = {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Outside a runtime nothing can be registered yet: fall back to Ctrl-C.
+        tokio::runtime::Handle::try_current().ok().and_then(|_| {
+            Some((
+                signal(SignalKind::terminate()).ok()?,
+                signal(SignalKind::interrupt()).ok()?,
+            ))
+        })
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = registered {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
                 _ = term.recv() => {},
+                _ = int.recv() => {},
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Serves on `cfg.listen` until `shutdown` resolves.
