@@ -1,5 +1,6 @@
 //! The deployment kit in `deploy/`: the example configurations load with the
-//! real loaders, the configuration checkers of the shipped binaries name every
+//! real loaders and run (the relay reloads on SIGHUP, everything stops cleanly
+//! on SIGTERM), the configuration checkers of the shipped binaries name every
 //! error (file, key, reason) and exit non-zero, and the systemd units verify.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`).
