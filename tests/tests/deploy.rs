@@ -292,6 +292,23 @@ fn shs_relay_config_check_names_every_error_with_file_key_and_reason() {
     std::fs::write(host.path("/etc/shs-relay/tls/relay-key.pem"), "not a key").expect("write");
     let found = errors(&check(&file), &file);
     assert_eq!(keys(&found), ["front.key"], "{found:?}");
+    // A key that is not the certificate's own.
+    let (host, file) = fresh();
+    let other = host
+        .ca
+        .server_cert("other", &["localhost"])
+        .expect("a cert");
+    std::fs::write(
+        host.path("/etc/shs-relay/tls/relay-client-key.pem"),
+        other.key_pem,
+    )
+    .expect("write");
+    let found = errors(&check(&file), &file);
+    assert_eq!(keys(&found), ["provider_tls.key"], "{found:?}");
+    assert!(
+        found[0].1.contains("does not go with the certificate"),
+        "{found:?}"
+    );
 
     // Several at once: all of them, not the first.
     let (_host, file) = fresh();
@@ -400,6 +417,18 @@ fn every_adapter_checks_its_configuration_offline() {
             .expect("rm");
         let found = errors(&check(&file, &[]), &file);
         assert_eq!(keys(&found), ["tls.cert"], "{a}: {found:?}");
+        let (host, file) = fresh();
+        let other = host
+            .ca
+            .server_cert("other", &["localhost"])
+            .expect("a cert");
+        std::fs::write(
+            host.path(&format!("/etc/shs-adapter/{a}/tls/adapter-key.pem")),
+            other.key_pem,
+        )
+        .expect("write");
+        let found = errors(&check(&file, &[]), &file);
+        assert_eq!(keys(&found), ["tls.key"], "{a}: {found:?}");
     }
 
     // The adapter's own settings are checked by building it: Försäkringskassan's

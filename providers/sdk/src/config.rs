@@ -159,6 +159,10 @@ impl AdapterConfig {
         if let Some(p) = &config.backend.client_key {
             r.private_key("backend.client_key", p);
         }
+        r.key_pair("tls.key", &config.tls.cert, &config.tls.key);
+        if let (Some(cert), Some(key)) = (&config.backend.client_cert, &config.backend.client_key) {
+            r.key_pair("backend.client_key", cert, key);
+        }
         if config.backend.client_cert.is_some() != config.backend.client_key.is_some() {
             r.error(
                 "backend.client_key",

@@ -145,6 +145,29 @@ impl Report {
         });
     }
 
+    /// A private key that must belong to the certificate (chain) beside it;
+    /// reported under `key` (`Contents` only, and only when both files read:
+    /// otherwise [`Report::certificates`] and [`Report::private_key`] have said why).
+    pub fn key_pair(&mut self, key: &str, cert: &Path, private: &Path) {
+        if self.files != FileCheck::Contents
+            || relay_pki::tls::load_certs(cert).is_err()
+            || relay_pki::tls::load_key(private).is_err()
+        {
+            return;
+        }
+        // The TLS set-up the process builds from them at start.
+        if let Err(e) = relay_pki::tls::server_config(cert, private, None, &[]) {
+            self.error(
+                key,
+                format!(
+                    "{}: does not go with the certificate {}: {e}",
+                    private.display(),
+                    cert.display()
+                ),
+            );
+        }
+    }
+
     fn pem(
         &mut self,
         key: &str,
@@ -493,5 +516,33 @@ mod tests {
         std::fs::write(&missing, "not a key").unwrap();
         let contents = run(FileCheck::Contents).unwrap();
         assert!(contents[1].1.contains("no PEM private key"), "{contents:?}");
+    }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_own_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = relay_pki::DevCa::new("test CA").unwrap();
+        let one = ca.server_cert("one", &["localhost"]).unwrap();
+        let other = ca.server_cert("other", &["localhost"]).unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, &one.cert_pem).unwrap();
+        std::fs::write(&key, &one.key_pem).unwrap();
+        let check = |files| {
+            let mut r = Report::new(Path::new("c.toml"), files);
+            r.key_pair("tls.key", &cert, &key);
+            r.finish(()).err()
+        };
+        assert_eq!(check(FileCheck::Contents), None);
+        std::fs::write(&key, &other.key_pem).unwrap();
+        let e = check(FileCheck::Contents).expect("a mismatch");
+        assert_eq!(e.0.len(), 1);
+        assert_eq!(e.0[0].key, "tls.key");
+        assert!(e.0[0].reason.contains("does not go with"), "{e}");
+        assert_eq!(
+            check(FileCheck::Exists),
+            None,
+            "only a contents check reads them"
+        );
     }
 }

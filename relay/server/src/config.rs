@@ -564,6 +564,12 @@ impl Config {
         r.certificates("provider_tls.ca", &self.provider_tls.ca);
         r.certificates("provider_tls.cert", &self.provider_tls.cert);
         r.private_key("provider_tls.key", &self.provider_tls.key);
+        r.key_pair("front.key", &self.front.cert, &self.front.key);
+        r.key_pair(
+            "provider_tls.key",
+            &self.provider_tls.cert,
+            &self.provider_tls.key,
+        );
         if let Some(a) = &self.admin {
             if a.cert.is_some() != a.key.is_some() {
                 r.error("admin.key", "cert and key go together");
@@ -582,6 +588,9 @@ impl Config {
             }
             if let Some(p) = &a.key {
                 r.private_key("admin.key", p);
+            }
+            if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
+                r.key_pair("admin.key", cert, key);
             }
         }
         let l = &self.limits;
