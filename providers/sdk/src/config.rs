@@ -37,16 +37,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use relay_config_file::{ConfigError, ConfigErrors, FileCheck};
+use relay_config_file::{Report, Section};
 use serde::Deserialize;
-
-/// A configuration error, naming the file and the key.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {key}: {reason}")]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub key: String,
-    pub reason: String,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,60 +121,67 @@ pub struct Admin {
 }
 
 impl AdapterConfig {
-    /// Reads and checks the file; errors name the file and the key.
+    /// Reads and checks the file, stopping at the first error (start-up: the
+    /// named files must exist); errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let err = |key: &str, reason: String| ConfigError {
-            file: path.to_owned(),
-            key: key.to_owned(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err("(file)", e.to_string()))?;
-        let config: AdapterConfig = toml::from_str(&text).map_err(|e| {
-            let key = e
-                .span()
-                .map(|s| {
-                    let line = text[..s.start].lines().last().unwrap_or("");
-                    line.split('=').next().unwrap_or("").trim().to_owned()
-                })
-                .filter(|k| !k.is_empty())
-                .unwrap_or_else(|| "(document)".into());
-            err(&key, e.message().to_owned())
-        })?;
-        for (key, p) in [
-            ("tls.cert", Some(&config.tls.cert)),
-            ("tls.key", Some(&config.tls.key)),
-            ("tls.client_ca", Some(&config.tls.client_ca)),
-            ("backend.ca", config.backend.ca.as_ref()),
-            ("backend.client_cert", config.backend.client_cert.as_ref()),
-            ("backend.client_key", config.backend.client_key.as_ref()),
-        ] {
-            if let Some(p) = p
-                && !p.is_file()
-            {
-                return Err(err(key, format!("file not found: {}", p.display())));
-            }
+        Self::check_file(path, FileCheck::Exists).map_err(ConfigErrors::into_first)
+    }
+
+    /// Reads and checks the file and reports every error found
+    /// (`--check-config`); `files` says how the files it names are checked.
+    /// `[extra]` is the adapter's own: the SDK only checks that it is a table.
+    pub fn check_file(path: &Path, files: FileCheck) -> Result<Self, ConfigErrors> {
+        let config: AdapterConfig = relay_config_file::parse(
+            path,
+            &[
+                Section::one::<SocketAddr>("listen", true),
+                Section::one::<ServerTls>("tls", true),
+                Section::one::<BaseService>("backend", true),
+                Section::one::<Limits>("limits", false),
+                Section::one::<Admin>("admin", false),
+                Section::one::<relay_telemetry::TracingConfig>("tracing", false),
+                Section::one::<u64>("health_interval_ms", false),
+                Section::one::<u64>("default_deadline_ms", false),
+                Section::one::<u64>("shutdown_grace_ms", false),
+                Section::one::<toml::Table>("extra", false),
+            ],
+        )?;
+        let mut r = Report::new(path, files);
+        r.certificates("tls.cert", &config.tls.cert);
+        r.private_key("tls.key", &config.tls.key);
+        r.certificates("tls.client_ca", &config.tls.client_ca);
+        if let Some(p) = &config.backend.ca {
+            r.certificates("backend.ca", p);
+        }
+        if let Some(p) = &config.backend.client_cert {
+            r.certificates("backend.client_cert", p);
+        }
+        if let Some(p) = &config.backend.client_key {
+            r.private_key("backend.client_key", p);
+        }
+        r.key_pair("tls.key", &config.tls.cert, &config.tls.key);
+        if let (Some(cert), Some(key)) = (&config.backend.client_cert, &config.backend.client_key) {
+            r.key_pair("backend.client_key", cert, key);
         }
         if config.backend.client_cert.is_some() != config.backend.client_key.is_some() {
-            return Err(err(
+            r.error(
                 "backend.client_key",
-                "client_cert and client_key go together".into(),
-            ));
+                "client_cert and client_key go together",
+            );
         }
         if !config.backend.url.starts_with("https://") && !config.backend.url.starts_with("http://")
         {
-            return Err(err("backend.url", "must be an http(s) URL".into()));
+            r.error("backend.url", "must be an http(s) URL");
         }
+        r.positive("backend.timeout_ms", config.backend.timeout_ms);
         if let Some(t) = &config.tracing
             && let Err((key, reason)) = t.check()
         {
-            return Err(err(&format!("tracing.{key}"), reason));
+            r.error(format!("tracing.{key}"), reason);
         }
-        if config.limits.max_concurrent == 0 {
-            return Err(err(
-                "limits.max_concurrent",
-                "must be greater than 0".into(),
-            ));
-        }
-        Ok(config)
+        r.positive("limits.max_concurrent", config.limits.max_concurrent as u64);
+        r.positive("health_interval_ms", config.health_interval_ms);
+        r.positive("default_deadline_ms", config.default_deadline_ms);
+        r.finish(config)
     }
 }

@@ -14,7 +14,8 @@
 //! - a concurrency limit (`RESOURCE_EXHAUSTED` at once when full), graceful
 //!   shutdown on SIGTERM/Ctrl-C, JSON logs without personal data, Prometheus
 //!   metrics on an optional admin listener;
-//! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env;
+//! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env, and
+//!   `--check-config FILE` to check one offline with every error named;
 //! - tracing: each call runs in a span continuing the relay's trace (the W3C
 //!   `traceparent` in the call's metadata), exported over OTLP with a
 //!   `[tracing]` section.
@@ -43,7 +44,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, Server, ServerTlsConfig};
 
-pub use config::{AdapterConfig, BaseService, ConfigError};
+pub use config::{AdapterConfig, BaseService, ConfigError, ConfigErrors, FileCheck};
 pub use shs_proto::v1 as proto;
 
 /// What a backend returns for a query.
@@ -175,14 +176,28 @@ pub fn connect(
 #[command(about = "shs-relay provider adapter")]
 struct Args {
     /// The adapter's TOML configuration.
-    #[arg(long, short, env = "SHS_ADAPTER_CONFIG")]
-    config: PathBuf,
+    #[arg(
+        long,
+        short,
+        env = "SHS_ADAPTER_CONFIG",
+        required_unless_present = "check_config"
+    )]
+    config: Option<PathBuf>,
     /// Overrides `listen`.
     #[arg(long, env = "SHS_ADAPTER_LISTEN")]
     listen: Option<SocketAddr>,
     /// Overrides `backend.url`.
     #[arg(long, env = "SHS_ADAPTER_BACKEND_URL")]
     backend_url: Option<String>,
+    /// Checks a configuration file offline instead of serving: prints every
+    /// error as `FILE: KEY: REASON` and exits non-zero when there is one.
+    /// (`--config`, e.g. from the environment, is then ignored.)
+    #[arg(long, value_name = "FILE")]
+    check_config: Option<PathBuf>,
+    /// With `--check-config`: do not look at the files the configuration names
+    /// (certificates, keys, trust anchors), e.g. when checking it on another host.
+    #[arg(long, requires = "check_config")]
+    skip_files: bool,
 }
 
 /// The whole `main` of an adapter: parse flags, load the config, log as JSON to
@@ -191,7 +206,22 @@ struct Args {
 pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result<B>) -> ExitCode {
     relay_pki::tls::install_crypto_provider();
     let args = Args::parse();
-    let mut cfg = match AdapterConfig::load(&args.config) {
+    let path = match (args.check_config, args.config) {
+        (Some(file), _) => {
+            let files = if args.skip_files {
+                FileCheck::Skip
+            } else {
+                FileCheck::Contents
+            };
+            return check_config(&file, files, make);
+        }
+        (None, Some(path)) => path,
+        (None, None) => {
+            eprintln!("--config FILE is required");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut cfg = match AdapterConfig::load(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -216,6 +246,7 @@ pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result
         let backend = make(&cfg)?;
         let listener = TcpListener::bind(cfg.listen).await?;
         let addr = listener.local_addr()?;
+        let shutdown = shutdown_signal();
         let mut admin = None;
         if let Some(a) = &cfg.admin {
             let l = TcpListener::bind(a.listen).await?;
@@ -227,7 +258,7 @@ pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result
             serde_json::json!({ "listen": addr.to_string(), "admin": admin })
         );
         tracing::info!(%addr, provider = %backend.describe().provider_id, "adapter listening");
-        let result = serve_with_listener(backend, cfg, listener, shutdown_signal()).await;
+        let result = serve_with_listener(backend, cfg, listener, shutdown).await;
         if let Some(e) = exporting {
             e.shutdown_async().await;
         }
@@ -240,6 +271,37 @@ pub fn main_with<B: Backend>(make: impl FnOnce(&AdapterConfig) -> anyhow::Result
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--check-config FILE`: checks the file offline and prints every error (file,
+/// key, reason) on stderr, or `FILE: valid` on stdout. Unless files are skipped,
+/// the backend is also built from the configuration (no call is made), so the
+/// adapter's own `[extra]` settings and the files they name are checked too.
+pub fn check_config<B: Backend>(
+    file: &Path,
+    files: FileCheck,
+    make: impl FnOnce(&AdapterConfig) -> anyhow::Result<B>,
+) -> ExitCode {
+    let cfg = match AdapterConfig::check_file(file, files) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if files != FileCheck::Skip {
+        let built = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(async { make(&cfg).map(drop) }));
+        if let Err(e) = built {
+            eprintln!("{}: {e:#}", file.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("{}: valid", file.display());
+    ExitCode::SUCCESS
 }
 
 /// JSON logs to stderr (level from `RUST_LOG`, default `info`) and, with a
@@ -264,21 +326,33 @@ pub fn init_logging(
     )?)
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called (inside the runtime), not when the future is first polled: a SIGTERM
+/// that arrives in between would otherwise meet the default action and kill the
+/// process without its graceful shutdown. Call it before reporting readiness.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+    let registered = {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Outside a runtime nothing can be registered yet: fall back to Ctrl-C.
+        tokio::runtime::Handle::try_current().ok().and_then(|_| {
+            Some((
+                signal(SignalKind::terminate()).ok()?,
+                signal(SignalKind::interrupt()).ok()?,
+            ))
+        })
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = registered {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
                 _ = term.recv() => {},
+                _ = int.recv() => {},
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Serves on `cfg.listen` until `shutdown` resolves.

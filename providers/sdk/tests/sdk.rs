@@ -445,3 +445,55 @@ fn a_tracing_section_is_optional_and_checked() {
     let e = AdapterConfig::load(&file).unwrap_err().to_string();
     assert!(e.contains("tracing.sample_ratio"), "{e}");
 }
+
+#[test]
+fn a_config_check_names_every_error_in_the_file() {
+    use providers_sdk::FileCheck;
+    let pki = Pki::new();
+    let file = pki.path("adapter.toml");
+    let _ = pki.config("");
+    let good = std::fs::read_to_string(&file).unwrap();
+    assert!(AdapterConfig::check_file(&file, FileCheck::Contents).is_ok());
+    let keys = |files| {
+        AdapterConfig::check_file(&file, files)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| {
+                assert_eq!(e.file, file);
+                e.key
+            })
+            .collect::<Vec<_>>()
+    };
+    // Types: an unknown key, a wrong type and a missing key, in three places.
+    std::fs::write(
+        &file,
+        good.replace("health_interval_ms = 50", "health_interval_ms = \"fast\"")
+            .replace(
+                "[backend]\nurl = \"https://127.0.0.1:1\"",
+                "[backend]\nuri = \"https://127.0.0.1:1\"",
+            )
+            + "\n[limits]\nmax_concurent = 4\n",
+    )
+    .unwrap();
+    assert_eq!(
+        keys(FileCheck::Contents),
+        ["backend.uri", "health_interval_ms", "limits.max_concurent"]
+    );
+    // Values and files: a bad URL, a zero limit, a key file that is not PEM.
+    std::fs::write(
+        &file,
+        good.replace("https://127.0.0.1:1", "ftp://base")
+            .replace("adapter-key.pem", "ca.pem")
+            + "\n[limits]\nmax_concurrent = 0\n",
+    )
+    .unwrap();
+    assert_eq!(
+        keys(FileCheck::Contents),
+        ["tls.key", "backend.url", "limits.max_concurrent"]
+    );
+    assert_eq!(
+        keys(FileCheck::Skip),
+        ["backend.url", "limits.max_concurrent"]
+    );
+}

@@ -2,23 +2,17 @@
 //!
 //! Loading checks everything it can before the relay starts (files exist, numbers
 //! are valid, identifiers parse, references between sections resolve) and names the
-//! file and the key in every error.
+//! file and the key in every error. Start-up stops at the first error;
+//! [`Config::check_file`] (`shs-relay config check`) reports all of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use relay_config_file::{ConfigError, ConfigErrors, FileCheck};
+use relay_config_file::{Report, Section};
 use relay_ident::Organisationsnummer;
 use serde::Deserialize;
-
-/// A configuration error, naming the file and the key.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {key}: {reason}")]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub key: String,
-    pub reason: String,
-}
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -609,166 +603,174 @@ pub struct Log {
 const SLOTS: [&str; 7] = ["AF", "CSN", "FK", "SKV", "SO", "TNS", "MIV"];
 
 impl Config {
-    /// Reads, parses and checks the file.
+    /// Reads, parses and checks the file, stopping at the first error (start-up
+    /// and reload: the named files must exist).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let err = |key: &str, reason: String| ConfigError {
-            file: path.to_owned(),
-            key: key.to_owned(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err("(file)", e.to_string()))?;
-        let config: Config = toml::from_str(&text).map_err(|e| {
-            let key = e
-                .span()
-                .and_then(|span| key_at(&text, span.start))
-                .unwrap_or_else(|| "(document)".into());
-            err(&key, e.message().to_owned())
-        })?;
-        config.check().map_err(|(key, reason)| err(&key, reason))?;
-        Ok(config)
+        Self::check_file(path, FileCheck::Exists).map_err(ConfigErrors::into_first)
     }
 
-    fn check(&self) -> Result<(), (String, String)> {
-        let must_exist = |key: &str, p: &Path| {
-            if p.is_file() {
-                Ok(())
-            } else {
-                Err((key.to_owned(), format!("file not found: {}", p.display())))
-            }
-        };
-        must_exist("front.cert", &self.front.cert)?;
-        must_exist("front.key", &self.front.key)?;
-        must_exist("front.client_ca", &self.front.client_ca)?;
-        must_exist("provider_tls.ca", &self.provider_tls.ca)?;
-        must_exist("provider_tls.cert", &self.provider_tls.cert)?;
-        must_exist("provider_tls.key", &self.provider_tls.key)?;
+    /// Reads, parses and checks the file and reports every error found
+    /// (`shs-relay config check`); `files` says how the files it names are checked.
+    pub fn check_file(path: &Path, files: FileCheck) -> Result<Self, ConfigErrors> {
+        let config: Config = relay_config_file::parse(path, &Self::sections())?;
+        let mut report = Report::new(path, files);
+        config.check(&mut report);
+        report.finish(config)
+    }
+
+    /// The top-level keys, for reporting each failing one.
+    fn sections() -> Vec<Section> {
+        vec![
+            Section::one::<Node>("node", true),
+            Section::one::<Front>("front", true),
+            Section::one::<Limits>("limits", false),
+            Section::one::<IdentityRules>("identity", false),
+            Section::one::<Products>("products", true),
+            Section::one::<ProviderTls>("provider_tls", true),
+            Section::list::<ProviderConfig>("providers"),
+            Section::list::<Agreement>("agreements"),
+            Section::list::<Processor>("processors"),
+            Section::one::<Log>("log", false),
+            Section::one::<Soap>("soap", false),
+            Section::one::<Admin>("admin", false),
+            Section::one::<MailboxConfig>("mailbox", false),
+            Section::one::<AuditConfig>("audit", false),
+            Section::one::<EltConfig>("elt", false),
+            Section::one::<relay_telemetry::TracingConfig>("tracing", false),
+        ]
+    }
+
+    fn check(&self, r: &mut Report) {
+        r.certificates("front.cert", &self.front.cert);
+        r.private_key("front.key", &self.front.key);
+        r.certificates("front.client_ca", &self.front.client_ca);
+        r.certificates("provider_tls.ca", &self.provider_tls.ca);
+        r.certificates("provider_tls.cert", &self.provider_tls.cert);
+        r.private_key("provider_tls.key", &self.provider_tls.key);
+        r.key_pair("front.key", &self.front.cert, &self.front.key);
+        r.key_pair(
+            "provider_tls.key",
+            &self.provider_tls.cert,
+            &self.provider_tls.key,
+        );
         if let Some(a) = &self.admin {
             if a.cert.is_some() != a.key.is_some() {
-                return Err(("admin.key".into(), "cert and key go together".into()));
+                r.error("admin.key", "cert and key go together");
             }
             if a.cert.is_some() && a.client_ca.is_none() {
-                return Err((
-                    "admin.cert".into(),
-                    "a certificate for the admin listener needs client_ca (mutual TLS)".into(),
-                ));
+                r.error(
+                    "admin.cert",
+                    "a certificate for the admin listener needs client_ca (mutual TLS)",
+                );
             }
-            for (key, p) in [
-                ("admin.client_ca", &a.client_ca),
-                ("admin.cert", &a.cert),
-                ("admin.key", &a.key),
-            ] {
-                if let Some(p) = p {
-                    must_exist(key, p)?;
-                }
+            if let Some(p) = &a.client_ca {
+                r.certificates("admin.client_ca", p);
+            }
+            if let Some(p) = &a.cert {
+                r.certificates("admin.cert", p);
+            }
+            if let Some(p) = &a.key {
+                r.private_key("admin.key", p);
+            }
+            if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
+                r.key_pair("admin.key", cert, key);
             }
         }
         let l = &self.limits;
-        let positive = |key: &str, v: u64| {
-            if v == 0 {
-                Err((format!("limits.{key}"), "must be greater than 0".to_owned()))
-            } else {
-                Ok(())
-            }
-        };
-        positive("max_in_flight", l.max_in_flight as u64)?;
-        positive("max_request_bytes", l.max_request_bytes)?;
-        positive("max_label_bytes", l.max_label_bytes as u64)?;
-        positive("max_persons", l.max_persons as u64)?;
-        positive("deadline_base_ms", l.deadline_base_ms)?;
-        positive("max_period_months", u64::from(l.max_period_months))?;
-        positive("read_timeout_ms", l.read_timeout_ms)?;
+        r.positive("limits.max_in_flight", l.max_in_flight as u64);
+        r.positive("limits.max_request_bytes", l.max_request_bytes);
+        r.positive("limits.max_label_bytes", l.max_label_bytes as u64);
+        r.positive("limits.max_persons", l.max_persons as u64);
+        r.positive("limits.deadline_base_ms", l.deadline_base_ms);
+        r.positive("limits.max_period_months", u64::from(l.max_period_months));
+        r.positive("limits.read_timeout_ms", l.read_timeout_ms);
         if !self.soap.ssbtek_path.starts_with('/') || self.soap.ssbtek_path.starts_with("/shs/") {
-            return Err((
-                "soap.ssbtek_path".into(),
-                "must start with / and not be under /shs/".into(),
-            ));
+            r.error(
+                "soap.ssbtek_path",
+                "must start with / and not be under /shs/",
+            );
         }
-        if let Some(m) = &self.mailbox
-            && let Err(e) = m.retention()
+        if let Some(m) = &self.mailbox {
+            if let Err(e) = m.retention() {
+                r.error("mailbox.ttl_hours", e.to_string());
+            }
+            r.positive("mailbox.max_message_bytes", m.max_message_bytes);
+            r.positive("mailbox.receive_timeout_s", m.receive_timeout_s);
+            r.positive("mailbox.sweep_interval_s", m.sweep_interval_s);
+        }
+        if let Some(a) = &self.audit {
+            r.positive("audit.max_file_mb", a.max_file_mb);
+        }
+        if let Some(t) = &self.tracing
+            && let Err((key, reason)) = t.check()
         {
-            return Err(("mailbox.ttl_hours".into(), e.to_string()));
-        }
-        if let Some(t) = &self.tracing {
-            t.check()
-                .map_err(|(key, reason)| (format!("tracing.{key}"), reason))?;
+            r.error(format!("tracing.{key}"), reason);
         }
         if self.products.ssbtek == self.products.ping {
-            return Err((
-                "products.ssbtek".into(),
-                "must differ from products.ping".into(),
-            ));
+            r.error("products.ssbtek", "must differ from products.ping");
         }
         let mut seen = BTreeMap::new();
         for (i, p) in self.providers.iter().enumerate() {
             let key = |k: &str| format!("providers[{i}].{k}");
             if !SLOTS.contains(&p.id.as_str()) {
-                return Err((
+                r.error(
                     key("id"),
                     format!("unknown provider id; expected one of {}", SLOTS.join(", ")),
-                ));
+                );
+            } else if seen.insert(p.id.clone(), i).is_some() {
+                r.error(key("id"), "provider id configured twice");
             }
-            if seen.insert(p.id.clone(), i).is_some() {
-                return Err((key("id"), "provider id configured twice".into()));
+            match p.endpoint.parse::<http::Uri>() {
+                Err(e) => r.error(key("endpoint"), format!("not a URL: {e}")),
+                Ok(uri) if uri.scheme_str() != Some("https") || uri.host().is_none() => {
+                    r.error(key("endpoint"), "must be https://host:port")
+                }
+                Ok(_) => {}
             }
-            let uri: http::Uri = p
-                .endpoint
-                .parse()
-                .map_err(|e| (key("endpoint"), format!("not a URL: {e}")))?;
-            if uri.scheme_str() != Some("https") || uri.host().is_none() {
-                return Err((key("endpoint"), "must be https://host:port".into()));
-            }
-            if p.timeout_ms == 0 {
-                return Err((key("timeout_ms"), "must be greater than 0".into()));
-            }
+            r.positive(key("timeout_ms"), p.timeout_ms);
         }
         if let Some(elt) = &self.elt {
             let key = |k: &str| format!("elt.{k}");
             if self.products.elt.is_none() {
-                return Err(("products.elt".into(), "required when [elt] is set".into()));
+                r.error("products.elt", "required when [elt] is set");
             }
             if !self.providers.iter().any(|p| p.id == elt.provider) {
-                return Err((key("provider"), "must name a configured provider".into()));
+                r.error(key("provider"), "must name a configured provider");
             }
             if !elt.soap_path.starts_with('/')
                 || elt.soap_path.starts_with("/shs/")
                 || elt.soap_path == self.soap.ssbtek_path
             {
-                return Err((
+                r.error(
                     key("soap_path"),
-                    "must start with /, not be under /shs/ and differ from soap.ssbtek_path".into(),
-                ));
+                    "must start with /, not be under /shs/ and differ from soap.ssbtek_path",
+                );
             }
             if !(elt.calls_per_second.is_finite() && elt.calls_per_second > 0.0) {
-                return Err((key("calls_per_second"), "must be greater than 0".into()));
+                r.error(key("calls_per_second"), "must be greater than 0");
             }
-            if elt.burst == 0 || elt.max_report_bytes == 0 || elt.timeout_ms == 0 {
-                return Err((
-                    key("burst"),
-                    "burst, max_report_bytes and timeout_ms must be greater than 0".into(),
-                ));
-            }
+            r.positive(key("burst"), u64::from(elt.burst));
+            r.positive(key("max_report_bytes"), elt.max_report_bytes as u64);
+            r.positive(key("timeout_ms"), elt.timeout_ms);
             for (i, f) in elt.test_only_certificates.iter().enumerate() {
-                let hex = f.replace(':', "");
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err((
+                if !is_sha256_hex(f) {
+                    r.error(
                         format!("elt.test_only_certificates[{i}]"),
-                        "must be 64 hex digits".into(),
-                    ));
+                        "must be 64 hex digits",
+                    );
                 }
             }
         } else if self.products.elt.is_some() {
-            return Err(("elt".into(), "products.elt needs an [elt] section".into()));
+            r.error("elt", "products.elt needs an [elt] section");
         }
         for (i, f) in self.identity.fingerprints.iter().enumerate() {
-            let hex = f.sha256.replace(':', "");
-            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err((
+            if !is_sha256_hex(&f.sha256) {
+                r.error(
                     format!("identity.fingerprints[{i}].sha256"),
-                    "must be 64 hex digits".into(),
-                ));
+                    "must be 64 hex digits",
+                );
             }
         }
-        Ok(())
     }
 
     /// The agreement for an organisation, if any.
@@ -788,33 +790,10 @@ impl Config {
     }
 }
 
-/// Best effort: the dotted key path of the table entry containing byte `offset`.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let before = &text[..offset.min(text.len())];
-    let mut table = String::new();
-    let mut key = String::new();
-    for line in before.lines() {
-        let t = line.trim();
-        if let Some(h) = t.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
-            table = h.trim().to_owned();
-            key.clear();
-        } else if let Some(h) = t.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            table = h.trim().to_owned();
-            key.clear();
-        } else if let Some((k, _)) = t.split_once('=') {
-            key = k.trim().to_owned();
-        }
-    }
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let current = &text[line_start..];
-    if let Some((k, _)) = current.lines().next().unwrap_or("").split_once('=') {
-        key = k.trim().to_owned();
-    }
-    Some(match (table.is_empty(), key.is_empty()) {
-        (true, _) => key,
-        (false, true) => table,
-        (false, false) => format!("{table}.{key}"),
-    })
+/// A SHA-256 fingerprint: 64 hex digits, colons allowed between them.
+fn is_sha256_hex(s: &str) -> bool {
+    let hex = s.replace(':', "");
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -927,7 +906,7 @@ mod tests {
             ),
             (
                 format!("{base}\n[[agreements]]\norg = \"2120002411\"\nproducts = [\"nothing\"]\n"),
-                "agreements.products",
+                "agreements[0].products",
             ),
             (
                 base.replace("key.pem\"\nclient_ca", "missing.pem\"\nclient_ca"),
@@ -976,6 +955,80 @@ mod tests {
             assert!(shown.contains("relay.toml"), "{shown}");
             assert!(shown.contains(key), "expected key {key} in: {shown}");
         }
+    }
+
+    #[test]
+    fn a_check_reports_every_error_in_the_file_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        // Type errors in three sections: each is named.
+        std::fs::write(
+            &path,
+            files(dir.path()).replace("127.0.0.1:0", "nowhere")
+                + "\n[limits]\nmax_persons = \"ten\"\n\n[[providers]]\nid = \"FK\"\nendpoint = \"https://fk:1\"\n\n[[providers]]\nid = \"CSN\"\nendpoints = \"https://csn:1\"\n\n[colour]\nx = 1\n",
+        )
+        .unwrap();
+        let keys = |e: ConfigErrors| e.0.into_iter().map(|e| e.key).collect::<Vec<_>>();
+        let e = Config::check_file(&path, FileCheck::Exists).unwrap_err();
+        assert_eq!(
+            keys(e),
+            [
+                "colour",
+                "front.listen",
+                "limits.max_persons",
+                "providers[1].endpoints"
+            ]
+        );
+        // Value errors once the types are right: each is named too.
+        std::fs::write(
+            &path,
+            files(dir.path()).replace("ca.pem\"\n\n[products]", "gone.pem\"\n\n[products]")
+                + "\n[limits]\nmax_persons = 0\nread_timeout_ms = 0\n\n[[providers]]\nid = \"XX\"\nendpoint = \"http://a:1\"\n",
+        )
+        .unwrap();
+        let e = Config::check_file(&path, FileCheck::Exists).unwrap_err();
+        assert_eq!(
+            keys(e),
+            [
+                "front.client_ca",
+                "limits.max_persons",
+                "limits.read_timeout_ms",
+                "providers[0].id",
+                "providers[0].endpoint"
+            ]
+        );
+        // Not looking at files: the missing CA is not reported.
+        let e = Config::check_file(&path, FileCheck::Skip).unwrap_err();
+        assert!(!keys(e).contains(&"front.client_ca".to_owned()));
+    }
+
+    #[test]
+    fn a_contents_check_reads_certificates_and_keys_as_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = files(dir.path());
+        let path = dir.path().join("relay.toml");
+        std::fs::write(&path, &text).unwrap();
+        // The test files hold "x": enough to start with `Exists`, not PEM.
+        assert!(Config::check_file(&path, FileCheck::Exists).is_ok());
+        let e = Config::check_file(&path, FileCheck::Contents).unwrap_err();
+        let keys: Vec<_> = e.0.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "front.cert",
+                "front.key",
+                "front.client_ca",
+                "provider_tls.ca",
+                "provider_tls.cert",
+                "provider_tls.key"
+            ]
+        );
+        let ca = relay_pki::DevCa::new("test CA").unwrap();
+        let issued = ca.server_cert("relay", &["localhost"]).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), &issued.cert_pem).unwrap();
+        std::fs::write(dir.path().join("key.pem"), &issued.key_pem).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).unwrap();
+        Config::check_file(&path, FileCheck::Contents).unwrap();
     }
 
     #[test]
