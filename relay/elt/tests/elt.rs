@@ -403,7 +403,15 @@ fn soap_request_response_and_faults_follow_the_wsdl_schema() {
     assert_eq!(request.content_type.as_deref(), Some("text/xml"));
     assert_eq!(request.anordnare.datum_for_signatur, date);
 
-    let response = soap::response_xml("5b1f0c1e-0000-4000-8000-000000000001");
+    let receipt = Receipt {
+        tx_id: "5b1f0c1e-0000-4000-8000-000000000001".into(),
+        report_id: "0b5c7f3e-2f4a-4c1e-9d2b-3a4e5f607182".into(),
+        received_at: "2026-11-30T10:00:00Z".into(),
+        sha256: relay_elt::sha256_hex(b"report"),
+        repeat: true,
+        late: None,
+    };
+    let response = soap::response_xml(&receipt);
     xmllint(&xsd, body_of(&response).as_bytes()).unwrap();
     assert_eq!(
         soap::parse_response(&response),
@@ -411,6 +419,7 @@ fn soap_request_response_and_faults_follow_the_wsdl_schema() {
             "5b1f0c1e-0000-4000-8000-000000000001".into()
         ))
     );
+    assert_eq!(soap::receipt_of_response(&response), Some(receipt));
     for (kind, detail) in [
         (FaultKind::XmlValidation, "XmlValidationError"),
         (FaultKind::SignatureValidation, "SignatureValidationError"),
@@ -472,14 +481,26 @@ fn the_receipt_is_valid_against_its_schema_and_reads_back() {
         report_id: "0b5c7f3e-2f4a-4c1e-9d2b-3a4e5f607182".into(),
         received_at: "2026-11-30T10:00:00Z".into(),
         sha256: relay_elt::sha256_hex(b"report"),
+        repeat: false,
+        late: None,
     };
-    let xml = receipt.to_xml();
-    xmllint(
-        &schema_dir().join("mottagningsbekraftelse_1.xsd"),
-        xml.as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(Receipt::parse(xml.as_bytes()), Some(receipt));
+    let late = Receipt {
+        repeat: true,
+        late: Some(relay_elt::receipt::Late {
+            due: NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
+            payment_day: NaiveDate::from_ymd_opt(2026, 12, 20).unwrap(),
+        }),
+        ..receipt.clone()
+    };
+    for receipt in [receipt, late] {
+        let xml = receipt.to_xml();
+        xmllint(
+            &schema_dir().join("mottagningsbekraftelse_1.xsd"),
+            xml.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(Receipt::parse(xml.as_bytes()), Some(receipt));
+    }
 }
 
 #[test]
