@@ -75,8 +75,9 @@ pub struct EltConfig {
     /// Calls a vendor may make at once after a quiet period.
     #[serde(default = "default_one")]
     pub burst: u32,
-    /// Retries of the same report (same id or same bytes) within the window;
-    /// the attempt after the last allowed retry is refused.
+    /// Retries of the same call (same report bytes, same signatures) within
+    /// the window, whatever each call's outcome; the retry after the last
+    /// allowed one is refused (ELT-RETRY-LIMIT). A corrected call is a new call.
     #[serde(default = "default_elt_retries")]
     pub max_retries: u32,
     #[serde(default = "default_elt_window")]
@@ -100,6 +101,51 @@ pub struct EltConfig {
     /// environment only: refused by a production relay.
     #[serde(default)]
     pub test_only_certificates: Vec<String>,
+    /// Which system vendor may submit for which assistance companies
+    /// (`[[elt.mandates]]`); a report for any other is refused (ELT-NO-MANDATE).
+    /// The admin API grants and revokes more at run time.
+    #[serde(default)]
+    pub mandates: Vec<EltMandate>,
+    /// Where the admin API keeps its mandate grants and revocations (JSON),
+    /// read at start and written on every change; in memory only when absent.
+    #[serde(default)]
+    pub mandates_file: Option<PathBuf>,
+    /// The CA certificate(s) (PEM) that issue signer certificates: what
+    /// `crls` and OCSP responses sent over SOAP are verified with. Without it
+    /// revocation is not checked by the relay.
+    #[serde(default)]
+    pub signing_ca: Option<PathBuf>,
+    /// CRLs (PEM or DER) of the signing CA, read at start and on every reload
+    /// (SIGHUP); one past its nextUpdate refuses reports (ELT-CRL-EXPIRED).
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+    /// Clock skew allowed on an OCSP response's thisUpdate, in seconds.
+    #[serde(default = "default_elt_ocsp_skew")]
+    pub ocsp_skew_s: u32,
+    /// Accepted reports the relay remembers to answer repeats with the
+    /// original receipt (oldest forgotten first; the adapter keeps its own).
+    #[serde(default = "default_elt_remembered")]
+    pub remembered_reports: usize,
+    /// Loaded from `signing_ca` and `crls` when the file is loaded.
+    #[serde(skip)]
+    pub revocation: Option<std::sync::Arc<relay_elt::revocation::Revocation>>,
+}
+
+/// One `[[elt.mandates]]` entry: the assistance companies a vendor submits for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EltMandate {
+    /// The system vendor (the client certificate's organisation).
+    pub vendor: Organisationsnummer,
+    /// The assistance companies (organisationsnummer in the reports).
+    pub anordnare: BTreeSet<Organisationsnummer>,
+}
+
+fn default_elt_ocsp_skew() -> u32 {
+    relay_elt::revocation::DEFAULT_OCSP_SKEW_S
+}
+fn default_elt_remembered() -> usize {
+    100_000
 }
 
 fn default_elt_provider() -> String {
@@ -131,6 +177,17 @@ fn default_elt_timeout() -> u64 {
 }
 
 impl EltConfig {
+    /// Whether `vendor` has a mandate in configuration for `anordnare`.
+    pub fn has_mandate(
+        &self,
+        vendor: &Organisationsnummer,
+        anordnare: &Organisationsnummer,
+    ) -> bool {
+        self.mandates
+            .iter()
+            .any(|m| m.vendor == *vendor && m.anordnare.contains(anordnare))
+    }
+
     /// Whether a certificate (SHA-256 hex of its DER) is registered as test-only.
     pub fn is_test_only(&self, fingerprint: &str) -> bool {
         self.test_only_certificates
@@ -542,6 +599,15 @@ impl Config {
             err(&key, e.message().to_owned())
         })?;
         config.check().map_err(|(key, reason)| err(&key, reason))?;
+        let mut config = config;
+        if let Some(elt) = &mut config.elt
+            && let Some(ca) = &elt.signing_ca
+        {
+            let revocation =
+                relay_elt::revocation::Revocation::load(ca, &elt.crls, elt.ocsp_skew_s)
+                    .map_err(|e| err("elt.crls", e.to_string()))?;
+            elt.revocation = Some(std::sync::Arc::new(revocation));
+        }
         Ok(config)
     }
 
@@ -663,6 +729,18 @@ impl Config {
                     key("burst"),
                     "burst, max_report_bytes and timeout_ms must be greater than 0".into(),
                 ));
+            }
+            if !elt.crls.is_empty() && elt.signing_ca.is_none() {
+                return Err((key("signing_ca"), "required when elt.crls is set".into()));
+            }
+            if let Some(ca) = &elt.signing_ca {
+                must_exist("elt.signing_ca", ca)?;
+            }
+            for (i, crl) in elt.crls.iter().enumerate() {
+                must_exist(&format!("elt.crls[{i}]"), crl)?;
+            }
+            if elt.remembered_reports == 0 {
+                return Err((key("remembered_reports"), "must be greater than 0".into()));
             }
             for (i, f) in elt.test_only_certificates.iter().enumerate() {
                 let hex = f.replace(':', "");

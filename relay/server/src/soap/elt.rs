@@ -143,7 +143,7 @@ pub async fn handle(
         started.elapsed(),
     );
     match result {
-        Ok(receipt) => xml(StatusCode::OK, soap::response_xml(&receipt.tx_id)),
+        Ok(receipt) => xml(StatusCode::OK, soap::response_xml(&receipt)),
         Err(r) => refusal(&r),
     }
 }
