@@ -811,7 +811,11 @@ async fn retries_repeats_mandates_revocation_and_months_follow_the_terms() {
     // 5. A revoked signer: a signature error naming revocation.
     let revoked = load(&info.elt.revoked_signer.cert, &info.elt.revoked_signer.key);
     let r = report();
-    let revoked_parts = parts(&[&r], &revoked.sign(&r).unwrap(), &v.anordnare.sign(&r).unwrap());
+    let revoked_parts = parts(
+        &[&r],
+        &revoked.sign(&r).unwrap(),
+        &v.anordnare.sign(&r).unwrap(),
+    );
     let outcome = paced(|| v.shs("test", &revoked_parts)).await;
     let (code, text) = outcome.refused();
     assert_eq!(code, "IllegalDatapartContent");
@@ -828,7 +832,13 @@ async fn retries_repeats_mandates_revocation_and_months_follow_the_terms() {
     )
     .unwrap();
     let assistant_cert = std::fs::read(
-        &info.elt.signers.iter().find(|s| s.role == "assistant").unwrap().cert,
+        &info
+            .elt
+            .signers
+            .iter()
+            .find(|s| s.role == "assistant")
+            .unwrap()
+            .cert,
     )
     .unwrap();
     let r = report();
@@ -908,10 +918,7 @@ async fn retries_repeats_mandates_revocation_and_months_follow_the_terms() {
     assert!([5, 20].contains(&late.payment_day.day()));
 
     // 8. A CRL past its nextUpdate (loaded with a reload): ELT-CRL-EXPIRED.
-    let ca_key = info
-        .elt
-        .signing_ca
-        .with_file_name("elt-signing-ca-key.pem");
+    let ca_key = info.elt.signing_ca.with_file_name("elt-signing-ca-key.pem");
     let ca = DevCa::load(
         &std::fs::read_to_string(&info.elt.signing_ca).unwrap(),
         &std::fs::read_to_string(&ca_key).unwrap(),

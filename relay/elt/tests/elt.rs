@@ -558,3 +558,36 @@ fn an_iso_8859_1_envelope_is_read_and_the_report_keeps_its_exact_bytes() {
     let request = soap::parse_request(&latin1).unwrap();
     assert_eq!(&request.tidredovisning[..], &report[..]);
 }
+
+#[test]
+fn the_report_id_is_read_from_a_report_that_breaks_the_schema() {
+    let xml = example().replacen("<tr:kollektivavtal>true</tr:kollektivavtal>", "", 1);
+    assert!(Report::parse(xml.as_bytes()).is_err());
+    assert_eq!(
+        relay_elt::report::id_of(xml.as_bytes()).map(|u| u.to_string()),
+        Some("0b5c7f3e-2f4a-4c1e-9d2b-3a4e5f607182".into())
+    );
+    assert_eq!(relay_elt::report::id_of(b"<not-xml"), None);
+    assert_eq!(relay_elt::report::id_of(b"<Other><id>x</id></Other>"), None);
+}
+
+#[test]
+fn a_report_naming_a_published_test_person_is_test_data() {
+    // The example's persons are Skatteverket's test persons; the others are the
+    // well-known documentation examples 811218-9876 and 640823-3234.
+    assert!(
+        Report::parse(example().as_bytes())
+            .unwrap()
+            .names_test_person()
+    );
+    let real = ExampleReport {
+        insured: "198112189876",
+        assistant: "196408233234",
+        anordnare: ANORDNARE,
+        month: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        id: uuid::Uuid::new_v4(),
+    }
+    .to_xml();
+    let report = Report::parse(real.as_bytes()).unwrap();
+    assert!(!report.names_test_person());
+}
