@@ -778,6 +778,59 @@ async fn retries_repeats_mandates_revocation_and_months_follow_the_terms() {
     let outcome = paced(|| v.shs_report("test", &other)).await;
     assert!(outcome.refused().1.contains("ELT-CONFLICT"), "{outcome:?}");
 
+    // ... and Försäkringskassan's adapter keeps its own record: a second relay
+    // (here: a direct Submit) gets the original receipt, or a conflict.
+    let submit = |report: &[u8]| {
+        let (a, b) = v.signatures(report);
+        let attachment = |name: &str, der: Vec<u8>| providers_sdk::proto::Attachment {
+            name: name.into(),
+            content_type: "application/pkcs7-signature".into(),
+            content: der,
+            attributes: Default::default(),
+        };
+        providers_sdk::proto::SubmitRequest {
+            transaction_id: uuid::Uuid::new_v4().to_string(),
+            caller: Some(providers_sdk::proto::Caller {
+                organisation_number: ELT_VENDOR.into(),
+                name: "Exempel Systemleverantör AB".into(),
+                case_worker: String::new(),
+            }),
+            document_type: "tidredovisning".into(),
+            document: report.to_vec(),
+            attachments: vec![
+                attachment("assistent-signatur", a),
+                attachment("anordnare-signatur", b),
+            ],
+            environment: providers_sdk::proto::Environment::Test as i32,
+            document_id: id.to_string(),
+        }
+    };
+    let fk = &info.providers.iter().find(|p| p.id == "FK").unwrap().url;
+    let pki = stack.dir().join("pki");
+    let mut adapter = providers_sdk::connect(
+        fk,
+        "localhost",
+        &info.relay.ca,
+        &pki.join("relay.pem"),
+        &pki.join("relay-key.pem"),
+    )
+    .unwrap();
+    let reply = adapter.submit(submit(&r)).await.unwrap().into_inner();
+    let Some(providers_sdk::proto::submit_reply::Outcome::Receipt(again)) = reply.outcome else {
+        panic!("expected the original receipt: {reply:?}");
+    };
+    assert!(again.repeat);
+    assert_eq!(again.receipt_id, first);
+    let reply = adapter.submit(submit(&other)).await.unwrap().into_inner();
+    let Some(providers_sdk::proto::submit_reply::Outcome::Error(e)) = reply.outcome else {
+        panic!("expected a conflict: {reply:?}");
+    };
+    assert_eq!(
+        e.kind,
+        providers_sdk::proto::SubmitErrorKind::Conflict as i32
+    );
+    assert_eq!(sim_registrations(&stack).await, before + 1);
+
     // 4. Mandates: a report for an assistance company that did not appoint
     //    this vendor is refused; revoking the demo's mandate refuses its
     //    reports, granting it again lets them in.
