@@ -604,8 +604,17 @@ impl Config {
             && let Some(ca) = &elt.signing_ca
         {
             let revocation =
-                relay_elt::revocation::Revocation::load(ca, &elt.crls, elt.ocsp_skew_s)
-                    .map_err(|e| err("elt.crls", e.to_string()))?;
+                relay_elt::revocation::Revocation::load(ca, &elt.crls, elt.ocsp_skew_s).map_err(
+                    |e| {
+                        let text = e.to_string();
+                        let key = if text.starts_with("CRL") {
+                            "elt.crls"
+                        } else {
+                            "elt.signing_ca"
+                        };
+                        err(key, text)
+                    },
+                )?;
             elt.revocation = Some(std::sync::Arc::new(revocation));
         }
         Ok(config)
@@ -739,6 +748,14 @@ impl Config {
             for (i, crl) in elt.crls.iter().enumerate() {
                 must_exist(&format!("elt.crls[{i}]"), crl)?;
             }
+            for (i, m) in elt.mandates.iter().enumerate() {
+                if m.anordnare.is_empty() {
+                    return Err((
+                        format!("elt.mandates[{i}].anordnare"),
+                        "must name at least one assistance company".into(),
+                    ));
+                }
+            }
             if elt.remembered_reports == 0 {
                 return Err((key("remembered_reports"), "must be greater than 0".into()));
             }
@@ -849,6 +866,10 @@ mod tests {
     fn invalid_configs_name_the_file_and_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let base = files(dir.path());
+        let elt_base = base.replace(
+            "[products]\n",
+            "[products]\nelt = \"3e9a8f52-6b1d-4c7e-a0f4-2d5b8c9e7a13\"\n",
+        ) + "\n[[providers]]\nid = \"FK\"\nendpoint = \"https://127.0.0.1:1\"\n\n[elt]\n";
         let cases = [
             (base.replace("2021005489", "2021005488"), "node.org"),
             (
@@ -891,6 +912,22 @@ mod tests {
                 "elt.provider",
             ),
             (format!("{base}\n[elt]\n"), "products.elt"),
+            (
+                elt_base.clone() + "crls = [\"/nonexistent/crl.pem\"]\n",
+                "elt.signing_ca",
+            ),
+            (
+                elt_base.clone()
+                    + &format!(
+                        "signing_ca = {:?}\n",
+                        dir.path().join("ca.pem").display().to_string()
+                    ),
+                "elt.signing_ca",
+            ),
+            (
+                elt_base.clone() + "mandates = [{ vendor = \"5566770011\", anordnare = [] }]\n",
+                "elt.mandates",
+            ),
             (
                 format!(
                     "{base}\n[admin]\nlisten = \"127.0.0.1:0\"\nclient_ca = \"/nonexistent/ca.pem\"\n"
