@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use relay_elt::example::ExampleReport;
 use relay_elt::soap::{self, SignatureBlock};
 use relay_elt::{Receipt, Signer};
@@ -16,16 +16,23 @@ use shs_tests::{LabelSpec, Stack, shs_message, split_message, xmllint};
 
 const INSURED: &str = "191212121212";
 
-fn report() -> Vec<u8> {
+/// A report for `months_ago` months before this one (0: this month).
+fn report_of(months_ago: u32, id: uuid::Uuid) -> Vec<u8> {
+    let this_month = chrono::Utc::now().date_naive().with_day(1).unwrap();
     ExampleReport {
         insured: INSURED,
         assistant: ELT_ASSISTANT,
         anordnare: ELT_ANORDNARE,
-        month: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
-        id: uuid::Uuid::new_v4(),
+        month: this_month - chrono::Months::new(months_ago),
+        id,
     }
     .to_xml()
     .into_bytes()
+}
+
+/// A report for last month: complete, and not late.
+fn report() -> Vec<u8> {
+    report_of(1, uuid::Uuid::new_v4())
 }
 
 fn elt_dir() -> &'static Path {
@@ -212,6 +219,18 @@ where
         }
     }
     panic!("still rate limited after 20 tries");
+}
+
+/// How many time reports the simulator has registered.
+async fn sim_registrations(stack: &Stack) -> u64 {
+    let stats: serde_json::Value =
+        reqwest::get(format!("{}/admin/stats", stack.demo().info.sim.admin))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    stats["ELT"]["requests"].as_u64().unwrap_or(0)
 }
 
 async fn admin(stack: &Stack, path: &str) {
@@ -412,20 +431,36 @@ async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
         Outcome::Receipt(_)
     ));
 
-    // 7. The same report: five retries are accepted, the sixth refused.
+    // 7. The same call again (a lost answer): the original receipt, marked as
+    //    a repeat, and one registration at Försäkringskassan; five retries are
+    //    answered, the sixth refused.
+    let registrations_before = sim_registrations(&stack).await;
     let r = report();
     let (a, b) = v.signatures(&r);
     let retried = parts(&[&r], &a, &b);
-    for attempt in 0..6 {
-        let outcome = paced(|| v.shs("test", &retried)).await;
-        assert!(
-            matches!(outcome, Outcome::Receipt(_)),
-            "attempt {attempt}: {outcome:?}"
-        );
+    let Outcome::Receipt(original) = paced(|| v.shs("test", &retried)).await else {
+        panic!("expected a receipt");
+    };
+    assert!(!original.repeat);
+    for attempt in 1..6 {
+        let Outcome::Receipt(again) = paced(|| v.shs("test", &retried)).await else {
+            panic!("attempt {attempt}: expected the original receipt");
+        };
+        assert!(again.repeat, "attempt {attempt}");
+        assert_eq!(again.tx_id, original.tx_id, "attempt {attempt}");
+        assert_eq!(again.received_at, original.received_at);
     }
+    assert_eq!(
+        sim_registrations(&stack).await,
+        registrations_before + 1,
+        "registered once"
+    );
     let outcome = paced(|| v.shs("test", &retried)).await;
     let (_, text) = outcome.refused();
-    assert!(text.contains("ELT-RETRY-LIMIT"), "{text}");
+    assert!(
+        text.contains("ELT-RETRY-LIMIT") && text.contains("a corrected call is a new call"),
+        "{text}"
+    );
 
     // 8. Malformed XML and XSD violations: XmlValidationError.
     let broken = b"<tr:Tidredovisning xmlns:tr=\"x\"><unclosed></tr:Tidredovisning>".to_vec();
@@ -512,10 +547,15 @@ async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
         text.contains("ELT-ENVIRONMENT") && text.contains("status=\"test\""),
         "{text}"
     );
-    assert!(matches!(
-        paced(|| v.shs_report("production", &r)).await,
-        Outcome::Receipt(_)
-    ));
+    // The demo's persons are Skatteverket's test persons: test data, refused
+    // by a production relay.
+    let outcome = paced(|| v.shs_report("production", &r)).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "IllegalDatapartContent");
+    assert!(
+        text.contains("ELT-TEST-DATA") && text.contains("test person"),
+        "{text}"
+    );
     let der = std::fs::read_to_string(&vendor_client.cert).unwrap();
     let der = relay_pki::tls::parse_certs(der.as_bytes(), &vendor_client.cert)
         .unwrap()
@@ -632,5 +672,330 @@ async fn a_vendor_gets_receipts_and_every_rule_of_the_terms_is_enforced() {
             "{secret} appears in the audit trail"
         );
     }
+    stack.stop().await;
+}
+
+/// The report XML with its rows replaced by one active row on `day`.
+fn with_one_row_on(report: &[u8], day: u32) -> Vec<u8> {
+    let xml = String::from_utf8(report.to_vec()).unwrap();
+    let start = xml.find("<tr:tidrapport>").unwrap() + "<tr:tidrapport>".len();
+    let end = xml.find("</tr:tidrapport>").unwrap();
+    format!(
+        "{}<tr:rapportRad><tr:dag>{day:02}</tr:dag><tr:fromTid>8.00</tr:fromTid><tr:tomTid>12.00</tr:tomTid><tr:aktivTid>true</tr:aktivTid><tr:vanteTid>false</tr:vanteTid><tr:beredskapsTid>false</tr:beredskapsTid></tr:rapportRad>{}",
+        &xml[..start],
+        &xml[end..]
+    )
+    .into_bytes()
+}
+
+async fn admin_get(stack: &Stack, path: &str) -> serde_json::Value {
+    let url = &stack.demo().info.admin["url"];
+    reqwest::get(format!("{url}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_repeats_mandates_revocation_and_months_follow_the_terms() {
+    let stack = Stack::start().await;
+    let info = &stack.demo().info;
+    let load = |cert: &Path, key: &Path| {
+        Signer::from_pem(&std::fs::read(cert).unwrap(), &std::fs::read(key).unwrap()).unwrap()
+    };
+    let signer = |role: &str| {
+        let s = info.elt.signers.iter().find(|s| s.role == role).unwrap();
+        load(&s.cert, &s.key)
+    };
+    let v = Vendor {
+        stack: &stack,
+        client: stack.client(ELT_VENDOR),
+        assistant: signer("assistant"),
+        anordnare: signer("anordnare"),
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stack.dir().join("demo.json")).unwrap())
+            .unwrap();
+    for key in ["crl", "revoked_signer", "ocsp_responder", "mandates"] {
+        assert!(!json["elt"][key].is_null(), "demo.json elt.{key}");
+    }
+
+    // 1. Six identical invalid calls, sent at once: every one counts (rate
+    //    refusals too), and the sixth retry is refused with how to reset.
+    let invalid = String::from_utf8(report())
+        .unwrap()
+        .replacen("<tr:kollektivavtal>true</tr:kollektivavtal>", "", 1)
+        .into_bytes();
+    let (a, b) = v.signatures(&invalid);
+    let invalid_parts = parts(&[&invalid], &a, &b);
+    for attempt in 0..6 {
+        let outcome = v.shs("test", &invalid_parts).await;
+        let text = outcome.refused().1.to_owned();
+        assert!(
+            text.contains("ELT-XML") || text.contains("ELT-RATE-LIMIT"),
+            "attempt {attempt}: {text}"
+        );
+    }
+    let outcome = v.shs("test", &invalid_parts).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "OtherError");
+    assert!(
+        text.contains("ELT-RETRY-LIMIT") && text.contains("a corrected call is a new call"),
+        "{text}"
+    );
+    // The corrected call is a new call.
+    let corrected = report();
+    assert!(matches!(
+        paced(|| v.shs_report("test", &corrected)).await,
+        Outcome::Receipt(_)
+    ));
+
+    // 2. An accepted report sent again over SOAP: the same tx-id, registered once.
+    let r = report();
+    let (a, b) = v.signatures(&r);
+    let before = sim_registrations(&stack).await;
+    let envelope = soap::request_xml(&r, &block(a.clone()), &block(b.clone()));
+    let Outcome::TxId(first) = paced(|| v.soap_raw(envelope.clone())).await else {
+        panic!("expected a tx-id");
+    };
+    let Outcome::TxId(again) = paced(|| v.soap_raw(envelope.clone())).await else {
+        panic!("expected the original tx-id");
+    };
+    assert_eq!(first, again);
+    // Over SHS too, with new signatures: the original receipt, a repeat.
+    let Outcome::Receipt(receipt) = paced(|| v.shs_report("test", &r)).await else {
+        panic!("expected the original receipt");
+    };
+    assert!(receipt.repeat);
+    assert_eq!(receipt.tx_id, first);
+    assert_eq!(sim_registrations(&stack).await, before + 1);
+
+    // 3. The same report id with other content: a conflict.
+    let id = relay_elt::Report::parse(&r).unwrap().id;
+    let other = report_of(2, id);
+    let outcome = paced(|| v.shs_report("test", &other)).await;
+    assert!(outcome.refused().1.contains("ELT-CONFLICT"), "{outcome:?}");
+
+    // ... and Försäkringskassan's adapter keeps its own record: a second relay
+    // (here: a direct Submit) gets the original receipt, or a conflict.
+    let submit = |report: &[u8]| {
+        let (a, b) = v.signatures(report);
+        let attachment = |name: &str, der: Vec<u8>| providers_sdk::proto::Attachment {
+            name: name.into(),
+            content_type: "application/pkcs7-signature".into(),
+            content: der,
+            attributes: Default::default(),
+        };
+        providers_sdk::proto::SubmitRequest {
+            transaction_id: uuid::Uuid::new_v4().to_string(),
+            caller: Some(providers_sdk::proto::Caller {
+                organisation_number: ELT_VENDOR.into(),
+                name: "Exempel Systemleverantör AB".into(),
+                case_worker: String::new(),
+            }),
+            document_type: "tidredovisning".into(),
+            document: report.to_vec(),
+            attachments: vec![
+                attachment("assistent-signatur", a),
+                attachment("anordnare-signatur", b),
+            ],
+            environment: providers_sdk::proto::Environment::Test as i32,
+            document_id: id.to_string(),
+        }
+    };
+    let fk = &info.providers.iter().find(|p| p.id == "FK").unwrap().url;
+    let pki = stack.dir().join("pki");
+    let mut adapter = providers_sdk::connect(
+        fk,
+        "localhost",
+        &info.relay.ca,
+        &pki.join("relay.pem"),
+        &pki.join("relay-key.pem"),
+    )
+    .unwrap();
+    let reply = adapter.submit(submit(&r)).await.unwrap().into_inner();
+    let Some(providers_sdk::proto::submit_reply::Outcome::Receipt(again)) = reply.outcome else {
+        panic!("expected the original receipt: {reply:?}");
+    };
+    assert!(again.repeat);
+    assert_eq!(again.receipt_id, first);
+    let reply = adapter.submit(submit(&other)).await.unwrap().into_inner();
+    let Some(providers_sdk::proto::submit_reply::Outcome::Error(e)) = reply.outcome else {
+        panic!("expected a conflict: {reply:?}");
+    };
+    assert_eq!(
+        e.kind,
+        providers_sdk::proto::SubmitErrorKind::Conflict as i32
+    );
+    assert_eq!(sim_registrations(&stack).await, before + 1);
+
+    // 4. Mandates: a report for an assistance company that did not appoint
+    //    this vendor is refused; revoking the demo's mandate refuses its
+    //    reports, granting it again lets them in.
+    let foreign = String::from_utf8(report())
+        .unwrap()
+        .replace(ELT_ANORDNARE, "5566778899")
+        .into_bytes();
+    let outcome = paced(|| v.shs_report("test", &foreign)).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "MissingAgreement");
+    assert!(text.contains("ELT-NO-MANDATE"), "{text}");
+    let listed = admin_get(&stack, "/admin/elt/mandates").await;
+    assert_eq!(listed[0]["vendor"], ELT_VENDOR);
+    assert_eq!(listed[0]["anordnare"], ELT_ANORDNARE);
+    let pair = format!("vendor={ELT_VENDOR}&anordnare={ELT_ANORDNARE}");
+    admin(&stack, &format!("/admin/elt/revoke-mandate?{pair}")).await;
+    let r = report();
+    let outcome = paced(|| v.soap_report(&r)).await;
+    let (detail, text) = outcome.refused();
+    assert_eq!(detail, "PolicyError");
+    assert!(text.starts_with("ELT-NO-MANDATE"), "{text}");
+    admin(&stack, &format!("/admin/elt/grant-mandate?{pair}")).await;
+    assert!(matches!(
+        paced(|| v.soap_report(&r)).await,
+        Outcome::TxId(_)
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit = std::fs::read_to_string(&info.audit["file"]).unwrap();
+    assert!(audit.contains("elt-revoke-mandate") && audit.contains("elt-grant-mandate"));
+
+    // 5. A revoked signer: a signature error naming revocation.
+    let revoked = load(&info.elt.revoked_signer.cert, &info.elt.revoked_signer.key);
+    let r = report();
+    let revoked_parts = parts(
+        &[&r],
+        &revoked.sign(&r).unwrap(),
+        &v.anordnare.sign(&r).unwrap(),
+    );
+    let outcome = paced(|| v.shs("test", &revoked_parts)).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "IllegalDatapartContent");
+    assert!(
+        text.contains("ELT-SIGNATURE") && text.contains("revoked"),
+        "{text}"
+    );
+
+    // 6. An OCSP response from the CA's responder is accepted; a forged one
+    //    is refused.
+    let responder = relay_elt::revocation::OcspResponder::from_pem(
+        &std::fs::read(&info.elt.ocsp_responder.cert).unwrap(),
+        &std::fs::read(&info.elt.ocsp_responder.key).unwrap(),
+    )
+    .unwrap();
+    let assistant_cert = std::fs::read(
+        &info
+            .elt
+            .signers
+            .iter()
+            .find(|s| s.role == "assistant")
+            .unwrap()
+            .cert,
+    )
+    .unwrap();
+    let r = report();
+    let (a, b) = v.signatures(&r);
+    let now = chrono::Utc::now();
+    let good = responder
+        .respond(
+            &std::fs::read(&info.elt.signing_ca).unwrap(),
+            &assistant_cert,
+            relay_elt::revocation::OcspStatus::Good,
+            now,
+            now + chrono::Duration::days(1),
+        )
+        .unwrap();
+    let with_ocsp = |ocsp: Vec<u8>| {
+        let mut block_a = block(a.clone());
+        block_a.ocsp_response = Some(ocsp);
+        soap::request_xml(&r, &block_a, &block(b.clone()))
+    };
+    let mut forged = good.clone();
+    let last = forged.len() - 1;
+    forged[last / 2] ^= 0x01;
+    let outcome = paced(|| v.soap_raw(with_ocsp(forged.clone()))).await;
+    let (detail, text) = outcome.refused();
+    assert_eq!(detail, "SignatureValidationError");
+    assert!(text.contains("OCSP"), "{text}");
+    assert!(matches!(
+        paced(|| v.soap_raw(with_ocsp(good.clone()))).await,
+        Outcome::TxId(_)
+    ));
+
+    // 7. Months: a future month, and a row dated tomorrow, are refused; a
+    //    report past its due date gets a receipt marked late.
+    let this_month = String::from_utf8(report_of(0, uuid::Uuid::new_v4()))
+        .unwrap()
+        .into_bytes();
+    let future = {
+        let this_month = chrono::Utc::now().date_naive().with_day(1).unwrap();
+        ExampleReport {
+            insured: INSURED,
+            assistant: ELT_ASSISTANT,
+            anordnare: ELT_ANORDNARE,
+            month: this_month + chrono::Months::new(1),
+            id: uuid::Uuid::new_v4(),
+        }
+        .to_xml()
+        .into_bytes()
+    };
+    let outcome = paced(|| v.shs_report("test", &future)).await;
+    let (code, text) = outcome.refused();
+    assert_eq!(code, "IllegalDatapartContent");
+    assert!(
+        text.contains("ELT-MONTH") && text.contains("has not begun"),
+        "{text}"
+    );
+    let tomorrow = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).unwrap())
+        .date_naive()
+        + chrono::Days::new(1);
+    if tomorrow.month() == chrono::Utc::now().date_naive().month() {
+        let row_tomorrow = with_one_row_on(&this_month, tomorrow.day());
+        let outcome = paced(|| v.shs_report("test", &row_tomorrow)).await;
+        let text = outcome.refused().1;
+        assert!(
+            text.contains("ELT-MONTH") && text.contains("after the day the report arrived"),
+            "{text}"
+        );
+    }
+    let old = report_of(3, uuid::Uuid::new_v4());
+    let Outcome::Receipt(late) = paced(|| v.shs_report("test", &old)).await else {
+        panic!("a late report is accepted");
+    };
+    let late = late.late.expect("the receipt says it is late");
+    let month = relay_elt::Report::parse(&old).unwrap().month;
+    assert_eq!(late.due, relay_elt::calendar::due_date(month));
+    assert!(late.payment_day > chrono::Utc::now().date_naive() - chrono::Days::new(1));
+    assert!([5, 20].contains(&late.payment_day.day()));
+
+    // 8. A CRL past its nextUpdate (loaded with a reload): ELT-CRL-EXPIRED.
+    let ca_key = info.elt.signing_ca.with_file_name("elt-signing-ca-key.pem");
+    let ca = DevCa::load(
+        &std::fs::read_to_string(&info.elt.signing_ca).unwrap(),
+        &std::fs::read_to_string(&ca_key).unwrap(),
+    )
+    .unwrap();
+    let hour = Duration::from_secs(3600);
+    let expired = ca
+        .crl(
+            &[],
+            std::time::SystemTime::now() - 2 * hour,
+            std::time::SystemTime::now() - hour,
+        )
+        .unwrap();
+    let expired_path = stack.dir().join("expired-crl.pem");
+    std::fs::write(&expired_path, expired).unwrap();
+    let crl = info.elt.crl.display().to_string();
+    let original = reload_with(&stack, |c| {
+        c.replace(&crl, &expired_path.display().to_string())
+    })
+    .await;
+    let r = report();
+    let outcome = paced(|| v.soap_report(&r)).await;
+    let (_, text) = outcome.refused();
+    assert!(text.starts_with("ELT-CRL-EXPIRED"), "{text}");
+    reload_with(&stack, |_| original.clone()).await;
     stack.stop().await;
 }

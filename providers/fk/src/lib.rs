@@ -14,6 +14,13 @@
 //! the exact bytes, and that the signer is the assistant or the assistance
 //! company named in the report), and the report is registered with the base
 //! service, whose receipt goes back to the relay.
+//!
+//! Repeats: the adapter remembers each registered report (id, SHA-256 of its
+//! bytes, receipt), at most `extra.elt_remembered_reports` (default 100 000,
+//! oldest forgotten first). The same id and bytes again get the original
+//! receipt marked `repeat` and are not registered again, whichever relay sends
+//! them; the same id with other bytes is refused as a conflict
+//! (`SUBMIT_ERROR_KIND_CONFLICT`, code `REDAN_REGISTRERAD`).
 
 use providers_sdk::{
     AdapterConfig, Backend, BackendError, Description, Health, QueryOutcome, SubmitOutcome, proto,
@@ -31,6 +38,55 @@ pub struct FkBackend {
     elt_anchors: Option<TrustAnchors>,
     /// `extra.elt_max_report_bytes` (default 1 MiB).
     elt_max_report_bytes: usize,
+    /// Reports registered through this adapter, by report id.
+    registered: Registered,
+}
+
+/// Registered reports: id → (SHA-256, receipt), oldest forgotten first.
+struct Registered {
+    max: usize,
+    state: std::sync::Mutex<(RecordById, std::collections::VecDeque<String>)>,
+}
+
+/// Report id → (SHA-256 of its bytes, receipt).
+type RecordById = std::collections::HashMap<String, (String, proto::Receipt)>;
+
+/// What the record says about a report about to be registered.
+enum Seen {
+    New,
+    Repeat(proto::Receipt),
+    Conflict,
+}
+
+impl Registered {
+    fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            state: Default::default(),
+        }
+    }
+
+    fn seen(&self, id: &str, digest: &str) -> Seen {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match state.0.get(id) {
+            None => Seen::New,
+            Some((d, receipt)) if d == digest => Seen::Repeat(receipt.clone()),
+            Some(_) => Seen::Conflict,
+        }
+    }
+
+    fn remember(&self, id: String, digest: String, receipt: proto::Receipt) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, order) = &mut *state;
+        if map.insert(id.clone(), (digest, receipt)).is_none() {
+            order.push_back(id);
+        }
+        while order.len() > self.max {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
 }
 
 impl FkBackend {
@@ -56,6 +112,13 @@ impl FkBackend {
                 .and_then(|v| v.as_integer())
                 .and_then(|v| usize::try_from(v).ok())
                 .unwrap_or(relay_elt::report::DEFAULT_MAX_REPORT_BYTES),
+            registered: Registered::new(
+                cfg.extra
+                    .get("elt_remembered_reports")
+                    .and_then(|v| v.as_integer())
+                    .and_then(|v| usize::try_from(v).ok())
+                    .unwrap_or(100_000),
+            ),
         })
     }
 
@@ -160,6 +223,25 @@ impl Backend for FkBackend {
             Err(e) => return Ok(SubmitOutcome::Error(e)),
         };
         let digest = relay_elt::sha256_hex(&submit.document);
+        let id = report.id.to_string();
+        match self.registered.seen(&id, &digest) {
+            Seen::New => {}
+            Seen::Repeat(original) => {
+                return Ok(SubmitOutcome::Receipt(proto::Receipt {
+                    repeat: true,
+                    ..original
+                }));
+            }
+            Seen::Conflict => {
+                return Ok(SubmitOutcome::Error(proto::SubmitError {
+                    kind: proto::SubmitErrorKind::Conflict as i32,
+                    code: "REDAN_REGISTRERAD".into(),
+                    messages: vec![
+                        "a time report with this id and other content is already registered; a corrected report needs a new id".into(),
+                    ],
+                }));
+            }
+        }
         let (status, bytes) = send(
             self.base
                 .client()
@@ -190,12 +272,15 @@ impl Backend for FkBackend {
                 "ELT registration acknowledged other bytes than were sent".into(),
             ));
         }
-        Ok(SubmitOutcome::Receipt(proto::Receipt {
+        let receipt = proto::Receipt {
             receipt_id: field("txId"),
-            document_id: report.id.to_string(),
+            document_id: id.clone(),
             received_at: field("mottagen"),
-            sha256: digest,
-        }))
+            sha256: digest.clone(),
+            repeat: false,
+        };
+        self.registered.remember(id, digest, receipt.clone());
+        Ok(SubmitOutcome::Receipt(receipt))
     }
 
     async fn query(&self, q: proto::QueryRequest) -> Result<QueryOutcome, BackendError> {
@@ -294,4 +379,34 @@ async fn send(
         .await
         .map_err(providers_soap::request_error)?;
     Ok((status, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receipt(tx: &str) -> proto::Receipt {
+        proto::Receipt {
+            receipt_id: tx.into(),
+            document_id: "report".into(),
+            received_at: "2026-12-01T08:00:00Z".into(),
+            sha256: "digest".into(),
+            repeat: false,
+        }
+    }
+
+    #[test]
+    fn a_registered_report_is_a_repeat_with_the_same_bytes_and_a_conflict_with_others() {
+        let record = Registered::new(2);
+        assert!(matches!(record.seen("r1", "d1"), Seen::New));
+        record.remember("r1".into(), "d1".into(), receipt("tx1"));
+        assert!(matches!(record.seen("r1", "d1"), Seen::Repeat(r) if r.receipt_id == "tx1"));
+        assert!(matches!(record.seen("r1", "d2"), Seen::Conflict));
+        record.remember("r2".into(), "d".into(), receipt("tx2"));
+        record.remember("r3".into(), "d".into(), receipt("tx3"));
+        assert!(
+            matches!(record.seen("r1", "d1"), Seen::New),
+            "oldest forgotten"
+        );
+    }
 }

@@ -8,14 +8,20 @@
 //!   month, rows inside the month, no overlapping rows, valid identity numbers);
 //! - [`signature`]: detached CMS SignedData over the report's exact bytes, signed
 //!   and verified (chain to trust anchors, validity at the signing time);
+//! - [`revocation`]: signer certificates against the signing CA's CRLs and
+//!   an OCSP response sent with the signature, at the signing time;
+//! - [`calendar`]: the reported month against the arrival day (future months,
+//!   rows after arrival, late reports and the payment day that applies);
 //! - [`soap`]: the `SkickaTidredovisning` SOAP 1.1 shapes (request, response,
 //!   faults) and the bundled WSDL;
 //! - [`receipt`]: the mottagningsbekräftelse returned for an accepted report;
 //! - [`example`]: a valid example report for a test person.
 
+pub mod calendar;
 pub mod example;
 pub mod receipt;
 pub mod report;
+pub mod revocation;
 pub mod signature;
 pub mod soap;
 

@@ -169,6 +169,32 @@ pub fn count_reports(bytes: &[u8]) -> Option<usize> {
         .map(|root| usize::from(root.local == "Tidredovisning") + root.count("Tidredovisning"))
 }
 
+/// The report id (`Tidredovisning/id`) when the document is well-formed and
+/// has one, even if the report breaks the schema or a rule: it names a call for
+/// the retry count.
+pub fn id_of(bytes: &[u8]) -> Option<uuid::Uuid> {
+    let root = Element::parse(bytes).ok()?;
+    if root.local != "Tidredovisning" {
+        return None;
+    }
+    let id = root.children.iter().find(|c| c.local == "id")?;
+    let text = id.text.trim_matches(BLANKS);
+    (text.len() == 36)
+        .then(|| uuid::Uuid::parse_str(text).ok())
+        .flatten()
+}
+
+impl Report {
+    /// Whether the report names one of Skatteverket's published test persons
+    /// (`relay_ident::TEST_PERSONS`), as the insured person or the assistant:
+    /// test data, which a production relay refuses.
+    pub fn names_test_person(&self) -> bool {
+        [&self.insured, &self.assistant]
+            .iter()
+            .any(|p| relay_ident::TEST_PERSONS.contains(&p.as_str()))
+    }
+}
+
 fn schema(m: impl Into<String>) -> ReportError {
     ReportError::Schema(m.into())
 }

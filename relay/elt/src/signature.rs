@@ -27,7 +27,7 @@ use openssl::x509::{X509, X509PurposeId, X509StoreContext};
 #[error("{0}")]
 pub struct SignatureError(pub String);
 
-fn err(m: impl Into<String>) -> SignatureError {
+pub(crate) fn err(m: impl Into<String>) -> SignatureError {
     SignatureError(m.into())
 }
 
@@ -200,13 +200,13 @@ pub fn verify(
     })
 }
 
-struct Parsed {
-    signer: Vec<u8>,
-    others: Vec<Vec<u8>>,
-    signing_time: DateTime<Utc>,
+pub(crate) struct Parsed {
+    pub(crate) signer: Vec<u8>,
+    pub(crate) others: Vec<Vec<u8>>,
+    pub(crate) signing_time: DateTime<Utc>,
 }
 
-fn parse_signed_data(der_bytes: &[u8]) -> Result<Parsed, SignatureError> {
+pub(crate) fn parse_signed_data(der_bytes: &[u8]) -> Result<Parsed, SignatureError> {
     use cms::cert::CertificateChoices;
     use cms::content_info::ContentInfo;
     use cms::signed_data::{SignedData, SignerIdentifier};

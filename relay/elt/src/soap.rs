@@ -297,12 +297,26 @@ fn envelope(body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The success response.
-pub fn response_xml(tx_id: &str) -> Vec<u8> {
+/// The success response: `tx-id`, then the whole receipt (repeat and late
+/// markers included) in its own namespace, which the response type's `xs:any`
+/// admits.
+pub fn response_xml(receipt: &crate::Receipt) -> Vec<u8> {
     envelope(&format!(
-        "<ns:SkickaTidredovisningResponse xmlns:ns=\"{NS}\"><tx-id>{}</tx-id></ns:SkickaTidredovisningResponse>",
-        esc(tx_id)
+        "<ns:SkickaTidredovisningResponse xmlns:ns=\"{NS}\"><tx-id>{}</tx-id>{}</ns:SkickaTidredovisningResponse>",
+        esc(&receipt.tx_id),
+        receipt.element()
     ))
+}
+
+/// The receipt inside a success response, when there is one.
+pub fn receipt_of_response(bytes: &[u8]) -> Option<crate::Receipt> {
+    let root = Element::parse(bytes).ok()?;
+    let body = root.children.iter().find(|c| c.local == "Body")?;
+    let response = body.children.first()?;
+    response
+        .children
+        .iter()
+        .find_map(crate::Receipt::from_element)
 }
 
 /// What a fault says.

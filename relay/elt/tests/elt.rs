@@ -403,7 +403,15 @@ fn soap_request_response_and_faults_follow_the_wsdl_schema() {
     assert_eq!(request.content_type.as_deref(), Some("text/xml"));
     assert_eq!(request.anordnare.datum_for_signatur, date);
 
-    let response = soap::response_xml("5b1f0c1e-0000-4000-8000-000000000001");
+    let receipt = Receipt {
+        tx_id: "5b1f0c1e-0000-4000-8000-000000000001".into(),
+        report_id: "0b5c7f3e-2f4a-4c1e-9d2b-3a4e5f607182".into(),
+        received_at: "2026-11-30T10:00:00Z".into(),
+        sha256: relay_elt::sha256_hex(b"report"),
+        repeat: true,
+        late: None,
+    };
+    let response = soap::response_xml(&receipt);
     xmllint(&xsd, body_of(&response).as_bytes()).unwrap();
     assert_eq!(
         soap::parse_response(&response),
@@ -411,6 +419,7 @@ fn soap_request_response_and_faults_follow_the_wsdl_schema() {
             "5b1f0c1e-0000-4000-8000-000000000001".into()
         ))
     );
+    assert_eq!(soap::receipt_of_response(&response), Some(receipt));
     for (kind, detail) in [
         (FaultKind::XmlValidation, "XmlValidationError"),
         (FaultKind::SignatureValidation, "SignatureValidationError"),
@@ -472,14 +481,26 @@ fn the_receipt_is_valid_against_its_schema_and_reads_back() {
         report_id: "0b5c7f3e-2f4a-4c1e-9d2b-3a4e5f607182".into(),
         received_at: "2026-11-30T10:00:00Z".into(),
         sha256: relay_elt::sha256_hex(b"report"),
+        repeat: false,
+        late: None,
     };
-    let xml = receipt.to_xml();
-    xmllint(
-        &schema_dir().join("mottagningsbekraftelse_1.xsd"),
-        xml.as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(Receipt::parse(xml.as_bytes()), Some(receipt));
+    let late = Receipt {
+        repeat: true,
+        late: Some(relay_elt::receipt::Late {
+            due: NaiveDate::from_ymd_opt(2026, 12, 5).unwrap(),
+            payment_day: NaiveDate::from_ymd_opt(2026, 12, 20).unwrap(),
+        }),
+        ..receipt.clone()
+    };
+    for receipt in [receipt, late] {
+        let xml = receipt.to_xml();
+        xmllint(
+            &schema_dir().join("mottagningsbekraftelse_1.xsd"),
+            xml.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(Receipt::parse(xml.as_bytes()), Some(receipt));
+    }
 }
 
 #[test]
@@ -536,4 +557,37 @@ fn an_iso_8859_1_envelope_is_read_and_the_report_keeps_its_exact_bytes() {
     assert!(std::str::from_utf8(&latin1).is_err(), "really ISO-8859-1");
     let request = soap::parse_request(&latin1).unwrap();
     assert_eq!(&request.tidredovisning[..], &report[..]);
+}
+
+#[test]
+fn the_report_id_is_read_from_a_report_that_breaks_the_schema() {
+    let xml = example().replacen("<tr:kollektivavtal>true</tr:kollektivavtal>", "", 1);
+    assert!(Report::parse(xml.as_bytes()).is_err());
+    assert_eq!(
+        relay_elt::report::id_of(xml.as_bytes()).map(|u| u.to_string()),
+        Some("0b5c7f3e-2f4a-4c1e-9d2b-3a4e5f607182".into())
+    );
+    assert_eq!(relay_elt::report::id_of(b"<not-xml"), None);
+    assert_eq!(relay_elt::report::id_of(b"<Other><id>x</id></Other>"), None);
+}
+
+#[test]
+fn a_report_naming_a_published_test_person_is_test_data() {
+    // The example's persons are Skatteverket's test persons; the others are the
+    // well-known documentation examples 811218-9876 and 640823-3234.
+    assert!(
+        Report::parse(example().as_bytes())
+            .unwrap()
+            .names_test_person()
+    );
+    let real = ExampleReport {
+        insured: "198112189876",
+        assistant: "196408233234",
+        anordnare: ANORDNARE,
+        month: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        id: uuid::Uuid::new_v4(),
+    }
+    .to_xml();
+    let report = Report::parse(real.as_bytes()).unwrap();
+    assert!(!report.names_test_person());
 }

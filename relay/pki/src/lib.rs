@@ -5,14 +5,15 @@
 //! - [`DevCa`] generates a development PKI with rcgen at run time: a CA, server
 //!   certificates for the relay, the adapters and the simulator, client certificates
 //!   for organisations (organisation number in the subject's `serialNumber`, name in
-//!   `O`), and document-signing certificates. Nothing generated here is meant for
+//!   `O`), document-signing certificates, delegated OCSP responder certificates
+//!   and CRLs (the demo's revoked ELT signer). Nothing generated here is meant for
 //!   production, and nothing is ever committed to the repository.
 //! - [`tls`] builds rustls configurations from PEM files: servers that require a
 //!   client certificate chaining to a configured CA, and clients that present one.
 //! - [`identity`] reads the subject of a peer certificate, so a server can tell which
 //!   organisation is calling.
 //!
-//! Not for: production key management, revocation, or certificate policy; operators
+//! Not for: production key management, checking revocation, or certificate policy; operators
 //! bring their own PKI and point the configuration at its PEM files.
 
 pub mod identity;
@@ -22,8 +23,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SanType, SerialNumber,
 };
 
 /// OID of the X.520 `serialNumber` attribute, where Swedish organisation
@@ -45,6 +47,24 @@ pub enum PkiError {
     Pem { path: PathBuf, reason: String },
     #[error("TLS configuration: {0}")]
     Tls(String),
+    #[error("certificate: {0}")]
+    Certificate(String),
+}
+
+/// A certificate to list in a CRL ([`DevCa::crl`]).
+#[derive(Debug, Clone)]
+pub struct Revoked<'a> {
+    /// The certificate (PEM), issued by the CA that signs the CRL.
+    pub cert_pem: &'a str,
+    /// When the CA revoked it.
+    pub at: std::time::SystemTime,
+    /// Revoked because its key was compromised (`keyCompromise`), else for
+    /// `cessationOfOperation`.
+    pub key_compromise: bool,
+}
+
+fn offset(t: std::time::SystemTime) -> time::OffsetDateTime {
+    time::OffsetDateTime::from(t)
 }
 
 /// A certificate and its private key (PKCS#8), both PEM.
@@ -209,6 +229,62 @@ impl DevCa {
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
         self.issue(params)
+    }
+
+    /// A delegated OCSP responder certificate (extended key usage
+    /// `id-kp-OCSPSigning`): OCSP responses signed with it are trusted for the
+    /// certificates this CA issues.
+    pub fn ocsp_responder_cert(&self, common_name: &str) -> Result<IssuedCert, PkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        self.issue(params)
+    }
+
+    /// A CRL (PEM) of this CA listing `revoked`, issued at `this_update` and
+    /// valid until `next_update`.
+    pub fn crl(
+        &self,
+        revoked: &[Revoked<'_>],
+        this_update: std::time::SystemTime,
+        next_update: std::time::SystemTime,
+    ) -> Result<String, PkiError> {
+        let revoked_certs = revoked
+            .iter()
+            .map(|r| {
+                let (_, pem) = x509_parser::pem::parse_x509_pem(r.cert_pem.as_bytes())
+                    .map_err(|e| PkiError::Certificate(e.to_string()))?;
+                let cert = pem
+                    .parse_x509()
+                    .map_err(|e| PkiError::Certificate(e.to_string()))?;
+                Ok(RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(cert.raw_serial()),
+                    revocation_time: offset(r.at),
+                    reason_code: Some(if r.key_compromise {
+                        RevocationReason::KeyCompromise
+                    } else {
+                        RevocationReason::CessationOfOperation
+                    }),
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<Vec<_>, PkiError>>()?;
+        let number = this_update
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs());
+        let params = CertificateRevocationListParams {
+            this_update: offset(this_update),
+            next_update: offset(next_update),
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.pem()?)
     }
 
     fn issue(&self, mut params: CertificateParams) -> Result<IssuedCert, PkiError> {

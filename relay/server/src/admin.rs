@@ -47,6 +47,15 @@ pub fn router(relay: Arc<Relay>) -> Router {
             post(|s, h, q| anordnare(s, h, q, false)),
         )
         .route("/admin/elt/suspended-anordnare", get(suspended_anordnare))
+        .route("/admin/elt/mandates", get(mandates))
+        .route(
+            "/admin/elt/grant-mandate",
+            post(|s, h, q| mandate(s, h, q, true)),
+        )
+        .route(
+            "/admin/elt/revoke-mandate",
+            post(|s, h, q| mandate(s, h, q, false)),
+        )
         .route("/admin/reload", post(reload))
         .with_state(relay)
 }
@@ -222,6 +231,62 @@ async fn suspended_anordnare(State(relay): State<Arc<Relay>>) -> axum::Json<serd
         "admin": relay.operator.suspended_anordnare().iter().map(|o| o.as_str().to_owned()).collect::<Vec<_>>(),
         "config": configured,
     }))
+}
+
+/// `POST /admin/elt/grant-mandate?vendor=ORG&anordnare=ORG` and
+/// `/admin/elt/revoke-mandate?...`: lets a system vendor submit time reports
+/// for an assistance company, or stops it (also a mandate from configuration),
+/// with immediate effect; kept in `elt.mandates_file` when configured.
+async fn mandate(
+    State(relay): State<Arc<Relay>>,
+    Operator(who): Operator,
+    axum::extract::Query(q): Params,
+    on: bool,
+) -> Response {
+    let org = |k: &str| {
+        q.get(k)
+            .and_then(|o| relay_ident::Organisationsnummer::parse(o).ok())
+    };
+    let (Some(vendor), Some(anordnare)) = (org("vendor"), org("anordnare")) else {
+        return BadParams(
+            "vendor=ORGANISATIONSNUMMER and anordnare=ORGANISATIONSNUMMER are required\n",
+        )
+        .into_response();
+    };
+    let live = relay.live();
+    let Some(elt) = &live.config.elt else {
+        return (StatusCode::NOT_FOUND, "ELT is not offered by this relay\n").into_response();
+    };
+    let action = if on {
+        "elt-grant-mandate"
+    } else {
+        "elt-revoke-mandate"
+    };
+    let target = format!("{vendor}/{anordnare}");
+    if let Err(e) = relay.elt_limiters.mandates.set(elt, vendor, anordnare, on) {
+        tracing::error!(error = %e, "the mandates file could not be written");
+        record(&relay, &who, &format!("{action}_unsaved"), &target).await;
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{action}: {target} is in force but could not be saved: {e}\n"),
+        )
+            .into_response();
+    }
+    record(&relay, &who, action, &target).await;
+    format!("{action}: {target}\n").into_response()
+}
+
+/// `GET /admin/elt/mandates`: every mandate in force, from configuration or
+/// the admin API.
+async fn mandates(State(relay): State<Arc<Relay>>) -> axum::Json<serde_json::Value> {
+    let live = relay.live();
+    let list = live
+        .config
+        .elt
+        .as_ref()
+        .map(|elt| relay.elt_limiters.mandates.list(elt))
+        .unwrap_or_default();
+    axum::Json(serde_json::json!(list))
 }
 
 /// `POST /admin/withdraw?provider=FK&org=ORG` and `/admin/restore?...`: a provider

@@ -69,8 +69,9 @@ pub struct EltConfig {
     /// Calls a vendor may make at once after a quiet period.
     #[serde(default = "default_one")]
     pub burst: u32,
-    /// Retries of the same report (same id or same bytes) within the window;
-    /// the attempt after the last allowed retry is refused.
+    /// Retries of the same call (same report bytes, same signatures) within
+    /// the window, whatever each call's outcome; the retry after the last
+    /// allowed one is refused (ELT-RETRY-LIMIT). A corrected call is a new call.
     #[serde(default = "default_elt_retries")]
     pub max_retries: u32,
     #[serde(default = "default_elt_window")]
@@ -94,6 +95,51 @@ pub struct EltConfig {
     /// environment only: refused by a production relay.
     #[serde(default)]
     pub test_only_certificates: Vec<String>,
+    /// Which system vendor may submit for which assistance companies
+    /// (`[[elt.mandates]]`); a report for any other is refused (ELT-NO-MANDATE).
+    /// The admin API grants and revokes more at run time.
+    #[serde(default)]
+    pub mandates: Vec<EltMandate>,
+    /// Where the admin API keeps its mandate grants and revocations (JSON),
+    /// read at start and written on every change; in memory only when absent.
+    #[serde(default)]
+    pub mandates_file: Option<PathBuf>,
+    /// The CA certificate(s) (PEM) that issue signer certificates: what
+    /// `crls` and OCSP responses sent over SOAP are verified with. Without it
+    /// revocation is not checked by the relay.
+    #[serde(default)]
+    pub signing_ca: Option<PathBuf>,
+    /// CRLs (PEM or DER) of the signing CA, read at start and on every reload
+    /// (SIGHUP); one past its nextUpdate refuses reports (ELT-CRL-EXPIRED).
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+    /// Clock skew allowed on an OCSP response's thisUpdate, in seconds.
+    #[serde(default = "default_elt_ocsp_skew")]
+    pub ocsp_skew_s: u32,
+    /// Accepted reports the relay remembers to answer repeats with the
+    /// original receipt (oldest forgotten first; the adapter keeps its own).
+    #[serde(default = "default_elt_remembered")]
+    pub remembered_reports: usize,
+    /// Loaded from `signing_ca` and `crls` when the file is loaded.
+    #[serde(skip)]
+    pub revocation: Option<std::sync::Arc<relay_elt::revocation::Revocation>>,
+}
+
+/// One `[[elt.mandates]]` entry: the assistance companies a vendor submits for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EltMandate {
+    /// The system vendor (the client certificate's organisation).
+    pub vendor: Organisationsnummer,
+    /// The assistance companies (organisationsnummer in the reports).
+    pub anordnare: BTreeSet<Organisationsnummer>,
+}
+
+fn default_elt_ocsp_skew() -> u32 {
+    relay_elt::revocation::DEFAULT_OCSP_SKEW_S
+}
+fn default_elt_remembered() -> usize {
+    100_000
 }
 
 fn default_elt_provider() -> String {
@@ -125,6 +171,17 @@ fn default_elt_timeout() -> u64 {
 }
 
 impl EltConfig {
+    /// Whether `vendor` has a mandate in configuration for `anordnare`.
+    pub fn has_mandate(
+        &self,
+        vendor: &Organisationsnummer,
+        anordnare: &Organisationsnummer,
+    ) -> bool {
+        self.mandates
+            .iter()
+            .any(|m| m.vendor == *vendor && m.anordnare.contains(anordnare))
+    }
+
     /// Whether a certificate (SHA-256 hex of its DER) is registered as test-only.
     pub fn is_test_only(&self, fingerprint: &str) -> bool {
         self.test_only_certificates
@@ -606,7 +663,30 @@ impl Config {
     /// Reads, parses and checks the file, stopping at the first error (start-up
     /// and reload: the named files must exist).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        Self::check_file(path, FileCheck::Exists).map_err(ConfigErrors::into_first)
+        let mut config =
+            Self::check_file(path, FileCheck::Exists).map_err(ConfigErrors::into_first)?;
+        if let Some(elt) = &mut config.elt
+            && let Some(ca) = &elt.signing_ca
+        {
+            let revocation =
+                relay_elt::revocation::Revocation::load(ca, &elt.crls, elt.ocsp_skew_s).map_err(
+                    |e| {
+                        let text = e.to_string();
+                        let key = if text.starts_with("CRL") {
+                            "elt.crls"
+                        } else {
+                            "elt.signing_ca"
+                        };
+                        ConfigError {
+                            file: path.to_owned(),
+                            key: key.to_owned(),
+                            reason: text,
+                        }
+                    },
+                )?;
+            elt.revocation = Some(std::sync::Arc::new(revocation));
+        }
+        Ok(config)
     }
 
     /// Reads, parses and checks the file and reports every error found
@@ -752,6 +832,24 @@ impl Config {
             r.positive(key("burst"), u64::from(elt.burst));
             r.positive(key("max_report_bytes"), elt.max_report_bytes as u64);
             r.positive(key("timeout_ms"), elt.timeout_ms);
+            r.positive(key("remembered_reports"), elt.remembered_reports as u64);
+            if !elt.crls.is_empty() && elt.signing_ca.is_none() {
+                r.error(key("signing_ca"), "required when elt.crls is set");
+            }
+            if let Some(ca) = &elt.signing_ca {
+                r.file("elt.signing_ca", ca);
+            }
+            for (i, crl) in elt.crls.iter().enumerate() {
+                r.file(&format!("elt.crls[{i}]"), crl);
+            }
+            for (i, m) in elt.mandates.iter().enumerate() {
+                if m.anordnare.is_empty() {
+                    r.error(
+                        format!("elt.mandates[{i}].anordnare"),
+                        "must name at least one assistance company",
+                    );
+                }
+            }
             for (i, f) in elt.test_only_certificates.iter().enumerate() {
                 if !is_sha256_hex(f) {
                     r.error(
@@ -886,6 +984,10 @@ mod tests {
     fn invalid_configs_name_the_file_and_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let base = files(dir.path());
+        let elt_base = base.replace(
+            "[products]\n",
+            "[products]\nelt = \"3e9a8f52-6b1d-4c7e-a0f4-2d5b8c9e7a13\"\n",
+        ) + "\n[[providers]]\nid = \"FK\"\nendpoint = \"https://127.0.0.1:1\"\n\n[elt]\n";
         let cases = [
             (base.replace("2021005489", "2021005488"), "node.org"),
             (
@@ -928,6 +1030,22 @@ mod tests {
                 "elt.provider",
             ),
             (format!("{base}\n[elt]\n"), "products.elt"),
+            (
+                elt_base.clone() + "crls = [\"/nonexistent/crl.pem\"]\n",
+                "elt.signing_ca",
+            ),
+            (
+                elt_base.clone()
+                    + &format!(
+                        "signing_ca = {:?}\n",
+                        dir.path().join("ca.pem").display().to_string()
+                    ),
+                "elt.signing_ca",
+            ),
+            (
+                elt_base.clone() + "mandates = [{ vendor = \"5566770011\", anordnare = [] }]\n",
+                "elt.mandates",
+            ),
             (
                 format!(
                     "{base}\n[admin]\nlisten = \"127.0.0.1:0\"\nclient_ca = \"/nonexistent/ca.pem\"\n"

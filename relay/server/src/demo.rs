@@ -107,6 +107,32 @@ pub struct DemoElt {
     pub signing_ca: PathBuf,
     pub signers: Vec<DemoSigner>,
     pub soap_path: String,
+    /// The signing CA's CRL (PEM), which the relay checks (`[elt] crls`); it
+    /// lists `revoked_signer`.
+    pub crl: PathBuf,
+    /// A second certificate of the assistant, revoked (key compromise): every
+    /// signature made with it is refused (ELT-SIGNATURE naming revocation).
+    pub revoked_signer: DemoSigner,
+    /// A delegated OCSP responder of the signing CA: responses it signs
+    /// (`relay_elt::revocation::OcspResponder`) are accepted as `ocspResponse`.
+    pub ocsp_responder: DemoCert,
+    /// The mandates in the relay's configuration: the vendor may submit for
+    /// these assistance companies.
+    pub mandates: Vec<DemoMandate>,
+}
+
+/// A certificate and its key (PEM).
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `demo.json` `elt.mandates[]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoMandate {
+    pub vendor: String,
+    pub anordnare: Vec<String>,
 }
 
 /// A signer: `role` is `assistant` (id = personnummer) or `anordnare` (id =
@@ -253,6 +279,30 @@ fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
             key: files.key,
         });
     }
+    // A revoked second certificate of the assistant, the CA's CRL listing it,
+    // and a delegated OCSP responder.
+    let revoked = signing_ca.signing_cert(&Subject {
+        serial_number: Some(ELT_ASSISTANT),
+        organisation: None,
+        common_name: "Assistent Testsson (revoked)",
+    })?;
+    let revoked_files = revoked.write(&pki, "elt-signer-assistant-revoked")?;
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let crl = signing_ca.crl(
+        &[relay_pki::Revoked {
+            cert_pem: &revoked.cert_pem,
+            at: now - day,
+            key_compromise: true,
+        }],
+        now - day,
+        now + 30 * day,
+    )?;
+    let crl_path = pki.join("elt-signing-ca-crl.pem");
+    std::fs::write(&crl_path, crl)?;
+    let responder = signing_ca
+        .ocsp_responder_cert("shs-relay demo ELT OCSP responder")?
+        .write(&pki, "elt-ocsp-responder")?;
     Ok(Pki {
         ca: ca_files.cert,
         relay,
@@ -263,6 +313,21 @@ fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
             signing_ca: signing_ca_files.cert,
             signers,
             soap_path: ELT_SOAP_PATH.into(),
+            crl: crl_path,
+            revoked_signer: DemoSigner {
+                role: "assistant".into(),
+                id: ELT_ASSISTANT.into(),
+                cert: revoked_files.cert,
+                key: revoked_files.key,
+            },
+            ocsp_responder: DemoCert {
+                cert: responder.cert,
+                key: responder.key,
+            },
+            mandates: vec![DemoMandate {
+                vendor: ELT_VENDOR.into(),
+                anordnare: vec![ELT_ANORDNARE.into()],
+            }],
         },
     })
 }
@@ -618,7 +683,24 @@ file = {log}
     );
     let _ = write!(
         s,
-        "\n[[agreements]]\norg = \"{ELT_VENDOR}\"\nname = \"Exempel Systemleverantör AB\"\nproducts = [\"elt\", \"ping\"]\n\n[elt]\nprovider = \"FK\"\nsoap_path = \"{ELT_SOAP_PATH}\"\ncalls_per_second = 1.0\nmax_retries = 5\n{}\n",
+        "\n[[agreements]]\norg = \"{ELT_VENDOR}\"\nname = \"Exempel Systemleverantör AB\"\nproducts = [\"elt\", \"ping\"]\n\n[elt]\nprovider = \"FK\"\nsoap_path = \"{ELT_SOAP_PATH}\"\ncalls_per_second = 1.0\nmax_retries = 5\nsigning_ca = {}\ncrls = [{}]\nmandates_file = {}\nmandates = [{}]\n{}\n",
+        q(&pki.elt.signing_ca),
+        q(&pki.elt.crl),
+        q(&logs.with_file_name("elt-mandates.json")),
+        pki.elt
+            .mandates
+            .iter()
+            .map(|m| format!(
+                "{{ vendor = \"{}\", anordnare = [{}] }}",
+                m.vendor,
+                m.anordnare
+                    .iter()
+                    .map(|a| format!("\"{a}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
         opts.elt_extra
     );
     s

@@ -27,10 +27,10 @@ pub async fn refused(
         return;
     };
     let result = match (&failure.code, &failure.by) {
-        (Code::Overloaded, _) | (_, By::Caller) => {
-            relay_audit::RequestResult::Refused(failure.label().to_owned())
-        }
-        _ => relay_audit::RequestResult::Error,
+        (Code::Overloaded, _) => relay_audit::RequestResult::Overloaded,
+        (_, By::Caller) => relay_audit::RequestResult::Refused(failure.label().to_owned()),
+        (_, By::Provider(_)) => relay_audit::RequestResult::Failed("provider".to_owned()),
+        (_, By::Relay) => relay_audit::RequestResult::Failed(failure.label().to_owned()),
     };
     let record = relay_audit::RequestRecord {
         time: chrono::Utc::now(),
@@ -64,7 +64,18 @@ pub async fn refused(
 }
 
 /// A delivery-service fetch: who fetched which message (its tx.id), never content.
-pub async fn fetched(relay: &Relay, caller: &Caller, tx_id: &str) {
-    let _ = relay;
-    tracing::info!(tx = tx_id, caller = %caller.org, "delivery: message fetched");
+pub async fn fetched(relay: &Relay, caller: &Caller, tx_id: &str, result: relay_audit::FetchResult) {
+    let Some((log, _)) = &relay.audit else {
+        return;
+    };
+    let record = relay_audit::FetchRecord {
+        time: chrono::Utc::now(),
+        channel: relay_audit::Channel::Shs,
+        caller_org: caller.org.to_string(),
+        tx_id: tx_id.to_owned(),
+        result,
+    };
+    if let Err(e) = log.record(record).await {
+        tracing::error!(error = %e, "audit record could not be written");
+    }
 }

@@ -4,18 +4,30 @@
 //! message into a [`Submission`] and turn the [`Refusal`] into their own error.
 //!
 //! The order of the checks: agreement (a registered system vendor) → vendor
-//! suspended → environment (message status, test-only certificate) → rate (one
-//! call per second per vendor, never queued) → one report per call → the report
-//! itself (well-formed, XSD, domain rules) → assistance company suspended →
-//! retries of the same report → the adapter (signatures, registration).
+//! suspended → environment (message status, test-only certificate) → the call
+//! is counted (every call from here on, whatever its outcome; the sixth retry
+//! of the same call is refused) → rate (one call per second per vendor, never
+//! queued) → one report per call → the report itself (well-formed, XSD, domain
+//! rules) → mandate (the vendor may submit for this assistance company) →
+//! assistance company suspended → test persons in production → the month
+//! against the arrival day → signatures present → revocation of both signers →
+//! a repeat of an accepted report (its original receipt) or a conflict → the
+//! adapter (signatures, registration).
+//!
+//! Run-time state (rate buckets, retry counts, accepted reports) sits behind
+//! [`EltStore`]; [`MemoryStore`] keeps it in this process.
 //!
 //! Nothing of the report is logged: logs carry tx ids, the vendor's
 //! organisation number, the rule that refused, and latencies.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
 
 use chrono::NaiveDate;
 use relay_elt::report::{Report, ReportError, count_reports};
+use relay_elt::revocation::RevocationError;
 use relay_ident::Organisationsnummer;
 use relay_shs::{ErrorCode, ShsError};
 use shs_proto::v1 as proto;
@@ -69,6 +81,16 @@ pub enum Refusal {
     RetryLimit {
         retries: u32,
     },
+    /// The vendor has no mandate from the assistance company in the report.
+    NoMandate,
+    /// A production relay and a report naming a published test person.
+    TestData,
+    /// A future month, or a row after the arrival day.
+    Month(String),
+    /// The same report id with other content than an accepted report.
+    Conflict,
+    /// The signing CA's CRL is past its nextUpdate.
+    CrlExpired,
     Signature(String),
     /// The provider refused for another reason (its base service said no).
     Provider {
@@ -92,6 +114,11 @@ impl Refusal {
             Self::Xml(_) => "ELT-XML",
             Self::SuspendedAnordnare => "ELT-SUSPENDED-ANORDNARE",
             Self::RetryLimit { .. } => "ELT-RETRY-LIMIT",
+            Self::NoMandate => "ELT-NO-MANDATE",
+            Self::TestData => "ELT-TEST-DATA",
+            Self::Month(_) => "ELT-MONTH",
+            Self::Conflict => "ELT-CONFLICT",
+            Self::CrlExpired => "ELT-CRL-EXPIRED",
             Self::Signature(_) => "ELT-SIGNATURE",
             Self::Provider { .. } => "ELT-PROVIDER",
             Self::Unavailable => "ELT-UNAVAILABLE",
@@ -111,6 +138,11 @@ impl Refusal {
             Self::Xml(_) => "xml_validation",
             Self::SuspendedAnordnare => "suspended_anordnare",
             Self::RetryLimit { .. } => "retry_limit",
+            Self::NoMandate => "no_mandate",
+            Self::TestData => "test_data",
+            Self::Month(_) => "month",
+            Self::Conflict => "conflict",
+            Self::CrlExpired => "crl_expired",
             Self::Signature(_) => "signature",
             Self::Provider { .. } => "provider_error",
             Self::Unavailable => "unavailable",
@@ -141,6 +173,10 @@ impl Refusal {
                 | Self::OneReport(_)
                 | Self::SuspendedAnordnare
                 | Self::RetryLimit { .. }
+                | Self::NoMandate
+                | Self::TestData
+                | Self::Month(_)
+                | Self::Conflict
         )
     }
 
@@ -163,8 +199,13 @@ impl Refusal {
                 "the assistance company (assistansanordnare) is suspended from ELT".into()
             }
             Self::RetryLimit { retries } => format!(
-                "this report has been retried {retries} times; no more retries are accepted (terms 2.1 f)"
+                "this call (the same report with the same signatures) has been retried {retries} times; no more retries are accepted (terms 2.1 f). Correct the report or sign it again: a corrected call is a new call"
             ),
+            Self::NoMandate => "the system vendor has no mandate from the assistance company (assistansanordnare) named in the report; the assistance company appoints its vendor".into(),
+            Self::TestData => "the report names a published test person: test data is not accepted in the production environment (terms 2.1 c)".into(),
+            Self::Month(m) => m.clone(),
+            Self::Conflict => "a time report with this id and other content has already been accepted; a corrected report needs a new id".into(),
+            Self::CrlExpired => "the signing CA's certificate revocation list has expired, so revocation cannot be checked; try later".into(),
             Self::Provider { code, message } => format!("{code}: {message}"),
             Self::Unavailable => "Försäkringskassan's service cannot be reached; try later".into(),
             Self::Timeout => "Försäkringskassan did not answer in time; try later".into(),
@@ -188,11 +229,16 @@ impl Refusal {
             Self::NoAgreement(_)
             | Self::SuspendedVendor
             | Self::Environment(_)
-            | Self::SuspendedAnordnare => ErrorCode::MissingAgreement,
+            | Self::SuspendedAnordnare
+            | Self::NoMandate => ErrorCode::MissingAgreement,
             Self::OneReport(_) => ErrorCode::IllegalMessageStructure,
-            Self::Xml(_) | Self::Signature(_) => ErrorCode::IllegalDatapartContent,
+            Self::Xml(_) | Self::Signature(_) | Self::TestData | Self::Month(_) => {
+                ErrorCode::IllegalDatapartContent
+            }
             Self::RateLimited { .. }
             | Self::RetryLimit { .. }
+            | Self::Conflict
+            | Self::CrlExpired
             | Self::Provider { .. }
             | Self::Unavailable
             | Self::Timeout => ErrorCode::OtherError,
@@ -206,9 +252,11 @@ impl Refusal {
         match self {
             Self::Xml(_) => FaultKind::XmlValidation,
             Self::Signature(_) => FaultKind::SignatureValidation,
-            Self::Unavailable | Self::Timeout | Self::Provider { .. } => FaultKind::Server {
-                code: self.code().into(),
-            },
+            Self::Unavailable | Self::Timeout | Self::Provider { .. } | Self::CrlExpired => {
+                FaultKind::Server {
+                    code: self.code().into(),
+                }
+            }
             _ => FaultKind::Policy {
                 code: self.code().into(),
                 retry_after_s: self.retry_after_s(),
@@ -217,42 +265,100 @@ impl Refusal {
     }
 }
 
-/// The rate limiter and retry tracker, rebuilt when their settings change.
-pub struct Limiters {
-    state: std::sync::Mutex<Option<(LimiterKey, std::sync::Arc<LimiterPair>)>>,
+/// What the relay remembers of an accepted report.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// SHA-256 (hex) of the report's exact bytes.
+    pub sha256: String,
+    pub receipt: relay_elt::Receipt,
 }
 
-type LimiterKey = (u64, u32, u32, u64);
+/// The settings the rate and retry bookkeeping follows (from `[elt]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoreSettings {
+    pub calls_per_second: f64,
+    pub burst: u32,
+    pub max_retries: u32,
+    pub retry_window: Duration,
+    pub remembered_reports: usize,
+}
 
-pub struct LimiterPair {
+impl StoreSettings {
+    fn of(c: &crate::config::EltConfig) -> Self {
+        Self {
+            calls_per_second: c.calls_per_second,
+            burst: c.burst,
+            max_retries: c.max_retries,
+            retry_window: Duration::from_secs(c.retry_window_s),
+            remembered_reports: c.remembered_reports,
+        }
+    }
+}
+
+/// ELT's run-time state: each vendor's rate bucket, the count of each call,
+/// and the receipts of accepted reports. [`MemoryStore`] keeps it in this
+/// process; a store shared by several relays implements the same trait.
+pub trait EltStore: Send + Sync {
+    /// Takes a token from `vendor`'s bucket; when none is left, how long until
+    /// one is.
+    fn take_token<'a>(
+        &'a self,
+        vendor: &'a str,
+        settings: &'a StoreSettings,
+    ) -> BoxFuture<'a, Result<(), Duration>>;
+    /// Counts one call (`call` names it); `Ok(retries before this one)`, or
+    /// `Err(retries)` once more than `max_retries` retries were made in the
+    /// window (the refused call is not counted).
+    fn count_call<'a>(
+        &'a self,
+        call: &'a str,
+        settings: &'a StoreSettings,
+    ) -> BoxFuture<'a, Result<u32, u32>>;
+    /// The accepted report with this id, if remembered.
+    fn accepted<'a>(&'a self, report_id: &'a str) -> BoxFuture<'a, Option<Accepted>>;
+    /// Remembers an accepted report.
+    fn remember<'a>(
+        &'a self,
+        report_id: String,
+        accepted: Accepted,
+        settings: &'a StoreSettings,
+    ) -> BoxFuture<'a, ()>;
+}
+
+/// [`EltStore`] in this process's memory: the rate limiter and retry tracker
+/// of [`crate::limits`] (rebuilt when their settings change) and a bounded
+/// map of accepted reports (oldest forgotten first).
+#[derive(Default)]
+pub struct MemoryStore {
+    limits: std::sync::Mutex<Option<(LimiterKey, Arc<LimiterPair>)>>,
+    accepted: std::sync::Mutex<(
+        std::collections::HashMap<String, Accepted>,
+        std::collections::VecDeque<String>,
+    )>,
+}
+
+type LimiterKey = (u64, u32, u32, Duration);
+
+struct LimiterPair {
     rate: crate::limits::RateLimiter,
     retries: crate::limits::RetryTracker,
 }
 
-impl Limiters {
-    pub fn new() -> Self {
-        Self {
-            state: std::sync::Mutex::new(None),
-        }
-    }
-
-    fn for_config(&self, c: &crate::config::EltConfig) -> std::sync::Arc<LimiterPair> {
+impl MemoryStore {
+    fn limiters(&self, s: &StoreSettings) -> Arc<LimiterPair> {
         let key = (
-            c.calls_per_second.to_bits(),
-            c.burst,
-            c.max_retries,
-            c.retry_window_s,
+            s.calls_per_second.to_bits(),
+            s.burst,
+            s.max_retries,
+            s.retry_window,
         );
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.limits.lock().unwrap_or_else(|p| p.into_inner());
         match &*state {
             Some((k, pair)) if *k == key => pair.clone(),
             _ => {
-                let pair = std::sync::Arc::new(LimiterPair {
-                    rate: crate::limits::RateLimiter::new(c.calls_per_second, c.burst),
-                    retries: crate::limits::RetryTracker::new(
-                        c.max_retries,
-                        Duration::from_secs(c.retry_window_s),
-                    ),
+                let pair = Arc::new(LimiterPair {
+                    rate: crate::limits::RateLimiter::new(s.calls_per_second, s.burst),
+                    retries: crate::limits::RetryTracker::new(s.max_retries, s.retry_window),
                 });
                 *state = Some((key, pair.clone()));
                 pair
@@ -261,7 +367,201 @@ impl Limiters {
     }
 }
 
-impl Default for Limiters {
+impl EltStore for MemoryStore {
+    fn take_token<'a>(
+        &'a self,
+        vendor: &'a str,
+        settings: &'a StoreSettings,
+    ) -> BoxFuture<'a, Result<(), Duration>> {
+        let result = self.limiters(settings).rate.check(vendor);
+        Box::pin(std::future::ready(result))
+    }
+
+    fn count_call<'a>(
+        &'a self,
+        call: &'a str,
+        settings: &'a StoreSettings,
+    ) -> BoxFuture<'a, Result<u32, u32>> {
+        let result = self.limiters(settings).retries.attempt(&[call]);
+        Box::pin(std::future::ready(result))
+    }
+
+    fn accepted<'a>(&'a self, report_id: &'a str) -> BoxFuture<'a, Option<Accepted>> {
+        let state = self.accepted.lock().unwrap_or_else(|p| p.into_inner());
+        let found = state.0.get(report_id).cloned();
+        Box::pin(std::future::ready(found))
+    }
+
+    fn remember<'a>(
+        &'a self,
+        report_id: String,
+        accepted: Accepted,
+        settings: &'a StoreSettings,
+    ) -> BoxFuture<'a, ()> {
+        let mut state = self.accepted.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, order) = &mut *state;
+        if map.insert(report_id.clone(), accepted).is_none() {
+            order.push_back(report_id);
+        }
+        while order.len() > settings.remembered_reports.max(1) {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Mandates granted and revoked through the admin API, over those in
+/// configuration: a vendor may submit for an assistance company when the pair
+/// is granted, or configured and not revoked. Kept in `elt.mandates_file`
+/// when configured.
+#[derive(Default)]
+pub struct Mandates {
+    state: std::sync::RwLock<MandateState>,
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct MandateState {
+    granted: std::collections::BTreeSet<(Organisationsnummer, Organisationsnummer)>,
+    revoked: std::collections::BTreeSet<(Organisationsnummer, Organisationsnummer)>,
+    /// The file this state was read from (and is written to).
+    #[serde(skip)]
+    file: Option<std::path::PathBuf>,
+}
+
+/// One mandate as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MandateView {
+    pub vendor: String,
+    pub anordnare: String,
+    /// `config` or `admin`.
+    pub source: &'static str,
+}
+
+impl Mandates {
+    /// Reads `elt.mandates_file` the first time it is named (and again when a
+    /// reload names another file).
+    fn sync_file(&self, elt: &crate::config::EltConfig) {
+        let wanted = elt.mandates_file.clone();
+        if self.read().file == wanted {
+            return;
+        }
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if state.file == wanted {
+            return;
+        }
+        let loaded = wanted
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|b| serde_json::from_slice::<MandateState>(&b).ok())
+            .unwrap_or_default();
+        *state = MandateState {
+            file: wanted,
+            ..loaded
+        };
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, MandateState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `vendor` may submit reports for `anordnare`.
+    pub fn allows(
+        &self,
+        elt: &crate::config::EltConfig,
+        vendor: &Organisationsnummer,
+        anordnare: &Organisationsnummer,
+    ) -> bool {
+        self.sync_file(elt);
+        let state = self.read();
+        let pair = (*vendor, *anordnare);
+        !state.revoked.contains(&pair)
+            && (state.granted.contains(&pair) || elt.has_mandate(vendor, anordnare))
+    }
+
+    /// Grants (`on`) or revokes a mandate; writes `elt.mandates_file` when
+    /// configured.
+    pub fn set(
+        &self,
+        elt: &crate::config::EltConfig,
+        vendor: Organisationsnummer,
+        anordnare: Organisationsnummer,
+        on: bool,
+    ) -> anyhow::Result<()> {
+        self.sync_file(elt);
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let pair = (vendor, anordnare);
+        if on {
+            state.revoked.remove(&pair);
+            state.granted.insert(pair);
+        } else {
+            state.granted.remove(&pair);
+            state.revoked.insert(pair);
+        }
+        if let Some(file) = &state.file {
+            let json = serde_json::to_vec_pretty(&*state)?;
+            let tmp = file.with_extension("tmp");
+            std::fs::write(&tmp, json)?;
+            std::fs::rename(&tmp, file)?;
+        }
+        Ok(())
+    }
+
+    /// Every mandate in force, and where it comes from.
+    pub fn list(&self, elt: &crate::config::EltConfig) -> Vec<MandateView> {
+        self.sync_file(elt);
+        let state = self.read();
+        let mut out: Vec<MandateView> = Vec::new();
+        for m in &elt.mandates {
+            for a in &m.anordnare {
+                if !state.revoked.contains(&(m.vendor, *a)) {
+                    out.push(MandateView {
+                        vendor: m.vendor.as_str().to_owned(),
+                        anordnare: a.as_str().to_owned(),
+                        source: "config",
+                    });
+                }
+            }
+        }
+        for (v, a) in &state.granted {
+            if !elt.has_mandate(v, a) {
+                out.push(MandateView {
+                    vendor: v.as_str().to_owned(),
+                    anordnare: a.as_str().to_owned(),
+                    source: "admin",
+                });
+            }
+        }
+        out
+    }
+}
+
+/// ELT's state in the relay: the store and the admin API's mandates.
+pub struct EltState {
+    pub store: Arc<dyn EltStore>,
+    pub mandates: Mandates,
+}
+
+/// The name `Relay` knows this state by.
+pub type Limiters = EltState;
+
+impl EltState {
+    /// State in this process's memory.
+    pub fn new() -> Self {
+        Self::with_store(Arc::new(MemoryStore::default()))
+    }
+
+    /// State in `store` (e.g. one shared by several relays).
+    pub fn with_store(store: Arc<dyn EltStore>) -> Self {
+        Self {
+            store,
+            mandates: Mandates::default(),
+        }
+    }
+}
+
+impl Default for EltState {
     fn default() -> Self {
         Self::new()
     }
@@ -311,12 +611,21 @@ pub async fn submit(
     result
 }
 
-/// What passed every rule: the call to make.
-struct Prepared {
+/// What passed every rule: the call to make, or the receipt of the accepted
+/// report this one repeats.
+enum Prepared {
+    Submit(Box<Call>),
+    Repeat(relay_elt::Receipt),
+}
+
+struct Call {
     request: proto::SubmitRequest,
     digest: String,
+    report_id: String,
+    month: NaiveDate,
     provider: String,
     timeout: Duration,
+    settings: StoreSettings,
 }
 
 async fn run(
@@ -335,19 +644,33 @@ async fn run(
         policy.decision = tracing::field::Empty,
         policy.rule = tracing::field::Empty,
     );
-    let prepared = span.in_scope(|| prepare(relay, &live, caller, tx, submission, persons));
+    let prepared = tracing::Instrument::instrument(
+        prepare(relay, &live, caller, tx, submission, persons),
+        span.clone(),
+    )
+    .await;
     match &prepared {
         Ok(_) => span.record("policy.decision", "allowed"),
         Err(r) => span
             .record("policy.decision", "refused")
             .record("policy.rule", r.label()),
     };
-    let Prepared {
+    let call = match prepared? {
+        Prepared::Repeat(receipt) => {
+            tracing::info!(tx = %tx, "time report repeated: the original receipt");
+            return Ok(receipt);
+        }
+        Prepared::Submit(call) => *call,
+    };
+    let Call {
         request,
         digest,
+        report_id,
+        month,
         provider,
         timeout,
-    } = prepared?;
+        settings,
+    } = call;
     let span = tracing::info_span!(
         "provider.call",
         otel.kind = "client",
@@ -375,18 +698,42 @@ async fn run(
                 tracing::error!(tx = %tx, "the provider's receipt names other bytes than were sent");
                 return Err(Refusal::Unavailable);
             }
-            Ok(relay_elt::Receipt {
+            // Late or not is decided by the day Försäkringskassan received it
+            // (the original day, for a repeat).
+            let received = chrono::DateTime::parse_from_rfc3339(&r.received_at)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .unwrap_or_else(|_| chrono::Utc::now());
+            let receipt = relay_elt::Receipt {
                 tx_id: r.receipt_id,
                 report_id: r.document_id,
                 received_at: r.received_at,
                 sha256: r.sha256,
-            })
+                repeat: r.repeat,
+                late: relay_elt::calendar::lateness(month, swedish_day(received)),
+            };
+            relay
+                .elt_limiters
+                .store
+                .remember(
+                    report_id,
+                    Accepted {
+                        sha256: digest,
+                        receipt: relay_elt::Receipt {
+                            repeat: false,
+                            ..receipt.clone()
+                        },
+                    },
+                    &settings,
+                )
+                .await;
+            Ok(receipt)
         }
         SubmitOutcome::Refused(e) => {
             let message = e.messages.join("; ");
             Err(match proto::SubmitErrorKind::try_from(e.kind) {
                 Ok(proto::SubmitErrorKind::Validation) => Refusal::Xml(message),
                 Ok(proto::SubmitErrorKind::Signature) => Refusal::Signature(message),
+                Ok(proto::SubmitErrorKind::Conflict) => Refusal::Conflict,
                 _ => Refusal::Provider {
                     code: e.code,
                     message,
@@ -401,7 +748,32 @@ async fn run(
     }
 }
 
-fn prepare(
+/// The calendar day in Sweden at `t`.
+fn swedish_day(t: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+    t.with_timezone(&chrono_tz::Europe::Stockholm).date_naive()
+}
+
+/// Names a call for the retry count: the vendor, the report id when readable,
+/// and the SHA-256 of the report and of each signature. Any change to any of
+/// them is a new call.
+fn call_key(caller: &Organisationsnummer, submission: &Submission) -> String {
+    let id = relay_elt::report::id_of(&submission.report)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| "-".into());
+    let sig = |s: &Option<Signature>| {
+        s.as_ref()
+            .map_or_else(|| "-".to_owned(), |s| relay_elt::sha256_hex(&s.der))
+    };
+    let material = format!(
+        "{caller}/{id}/{}/{}/{}",
+        relay_elt::sha256_hex(&submission.report),
+        sig(&submission.assistant_signature),
+        sig(&submission.anordnare_signature)
+    );
+    format!("{caller}/{}", relay_elt::sha256_hex(material.as_bytes()))
+}
+
+async fn prepare(
     relay: &Relay,
     live: &crate::Live,
     caller: &Caller<'_>,
@@ -450,10 +822,22 @@ fn prepare(
             "the client certificate is registered for the test environment only".into(),
         ));
     }
-    let limiters = relay.elt_limiters.for_config(elt);
-    limiters
-        .rate
-        .check(caller.org.as_str())
+    // Every call from here on counts towards the retries of the same call,
+    // whatever its outcome (terms 2.1 f).
+    let state = &relay.elt_limiters;
+    let settings = StoreSettings::of(elt);
+    let retries = state
+        .store
+        .count_call(&call_key(caller.org, &submission), &settings)
+        .await
+        .map_err(|retries| Refusal::RetryLimit { retries })?;
+    if retries > 0 {
+        tracing::info!(tx = %tx, retry = retries, "call retried");
+    }
+    state
+        .store
+        .take_token(caller.org.as_str(), &settings)
+        .await
         .map_err(|retry_after| Refusal::RateLimited {
             retry_after,
             per_second: elt.calls_per_second,
@@ -476,11 +860,20 @@ fn prepare(
         })?;
     persons.push(report.insured);
     persons.push(report.assistant);
+    if !state.mandates.allows(elt, caller.org, &report.anordnare) {
+        return Err(Refusal::NoMandate);
+    }
     if relay.operator.is_anordnare_suspended(&report.anordnare)
         || elt.suspended_anordnare.contains(&report.anordnare)
     {
         return Err(Refusal::SuspendedAnordnare);
     }
+    if env == Environment::Production && report.names_test_person() {
+        return Err(Refusal::TestData);
+    }
+    let now = chrono::Utc::now();
+    relay_elt::calendar::check_arrival(&report, swedish_day(now))
+        .map_err(|e| Refusal::Month(e.to_string()))?;
     let (Some(assistant), Some(anordnare)) = (
         submission.assistant_signature,
         submission.anordnare_signature,
@@ -497,17 +890,31 @@ fn prepare(
             )));
         }
     }
+    if let Some(revocation) = &elt.revocation {
+        for (role, s) in [
+            ("assistant", &assistant),
+            ("assistance company", &anordnare),
+        ] {
+            let der = relay_elt::signature::der_of(&s.der);
+            revocation
+                .check(&der, s.ocsp.as_deref(), now)
+                .map_err(|e| match e {
+                    RevocationError::CrlExpired => Refusal::CrlExpired,
+                    other => Refusal::Signature(format!("the {role}'s signature: {other}")),
+                })?;
+        }
+    }
     let digest = relay_elt::sha256_hex(&submission.report);
     let id = report.id.to_string();
-    let retries = limiters
-        .retries
-        .attempt(&[
-            &format!("{}/id/{id}", caller.org),
-            &format!("{}/sha256/{digest}", caller.org),
-        ])
-        .map_err(|retries| Refusal::RetryLimit { retries })?;
-    if retries > 0 {
-        tracing::info!(tx = %tx, retry = retries, "time report retried");
+    match state.store.accepted(&id).await {
+        Some(a) if a.sha256 == digest => {
+            return Ok(Prepared::Repeat(relay_elt::Receipt {
+                repeat: true,
+                ..a.receipt
+            }));
+        }
+        Some(_) => return Err(Refusal::Conflict),
+        None => {}
     }
     let attachment = |name: &str, s: Signature| {
         let mut attributes = std::collections::HashMap::new();
@@ -551,14 +958,18 @@ fn prepare(
             Environment::Test => proto::Environment::Test,
             Environment::Production => proto::Environment::Production,
         } as i32,
+        document_id: id.clone(),
     };
     drop(submission.report);
-    Ok(Prepared {
+    Ok(Prepared::Submit(Box::new(Call {
         request,
         digest,
+        report_id: id,
+        month: report.month,
         provider: elt.provider.clone(),
         timeout: Duration::from_millis(elt.timeout_ms),
-    })
+        settings,
+    })))
 }
 
 /// Provider ids as static labels (bounded metric labels).
@@ -673,6 +1084,36 @@ mod tests {
                 "policy",
             ),
             (
+                Refusal::NoMandate,
+                "ELT-NO-MANDATE",
+                ErrorCode::MissingAgreement,
+                "policy",
+            ),
+            (
+                Refusal::TestData,
+                "ELT-TEST-DATA",
+                ErrorCode::IllegalDatapartContent,
+                "policy",
+            ),
+            (
+                Refusal::Month("x".into()),
+                "ELT-MONTH",
+                ErrorCode::IllegalDatapartContent,
+                "policy",
+            ),
+            (
+                Refusal::Conflict,
+                "ELT-CONFLICT",
+                ErrorCode::OtherError,
+                "policy",
+            ),
+            (
+                Refusal::CrlExpired,
+                "ELT-CRL-EXPIRED",
+                ErrorCode::OtherError,
+                "server",
+            ),
+            (
                 Refusal::Signature("x".into()),
                 "ELT-SIGNATURE",
                 ErrorCode::IllegalDatapartContent,
@@ -714,5 +1155,77 @@ mod tests {
             Some(1)
         );
         assert!(rate.message().contains("at most 1 call(s) per second"));
+    }
+
+    fn settings() -> StoreSettings {
+        StoreSettings {
+            calls_per_second: 1.0,
+            burst: 1,
+            max_retries: 5,
+            retry_window: Duration::from_secs(3600),
+            remembered_reports: 2,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_memory_store_refuses_the_sixth_retry_of_a_call_and_forgets_the_oldest_receipt() {
+        let store = MemoryStore::default();
+        let s = settings();
+        for retry in 0..=5 {
+            assert_eq!(store.count_call("call", &s).await, Ok(retry));
+        }
+        assert_eq!(store.count_call("call", &s).await, Err(5));
+        assert_eq!(store.count_call("corrected call", &s).await, Ok(0));
+        let accepted = |n: &str| Accepted {
+            sha256: n.into(),
+            receipt: relay_elt::Receipt {
+                tx_id: n.into(),
+                report_id: n.into(),
+                received_at: String::new(),
+                sha256: n.into(),
+                repeat: false,
+                late: None,
+            },
+        };
+        for n in ["a", "b", "c"] {
+            store.remember(n.into(), accepted(n), &s).await;
+        }
+        assert!(store.accepted("a").await.is_none(), "oldest forgotten");
+        assert_eq!(store.accepted("c").await.unwrap().sha256, "c");
+    }
+
+    #[test]
+    fn mandates_come_from_configuration_and_the_admin_api_and_are_kept_in_the_file() {
+        let org = |s: &str| Organisationsnummer::parse(s).unwrap();
+        let (vendor, anordnare, other) = (org("5566770011"), org("5566770029"), org("5566778899"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mandates.json");
+        let elt: crate::config::EltConfig = toml::from_str(&format!(
+            "mandates = [{{ vendor = \"{vendor}\", anordnare = [\"{anordnare}\"] }}]\nmandates_file = {:?}\n",
+            file.display().to_string()
+        ))
+        .unwrap();
+        let m = Mandates::default();
+        assert!(m.allows(&elt, &vendor, &anordnare));
+        assert!(!m.allows(&elt, &vendor, &other));
+        m.set(&elt, vendor, other, true).unwrap();
+        m.set(&elt, vendor, anordnare, false).unwrap();
+        assert!(m.allows(&elt, &vendor, &other));
+        assert!(
+            !m.allows(&elt, &vendor, &anordnare),
+            "a configured mandate revoked"
+        );
+        // A restarted relay reads the file.
+        let restarted = Mandates::default();
+        assert!(restarted.allows(&elt, &vendor, &other));
+        assert!(!restarted.allows(&elt, &vendor, &anordnare));
+        assert_eq!(
+            restarted.list(&elt),
+            vec![MandateView {
+                vendor: vendor.as_str().into(),
+                anordnare: other.as_str().into(),
+                source: "admin",
+            }]
+        );
     }
 }

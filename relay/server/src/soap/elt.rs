@@ -133,7 +133,7 @@ async fn call(
     let receipt = elt::submit(relay, caller, relay_audit::Channel::Soap, &tx, submission)
         .await
         .map_err(|r| Failure::from(r).audited())?;
-    Ok(xml(StatusCode::OK, soap::response_xml(&receipt.tx_id)))
+    Ok(xml(StatusCode::OK, soap::response_xml(&receipt)))
 }
 
 /// `GET {path}?wsdl` and `GET {path}?xsd=NAME`.
