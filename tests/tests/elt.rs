@@ -109,12 +109,17 @@ impl Vendor<'_> {
             .expect("the receipt is valid against its schema");
             Outcome::Receipt(Receipt::parse(receipt_xml).expect("a receipt"))
         } else {
-            assert_eq!(status.as_u16(), 400);
-            Outcome::Refused(
-                code.expect("X-shs-errorcode"),
-                String::from_utf8_lossy(&body).into_owned(),
-                retry,
-            )
+            let text = String::from_utf8_lossy(&body).into_owned();
+            // Försäkringskassan's side failing is a 5xx; every rule a 400.
+            if ["ELT-PROVIDER", "ELT-UNAVAILABLE", "ELT-TIMEOUT"]
+                .iter()
+                .any(|c| text.contains(c))
+            {
+                assert!(status.is_server_error(), "{status}: {text}");
+            } else {
+                assert_eq!(status.as_u16(), 400, "{text}");
+            }
+            Outcome::Refused(code.expect("X-shs-errorcode"), text, retry)
         }
     }
 

@@ -64,7 +64,12 @@ pub async fn refused(
 }
 
 /// A delivery-service fetch: who fetched which message (its tx.id), never content.
-pub async fn fetched(relay: &Relay, caller: &Caller, tx_id: &str, result: relay_audit::FetchResult) {
+pub async fn fetched(
+    relay: &Relay,
+    caller: &Caller,
+    tx_id: &str,
+    result: relay_audit::FetchResult,
+) {
     let Some((log, _)) = &relay.audit else {
         return;
     };

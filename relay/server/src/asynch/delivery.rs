@@ -178,7 +178,13 @@ pub async fn fetch(
         let mut handle = match store.fetch(&outbox, &second).await {
             Ok(h) => h,
             Err(e) if e.is_caller_fault() => {
-                crate::outcomes::fetched(&relay, &admitted.caller, &second, relay_audit::FetchResult::NotFound).await;
+                crate::outcomes::fetched(
+                    &relay,
+                    &admitted.caller,
+                    &second,
+                    relay_audit::FetchResult::NotFound,
+                )
+                .await;
                 return Err(not_found());
             }
             Err(e) => return Err(crate::asynch::mailbox_failed(e)),
@@ -192,7 +198,13 @@ pub async fn fetch(
             outcome = "fetched",
             "message fetched"
         );
-        crate::outcomes::fetched(&relay, &admitted.caller, &second, relay_audit::FetchResult::Delivered).await;
+        crate::outcomes::fetched(
+            &relay,
+            &admitted.caller,
+            &second,
+            relay_audit::FetchResult::Delivered,
+        )
+        .await;
         // Stream the decrypted body; when it has been read to its end, the message
         // becomes Fetched. A client that goes away leaves it listed again.
         let stream =
