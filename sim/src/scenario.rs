@@ -13,7 +13,8 @@
 //! [[override]]                 # per person (always wins)
 //! person = "191212121212"
 //! agency = "CSN"
-//! error = "CSN-9"              # or: hang = true, or: latency_ms = 20000
+//! error = "CSN-9"              # or: hang = true, or: latency_ms = 20000,
+//!                              # or: unknown = true (the agency's no-hit answer)
 //! ```
 
 use std::collections::BTreeMap;
@@ -109,6 +110,9 @@ pub struct Override {
     pub hang: bool,
     #[serde(default)]
     pub latency_ms: Option<u64>,
+    /// The base service does not know this person: it answers, with nothing.
+    #[serde(default)]
+    pub unknown: bool,
 }
 
 /// A whole scenario.
@@ -197,6 +201,13 @@ impl Scenario {
             };
         }
         Plan::Answer { after: latency }
+    }
+
+    /// Whether an override makes `person` unknown to `agency`.
+    pub fn is_unknown(&self, agency: Agency, person: &str) -> bool {
+        self.overrides
+            .iter()
+            .any(|o| o.agency == agency && o.person == person && o.unknown)
     }
 
     /// Whether the agency is in an outage (manual or scheduled).

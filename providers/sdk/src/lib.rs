@@ -17,7 +17,8 @@
 //! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env;
 //! - tracing: each call runs in a span continuing the relay's trace (the W3C
 //!   `traceparent` in the call's metadata), exported over OTLP with a
-//!   `[tracing]` section.
+//!   `[tracing]` section; the trace context is handed on to the base service
+//!   ([`base_service_traceparent`]).
 //!
 //! # Layout
 //!
@@ -122,6 +123,21 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     fn health(&self) -> impl Future<Output = Health> + Send;
+}
+
+tokio::task_local! {
+    static BASE_SERVICE_TRACEPARENT: Option<String>;
+}
+
+/// The W3C `traceparent` to send to the base service while answering a call:
+/// the trace the relay started continues into the agency's own service. `None`
+/// outside a call or when the call carried no trace context. Adapters add it as
+/// the `traceparent` HTTP header of their base-service requests.
+pub fn base_service_traceparent() -> Option<String> {
+    BASE_SERVICE_TRACEPARENT
+        .try_with(Clone::clone)
+        .ok()
+        .flatten()
 }
 
 /// A reqwest client for the base service built from `backend` (custom CA,
