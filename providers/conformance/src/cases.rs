@@ -535,7 +535,8 @@ pub async fn deadline(kit: &Kit) -> CaseReport {
 }
 
 /// `limits`: beyond its concurrency limit the adapter answers
-/// RESOURCE_EXHAUSTED at once, not after a wait.
+/// RESOURCE_EXHAUSTED at once, not after a wait. (What the held calls answer
+/// is the deadline case's business.)
 pub async fn limits(kit: &Kit) -> CaseReport {
     const NAME: &str = "limits";
     let Some(sim) = &kit.sim else {
@@ -574,15 +575,8 @@ pub async fn limits(kit: &Kit) -> CaseReport {
         .collect();
     let held = results.len() - exhausted.len();
     let slowest = exhausted.iter().max().copied().unwrap_or_default();
-    let others: Vec<String> = results
-        .iter()
-        .filter_map(|(c, _)| match c {
-            Some(Code::ResourceExhausted) | Some(Code::DeadlineExceeded) => None,
-            Some(c) => Some(format!("{c:?}")),
-            None => Some("OK".to_owned()),
-        })
-        .collect();
-    let settled = sim.wait_no_hanging(CANCEL_WITHIN).await.unwrap_or(false);
+    // Let the held base-service calls end before the next case.
+    let _ = sim.wait_no_hanging(CANCEL_WITHIN).await;
     if exhausted.is_empty() {
         CaseReport::fail(
             NAME,
@@ -598,19 +592,6 @@ pub async fn limits(kit: &Kit) -> CaseReport {
                 "RESOURCE_EXHAUSTED came after up to {} ms: beyond the limit the answer must come at once",
                 slowest.as_millis()
             ),
-        )
-    } else if !others.is_empty() {
-        CaseReport::fail(
-            NAME,
-            format!(
-                "calls held within the limit answered {} instead of DEADLINE_EXCEEDED",
-                others.join(", ")
-            ),
-        )
-    } else if !settled {
-        CaseReport::fail(
-            NAME,
-            "the held base-service calls were not cancelled after their deadline",
         )
     } else {
         CaseReport::pass(

@@ -140,6 +140,15 @@ pub fn base_service_traceparent() -> Option<String> {
         .flatten()
 }
 
+/// Runs `work` with `traceparent` as its [`base_service_traceparent`]: for
+/// adapters (and tests) that serve the contract without this SDK's server.
+pub async fn with_base_service_traceparent<F: Future>(
+    traceparent: Option<String>,
+    work: F,
+) -> F::Output {
+    BASE_SERVICE_TRACEPARENT.scope(traceparent, work).await
+}
+
 /// A reqwest client for the base service built from `backend` (custom CA,
 /// optional client certificate, timeout).
 pub fn base_service_client(cfg: &BaseService) -> Result<reqwest::Client, ConfigError> {
