@@ -615,6 +615,22 @@ async fn probe(channel: tonic::transport::Channel) -> Result<(), tonic::Status> 
         .map(|_| ())
 }
 
+/// The control for the security cases: the same probe with the kit's own
+/// certificate must get through, or a refusal proves nothing.
+async fn control(kit: &Kit) -> Result<(), String> {
+    let identity = match (std::fs::read(&kit.args.cert), std::fs::read(&kit.args.key)) {
+        (Ok(c), Ok(k)) => Identity::from_pem(c, k),
+        _ => return Err("cannot read --cert/--key".into()),
+    };
+    let channel = kit.connect(Some(identity)).map_err(|e| e.to_string())?;
+    probe(channel).await.map_err(|s| {
+        format!(
+            "the control probe with the kit's own certificate failed too ({}): nothing to conclude",
+            status_text(&s)
+        )
+    })
+}
+
 fn refused(name: &'static str, who: &str, r: Result<(), tonic::Status>) -> CaseReport {
     match r {
         Ok(()) => CaseReport::fail(name, format!("the adapter answered {who}")),
@@ -643,6 +659,9 @@ fn refused(name: &'static str, who: &str, r: Result<(), tonic::Status>) -> CaseR
 /// refused in the handshake.
 pub async fn no_client_certificate(kit: &Kit) -> CaseReport {
     const NAME: &str = "security.no_client_certificate";
+    if let Err(e) = control(kit).await {
+        return CaseReport::fail(NAME, e);
+    }
     match kit.connect(None) {
         Ok(c) => refused(NAME, "a client without a certificate", probe(c).await),
         Err(e) => CaseReport::fail(NAME, format!("cannot set up the probe: {e}")),
@@ -653,6 +672,9 @@ pub async fn no_client_certificate(kit: &Kit) -> CaseReport {
 /// refused in the handshake.
 pub async fn foreign_ca(kit: &Kit) -> CaseReport {
     const NAME: &str = "security.foreign_ca";
+    if let Err(e) = control(kit).await {
+        return CaseReport::fail(NAME, e);
+    }
     let files = relay_pki::DevCa::new("shs-conformance foreign CA").and_then(|ca| {
         ca.client_cert(&relay_pki::Subject {
             serial_number: None,
