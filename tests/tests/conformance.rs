@@ -400,6 +400,30 @@ async fn a_broken_adapter_fails_exactly_the_cases_it_breaks_and_the_relay_refuse
     let r = http.post(format!("{admin}/admin/reload")).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     let before = queries.load(std::sync::atomic::Ordering::SeqCst);
+    // A question for TNS through the SSBTEK web service: the slot answers an
+    // SSBT error and the broken adapter gets no query.
+    let today = chrono::Local::now().date_naive();
+    let question = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body><ssbt:hamtaBastjanstInformation xmlns:ssbt=\"http://schema.forsakringskassan.se/integration/ssbt/10\"><ssbt:generellaFrageparametrar><ssbt:fraganSkallInkluderasISvaret>false</ssbt:fraganSkallInkluderasISvaret><ssbt:ingivare><ssbt:organisationsnummer>162120002411</ssbt:organisationsnummer><ssbt:namn>Sundsvalls kommun</ssbt:namn><ssbt:handlaggare>hl-1</ssbt:handlaggare></ssbt:ingivare><ssbt:personidentitet>191212121212</ssbt:personidentitet><ssbt:arendeidentitet>A-1</ssbt:arendeidentitet><ssbt:tidsperiod><ssbt:fromDatum>{}</ssbt:fromDatum><ssbt:tomDatum>{today}</ssbt:tomDatum></ssbt:tidsperiod><ssbt:syfte>Beslut om eller kontroll av ekonomiskt bistånd</ssbt:syfte><ssbt:lagtext>11 kap. 11 a § socialtjänstlagen (2001:453)</ssbt:lagtext></ssbt:generellaFrageparametrar><ssbt:specifikaFrageparametrar><ssbt:AF inkludera=\"false\"/><ssbt:CSN inkludera=\"false\"/><ssbt:FK inkludera=\"false\"/><ssbt:SKV inkludera=\"false\"/><ssbt:SO inkludera=\"false\"/><ssbt:TNS inkludera=\"true\"/><ssbt:MIV inkludera=\"false\"/></ssbt:specifikaFrageparametrar></ssbt:hamtaBastjanstInformation></soapenv:Body></soapenv:Envelope>",
+        today - chrono::Months::new(3)
+    );
+    let answer = stack
+        .client("2120002411")
+        .post(format!("{}/ssbtek/v10", stack.relay_url()))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(question)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(answer.contains("SSBT-UNAVAILABLE"), "{answer}");
+    assert_eq!(
+        queries.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "the refused provider is not called"
+    );
     let providers: serde_json::Value = http
         .get(format!("{admin}/admin/providers"))
         .send()
@@ -417,7 +441,6 @@ async fn a_broken_adapter_fails_exactly_the_cases_it_breaks_and_the_relay_refuse
         .clone();
     assert_eq!(tns["contract"]["state"], "incompatible", "{tns}");
     assert_eq!(tns["contract"]["declared"], "shs_relay.provider.v2", "{tns}");
-    assert_eq!(queries.load(std::sync::atomic::Ordering::SeqCst), before);
     let logs = stack.all_logs();
     assert!(
         logs.contains("provider refused: its Describe declares an incompatible contract version"),
