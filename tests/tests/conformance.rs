@@ -325,6 +325,9 @@ async fn start_broken(
         }
     });
     let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status(proto::SERVICE_NAME, tonic_health::ServingStatus::NotServing)
+        .await;
     let watched = backend.clone();
     tokio::spawn(async move {
         loop {

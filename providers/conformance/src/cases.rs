@@ -208,16 +208,17 @@ async fn health_status(kit: &Kit) -> Result<ServingStatus, String> {
 async fn wait_health(kit: &Kit, wanted: ServingStatus, within: Duration) -> Result<Duration, String> {
     let started = Instant::now();
     loop {
-        let now = health_status(kit).await?;
-        if now == wanted {
+        // An error (e.g. the service not registered yet while the adapter
+        // starts) counts as "not yet" until the time is up.
+        let now = health_status(kit).await;
+        if now == Ok(wanted) {
             return Ok(started.elapsed());
         }
         if started.elapsed() >= within {
-            return Err(format!(
-                "still {} after {} s",
-                now.as_str_name(),
-                within.as_secs()
-            ));
+            return Err(match now {
+                Ok(s) => format!("still {} after {} s", s.as_str_name(), within.as_secs()),
+                Err(e) => format!("{e} (for {} s)", within.as_secs()),
+            });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
