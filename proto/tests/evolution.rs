@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use prost::Message;
-use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorSet, ServiceDescriptorProto};
+use prost_types::{
+    DescriptorProto, EnumDescriptorProto, FileDescriptorSet, ServiceDescriptorProto,
+};
 
 const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/v1.fds.bin");
 
@@ -41,7 +43,11 @@ fn services(set: &FileDescriptorSet) -> BTreeMap<String, &ServiceDescriptorProto
 }
 
 fn messages(set: &FileDescriptorSet) -> BTreeMap<String, &DescriptorProto> {
-    fn walk<'a>(prefix: &str, m: &'a DescriptorProto, out: &mut BTreeMap<String, &'a DescriptorProto>) {
+    fn walk<'a>(
+        prefix: &str,
+        m: &'a DescriptorProto,
+        out: &mut BTreeMap<String, &'a DescriptorProto>,
+    ) {
         let name = format!("{prefix}.{}", m.name());
         for n in &m.nested_type {
             walk(&name, n, out);
@@ -98,9 +104,10 @@ pub fn breaking_changes(old: &FileDescriptorSet, new: &FileDescriptorSet) -> Vec
                     g.number()
                 )),
                 (None, None) => {
-                    let reserved = n.reserved_range.iter().any(|r| {
-                        (r.start()..r.end()).contains(&field.number())
-                    });
+                    let reserved = n
+                        .reserved_range
+                        .iter()
+                        .any(|r| (r.start()..r.end()).contains(&field.number()));
                     if !reserved {
                         out.push(format!(
                             "field {name}.{} ({}) removed without reserving its number",
@@ -125,7 +132,10 @@ pub fn breaking_changes(old: &FileDescriptorSet, new: &FileDescriptorSet) -> Vec
                         out.push(format!("field {name}.{} changed cardinality", field.name()));
                     }
                     if g.oneof_index != field.oneof_index {
-                        out.push(format!("field {name}.{} moved in or out of a oneof", field.name()));
+                        out.push(format!(
+                            "field {name}.{} moved in or out of a oneof",
+                            field.name()
+                        ));
                     }
                 }
             }
@@ -139,7 +149,11 @@ pub fn breaking_changes(old: &FileDescriptorSet, new: &FileDescriptorSet) -> Vec
         };
         for v in &e.value {
             if !n.value.iter().any(|w| w.number() == v.number()) {
-                out.push(format!("enum value {name}.{} ({}) removed", v.name(), v.number()));
+                out.push(format!(
+                    "enum value {name}.{} ({}) removed",
+                    v.name(),
+                    v.number()
+                ));
             }
         }
     }
@@ -154,7 +168,10 @@ pub fn breaking_changes(old: &FileDescriptorSet, new: &FileDescriptorSet) -> Vec
                 None => out.push(format!("method {name}.{} removed or renamed", m.name())),
                 Some(x) => {
                     if x.input_type() != m.input_type() || x.output_type() != m.output_type() {
-                        out.push(format!("method {name}.{} changed its request or reply type", m.name()));
+                        out.push(format!(
+                            "method {name}.{} changed its request or reply type",
+                            m.name()
+                        ));
                     }
                     if x.client_streaming() != m.client_streaming()
                         || x.server_streaming() != m.server_streaming()
@@ -216,7 +233,11 @@ fn detected(change: impl FnOnce(&mut FileDescriptorSet), expect: &str) {
 #[test]
 fn a_removed_field_is_breaking() {
     detected(
-        |s| message(s, "QueryRequest").field.retain(|f| f.name() != "person_id"),
+        |s| {
+            message(s, "QueryRequest")
+                .field
+                .retain(|f| f.name() != "person_id")
+        },
         "QueryRequest.person_id (4) removed",
     );
 }
@@ -227,10 +248,11 @@ fn a_removed_field_whose_number_is_reserved_is_not() {
     let mut new = old.clone();
     let m = message(&mut new, "QueryRequest");
     m.field.retain(|f| f.name() != "correlation_id");
-    m.reserved_range.push(prost_types::descriptor_proto::ReservedRange {
-        start: Some(11),
-        end: Some(12),
-    });
+    m.reserved_range
+        .push(prost_types::descriptor_proto::ReservedRange {
+            start: Some(11),
+            end: Some(12),
+        });
     assert_eq!(breaking_changes(&old, &new), Vec::<String>::new());
 }
 
@@ -259,7 +281,10 @@ fn a_changed_field_type_is_breaking() {
 
 #[test]
 fn a_removed_or_renamed_service_or_method_is_breaking() {
-    detected(|s| s.file[0].service.clear(), "service shs_relay.provider.v1.Provider removed");
+    detected(
+        |s| s.file[0].service.clear(),
+        "service shs_relay.provider.v1.Provider removed",
+    );
     detected(
         |s| s.file[0].service[0].method[1].name = Some("Ask".into()),
         "method shs_relay.provider.v1.Provider.Query removed or renamed",

@@ -487,8 +487,8 @@ pub fn fk_json(c: &Context) -> serde_json::Value {
             }));
         }
     }
-    let pension = c.known
-        && (c.person.birth_date().is_some_and(|b| b.year() < 1960) || r.chance(0.05));
+    let pension =
+        c.known && (c.person.birth_date().is_some_and(|b| b.year() < 1960) || r.chance(0.05));
     let mut pm_utbetalningar = Vec::new();
     if pension {
         for m in months(c.from, c.tom, 6) {

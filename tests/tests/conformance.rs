@@ -60,7 +60,10 @@ async fn kit(
             c.wait()
         })
         .expect("xmllint");
-    assert!(check.success(), "{slot}: the JUnit report is well-formed XML");
+    assert!(
+        check.success(),
+        "{slot}: the JUnit report is well-formed XML"
+    );
     let cases = report["cases"]
         .as_array()
         .expect("cases")
@@ -135,9 +138,8 @@ async fn the_kit_passes_the_seven_adapters_and_the_sdk_example() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
-        child.stdout.take().unwrap(),
-    ));
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
     let first = lines.next_line().await.unwrap().expect("the address line");
     let addr: serde_json::Value = serde_json::from_str(&first).unwrap();
     let url = format!("https://{}", addr["listen"].as_str().unwrap());
@@ -148,7 +150,11 @@ async fn the_kit_passes_the_seven_adapters_and_the_sdk_example() {
     }
     assert_eq!(cases["describe"].0, "pass");
     assert_eq!(cases["query.payload"].0, "pass");
-    assert!(cases["deadline"].1.contains("no base service for slot ECHO"));
+    assert!(
+        cases["deadline"]
+            .1
+            .contains("no base service for slot ECHO")
+    );
     drop(child);
     stack.stop().await;
 }
@@ -279,9 +285,7 @@ impl rustls::server::danger::ClientCertVerifier for AnyClient {
 }
 
 /// Starts the broken adapter in this process; returns its URL and query counter.
-async fn start_broken(
-    stack: &Stack,
-) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+async fn start_broken(stack: &Stack) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     let pki = stack.dir().join("pki");
     let config = stack.dir().join("broken.toml");
     std::fs::write(
@@ -311,7 +315,10 @@ async fn start_broken(
     tls.alpn_protocols = vec![b"h2".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let url = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
@@ -378,11 +385,31 @@ async fn a_broken_adapter_fails_exactly_the_cases_it_breaks_and_the_relay_refuse
         "{cases:#?}"
     );
     let reason = |n: &str| cases[n].1.clone();
-    assert!(reason("describe").contains("shs_relay.provider.v2"), "{}", reason("describe"));
-    assert!(reason("query.payload").contains("relay would refuse"), "{}", reason("query.payload"));
-    assert!(reason("deadline").contains("DEADLINE_EXCEEDED"), "{}", reason("deadline"));
-    assert!(reason("deadline").contains("cancellation did not reach"), "{}", reason("deadline"));
-    assert!(reason("security.foreign_ca").contains("another CA"), "{}", reason("security.foreign_ca"));
+    assert!(
+        reason("describe").contains("shs_relay.provider.v2"),
+        "{}",
+        reason("describe")
+    );
+    assert!(
+        reason("query.payload").contains("relay would refuse"),
+        "{}",
+        reason("query.payload")
+    );
+    assert!(
+        reason("deadline").contains("DEADLINE_EXCEEDED"),
+        "{}",
+        reason("deadline")
+    );
+    assert!(
+        reason("deadline").contains("cancellation did not reach"),
+        "{}",
+        reason("deadline")
+    );
+    assert!(
+        reason("security.foreign_ca").contains("another CA"),
+        "{}",
+        reason("security.foreign_ca")
+    );
 
     // The relay: the broken adapter as its TNS provider is refused, not called.
     let relay_config = stack.demo().info.relay.config.clone();
@@ -400,7 +427,11 @@ async fn a_broken_adapter_fails_exactly_the_cases_it_breaks_and_the_relay_refuse
     std::fs::write(&relay_config, text.replace(&tns_url, &url)).unwrap();
     let admin = stack.demo().info.admin["url"].clone();
     let http = reqwest::Client::new();
-    let r = http.post(format!("{admin}/admin/reload")).send().await.unwrap();
+    let r = http
+        .post(format!("{admin}/admin/reload"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     let before = queries.load(std::sync::atomic::Ordering::SeqCst);
     // A question for TNS through the SSBTEK web service: the slot answers an
@@ -443,7 +474,10 @@ async fn a_broken_adapter_fails_exactly_the_cases_it_breaks_and_the_relay_refuse
         .unwrap()
         .clone();
     assert_eq!(tns["contract"]["state"], "incompatible", "{tns}");
-    assert_eq!(tns["contract"]["declared"], "shs_relay.provider.v2", "{tns}");
+    assert_eq!(
+        tns["contract"]["declared"], "shs_relay.provider.v2",
+        "{tns}"
+    );
     let logs = stack.all_logs();
     assert!(
         logs.contains("provider refused: its Describe declares an incompatible contract version"),

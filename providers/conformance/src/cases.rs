@@ -105,7 +105,10 @@ async fn ask(
 ) -> Result<proto::QueryReply, tonic::Status> {
     let mut req = tonic::Request::new(request);
     req.set_timeout(deadline);
-    kit.provider().query(req).await.map(tonic::Response::into_inner)
+    kit.provider()
+        .query(req)
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 /// `describe`: contract version compatible with this relay, provider id, slot
@@ -154,9 +157,8 @@ pub async fn describe(kit: &Kit) -> (CaseReport, Option<proto::DescribeReply>) {
     }
     let submit = d.operations.contains(&(proto::Operation::Submit as i32));
     if submit == d.submit_document_types.is_empty() {
-        problems.push(
-            "submit_document_types must be declared exactly when OPERATION_SUBMIT is".into(),
-        );
+        problems
+            .push("submit_document_types must be declared exactly when OPERATION_SUBMIT is".into());
     }
     if d.display_name.trim().is_empty() {
         problems.push("display_name is empty".into());
@@ -207,7 +209,11 @@ async fn health_status(kit: &Kit) -> Result<ServingStatus, String> {
     }
 }
 
-async fn wait_health(kit: &Kit, wanted: ServingStatus, within: Duration) -> Result<Duration, String> {
+async fn wait_health(
+    kit: &Kit,
+    wanted: ServingStatus,
+    within: Duration,
+) -> Result<Duration, String> {
     let started = Instant::now();
     loop {
         // An error (e.g. the service not registered yet while the adapter
@@ -501,10 +507,12 @@ async fn ask_without_own_timer(
             Ok(s) => s,
             Err(e) => return Err(tonic::Status::unavailable(format!("cannot connect: {e}"))),
         };
-        let service = tower::service_fn(move |req: tonic::codegen::http::Request<tonic::body::Body>| {
-            let mut sender = sender.clone();
-            async move { sender.send_request(req).await }
-        });
+        let service = tower::service_fn(
+            move |req: tonic::codegen::http::Request<tonic::body::Body>| {
+                let mut sender = sender.clone();
+                async move { sender.send_request(req).await }
+            },
+        );
         let origin: tonic::codegen::http::Uri = kit
             .args
             .endpoint
@@ -526,7 +534,11 @@ async fn h2_connection(
     kit: &Kit,
 ) -> anyhow::Result<hyper::client::conn::http2::SendRequest<tonic::body::Body>> {
     let uri: tonic::codegen::http::Uri = kit.args.endpoint.parse()?;
-    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']).to_owned();
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_owned();
     let port = uri.port_u16().unwrap_or(443);
     let tls = relay_pki::tls::client_config(
         &kit.args.ca,
@@ -596,7 +608,11 @@ pub async fn deadline(kit: &Kit) -> CaseReport {
         ),
         (a, b) => CaseReport::fail(
             NAME,
-            [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("; "),
+            [a.err(), b.err()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
         ),
     }
 }
@@ -750,14 +766,12 @@ pub async fn foreign_ca(kit: &Kit) -> CaseReport {
         })?
         .write(kit.scratch.path(), "foreign")
     });
-    let identity = files
-        .map_err(|e| e.to_string())
-        .and_then(|f| {
-            Ok(Identity::from_pem(
-                std::fs::read(&f.cert).map_err(|e| e.to_string())?,
-                std::fs::read(&f.key).map_err(|e| e.to_string())?,
-            ))
-        });
+    let identity = files.map_err(|e| e.to_string()).and_then(|f| {
+        Ok(Identity::from_pem(
+            std::fs::read(&f.cert).map_err(|e| e.to_string())?,
+            std::fs::read(&f.key).map_err(|e| e.to_string())?,
+        ))
+    });
     match identity.map(|id| kit.connect(Some(id))) {
         Ok(Ok(c)) => refused(
             NAME,
@@ -777,7 +791,12 @@ pub async fn tracing(kit: &Kit) -> CaseReport {
         return CaseReport::skipped(NAME, kit.no_sim.clone());
     };
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
-    let span_id: String = uuid::Uuid::new_v4().simple().to_string().chars().take(16).collect();
+    let span_id: String = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .chars()
+        .take(16)
+        .collect();
     let person = kit.persons.known.first().cloned().unwrap_or_default();
     let mut req = tonic::Request::new(query(&person));
     req.set_timeout(CALL_DEADLINE);
@@ -788,7 +807,10 @@ pub async fn tracing(kit: &Kit) -> CaseReport {
         Err(_) => return CaseReport::fail(NAME, "cannot build a traceparent"),
     }
     if let Err(s) = kit.provider().query(req).await {
-        return CaseReport::fail(NAME, format!("the traced query failed: {}", status_text(&s)));
+        return CaseReport::fail(
+            NAME,
+            format!("the traced query failed: {}", status_text(&s)),
+        );
     }
     match sim.saw_trace(&trace_id).await {
         Ok(true) => CaseReport::pass(
@@ -827,7 +849,12 @@ pub async fn submit(kit: &Kit, d: Option<&proto::DescribeReply>) -> CaseReport {
         environment: proto::Environment::Test as i32,
     });
     req.set_timeout(CALL_DEADLINE);
-    match kit.provider().submit(req).await.map(tonic::Response::into_inner) {
+    match kit
+        .provider()
+        .submit(req)
+        .await
+        .map(tonic::Response::into_inner)
+    {
         Ok(proto::SubmitReply {
             outcome: Some(proto::submit_reply::Outcome::Error(e)),
         }) if e.kind != proto::SubmitErrorKind::Unspecified as i32 => CaseReport::pass(

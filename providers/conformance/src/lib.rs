@@ -159,9 +159,7 @@ pub struct Kit {
 }
 
 impl Kit {
-    pub fn provider(
-        &self,
-    ) -> shs_proto::v1::provider_client::ProviderClient<Channel> {
+    pub fn provider(&self) -> shs_proto::v1::provider_client::ProviderClient<Channel> {
         shs_proto::v1::provider_client::ProviderClient::new(self.channel.clone())
             .max_decoding_message_size(16 * 1024 * 1024)
     }
@@ -222,7 +220,10 @@ pub async fn prepare(args: Args) -> anyhow::Result<Kit> {
             "needs --sim-admin (the base service must be steered; see providers/README.md)"
                 .to_owned(),
         ),
-        (Some(_), None) => (None, format!("the simulator has no base service for slot {slot}")),
+        (Some(_), None) => (
+            None,
+            format!("the simulator has no base service for slot {slot}"),
+        ),
         (Some(url), Some(s)) => {
             let scripted = persons
                 .scripted()

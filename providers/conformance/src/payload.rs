@@ -103,8 +103,9 @@ impl Schemas {
         match slot {
             Slot::Csn => {
                 let xml = base64_leaf(text, "svar")?;
-                self.xmllint(&xml, None)
-                    .map_err(|e| format!("ssbt:svar does not hold base64 of an XML document: {e}"))?;
+                self.xmllint(&xml, None).map_err(|e| {
+                    format!("ssbt:svar does not hold base64 of an XML document: {e}")
+                })?;
                 let root = element_names(&String::from_utf8_lossy(&xml))
                     .into_iter()
                     .next()
@@ -286,7 +287,10 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("XML document"), "{e}");
         schemas
-            .check(Slot::Csn, csn(&b64("<CSNSvar xmlns=\"urn:x\"/>")).as_bytes())
+            .check(
+                Slot::Csn,
+                csn(&b64("<CSNSvar xmlns=\"urn:x\"/>")).as_bytes(),
+            )
             .unwrap();
     }
 

@@ -77,10 +77,7 @@ impl Report {
 
     /// The terminal summary: one line per case, then the totals.
     pub fn to_text(&self) -> String {
-        let mut out = format!(
-            "shs-conformance: {} (slot {})\n",
-            self.endpoint, self.slot
-        );
+        let mut out = format!("shs-conformance: {} (slot {})\n", self.endpoint, self.slot);
         let width = self.cases.iter().map(|c| c.name.len()).max().unwrap_or(0);
         for c in &self.cases {
             let tag = match c.outcome {
@@ -150,11 +147,7 @@ impl Report {
                     );
                 }
                 Outcome::Skipped => {
-                    let _ = writeln!(
-                        out,
-                        "><skipped message=\"{}\"/></testcase>",
-                        esc(&c.reason)
-                    );
+                    let _ = writeln!(out, "><skipped message=\"{}\"/></testcase>", esc(&c.reason));
                 }
             }
         }
@@ -201,7 +194,10 @@ mod tests {
     #[test]
     fn junit_counts_and_escapes() {
         let x = sample().to_junit();
-        assert!(x.contains("tests=\"3\" failures=\"1\" skipped=\"1\""), "{x}");
+        assert!(
+            x.contains("tests=\"3\" failures=\"1\" skipped=\"1\""),
+            "{x}"
+        );
         assert!(x.contains("&lt;after&gt;"), "{x}");
         assert!(x.contains("<skipped message=\"not offered\"/>"), "{x}");
         let json: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();

@@ -141,11 +141,7 @@ pub async fn call(
     if let Some(t) = providers_sdk::base_service_traceparent() {
         request = request.header("traceparent", t);
     }
-    let response = request
-        .body(envelope)
-        .send()
-        .await
-        .map_err(request_error)?;
+    let response = request.body(envelope).send().await.map_err(request_error)?;
     let status = response.status();
     if status.as_u16() == 503 || status.as_u16() == 502 || status.as_u16() == 504 {
         return Err(BackendError::Unavailable(format!(
