@@ -540,6 +540,30 @@ mod tests {
     }
 
     #[test]
+    fn a_person_the_agency_does_not_know_gets_its_answer_with_nothing_in_it() {
+        let unknown = Context {
+            known: false,
+            ..context("191212121212")
+        };
+        assert!(!tns(&unknown).contains("fordonsinnehav"));
+        assert!(!miv(&unknown, "k").contains("svarCollection"));
+        assert!(!so(&unknown).contains("<in:Arbetsloshetsersattning>"));
+        assert!(!af(&unknown).contains("ArbetssokandeRegistrerad"));
+        assert!(!skv_document(&unknown).contains("Kapitaluppgift"));
+        assert!(!csn_document(&unknown).contains("<Arende>"));
+        let fk = fk_json(&unknown);
+        assert_eq!(
+            fk["formansinformation"]["utbetalningsuppgift"],
+            serde_json::json!([])
+        );
+        assert_eq!(fk["utbetalningar"], serde_json::json!([]));
+        // Tolvan, known, has records everywhere.
+        let known = context("191212121212");
+        assert!(tns(&known).contains("fordonsinnehav"));
+        assert!(csn_document(&known).contains("<Arende>"));
+    }
+
+    #[test]
     fn children_own_no_vehicles_and_tolvan_owns_two() {
         for child in ["201901012391", "201903312385", "202601622380"] {
             assert!(!tns(&context(child)).contains("<fordon:fordon>"), "{child}");

@@ -271,6 +271,21 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_override_answers_normally_for_that_person_and_agency_only() {
+        let s = Scenario::parse(
+            "[[override]]\nperson = \"191212121212\"\nagency = \"TNS\"\nunknown = true\n",
+        )
+        .unwrap();
+        assert!(s.is_unknown(Agency::Tns, "191212121212"));
+        assert!(!s.is_unknown(Agency::Csn, "191212121212"));
+        assert!(!s.is_unknown(Agency::Tns, "190308189802"));
+        assert!(matches!(
+            s.plan(Agency::Tns, "191212121212", Duration::ZERO, [0.5; 4]),
+            Plan::Answer { .. }
+        ));
+    }
+
+    #[test]
     fn outage_windows_are_relative_to_start() {
         let s =
             Scenario::parse("[agency.SO]\noutages = [{ start_s = 10, duration_s = 5 }]\n").unwrap();
