@@ -52,7 +52,7 @@ fn status_text(s: &tonic::Status) -> String {
 
 /// A query as the relay sends it, for `person`.
 pub fn query(person: &str) -> proto::QueryRequest {
-    let today = chrono_free_today();
+    let today = last_six_months();
     proto::QueryRequest {
         transaction_id: uuid::Uuid::new_v4().to_string(),
         caller: Some(proto::Caller {
@@ -76,7 +76,7 @@ pub fn query(person: &str) -> proto::QueryRequest {
 }
 
 /// The last six months as ISO dates (`from`, `to`), from the system clock.
-fn chrono_free_today() -> (String, String) {
+fn last_six_months() -> (String, String) {
     let days = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() / 86_400)
@@ -394,7 +394,7 @@ pub async fn query_unknown_person(kit: &Kit) -> CaseReport {
     if let Some(sim) = &kit.sim
         && persons.is_empty()
     {
-        persons.push(sim_scripted(sim).unknown.clone());
+        persons.push(sim.scripted().unknown.clone());
     }
     if persons.is_empty() {
         return CaseReport::skipped(
@@ -438,10 +438,6 @@ pub async fn query_unknown_person(kit: &Kit) -> CaseReport {
     } else {
         CaseReport::fail(NAME, problems.join("; "))
     }
-}
-
-fn sim_scripted(sim: &sim::SimAdmin) -> &sim::Scripted {
-    sim.scripted()
 }
 
 /// `errors.provider_error`: a base-service error arrives as the typed provider
