@@ -163,9 +163,39 @@ impl Schemas {
             .lines()
             .filter(|l| !l.trim().is_empty() && !l.ends_with("fails to validate"))
             .take(3)
+            .map(without_values)
             .collect::<Vec<_>>()
             .join(" | "))
     }
+}
+
+/// An xmllint message without the values it quotes from the document (they
+/// may be personal data); element names stay.
+fn without_values(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find("value '") {
+        let (head, tail) = rest.split_at(i + "value '".len());
+        out.push_str(head);
+        match tail.find('\'') {
+            Some(end) => {
+                out.push_str("…'");
+                rest = &tail[end + 1..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    // "'X' is not a valid value of the atomic type ..."
+    const TAIL: &str = "' is not a valid value";
+    if let Some(end) = out.find(TAIL)
+        && let Some(start) = out[..end].rfind(": '")
+    {
+        out.replace_range(start + 3..end, "…");
+    }
+    out
 }
 
 /// The base64 content of the single element `name`, decoded.
@@ -292,6 +322,18 @@ mod tests {
                 csn(&b64("<CSNSvar xmlns=\"urn:x\"/>")).as_bytes(),
             )
             .unwrap();
+    }
+
+    #[test]
+    fn quoted_values_are_left_out_of_xmllint_messages() {
+        let line = "payload:1: element resultat: Schemas validity error : Element '{urn:t}resultat': [facet 'enumeration'] The value 'Tolvan' is not an element of the set {'OK', 'FEL'}.";
+        let clean = without_values(line);
+        assert!(!clean.contains("Tolvan"), "{clean}");
+        assert!(clean.contains("'{urn:t}resultat'"), "{clean}");
+        let atomic = "payload:1: element svar: Schemas validity error : Element 'svar': 'Tolvan 19121212' is not a valid value of the atomic type 'xs:base64Binary'.";
+        let clean = without_values(atomic);
+        assert!(!clean.contains("Tolvan"), "{clean}");
+        assert!(clean.contains("is not a valid value"), "{clean}");
     }
 
     #[test]
