@@ -24,7 +24,7 @@ const PROBE_CONNECTIONS: usize = 3;
 /// The deadline of each probe call.
 const PROBE_DEADLINE: Duration = Duration::from_millis(3000);
 /// A RESOURCE_EXHAUSTED must come at once, not after a wait.
-const PROMPT: Duration = Duration::from_millis(1500);
+const PROMPT: Duration = Duration::from_millis(2000);
 /// How long health may take to follow the base service.
 const HEALTH_FOLLOWS_WITHIN: Duration = Duration::from_secs(20);
 /// How long a cancelled base-service call may take to be dropped.
