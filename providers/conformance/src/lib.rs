@@ -99,6 +99,14 @@ impl Persons {
             let pnr = words.next().unwrap_or("");
             let pnr = Personnummer::parse(pnr)
                 .map_err(|_| format!("line {}: not a valid personnummer", i + 1))?;
+            if persons
+                .known
+                .iter()
+                .chain(&persons.unknown)
+                .any(|p| p == pnr.as_str())
+            {
+                return Err(format!("line {}: the person is listed twice", i + 1));
+            }
             match words.next() {
                 None | Some("known") => persons.known.push(pnr.as_str().to_owned()),
                 Some("unknown") => persons.unknown.push(pnr.as_str().to_owned()),
@@ -345,6 +353,8 @@ mod tests {
         assert!(e.contains("line 1"), "{e}");
         let e = Persons::parse("201901012391 unknown\n").unwrap_err();
         assert!(e.contains("no known person"), "{e}");
+        let e = Persons::parse("191212121212\n191212121212 unknown\n").unwrap_err();
+        assert!(e.contains("line 2: the person is listed twice"), "{e}");
         let e = Persons::parse("191212121212 maybe\n").unwrap_err();
         assert!(e.contains("line 1"), "{e}");
     }
