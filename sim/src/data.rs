@@ -63,6 +63,9 @@ pub struct Context {
     pub referens: String,
     pub syfte: String,
     pub lagtext: String,
+    /// Whether the agency knows the person; an unknown person gets the
+    /// agency's answer with nothing in it.
+    pub known: bool,
 }
 
 const FIRST: [&str; 12] = [
@@ -124,7 +127,7 @@ fn months(from: NaiveDate, tom: NaiveDate, max: usize) -> Vec<NaiveDate> {
 pub fn af(c: &Context) -> String {
     let mut r = Rng::for_person(Agency::Af, &c.person, "");
     let (fornamn, efternamn) = name(&c.person);
-    let registered = is_tolvan(&c.person) || r.chance(0.35);
+    let registered = c.known && (is_tolvan(&c.person) || r.chance(0.35));
     let ns = "http://api.arbetsformedlingen.se/arbetssokande/ersattningsstod/v2";
     let info = if registered {
         let reg = c.from - chrono::Days::new(r.range(30, 900));
@@ -186,7 +189,9 @@ const AKASSOR: [&str; 6] = [
 pub fn so(c: &Context) -> String {
     let mut r = Rng::for_person(Agency::So, &c.person, "");
     let ns = "http://INT014.UBPService.Schemas";
-    let funds = if is_tolvan(&c.person) {
+    let funds = if !c.known {
+        0
+    } else if is_tolvan(&c.person) {
         1
     } else if r.chance(0.25) {
         r.range(1, 2)
@@ -248,7 +253,9 @@ pub fn tns(c: &Context) -> String {
         .birth_date()
         .and_then(|born| born.checked_add_months(chrono::Months::new(18 * 12)))
         .is_none_or(|of_age| of_age <= c.tom);
-    let count = if is_tolvan(&c.person) {
+    let count = if !c.known {
+        0
+    } else if is_tolvan(&c.person) {
         2
     } else if !adult {
         0
@@ -290,7 +297,9 @@ pub fn tns(c: &Context) -> String {
 pub fn miv(c: &Context, korrelationsid: &str) -> String {
     let mut r = Rng::for_person(Agency::Miv, &c.person, "");
     let (fornamn, efternamn) = name(&c.person);
-    let count = if is_tolvan(&c.person) {
+    let count = if !c.known {
+        0
+    } else if is_tolvan(&c.person) {
         1
     } else if r.chance(0.15) {
         r.range(1, 2)
@@ -372,7 +381,7 @@ pub fn skv_document(c: &Context) -> String {
     let (fornamn, efternamn) = name(&c.person);
     let year = c.tom.year() - 1;
     let mut kapital = String::new();
-    let years = if is_tolvan(&c.person) || r.chance(0.3) {
+    let years = if c.known && (is_tolvan(&c.person) || r.chance(0.3)) {
         2
     } else {
         0
@@ -397,8 +406,8 @@ pub fn skv_document(c: &Context) -> String {
 /// CSN: the `CSNSvar` document (kommunfraga v4.0).
 pub fn csn_document(c: &Context) -> String {
     let mut r = Rng::for_person(Agency::Csn, &c.person, "");
-    let studies = is_tolvan(&c.person) || r.chance(0.2);
-    let loan = r.chance(0.1);
+    let studies = c.known && (is_tolvan(&c.person) || r.chance(0.2));
+    let loan = c.known && r.chance(0.1);
     let mut arenden = String::new();
     if studies {
         let mut payments = String::new();
@@ -446,7 +455,9 @@ pub fn fk_json(c: &Context) -> serde_json::Value {
         ("AS", "Aktivitetsstöd", 5_000, 15_000),
     ];
     let mut utbetalningar = Vec::new();
-    let benefits = if is_tolvan(&c.person) {
+    let benefits = if !c.known {
+        0
+    } else if is_tolvan(&c.person) {
         2
     } else if r.chance(0.5) {
         r.range(1, 3)
@@ -476,7 +487,8 @@ pub fn fk_json(c: &Context) -> serde_json::Value {
             }));
         }
     }
-    let pension = c.person.birth_date().is_some_and(|b| b.year() < 1960) || r.chance(0.05);
+    let pension =
+        c.known && (c.person.birth_date().is_some_and(|b| b.year() < 1960) || r.chance(0.05));
     let mut pm_utbetalningar = Vec::new();
     if pension {
         for m in months(c.from, c.tom, 6) {
@@ -523,7 +535,32 @@ mod tests {
             referens: String::new(),
             syfte: String::new(),
             lagtext: String::new(),
+            known: true,
         }
+    }
+
+    #[test]
+    fn a_person_the_agency_does_not_know_gets_its_answer_with_nothing_in_it() {
+        let unknown = Context {
+            known: false,
+            ..context("191212121212")
+        };
+        assert!(!tns(&unknown).contains("fordonsinnehav"));
+        assert!(!miv(&unknown, "k").contains("svarCollection"));
+        assert!(!so(&unknown).contains("<in:Arbetsloshetsersattning>"));
+        assert!(!af(&unknown).contains("ArbetssokandeRegistrerad"));
+        assert!(!skv_document(&unknown).contains("Kapitaluppgift"));
+        assert!(!csn_document(&unknown).contains("<Arende>"));
+        let fk = fk_json(&unknown);
+        assert_eq!(
+            fk["formansinformation"]["utbetalningsuppgift"],
+            serde_json::json!([])
+        );
+        assert_eq!(fk["utbetalningar"], serde_json::json!([]));
+        // Tolvan, known, has records everywhere.
+        let known = context("191212121212");
+        assert!(tns(&known).contains("fordonsinnehav"));
+        assert!(csn_document(&known).contains("<Arende>"));
     }
 
     #[test]

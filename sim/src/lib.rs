@@ -161,12 +161,56 @@ impl SimConfig {
 }
 
 /// Per-agency counters (`GET /admin/stats`).
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 pub struct Counters {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub hangs: AtomicU64,
     pub outages: AtomicU64,
+    /// Calls being answered now; a call whose client went away (an adapter
+    /// that cancelled it) is no longer counted.
+    pub in_flight: AtomicU64,
+    /// Calls held by a hang now (a subset of `in_flight`).
+    pub hanging: AtomicU64,
+    /// Trace ids of the last calls that carried a W3C `traceparent`.
+    pub trace_ids: std::sync::Mutex<std::collections::VecDeque<String>>,
+}
+
+/// How many trace ids `GET /admin/stats` keeps per agency.
+const TRACE_IDS_KEPT: usize = 64;
+
+impl Counters {
+    /// Notes the trace id of a call's `traceparent` header, when it has one.
+    fn note_trace(&self, headers: &HeaderMap) {
+        let trace_id = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.split('-').nth(1))
+            .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let Some(id) = trace_id {
+            let mut ids = self.trace_ids.lock().unwrap_or_else(|p| p.into_inner());
+            if ids.len() == TRACE_IDS_KEPT {
+                ids.pop_front();
+            }
+            ids.push_back(id.to_ascii_lowercase());
+        }
+    }
+}
+
+/// Counts a call in flight until it is answered or dropped.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Shared {
@@ -277,6 +321,13 @@ impl Shared {
         &self.stats[&a]
     }
 
+    fn is_unknown(&self, agency: Agency, person: &str) -> bool {
+        self.scenario
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_unknown(agency, person)
+    }
+
     /// The plan for one call; the random numbers come from a per-call counter so
     /// rates apply across calls while answers stay deterministic per person.
     fn plan(&self, agency: Agency, person: &str) -> Plan {
@@ -301,6 +352,7 @@ async fn execute(
 ) -> Result<Option<String>, Response> {
     let c = shared.counters(agency);
     c.requests.fetch_add(1, Ordering::Relaxed);
+    let _in_flight = InFlight::enter(&c.in_flight);
     match shared.plan(agency, person) {
         Plan::Down => {
             c.outages.fetch_add(1, Ordering::Relaxed);
@@ -313,6 +365,7 @@ async fn execute(
         }
         Plan::Hang => {
             c.hangs.fetch_add(1, Ordering::Relaxed);
+            let _hanging = InFlight::enter(&c.hanging);
             tokio::time::sleep(shared.max_hang).await;
             Err(StatusCode::GATEWAY_TIMEOUT.into_response())
         }
@@ -449,15 +502,17 @@ fn context(xml: &str) -> Option<Context> {
         referens: field(xml, &["Referensnummer"]).unwrap_or_default(),
         syfte: field(xml, &["SyfteMedFraga", "Syfte"]).unwrap_or_default(),
         lagtext: field(xml, &["LagParagraf", "Paragraf"]).unwrap_or_default(),
+        known: true,
     })
 }
 
 async fn soap(
     State(shared): State<Arc<Shared>>,
-    _headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
     agency: Agency,
 ) -> Response {
+    shared.counters(agency).note_trace(&headers);
     let Ok(xml) = std::str::from_utf8(&body) else {
         return soap_fault("CLIENT", "request is not UTF-8", "", true);
     };
@@ -479,6 +534,8 @@ async fn soap(
     if let Some(code) = code {
         return agency_error(agency, &code);
     }
+    let mut ctx = ctx;
+    ctx.known = !shared.is_unknown(agency, ctx.person.as_str());
     tracing::info!(agency = agency.id(), "answered");
     soap_ok(match agency {
         Agency::Af => data::af(&ctx),
@@ -529,8 +586,10 @@ fn agency_error(agency: Agency, code: &str) -> Response {
 async fn fk(
     State(shared): State<Arc<Shared>>,
     UrlPath(_aktor): UrlPath<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    shared.counters(Agency::Fk).note_trace(&headers);
     let bad = |text: &str| {
         (
             StatusCode::BAD_REQUEST,
@@ -570,7 +629,9 @@ async fn fk(
         )
             .into_response(),
         Ok(None) => {
+            let known = !shared.is_unknown(Agency::Fk, person.as_str());
             let ctx = Context {
+                known,
                 person,
                 from,
                 tom,
@@ -682,6 +743,9 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
                     "errors": c.errors.load(Ordering::Relaxed),
                     "hangs": c.hangs.load(Ordering::Relaxed),
                     "outages": c.outages.load(Ordering::Relaxed),
+                    "in_flight": c.in_flight.load(Ordering::Relaxed),
+                    "hanging": c.hanging.load(Ordering::Relaxed),
+                    "trace_ids": c.trace_ids.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>(),
                 }),
             )
         })

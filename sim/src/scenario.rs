@@ -13,7 +13,8 @@
 //! [[override]]                 # per person (always wins)
 //! person = "191212121212"
 //! agency = "CSN"
-//! error = "CSN-9"              # or: hang = true, or: latency_ms = 20000
+//! error = "CSN-9"              # or: hang = true, or: latency_ms = 20000,
+//!                              # or: unknown = true (the agency's no-hit answer)
 //! ```
 
 use std::collections::BTreeMap;
@@ -109,6 +110,9 @@ pub struct Override {
     pub hang: bool,
     #[serde(default)]
     pub latency_ms: Option<u64>,
+    /// The base service does not know this person: it answers, with nothing.
+    #[serde(default)]
+    pub unknown: bool,
 }
 
 /// A whole scenario.
@@ -199,6 +203,13 @@ impl Scenario {
         Plan::Answer { after: latency }
     }
 
+    /// Whether an override makes `person` unknown to `agency`.
+    pub fn is_unknown(&self, agency: Agency, person: &str) -> bool {
+        self.overrides
+            .iter()
+            .any(|o| o.agency == agency && o.person == person && o.unknown)
+    }
+
     /// Whether the agency is in an outage (manual or scheduled).
     pub fn is_down(&self, agency: Agency, uptime: Duration) -> bool {
         self.agency.get(&agency).is_some_and(|sc| {
@@ -255,6 +266,21 @@ mod tests {
         ));
         assert!(matches!(
             s.plan(Agency::Tns, "190308189802", zero, [0.5; 4]),
+            Plan::Answer { .. }
+        ));
+    }
+
+    #[test]
+    fn an_unknown_override_answers_normally_for_that_person_and_agency_only() {
+        let s = Scenario::parse(
+            "[[override]]\nperson = \"191212121212\"\nagency = \"TNS\"\nunknown = true\n",
+        )
+        .unwrap();
+        assert!(s.is_unknown(Agency::Tns, "191212121212"));
+        assert!(!s.is_unknown(Agency::Csn, "191212121212"));
+        assert!(!s.is_unknown(Agency::Tns, "190308189802"));
+        assert!(matches!(
+            s.plan(Agency::Tns, "191212121212", Duration::ZERO, [0.5; 4]),
             Plan::Answer { .. }
         ));
     }

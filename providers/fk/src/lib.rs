@@ -357,13 +357,18 @@ impl Backend for FkBackend {
     }
 }
 
-/// Sends a request to the base service: a gateway error (502-504) is
+/// Sends a request to the base service (with the call's `traceparent` when it
+/// has one): a gateway error (502-504) is
 /// `UNAVAILABLE`, a transport failure as `request_error` says; otherwise the
 /// status and the body.
 async fn send(
     request: reqwest::RequestBuilder,
     what: &str,
 ) -> Result<(reqwest::StatusCode, bytes::Bytes), BackendError> {
+    let request = match providers_sdk::base_service_traceparent() {
+        Some(t) => request.header("traceparent", t),
+        None => request,
+    };
     let response = request
         .send()
         .await

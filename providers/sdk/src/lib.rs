@@ -18,7 +18,8 @@
 //!   `--check-config FILE` to check one offline with every error named;
 //! - tracing: each call runs in a span continuing the relay's trace (the W3C
 //!   `traceparent` in the call's metadata), exported over OTLP with a
-//!   `[tracing]` section.
+//!   `[tracing]` section; the trace context is handed on to the base service
+//!   ([`base_service_traceparent`]).
 //!
 //! # Layout
 //!
@@ -123,6 +124,30 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     fn health(&self) -> impl Future<Output = Health> + Send;
+}
+
+tokio::task_local! {
+    static BASE_SERVICE_TRACEPARENT: Option<String>;
+}
+
+/// The W3C `traceparent` to send to the base service while answering a call:
+/// the trace the relay started continues into the agency's own service. `None`
+/// outside a call or when the call carried no trace context. Adapters add it as
+/// the `traceparent` HTTP header of their base-service requests.
+pub fn base_service_traceparent() -> Option<String> {
+    BASE_SERVICE_TRACEPARENT
+        .try_with(Clone::clone)
+        .ok()
+        .flatten()
+}
+
+/// Runs `work` with `traceparent` as its [`base_service_traceparent`]: for
+/// adapters (and tests) that serve the contract without this SDK's server.
+pub async fn with_base_service_traceparent<F: Future>(
+    traceparent: Option<String>,
+    work: F,
+) -> F::Output {
+    BASE_SERVICE_TRACEPARENT.scope(traceparent, work).await
 }
 
 /// A reqwest client for the base service built from `backend` (custom CA,

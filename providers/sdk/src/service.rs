@@ -195,11 +195,16 @@ impl<B: Backend> ProviderService<B> {
             .and_then(|v| v.to_str().ok())
             .and_then(|t| t.split('-').nth(1))
             .map(str::to_owned);
+        let outgoing = outgoing_traceparent(req.metadata());
         let query = req.into_inner();
         let tx = query.transaction_id.clone();
         METRICS.in_flight.inc();
         // The backend future is dropped (cancelled) when the deadline passes.
-        let result = tokio::time::timeout(deadline, self.backend.query(query)).await;
+        let result = tokio::time::timeout(
+            deadline,
+            crate::BASE_SERVICE_TRACEPARENT.scope(outgoing, self.backend.query(query)),
+        )
+        .await;
         METRICS.in_flight.dec();
         let (outcome, reply) = match result {
             Err(_) => (
@@ -255,9 +260,14 @@ impl<B: Backend> ProviderService<B> {
             ));
         };
         let deadline = self.deadline(&req);
+        let outgoing = outgoing_traceparent(req.metadata());
         let submit = req.into_inner();
         let tx = submit.transaction_id.clone();
-        let result = tokio::time::timeout(deadline, self.backend.submit(submit)).await;
+        let result = tokio::time::timeout(
+            deadline,
+            crate::BASE_SERVICE_TRACEPARENT.scope(outgoing, self.backend.submit(submit)),
+        )
+        .await;
         let (outcome, reply) = match result {
             Err(_) => (
                 "deadline",
@@ -281,6 +291,30 @@ impl<B: Backend> ProviderService<B> {
         tracing::info!(tx = %tx, outcome, latency_ms = started.elapsed().as_millis() as u64, "submit");
         reply.map(Response::new)
     }
+}
+
+/// The `traceparent` for the base-service calls of the call being answered:
+/// the adapter's own span when it exports spans (a child of the caller's), else
+/// the caller's, passed through unchanged, so the trace reaches the base service
+/// either way.
+fn outgoing_traceparent(incoming: &tonic::metadata::MetadataMap) -> Option<String> {
+    let mut own = tonic::metadata::MetadataMap::new();
+    relay_telemetry::inject(&tracing::Span::current(), &mut own);
+    own.get("traceparent")
+        .or_else(|| incoming.get("traceparent"))
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| is_traceparent(t))
+        .map(str::to_owned)
+}
+
+/// A W3C `traceparent` of version 00: `00-<32 hex>-<16 hex>-<2 hex>`.
+fn is_traceparent(t: &str) -> bool {
+    let parts: Vec<&str> = t.split('-').collect();
+    parts.len() == 4
+        && [2, 32, 16, 2]
+            .iter()
+            .zip(&parts)
+            .all(|(len, p)| p.len() == *len && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn record_call(span: &tracing::Span, tx: &str, outcome: &'static str, started: Instant) {
@@ -333,5 +367,19 @@ mod tests {
         assert_eq!(parse_grpc_timeout("2M"), Some(Duration::from_secs(120)));
         assert_eq!(parse_grpc_timeout("x"), None);
         assert_eq!(parse_grpc_timeout(""), None);
+    }
+
+    #[test]
+    fn only_well_formed_traceparents_are_passed_on() {
+        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert!(is_traceparent(ok));
+        assert!(!is_traceparent("00-4bf92f3577b34da6-00f067aa0ba902b7-01"));
+        assert!(!is_traceparent("garbage"));
+        let mut incoming = tonic::metadata::MetadataMap::new();
+        incoming.insert("traceparent", ok.parse().unwrap());
+        assert_eq!(outgoing_traceparent(&incoming).as_deref(), Some(ok));
+        let mut bad = tonic::metadata::MetadataMap::new();
+        bad.insert("traceparent", "00-x-y-z".parse().unwrap());
+        assert_eq!(outgoing_traceparent(&bad), None);
     }
 }

@@ -122,7 +122,8 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// POSTs `body_xml` in a SOAP 1.1 envelope to `url`. HTTP 503, connection errors
+/// POSTs `body_xml` in a SOAP 1.1 envelope to `url`, with the call's
+/// `traceparent` when it has one. HTTP 503, connection errors
 /// and non-SOAP answers are `Unavailable`; client time-outs are `DeadlineExceeded`.
 pub async fn call(
     client: &reqwest::Client,
@@ -133,14 +134,14 @@ pub async fn call(
     let envelope = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body>{body_xml}</soap:Body></soap:Envelope>"
     );
-    let response = client
+    let mut request = client
         .post(url)
         .header("Content-Type", "text/xml; charset=utf-8")
-        .header("SOAPAction", format!("\"{soap_action}\""))
-        .body(envelope)
-        .send()
-        .await
-        .map_err(request_error)?;
+        .header("SOAPAction", format!("\"{soap_action}\""));
+    if let Some(t) = providers_sdk::base_service_traceparent() {
+        request = request.header("traceparent", t);
+    }
+    let response = request.body(envelope).send().await.map_err(request_error)?;
     let status = response.status();
     if status.as_u16() == 503 || status.as_u16() == 502 || status.as_u16() == 504 {
         return Err(BackendError::Unavailable(format!(

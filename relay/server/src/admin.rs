@@ -334,7 +334,9 @@ async fn reload(State(relay): State<Arc<Relay>>, Operator(who): Operator) -> Res
 }
 
 /// `GET /admin/providers`: each provider's health, contract and adapter version,
-/// and how its recent calls went.
+/// whether its contract is compatible (`contract.state`: `compatible`,
+/// `incompatible` = refused and not called, `unknown`), and how its recent
+/// calls went.
 async fn providers(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json::Value>> {
     let ids: Vec<String> = relay.live().providers.ids().map(str::to_owned).collect();
     let checks = ids.iter().map(|id| {
@@ -357,6 +359,7 @@ async fn providers(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json
                 "contract_version": d.as_ref().map(|d| d.contract_version.clone()),
                 "adapter_version": d.as_ref().map(|d| d.adapter_version.clone()),
                 "payload_format": d.as_ref().map(|d| d.payload_format.clone()),
+                "contract": relay.live().providers.contract(id),
                 "recent": relay.live().providers.recent(id),
             })
         }

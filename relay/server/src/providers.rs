@@ -87,8 +87,30 @@ struct Recent {
 
 const RECENT: usize = 200;
 
+/// What the provider's `Describe` said about its contract version. A provider
+/// declaring an incompatible contract is refused: it is not called, and its
+/// slot answers an SSBT error (`SSBT-UNAVAILABLE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Contract {
+    /// Not known yet (no `Describe` answered).
+    Unknown,
+    Compatible(String),
+    Incompatible(String),
+}
+
+/// How often a known contract version is asked again (an adapter may be
+/// redeployed with another version).
+const CONTRACT_RECHECK: Duration = Duration::from_secs(30);
+
+struct ContractState {
+    contract: Contract,
+    checked: Option<Instant>,
+    refreshing: bool,
+}
+
 struct Provider {
     recent: std::sync::Mutex<Recent>,
+    contract: std::sync::Mutex<ContractState>,
     channel: Channel,
     client: ProviderClient<Channel>,
     timeout: Duration,
@@ -130,6 +152,11 @@ impl ProviderPool {
                 p.id.clone(),
                 Provider {
                     recent: std::sync::Mutex::new(Recent::default()),
+                    contract: std::sync::Mutex::new(ContractState {
+                        contract: Contract::Unknown,
+                        checked: None,
+                        refreshing: false,
+                    }),
                     channel: channel.clone(),
                     client: ProviderClient::new(channel)
                         .max_decoding_message_size(16 * 1024 * 1024),
@@ -174,7 +201,8 @@ impl ProviderPool {
         })
     }
 
-    /// The adapter's `Describe`, within `timeout`.
+    /// The adapter's `Describe`, within `timeout`. The contract version it
+    /// declares decides whether the provider is called at all.
     pub async fn describe(
         &self,
         id: &str,
@@ -184,10 +212,84 @@ impl ProviderPool {
         let mut req = tonic::Request::new(shs_proto::v1::DescribeRequest {});
         req.set_timeout(timeout);
         let mut client = p.client.clone();
-        match tokio::time::timeout(timeout, client.describe(req)).await {
+        let reply = match tokio::time::timeout(timeout, client.describe(req)).await {
             Ok(Ok(r)) => Some(r.into_inner()),
             _ => None,
+        };
+        let mut state = p.contract.lock().unwrap_or_else(|e| e.into_inner());
+        state.refreshing = false;
+        if let Some(d) = &reply {
+            let now = if shs_proto::v1::is_compatible(&d.contract_version) {
+                Contract::Compatible(d.contract_version.clone())
+            } else {
+                Contract::Incompatible(d.contract_version.clone())
+            };
+            if now != state.contract {
+                match &now {
+                    Contract::Incompatible(v) => tracing::error!(
+                        provider = id,
+                        declared = %v.chars().take(80).collect::<String>(),
+                        expected = shs_proto::v1::CONTRACT_VERSION,
+                        "provider refused: its Describe declares an incompatible contract version; it is not called and its slot answers SSBT-UNAVAILABLE"
+                    ),
+                    _ if matches!(state.contract, Contract::Incompatible(_)) => tracing::info!(
+                        provider = id,
+                        declared = %d.contract_version,
+                        "provider accepted again: its contract version is compatible"
+                    ),
+                    _ => {}
+                }
+                state.contract = now;
+            }
+            state.checked = Some(Instant::now());
         }
+        reply
+    }
+
+    /// The contract state for `/admin/providers`: `compatible`, `incompatible`
+    /// (refused, not called) or `unknown`, with the declared version.
+    pub fn contract(&self, id: &str) -> serde_json::Value {
+        let Some(p) = self.providers.get(id) else {
+            return serde_json::Value::Null;
+        };
+        let state = p.contract.lock().unwrap_or_else(|e| e.into_inner());
+        match &state.contract {
+            Contract::Unknown => serde_json::json!({ "state": "unknown" }),
+            Contract::Compatible(v) => serde_json::json!({ "state": "compatible", "declared": v }),
+            Contract::Incompatible(v) => serde_json::json!({
+                "state": "incompatible",
+                "declared": v,
+                "expected": shs_proto::v1::CONTRACT_VERSION,
+                "refused": true,
+            }),
+        }
+    }
+
+    /// Whether provider `id` may be called: its `Describe` is asked on first
+    /// use and again every [`CONTRACT_RECHECK`] (within `budget`, at most 1 s),
+    /// and a provider declaring an incompatible contract is not called. One
+    /// whose `Describe` cannot be had is called anyway (the call tells how it is).
+    async fn contract_allows(&self, id: &str, budget: Duration) -> bool {
+        let Some(p) = self.providers.get(id) else {
+            return false;
+        };
+        let due = {
+            let mut state = p.contract.lock().unwrap_or_else(|e| e.into_inner());
+            let due = state.contract == Contract::Unknown
+                || (!state.refreshing
+                    && state
+                        .checked
+                        .is_none_or(|t| t.elapsed() >= CONTRACT_RECHECK));
+            if due {
+                state.refreshing = true;
+            }
+            due
+        };
+        if due {
+            self.describe(id, budget.min(Duration::from_secs(1))).await;
+        }
+        let state = p.contract.lock().unwrap_or_else(|e| e.into_inner());
+        !matches!(state.contract, Contract::Incompatible(_))
     }
 
     fn note(&self, id: &str, outcome: &CallOutcome, took: Duration) {
@@ -241,6 +343,15 @@ impl ProviderPool {
         if budget.is_zero() {
             return CallOutcome::Timeout;
         }
+        if !self.contract_allows(id, budget).await {
+            return CallOutcome::Unavailable;
+        }
+        let budget = provider
+            .timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        if budget.is_zero() {
+            return CallOutcome::Timeout;
+        }
         let mut req = tonic::Request::new(request);
         req.set_timeout(budget);
         // The adapter continues the caller's trace (W3C `traceparent`), when
@@ -282,6 +393,11 @@ impl ProviderPool {
         let Some(provider) = self.providers.get(id) else {
             return SubmitOutcome::Unavailable;
         };
+        if !self.contract_allows(id, budget).await {
+            let outcome = SubmitOutcome::Unavailable;
+            self.note(id, &CallOutcome::Unavailable, started.elapsed());
+            return outcome;
+        }
         let mut req = tonic::Request::new(request);
         req.set_timeout(budget);
         relay_telemetry::inject(&tracing::Span::current(), req.metadata_mut());
