@@ -429,6 +429,7 @@ async fn a_broken_adapter_fails_exactly_the_cases_it_breaks_and_the_relay_refuse
     let http = reqwest::Client::new();
     let r = http
         .post(format!("{admin}/admin/reload"))
+        .header("X-SHS-Admin", "1")
         .send()
         .await
         .unwrap();

@@ -242,6 +242,7 @@ async fn admin(stack: &Stack, path: &str) {
     let url = &stack.demo().info.admin["url"];
     let r = reqwest::Client::new()
         .post(format!("{url}{path}"))
+        .header("X-SHS-Admin", "1")
         .header("X-Operator", "test-operator")
         .send()
         .await

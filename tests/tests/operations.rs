@@ -124,6 +124,7 @@ async fn an_operator_sees_traffic_in_metrics_and_can_drain_the_node() {
     // Maintenance drains the node; switching it off makes it ready again.
     let r = reqwest::Client::new()
         .post(format!("{admin}/admin/maintenance/on"))
+        .header("X-SHS-Admin", "1")
         .send()
         .await
         .unwrap();
@@ -131,6 +132,7 @@ async fn an_operator_sees_traffic_in_metrics_and_can_drain_the_node() {
     assert_eq!(get(&format!("{admin}/readyz")).await.0, 503);
     reqwest::Client::new()
         .post(format!("{admin}/admin/maintenance/off"))
+        .header("X-SHS-Admin", "1")
         .send()
         .await
         .unwrap();
@@ -220,6 +222,7 @@ async fn the_audit_trail_answers_who_asked_without_holding_personal_data() {
         async move {
             reqwest::Client::new()
                 .post(format!("{admin}{path}"))
+                .header("X-SHS-Admin", "1")
                 .header("X-Operator", "ops-eva")
                 .send()
                 .await
@@ -411,6 +414,7 @@ async fn a_reload_changes_an_agreement_mid_traffic_and_a_broken_config_is_refuse
     std::fs::write(&config, &changed).unwrap();
     let r = reqwest::Client::new()
         .post(format!("{admin}/admin/reload"))
+        .header("X-SHS-Admin", "1")
         .send()
         .await
         .unwrap();
@@ -424,6 +428,7 @@ async fn a_reload_changes_an_agreement_mid_traffic_and_a_broken_config_is_refuse
     std::fs::write(&config, "this is [[[ not toml").unwrap();
     let r = reqwest::Client::new()
         .post(format!("{admin}/admin/reload"))
+        .header("X-SHS-Admin", "1")
         .send()
         .await
         .unwrap();

@@ -18,7 +18,46 @@ use crate::Relay;
 use crate::identity::PeerCert;
 use crate::metrics::METRICS;
 
+/// The header every state-changing admin call must carry (any non-empty
+/// value). A web page in an operator's browser cannot send it cross-site
+/// without a CORS preflight, which this listener never grants, so a page cannot
+/// trigger a suspension, a withdrawal, maintenance or a reload.
+pub const ADMIN_REQUEST_HEADER: &str = "X-SHS-Admin";
+
+/// Refuses a state-changing call without [`ADMIN_REQUEST_HEADER`], or from a
+/// page of another origin.
+async fn non_simple_only(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let changes = !matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+    let marked = req
+        .headers()
+        .get(ADMIN_REQUEST_HEADER)
+        .is_some_and(|v| !v.is_empty());
+    let cross_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site" || v == "same-site");
+    if changes && (!marked || cross_site) {
+        return (
+            StatusCode::FORBIDDEN,
+            format!(
+                "state-changing admin calls need the {ADMIN_REQUEST_HEADER} header (e.g. `curl -X POST -H '{ADMIN_REQUEST_HEADER}: 1' ...`) and are never taken from another site's page\n"
+            ),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 pub fn router(relay: Arc<Relay>) -> Router {
+    routes(relay).layer(axum::middleware::from_fn(non_simple_only))
+}
+
+fn routes(relay: Arc<Relay>) -> Router {
     Router::new()
         .route("/metrics", get(|| async { METRICS.encode() }))
         .route("/livez", get(|| async { "ok\n" }))

@@ -734,6 +734,12 @@ impl Config {
             &self.provider_tls.key,
         );
         if let Some(a) = &self.admin {
+            if !a.listen.ip().is_loopback() && a.client_ca.is_none() {
+                r.error(
+                    "admin.listen",
+                    "a non-loopback address needs admin.client_ca (mutual TLS with operator certificates)",
+                );
+            }
             if a.cert.is_some() != a.key.is_some() {
                 r.error("admin.key", "cert and key go together");
             }
@@ -990,6 +996,10 @@ mod tests {
         ) + "\n[[providers]]\nid = \"FK\"\nendpoint = \"https://127.0.0.1:1\"\n\n[elt]\n";
         let cases = [
             (base.replace("2021005489", "2021005488"), "node.org"),
+            (
+                format!("{base}\n[admin]\nlisten = \"0.0.0.0:9100\"\n"),
+                "admin.listen",
+            ),
             (
                 base.replace("environment = \"test\"", "environment = \"staging\""),
                 "node.environment",

@@ -2,6 +2,14 @@
 //! (a client without a certificate chaining to the configured CA is refused
 //! there), and serves HTTP/1.1 and HTTP/2 with the peer certificate attached to
 //! every request as a [`PeerCert`] extension.
+//!
+//! Every read from a client is bounded in time and count ([`FrontLimits`]): open
+//! connections (beyond the cap a new one is closed at once), TLS handshakes in
+//! progress and their duration, the request headers, HTTP/2 keep-alive pings.
+//! The body's bounds are the request path's (`limits.label_timeout_ms`,
+//! `limits.read_timeout_ms`, `mailbox.receive_timeout_s`). A panic in a request
+//! task answers 500 and is counted; it never takes the connection's other
+//! requests or the relay down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +25,27 @@ use tracing::Instrument;
 
 use crate::identity::PeerCert;
 
-/// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The front's bounds on connections (from `[front]`).
+#[derive(Debug, Clone)]
+pub struct FrontLimits {
+    pub handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub max_handshakes: usize,
+    pub keepalive: Duration,
+}
+
+impl FrontLimits {
+    pub fn of(front: &crate::config::Front) -> Self {
+        Self {
+            handshake_timeout: Duration::from_millis(front.handshake_timeout_ms),
+            header_read_timeout: Duration::from_millis(front.header_read_timeout_ms),
+            max_connections: front.max_connections.max(1),
+            max_handshakes: front.max_handshakes.max(1),
+            keepalive: Duration::from_secs(front.keepalive_s.max(1)),
+        }
+    }
+}
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets in-flight
 /// requests finish (up to `grace`).
@@ -28,11 +55,14 @@ pub async fn serve(
     app: Router,
     shutdown: CancellationToken,
     grace: Duration,
+    limits: FrontLimits,
     on_handshake_failure: impl Fn(&'static str) + Send + Sync + 'static,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let on_handshake_failure = Arc::new(on_handshake_failure);
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(limits.max_handshakes));
     loop {
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -46,12 +76,25 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         let _ = tcp.set_nodelay(true);
+        let Ok(connection) = connections.clone().try_acquire_owned() else {
+            // At the cap: close at once rather than queue; the client retries.
+            on_handshake_failure("connection_limit");
+            drop(tcp);
+            continue;
+        };
+        let handshakes = handshakes.clone();
+        let limits = limits.clone();
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();
         let on_failure = on_handshake_failure.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let _connection = connection;
+            let handshake = async {
+                let _permit = handshakes.acquire_owned().await;
+                acceptor.accept(tcp).await
+            };
+            let tls = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     let reason = handshake_failure_reason(&e);
@@ -78,7 +121,16 @@ pub async fn serve(
                     }
                     app.clone().oneshot(req)
                 });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            builder
+                .http2()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(Some(limits.keepalive))
+                .keep_alive_timeout(limits.keepalive);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
@@ -114,7 +166,22 @@ pub async fn traced(
         outcome = tracing::field::Empty,
         shs.error_code = tracing::field::Empty,
     );
-    let response = next.run(req).instrument(span.clone()).await;
+    use futures::FutureExt;
+    let response = match std::panic::AssertUnwindSafe(next.run(req).instrument(span.clone()))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            // The panic message may quote input: it is not logged.
+            crate::metrics::METRICS.refusal("front", "relay", "panic");
+            tracing::error!("a request task panicked; answered 500");
+            axum::response::IntoResponse::into_response((
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "the relay failed on this request\n",
+            ))
+        }
+    };
     record_outcome(&span, &response);
     response
 }

@@ -308,6 +308,7 @@ async fn run_inner(
         )),
         None => None,
     };
+    let front_limits = front::FrontLimits::of(&config.front);
     let relay = Arc::new(Relay::with_path(config, config_path)?);
     #[cfg(unix)]
     tokio::spawn(reload_on_sighup(relay.clone()));
@@ -325,6 +326,7 @@ async fn run_inner(
                     app,
                     stop,
                     Duration::from_secs(5),
+                    front_limits.clone(),
                     |reason| tracing::warn!(reason, "admin listener: TLS handshake refused"),
                 ));
             }
@@ -344,6 +346,7 @@ async fn run_inner(
         app,
         shutdown,
         Duration::from_secs(30),
+        front_limits,
         |reason| {
             metrics::METRICS
                 .tls_handshake_failures

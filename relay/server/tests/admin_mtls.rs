@@ -108,6 +108,7 @@ async fn only_operator_certificates_reach_the_admin_listener_and_the_audit_names
     assert_eq!(r.status(), 200);
     let r = eva
         .post(format!("{url}/admin/maintenance/on"))
+        .header("X-SHS-Admin", "1")
         .send()
         .await
         .unwrap();
@@ -115,6 +116,7 @@ async fn only_operator_certificates_reach_the_admin_listener_and_the_audit_names
     // A header cannot replace the certificate's name, only add to it.
     let r = eva
         .post(format!("{url}/admin/maintenance/off"))
+        .header("X-SHS-Admin", "1")
         .header("X-Operator", "ops-mallory")
         .send()
         .await

@@ -545,3 +545,32 @@ async fn refusals_say_who_failed_in_metrics_and_never_carry_personal_data() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_web_page_cannot_change_the_relay_through_the_admin_listener() {
+    use tower::ServiceExt;
+    let kit = Kit::new();
+    let call = |headers: &[(&str, &str)]| {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri("/admin/maintenance/on")
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(axum::body::Body::empty()).unwrap();
+        relay_server::admin::router(kit.relay.clone()).oneshot(req)
+    };
+    // A plain form post (what a page can send without a preflight): refused.
+    assert_eq!(call(&[]).await.unwrap().status(), 403);
+    assert!(!kit.relay.operator.maintenance());
+    // The header, but from another site's page: refused.
+    let r = call(&[("X-SHS-Admin", "1"), ("Sec-Fetch-Site", "cross-site")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!kit.relay.operator.maintenance());
+    // An operator's tool: taken.
+    assert_eq!(call(&[("X-SHS-Admin", "1")]).await.unwrap().status(), 200);
+    assert!(kit.relay.operator.maintenance());
+}
