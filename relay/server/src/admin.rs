@@ -62,6 +62,7 @@ fn routes(relay: Arc<Relay>) -> Router {
         .route("/metrics", get(|| async { METRICS.encode() }))
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/admin/status", get(status))
         .route("/admin/maintenance", get(maintenance_state))
         .route(
             "/admin/maintenance/on",
@@ -407,32 +408,21 @@ async fn providers(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json
 }
 
 async fn readyz(State(relay): State<Arc<Relay>>) -> Response {
-    if relay.operator.maintenance() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "maintenance\n").into_response();
+    match crate::service_levels::readiness(&relay).await {
+        Ok(text) => (StatusCode::OK, format!("{text}\n")).into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response(),
     }
-    let live = relay.live();
-    let wanted = live
-        .config
-        .admin
-        .as_ref()
-        .map_or(0, |a| a.min_healthy_providers);
-    let checks = live
-        .providers
-        .ids()
-        .map(|id| live.providers.is_serving(id, Duration::from_secs(1)));
-    let healthy = join_all(checks).await.into_iter().filter(|ok| *ok).count();
-    if healthy < wanted {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{healthy} providers healthy, {wanted} required\n"),
-        )
-            .into_response();
+}
+
+/// `GET /admin/status`: the disturbance state, failing providers, the prober's
+/// last result, maintenance and requests in flight (JSON; no personal data).
+async fn status(State(relay): State<Arc<Relay>>) -> axum::Json<serde_json::Value> {
+    let mut v = relay.service_levels.status();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("maintenance".into(), relay.operator.maintenance().into());
+        o.insert("in_flight".into(), METRICS.in_flight.get().into());
     }
-    (
-        StatusCode::OK,
-        format!("ready: {healthy} providers healthy\n"),
-    )
-        .into_response()
+    axum::Json(v)
 }
 
 async fn maintenance_state(State(relay): State<Arc<Relay>>) -> String {

@@ -51,6 +51,12 @@ pub struct Config {
     /// Span export over OTLP; none (and no trace context sent) when absent.
     #[serde(default)]
     pub tracing: Option<relay_telemetry::TracingConfig>,
+    /// The built-in availability prober.
+    #[serde(default)]
+    pub probe: ProbeConfig,
+    /// When providers count as failing and when that is a disturbance.
+    #[serde(default)]
+    pub disturbance: relay_audit::DisturbanceConfig,
 }
 
 /// ELT: the rules of the service's terms (seed 000) and where reports go.
@@ -208,6 +214,30 @@ fn default_audit_mb() -> u64 {
     64
 }
 
+/// The built-in prober: an end-to-end check at a fixed interval, in and outside
+/// opening hours, written to the audit trail as probe records (the service-level
+/// report's availability comes from them).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Seconds between probes (0 switches the prober off).
+    pub interval_s: u64,
+    /// Consecutive failed probes that make an unavailable period.
+    pub failures_for_outage: u32,
+    /// Probe intervals without any probe record that count as the relay down.
+    pub gap_intervals: u32,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: 60,
+            failures_for_outage: 2,
+            gap_intervals: 3,
+        }
+    }
+}
+
 /// The durable, encrypted mailbox behind asynchronous SHS.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -292,7 +322,9 @@ impl MailboxConfig {
 #[serde(deny_unknown_fields)]
 pub struct Admin {
     pub listen: SocketAddr,
-    /// `/readyz` answers 503 while fewer adapters than this are SERVING.
+    /// Kept for older files and ignored: `/readyz` is 503 only in maintenance,
+    /// when no provider at all can be reached, or when the store is unusable (a
+    /// disturbance keeps the node ready).
     #[serde(default)]
     pub min_healthy_providers: usize,
     /// The operator CA (PEM). When set, the listener speaks TLS and requires a
@@ -717,6 +749,8 @@ impl Config {
             Section::one::<AuditConfig>("audit", false),
             Section::one::<EltConfig>("elt", false),
             Section::one::<relay_telemetry::TracingConfig>("tracing", false),
+            Section::one::<ProbeConfig>("probe", false),
+            Section::one::<relay_audit::DisturbanceConfig>("disturbance", false),
         ]
     }
 

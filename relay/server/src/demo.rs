@@ -637,7 +637,6 @@ key_file = {audit_key}
 
 [admin]
 listen = "127.0.0.1:0"
-min_healthy_providers = 7
 
 [log]
 file = {log}

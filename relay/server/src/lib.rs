@@ -57,6 +57,7 @@ pub mod policy;
 pub mod products;
 pub mod providers;
 pub mod rs;
+pub mod service_levels;
 pub mod soap;
 
 use std::net::SocketAddr;
@@ -87,6 +88,8 @@ pub struct Relay {
     pub in_flight: admission::InFlight,
     /// Messages each sender has waiting in others' outboxes (its quota).
     pub senders: asynch::SenderBook,
+    /// The disturbance state and the prober's view.
+    pub service_levels: service_levels::ServiceLevels,
 }
 
 /// What a configuration reload replaces: the configuration and the provider
@@ -190,6 +193,7 @@ impl Relay {
             }
             None => None,
         };
+        let config_for_levels = config.clone();
         Ok(Self {
             live: arc_swap::ArcSwap::from_pointee(Live { config, providers }),
             config_path,
@@ -199,6 +203,7 @@ impl Relay {
             elt_limiters: products::elt::Limiters::new(),
             in_flight,
             senders: asynch::SenderBook::default(),
+            service_levels: service_levels::ServiceLevels::new(&config_for_levels),
         })
     }
 }
@@ -314,6 +319,10 @@ async fn run_inner(
     tokio::spawn(reload_on_sighup(relay.clone()));
     tokio::spawn(asynch::route::resume(relay.clone()));
     tokio::spawn(asynch::route::housekeeping(relay.clone()));
+    tokio::spawn(service_levels::run(
+        relay.clone(),
+        listener.local_addr().ok(),
+    ));
     if let Some(admin) = admin {
         let app = admin::router(relay.clone());
         let stop = shutdown.clone();

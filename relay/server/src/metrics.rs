@@ -73,6 +73,10 @@ pub struct Metrics {
     pub elt_submissions: Family<Reason, Counter>,
     /// ELT refusals by the terms' rules (`rate_limit`, `retry_limit`, ...).
     pub elt_refusals: Family<Reason, Counter>,
+    /// 1 while two or more providers cannot deliver (available with disturbance).
+    pub disturbance: Gauge,
+    /// Prober runs by result (`ok`, `failed`).
+    pub probes: Family<Reason, Counter>,
     registry: Registry,
 }
 
@@ -172,6 +176,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "ELT time reports refused by a rule of the terms (rate_limit, retry_limit, one_report, environment, suspended_vendor, suspended_anordnare, no_agreement)",
         elt_refusals.clone(),
     );
+    let disturbance = Gauge::default();
+    let probes = Family::<Reason, Counter>::default();
+    registry.register(
+        "disturbance",
+        "1 while the service is available with disturbance (two or more providers cannot deliver), else 0",
+        disturbance.clone(),
+    );
+    registry.register(
+        "probes",
+        "Runs of the built-in availability prober by result",
+        probes.clone(),
+    );
     registry.register("build_info", "Relay version", build);
     Metrics {
         requests,
@@ -189,6 +205,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         mailbox_oldest_age_seconds,
         elt_submissions,
         elt_refusals,
+        disturbance,
+        probes,
         registry,
     }
 });

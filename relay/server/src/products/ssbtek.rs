@@ -328,6 +328,7 @@ pub async fn ask(
             };
             let took = call_started.elapsed();
             crate::metrics::METRICS.provider_call(slot.as_str(), outcome.label(), took);
+            crate::service_levels::provider_call(relay, slot.as_str(), outcome.label()).await;
             tracing::Span::current()
                 .record("provider.outcome", outcome.label())
                 .record("provider.latency_ms", took.as_millis() as u64);

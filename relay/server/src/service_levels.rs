@@ -1,0 +1,255 @@
+//! Service levels, live: the disturbance state and the availability prober.
+//!
+//! - **Disturbance** (seed 002, 3.8: "available with disturbance" when two or
+//!   more providers cannot deliver): every provider call's outcome and every
+//!   health check feed a [`relay_audit::DisturbanceTracker`] (a sliding window per
+//!   provider, `[disturbance]`); a start or end is logged as an event, shown by
+//!   the `shs_relay_disturbance` gauge and `GET /admin/status`, and written to the
+//!   audit trail as an incident record. Single coincident errors never make one.
+//! - **Prober** (`[probe]`, default every 60 s, in and outside opening hours):
+//!   an end-to-end check of what a caller needs, step by step: the front accepts
+//!   a connection (`front`), at least one provider answers its health check as a
+//!   `testaBastjanstInformation` round would (`providers`), the mailbox answers
+//!   (`store`). Each probe is a probe record; a run of failed probes is an
+//!   unplanned outage record with its start and end ([`relay_audit::OutageDetector`]).
+//!
+//! Nothing here holds personal data: provider ids, times and outcomes.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::future::join_all;
+use relay_audit::{DisturbanceTracker, OutageDetector, ProbeRecord, ProbeResult, Transition};
+
+use crate::Relay;
+use crate::metrics::METRICS;
+
+/// The live service-level state of one relay node.
+pub struct ServiceLevels {
+    tracker: Mutex<DisturbanceTracker>,
+    detector: Mutex<OutageDetector>,
+    last_probe: Mutex<Option<ProbeRecord>>,
+}
+
+impl ServiceLevels {
+    pub fn new(config: &crate::config::Config) -> Self {
+        Self {
+            tracker: Mutex::new(DisturbanceTracker::new(config.disturbance.clone())),
+            detector: Mutex::new(OutageDetector::new(
+                config.probe.failures_for_outage,
+                config.probe.gap_intervals,
+            )),
+            last_probe: Mutex::new(None),
+        }
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, DisturbanceTracker> {
+        self.tracker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The state for `GET /admin/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let tracker = self.tracker();
+        let probe = self
+            .last_probe
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let unavailable = self
+            .detector
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_unavailable();
+        serde_json::json!({
+            "disturbance": tracker.ongoing(),
+            "failing_providers": tracker.failing(),
+            "last_probe": probe.map(|p| serde_json::json!({
+                "time": p.time.to_rfc3339(),
+                "result": p.result.to_string(),
+                "latency_ms": p.latency_ms,
+            })),
+            "unavailable": unavailable,
+        })
+    }
+}
+
+/// One provider call's outcome (the label the pool gives it).
+pub async fn provider_call(relay: &Relay, provider: &str, outcome: &'static str) {
+    let Ok(outcome) = outcome.parse::<relay_audit::Outcome>() else {
+        return;
+    };
+    let t = relay
+        .service_levels
+        .tracker()
+        .call(provider, outcome, Utc::now());
+    transition(relay, t).await;
+}
+
+async fn transition(relay: &Relay, t: Option<Transition>) {
+    let Some(t) = t else {
+        return;
+    };
+    let record = t.record().clone();
+    match &t {
+        Transition::Started(_) => {
+            METRICS.disturbance.set(1);
+            tracing::warn!(
+                event = "disturbance_started",
+                providers = ?record.providers,
+                "service available with disturbance: two or more providers cannot deliver"
+            );
+        }
+        Transition::Ended(_) => {
+            METRICS.disturbance.set(0);
+            tracing::info!(
+                event = "disturbance_ended",
+                providers = ?record.providers,
+                "disturbance over"
+            );
+        }
+    }
+    if let Some((log, _)) = &relay.audit
+        && let Err(e) = log.record(record).await
+    {
+        tracing::error!(error = %e, "incident record could not be written");
+    }
+}
+
+/// Health of every provider, fed to the tracker; how many are serving.
+async fn health_round(relay: &Relay, timeout: Duration) -> usize {
+    let live = relay.live();
+    let ids: Vec<String> = live.providers.ids().map(str::to_owned).collect();
+    let checks = ids.iter().map(|id| live.providers.is_serving(id, timeout));
+    let results = join_all(checks).await;
+    let mut serving = 0;
+    for (id, ok) in ids.iter().zip(results) {
+        serving += usize::from(ok);
+        let t = relay.service_levels.tracker().health(id, ok, Utc::now());
+        transition(relay, t).await;
+    }
+    serving
+}
+
+/// The prober and the disturbance timer, until the process ends.
+pub async fn run(relay: Arc<Relay>, front: Option<SocketAddr>) {
+    let mut next_probe = tokio::time::Instant::now();
+    loop {
+        let interval = relay.live().config.probe.interval_s;
+        if interval > 0 && tokio::time::Instant::now() >= next_probe {
+            probe(&relay, front, interval).await;
+            next_probe = tokio::time::Instant::now() + Duration::from_secs(interval);
+        }
+        let t = relay.service_levels.tracker().tick(Utc::now());
+        transition(&relay, t).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+async fn probe(relay: &Relay, front: Option<SocketAddr>, interval_s: u64) {
+    let started = Instant::now();
+    let time = Utc::now();
+    let timeout = Duration::from_millis(relay.live().config.soap.ping_timeout_ms);
+    let result = probe_steps(relay, front, timeout).await;
+    let record = ProbeRecord {
+        time,
+        interval_s: u32::try_from(interval_s).unwrap_or(u32::MAX),
+        result,
+        latency_ms: started.elapsed().as_millis() as u64,
+    };
+    METRICS
+        .probes
+        .get_or_create(&crate::metrics::Reason {
+            reason: if record.result == ProbeResult::Ok {
+                "ok"
+            } else {
+                "failed"
+            },
+        })
+        .inc();
+    let outage = relay
+        .service_levels
+        .detector
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .observe(&record);
+    *relay
+        .service_levels
+        .last_probe
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(record.clone());
+    if let Some((log, _)) = &relay.audit {
+        if let Err(e) = log.record(record).await {
+            tracing::error!(error = %e, "probe record could not be written");
+        }
+        if let Some(o) = outage {
+            tracing::warn!(event = "outage_recorded", "an unavailable period ended");
+            if let Err(e) = log.record(o.record(Utc::now())).await {
+                tracing::error!(error = %e, "outage record could not be written");
+            }
+        }
+    }
+}
+
+async fn probe_steps(relay: &Relay, front: Option<SocketAddr>, timeout: Duration) -> ProbeResult {
+    let failed = |step: &str| ProbeResult::Failed(step.to_owned());
+    if let Some(addr) = front {
+        let addr = if addr.ip().is_unspecified() {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        } else {
+            addr
+        };
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => {}
+            _ => return failed("front"),
+        }
+    }
+    if relay.live().providers.ids().next().is_some() && health_round(relay, timeout).await == 0 {
+        return failed("providers");
+    }
+    if let Some(store) = &relay.mailbox {
+        use relay_mailbox::MailboxStore;
+        if !matches!(
+            tokio::time::timeout(timeout, store.stats()).await,
+            Ok(Ok(_))
+        ) {
+            return failed("store");
+        }
+    }
+    ProbeResult::Ok
+}
+
+/// Readiness: "can this node answer?" Not ready in maintenance, when no
+/// provider at all can be reached, or when the store is unusable; a
+/// disturbance (some providers down) keeps the node ready, since callers still
+/// get partial answers in time.
+pub async fn readiness(relay: &Relay) -> Result<String, String> {
+    if relay.operator.maintenance() {
+        return Err("maintenance".into());
+    }
+    let timeout = Duration::from_secs(1);
+    let configured = relay.live().providers.ids().count();
+    let serving = health_round(relay, timeout).await;
+    if configured > 0 && serving == 0 {
+        return Err(format!("no provider can be reached (0 of {configured})"));
+    }
+    if let Some(store) = &relay.mailbox {
+        use relay_mailbox::MailboxStore;
+        if !matches!(
+            tokio::time::timeout(timeout, store.stats()).await,
+            Ok(Ok(_))
+        ) {
+            return Err("the mailbox store does not answer".into());
+        }
+    }
+    let disturbance = relay.service_levels.tracker().ongoing().is_some();
+    Ok(format!(
+        "ready: {serving} of {configured} providers serving{}",
+        if disturbance {
+            " (available with disturbance)"
+        } else {
+            ""
+        }
+    ))
+}

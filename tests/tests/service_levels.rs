@@ -1,0 +1,127 @@
+//! Service levels end to end: two agencies down in the simulator make a
+//! disturbance (gauge, `/admin/status`, an incident record), the node stays
+//! ready and answers stay partial and in time; the prober writes probe records;
+//! refusals reach the audit trail.
+
+use std::time::{Duration, Instant};
+
+use relay_ident::{Organisationsnummer, Personnummer};
+use relay_server::demo::{NODE_ORG, SSBTEK_PRODUCT};
+use relay_ssbtek::{Ingivare, Period, QuestionBuilder, Slot};
+use shs_tests::*;
+
+const SUNDSVALL: &str = "2120002411";
+
+fn question() -> Vec<u8> {
+    let today = chrono::Local::now().date_naive();
+    let period = Period::new(today - chrono::Months::new(3), today).unwrap();
+    QuestionBuilder::new(
+        Personnummer::parse("191212121212").unwrap(),
+        Ingivare::new(
+            Organisationsnummer::parse(SUNDSVALL).unwrap(),
+            "Kommunen",
+            "handlaggare-7",
+        ),
+        "ARENDE-2026-1",
+        period,
+    )
+    .include_all([Slot::Csn, Slot::Tns, Slot::Skv])
+    .build()
+    .unwrap()
+    .to_xml(true)
+    .to_vec()
+}
+
+async fn admin_get(stack: &Stack, path: &str) -> (u16, String) {
+    let url = &stack.demo().info.admin["url"];
+    let r = reqwest::get(format!("{url}{path}")).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Waits until `pred` holds for the audit file, or fails with its content.
+async fn audit_until(stack: &Stack, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let audit = std::fs::read_to_string(&stack.demo().info.audit["file"]).unwrap_or_default();
+        if pred(&audit) {
+            return audit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {what} in the audit trail:\n{audit}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_agencies_down_are_a_disturbance_not_an_outage() {
+    let stack = Stack::start_with(|o| o.relay_extra = "\n[probe]\ninterval_s = 1\n".into()).await;
+    let info = stack.demo().info.clone();
+    let r = reqwest::Client::new()
+        .put(format!("{}/admin/scenario", info.sim.admin))
+        .body("[agency.CSN]\ndown = true\n\n[agency.TNS]\ndown = true\n")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    let client = stack.client(SUNDSVALL);
+    for _ in 0..4 {
+        let spec = LabelSpec::synch_request(SUNDSVALL, NODE_ORG, SSBTEK_PRODUCT, 1);
+        let started = Instant::now();
+        let r = client
+            .post(format!("{}/shs/rs", stack.relay_url()))
+            .header("Content-Type", "message/rfc822")
+            .body(shs_message(&spec.to_xml(), &[("text/xml", &question())]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "a partial answer, not a failure");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("SSBT-UNAVAILABLE"), "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "in time: {:?}",
+            started.elapsed()
+        );
+    }
+
+    let (status, json) = admin_get(&stack, "/admin/status").await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let providers = v["disturbance"]["providers"].to_string();
+    assert!(
+        providers.contains("CSN") && providers.contains("TNS"),
+        "{json}"
+    );
+    assert!(!providers.contains("SKV"), "{json}");
+    let (_, metrics) = admin_get(&stack, "/metrics").await;
+    assert!(metrics.contains("shs_relay_disturbance 1"), "{metrics}");
+    let (status, text) = admin_get(&stack, "/readyz").await;
+    assert_eq!(status, 200, "a disturbance keeps the node ready: {text}");
+    assert!(text.contains("disturbance"), "{text}");
+
+    audit_until(&stack, "incident record", |a| {
+        a.lines()
+            .any(|l| l.contains("\"incident\"") && l.contains("CSN") && l.contains("TNS"))
+    })
+    .await;
+    audit_until(&stack, "probe record", |a| a.contains("\"probe\"")).await;
+
+    // A refusal is an outcome in the trail too.
+    let spec = LabelSpec::synch_request("2120000142", NODE_ORG, SSBTEK_PRODUCT, 1);
+    let r = client
+        .post(format!("{}/shs/rs", stack.relay_url()))
+        .header("Content-Type", "message/rfc822")
+        .body(shs_message(&spec.to_xml(), &[("text/xml", &question())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    audit_until(&stack, "refusal record", |a| {
+        a.contains("refused:IllegalSender")
+    })
+    .await;
+    stack.stop().await;
+}
