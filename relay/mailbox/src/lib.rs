@@ -41,7 +41,7 @@ mod slots;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use crypto::{CHUNK_SIZE, DataKey};
+pub use crypto::{CHUNK_SIZE, DataKey, MessageCipher, NONCE_PREFIX_LEN, TAG_LEN, Unauthentic};
 pub use filter::{FilterError, ListFilter, SortAttribute, SortOrder};
 pub use kek::{KekError, KekId, KeyEncryptionKey, KeyFile, WrappedKey};
 pub use meta::{
