@@ -70,14 +70,13 @@ impl Store {
         match config.kind {
             StoreKind::Redb => {
                 let path = redb_path.to_path_buf();
-                let opened = tokio::task::spawn_blocking(move || {
+                tokio::task::spawn_blocking(move || {
                     let mailbox = RedbStore::open_with(&path, kek, options)?;
                     let state = RedbState::open(state_path(&path))?;
                     Ok::<_, StoreOpenError>(Self::Redb { mailbox, state })
                 })
                 .await
-                .map_err(|e| MailboxError::Task(e.to_string()))?;
-                opened
+                .map_err(|e| MailboxError::Task(e.to_string()))?
             }
             StoreKind::Postgres => {
                 let mut pg = config.pg_options()?;

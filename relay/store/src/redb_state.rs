@@ -347,7 +347,7 @@ impl SharedState for RedbState {
                 Ok(out)
             })
             .await?;
-        out.sort_by(|a, b| (a.window.starts_at, a.id).cmp(&(b.window.starts_at, b.id)));
+        out.sort_by_key(|a| (a.window.starts_at, a.id));
         Ok(out)
     }
 

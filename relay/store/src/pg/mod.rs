@@ -228,11 +228,10 @@ fn rustls_connector(
 /// values), the client's own text otherwise (connection refused, closed...).
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => format!(
-            "database error {} ({})",
-            db.code().code(),
-            db.constraint().unwrap_or("no constraint")
-        ),
+        Some(db) => match db.constraint() {
+            Some(c) => format!("database error {} on {c}", db.code().code()),
+            None => format!("database error {}", db.code().code()),
+        },
         None => e.to_string(),
     }
 }

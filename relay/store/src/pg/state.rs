@@ -259,7 +259,7 @@ impl SharedState for PgStore {
         let recorded = client
             .query_opt(
                 "INSERT INTO seen_tx (sender, tx_id, first_seen, expires_at) \
-                 VALUES ($1, $2, now(), now() + $3 * interval '1 millisecond') \
+                 VALUES ($1, $2, now(), now() + $3::float8 * interval '1 millisecond') \
                  ON CONFLICT (sender, tx_id) DO UPDATE \
                    SET first_seen = EXCLUDED.first_seen, expires_at = EXCLUDED.expires_at \
                    WHERE seen_tx.expires_at <= now() \
@@ -292,11 +292,11 @@ impl SharedState for PgStore {
         let taken = client
             .query_opt(
                 "INSERT INTO elt_rate AS r (vendor, tokens, updated_at) \
-                 VALUES ($1, $2 - 1, clock_timestamp()) \
+                 VALUES ($1, $2::float8 - 1, clock_timestamp()) \
                  ON CONFLICT (vendor) DO UPDATE SET \
-                   tokens = least($2, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at)::float8 * $3) - 1, \
+                   tokens = least($2::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at)::float8 * $3::float8) - 1, \
                    updated_at = clock_timestamp() \
-                 WHERE least($2, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at)::float8 * $3) >= 1 \
+                 WHERE least($2::float8, r.tokens + extract(epoch FROM clock_timestamp() - r.updated_at)::float8 * $3::float8) >= 1 \
                  RETURNING tokens",
                 &[&vendor, &burst, &rate],
             )
@@ -308,7 +308,7 @@ impl SharedState for PgStore {
         // Refused: only the hint is read separately.
         let tokens: f64 = client
             .query_opt(
-                "SELECT least($2, tokens + extract(epoch FROM clock_timestamp() - updated_at)::float8 * $3) \
+                "SELECT least($2::float8, tokens + extract(epoch FROM clock_timestamp() - updated_at)::float8 * $3::float8) \
                  FROM elt_rate WHERE vendor = $1",
                 &[&vendor, &burst, &rate],
             )
@@ -341,7 +341,7 @@ impl SharedState for PgStore {
                 "SELECT coalesce(max(n), 0) FROM ( \
                    SELECT count(*) AS n FROM elt_attempts \
                    WHERE vendor = $1 AND key = ANY($2) \
-                     AND at > clock_timestamp() - $3 * interval '1 millisecond' \
+                     AND at > clock_timestamp() - $3::float8 * interval '1 millisecond' \
                    GROUP BY key) per_key",
                 &[&vendor, &keys, &window],
             )
@@ -375,7 +375,7 @@ impl SharedState for PgStore {
         let attempts = self
             .exec(
                 "sweeping ELT attempts",
-                "DELETE FROM elt_attempts WHERE at <= $1 - $2 * interval '1 millisecond'",
+                "DELETE FROM elt_attempts WHERE at <= $1::timestamptz - $2::float8 * interval '1 millisecond'",
                 &[&now, &(millis(attempt_window) as f64)],
             )
             .await?;
