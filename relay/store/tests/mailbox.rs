@@ -26,6 +26,7 @@ on_both_engines!(
     expired_messages_are_hidden_then_swept_by_any_node,
     delete_reports_the_reason_and_unknown_ids_are_not_found,
     a_failing_body_stores_nothing_and_frees_the_tx_id,
+    an_upload_cut_off_midway_leaves_nothing_visible_and_no_key,
     invalid_labels_are_refused_and_synchronous_messages_never_listed,
     an_adm_message_sends_no_confirm_on_ack,
     stats_and_pending_processing_see_every_node,
@@ -346,6 +347,74 @@ async fn a_failing_body_stores_nothing_and_frees_the_tx_id(c: Cluster) {
     }
     assert!(matches!(
         c.node().await.put(l, &good[..]).await.unwrap(),
+        PutOutcome::Stored { .. }
+    ));
+    c.finish().await;
+}
+
+/// Sends `len` bytes, then never another (a sender or node that stopped).
+struct Stalling {
+    left: usize,
+}
+
+impl tokio::io::AsyncRead for Stalling {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            return std::task::Poll::Pending;
+        }
+        let n = self.left.min(buf.remaining());
+        buf.put_slice(&vec![5u8; n]);
+        self.left -= n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+async fn an_upload_cut_off_midway_leaves_nothing_visible_and_no_key(c: Cluster) {
+    let b = c.node().await;
+    let l = label("1111111111");
+    let node = c.node().await;
+    let upload = {
+        let l = l.clone();
+        tokio::spawn(async move {
+            node.put(
+                l,
+                Stalling {
+                    left: 3 * CHUNK_SIZE + 10,
+                },
+            )
+            .await
+        })
+    };
+    // Let the chunks reach the store, then cut the upload off.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        b.get_meta(&l.tx_id).await.unwrap().is_none(),
+        "not visible while streaming"
+    );
+    upload.abort();
+    assert!(upload.await.unwrap_err().is_cancelled());
+    assert!(b.get_meta(&l.tx_id).await.unwrap().is_none());
+    assert_eq!(b.stats().await.unwrap().messages, 0);
+    if let Store::Postgres(pg) = &b {
+        // The transaction rolls back as the connection is returned: poll for it.
+        for _ in 0..200 {
+            if pg.kek_usage().await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            pg.kek_usage().await.unwrap().is_empty(),
+            "no key left behind"
+        );
+    }
+    // The tx.id is free: the sender's retry is stored.
+    assert!(matches!(
+        b.put(l, &b"whole"[..]).await.unwrap(),
         PutOutcome::Stored { .. }
     ));
     c.finish().await;

@@ -41,8 +41,10 @@ use super::{Inner, PgStore, describe, describe_pool};
 
 type Result<T, E = MailboxError> = std::result::Result<T, E>;
 
-/// Chunks per query while a body streams out (256 KiB).
-const READ_AHEAD: i32 = 4;
+/// Chunks per query while a body streams out (1 MiB).
+const READ_AHEAD: i32 = 16;
+/// Chunk inserts in flight on one connection while a body streams in (512 KiB).
+const IN_FLIGHT: usize = 8;
 /// Messages deleted per statement by the sweeper.
 const SWEEP_BATCH: i64 = 256;
 
@@ -271,6 +273,10 @@ impl PgStore {
         let mut body = std::pin::pin!(body);
         let mut index: u32 = 0;
         let mut body_bytes: u64 = 0;
+        // Inserts are pipelined on the one connection: up to IN_FLIGHT chunks are
+        // on their way while the next is read, so memory stays bounded.
+        let mut in_flight = futures::stream::FuturesOrdered::new();
+        let (tx_ref, insert_ref) = (tx, &insert);
         let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
         loop {
             // One chunk of look-ahead tells whether `pending` is the last.
@@ -281,14 +287,19 @@ impl PgStore {
             let idx = i32::try_from(index).map_err(|_| {
                 MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
             })?;
-            tx.execute(&insert, &[&local_id, &idx, &pending])
-                .await
-                .map_err(db("storing a chunk"))?;
+            let data = std::mem::replace(&mut pending, next);
+            in_flight.push_back(async move {
+                tx_ref.execute(insert_ref, &[&local_id, &idx, &data]).await
+            });
+            while in_flight.len() >= IN_FLIGHT || (last && !in_flight.is_empty()) {
+                if let Some(done) = in_flight.next().await {
+                    done.map_err(db("storing a chunk"))?;
+                }
+            }
             if last {
                 break;
             }
             index += 1;
-            pending = next;
         }
         let chunks = index + 1;
 
