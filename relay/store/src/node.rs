@@ -2,6 +2,7 @@
 //! chose. It is both a [`MailboxStore`] and a [`SharedState`], and dispatches to
 //! the engine by a `match`, so the relay is written once for both.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use relay_ident::Organisationsnummer;
 use relay_mailbox::{
-    AckOutcome, Deletion, DeletionReason, FetchHandle, KeyEncryptionKey, ListFilter, MailboxError,
-    MailboxStore, MessageLabel, MessageMeta, MessageState, Outbox, PutOutcome, RedbStore, Stats,
-    StoreOptions,
+    AckOutcome, Deletion, DeletionReason, FetchHandle, KekId, KeyEncryptionKey, ListFilter,
+    MailboxError, MailboxStore, MessageLabel, MessageMeta, MessageState, Outbox, PutOutcome,
+    RedbStore, Stats, StoreOptions,
 };
 use tokio::io::AsyncRead;
 use uuid::Uuid;
@@ -94,6 +95,22 @@ impl Store {
         match self {
             Self::Redb { .. } => true,
             Self::Postgres(pg) => pg.ready().await,
+        }
+    }
+
+    /// How many stored data keys each KEK wraps: check before retiring a KEK.
+    pub async fn kek_usage(&self) -> Result<BTreeMap<KekId, usize>, MailboxError> {
+        match self {
+            Self::Redb { mailbox, .. } => mailbox.kek_usage().await,
+            Self::Postgres(pg) => pg.kek_usage().await,
+        }
+    }
+
+    /// Rewraps every data key not under the newest KEK; how many.
+    pub async fn rewrap_all(&self) -> Result<usize, MailboxError> {
+        match self {
+            Self::Redb { mailbox, .. } => mailbox.rewrap_all().await,
+            Self::Postgres(pg) => pg.rewrap_all().await,
         }
     }
 

@@ -30,6 +30,7 @@ on_both_engines!(
     invalid_labels_are_refused_and_synchronous_messages_never_listed,
     an_adm_message_sends_no_confirm_on_ack,
     stats_and_pending_processing_see_every_node,
+    after_a_kek_rotation_every_key_is_rewrapped_and_the_old_kek_can_go,
 );
 
 /// Stores a message through `store` and moves it into its outbox (`Received`).
@@ -495,5 +496,46 @@ async fn stats_and_pending_processing_see_every_node(c: Cluster) {
             .unwrap_err()
             .is_not_found()
     );
+    c.finish().await;
+}
+
+async fn after_a_kek_rotation_every_key_is_rewrapped_and_the_old_kek_can_go(c: Cluster) {
+    let b = c.node().await;
+    let (one, two) = (label("1111111111"), label("1111111111"));
+    deliver(c.a(), one.clone(), b"one").await;
+    deliver(&b, two.clone(), b"two").await;
+    let first = relay_mailbox::KeyEncryptionKey::current_id(&*c.kek_file);
+    assert_eq!(
+        c.a()
+            .kek_usage()
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![(first, 2)]
+    );
+    let second = c.kek_file.rotate().unwrap();
+    assert_eq!(b.rewrap_all().await.unwrap(), 2);
+    assert_eq!(
+        c.a().rewrap_all().await.unwrap(),
+        0,
+        "nothing left to rewrap"
+    );
+    assert_eq!(
+        c.a()
+            .kek_usage()
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![(second, 2)]
+    );
+    c.kek_file.retire(first).unwrap();
+    let ob = outbox("1111111111");
+    for (l, body) in [(one, b"one"), (two, b"two")] {
+        let mut h = c.a().fetch(&ob, &l.tx_id).await.unwrap();
+        assert_eq!(read_all(h.body().unwrap()).await.unwrap(), body);
+        h.complete().await.unwrap();
+    }
     c.finish().await;
 }

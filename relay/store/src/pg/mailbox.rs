@@ -411,6 +411,62 @@ impl PgStore {
         Ok(())
     }
 
+    /// Rewraps every data key not under the newest KEK (after a rotation), in
+    /// batches; returns how many were rewrapped. Safe while nodes serve: a row
+    /// is only rewritten if it still holds the wrap that was read.
+    pub async fn rewrap_all(&self) -> Result<usize> {
+        let current = i64::from(self.inner.kek.current_id());
+        let mut count = 0;
+        loop {
+            let client = self.inner.client("rewrap").await?;
+            let rows = client
+                .query(
+                    "SELECT local_id, kek_id, wrapped FROM mailbox_keys WHERE kek_id <> $1 LIMIT 256",
+                    &[&current],
+                )
+                .await
+                .map_err(db("rewrap"))?;
+            if rows.is_empty() {
+                return Ok(count);
+            }
+            let old: Vec<(Uuid, WrappedKey)> = rows
+                .iter()
+                .map(|r| {
+                    let id: i64 = r.get(1);
+                    (
+                        r.get(0),
+                        WrappedKey {
+                            kek_id: u32::try_from(id).unwrap_or(u32::MAX),
+                            bytes: r.get(2),
+                        },
+                    )
+                })
+                .collect();
+            let kek = self.inner.kek.clone();
+            let rewrapped = tokio::task::spawn_blocking(move || {
+                old.into_iter()
+                    .map(|(id, w)| {
+                        let key = kek.unwrap(&w, id.as_bytes())?;
+                        Ok((id, w, kek.wrap(&key, id.as_bytes())?))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await
+            .map_err(|e| MailboxError::Task(e.to_string()))??;
+            for (id, old, new) in rewrapped {
+                let n = client
+                    .execute(
+                        "UPDATE mailbox_keys SET kek_id = $2, wrapped = $3 \
+                         WHERE local_id = $1 AND wrapped = $4",
+                        &[&id, &i64::from(new.kek_id), &new.bytes, &old.bytes],
+                    )
+                    .await
+                    .map_err(db("rewrap"))?;
+                count += usize::try_from(n).unwrap_or(0);
+            }
+        }
+    }
+
     /// How many stored data keys each KEK wraps: check before retiring a KEK.
     pub async fn kek_usage(&self) -> Result<std::collections::BTreeMap<u32, usize>> {
         let client = self.inner.client("key usage").await?;

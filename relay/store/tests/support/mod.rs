@@ -40,6 +40,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub clock: Arc<ManualClock>,
     pub kek: Arc<dyn KeyEncryptionKey>,
+    /// The same KEK, to rotate and retire keys.
+    pub kek_file: Arc<KeyFile>,
     pub engine: Engine,
     pub ack_policy: AckPolicy,
     first: Store,
@@ -51,7 +53,8 @@ impl Cluster {
     }
 
     pub async fn redb_with(ack_policy: AckPolicy) -> Self {
-        let (dir, clock, kek) = basics();
+        let (dir, clock, kek_file) = basics();
+        let kek: Arc<dyn KeyEncryptionKey> = kek_file.clone();
         let options = store_options(&clock, ack_policy);
         let first = Store::open(
             &StoreConfig::default(),
@@ -65,6 +68,7 @@ impl Cluster {
             dir,
             clock,
             kek,
+            kek_file,
             engine: Engine::Redb,
             ack_policy,
             first,
@@ -76,13 +80,15 @@ impl Cluster {
     }
 
     pub async fn postgres_with(ack_policy: AckPolicy) -> Self {
-        let (dir, clock, kek) = basics();
+        let (dir, clock, kek_file) = basics();
+        let kek: Arc<dyn KeyEncryptionKey> = kek_file.clone();
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
         let first = open_pg(&schema, &clock, &kek, ack_policy).await;
         Self {
             dir,
             clock,
             kek,
+            kek_file,
             engine: Engine::Postgres { schema },
             ack_policy,
             first,
@@ -128,15 +134,10 @@ impl Cluster {
     }
 }
 
-fn basics() -> (
-    tempfile::TempDir,
-    Arc<ManualClock>,
-    Arc<dyn KeyEncryptionKey>,
-) {
+fn basics() -> (tempfile::TempDir, Arc<ManualClock>, Arc<KeyFile>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(t0()));
-    let kek: Arc<dyn KeyEncryptionKey> =
-        Arc::new(KeyFile::open_or_create(dir.path().join("kek")).unwrap());
+    let kek = Arc::new(KeyFile::open_or_create(dir.path().join("kek")).unwrap());
     (dir, clock, kek)
 }
 
