@@ -39,12 +39,14 @@ impl Line {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     return;
                 };
+                // Subscribe before looking at the flag: a cut after this point
+                // is seen as a change, a cut before it as the flag.
+                let mut cut_now = g.subscribe();
                 if c.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
                 let target = target.clone();
-                let mut cut_now = g.subscribe();
                 let n = n.clone();
                 n.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
