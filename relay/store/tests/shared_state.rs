@@ -303,3 +303,44 @@ async fn elt_retries_are_counted_across_nodes(c: Cluster) {
     );
     c.finish().await;
 }
+
+/// PostgreSQL only: the schema is versioned and a newer one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_by_a_newer_relay_is_refused() {
+    let c = Cluster::postgres().await;
+    let Engine::Postgres { schema } = &c.engine else {
+        unreachable!()
+    };
+    let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let versions: Vec<i32> = client
+        .query(
+            &format!("SELECT version FROM {schema}.store_schema_version"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![relay_store::SCHEMA_VERSION]);
+    // A second node opening the same schema applies nothing again.
+    drop(c.node().await);
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {schema}.store_schema_version (version) VALUES ({})",
+                relay_store::SCHEMA_VERSION + 1
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let err = relay_store::PgStore::open(pg_options(schema), c.kek.clone())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("newer than this relay"), "{err}");
+    c.finish().await;
+}

@@ -37,7 +37,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::{Inner, PgStore, describe, describe_pool};
+use super::{Column, Inner, PgStore, describe, describe_pool};
 
 type Result<T, E = MailboxError> = std::result::Result<T, E>;
 
@@ -355,7 +355,7 @@ impl PgStore {
             )
             .await
             .map_err(db("duplicate check"))?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.map(|r| r.col(0)).transpose()?)
     }
 
     /// Every message passing `condition` (SQL on `m`), decrypted.
@@ -432,16 +432,16 @@ impl PgStore {
             let old: Vec<(Uuid, WrappedKey)> = rows
                 .iter()
                 .map(|r| {
-                    let id: i64 = r.get(1);
-                    (
-                        r.get(0),
+                    let id: i64 = r.col(1)?;
+                    Ok((
+                        r.col(0)?,
                         WrappedKey {
                             kek_id: u32::try_from(id).unwrap_or(u32::MAX),
-                            bytes: r.get(2),
+                            bytes: r.col(2)?,
                         },
-                    )
+                    ))
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             let kek = self.inner.kek.clone();
             let rewrapped = tokio::task::spawn_blocking(move || {
                 old.into_iter()
@@ -479,7 +479,7 @@ impl PgStore {
             .map_err(db("key usage"))?;
         rows.iter()
             .map(|r| {
-                let (id, n): (i64, i64) = (r.get(0), r.get(1));
+                let (id, n): (i64, i64) = (r.col(0)?, r.col(1)?);
                 Ok((
                     u32::try_from(id).unwrap_or(u32::MAX),
                     usize::try_from(n).unwrap_or(usize::MAX),
@@ -729,11 +729,13 @@ impl MailboxStore for PgStore {
                 .await
                 .map_err(db("sweep"))?;
             let n = rows.len();
-            deletions.extend(rows.iter().map(|r| Deletion {
-                tx_id: r.get(0),
-                reason: DeletionReason::Expired,
-                at: now,
-            }));
+            for r in &rows {
+                deletions.push(Deletion {
+                    tx_id: r.col(0)?,
+                    reason: DeletionReason::Expired,
+                    at: now,
+                });
+            }
             if (n as i64) < SWEEP_BATCH {
                 return Ok(deletions);
             }
@@ -791,11 +793,11 @@ impl MailboxStore for PgStore {
             )
             .await
             .map_err(db("stats"))?;
-        let (messages, bytes): (i64, i64) = (row.get(0), row.get(1));
+        let (messages, bytes): (i64, i64) = (row.col(0)?, row.col(1)?);
         Ok(Stats {
             messages: u64::try_from(messages).unwrap_or(0),
             bytes: u64::try_from(bytes).unwrap_or(0),
-            oldest_arrival: row.get(2),
+            oldest_arrival: row.col(2)?,
         })
     }
 }
@@ -838,11 +840,15 @@ async fn read_chunks(
             )
         };
         let row = row.ok_or_else(missing)?;
-        let idx: i32 = row.get(0);
+        let idx: i32 = row
+            .col(0)
+            .map_err(|e| io::Error::other(MailboxError::from(e)))?;
         if u32::try_from(idx).ok() != Some(expected) {
             return Err(missing());
         }
-        let mut buf: Vec<u8> = row.get(1);
+        let mut buf: Vec<u8> = row
+            .col(1)
+            .map_err(|e| io::Error::other(MailboxError::from(e)))?;
         cipher
             .open_chunk(expected, expected + 1 == total, &mut buf)
             .map_err(|_| {

@@ -11,10 +11,36 @@ const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_ini
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i32 = 1;
 
-pub(super) async fn apply(
-    client: &mut Client,
-    schema: Option<&str>,
-) -> Result<(), tokio_postgres::Error> {
+/// Why the schema could not be brought to [`SCHEMA_VERSION`].
+#[derive(Debug)]
+pub(super) enum MigrateError {
+    Database(tokio_postgres::Error),
+    /// The database was migrated by a newer relay.
+    Newer {
+        found: i32,
+    },
+}
+
+impl From<tokio_postgres::Error> for MigrateError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+impl std::fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Database(e) => f.write_str(&super::describe(e)),
+            Self::Newer { found } => write!(
+                f,
+                "the database has schema version {found}, newer than this relay's {SCHEMA_VERSION}: \
+                 run the newer relay"
+            ),
+        }
+    }
+}
+
+pub(super) async fn apply(client: &mut Client, schema: Option<&str>) -> Result<(), MigrateError> {
     if let Some(schema) = schema {
         // The name was checked to be [a-z0-9_]+ by the caller.
         client
@@ -40,14 +66,9 @@ pub(super) async fn apply(
             &[],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     if current > SCHEMA_VERSION {
-        // Not a tokio_postgres error to construct; refuse through the database.
-        tx.execute(
-            "DO $$ BEGIN RAISE EXCEPTION 'store schema is newer than this relay'; END $$",
-            &[],
-        )
-        .await?;
+        return Err(MigrateError::Newer { found: current });
     }
     for (version, sql) in MIGRATIONS {
         if *version > current {
@@ -60,5 +81,5 @@ pub(super) async fn apply(
             tracing::info!(version, "store schema migrated");
         }
     }
-    tx.commit().await
+    Ok(tx.commit().await?)
 }

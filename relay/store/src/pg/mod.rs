@@ -154,7 +154,7 @@ impl PgStore {
         })?;
         migrate::apply(&mut client, options.schema.as_deref())
             .await
-            .map_err(|e| OpenError::Migrate(describe(&e)))?;
+            .map_err(|e| OpenError::Migrate(e.to_string()))?;
         drop(client);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -233,6 +233,35 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
             None => format!("database error {}", db.code().code()),
         },
         None => e.to_string(),
+    }
+}
+
+/// A column that could not be read as the type the code expects: a schema that
+/// is not this binary's. An error, never a panic.
+#[derive(Debug)]
+pub(crate) struct BadColumn(String);
+
+impl From<BadColumn> for relay_mailbox::MailboxError {
+    fn from(e: BadColumn) -> Self {
+        Self::Database(e.0)
+    }
+}
+
+impl From<BadColumn> for crate::state::StateError {
+    fn from(e: BadColumn) -> Self {
+        Self::Record(e.0)
+    }
+}
+
+/// `Row::get` without its panic.
+pub(crate) trait Column {
+    fn col<'a, T: tokio_postgres::types::FromSql<'a>>(&'a self, i: usize) -> Result<T, BadColumn>;
+}
+
+impl Column for tokio_postgres::Row {
+    fn col<'a, T: tokio_postgres::types::FromSql<'a>>(&'a self, i: usize) -> Result<T, BadColumn> {
+        self.try_get(i)
+            .map_err(|e| BadColumn(format!("column {i}: {}", describe(&e))))
     }
 }
 

@@ -9,7 +9,7 @@ use relay_ident::Organisationsnummer;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::{PgStore, describe, describe_pool};
+use super::{Column, PgStore, describe, describe_pool};
 use crate::state::{
     Maintenance, MaintenanceWindow, PlannedMaintenance, RateLimit, Result, RetryLimit, Scope, Seen,
     SharedState, StateError,
@@ -62,7 +62,7 @@ impl PgStore {
             .query_one(sql, params)
             .await
             .map_err(db(op))?;
-        Ok(row.get(0))
+        Ok(row.col(0)?)
     }
 }
 
@@ -120,7 +120,7 @@ impl SharedState for PgStore {
             .map_err(db("suspensions"))?;
         let mut out = rows
             .iter()
-            .map(|r| Ok((org(r.get(0))?, Scope::from_key(r.get(1))?)))
+            .map(|r| Ok((org(r.col(0)?)?, Scope::from_key(r.col(1)?)?)))
             .collect::<Result<Vec<_>>>()?;
         out.sort();
         Ok(out)
@@ -169,7 +169,7 @@ impl SharedState for PgStore {
             .await
             .map_err(db("withdrawals"))?;
         rows.iter()
-            .map(|r| Ok((r.get::<_, String>(0), org(r.get(1))?)))
+            .map(|r| Ok((r.col::<String>(0)?, org(r.col(1)?)?)))
             .collect()
     }
 
@@ -199,10 +199,13 @@ impl SharedState for PgStore {
             .query_opt("SELECT reason, since FROM maintenance", &[])
             .await
             .map_err(db("maintenance"))?;
-        Ok(row.map(|r| Maintenance {
-            reason: r.get(0),
-            since: r.get(1),
-        }))
+        row.map(|r| {
+            Ok(Maintenance {
+                reason: r.col(0)?,
+                since: r.col(1)?,
+            })
+        })
+        .transpose()
     }
 
     async fn plan_maintenance(&self, w: &MaintenanceWindow) -> Result<Uuid> {
@@ -239,17 +242,18 @@ impl SharedState for PgStore {
             )
             .await
             .map_err(db("maintenance windows"))?;
-        Ok(rows
-            .iter()
-            .map(|r| PlannedMaintenance {
-                id: r.get(0),
-                window: MaintenanceWindow {
-                    starts_at: r.get(1),
-                    ends_at: r.get(2),
-                    reason: r.get(3),
-                },
+        rows.iter()
+            .map(|r| {
+                Ok(PlannedMaintenance {
+                    id: r.col(0)?,
+                    window: MaintenanceWindow {
+                        starts_at: r.col(1)?,
+                        ends_at: r.col(2)?,
+                        reason: r.col(3)?,
+                    },
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn first_seen(&self, sender: &str, tx_id: &str, keep_for: Duration) -> Result<Seen> {
@@ -278,7 +282,7 @@ impl SharedState for PgStore {
             )
             .await
             .map_err(db("duplicate check"))?
-            .get(0);
+            .col(0)?;
         Ok(Seen::Duplicate { first_seen })
     }
 
@@ -314,7 +318,9 @@ impl SharedState for PgStore {
             )
             .await
             .map_err(db("ELT rate"))?
-            .map_or(0.0, |r| r.get(0));
+            .map(|r| r.col(0))
+            .transpose()?
+            .unwrap_or(0.0);
         let wait = ((1.0 - tokens) / rate).clamp(0.0, 86_400.0);
         Ok(Err(Duration::from_secs_f64(wait)))
     }
@@ -347,7 +353,7 @@ impl SharedState for PgStore {
             )
             .await
             .map_err(db("ELT retries"))?
-            .get(0);
+            .col(0)?;
         let previous = u32::try_from(previous).unwrap_or(u32::MAX);
         if previous > limit.max_retries {
             tx.rollback().await.map_err(db("ELT retries"))?;
