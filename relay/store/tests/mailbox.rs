@@ -353,27 +353,6 @@ async fn a_failing_body_stores_nothing_and_frees_the_tx_id(c: Cluster) {
     c.finish().await;
 }
 
-/// Sends `len` bytes, then never another (a sender or node that stopped).
-struct Stalling {
-    left: usize,
-}
-
-impl tokio::io::AsyncRead for Stalling {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        if self.left == 0 {
-            return std::task::Poll::Pending;
-        }
-        let n = self.left.min(buf.remaining());
-        buf.put_slice(&vec![5u8; n]);
-        self.left -= n;
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
 async fn an_upload_cut_off_midway_leaves_nothing_visible_and_no_key(c: Cluster) {
     let b = c.node().await;
     let l = label("1111111111");
@@ -385,6 +364,7 @@ async fn an_upload_cut_off_midway_leaves_nothing_visible_and_no_key(c: Cluster) 
                 l,
                 Stalling {
                     left: 3 * CHUNK_SIZE + 10,
+                    announce: None,
                 },
             )
             .await

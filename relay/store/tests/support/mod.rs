@@ -198,6 +198,32 @@ pub async fn read_all(body: &mut (impl tokio::io::AsyncRead + Unpin)) -> std::io
     Ok(out)
 }
 
+/// Sends `left` bytes, then (once) prints `announce` on stdout, then never
+/// sends another byte: a sender, or a node, that stopped mid-upload.
+pub struct Stalling {
+    pub left: usize,
+    pub announce: Option<&'static str>,
+}
+
+impl tokio::io::AsyncRead for Stalling {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            if let Some(line) = self.announce.take() {
+                println!("{line}");
+            }
+            return std::task::Poll::Pending;
+        }
+        let n = self.left.min(buf.remaining());
+        buf.put_slice(&vec![5u8; n]);
+        self.left -= n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 /// Runs each named `async fn(Cluster)` on redb and on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_engines {
