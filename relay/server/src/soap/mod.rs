@@ -39,63 +39,39 @@ const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
 const CONTRACT: &[(&str, &[u8])] = &[
     (
         "se/forsakringskassan/schema/integration/ssbt/_10/Sammansatt_Bastjanst_v10.wsdl",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/forsakringskassan/schema/integration/ssbt/_10/Sammansatt_Bastjanst_v10.wsdl"
-        )),
+        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/forsakringskassan/schema/integration/ssbt/_10/Sammansatt_Bastjanst_v10.wsdl")),
     ),
     (
         "se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd"
-        )),
+        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd")),
     ),
     (
         "se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd"
-        )),
+        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd")),
     ),
     (
         "se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd"
-        )),
+        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd")),
     ),
     (
         "schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd",
-        include_bytes!(
-            "../../../../contracts/ssbtek-v10/schemas/schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd"
-        ),
+        include_bytes!("../../../../contracts/ssbtek-v10/schemas/schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd"),
     ),
     (
         "se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd"
-        )),
+        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd")),
     ),
     (
         "se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd",
-        include_bytes!(
-            "../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd"
-        ),
+        include_bytes!("../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd"),
     ),
     (
         "se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd",
-        include_bytes!(
-            "../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd"
-        ),
+        include_bytes!("../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd"),
     ),
     (
         "se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd"
-        )),
+        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd")),
     ),
 ];
 
