@@ -77,19 +77,21 @@ enum Kind {
     Label = 2,
 }
 
-/// Seals and opens the chunks and label of one message.
-pub(crate) struct MessageCipher {
+/// Seals and opens the chunks and label of one message. Public for storage
+/// engines outside this crate (`relay-store`); every engine must use it the same way:
+/// chunk `i` of `n` sealed with `last = i + 1 == n`, the label sealed once.
+pub struct MessageCipher {
     cipher: Aes256Gcm,
     prefix: [u8; NONCE_PREFIX_LEN],
 }
 
 impl MessageCipher {
-    pub(crate) fn new(key: &DataKey, prefix: [u8; NONCE_PREFIX_LEN]) -> Self {
+    pub fn new(key: &DataKey, prefix: [u8; NONCE_PREFIX_LEN]) -> Self {
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.expose_secret()));
         Self { cipher, prefix }
     }
 
-    pub(crate) fn random_prefix() -> [u8; NONCE_PREFIX_LEN] {
+    pub fn random_prefix() -> [u8; NONCE_PREFIX_LEN] {
         let mut p = [0u8; NONCE_PREFIX_LEN];
         fill_random(&mut p);
         p
@@ -123,25 +125,20 @@ impl MessageCipher {
     }
 
     /// Seals body chunk `index` in place (the tag is appended).
-    pub(crate) fn seal_chunk(&self, index: u32, last: bool, buf: &mut Vec<u8>) {
+    pub fn seal_chunk(&self, index: u32, last: bool, buf: &mut Vec<u8>) {
         self.seal(chunk_kind(last), index, buf);
     }
 
     /// Opens body chunk `index` in place; `last` must say whether it is the final one.
-    pub(crate) fn open_chunk(
-        &self,
-        index: u32,
-        last: bool,
-        buf: &mut Vec<u8>,
-    ) -> Result<(), Unauthentic> {
+    pub fn open_chunk(&self, index: u32, last: bool, buf: &mut Vec<u8>) -> Result<(), Unauthentic> {
         self.open(chunk_kind(last), index, buf)
     }
 
-    pub(crate) fn seal_label(&self, buf: &mut Vec<u8>) {
+    pub fn seal_label(&self, buf: &mut Vec<u8>) {
         self.seal(Kind::Label, 0, buf);
     }
 
-    pub(crate) fn open_label(&self, buf: &mut Vec<u8>) -> Result<(), Unauthentic> {
+    pub fn open_label(&self, buf: &mut Vec<u8>) -> Result<(), Unauthentic> {
         self.open(Kind::Label, 0, buf)
     }
 }

@@ -19,7 +19,9 @@
 //!   [`MessageMeta`] (plus relay bookkeeping), [`Outbox`] addresses, states.
 //! - [`filter`]: Axel's delivery-service list filters, parsed from the query
 //!   string ([`ListFilter::from_query`]) and applied the same way by every engine.
-//! - [`crypto`]: per-message data keys and the chunked AES-256-GCM construction.
+//! - [`crypto`]: per-message data keys and the chunked AES-256-GCM construction
+//!   ([`MessageCipher`] is public so other engines, such as `relay-store`'s
+//!   PostgreSQL engine, seal exactly the same way).
 //! - [`kek`]: key-encryption keys held outside the store ([`KeyFile`], or any
 //!   [`KeyEncryptionKey`] such as a KMS), with rotation.
 //! - `slots`: the data-key slot file, overwritten in place on deletion.
@@ -41,7 +43,7 @@ mod slots;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use crypto::{CHUNK_SIZE, DataKey};
+pub use crypto::{CHUNK_SIZE, DataKey, MessageCipher, NONCE_PREFIX_LEN, TAG_LEN, Unauthentic};
 pub use filter::{FilterError, ListFilter, SortAttribute, SortOrder};
 pub use kek::{KekError, KekId, KeyEncryptionKey, KeyFile, WrappedKey};
 pub use meta::{

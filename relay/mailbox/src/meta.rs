@@ -202,8 +202,8 @@ impl MessageLabel {
         }
     }
 
-    /// Puts addresses and the product in plain form.
-    pub(crate) fn normalise(&mut self) {
+    /// Puts addresses and the product in plain form. Every engine's `put` calls it.
+    pub fn normalise(&mut self) {
         fn plain(v: &mut Option<String>) {
             if let Some(s) = v {
                 let p = shs_value(s);

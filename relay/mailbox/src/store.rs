@@ -57,6 +57,11 @@ pub enum MailboxError {
     Record(#[from] serde_json::Error),
     #[error("message store task: {0}")]
     Task(String),
+    /// A database engine (PostgreSQL in `relay-store`) failed or could not be
+    /// reached. The text names the operation and the database's error code, never
+    /// a row's content.
+    #[error("message store database: {0}")]
+    Database(String),
 }
 
 impl MailboxError {
@@ -72,7 +77,13 @@ impl MailboxError {
         )
     }
 
-    pub(crate) fn not_found(tx_id: &str) -> Self {
+    /// True when the store's database could not be used (lost connection,
+    /// timeout): the relay answers "try again later", not "broken message".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Database(_))
+    }
+
+    pub fn not_found(tx_id: &str) -> Self {
         Self::NotFound {
             tx_id: tx_id.to_owned(),
         }

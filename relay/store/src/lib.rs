@@ -1,0 +1,46 @@
+//! # relay-store
+//!
+//! Everything relay nodes must share, behind one [`Store`]: the asynchronous
+//! mailbox ([`relay_mailbox::MailboxStore`]) and the run-time state
+//! ([`SharedState`]: suspensions, withdrawals, maintenance, duplicate records,
+//! the ELT call rate and retry counts). Two engines:
+//!
+//! - **redb** (the default): one node on one machine. The mailbox is
+//!   [`relay_mailbox::RedbStore`] unchanged; the state is [`RedbState`], a second
+//!   redb file beside it.
+//! - **PostgreSQL** ([`PgStore`]): several nodes behind a load balancer on one
+//!   database that the operator already runs with replication and failover.
+//!   Schema migrations are embedded and applied at start.
+//!
+//! Why a crate of its own: `relay-mailbox` owns the mailbox contract, its crypto
+//! and the embedded engine and stays free of network clients; this crate adds
+//! what only matters once there are several nodes (a database engine, shared
+//! decisions) and the `[store]` configuration that picks the engine.
+//!
+//! Not for: HTTP, SHS or ELT semantics (what a suspension or a rate refusal
+//! answers is the relay's), the audit log, or caching decisions in a node.
+//!
+//! # Layout
+//!
+//! - [`state`]: the [`SharedState`] trait and its value types.
+//! - [`redb_state`]: [`RedbState`], the one-machine engine of that trait.
+//! - [`pg`]: [`PgStore`], both traits on PostgreSQL (pool, TLS, migrations).
+//! - [`node`]: [`Store`], the engine a node runs, chosen by configuration.
+//! - [`config`]: [`StoreConfig`], the `[store]` section.
+//!
+//! Topology, failure modes and backup are in `docs/high-availability.md`.
+
+pub mod config;
+pub mod node;
+pub mod pg;
+pub mod redb_state;
+pub mod state;
+
+pub use config::{StoreConfig, StoreConfigError, StoreKind};
+pub use node::{Store, StoreOpenError, state_path};
+pub use pg::{OpenError, PgOptions, PgStore, SCHEMA_VERSION};
+pub use redb_state::RedbState;
+pub use state::{
+    Maintenance, MaintenanceWindow, PlannedMaintenance, RateLimit, RetryLimit, Scope, Seen,
+    SharedState, StateError,
+};

@@ -1,0 +1,276 @@
+//! [`Store`]: the one type a relay node holds, whichever engine the configuration
+//! chose. It is both a [`MailboxStore`] and a [`SharedState`], and dispatches to
+//! the engine by a `match`, so the relay is written once for both.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use relay_ident::Organisationsnummer;
+use relay_mailbox::{
+    AckOutcome, Deletion, DeletionReason, FetchHandle, KekId, KeyEncryptionKey, ListFilter,
+    MailboxError, MailboxStore, MessageLabel, MessageMeta, MessageState, Outbox, PutOutcome,
+    RedbStore, Stats, StoreOptions,
+};
+use tokio::io::AsyncRead;
+use uuid::Uuid;
+
+use crate::config::{StoreConfig, StoreConfigError, StoreKind};
+use crate::pg::{OpenError, PgStore};
+use crate::redb_state::RedbState;
+use crate::state::{
+    Maintenance, MaintenanceWindow, PlannedMaintenance, RateLimit, RetryLimit, Scope, Seen,
+    SharedState, StateError,
+};
+
+/// A node's store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// One machine: the mailbox file and the state file beside it.
+    Redb {
+        mailbox: RedbStore,
+        state: RedbState,
+    },
+    /// Several nodes on one PostgreSQL database.
+    Postgres(PgStore),
+}
+
+/// Why [`Store::open`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    #[error(transparent)]
+    Config(#[from] StoreConfigError),
+    #[error(transparent)]
+    Postgres(#[from] OpenError),
+    #[error("mailbox store: {0}")]
+    Mailbox(#[from] MailboxError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The state file that goes with a redb mailbox file (`<mailbox>.state`).
+pub fn state_path(mailbox: &Path) -> std::path::PathBuf {
+    let mut p = mailbox.as_os_str().to_owned();
+    p.push(".state");
+    p.into()
+}
+
+impl Store {
+    /// Opens the configured engine. `redb_path` is the mailbox file a redb store
+    /// uses (its state file goes beside it); `options` carries the clock,
+    /// retention and ack policy for either engine.
+    pub async fn open(
+        config: &StoreConfig,
+        redb_path: &Path,
+        kek: Arc<dyn KeyEncryptionKey>,
+        options: StoreOptions,
+    ) -> Result<Self, StoreOpenError> {
+        config.validate()?;
+        match config.kind {
+            StoreKind::Redb => {
+                let path = redb_path.to_path_buf();
+                tokio::task::spawn_blocking(move || {
+                    let mailbox = RedbStore::open_with(&path, kek, options)?;
+                    let state = RedbState::open(state_path(&path))?;
+                    Ok::<_, StoreOpenError>(Self::Redb { mailbox, state })
+                })
+                .await
+                .map_err(|e| MailboxError::Task(e.to_string()))?
+            }
+            StoreKind::Postgres => {
+                let mut pg = config.pg_options()?;
+                pg.clock = options.clock;
+                pg.retention = options.retention;
+                pg.ack_policy = options.ack_policy;
+                Ok(Self::Postgres(PgStore::open(pg, kek).await?))
+            }
+        }
+    }
+
+    /// Whether the store answers now (for readiness): the database for
+    /// PostgreSQL; always for redb (a failing file shows in every operation).
+    pub async fn ready(&self) -> bool {
+        match self {
+            Self::Redb { .. } => true,
+            Self::Postgres(pg) => pg.ready().await,
+        }
+    }
+
+    /// How many stored data keys each KEK wraps: check before retiring a KEK.
+    pub async fn kek_usage(&self) -> Result<BTreeMap<KekId, usize>, MailboxError> {
+        match self {
+            Self::Redb { mailbox, .. } => mailbox.kek_usage().await,
+            Self::Postgres(pg) => pg.kek_usage().await,
+        }
+    }
+
+    /// Rewraps every data key not under the newest KEK; how many.
+    pub async fn rewrap_all(&self) -> Result<usize, MailboxError> {
+        match self {
+            Self::Redb { mailbox, .. } => mailbox.rewrap_all().await,
+            Self::Postgres(pg) => pg.rewrap_all().await,
+        }
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        match self {
+            Self::Redb { .. } => StoreKind::Redb,
+            Self::Postgres(_) => StoreKind::Postgres,
+        }
+    }
+}
+
+macro_rules! mailbox {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Redb { mailbox: $s, .. } => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
+macro_rules! state {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Redb { state: $s, .. } => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
+type MResult<T> = Result<T, MailboxError>;
+type SResult<T> = Result<T, StateError>;
+
+impl MailboxStore for Store {
+    async fn put<R>(&self, label: MessageLabel, body: R) -> MResult<PutOutcome>
+    where
+        R: AsyncRead + Send,
+    {
+        mailbox!(self, s => s.put(label, body).await)
+    }
+
+    async fn list(&self, outbox: &Outbox, filter: &ListFilter) -> MResult<Vec<MessageMeta>> {
+        mailbox!(self, s => s.list(outbox, filter).await)
+    }
+
+    async fn fetch(&self, outbox: &Outbox, tx_id: &str) -> MResult<FetchHandle> {
+        mailbox!(self, s => s.fetch(outbox, tx_id).await)
+    }
+
+    async fn ack(&self, outbox: &Outbox, tx_id: &str) -> MResult<AckOutcome> {
+        mailbox!(self, s => s.ack(outbox, tx_id).await)
+    }
+
+    async fn delete(&self, tx_id: &str, reason: DeletionReason) -> MResult<Deletion> {
+        mailbox!(self, s => s.delete(tx_id, reason).await)
+    }
+
+    async fn sweep(&self, now: DateTime<Utc>) -> MResult<Vec<Deletion>> {
+        mailbox!(self, s => s.sweep(now).await)
+    }
+
+    async fn release_stale_fetches(&self, older_than: Duration) -> MResult<usize> {
+        mailbox!(self, s => s.release_stale_fetches(older_than).await)
+    }
+
+    async fn set_state(&self, tx_id: &str, state: MessageState) -> MResult<()> {
+        mailbox!(self, s => s.set_state(tx_id, state).await)
+    }
+
+    async fn mark_processed(&self, tx_id: &str, state: MessageState) -> MResult<()> {
+        mailbox!(self, s => s.mark_processed(tx_id, state).await)
+    }
+
+    async fn get_meta(&self, tx_id: &str) -> MResult<Option<MessageMeta>> {
+        mailbox!(self, s => s.get_meta(tx_id).await)
+    }
+
+    async fn pending_processing(&self) -> MResult<Vec<MessageMeta>> {
+        mailbox!(self, s => s.pending_processing().await)
+    }
+
+    async fn stats(&self) -> MResult<Stats> {
+        mailbox!(self, s => s.stats().await)
+    }
+}
+
+impl SharedState for Store {
+    async fn suspend(&self, org: Organisationsnummer, scope: &Scope) -> SResult<bool> {
+        state!(self, s => s.suspend(org, scope).await)
+    }
+
+    async fn resume(&self, org: Organisationsnummer, scope: &Scope) -> SResult<bool> {
+        state!(self, s => s.resume(org, scope).await)
+    }
+
+    async fn is_suspended(&self, org: Organisationsnummer, product: &str) -> SResult<bool> {
+        state!(self, s => s.is_suspended(org, product).await)
+    }
+
+    async fn is_anordnare_suspended(&self, org: Organisationsnummer) -> SResult<bool> {
+        state!(self, s => s.is_anordnare_suspended(org).await)
+    }
+
+    async fn suspensions(&self) -> SResult<Vec<(Organisationsnummer, Scope)>> {
+        state!(self, s => s.suspensions().await)
+    }
+
+    async fn withdraw(&self, provider: &str, m: Organisationsnummer) -> SResult<bool> {
+        state!(self, s => s.withdraw(provider, m).await)
+    }
+
+    async fn restore(&self, provider: &str, m: Organisationsnummer) -> SResult<bool> {
+        state!(self, s => s.restore(provider, m).await)
+    }
+
+    async fn is_withdrawn(&self, provider: &str, m: Organisationsnummer) -> SResult<bool> {
+        state!(self, s => s.is_withdrawn(provider, m).await)
+    }
+
+    async fn withdrawals(&self) -> SResult<Vec<(String, Organisationsnummer)>> {
+        state!(self, s => s.withdrawals().await)
+    }
+
+    async fn set_maintenance(&self, reason: Option<&str>) -> SResult<()> {
+        state!(self, s => s.set_maintenance(reason).await)
+    }
+
+    async fn maintenance(&self) -> SResult<Option<Maintenance>> {
+        state!(self, s => s.maintenance().await)
+    }
+
+    async fn plan_maintenance(&self, window: &MaintenanceWindow) -> SResult<Uuid> {
+        state!(self, s => s.plan_maintenance(window).await)
+    }
+
+    async fn cancel_maintenance(&self, id: Uuid) -> SResult<bool> {
+        state!(self, s => s.cancel_maintenance(id).await)
+    }
+
+    async fn maintenance_windows(&self) -> SResult<Vec<PlannedMaintenance>> {
+        state!(self, s => s.maintenance_windows().await)
+    }
+
+    async fn first_seen(&self, sender: &str, tx_id: &str, keep_for: Duration) -> SResult<Seen> {
+        state!(self, s => s.first_seen(sender, tx_id, keep_for).await)
+    }
+
+    async fn take_elt_call(&self, vendor: &str, limit: RateLimit) -> SResult<Result<(), Duration>> {
+        state!(self, s => s.take_elt_call(vendor, limit).await)
+    }
+
+    async fn record_elt_attempt(
+        &self,
+        vendor: &str,
+        keys: &[&str],
+        limit: RetryLimit,
+    ) -> SResult<Result<u32, u32>> {
+        state!(self, s => s.record_elt_attempt(vendor, keys, limit).await)
+    }
+
+    async fn sweep_state(&self, now: DateTime<Utc>, attempt_window: Duration) -> SResult<u64> {
+        state!(self, s => s.sweep_state(now, attempt_window).await)
+    }
+}

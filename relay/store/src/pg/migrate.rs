@@ -1,0 +1,85 @@
+//! The schema, embedded: each migration is applied once, in order, inside one
+//! transaction that holds an advisory lock, so nodes starting together apply it
+//! once. `store_schema_version` records what was applied; a database newer than
+//! this binary is refused rather than written to with an old idea of its tables.
+
+use tokio_postgres::Client;
+
+/// (version, SQL), oldest first. Never edit an applied migration: add one.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// Why the schema could not be brought to [`SCHEMA_VERSION`].
+#[derive(Debug)]
+pub(super) enum MigrateError {
+    Database(tokio_postgres::Error),
+    /// The database was migrated by a newer relay.
+    Newer {
+        found: i32,
+    },
+}
+
+impl From<tokio_postgres::Error> for MigrateError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
+impl std::fmt::Display for MigrateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Database(e) => f.write_str(&super::describe(e)),
+            Self::Newer { found } => write!(
+                f,
+                "the database has schema version {found}, newer than this relay's {SCHEMA_VERSION}: \
+                 run the newer relay"
+            ),
+        }
+    }
+}
+
+pub(super) async fn apply(client: &mut Client, schema: Option<&str>) -> Result<(), MigrateError> {
+    if let Some(schema) = schema {
+        // The name was checked to be [a-z0-9_]+ by the caller.
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await?;
+    }
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('relay-store/' || current_schema()))",
+        &[],
+    )
+    .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS store_schema_version (
+             version     integer PRIMARY KEY,
+             applied_at  timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM store_schema_version",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    if current > SCHEMA_VERSION {
+        return Err(MigrateError::Newer { found: current });
+    }
+    for (version, sql) in MIGRATIONS {
+        if *version > current {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO store_schema_version (version) VALUES ($1)",
+                &[version],
+            )
+            .await?;
+            tracing::info!(version, "store schema migrated");
+        }
+    }
+    Ok(tx.commit().await?)
+}

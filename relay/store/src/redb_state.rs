@@ -1,0 +1,456 @@
+//! [`RedbState`]: the one-machine [`SharedState`], on its own redb file beside the
+//! mailbox. Operator decisions and duplicate records survive a restart; the ELT
+//! call rate and retry counts stay in memory as they always have (one node, and a
+//! restart forgetting a second's worth of rate is harmless).
+//!
+//! Tables:
+//!
+//! | table          | key                        | value                          |
+//! |----------------|----------------------------|--------------------------------|
+//! | `suspensions`  | (org, scope key)           | since (ms)                     |
+//! | `withdrawals`  | (provider, municipality)   | since (ms)                     |
+//! | `maintenance`  | `"switch"`                 | JSON `{reason, since}`         |
+//! | `windows`      | window id                  | JSON `{starts_at, ends_at, reason}` |
+//! | `seen`         | (sender, tx.id)            | (first seen ms, expires ms)    |
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use relay_ident::Organisationsnummer;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::state::{
+    Maintenance, MaintenanceWindow, PlannedMaintenance, RateLimit, Result, RetryLimit, Scope, Seen,
+    SharedState, StateError,
+};
+
+const SUSPENSIONS: TableDefinition<(&str, &str), i64> = TableDefinition::new("suspensions");
+const WITHDRAWALS: TableDefinition<(&str, &str), i64> = TableDefinition::new("withdrawals");
+const MAINTENANCE: TableDefinition<&str, &[u8]> = TableDefinition::new("maintenance");
+const WINDOWS: TableDefinition<u128, &[u8]> = TableDefinition::new("windows");
+const SEEN: TableDefinition<(&str, &str), (i64, i64)> = TableDefinition::new("seen");
+
+const SWITCH: &str = "switch";
+
+#[derive(Serialize, Deserialize)]
+struct MaintenanceRecord {
+    reason: String,
+    since: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WindowRecord {
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    reason: String,
+}
+
+/// The embedded shared state. Cheap to clone; clones share one file and one set
+/// of counters (a process opens the file once).
+#[derive(Clone)]
+pub struct RedbState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for RedbState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbState").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    db: Database,
+    /// vendor → (tokens, last refill).
+    rate: Mutex<HashMap<String, (f64, Instant)>>,
+    /// (vendor, key) → attempt times.
+    attempts: Mutex<HashMap<(String, String), Vec<Instant>>>,
+}
+
+impl RedbState {
+    /// Opens (or creates) the state file. Blocking: call at start-up.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let db = Database::builder()
+            .set_cache_size(1024 * 1024)
+            .create(path.as_ref())
+            .map_err(file)?;
+        let txn = db.begin_write().map_err(file)?;
+        txn.open_table(SUSPENSIONS).map_err(file)?;
+        txn.open_table(WITHDRAWALS).map_err(file)?;
+        txn.open_table(MAINTENANCE).map_err(file)?;
+        txn.open_table(WINDOWS).map_err(file)?;
+        txn.open_table(SEEN).map_err(file)?;
+        txn.commit().map_err(file)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                rate: Mutex::new(HashMap::new()),
+                attempts: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner.db))
+            .await
+            .map_err(|e| StateError::File(e.to_string()))?
+    }
+
+    /// Inserts (`insert`) or removes a key of a (text, text) table; whether that
+    /// changed anything.
+    async fn toggle(
+        &self,
+        table: TableDefinition<'static, (&'static str, &'static str), i64>,
+        a: String,
+        b: String,
+        insert: bool,
+    ) -> Result<bool> {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(file)?;
+            let changed = {
+                let mut t = txn.open_table(table).map_err(file)?;
+                if insert {
+                    let known = t.get((a.as_str(), b.as_str())).map_err(file)?.is_some();
+                    if !known {
+                        t.insert((a.as_str(), b.as_str()), Utc::now().timestamp_millis())
+                            .map_err(file)?;
+                    }
+                    !known
+                } else {
+                    t.remove((a.as_str(), b.as_str())).map_err(file)?.is_some()
+                }
+            };
+            txn.commit().map_err(file)?;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn contains(
+        &self,
+        table: TableDefinition<'static, (&'static str, &'static str), i64>,
+        keys: Vec<(String, String)>,
+    ) -> Result<bool> {
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(file)?;
+            let t = txn.open_table(table).map_err(file)?;
+            for (a, b) in &keys {
+                if t.get((a.as_str(), b.as_str())).map_err(file)?.is_some() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+    }
+
+    async fn pairs(
+        &self,
+        table: TableDefinition<'static, (&'static str, &'static str), i64>,
+    ) -> Result<Vec<(String, String)>> {
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(file)?;
+            let t = txn.open_table(table).map_err(file)?;
+            let mut out = Vec::new();
+            for row in t.iter().map_err(file)? {
+                let (k, _) = row.map_err(file)?;
+                let (a, b) = k.value();
+                out.push((a.to_owned(), b.to_owned()));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn file(e: impl Into<redb::Error>) -> StateError {
+    StateError::File(e.into().to_string())
+}
+
+fn record(e: impl std::fmt::Display) -> StateError {
+    StateError::Record(e.to_string())
+}
+
+fn org(s: &str) -> Result<Organisationsnummer> {
+    Organisationsnummer::parse(s).map_err(|_| record("stored organisation number is invalid"))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SharedState for RedbState {
+    async fn suspend(&self, org: Organisationsnummer, scope: &Scope) -> Result<bool> {
+        self.toggle(SUSPENSIONS, org.as_str().to_owned(), scope.key(), true)
+            .await
+    }
+
+    async fn resume(&self, org: Organisationsnummer, scope: &Scope) -> Result<bool> {
+        self.toggle(SUSPENSIONS, org.as_str().to_owned(), scope.key(), false)
+            .await
+    }
+
+    async fn is_suspended(&self, org: Organisationsnummer, product: &str) -> Result<bool> {
+        let o = org.as_str().to_owned();
+        let keys = vec![
+            (o.clone(), Scope::All.key()),
+            (o, Scope::Product(product.to_owned()).key()),
+        ];
+        self.contains(SUSPENSIONS, keys).await
+    }
+
+    async fn is_anordnare_suspended(&self, org: Organisationsnummer) -> Result<bool> {
+        let keys = vec![(org.as_str().to_owned(), Scope::EltAnordnare.key())];
+        self.contains(SUSPENSIONS, keys).await
+    }
+
+    async fn suspensions(&self) -> Result<Vec<(Organisationsnummer, Scope)>> {
+        let mut out = self
+            .pairs(SUSPENSIONS)
+            .await?
+            .into_iter()
+            .map(|(o, s)| Ok((org(&o)?, Scope::from_key(&s)?)))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort();
+        Ok(out)
+    }
+
+    async fn withdraw(&self, provider: &str, municipality: Organisationsnummer) -> Result<bool> {
+        let (p, m) = (provider.to_owned(), municipality.as_str().to_owned());
+        self.toggle(WITHDRAWALS, p, m, true).await
+    }
+
+    async fn restore(&self, provider: &str, municipality: Organisationsnummer) -> Result<bool> {
+        let (p, m) = (provider.to_owned(), municipality.as_str().to_owned());
+        self.toggle(WITHDRAWALS, p, m, false).await
+    }
+
+    async fn is_withdrawn(
+        &self,
+        provider: &str,
+        municipality: Organisationsnummer,
+    ) -> Result<bool> {
+        let keys = vec![(provider.to_owned(), municipality.as_str().to_owned())];
+        self.contains(WITHDRAWALS, keys).await
+    }
+
+    async fn withdrawals(&self) -> Result<Vec<(String, Organisationsnummer)>> {
+        self.pairs(WITHDRAWALS)
+            .await?
+            .into_iter()
+            .map(|(p, m)| Ok((p, org(&m)?)))
+            .collect()
+    }
+
+    async fn set_maintenance(&self, reason: Option<&str>) -> Result<()> {
+        let record = reason
+            .map(|r| {
+                serde_json::to_vec(&MaintenanceRecord {
+                    reason: r.to_owned(),
+                    since: Utc::now(),
+                })
+            })
+            .transpose()
+            .map_err(record)?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(file)?;
+            {
+                let mut t = txn.open_table(MAINTENANCE).map_err(file)?;
+                match &record {
+                    Some(r) => drop(t.insert(SWITCH, r.as_slice()).map_err(file)?),
+                    None => drop(t.remove(SWITCH).map_err(file)?),
+                }
+            }
+            txn.commit().map_err(file)
+        })
+        .await
+    }
+
+    async fn maintenance(&self) -> Result<Option<Maintenance>> {
+        self.run(|db| {
+            let txn = db.begin_read().map_err(file)?;
+            let t = txn.open_table(MAINTENANCE).map_err(file)?;
+            let Some(v) = t.get(SWITCH).map_err(file)? else {
+                return Ok(None);
+            };
+            let r: MaintenanceRecord = serde_json::from_slice(v.value()).map_err(record)?;
+            Ok(Some(Maintenance {
+                reason: r.reason,
+                since: r.since,
+            }))
+        })
+        .await
+    }
+
+    async fn plan_maintenance(&self, window: &MaintenanceWindow) -> Result<Uuid> {
+        let id = Uuid::new_v4();
+        let bytes = serde_json::to_vec(&WindowRecord {
+            starts_at: window.starts_at,
+            ends_at: window.ends_at,
+            reason: window.reason.clone(),
+        })
+        .map_err(record)?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(file)?;
+            txn.open_table(WINDOWS)
+                .map_err(file)?
+                .insert(id.as_u128(), bytes.as_slice())
+                .map_err(file)?;
+            txn.commit().map_err(file)
+        })
+        .await?;
+        Ok(id)
+    }
+
+    async fn cancel_maintenance(&self, id: Uuid) -> Result<bool> {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(file)?;
+            let removed = txn
+                .open_table(WINDOWS)
+                .map_err(file)?
+                .remove(id.as_u128())
+                .map_err(file)?
+                .is_some();
+            txn.commit().map_err(file)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn maintenance_windows(&self) -> Result<Vec<PlannedMaintenance>> {
+        let mut out = self
+            .run(|db| {
+                let txn = db.begin_read().map_err(file)?;
+                let t = txn.open_table(WINDOWS).map_err(file)?;
+                let mut out = Vec::new();
+                for row in t.iter().map_err(file)? {
+                    let (k, v) = row.map_err(file)?;
+                    let r: WindowRecord = serde_json::from_slice(v.value()).map_err(record)?;
+                    out.push(PlannedMaintenance {
+                        id: Uuid::from_u128(k.value()),
+                        window: MaintenanceWindow {
+                            starts_at: r.starts_at,
+                            ends_at: r.ends_at,
+                            reason: r.reason,
+                        },
+                    });
+                }
+                Ok(out)
+            })
+            .await?;
+        out.sort_by_key(|a| (a.window.starts_at, a.id));
+        Ok(out)
+    }
+
+    async fn first_seen(&self, sender: &str, tx_id: &str, keep_for: Duration) -> Result<Seen> {
+        let (sender, tx_id) = (sender.to_owned(), tx_id.to_owned());
+        self.run(move |db| {
+            let now = Utc::now();
+            let txn = db.begin_write().map_err(file)?;
+            let seen = {
+                let mut t = txn.open_table(SEEN).map_err(file)?;
+                let key = (sender.as_str(), tx_id.as_str());
+                let earlier = t.get(key).map_err(file)?.map(|v| v.value());
+                match earlier {
+                    Some((first, expires)) if expires > now.timestamp_millis() => Seen::Duplicate {
+                        first_seen: DateTime::from_timestamp_millis(first)
+                            .ok_or_else(|| record("stored time out of range"))?,
+                    },
+                    _ => {
+                        let until = now + TimeDelta::from_std(keep_for).unwrap_or(TimeDelta::MAX);
+                        t.insert(key, (now.timestamp_millis(), until.timestamp_millis()))
+                            .map_err(file)?;
+                        Seen::First
+                    }
+                }
+            };
+            txn.commit().map_err(file)?;
+            Ok(seen)
+        })
+        .await
+    }
+
+    async fn take_elt_call(&self, vendor: &str, limit: RateLimit) -> Result<Result<(), Duration>> {
+        let now = Instant::now();
+        let burst = f64::from(limit.burst.max(1));
+        let mut buckets = lock(&self.inner.rate);
+        let (tokens, last) = buckets.entry(vendor.to_owned()).or_insert((burst, now));
+        let refill = now.saturating_duration_since(*last).as_secs_f64() * limit.per_second;
+        *tokens = (*tokens + refill).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(Ok(()))
+        } else {
+            Ok(Err(Duration::from_secs_f64(
+                (1.0 - *tokens) / limit.per_second,
+            )))
+        }
+    }
+
+    async fn record_elt_attempt(
+        &self,
+        vendor: &str,
+        keys: &[&str],
+        limit: RetryLimit,
+    ) -> Result<Result<u32, u32>> {
+        let now = Instant::now();
+        let mut seen = lock(&self.inner.attempts);
+        seen.retain(|_, times| {
+            times.retain(|t| now.saturating_duration_since(*t) < limit.window);
+            !times.is_empty()
+        });
+        let previous = keys
+            .iter()
+            .map(|k| {
+                seen.get(&(vendor.to_owned(), (*k).to_owned()))
+                    .map_or(0, Vec::len)
+            })
+            .max()
+            .unwrap_or(0);
+        let previous = u32::try_from(previous).unwrap_or(u32::MAX);
+        if previous > limit.max_retries {
+            return Ok(Err(previous - 1));
+        }
+        for k in keys {
+            seen.entry((vendor.to_owned(), (*k).to_owned()))
+                .or_default()
+                .push(now);
+        }
+        Ok(Ok(previous))
+    }
+
+    async fn sweep_state(&self, now: DateTime<Utc>, attempt_window: Duration) -> Result<u64> {
+        let cutoff = Instant::now().checked_sub(attempt_window);
+        lock(&self.inner.attempts).retain(|_, times| {
+            times.retain(|t| cutoff.is_none_or(|c| *t > c));
+            !times.is_empty()
+        });
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(file)?;
+            let mut removed = 0u64;
+            txn.open_table(SEEN)
+                .map_err(file)?
+                .retain(|_, (_, expires)| {
+                    let keep = expires > now.timestamp_millis();
+                    if !keep {
+                        removed += 1;
+                    }
+                    keep
+                })
+                .map_err(file)?;
+            txn.commit().map_err(file)?;
+            Ok(removed)
+        })
+        .await
+    }
+}
