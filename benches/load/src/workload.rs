@@ -38,6 +38,11 @@ pub const TEST_PERSONS: [&str; 9] = [
 /// The product id of the bench's asynchronous messages.
 pub const ASYNC_PRODUCT: &str = "b3c1e0a2-5d4f-4a8e-9c7b-6f2e1d0c9b8a";
 
+/// How often, and how many times, the recipient asks for an asynchronous
+/// message that is not delivered yet (at most 10 s in all).
+const FETCH_POLL_INTERVAL: Duration = Duration::from_millis(2);
+const FETCH_POLLS: u32 = 5_000;
+
 /// What the bench sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
@@ -270,11 +275,21 @@ impl Relay {
             return Err(format!("send_http_{}", r.status().as_u16()));
         }
         let _ = r.bytes().await;
-        let r = fetcher
-            .get(format!("{url}/shs/ds/{}/{tx}", recipient.org))
-            .send()
-            .await
-            .map_err(|e| http_error(&e))?;
+        // Delivery into the recipient's mailbox may trail the 202 slightly:
+        // poll (as a receiving system would) until it is there.
+        let mut polls = 0u32;
+        let r = loop {
+            let r = fetcher
+                .get(format!("{url}/shs/ds/{}/{tx}", recipient.org))
+                .send()
+                .await
+                .map_err(|e| http_error(&e))?;
+            if r.status().as_u16() != 404 || polls >= FETCH_POLLS {
+                break r;
+            }
+            polls += 1;
+            tokio::time::sleep(FETCH_POLL_INTERVAL).await;
+        };
         if !r.status().is_success() {
             return Err(format!("fetch_http_{}", r.status().as_u16()));
         }
