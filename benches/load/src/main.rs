@@ -52,10 +52,13 @@ struct Args {
     /// A deployed relay (https://host:port) instead of a demo.
     #[arg(long, requires_all = ["ca", "cert", "key", "org", "to", "product"])]
     url: Option<String>,
+    /// With --url: the CA (PEM) the relay's certificate chains to.
     #[arg(long)]
     ca: Option<PathBuf>,
+    /// With --url: the client certificate (PEM).
     #[arg(long)]
     cert: Option<PathBuf>,
+    /// With --url: the client key (PEM, PKCS#8).
     #[arg(long)]
     key: Option<PathBuf>,
     /// The calling organisation (with --demo: picks the client).

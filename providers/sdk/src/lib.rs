@@ -11,9 +11,9 @@
 //!   backend's health;
 //! - deadlines: work is cancelled when the caller's gRPC deadline passes and a
 //!   backend that overruns yields `DEADLINE_EXCEEDED`, never a late answer;
-//! - a concurrency limit (a short bounded wait for a slot, then
-//!   `RESOURCE_EXHAUSTED`), graceful
-//!   shutdown on SIGTERM/Ctrl-C, JSON logs without personal data, Prometheus
+//! - a concurrency limit (a short wait for a slot inside the call's deadline,
+//!   then `RESOURCE_EXHAUSTED`), graceful shutdown on SIGTERM/Ctrl-C, JSON
+//!   logs without personal data, Prometheus
 //!   metrics on an optional admin listener;
 //! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env;
 //! - tracing: each call runs in a span continuing the relay's trace (the W3C
