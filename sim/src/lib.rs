@@ -300,6 +300,9 @@ async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: R
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        // Answers are small; without TCP_NODELAY a response written in more
+        // than one segment waits for the adapter's delayed ACK (~40 ms).
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {

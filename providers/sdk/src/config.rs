@@ -20,7 +20,9 @@
 //! timeout_ms = 30000
 //!
 //! [limits]
-//! max_concurrent = 64                # beyond: RESOURCE_EXHAUSTED at once
+//! max_concurrent = 64                # calls at the base service at once
+//! queue_wait_ms = 200                # a call beyond waits this long for a slot (never
+//!                                    # past its deadline), then RESOURCE_EXHAUSTED; 0: at once
 //!
 //! [admin]                            # optional: /metrics, /livez, /readyz
 //! listen = "127.0.0.1:9101"
@@ -105,12 +107,21 @@ fn default_backend_timeout() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
+    /// Calls handed to the backend at once.
     pub max_concurrent: usize,
+    /// How long a call beyond `max_concurrent` waits for a slot (first come,
+    /// first served), capped by the call's own deadline, before the adapter
+    /// answers `RESOURCE_EXHAUSTED`. A short burst above the limit is then
+    /// absorbed instead of becoming empty slots in the answer.
+    pub queue_wait_ms: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_concurrent: 64 }
+        Self {
+            max_concurrent: 64,
+            queue_wait_ms: 200,
+        }
     }
 }
 

@@ -11,8 +11,9 @@
 //!   backend's health;
 //! - deadlines: work is cancelled when the caller's gRPC deadline passes and a
 //!   backend that overruns yields `DEADLINE_EXCEEDED`, never a late answer;
-//! - a concurrency limit (`RESOURCE_EXHAUSTED` at once when full), graceful
-//!   shutdown on SIGTERM/Ctrl-C, JSON logs without personal data, Prometheus
+//! - a concurrency limit (a short wait for a slot inside the call's deadline,
+//!   then `RESOURCE_EXHAUSTED`), graceful shutdown on SIGTERM/Ctrl-C, JSON
+//!   logs without personal data, Prometheus
 //!   metrics on an optional admin listener;
 //! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env, and
 //!   `--check-config FILE` to check one offline with every error named;
@@ -43,6 +44,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, Server, ServerTlsConfig};
 
 pub use config::{AdapterConfig, BaseService, ConfigError, ConfigErrors, FileCheck};
@@ -160,6 +162,9 @@ pub fn base_service_client(cfg: &BaseService) -> Result<reqwest::Client, ConfigE
         reason,
     };
     let mut builder = reqwest::Client::builder()
+        // reqwest's default, stated so that it cannot silently change: small
+        // requests must not wait for the base service's delayed ACK.
+        .tcp_nodelay(true)
         .timeout(Duration::from_millis(cfg.timeout_ms))
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(60));
@@ -193,6 +198,7 @@ pub fn connect(
     let channel = Channel::from_shared(url.to_owned())?
         .tls_config(tls)?
         .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
         .connect_lazy();
     Ok(proto::provider_client::ProviderClient::new(channel))
 }
@@ -422,7 +428,10 @@ pub async fn serve_with_listener<B: Backend>(
         .add_service(health_service)
         .add_service(proto::provider_server::ProviderServer::new(svc))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // TCP_NODELAY on every accepted connection: without it a reply
+            // written as several small HTTP/2 frames waits for the relay's
+            // delayed ACK (Nagle), about 40 ms per call.
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
             async move {
                 let _ = stop_rx.await;
             },

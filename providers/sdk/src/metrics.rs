@@ -21,6 +21,8 @@ pub struct Metrics {
     pub queries: Family<OutcomeLabel, Counter>,
     pub latency: Family<OutcomeLabel, Histogram>,
     pub in_flight: Gauge,
+    /// Calls waiting for a slot (`limits.queue_wait_ms`).
+    pub queued: Gauge,
     pub backend_up: Gauge,
     registry: Registry,
 }
@@ -49,6 +51,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Histogram::new(exponential_buckets(0.005, 2.0, 14))
     });
     let in_flight = Gauge::default();
+    let queued = Gauge::default();
     let backend_up = Gauge::default();
     let build = Family::<Vec<(String, String)>, Gauge>::default();
     build
@@ -62,6 +65,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     );
     registry.register("in_flight", "Queries being answered", in_flight.clone());
     registry.register(
+        "queued",
+        "Calls waiting for a slot at the concurrency limit",
+        queued.clone(),
+    );
+    registry.register(
         "backend_up",
         "1 when the base service is healthy",
         backend_up.clone(),
@@ -71,6 +79,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         queries,
         latency,
         in_flight,
+        queued,
         backend_up,
         registry,
     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
@@ -15,6 +15,7 @@ use crate::{Backend, BackendError, Health, QueryOutcome, SubmitOutcome, proto};
 pub(crate) struct ProviderService<B> {
     backend: Arc<B>,
     permits: Arc<Semaphore>,
+    queue_wait: Duration,
     default_deadline: Duration,
     allowed_clients: Vec<String>,
 }
@@ -24,6 +25,7 @@ impl<B: Backend> ProviderService<B> {
         Self {
             backend,
             permits: Arc::new(Semaphore::new(cfg.limits.max_concurrent)),
+            queue_wait: Duration::from_millis(cfg.limits.queue_wait_ms),
             default_deadline: Duration::from_millis(cfg.default_deadline_ms),
             allowed_clients: cfg
                 .tls
@@ -69,6 +71,24 @@ impl<B: Backend> ProviderService<B> {
             .and_then(parse_grpc_timeout)
             .unwrap_or(self.default_deadline);
         d.saturating_sub((d / 20).max(Duration::from_millis(20)))
+    }
+
+    /// A slot at the backend: at once when one is free, else after waiting up
+    /// to `queue_wait` (never longer than `deadline`, the call's own budget) in
+    /// first-come order. `None`: still full, the caller answers
+    /// RESOURCE_EXHAUSTED.
+    async fn admit(&self, deadline: Duration) -> Option<OwnedSemaphorePermit> {
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        let wait = self.queue_wait.min(deadline);
+        if wait.is_zero() {
+            return None;
+        }
+        METRICS.queued.inc();
+        let permit = tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await;
+        METRICS.queued.dec();
+        permit.ok().and_then(Result::ok)
     }
 }
 
@@ -176,7 +196,8 @@ impl<B: Backend> ProviderService<B> {
         req: Request<proto::QueryRequest>,
     ) -> Result<Response<proto::QueryReply>, Status> {
         let started = Instant::now();
-        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
+        let deadline = self.deadline(&req);
+        let Some(_permit) = self.admit(deadline).await else {
             METRICS.observe_query("rejected_concurrency", started);
             record_call(
                 &tracing::Span::current(),
@@ -188,7 +209,8 @@ impl<B: Backend> ProviderService<B> {
                 "adapter at its concurrency limit",
             ));
         };
-        let deadline = self.deadline(&req);
+        // Time spent waiting for the slot comes out of the call's budget.
+        let deadline = deadline.saturating_sub(started.elapsed());
         let traceparent = req
             .metadata()
             .get("traceparent")
@@ -248,7 +270,8 @@ impl<B: Backend> ProviderService<B> {
         req: Request<proto::SubmitRequest>,
     ) -> Result<Response<proto::SubmitReply>, Status> {
         let started = Instant::now();
-        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
+        let deadline = self.deadline(&req);
+        let Some(_permit) = self.admit(deadline).await else {
             record_call(
                 &tracing::Span::current(),
                 "",
@@ -259,7 +282,7 @@ impl<B: Backend> ProviderService<B> {
                 "adapter at its concurrency limit",
             ));
         };
-        let deadline = self.deadline(&req);
+        let deadline = deadline.saturating_sub(started.elapsed());
         let outgoing = outgoing_traceparent(req.metadata());
         let submit = req.into_inner();
         let tx = submit.transaction_id.clone();

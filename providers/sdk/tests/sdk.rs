@@ -315,14 +315,19 @@ async fn a_backend_that_overruns_the_deadline_is_cancelled_and_answers_deadline_
     assert_eq!(k.finished.load(Ordering::SeqCst), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn beyond_the_concurrency_limit_calls_are_refused_at_once() {
-    relay_pki::tls::install_crypto_provider();
-    let pki = Pki::new();
-    let k = knobs();
-    k.delay_ms.store(3_000, Ordering::SeqCst);
-    let running = start(&k, pki.config("\n[limits]\nmax_concurrent = 1\n")).await;
-    let c = client(&pki, &running.url, "relay");
+/// Starts an adapter with `limits`, sends one query that occupies the only
+/// slot until the backend's delay passes, and waits until it is at the backend.
+async fn with_the_only_slot_taken(
+    pki: &Pki,
+    k: &Arc<Knobs>,
+    limits: &str,
+) -> (
+    Running,
+    proto::provider_client::ProviderClient<tonic::transport::Channel>,
+    tokio::task::JoinHandle<Result<tonic::Response<proto::QueryReply>, tonic::Status>>,
+) {
+    let running = start(k, pki.config(&format!("\n[limits]\n{limits}\n"))).await;
+    let c = client(pki, &running.url, "relay");
     let mut first = c.clone();
     let slow = tokio::spawn(async move { first.query(query()).await });
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -333,9 +338,89 @@ async fn beyond_the_concurrency_limit_calls_are_refused_at_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    (running, c, slow)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_the_concurrency_limit_a_call_is_refused_once_its_short_wait_is_over() {
+    relay_pki::tls::install_crypto_provider();
+    let pki = Pki::new();
+    let k = knobs();
+    k.delay_ms.store(5_000, Ordering::SeqCst);
+    let (_running, c, slow) =
+        with_the_only_slot_taken(&pki, &k, "max_concurrent = 1\nqueue_wait_ms = 300").await;
+    let asked = Instant::now();
     let status = c.clone().query(query()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    // It waited for a slot, and not until the busy call finished.
+    assert!(asked.elapsed() >= Duration::from_millis(300));
+    assert!(
+        asked.elapsed() < Duration::from_millis(4_000),
+        "refused only after {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        k.started.load(Ordering::SeqCst),
+        1,
+        "never reached the backend"
+    );
     assert!(slow.await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_queue_wait_a_call_beyond_the_limit_is_refused_at_once() {
+    relay_pki::tls::install_crypto_provider();
+    let pki = Pki::new();
+    let k = knobs();
+    k.delay_ms.store(5_000, Ordering::SeqCst);
+    let (_running, c, slow) =
+        with_the_only_slot_taken(&pki, &k, "max_concurrent = 1\nqueue_wait_ms = 0").await;
+    let asked = Instant::now();
+    let status = c.clone().query(query()).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        asked.elapsed() < Duration::from_millis(4_000),
+        "refused only after {:?}",
+        asked.elapsed()
+    );
+    assert!(slow.await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_beyond_the_limit_is_answered_when_a_slot_frees_within_its_wait() {
+    relay_pki::tls::install_crypto_provider();
+    let pki = Pki::new();
+    let k = knobs();
+    k.delay_ms.store(500, Ordering::SeqCst);
+    let (_running, c, slow) =
+        with_the_only_slot_taken(&pki, &k, "max_concurrent = 1\nqueue_wait_ms = 20000").await;
+    let reply = c.clone().query(query()).await;
+    assert!(reply.is_ok(), "{reply:?}");
+    assert!(slow.await.unwrap().is_ok());
+    assert_eq!(k.finished.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wait_for_a_slot_never_outlasts_the_calls_deadline() {
+    relay_pki::tls::install_crypto_provider();
+    let pki = Pki::new();
+    let k = knobs();
+    k.delay_ms.store(30_000, Ordering::SeqCst);
+    let (_running, c, _slow) =
+        with_the_only_slot_taken(&pki, &k, "max_concurrent = 1\nqueue_wait_ms = 60000").await;
+    let mut req = tonic::Request::new(query());
+    req.metadata_mut()
+        .insert("grpc-timeout", "1S".parse().unwrap());
+    let asked = Instant::now();
+    let status = c.clone().query(req).await.unwrap_err();
+    // The adapter itself refuses inside the deadline (its budget is the
+    // deadline less 5%), so the caller learns the adapter was full.
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "answered only after {:?}",
+        asked.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
