@@ -99,10 +99,8 @@ pub fn name(p: &Personnummer) -> (String, String) {
 }
 
 pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    // One escaping for the whole project: quick-xml's (markup and quotes).
+    quick_xml::escape::escape(s).into_owned()
 }
 
 fn day_in(r: &mut Rng, from: NaiveDate, tom: NaiveDate) -> NaiveDate {

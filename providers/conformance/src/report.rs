@@ -158,10 +158,8 @@ impl Report {
 
 /// Escapes text for XML content and attribute values.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    // One escaping for the whole project: quick-xml's (markup and quotes).
+    quick_xml::escape::escape(s).into_owned()
 }
 
 #[cfg(test)]

@@ -116,10 +116,8 @@ pub fn split_fault(faultstring: &str) -> (String, Vec<String>) {
 
 /// Escapes text for XML content and attributes.
 pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    // One escaping for the whole project: quick-xml's (markup and quotes).
+    quick_xml::escape::escape(s).into_owned()
 }
 
 /// POSTs `body_xml` in a SOAP 1.1 envelope to `url`, with the call's

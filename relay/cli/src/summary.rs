@@ -6,8 +6,6 @@ use base64::Engine;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-const SLOTS: [&str; 7] = ["AF", "CSN", "FK", "SKV", "SO", "TNS", "MIV"];
-
 #[derive(Default)]
 struct SlotView {
     error: bool,
@@ -45,13 +43,16 @@ fn read(xml: &[u8]) -> BTreeMap<String, SlotView> {
                 };
                 let name = e.local_name().as_ref().to_owned();
                 let parent = stack.last().cloned().unwrap_or_default();
-                if parent == "svarsdata" && SLOTS.contains(&name.as_str()) {
+                if parent == "svarsdata" && agency_ids().contains(&name.as_str()) {
                     current = Some(name.clone());
                     slots.entry(name.clone()).or_default();
                 }
                 if let Some(s) = current.as_ref().and_then(|c| slots.get_mut(c)) {
                     *s.counts.entry(name.clone()).or_default() += 1;
-                    if name == "error" && stack.len() >= 2 && SLOTS.contains(&parent.as_str()) {
+                    if name == "error"
+                        && stack.len() >= 2
+                        && agency_ids().contains(&parent.as_str())
+                    {
                         s.error = true;
                     }
                 }
@@ -169,7 +170,7 @@ pub fn render(person: &str, xml: &[u8]) -> String {
         "Person {person}\n  {:<6} {:<7} {}\n",
         "AGENCY", "RESULT", "DETAILS"
     );
-    for slot in SLOTS {
+    for slot in agency_ids() {
         if let Some(v) = slots.get(slot) {
             out.push_str(&format!(
                 "  {:<6} {:<7} {}\n",
@@ -180,4 +181,9 @@ pub fn render(person: &str, xml: &[u8]) -> String {
         }
     }
     out
+}
+
+/// The agencies' ids, from the one list (`relay_ssbtek::Slot::ALL`).
+fn agency_ids() -> [&'static str; 7] {
+    relay_ssbtek::Slot::ALL.map(relay_ssbtek::Slot::as_str)
 }

@@ -196,6 +196,9 @@ async fn suspension(
         None => crate::operator::Scope::All,
     };
     let target = format!("{org}/{}", q.get("product").map_or("all", String::as_str));
+    if let Err(r) = crate::decisions::suspension(&relay, org, &scope, on).await {
+        return r;
+    }
     if on {
         relay.operator.suspend(org, scope);
     } else {
@@ -238,6 +241,9 @@ async fn anordnare(
         Ok(o) => o,
         Err(r) => return r.into_response(),
     };
+    if let Err(r) = crate::decisions::anordnare(&relay, org, on).await {
+        return r;
+    }
     if on {
         relay.operator.suspend_anordnare(org);
     } else {
@@ -347,6 +353,9 @@ async fn withdrawal(
     else {
         return BadParams("provider=ID of a configured provider is required\n").into_response();
     };
+    if let Err(r) = crate::decisions::withdrawal(&relay, provider, org, on).await {
+        return r;
+    }
     if on {
         relay.operator.withdraw(provider, org);
     } else {
@@ -440,7 +449,10 @@ async fn set_maintenance(
     State(relay): State<Arc<Relay>>,
     Operator(who): Operator,
     on: bool,
-) -> String {
+) -> Response {
+    if let Err(r) = crate::decisions::maintenance(&relay, on).await {
+        return r;
+    }
     relay.operator.set_maintenance(on);
     record(
         &relay,
@@ -453,5 +465,5 @@ async fn set_maintenance(
         "node",
     )
     .await;
-    format!("maintenance: {}\n", if on { "on" } else { "off" })
+    format!("maintenance: {}\n", if on { "on" } else { "off" }).into_response()
 }

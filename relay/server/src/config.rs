@@ -689,8 +689,6 @@ pub struct Log {
     pub file: Option<PathBuf>,
 }
 
-const SLOTS: [&str; 7] = ["AF", "CSN", "FK", "SKV", "SO", "TNS", "MIV"];
-
 impl Config {
     /// Reads, parses and checks the file, stopping at the first error (start-up
     /// and reload: the named files must exist).
@@ -832,10 +830,15 @@ impl Config {
         let mut seen = BTreeMap::new();
         for (i, p) in self.providers.iter().enumerate() {
             let key = |k: &str| format!("providers[{i}].{k}");
-            if !SLOTS.contains(&p.id.as_str()) {
+            if !relay_ssbtek::Slot::ALL.iter().any(|s| s.as_str() == p.id) {
                 r.error(
                     key("id"),
-                    format!("unknown provider id; expected one of {}", SLOTS.join(", ")),
+                    format!(
+                        "unknown provider id; expected one of {}",
+                        relay_ssbtek::Slot::ALL
+                            .map(relay_ssbtek::Slot::as_str)
+                            .join(", ")
+                    ),
                 );
             } else if seen.insert(p.id.clone(), i).is_some() {
                 r.error(key("id"), "provider id configured twice");

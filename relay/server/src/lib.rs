@@ -45,6 +45,7 @@ pub mod admin;
 pub mod admission;
 pub mod asynch;
 pub mod config;
+pub mod decisions;
 pub mod demo;
 pub mod failure;
 pub mod front;
@@ -90,6 +91,8 @@ pub struct Relay {
     pub senders: asynch::SenderBook,
     /// The disturbance state and the prober's view.
     pub service_levels: service_levels::ServiceLevels,
+    /// Where the operator's run-time decisions are kept (see [`decisions`]).
+    pub decisions: Option<relay_store::RedbState>,
 }
 
 /// What a configuration reload replaces: the configuration and the provider
@@ -194,6 +197,7 @@ impl Relay {
             None => None,
         };
         let config_for_levels = config.clone();
+        let decisions = decisions::open(&config)?;
         Ok(Self {
             live: arc_swap::ArcSwap::from_pointee(Live { config, providers }),
             config_path,
@@ -204,6 +208,7 @@ impl Relay {
             in_flight,
             senders: asynch::SenderBook::default(),
             service_levels: service_levels::ServiceLevels::new(&config_for_levels),
+            decisions,
         })
     }
 }
@@ -315,6 +320,9 @@ async fn run_inner(
     };
     let front_limits = front::FrontLimits::of(&config.front);
     let relay = Arc::new(Relay::with_path(config, config_path)?);
+    decisions::load(&relay)
+        .await
+        .context("loading the stored run-time decisions")?;
     #[cfg(unix)]
     tokio::spawn(reload_on_sighup(relay.clone()));
     tokio::spawn(asynch::route::resume(relay.clone()));

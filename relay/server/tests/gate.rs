@@ -574,3 +574,41 @@ async fn a_web_page_cannot_change_the_relay_through_the_admin_listener() {
     assert_eq!(call(&[("X-SHS-Admin", "1")]).await.unwrap().status(), 200);
     assert!(kit.relay.operator.maintenance());
 }
+
+#[tokio::test]
+async fn decisions_made_through_the_admin_api_survive_a_restart() {
+    use tower::ServiceExt;
+    let kit = Kit::new();
+    for path in [
+        format!("/admin/suspend?org={SUNDSVALL}&product=ssbtek"),
+        format!("/admin/withdraw?provider=FK&org={STOCKHOLM}"),
+        "/admin/maintenance/on".to_owned(),
+    ] {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(&path)
+            .header("X-SHS-Admin", "1")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let r = relay_server::admin::router(kit.relay.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let kit = kit.restart().await;
+    assert!(kit.relay.operator.is_suspended(&org(SUNDSVALL), "ssbtek"));
+    assert!(kit.relay.operator.is_withdrawn("FK", &org(STOCKHOLM)));
+    assert!(kit.relay.operator.maintenance());
+    let l = label(
+        SUNDSVALL,
+        NODE,
+        SSBTEK,
+        TransferType::Synch,
+        SequenceType::Request,
+    );
+    let a = kit
+        .shs(SUNDSVALL, message(l, &[&question(SUNDSVALL, &[])]).await)
+        .await;
+    assert_eq!(a.shs_error(), Some("MissingAgreement"), "{}", a.text());
+}

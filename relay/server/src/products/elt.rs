@@ -974,8 +974,9 @@ async fn prepare(
 
 /// Provider ids as static labels (bounded metric labels).
 fn provider_label(id: &str) -> &'static str {
-    ["AF", "CSN", "FK", "SKV", "SO", "TNS", "MIV"]
+    relay_ssbtek::Slot::ALL
         .into_iter()
+        .map(relay_ssbtek::Slot::as_str)
         .find(|p| *p == id)
         .unwrap_or("other")
 }

@@ -117,9 +117,8 @@ fn xml_response(status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    // One escaping for the whole project: quick-xml's (markup and quotes).
+    quick_xml::escape::escape(s).into_owned()
 }
 
 /// A SOAP 1.1 fault with an SSBTEK fault detail (HTTP 500, as SOAP 1.1 prescribes).

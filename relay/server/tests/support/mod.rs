@@ -184,6 +184,18 @@ provider = "FK"
         Kit { dir, relay, certs }
     }
 
+    /// Stops this relay and starts it again from the same configuration and
+    /// store, loading the stored run-time decisions as `serve` does.
+    pub async fn restart(self) -> Kit {
+        let Kit { dir, relay, certs } = self;
+        drop(relay);
+        let path = dir.path().join("relay.toml");
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let relay = Arc::new(Relay::with_path(config, Some(path)).unwrap());
+        relay_server::decisions::load(&relay).await.unwrap();
+        Kit { dir, relay, certs }
+    }
+
     /// One request from `org` (its certificate attached as the front attaches it).
     pub async fn call(
         &self,

@@ -1,0 +1,134 @@
+//! Run-time decisions that survive a restart: suspensions, withdrawals, ELT
+//! anordnare shut off and maintenance set through the admin API are written to
+//! the relay's store (`<mailbox.store>.state`, a redb file beside the mailbox;
+//! `relay-store`) **before** the admin call returns, then applied to the
+//! in-memory [`crate::operator::OperatorState`] the policy gate reads. At start
+//! they are loaded back. Without a `[mailbox]` there is no store, and decisions
+//! last until the process ends (logged at start).
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use relay_ident::Organisationsnummer;
+use relay_store::{RedbState, SharedState};
+
+use crate::Relay;
+use crate::operator::Scope;
+
+/// Opens the store for decisions beside the mailbox file, when there is one.
+pub fn open(config: &crate::config::Config) -> anyhow::Result<Option<RedbState>> {
+    let Some(m) = &config.mailbox else {
+        tracing::warn!(
+            "no [mailbox]: suspensions, withdrawals and maintenance set through the admin API last until the relay stops"
+        );
+        return Ok(None);
+    };
+    let path = relay_store::state_path(&m.store);
+    RedbState::open(&path)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("mailbox.store: the decisions file {}: {e}", path.display()))
+}
+
+/// Loads the stored decisions into memory (at start).
+pub async fn load(relay: &Relay) -> anyhow::Result<()> {
+    let Some(state) = &relay.decisions else {
+        return Ok(());
+    };
+    for (org, scope) in state.suspensions().await? {
+        match scope {
+            relay_store::Scope::All => {
+                relay.operator.suspend(org, Scope::All);
+            }
+            relay_store::Scope::Product(p) => {
+                relay.operator.suspend(org, Scope::Product(p));
+            }
+            relay_store::Scope::EltAnordnare => {
+                relay.operator.suspend_anordnare(org);
+            }
+        }
+    }
+    for (provider, org) in state.withdrawals().await? {
+        relay.operator.withdraw(&provider, org);
+    }
+    if state.maintenance().await?.is_some() {
+        relay.operator.set_maintenance(true);
+    }
+    Ok(())
+}
+
+fn failed(e: relay_store::StateError) -> Response {
+    tracing::error!(error = %e, "a run-time decision could not be stored");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the decision could not be stored; nothing was changed\n",
+    )
+        .into_response()
+}
+
+fn scope_of(scope: &Scope) -> relay_store::Scope {
+    match scope {
+        Scope::All => relay_store::Scope::All,
+        Scope::Product(p) => relay_store::Scope::Product(p.clone()),
+    }
+}
+
+/// Stores a suspension (or its end) of `org`.
+pub async fn suspension(
+    relay: &Relay,
+    org: Organisationsnummer,
+    scope: &Scope,
+    on: bool,
+) -> Result<(), Response> {
+    if let Some(state) = &relay.decisions {
+        let s = scope_of(scope);
+        let r = if on {
+            state.suspend(org, &s).await
+        } else {
+            state.resume(org, &s).await
+        };
+        r.map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Stores an ELT assistance company shut off (or let in again).
+pub async fn anordnare(relay: &Relay, org: Organisationsnummer, on: bool) -> Result<(), Response> {
+    if let Some(state) = &relay.decisions {
+        let s = relay_store::Scope::EltAnordnare;
+        let r = if on {
+            state.suspend(org, &s).await
+        } else {
+            state.resume(org, &s).await
+        };
+        r.map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Stores a withdrawal (or restoration) of a municipality by a provider.
+pub async fn withdrawal(
+    relay: &Relay,
+    provider: &str,
+    org: Organisationsnummer,
+    on: bool,
+) -> Result<(), Response> {
+    if let Some(state) = &relay.decisions {
+        let r = if on {
+            state.withdraw(provider, org).await
+        } else {
+            state.restore(provider, org).await
+        };
+        r.map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Stores maintenance on or off.
+pub async fn maintenance(relay: &Relay, on: bool) -> Result<(), Response> {
+    if let Some(state) = &relay.decisions {
+        state
+            .set_maintenance(on.then_some("set through the admin API"))
+            .await
+            .map_err(failed)?;
+    }
+    Ok(())
+}
