@@ -5,21 +5,32 @@
 //!
 //! # Layout
 //!
-//! The request path runs straight through these modules, in this order:
+//! Every request runs straight through these steps, never back:
 //!
-//! - [`front`]: TCP accept, mutual-TLS handshake, HTTP/1.1 and HTTP/2; attaches the
-//!   peer certificate to each request.
-//! - [`rs`]: `POST /shs/rs`, the SHS receive service: overload and size limits,
-//!   decode the MIME message and label, check the label against the caller.
-//! - [`identity`]: which organisation a client certificate belongs to.
-//! - [`policy`]: agreements (who may use which product) and processors
-//!   (who may ask on a municipality's behalf).
-//! - [`products`]: the product handlers: [`products::ping`] and
-//!   [`products::ssbtek`] (validate questions, fan out, combine).
-//! - [`providers`]: the pool of long-lived gRPC channels to the adapters; one call
-//!   becomes one [`providers::CallOutcome`].
-//! - [`soap`]: the SSBTEK v10 SOAP web service (the same path from `policy` on),
-//!   and the WSDL/XSDs it serves.
+//! front → admission → decode → policy → product → providers → combine → reply
+//!
+//! - [`front`]: TCP accept (connection cap), mutual-TLS handshake (bounded in
+//!   number and time), HTTP/1.1 and HTTP/2 (header-read timeout, keep-alive);
+//!   attaches the peer certificate; a panic in a request answers 500.
+//! - [`admission`]: the **one admission step** of every way in: identify the
+//!   caller from its certificate ([`identity`]: organisation, fingerprint, role),
+//!   take an in-flight permit from the caller's fair share, and the one place a
+//!   refusal is counted, logged, audited ([`outcomes`]) and rendered.
+//! - The ways in only decode their request and render their answer:
+//!   [`rs`] (SHS `POST /shs/rs`: the label as the first MIME part, checked
+//!   against the caller; synchronous messages), [`asynch`] (store-and-fetch:
+//!   accept, stream checks, route, and the delivery service `/shs/ds`),
+//!   [`soap`] (the SSBTEK v10 web service) and [`soap::elt`] (ELT's
+//!   `SkickaTidredovisning`).
+//! - [`policy`]: the **one policy gate** every product entry point calls: the
+//!   caller's agreement and suspension, and for a processor the municipality it
+//!   acts for (named, with its own agreement, not suspended).
+//! - [`products`]: one entry point per product, used by every way in:
+//!   [`products::ping`], [`products::ssbtek`] (parse, gate per question, fan out
+//!   over [`providers`], combine) and [`products::elt`] (the terms' rules, Submit).
+//! - [`failure`]: the **one error model**: `Failure { by, code, info,
+//!   retry_after }` saying who failed (caller, provider, relay), rendered as an
+//!   SHS error, an SSBTEK fault or an ELT fault; a relay-side failure is a 5xx.
 //!
 //! Tracing follows the same path: [`front::traced`] opens a `front` span per
 //! request, [`policy::decide`] a `policy` span per decision, the fan-out a
@@ -28,10 +39,13 @@
 //! `[tracing]` section (crate `relay-telemetry`).
 //!
 //! Beside the request path: [`config`] (the TOML file, checked at start),
-//! [`admin`] and [`metrics`] (the admin listener: metrics, health, maintenance;
-//! optionally mutual TLS with operator certificates),
-//! [`operator`] (run-time operator decisions) and [`demo`] (starts a whole
-//! development stack as separate processes).
+//! [`admin`] and [`metrics`] (the admin listener: metrics, health, status,
+//! maintenance; mutual TLS with operator certificates, required off loopback),
+//! [`operator`] and [`decisions`] (run-time operator decisions, kept in the
+//! store across restarts), [`service_levels`] (disturbance state, the prober,
+//! readiness), [`limits`] (ELT's rate and retry bookkeeping) and [`demo`]
+//! (starts a whole development stack as separate processes; used by the
+//! `demo` subcommand and the tests, never on the request path).
 //!
 //! Not here: the SHS wire format (crate `relay-shs`), the SSBTEK document model
 //! (crate `relay-ssbtek`), identifiers (`relay-ident`), certificates (`relay-pki`).
