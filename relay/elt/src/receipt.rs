@@ -1,6 +1,6 @@
 //! The mottagningsbekräftelse (`schema/mottagningsbekraftelse_1.xsd`).
 
-use crate::report::Element;
+use crate::xml::{Element, XmlLimits};
 
 pub const NS_RECEIPT: &str = "urn:shs-relay:elt:mottagningsbekraftelse:1";
 
@@ -35,7 +35,7 @@ impl Receipt {
     }
 
     pub fn parse(bytes: &[u8]) -> Option<Self> {
-        let root = Element::parse(bytes).ok()?;
+        let root = Element::parse(bytes, &XmlLimits::REPORT).ok()?;
         if root.local != "Mottagningsbekraftelse" || root.ns != NS_RECEIPT {
             return None;
         }
