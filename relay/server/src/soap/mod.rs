@@ -15,10 +15,10 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use quick_xml::events::Event;
 use relay_ident::Organisationsnummer;
 use relay_ssbtek::{
-    Fault, FaultFelkod, Operation, PingAnswer, Question, RelayFelkod, Slot, SlotError,
+    EnvelopeError, Fault, FaultFelkod, Operation, PingAnswer, Question, RelayFelkod, Slot,
+    SlotError, SoapCall, ValidationLimits,
 };
 use zeroize::Zeroizing;
 
@@ -30,8 +30,7 @@ use crate::identity::{self, PeerCert};
 use crate::policy;
 use crate::products::ssbtek;
 
-const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+const SOAP11: &str = relay_ssbtek::envelope::NS_SOAP11;
 
 /// The bundled contract: (path relative to the schema root, bytes). The WSDL and
 /// XSDs are the public SSBTEK v10 contract (MIT, Sundsvalls kommun; see
@@ -39,39 +38,63 @@ const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
 const CONTRACT: &[(&str, &[u8])] = &[
     (
         "se/forsakringskassan/schema/integration/ssbt/_10/Sammansatt_Bastjanst_v10.wsdl",
-        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/forsakringskassan/schema/integration/ssbt/_10/Sammansatt_Bastjanst_v10.wsdl")),
+        include_bytes!(concat!(
+            "../../../../contracts/ssbtek-v10/schemas/",
+            "se/forsakringskassan/schema/integration/ssbt/_10/Sammansatt_Bastjanst_v10.wsdl"
+        )),
     ),
     (
         "se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd",
-        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd")),
+        include_bytes!(concat!(
+            "../../../../contracts/ssbtek-v10/schemas/",
+            "se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd"
+        )),
     ),
     (
         "se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd",
-        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd")),
+        include_bytes!(concat!(
+            "../../../../contracts/ssbtek-v10/schemas/",
+            "se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd"
+        )),
     ),
     (
         "se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd",
-        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd")),
+        include_bytes!(concat!(
+            "../../../../contracts/ssbtek-v10/schemas/",
+            "se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd"
+        )),
     ),
     (
         "schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd",
-        include_bytes!("../../../../contracts/ssbtek-v10/schemas/schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd"),
+        include_bytes!(
+            "../../../../contracts/ssbtek-v10/schemas/schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd"
+        ),
     ),
     (
         "se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd",
-        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd")),
+        include_bytes!(concat!(
+            "../../../../contracts/ssbtek-v10/schemas/",
+            "se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd"
+        )),
     ),
     (
         "se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd",
-        include_bytes!("../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd"),
+        include_bytes!(
+            "../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd"
+        ),
     ),
     (
         "se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd",
-        include_bytes!("../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd"),
+        include_bytes!(
+            "../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd"
+        ),
     ),
     (
         "se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd",
-        include_bytes!(concat!("../../../../contracts/ssbtek-v10/schemas/", "se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd")),
+        include_bytes!(concat!(
+            "../../../../contracts/ssbtek-v10/schemas/",
+            "se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd"
+        )),
     ),
 ];
 
@@ -126,83 +149,16 @@ fn soap_fault(code: &str, text: &str) -> Response {
     xml_response(StatusCode::INTERNAL_SERVER_ERROR, envelope(body.as_bytes()))
 }
 
-/// What the envelope asks for.
-enum Call {
-    Hamta,
-    Testa,
-}
-
-/// Reads the envelope: SOAP 1.1 only, no DOCTYPE, headers with
-/// `mustUnderstand="1"` refused, the operation from the Body's first element.
-fn inspect(bytes: &[u8]) -> Result<Call, Box<Response>> {
-    let client = |m: &str| Box::new(fault(Operation::Hamta, FaultFelkod::Valideringsfel, m));
-    let version = |m: &str| Box::new(soap_fault("soap:VersionMismatch", m));
-    let text: String = if std::str::from_utf8(bytes).is_ok() && !declares_latin1(bytes) {
-        String::from_utf8_lossy(bytes).into_owned()
-    } else {
-        bytes.iter().map(|&b| char::from(b)).collect()
-    };
-    let mut reader = quick_xml::NsReader::from_str(&text);
-    let mut depth = 0usize;
-    let mut in_header = false;
-    let mut in_body = false;
-    loop {
-        let (ns, event) = reader
-            .read_resolved_event()
-            .map_err(|_| client("the request is not well-formed XML"))?;
-        let ns = match ns {
-            quick_xml::name::ResolveResult::Bound(n) => n.0.to_owned(),
-            _ => String::new(),
-        };
-        let opened = matches!(event, Event::Start(_));
-        match event {
-            Event::DocType(_) => return Err(client("a DOCTYPE is not accepted")),
-            Event::Start(e) | Event::Empty(e) => {
-                let local = e.local_name().as_ref().to_owned();
-                if depth == 0 {
-                    if ns == SOAP12 {
-                        return Err(version("SOAP 1.2 is not supported; use SOAP 1.1"));
-                    }
-                    if ns != SOAP11 || local != "Envelope" {
-                        return Err(version("not a SOAP 1.1 envelope"));
-                    }
-                } else if depth == 1 {
-                    in_header = ns == SOAP11 && local == "Header";
-                    in_body = ns == SOAP11 && local == "Body";
-                } else if depth == 2 && in_header {
-                    let must = e.attributes().flatten().any(|a| {
-                        a.key.local_name().as_ref() == "mustUnderstand"
-                            && matches!(a.value.as_ref(), "1" | "true")
-                    });
-                    if must {
-                        return Err(Box::new(soap_fault(
-                            "soap:MustUnderstand",
-                            "a SOAP header marked mustUnderstand is not understood by this service",
-                        )));
-                    }
-                } else if depth == 2 && in_body {
-                    return match (ns.as_str(), local.as_str()) {
-                        (relay_ssbtek::NS_SSBT, "hamtaBastjanstInformation") => Ok(Call::Hamta),
-                        (relay_ssbtek::NS_SSBT, "testaBastjanstInformation") => Ok(Call::Testa),
-                        _ => Err(client(
-                            "unknown operation: the Body must hold hamtaBastjanstInformation or testaBastjanstInformation",
-                        )),
-                    };
-                }
-                if opened {
-                    depth += 1;
-                }
-            }
-            Event::End(_) => depth = depth.saturating_sub(1),
-            Event::Eof => return Err(client("the SOAP Body is empty")),
-            _ => {}
-        }
-    }
-}
-
-fn declares_latin1(bytes: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(100)]).to_ascii_lowercase();
-    head.starts_with("<?xml") && (head.contains("iso-8859-1") || head.contains("latin1"))
+/// Reads the envelope (relay-ssbtek's [`relay_ssbtek::read_envelope`], within
+/// the question's limits) and turns a refusal into its SOAP fault.
+fn inspect(bytes: &[u8], limits: &ValidationLimits) -> Result<SoapCall, Box<Response>> {
+    relay_ssbtek::read_envelope(bytes, limits).map_err(|e| {
+        Box::new(match e {
+            EnvelopeError::VersionMismatch(m) => soap_fault("soap:VersionMismatch", m),
+            EnvelopeError::MustUnderstand => soap_fault("soap:MustUnderstand", &e.to_string()),
+            EnvelopeError::Invalid(m) => fault(Operation::Hamta, FaultFelkod::Valideringsfel, &m),
+        })
+    })
 }
 
 /// `POST {path}`.
@@ -236,10 +192,10 @@ pub async fn handle(
         Ok(b) => b,
         Err(e) => return fault(Operation::Hamta, FaultFelkod::Valideringsfel, &e.info),
     };
-    let (operation, response) = match inspect(&bytes) {
+    let (operation, response) = match inspect(&bytes, &ssbtek::validation_limits(&relay)) {
         Err(r) => ("invalid", *r),
-        Ok(Call::Testa) => ("testa", testa(&relay).await),
-        Ok(Call::Hamta) => ("hamta", hamta(&relay, &caller, &bytes).await),
+        Ok(SoapCall::Testa) => ("testa", testa(&relay).await),
+        Ok(SoapCall::Hamta) => ("hamta", hamta(&relay, &caller, &bytes).await),
     };
     crate::metrics::METRICS.request(
         "soap_ssbtek",
