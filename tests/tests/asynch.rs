@@ -319,6 +319,17 @@ async fn accepted_messages_survive_a_kill_of_the_relay_and_the_cli_fetches_them(
             .unwrap()
             .success()
     );
+    // SIGKILL is delivered asynchronously: wait until the process is dead (gone
+    // or a zombie), so its store files are closed before the new one opens them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if state.is_empty() || state.contains("State:\tZ") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the relay did not die");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The same configuration, a new process.
     let mut child = tokio::process::Command::new(

@@ -138,11 +138,25 @@ async fn an_operator_sees_traffic_in_metrics_and_can_drain_the_node() {
         .unwrap();
     assert_eq!(get(&format!("{admin}/readyz")).await.0, 200);
 
-    // Readiness follows provider health: with MIV's base service down, not ready
-    // (the demo requires all seven).
+    // Readiness means "can answer": one agency down is a partial answer, not a
+    // reason to take the node out; every agency down is.
     reqwest::Client::new()
         .put(format!("{}/admin/scenario", stack.demo().info.sim.admin))
         .body("[agency.MIV]\ndown = true\n")
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(get(&format!("{admin}/readyz")).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let all_down: String = ["AF", "CSN", "FK", "SKV", "SO", "TNS", "MIV"]
+        .iter()
+        .map(|a| format!("[agency.{a}]\ndown = true\n\n"))
+        .collect();
+    reqwest::Client::new()
+        .put(format!("{}/admin/scenario", stack.demo().info.sim.admin))
+        .body(all_down)
         .send()
         .await
         .unwrap();
@@ -150,7 +164,7 @@ async fn an_operator_sees_traffic_in_metrics_and_can_drain_the_node() {
     while get(&format!("{admin}/readyz")).await.0 != 503 {
         assert!(
             Instant::now() < deadline,
-            "readiness never followed provider health"
+            "readiness never followed the providers all going down"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -27,7 +27,9 @@ impl ExampleReport<'_> {
         let row = |day: u32, from: &str, to: &str, kind: usize| {
             let flags = ["false", "false", "false"];
             let mut f = flags;
-            f[kind] = "true";
+            if let Some(flag) = f.get_mut(kind) {
+                *flag = "true";
+            }
             format!(
                 "<tr:rapportRad><tr:dag>{day:02}</tr:dag><tr:fromTid>{from}</tr:fromTid><tr:tomTid>{to}</tr:tomTid><tr:aktivTid>{}</tr:aktivTid><tr:vanteTid>{}</tr:vanteTid><tr:beredskapsTid>{}</tr:beredskapsTid></tr:rapportRad>",
                 f[0], f[1], f[2]

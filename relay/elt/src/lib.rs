@@ -16,6 +16,20 @@
 //!   faults) and the bundled WSDL;
 //! - [`receipt`]: the mottagningsbekräftelse returned for an accepted report;
 //! - [`example`]: a valid example report for a test person.
+//! - [`xml`]: the bounded XML reader under all of them, with [`XmlLimits`].
+//!
+//! No input reaches a panic: `unwrap`, `expect`, indexing and string slicing
+//! are denied outside tests (see `docs/robustness.md`).
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
 
 pub mod calendar;
 pub mod example;
@@ -24,10 +38,12 @@ pub mod report;
 pub mod revocation;
 pub mod signature;
 pub mod soap;
+pub mod xml;
 
 pub use receipt::Receipt;
 pub use report::{Report, ReportError};
 pub use signature::{SignatureError, Signer, TrustAnchors, Verified};
+pub use xml::XmlLimits;
 
 /// Namespace of `Tidredovisning`.
 pub const NS_TIDREDOVISNING: &str =

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use crate::report::Element;
+use crate::xml::{Element, XmlLimits};
 
 pub const NS_RECEIPT: &str = "urn:shs-relay:elt:mottagningsbekraftelse:1";
 
@@ -74,7 +74,7 @@ impl Receipt {
     }
 
     pub fn parse(bytes: &[u8]) -> Option<Self> {
-        let root = Element::parse(bytes).ok()?;
+        let root = Element::parse(bytes, &XmlLimits::REPORT).ok()?;
         Self::from_element(&root)
     }
 

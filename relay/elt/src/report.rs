@@ -6,10 +6,10 @@
 //! the vendor and into logs, and the values are personal data.
 
 use chrono::{Datelike, NaiveDate};
-use quick_xml::events::Event;
 use relay_ident::{Organisationsnummer, PersonKind, Personnummer};
 
 use crate::NS_TIDREDOVISNING;
+use crate::xml::{Element, XmlLimits};
 
 /// Largest report accepted (a month of rows is a few tens of kilobytes).
 pub const DEFAULT_MAX_REPORT_BYTES: usize = 1024 * 1024;
@@ -33,6 +33,10 @@ pub enum ReportError {
     Batch(String),
     #[error("the report is larger than {0} bytes")]
     TooLarge(usize),
+    /// Over one of the reader's other [`XmlLimits`] (depth, elements,
+    /// attributes, name or text size); the text names the limit.
+    #[error("the document is over a limit: {0}")]
+    OverLimit(String),
 }
 
 /// The kind of time on one row.
@@ -75,11 +79,15 @@ impl Report {
         Self::parse_with(bytes, DEFAULT_MAX_REPORT_BYTES)
     }
 
+    /// As [`Report::parse`], at most `max_bytes` bytes (the other bounds of
+    /// [`XmlLimits::REPORT`]).
     pub fn parse_with(bytes: &[u8], max_bytes: usize) -> Result<Self, ReportError> {
-        if bytes.len() > max_bytes {
-            return Err(ReportError::TooLarge(max_bytes));
-        }
-        let root = Element::parse(bytes)?;
+        Self::parse_within(bytes, &XmlLimits::report(max_bytes))
+    }
+
+    /// As [`Report::parse`], within `limits`.
+    pub fn parse_within(bytes: &[u8], limits: &XmlLimits) -> Result<Self, ReportError> {
+        let root = Element::parse(bytes, limits)?;
         if root.local != "Tidredovisning" || root.ns != NS_TIDREDOVISNING {
             if root.count("Tidredovisning") > 0 {
                 return Err(ReportError::Batch(
@@ -128,10 +136,13 @@ impl Report {
         }
         by_day.sort_by_key(|r| (r.day, r.from));
         for pair in by_day.windows(2) {
-            if pair[0].day == pair[1].day && pair[1].from < pair[0].to {
+            if let [a, b] = pair
+                && a.day == b.day
+                && b.from < a.to
+            {
                 return Err(ReportError::Rule(format!(
                     "rows overlap on day {:02}: an assistant cannot report two spans at the same time",
-                    pair[0].day
+                    a.day
                 )));
             }
         }
@@ -162,9 +173,14 @@ impl Report {
 }
 
 /// How many `Tidredovisning` elements a document holds (in any namespace), or
-/// `None` when it is not well-formed.
+/// `None` when it is not well-formed or over [`XmlLimits::REPORT`].
 pub fn count_reports(bytes: &[u8]) -> Option<usize> {
-    Element::parse(bytes)
+    count_reports_within(bytes, &XmlLimits::REPORT)
+}
+
+/// As [`count_reports`], within `limits` (the size is checked first).
+pub fn count_reports_within(bytes: &[u8], limits: &XmlLimits) -> Option<usize> {
+    Element::parse(bytes, limits)
         .ok()
         .map(|root| usize::from(root.local == "Tidredovisning") + root.count("Tidredovisning"))
 }
@@ -173,7 +189,7 @@ pub fn count_reports(bytes: &[u8]) -> Option<usize> {
 /// has one, even if the report breaks the schema or a rule: it names a call for
 /// the retry count.
 pub fn id_of(bytes: &[u8]) -> Option<uuid::Uuid> {
-    let root = Element::parse(bytes).ok()?;
+    let root = Element::parse(bytes, &XmlLimits::REPORT).ok()?;
     if root.local != "Tidredovisning" {
         return None;
     }
@@ -210,175 +226,6 @@ pub(crate) fn last_day_of_month(first: NaiveDate) -> NaiveDate {
         .unwrap_or(first)
 }
 
-/// A minimal element tree: enough to check the schema's sequences exactly.
-#[derive(Debug)]
-pub(crate) struct Element {
-    pub ns: String,
-    pub local: String,
-    pub children: Vec<Element>,
-    pub text: String,
-    /// Attributes other than namespace declarations and xsi:*.
-    pub attributes: Vec<(String, String, String)>,
-}
-
-const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
-const MAX_DEPTH: usize = 32;
-
-impl Element {
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Element, ReportError> {
-        let malformed = |m: &str| ReportError::Malformed(m.to_owned());
-        let text = std::str::from_utf8(bytes).map_err(|_| malformed("the report must be UTF-8"))?;
-        let head = text.trim_start_matches('\u{feff}');
-        if head.starts_with("<?xml") {
-            let decl_end = head.find("?>").unwrap_or(head.len());
-            let decl = head[..decl_end].to_ascii_lowercase();
-            if let Some(i) = decl.find("encoding") {
-                let rest = &decl[i..];
-                if !(rest.contains("utf-8") || rest.contains("utf8")) {
-                    return Err(malformed("the report must be UTF-8"));
-                }
-            }
-        }
-        let mut reader = quick_xml::NsReader::from_str(head);
-        let config = reader.config_mut();
-        config.check_end_names = true;
-        config.check_comments = true;
-        config.allow_unmatched_ends = false;
-        let mut stack: Vec<Element> = Vec::new();
-        let mut root: Option<Element> = None;
-        loop {
-            let (ns, event) = reader
-                .read_resolved_event()
-                .map_err(|e| ReportError::Malformed(xml_error_text(&e)))?;
-            let ns = match ns {
-                quick_xml::name::ResolveResult::Bound(n) => n.0.to_owned(),
-                quick_xml::name::ResolveResult::Unbound => String::new(),
-                quick_xml::name::ResolveResult::Unknown(_) => {
-                    return Err(malformed("an element uses an undeclared namespace prefix"));
-                }
-            };
-            match event {
-                Event::DocType(_) => return Err(malformed("a DOCTYPE is not accepted")),
-                Event::Start(e) | Event::Empty(e) if root.is_some() => {
-                    let _ = e;
-                    return Err(malformed("content after the root element"));
-                }
-                Event::Start(ref e) | Event::Empty(ref e) => {
-                    if stack.len() >= MAX_DEPTH {
-                        return Err(malformed("elements nested too deeply"));
-                    }
-                    let mut attributes: Vec<(String, String, String)> = Vec::new();
-                    for a in e.attributes() {
-                        let a = a.map_err(|_| malformed("a broken attribute"))?;
-                        let value = a
-                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                            .map_err(|_| malformed("a broken attribute value"))?
-                            .into_owned();
-                        if a.key.as_namespace_binding().is_some() {
-                            continue;
-                        }
-                        let (ans, local) = reader.resolver().resolve_attribute(a.key);
-                        let ans = match ans {
-                            quick_xml::name::ResolveResult::Bound(n) => n.0.to_owned(),
-                            quick_xml::name::ResolveResult::Unbound => String::new(),
-                            quick_xml::name::ResolveResult::Unknown(_) => {
-                                return Err(malformed(
-                                    "an attribute uses an undeclared namespace prefix",
-                                ));
-                            }
-                        };
-                        let local = local.into_inner().to_owned();
-                        if attributes.iter().any(|(n, l, _)| *n == ans && *l == local) {
-                            return Err(malformed("an attribute is repeated"));
-                        }
-                        if ans == XSI {
-                            continue;
-                        }
-                        attributes.push((ans, local, value));
-                    }
-                    let element = Element {
-                        ns,
-                        local: e.local_name().into_inner().to_owned(),
-                        children: Vec::new(),
-                        text: String::new(),
-                        attributes,
-                    };
-                    if matches!(event, Event::Empty(_)) {
-                        match stack.last_mut() {
-                            Some(parent) => parent.children.push(element),
-                            None => root = Some(element),
-                        }
-                    } else {
-                        stack.push(element);
-                    }
-                }
-                Event::End(_) => {
-                    let element = stack.pop().ok_or_else(|| malformed("unbalanced end tag"))?;
-                    match stack.last_mut() {
-                        Some(parent) => parent.children.push(element),
-                        None => root = Some(element),
-                    }
-                }
-                Event::Text(t) => {
-                    let s = t.xml10_content();
-                    match stack.last_mut() {
-                        Some(el) => el.text.push_str(&s),
-                        None if s.trim().is_empty() => {}
-                        None => return Err(malformed("text outside the root element")),
-                    }
-                }
-                Event::GeneralRef(r) => {
-                    let resolved = if r.is_char_ref() {
-                        match r.resolve_char_ref() {
-                            Ok(Some(c)) => c.to_string(),
-                            _ => return Err(malformed("a broken character reference")),
-                        }
-                    } else {
-                        quick_xml::escape::resolve_predefined_entity(&r)
-                            .ok_or_else(|| malformed("an unknown entity reference"))?
-                            .to_owned()
-                    };
-                    match stack.last_mut() {
-                        Some(el) => el.text.push_str(&resolved),
-                        None => return Err(malformed("text outside the root element")),
-                    }
-                }
-                Event::CData(c) => {
-                    let s = c.xml10_content().into_owned();
-                    match stack.last_mut() {
-                        Some(el) => el.text.push_str(&s),
-                        None => return Err(malformed("text outside the root element")),
-                    }
-                }
-                Event::Eof => break,
-                _ => {}
-            }
-        }
-        if !stack.is_empty() {
-            return Err(malformed("the document ends inside an element"));
-        }
-        root.ok_or_else(|| malformed("the document has no root element"))
-    }
-
-    /// Descendants named `local` (any namespace).
-    pub(crate) fn count(&self, local: &str) -> usize {
-        self.children
-            .iter()
-            .map(|c| usize::from(c.local == local) + c.count(local))
-            .sum()
-    }
-}
-
-fn xml_error_text(e: &quick_xml::Error) -> String {
-    // quick-xml's messages name tags and positions, not content values.
-    let text = e.to_string();
-    if text.len() > 200 {
-        "syntax error".into()
-    } else {
-        text
-    }
-}
-
 /// Walks an element's children in the schema's order.
 struct Seq<'a> {
     parent: &'a str,
@@ -412,8 +259,9 @@ impl<'a> Seq<'a> {
 
     fn optional(&mut self, name: &str) -> Option<&'a Element> {
         if self.peek(name) {
+            let item = self.items.get(self.at);
             self.at += 1;
-            Some(&self.items[self.at - 1])
+            item
         } else {
             None
         }
@@ -487,7 +335,7 @@ fn date(name: &str, s: &str) -> Result<NaiveDate, ReportError> {
         || zone == "Z"
         || (zone.len() == 6
             && (zone.starts_with('+') || zone.starts_with('-'))
-            && zone.as_bytes()[3] == b':');
+            && zone.as_bytes().get(3) == Some(&b':'));
     if core.len() != 10 || !zone_ok {
         return Err(schema(format!("{name} must be a date (YYYY-MM-DD)")));
     }
@@ -578,7 +426,7 @@ fn read_report(root: &Element) -> Result<Report, ReportError> {
         .flatten()
         .ok_or_else(|| schema("id must be a UUID"))?;
     let month_text = top.text("redovisningsmanad")?;
-    let month = (month_text.len() == 7 && month_text.as_bytes()[4] == b'-')
+    let month = (month_text.len() == 7 && month_text.as_bytes().get(4) == Some(&b'-'))
         .then(|| NaiveDate::parse_from_str(&format!("{month_text}-01"), "%Y-%m-%d").ok())
         .flatten()
         .ok_or_else(|| schema("redovisningsmanad must be YYYY-MM"))?;

@@ -7,7 +7,7 @@ use base64::Engine;
 use chrono::NaiveDate;
 use zeroize::Zeroizing;
 
-use crate::report::Element;
+use crate::xml::{Element, XmlLimits};
 
 pub const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -72,7 +72,8 @@ fn xml(m: impl Into<String>) -> RequestError {
 /// rewritten; anything else as it is. The report inside is base64 and keeps
 /// its exact bytes either way.
 fn as_utf8(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(100)]).to_ascii_lowercase();
+    let head = bytes.get(..bytes.len().min(100)).unwrap_or(bytes);
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
     let declared_latin1 = head.starts_with("<?xml")
         && head.split("?>").next().is_some_and(|decl| {
             decl.contains("iso-8859-1") || decl.contains("latin1") || decl.contains("latin-1")
@@ -81,16 +82,40 @@ fn as_utf8(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         return std::borrow::Cow::Borrowed(bytes);
     }
     let text: String = bytes.iter().map(|&b| char::from(b)).collect();
-    let end = text.find("?>").map_or(0, |i| i + 2);
+    let rest = text
+        .split_once("?>")
+        .map_or(text.as_str(), |(_, rest)| rest);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    out.push_str(&text[end..]);
+    out.push_str(rest);
     std::borrow::Cow::Owned(out.into_bytes())
 }
 
-/// Reads a SkickaTidredovisning envelope (UTF-8, or declared ISO-8859-1).
+/// Reads a SkickaTidredovisning envelope (UTF-8, or declared ISO-8859-1)
+/// carrying a report of at most [`crate::report::DEFAULT_MAX_REPORT_BYTES`].
 pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
+    parse_request_within(
+        bytes,
+        &XmlLimits::envelope(crate::report::DEFAULT_MAX_REPORT_BYTES),
+    )
+}
+
+/// As [`parse_request`], within `limits` (use [`XmlLimits::envelope`] with
+/// the configured largest report). The size is checked before anything else.
+pub fn parse_request_within(bytes: &[u8], limits: &XmlLimits) -> Result<Request, RequestError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(xml(format!(
+            "the request is larger than {} bytes",
+            limits.max_bytes
+        )));
+    }
     let bytes = as_utf8(bytes);
-    let root = Element::parse(&bytes).map_err(|e| xml(e.to_string()))?;
+    // A declared ISO-8859-1 envelope grows when transcoded; the size was
+    // checked on what was sent.
+    let limits = XmlLimits {
+        max_bytes: usize::MAX,
+        ..*limits
+    };
+    let root = Element::parse(&bytes, &limits).map_err(|e| xml(e.to_string()))?;
     if root.ns == SOAP12 {
         return Err(RequestError::VersionMismatch(
             "SOAP 1.2 is not supported; use SOAP 1.1".into(),
@@ -310,7 +335,7 @@ pub fn response_xml(receipt: &crate::Receipt) -> Vec<u8> {
 
 /// The receipt inside a success response, when there is one.
 pub fn receipt_of_response(bytes: &[u8]) -> Option<crate::Receipt> {
-    let root = Element::parse(bytes).ok()?;
+    let root = Element::parse(bytes, &XmlLimits::envelope(64 * 1024)).ok()?;
     let body = root.children.iter().find(|c| c.local == "Body")?;
     let response = body.children.first()?;
     response
@@ -402,7 +427,7 @@ pub enum Response {
 
 /// Reads a response envelope.
 pub fn parse_response(bytes: &[u8]) -> Option<Response> {
-    let root = Element::parse(bytes).ok()?;
+    let root = Element::parse(bytes, &XmlLimits::envelope(0)).ok()?;
     let body = root.children.iter().find(|c| c.local == "Body")?;
     let first = body.children.first()?;
     let text_of = |el: &Element, name: &str| {

@@ -13,7 +13,20 @@
 //! accident. The full number is only available through the explicit
 //! [`Personnummer::as_str`] (12 digits) and [`Personnummer::short_form`] accessors.
 //!
+//! No input reaches a panic: `unwrap`, `expect`, indexing and string slicing
+//! are denied outside tests (see `docs/robustness.md`).
+//!
 //! Not for: checking that a person exists, or anything that needs a register.
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
 
 use std::fmt;
 use std::str::FromStr;
@@ -44,7 +57,7 @@ pub fn luhn_check_digit(digits: &[u8]) -> u8 {
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let v = u32::from(d - b'0') * if i % 2 == 0 { 2 } else { 1 };
+            let v = u32::from(d.wrapping_sub(b'0')) * if i % 2 == 0 { 2 } else { 1 };
             v / 10 + v % 10
         })
         .sum();
@@ -52,11 +65,29 @@ pub fn luhn_check_digit(digits: &[u8]) -> u8 {
 }
 
 fn luhn_ok(ten: &[u8]) -> bool {
-    luhn_check_digit(&ten[..9]) == ten[9] - b'0'
+    match ten.split_last() {
+        Some((check, body)) if body.len() == 9 => {
+            luhn_check_digit(body) == check.wrapping_sub(b'0')
+        }
+        _ => false,
+    }
 }
 
+/// Two ASCII digits as a number (0 for anything but two bytes).
 fn two(d: &[u8]) -> u32 {
-    u32::from(d[0] - b'0') * 10 + u32::from(d[1] - b'0')
+    match d {
+        [hi, lo] => u32::from(hi.wrapping_sub(b'0')) * 10 + u32::from(lo.wrapping_sub(b'0')),
+        _ => 0,
+    }
+}
+
+/// `b` without the byte at `at` (a dash or plus sign).
+fn without(b: &[u8], at: usize) -> Vec<u8> {
+    b.iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, c)| *c)
+        .collect()
 }
 
 /// Personnummer or samordningsnummer.
@@ -90,9 +121,10 @@ impl Personnummer {
         let mut digits = [0u8; 12];
         match b.len() {
             12 if b.iter().all(u8::is_ascii_digit) => digits.copy_from_slice(b),
-            13 if b[8] == b'-' || b[8] == b'+' => {
-                digits[..8].copy_from_slice(&b[..8]);
-                digits[8..].copy_from_slice(&b[9..]);
+            13 if matches!(b.get(8), Some(b'-' | b'+')) => {
+                for (d, c) in digits.iter_mut().zip(without(b, 8)) {
+                    *d = c;
+                }
                 if !digits.iter().all(u8::is_ascii_digit) {
                     return Err(IdentError::Format { expected: EXPECTED });
                 }
@@ -100,15 +132,15 @@ impl Personnummer {
             10 | 11 => {
                 let (ten, plus) = if b.len() == 10 {
                     (b.to_vec(), false)
-                } else if b[6] == b'-' || b[6] == b'+' {
-                    ([&b[..6], &b[7..]].concat(), b[6] == b'+')
+                } else if matches!(b.get(6), Some(b'-' | b'+')) {
+                    (without(b, 6), b.get(6) == Some(&b'+'))
                 } else {
                     return Err(IdentError::Format { expected: EXPECTED });
                 };
                 if !ten.iter().all(u8::is_ascii_digit) {
                     return Err(IdentError::Format { expected: EXPECTED });
                 }
-                let yy = two(&ten[..2]) as i32;
+                let yy = two(ten.get(..2).unwrap_or_default()) as i32;
                 let mut year = today.year() - today.year().rem_euclid(100) + yy;
                 if year > today.year() {
                     year -= 100;
@@ -122,7 +154,9 @@ impl Personnummer {
                 let century = (year / 100) as u8;
                 digits[0] = b'0' + century / 10;
                 digits[1] = b'0' + century % 10;
-                digits[2..].copy_from_slice(&ten);
+                for (d, c) in digits.iter_mut().skip(2).zip(&ten) {
+                    *d = *c;
+                }
             }
             _ => return Err(IdentError::Format { expected: EXPECTED }),
         }
@@ -196,13 +230,13 @@ impl Personnummer {
 
     /// The century (`18`, `19` or `20`), for schemas that carry it separately.
     pub fn century(&self) -> &str {
-        &self.as_str()[..2]
+        self.as_str().get(..2).unwrap_or_default()
     }
 
     /// The 10 digits without century (`YYMMDDNNNC`), as CSN and TNS expect.
     /// Personal data: never log it.
     pub fn short_form(&self) -> &str {
-        &self.as_str()[2..]
+        self.as_str().get(2..).unwrap_or_default()
     }
 
     /// A form safe for logs: the kind and nothing of the number.
@@ -252,8 +286,8 @@ impl Organisationsnummer {
         let cleaned: Vec<u8> = {
             let b = s.trim().as_bytes();
             match b.len() {
-                11 if b[6] == b'-' => [&b[..6], &b[7..]].concat(),
-                13 if b[8] == b'-' => [&b[..8], &b[9..]].concat(),
+                11 if b.get(6) == Some(&b'-') => without(b, 6),
+                13 if b.get(8) == Some(&b'-') => without(b, 8),
                 _ => b.to_vec(),
             }
         };
@@ -262,18 +296,20 @@ impl Organisationsnummer {
         }
         let ten: &[u8] = match cleaned.len() {
             10 => &cleaned,
-            12 if cleaned.starts_with(b"16") => &cleaned[2..],
+            12 if cleaned.starts_with(b"16") => cleaned.get(2..).unwrap_or_default(),
             12 => return Err(IdentError::OrganisationPrefix),
             _ => return Err(IdentError::Format { expected: EXPECTED }),
         };
-        if ten[2] < b'2' {
+        if ten.get(2).is_none_or(|d| *d < b'2') {
             return Err(IdentError::NotAnOrganisation);
         }
         if !luhn_ok(ten) {
             return Err(IdentError::CheckDigit);
         }
         let mut digits = [0u8; 10];
-        digits.copy_from_slice(ten);
+        for (d, c) in digits.iter_mut().zip(ten) {
+            *d = *c;
+        }
         Ok(Self { digits })
     }
 
@@ -291,7 +327,8 @@ impl Organisationsnummer {
     /// `NNNNNN-NNNN`.
     pub fn dashed(&self) -> String {
         let s = self.as_str();
-        format!("{}-{}", &s[..6], &s[6..])
+        let (head, tail) = s.split_at_checked(6).unwrap_or((s, ""));
+        format!("{head}-{tail}")
     }
 }
 

@@ -8,8 +8,8 @@ pub const URN_PREFIX: &str = "urn:X-shs:";
 /// Strips a `urn:X-shs:` prefix, case-insensitively, and surrounding white space.
 pub fn strip_urn(value: &str) -> &str {
     let v = value.trim();
-    match v.get(..URN_PREFIX.len()) {
-        Some(p) if p.eq_ignore_ascii_case(URN_PREFIX) => v[URN_PREFIX.len()..].trim(),
+    match (v.get(..URN_PREFIX.len()), v.get(URN_PREFIX.len()..)) {
+        (Some(p), Some(rest)) if p.eq_ignore_ascii_case(URN_PREFIX) => rest.trim(),
         _ => v,
     }
 }
@@ -72,7 +72,7 @@ impl ProductId {
             "confirm" => Some(Self::Confirm),
             "error" => Some(Self::Error),
             "agreement" => Some(Self::Agreement),
-            _ if v.len() == 36 && v.as_bytes()[8] == b'-' => {
+            _ if v.len() == 36 && v.as_bytes().get(8) == Some(&b'-') => {
                 uuid::Uuid::parse_str(v).ok().map(Self::Uuid)
             }
             _ => None,

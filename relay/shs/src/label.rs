@@ -5,7 +5,7 @@
 
 use crate::address::{ProductId, ShsAddress, strip_urn};
 use crate::error::{ErrorCode, ShsError};
-use crate::xml::{self, Element, OutputEncoding, XmlWriter};
+use crate::xml::{self, DocumentLimits, Element, OutputEncoding, XmlWriter};
 
 /// `transfer-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -185,7 +185,7 @@ pub fn now() -> String {
 pub const MAX_CONTENT_ID: usize = 36;
 
 /// The default limit on a label's size.
-pub const DEFAULT_MAX_LABEL_BYTES: usize = 64 * 1024;
+pub const DEFAULT_MAX_LABEL_BYTES: usize = DocumentLimits::LABEL.max_bytes;
 
 impl Label {
     /// A new label with fresh ids and the DTD's defaults.
@@ -237,21 +237,37 @@ impl Label {
         Self::parse_with_limit(bytes, DEFAULT_MAX_LABEL_BYTES)
     }
 
+    /// As [`Label::parse`], with the label's [`DocumentLimits`] but at most
+    /// `max_bytes` bytes.
     pub fn parse_with_limit(bytes: &[u8], max_bytes: usize) -> Result<Self, ShsError> {
-        let root = xml::parse_document(bytes, max_bytes)?;
+        Self::parse_with(
+            bytes,
+            &DocumentLimits {
+                max_bytes,
+                ..DocumentLimits::LABEL
+            },
+        )
+    }
+
+    /// As [`Label::parse`], within `limits`.
+    pub fn parse_with(bytes: &[u8], limits: &DocumentLimits) -> Result<Self, ShsError> {
+        let root = xml::parse_document(bytes, limits)?;
         Self::from_element(&root)
     }
 
     /// The RS fast path: the label from the first 4096 bytes of a message, read as
     /// ISO-8859-1, between `<shs.label ` and `</shs.label>` (as Axel does).
     pub fn from_message_prefix(prefix: &[u8]) -> Result<Self, ShsError> {
-        let head = &prefix[..prefix.len().min(4096)];
+        const CLOSE: &[u8] = b"</shs.label>";
+        let head = prefix.get(..4096).unwrap_or(prefix);
         let start = memchr::memmem::find(head, b"<shs.label")
             .ok_or_else(|| ShsError::structure("no SHS label in the first 4096 bytes"))?;
-        let end = memchr::memmem::find(&head[start..], b"</shs.label>")
+        let from_start = head.get(start..).unwrap_or_default();
+        let label = memchr::memmem::find(from_start, CLOSE)
+            .and_then(|end| from_start.get(..end + CLOSE.len()))
             .ok_or_else(|| ShsError::structure("no complete SHS label in the first 4096 bytes"))?;
         let mut doc = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>".to_vec();
-        doc.extend_from_slice(&head[start..start + end + b"</shs.label>".len()]);
+        doc.extend_from_slice(label);
         Self::parse(&doc)
     }
 

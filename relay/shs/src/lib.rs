@@ -18,9 +18,24 @@
 //! - [`message_list`]: `shs.message-list` (the delivery service's list).
 //! - `xml` (private): the bounded, DTD-free XML reader and the ISO-8859-1 writer.
 //!   A DOCTYPE is never resolved and no entity other than the predefined ones is
-//!   expanded: no XXE, no billion laughs.
+//!   expanded: no XXE, no billion laughs. Every document is read within
+//!   [`DocumentLimits`] (size first, then depth, elements, attributes per
+//!   element, name and text sizes), in one linear pass.
+//!
+//! No input reaches a panic: `unwrap`, `expect`, indexing and string slicing
+//! are denied outside tests (see `docs/robustness.md`).
 //!
 //! Not for: HTTP, TLS, routing, agreements or storage; those belong to the relay.
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
 
 pub mod address;
 pub mod error;
@@ -42,4 +57,4 @@ pub use mime::{
     DataPart, Limits, MessageReader, OutPart, PartHeaders, ShsMessage, TransferEncoding,
     new_boundary, write_message,
 };
-pub use xml::OutputEncoding;
+pub use xml::{DocumentLimits, OutputEncoding};

@@ -4,7 +4,7 @@
 use crate::error::{ErrorCode, ShsError};
 use crate::label::{AdmKind, Label};
 use crate::mime::{DataPart, PartHeaders, ShsMessage, TransferEncoding};
-use crate::xml::{self, OutputEncoding, XmlWriter};
+use crate::xml::{self, DocumentLimits, OutputEncoding, XmlWriter};
 
 /// What a management document says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +55,14 @@ impl Management {
         }
     }
 
+    /// Parses a document within [`DocumentLimits::MANAGEMENT`].
     pub fn parse(bytes: &[u8]) -> Result<Self, ShsError> {
-        let root = xml::parse_document(bytes, 1024 * 1024)?;
+        Self::parse_with(bytes, &DocumentLimits::MANAGEMENT)
+    }
+
+    /// Parses a document within `limits`.
+    pub fn parse_with(bytes: &[u8], limits: &DocumentLimits) -> Result<Self, ShsError> {
+        let root = xml::parse_document(bytes, limits)?;
         if root.name != "shs.management" {
             return Err(ShsError::structure("root element is not shs.management"));
         }

@@ -3,7 +3,7 @@
 
 use crate::error::ShsError;
 use crate::label::DataRef;
-use crate::xml::{self, OutputEncoding, XmlWriter};
+use crate::xml::{self, DocumentLimits, OutputEncoding, XmlWriter};
 
 /// One listed message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -99,8 +99,14 @@ impl MessageList {
         w.finish(OutputEncoding::Iso88591)
     }
 
+    /// Parses a list within [`DocumentLimits::MESSAGE_LIST`].
     pub fn parse(bytes: &[u8]) -> Result<Self, ShsError> {
-        let root = xml::parse_document(bytes, 64 * 1024 * 1024)?;
+        Self::parse_with(bytes, &DocumentLimits::MESSAGE_LIST)
+    }
+
+    /// Parses a list within `limits`.
+    pub fn parse_with(bytes: &[u8], limits: &DocumentLimits) -> Result<Self, ShsError> {
+        let root = xml::parse_document(bytes, limits)?;
         if root.name != "shs.message-list" {
             return Err(ShsError::structure("root element is not shs.message-list"));
         }

@@ -24,8 +24,11 @@ use crate::label::{ContentBody, DataRef, Label};
 /// Size limits; every one exceeded is answered with `IllegalMessageStructure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// The label part.
+    /// The label part (overrides `label_document.max_bytes`).
     pub max_label_bytes: usize,
+    /// The label document's other bounds (depth, elements, attributes, name
+    /// and text sizes).
+    pub label_document: crate::xml::DocumentLimits,
     /// One header block (top-level or a part's).
     pub max_header_bytes: usize,
     /// Data parts (the label not counted).
@@ -40,6 +43,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_label_bytes: crate::label::DEFAULT_MAX_LABEL_BYTES,
+            label_document: crate::xml::DocumentLimits::LABEL,
             max_header_bytes: 16 * 1024,
             max_parts: 100,
             max_part_bytes: 1024 * 1024 * 1024,
@@ -148,7 +152,8 @@ impl ShsMessage {
             }
             parts.push(DataPart {
                 headers,
-                datapart_type: types[parts.len()].clone(),
+                // The reader yields no more parts than the label lists.
+                datapart_type: types.get(parts.len()).cloned().unwrap_or_default(),
                 body: Bytes::from(body),
             });
         }
@@ -216,43 +221,46 @@ impl Decoder {
             }
             Self::QuotedPrintable(carry) => {
                 carry.extend_from_slice(input);
-                let mut out = Vec::with_capacity(carry.len());
-                let mut i = 0;
                 let data = std::mem::take(carry);
-                while i < data.len() {
-                    let b = data[i];
+                let mut out = Vec::with_capacity(data.len());
+                let mut rest: &[u8] = &data;
+                while let Some((&b, tail)) = rest.split_first() {
                     if b != b'=' {
                         out.push(b);
-                        i += 1;
+                        rest = tail;
                         continue;
                     }
-                    let rest = &data[i + 1..];
-                    if rest.len() < 2 && !last {
+                    if tail.len() < 2 && !last {
                         // Incomplete escape: keep for the next chunk.
-                        carry.extend_from_slice(&data[i..]);
+                        carry.extend_from_slice(rest);
                         break;
                     }
-                    if rest.starts_with(b"\r\n") {
-                        i += 3;
-                    } else if rest.starts_with(b"\n") {
-                        i += 2;
-                    } else if rest.len() >= 2
-                        && rest[0].is_ascii_hexdigit()
-                        && rest[1].is_ascii_hexdigit()
-                    {
-                        let hex = std::str::from_utf8(&rest[..2]).unwrap_or("00");
-                        out.push(u8::from_str_radix(hex, 16).unwrap_or(0));
-                        i += 3;
-                    } else {
-                        // Lenient: a lone '=' stands for itself.
-                        out.push(b'=');
-                        i += 1;
+                    match tail {
+                        // A soft line break.
+                        [b'\r', b'\n', more @ ..] | [b'\n', more @ ..] => rest = more,
+                        [h, l, more @ ..] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                            out.push(hex_value(*h) * 16 + hex_value(*l));
+                            rest = more;
+                        }
+                        _ => {
+                            // Lenient: a lone '=' stands for itself.
+                            out.push(b'=');
+                            rest = tail;
+                        }
                     }
                 }
                 Ok(out)
             }
         }
     }
+}
+
+/// The value of one ASCII hex digit (0 for anything else).
+fn hex_value(digit: u8) -> u8 {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+        .unwrap_or(0)
 }
 
 #[derive(PartialEq, Eq)]
@@ -316,7 +324,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                     // (without consuming it).
                     loop {
                         if let Some(i) = memchr::memchr(b'\n', this.available()) {
-                            let line = &this.available()[2..i];
+                            let line = this.available().get(2..i).unwrap_or_default();
                             break String::from_utf8_lossy(line).trim().to_owned();
                         }
                         if this.available().len() > 1000 || !this.fill().await? {
@@ -360,7 +368,13 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             }
             label_bytes.extend_from_slice(&chunk);
         }
-        let label = Label::parse_with_limit(&label_bytes, this.limits.max_label_bytes)?;
+        let label = Label::parse_with(
+            &label_bytes,
+            &crate::xml::DocumentLimits {
+                max_bytes: this.limits.max_label_bytes,
+                ..this.limits.label_document
+            },
+        )?;
         if let ContentBody::Compound { .. } = label.content.body {
             return Err(ShsError::structure("compound message not supported"));
         }
@@ -420,7 +434,8 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     }
 
     fn available(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        // `pos` never passes the end of `buf`.
+        self.buf.get(self.pos..).unwrap_or_default()
     }
 
     async fn fill(&mut self) -> Result<bool, ShsError> {
@@ -435,7 +450,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         self.buf.resize(start + READ_SIZE, 0);
         let n = self
             .reader
-            .read(&mut self.buf[start..])
+            .read(self.buf.get_mut(start..).unwrap_or_default())
             .await
             .map_err(|e| ShsError::structure(format!("reading the message failed: {e}")))?;
         self.buf.truncate(start + n);
@@ -461,7 +476,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     async fn read_line(&mut self) -> Result<Vec<u8>, ShsError> {
         loop {
             if let Some(i) = memchr::memchr(b'\n', self.available()) {
-                let line = self.available()[..i].to_vec();
+                let line = self.available().get(..i).unwrap_or_default().to_vec();
                 self.pos += i + 1;
                 let line = line.strip_suffix(b"\r").map(<[u8]>::to_vec).unwrap_or(line);
                 return Ok(line);
@@ -490,7 +505,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             }
             // Header bytes are read as ISO-8859-1 (raw 8-bit filenames).
             let text: String = line.iter().map(|&b| char::from(b)).collect();
-            if line[0] == b' ' || line[0] == b'\t' {
+            if matches!(line.first(), Some(b' ' | b'\t')) {
                 match headers.last_mut() {
                     Some((_, v)) => {
                         v.push(' ');
@@ -508,7 +523,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
 
     /// Skips anything before the first delimiter line.
     async fn skip_preamble(&mut self) -> Result<(), ShsError> {
-        let delimiter = self.needle[1..].to_vec();
+        let delimiter = self.needle.get(1..).unwrap_or_default().to_vec();
         loop {
             let avail = self.available();
             if avail.starts_with(&delimiter) {
@@ -584,11 +599,8 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             }
             let avail = self.available();
             if let Some(i) = memchr::memmem::find(avail, &self.needle) {
-                let mut end = i;
-                if end > 0 && avail[end - 1] == b'\r' {
-                    end -= 1;
-                }
-                let data = avail[..end].to_vec();
+                let before = avail.get(..i).unwrap_or_default();
+                let data = before.strip_suffix(b"\r").unwrap_or(before).to_vec();
                 self.pos += i + 1;
                 self.count_part(data.len())?;
                 let decoded = self.decoder.feed(&data, true)?;
@@ -602,7 +614,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             // Keep a tail that may hold the start of the delimiter (and a '\r').
             let safe = avail.len().saturating_sub(self.needle.len());
             if safe >= READ_SIZE / 2 || (self.eof && safe > 0) {
-                let data = avail[..safe].to_vec();
+                let data = avail.get(..safe).unwrap_or_default().to_vec();
                 self.pos += safe;
                 self.count_part(data.len())?;
                 let decoded = self.decoder.feed(&data, false)?;
@@ -671,11 +683,13 @@ pub fn param(value: &str, name: &str) -> Option<String> {
     if !continued.is_empty() {
         continued.sort_by_key(|(n, _, _)| *n);
         let joined: String = continued.iter().map(|(_, v, _)| v.as_str()).collect();
-        return Some(if continued[0].2 {
-            decode_2231(&joined)
-        } else {
-            joined
-        });
+        return Some(
+            if continued.first().is_some_and(|(_, _, encoded)| *encoded) {
+                decode_2231(&joined)
+            } else {
+                joined
+            },
+        );
     }
     plain.map(|v| decode_2047(&v))
 }
@@ -722,18 +736,18 @@ fn charset_decode(charset: &str, bytes: &[u8]) -> String {
 
 fn percent_decode(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%'
-            && i + 2 < s.len()
-            && let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&s[i + 1..i + 3]), 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
+    let mut rest = s;
+    while let Some((&b, tail)) = rest.split_first() {
+        match tail {
+            [h, l, more @ ..] if b == b'%' && h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                out.push(hex_value(*h) * 16 + hex_value(*l));
+                rest = more;
+            }
+            _ => {
+                out.push(b);
+                rest = tail;
+            }
         }
-        out.push(s[i]);
-        i += 1;
     }
     out
 }
@@ -755,20 +769,20 @@ fn decode_2047(v: &str) -> String {
     }
     let mut out = String::new();
     let mut rest = v;
-    while let Some(start) = rest.find("=?") {
-        out.push_str(&rest[..start]);
-        let word = &rest[start + 2..];
+    while let Some((before, word)) = rest.split_once("=?") {
+        out.push_str(before);
         let mut fields = word.splitn(3, '?');
         let (Some(charset), Some(enc), Some(tail)) = (fields.next(), fields.next(), fields.next())
         else {
-            out.push_str(&rest[start..]);
+            out.push_str("=?");
+            out.push_str(word);
             return out;
         };
-        let Some(end) = tail.find("?=") else {
-            out.push_str(&rest[start..]);
+        let Some((text, after)) = tail.split_once("?=") else {
+            out.push_str("=?");
+            out.push_str(word);
             return out;
         };
-        let text = &tail[..end];
         let bytes = if enc.eq_ignore_ascii_case("b") {
             base64::engine::general_purpose::STANDARD
                 .decode(text)
@@ -777,7 +791,7 @@ fn decode_2047(v: &str) -> String {
             percent_decode(&latin1_bytes(&text.replace('_', " ").replace('=', "%")))
         };
         out.push_str(&charset_decode(charset, &bytes));
-        rest = tail[end + 2..].trim_start();
+        rest = after.trim_start();
     }
     out.push_str(rest);
     out
@@ -849,19 +863,23 @@ pub async fn write_message<W: AsyncWrite + Unpin>(
         let mut buf = vec![0u8; 57 * 1024];
         let mut filled = 0;
         loop {
-            let n = part.body.read(&mut buf[filled..]).await?;
+            // `filled` stays below `buf.len()` while reading.
+            let n = part
+                .body
+                .read(buf.get_mut(filled..).unwrap_or_default())
+                .await?;
             filled += n;
             if n != 0 && filled < buf.len() {
                 continue;
             }
             if base64 {
-                for line in buf[..filled].chunks(57) {
+                for line in buf.get(..filled).unwrap_or_default().chunks(57) {
                     let enc = base64::engine::general_purpose::STANDARD.encode(line);
                     w.write_all(enc.as_bytes()).await?;
                     w.write_all(b"\r\n").await?;
                 }
             } else {
-                w.write_all(&buf[..filled]).await?;
+                w.write_all(buf.get(..filled).unwrap_or_default()).await?;
             }
             filled = 0;
             if n == 0 {

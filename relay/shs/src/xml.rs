@@ -39,14 +39,76 @@ impl Element {
     }
 }
 
-const MAX_DEPTH: usize = 16;
+/// Bounds on one SHS XML document (a label, a management document or a message
+/// list). Every bound exceeded is `IllegalMessageStructure`. The total size is
+/// checked before anything else is read, and every other bound while reading,
+/// so refusing a hostile document costs at most one linear pass over it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentLimits {
+    /// The whole document, in bytes.
+    pub max_bytes: usize,
+    /// Element nesting depth (the root element is depth 1).
+    pub max_depth: usize,
+    /// Elements in the whole document.
+    pub max_elements: usize,
+    /// Attributes on one element (namespace declarations included).
+    pub max_attributes: usize,
+    /// One element or attribute name, in bytes.
+    pub max_name_bytes: usize,
+    /// Character data of one element, or one attribute value, in bytes (after
+    /// references are resolved).
+    pub max_text_bytes: usize,
+}
+
+impl DocumentLimits {
+    /// A label: 64 KiB (as Axel), depth 16, 1024 elements, 32 attributes per
+    /// element, 128-byte names, 16 KiB of text per element or value.
+    pub const LABEL: Self = Self {
+        max_bytes: 64 * 1024,
+        max_depth: 16,
+        max_elements: 1024,
+        max_attributes: 32,
+        max_name_bytes: 128,
+        max_text_bytes: 16 * 1024,
+    };
+
+    /// A `shs.management` document (confirm or error): 1 MiB, depth 16, 4096
+    /// elements, 32 attributes, 128-byte names, 64 KiB of text.
+    pub const MANAGEMENT: Self = Self {
+        max_bytes: 1024 * 1024,
+        max_depth: 16,
+        max_elements: 4096,
+        max_attributes: 32,
+        max_name_bytes: 128,
+        max_text_bytes: 64 * 1024,
+    };
+
+    /// A `shs.message-list`: 64 MiB, depth 16, a million elements (tens of
+    /// thousands of listed messages), 32 attributes, 128-byte names, 64 KiB of
+    /// text.
+    pub const MESSAGE_LIST: Self = Self {
+        max_bytes: 64 * 1024 * 1024,
+        max_depth: 16,
+        max_elements: 1_000_000,
+        max_attributes: 32,
+        max_name_bytes: 128,
+        max_text_bytes: 64 * 1024,
+    };
+}
+
+impl Default for DocumentLimits {
+    /// [`DocumentLimits::LABEL`].
+    fn default() -> Self {
+        Self::LABEL
+    }
+}
 
 /// Decodes the bytes by the XML declaration's encoding (UTF-8, ISO-8859-1,
 /// US-ASCII, windows-1252 read as ISO-8859-1); without a declaration, UTF-8, or
 /// ISO-8859-1 when the bytes are not UTF-8 (SHS nodes are sloppy about this).
 pub(crate) fn decode(bytes: &[u8]) -> Result<String, ShsError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let declared = declared_encoding(bytes).map(|e| e.to_ascii_lowercase());
+    let declared = declared_encoding(bytes)?.map(|e| e.to_ascii_lowercase());
     let latin1 = |b: &[u8]| b.iter().map(|&c| char::from(c)).collect::<String>();
     Ok(match declared.as_deref() {
         Some("iso-8859-1" | "iso8859-1" | "latin1" | "latin-1" | "windows-1252" | "cp1252") => {
@@ -60,25 +122,42 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<String, ShsError> {
     })
 }
 
-fn declared_encoding(bytes: &[u8]) -> Option<String> {
-    let head = &bytes[..bytes.len().min(200)];
+/// The `encoding` of an XML declaration in the first 200 bytes. A declaration
+/// whose `encoding=` is not followed by a quoted value is refused (the value
+/// is delimited by `"` or `'` only; any other character, ASCII or not, is not
+/// a quote).
+fn declared_encoding(bytes: &[u8]) -> Result<Option<String>, ShsError> {
+    let head = bytes.get(..bytes.len().min(200)).unwrap_or(bytes);
     if !head.starts_with(b"<?xml") {
-        return None;
+        return Ok(None);
     }
-    let end = memchr::memmem::find(head, b"?>")?;
-    let decl = std::str::from_utf8(&head[..end]).ok()?;
-    let at = decl.find("encoding")?;
-    let rest = decl[at + 8..].trim_start().strip_prefix('=')?.trim_start();
-    let quote = rest.chars().next()?;
-    let value = rest[1..].split(quote).next()?;
-    Some(value.to_owned())
+    let Some(decl) = memchr::memmem::find(head, b"?>").and_then(|end| head.get(..end)) else {
+        return Ok(None);
+    };
+    let Ok(decl) = std::str::from_utf8(decl) else {
+        return Ok(None);
+    };
+    let Some((_, after)) = decl.split_once("encoding") else {
+        return Ok(None);
+    };
+    let bad = || ShsError::structure("malformed encoding in the XML declaration");
+    let rest = after.trim_start().strip_prefix('=').ok_or_else(bad)?;
+    let rest = rest.trim_start();
+    let mut chars = rest.chars();
+    let quote = chars
+        .next()
+        .filter(|q| *q == '"' || *q == '\'')
+        .ok_or_else(bad)?;
+    let (value, _) = chars.as_str().split_once(quote).ok_or_else(bad)?;
+    Ok(Some(value.to_owned()))
 }
 
-/// Parses a whole document into its root element.
-pub(crate) fn parse_document(bytes: &[u8], max_bytes: usize) -> Result<Element, ShsError> {
-    if bytes.len() > max_bytes {
+/// Parses a whole document into its root element, within `limits`.
+pub(crate) fn parse_document(bytes: &[u8], limits: &DocumentLimits) -> Result<Element, ShsError> {
+    if bytes.len() > limits.max_bytes {
         return Err(ShsError::structure(format!(
-            "document larger than {max_bytes} bytes"
+            "document larger than {} bytes",
+            limits.max_bytes
         )));
     }
     let text = decode(bytes)?;
@@ -89,6 +168,7 @@ pub(crate) fn parse_document(bytes: &[u8], max_bytes: usize) -> Result<Element, 
     config.allow_unmatched_ends = false;
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut elements = 0usize;
     loop {
         let event = reader.read_event().map_err(|_| bad("syntax"))?;
         match event {
@@ -101,16 +181,25 @@ pub(crate) fn parse_document(bytes: &[u8], max_bytes: usize) -> Result<Element, 
                 }
             }
             Event::Start(e) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(bad("too deep"));
+                if stack.len() >= limits.max_depth {
+                    return Err(ShsError::structure(format!(
+                        "elements nested deeper than {}",
+                        limits.max_depth
+                    )));
                 }
                 if root.is_some() {
                     return Err(bad("content after the root element"));
                 }
-                stack.push(element(&e)?);
+                stack.push(element(&e, limits, &mut elements)?);
             }
             Event::Empty(e) => {
-                let el = element(&e)?;
+                if stack.len() >= limits.max_depth {
+                    return Err(ShsError::structure(format!(
+                        "elements nested deeper than {}",
+                        limits.max_depth
+                    )));
+                }
+                let el = element(&e, limits, &mut elements)?;
                 close(&mut stack, &mut root, el)
                     .map_err(|_| bad("content after the root element"))?;
             }
@@ -122,13 +211,13 @@ pub(crate) fn parse_document(bytes: &[u8], max_bytes: usize) -> Result<Element, 
             Event::Text(t) => {
                 let s: &str = &t;
                 match stack.last_mut() {
-                    Some(top) => top.text.push_str(&t.xml10_content()),
+                    Some(top) => append(top, &t.xml10_content(), limits)?,
                     None if s.trim().is_empty() => {}
                     None => return Err(bad("text outside the root element")),
                 }
             }
             Event::CData(c) => match stack.last_mut() {
-                Some(top) => top.text.push_str(&c.xml10_content()),
+                Some(top) => append(top, &c.xml10_content(), limits)?,
                 None => return Err(bad("text outside the root element")),
             },
             Event::GeneralRef(r) => {
@@ -137,7 +226,7 @@ pub(crate) fn parse_document(bytes: &[u8], max_bytes: usize) -> Result<Element, 
                     .ok_or_else(|| bad("reference outside the root"))?;
                 if r.is_char_ref() {
                     match r.resolve_char_ref() {
-                        Ok(Some(c)) => top.text.push(c),
+                        Ok(Some(c)) => append(top, c.encode_utf8(&mut [0u8; 4]), limits)?,
                         _ => return Err(bad("invalid character reference")),
                     }
                 } else {
@@ -146,7 +235,7 @@ pub(crate) fn parse_document(bytes: &[u8], max_bytes: usize) -> Result<Element, 
                             "entity references other than the predefined ones are not accepted",
                         )
                     })?;
-                    top.text.push_str(c);
+                    append(top, c, limits)?;
                 }
             }
             Event::Eof => break,
@@ -156,6 +245,17 @@ pub(crate) fn parse_document(bytes: &[u8], max_bytes: usize) -> Result<Element, 
         return Err(bad("unclosed element"));
     }
     root.ok_or_else(|| bad("no root element"))
+}
+
+fn append(top: &mut Element, s: &str, limits: &DocumentLimits) -> Result<(), ShsError> {
+    if top.text.len().saturating_add(s.len()) > limits.max_text_bytes {
+        return Err(ShsError::structure(format!(
+            "text longer than {} bytes",
+            limits.max_text_bytes
+        )));
+    }
+    top.text.push_str(s);
+    Ok(())
 }
 
 fn close(stack: &mut [Element], root: &mut Option<Element>, el: Element) -> Result<(), ()> {
@@ -172,16 +272,54 @@ fn close(stack: &mut [Element], root: &mut Option<Element>, el: Element) -> Resu
     }
 }
 
-fn element(e: &BytesStart<'_>) -> Result<Element, ShsError> {
+/// One element's name and attributes, counted against `limits`. quick-xml's
+/// attribute iterator refuses a repeated name (with a hash set beyond a few
+/// attributes, so the check is linear); the count bound keeps it small anyway.
+fn element(
+    e: &BytesStart<'_>,
+    limits: &DocumentLimits,
+    elements: &mut usize,
+) -> Result<Element, ShsError> {
+    *elements += 1;
+    if *elements > limits.max_elements {
+        return Err(ShsError::structure(format!(
+            "more than {} elements",
+            limits.max_elements
+        )));
+    }
+    let name_too_long = || {
+        ShsError::structure(format!(
+            "a name longer than {} bytes",
+            limits.max_name_bytes
+        ))
+    };
+    if e.name().as_ref().len() > limits.max_name_bytes {
+        return Err(name_too_long());
+    }
     let bad = || ShsError::structure("XML not well-formed: attribute");
     let name = e.name().as_ref().to_owned();
     let mut attrs = Vec::new();
     for a in e.attributes() {
+        if attrs.len() >= limits.max_attributes {
+            return Err(ShsError::structure(format!(
+                "more than {} attributes on one element",
+                limits.max_attributes
+            )));
+        }
         let a = a.map_err(|_| bad())?;
+        if a.key.as_ref().len() > limits.max_name_bytes {
+            return Err(name_too_long());
+        }
         let key = a.key.as_ref().to_owned();
         let value = a.normalized_value(XmlVersion::Implicit1_0).map_err(|_| {
             ShsError::structure("entity references other than the predefined ones are not accepted")
         })?;
+        if value.len() > limits.max_text_bytes {
+            return Err(ShsError::structure(format!(
+                "attribute value longer than {} bytes",
+                limits.max_text_bytes
+            )));
+        }
         // Attribute-value normalisation: line breaks inside a value (as some SHS
         // nodes write them) become nothing rather than spaces in ids.
         let value: String = value.chars().filter(|c| *c != '\n' && *c != '\r').collect();

@@ -220,7 +220,7 @@ impl<'q> Answer<'q> {
         if !self.question.slot(slot).inkludera() {
             return Err(NotIncluded(slot));
         }
-        self.outcomes[slot.index()] = Some(match outcome {
+        *slot.pick_mut(&mut self.outcomes) = Some(match outcome {
             SlotOutcome::Data(bytes) => Recorded::Data(Blob::from(bytes)),
             SlotOutcome::ProviderError { code, messages } => {
                 Recorded::Error(SlotError::Provider { code, messages })
@@ -267,7 +267,7 @@ impl<'q> Answer<'q> {
         let mut reports = Vec::new();
         for slot in q.included_slots() {
             w.open(slot.as_str());
-            let status = match self.outcomes[slot.index()].take() {
+            let status = match slot.pick_mut(&mut self.outcomes).take() {
                 Some(Recorded::Data(payload)) => match payload::inspect(slot, &payload) {
                     Ok(accepted) => {
                         if accepted.reset_default_namespace {

@@ -96,14 +96,14 @@ impl QuestionBuilder {
 
     /// Asks `slot` (`inkludera="true"`).
     pub fn include(mut self, slot: Slot) -> Self {
-        self.slots[slot.index()].inkludera = true;
+        slot.pick_mut(&mut self.slots).inkludera = true;
         self
     }
 
     /// Asks every slot in `slots`.
     pub fn include_all(mut self, slots: impl IntoIterator<Item = Slot>) -> Self {
         for slot in slots {
-            self.slots[slot.index()].inkludera = true;
+            slot.pick_mut(&mut self.slots).inkludera = true;
         }
         self
     }
@@ -111,13 +111,13 @@ impl QuestionBuilder {
     /// A slot's own period. Only AF, CSN, SO and TNS take one; for the others
     /// [`QuestionBuilder::build`] fails.
     pub fn slot_period(mut self, slot: Slot, period: Period) -> Self {
-        self.slots[slot.index()].tidsperiod = Some(period);
+        slot.pick_mut(&mut self.slots).tidsperiod = Some(period);
         self
     }
 
     /// FK's `fraga`.
     pub fn fk_fraga(mut self, fraga: FkFraga) -> Self {
-        self.slots[Slot::Fk.index()].fk_fraga = Some(fraga);
+        Slot::Fk.pick_mut(&mut self.slots).fk_fraga = Some(fraga);
         self
     }
 

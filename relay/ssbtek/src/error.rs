@@ -87,6 +87,12 @@ pub enum Rule {
     TooManyElements { limit: usize },
     #[error("text longer than {limit} bytes")]
     TextTooLong { limit: usize },
+    #[error("more than {limit} attributes on one element")]
+    TooManyAttributes { limit: usize },
+    #[error("a name longer than {limit} bytes")]
+    NameTooLong { limit: usize },
+    #[error("an attribute is repeated")]
+    RepeatedAttribute,
     #[error("no hamtaBastjanstInformation element in namespace {NS_SSBT}")]
     NotFound,
     #[error("the root element is not hamtaBastjanstInformation")]
@@ -135,6 +141,10 @@ pub enum Rule {
     PeriodTooLong { max_months: u32 },
     #[error("the LEFI request is not a JSON object")]
     LefiNotJson,
+    #[error("the LEFI request is larger than {limit} bytes")]
+    LefiTooLarge { limit: usize },
+    #[error("the LEFI request is nested deeper than {limit}")]
+    LefiTooDeep { limit: usize },
     #[error("the LEFI request asks about another person than personidentitet")]
     LefiOtherPerson,
 }
@@ -154,6 +164,9 @@ impl Rule {
             | TooDeep { .. }
             | TooManyElements { .. }
             | TextTooLong { .. }
+            | TooManyAttributes { .. }
+            | NameTooLong { .. }
+            | RepeatedAttribute
             | NotFound
             | WrongRoot => RuleKind::Document,
             WrongNamespace
@@ -177,6 +190,8 @@ impl Rule {
             | PeriodReversed
             | PeriodTooLong { .. }
             | LefiNotJson
+            | LefiTooLarge { .. }
+            | LefiTooDeep { .. }
             | LefiOtherPerson => RuleKind::Content,
         }
     }
@@ -199,6 +214,11 @@ impl Rule {
             }
             TooManyElements { limit } => return format!("fler än {limit} element").into(),
             TextTooLong { limit } => return format!("text längre än {limit} byte").into(),
+            TooManyAttributes { limit } => {
+                return format!("fler än {limit} attribut på ett element").into();
+            }
+            NameTooLong { limit } => return format!("ett namn längre än {limit} byte").into(),
+            RepeatedAttribute => "ett attribut förekommer två gånger",
             NotFound => {
                 return format!("inget hamtaBastjanstInformation-element i namnrymden {NS_SSBT}")
                     .into();
@@ -240,6 +260,12 @@ impl Rule {
                 return format!("perioden är längre än {max_months} månader").into();
             }
             LefiNotJson => "LEFI-frågan är inte ett JSON-objekt",
+            LefiTooLarge { limit } => {
+                return format!("LEFI-frågan är större än {limit} byte").into();
+            }
+            LefiTooDeep { limit } => {
+                return format!("LEFI-frågan är nästlad djupare än {limit} nivåer").into();
+            }
             LefiOtherPerson => "LEFI-frågan gäller en annan person än personidentitet",
         };
         Cow::Borrowed(s)

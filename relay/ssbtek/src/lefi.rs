@@ -3,9 +3,79 @@
 
 use relay_ident::Personnummer;
 use serde::Serialize;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
-use crate::question::Period;
+use crate::error::Rule;
+use crate::question::{Period, ValidationLimits};
+
+/// Checks the LEFI request a caller put in FK's `lefiJsonFraga`: at most
+/// `max_lefi_json_bytes` (checked first) and `max_lefi_json_depth` levels of
+/// arrays and objects (checked in one pass before the JSON is parsed), a JSON
+/// object, and if it names a person, the one in `personidentitet` (what the
+/// relay logs is what FK is asked).
+pub fn check_request(
+    json: &[u8],
+    person: Personnummer,
+    limits: &ValidationLimits,
+) -> Result<(), Rule> {
+    if json.len() > limits.max_lefi_json_bytes {
+        return Err(Rule::LefiTooLarge {
+            limit: limits.max_lefi_json_bytes,
+        });
+    }
+    if nesting(json) > limits.max_lefi_json_depth {
+        return Err(Rule::LefiTooDeep {
+            limit: limits.max_lefi_json_depth,
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        personnummer: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_slice(json).map_err(|_| Rule::LefiNotJson)?;
+    match probe.personnummer {
+        None => Ok(()),
+        Some(serde_json::Value::String(mut s)) => {
+            let same = s == person.as_str() || s == person.short_form();
+            s.zeroize();
+            if same {
+                Ok(())
+            } else {
+                Err(Rule::LefiOtherPerson)
+            }
+        }
+        Some(_) => Err(Rule::LefiOtherPerson),
+    }
+}
+
+/// The deepest nesting of `[` and `{` outside strings (malformed JSON is left
+/// to the parser; this only bounds its recursion).
+fn nesting(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
 
 /// A LEFI v9 `formansinformation/fraga` request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,5 +199,12 @@ mod tests {
         let bare = LefiRequest::new(person, period).to_json();
         let v: serde_json::Value = serde_json::from_slice(&bare).unwrap();
         assert!(v.get("ansprak").is_none());
+    }
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings_only() {
+        assert_eq!(nesting(br#"{"a":[1,{"b":"[[[{{"}]}"#), 3);
+        assert_eq!(nesting(br#"{"a":"\"[["}"#), 1);
+        assert_eq!(nesting(b"1"), 0);
     }
 }

@@ -103,12 +103,12 @@ fn timezone(s: &[u8]) -> bool {
 /// `YYYY-MM-DD` at the start of `s` as a calendar date. Years are four digits
 /// from 0001 (stricter than XSD, which also allows longer and negative years).
 fn date_part(s: &[u8]) -> Option<NaiveDate> {
-    if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
+    let Some([y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, ..]) = s.get(..10) else {
         return None;
-    }
-    let year = digits::<4>(&s[..4])?;
-    let month = digits::<2>(&s[5..7])?;
-    let day = digits::<2>(&s[8..10])?;
+    };
+    let year = digits::<4>(&[*y0, *y1, *y2, *y3])?;
+    let month = digits::<2>(&[*m0, *m1])?;
+    let day = digits::<2>(&[*d0, *d1])?;
     if year == 0 {
         return None;
     }
@@ -120,32 +120,35 @@ fn date_part(s: &[u8]) -> Option<NaiveDate> {
 pub(crate) fn date(s: &str) -> Option<NaiveDate> {
     let s = collapse(s).as_bytes();
     let d = date_part(s)?;
-    timezone(&s[10..]).then_some(d)
+    timezone(s.get(10..)?).then_some(d)
 }
 
 /// `xsd:dateTime`: `YYYY-MM-DDThh:mm:ss[.fff][zone]`, with `24:00:00` allowed as
 /// the end of a day.
 pub(crate) fn date_time(s: &str) -> bool {
     let s = collapse(s).as_bytes();
-    if date_part(s).is_none() || s.len() < 19 || s[10] != b'T' || s[13] != b':' || s[16] != b':' {
+    if date_part(s).is_none() {
         return false;
     }
+    let Some([b'T', h0, h1, b':', m0, m1, b':', s0, s1, rest @ ..]) = s.get(10..) else {
+        return false;
+    };
     let (Some(h), Some(m), Some(sec)) = (
-        digits::<2>(&s[11..13]),
-        digits::<2>(&s[14..16]),
-        digits::<2>(&s[17..19]),
+        digits::<2>(&[*h0, *h1]),
+        digits::<2>(&[*m0, *m1]),
+        digits::<2>(&[*s0, *s1]),
     ) else {
         return false;
     };
-    let mut rest = &s[19..];
+    let mut rest = rest;
     let mut fraction_zero = true;
     if let Some(frac) = rest.strip_prefix(b".") {
         let n = frac.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 {
+        let Some((digits, after)) = frac.split_at_checked(n).filter(|_| n > 0) else {
             return false;
-        }
-        fraction_zero = frac[..n].iter().all(|&b| b == b'0');
-        rest = &frac[n..];
+        };
+        fraction_zero = digits.iter().all(|&b| b == b'0');
+        rest = after;
     }
     let time_ok =
         (h < 24 && m < 60 && sec < 60) || (h == 24 && m == 0 && sec == 0 && fraction_zero);
@@ -165,7 +168,7 @@ pub(crate) fn base64(s: &str) -> Option<Vec<u8>> {
 /// The `ssbt:Organisationsnummer` pattern `\d{4}[2-9]\d{7}` (ASCII digits only).
 pub(crate) fn organisationsnummer_pattern(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 12 && b.iter().all(u8::is_ascii_digit) && b[4] >= b'2'
+    b.len() == 12 && b.iter().all(u8::is_ascii_digit) && b.get(4).is_some_and(|d| *d >= b'2')
 }
 
 /// The `ssbt:Personidentitet` pattern `[0-9]{12}`.

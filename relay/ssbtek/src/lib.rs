@@ -27,15 +27,34 @@
 //! - [`fault`]: `hamtaBastjanstInformationFault` / `testaBastjanstInformationFault`
 //!   details and their [`FaultFelkod`] values.
 //! - [`text`]: [`Text`] and [`Blob`], values wiped on drop.
+//! - [`envelope`]: which operation a SOAP 1.1 envelope asks for, read within
+//!   the same [`ValidationLimits`].
 //! - `xml`, `lexical` (private): the bounded DTD-free reader, the escaping
 //!   writer, XSD sequence matching, and XSD lexical forms.
 //!
-//! Not for: networking, SOAP envelopes, SHS labels, calling providers,
+//! Every reader here (the question, its SOAP envelope, FK's LEFI JSON) checks
+//! the total size first and then bounds depth, element count, attributes per
+//! element, name and text sizes in one linear pass ([`ValidationLimits`]). No
+//! input reaches a panic: `unwrap`, `expect`, indexing and string slicing are
+//! denied outside tests (see `docs/robustness.md`).
+//!
+//! Not for: networking, writing SOAP envelopes, SHS labels, calling providers,
 //! authorisation decisions, or storing anything. Those belong to `relay-server`
 //! and `relay-shs`; this crate only turns bytes into checked values and back.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
+)]
+
 pub mod answer;
 pub mod builder;
+pub mod envelope;
 pub mod error;
 pub mod fault;
 pub mod lefi;
@@ -49,6 +68,7 @@ mod xml;
 
 pub use answer::{Answer, CombinedAnswer, Kalla, RelayFelkod, SlotOutcome, SlotReport, SlotStatus};
 pub use builder::{LAGTEXT_EKONOMISKT_BISTAND, QuestionBuilder, SYFTE_EKONOMISKT_BISTAND};
+pub use envelope::{EnvelopeError, SoapCall, read_envelope};
 pub use error::{QuestionError, Rule, RuleKind};
 pub use fault::{Fault, FaultFelkod, Operation};
 pub use lefi::LefiRequest;

@@ -90,7 +90,7 @@ impl PingAnswer {
 
     /// Sets `slot`'s entry: whether its test service was called, and the error if any.
     pub fn slot(&mut self, slot: Slot, anropad: bool, error: Option<SlotError>) -> &mut Self {
-        self.slots[slot.index()] = Some((anropad, error));
+        *slot.pick_mut(&mut self.slots) = Some((anropad, error));
         self
     }
 
@@ -110,7 +110,7 @@ impl PingAnswer {
             &[("xmlns:ssbt", NS_SSBT)],
         );
         for slot in Slot::ALL {
-            if let Some((anropad, error)) = &self.slots[slot.index()] {
+            if let Some((anropad, error)) = slot.pick(&self.slots) {
                 w.open(slot.as_str());
                 w.leaf("anropad", if *anropad { "true" } else { "false" });
                 if let Some(e) = error {

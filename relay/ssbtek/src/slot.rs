@@ -73,6 +73,34 @@ impl Slot {
         self as usize
     }
 
+    /// This slot's entry of a per-slot array (in XSD order), without indexing.
+    pub(crate) fn pick<T>(self, slots: &[T; 7]) -> &T {
+        let [af, csn, fk, skv, so, tns, miv] = slots;
+        match self {
+            Slot::Af => af,
+            Slot::Csn => csn,
+            Slot::Fk => fk,
+            Slot::Skv => skv,
+            Slot::So => so,
+            Slot::Tns => tns,
+            Slot::Miv => miv,
+        }
+    }
+
+    /// As [`Slot::pick`], mutably.
+    pub(crate) fn pick_mut<T>(self, slots: &mut [T; 7]) -> &mut T {
+        let [af, csn, fk, skv, so, tns, miv] = slots;
+        match self {
+            Slot::Af => af,
+            Slot::Csn => csn,
+            Slot::Fk => fk,
+            Slot::Skv => skv,
+            Slot::So => so,
+            Slot::Tns => tns,
+            Slot::Miv => miv,
+        }
+    }
+
     /// Whether the slot's question element may carry its own `tidsperiod`
     /// (AF, CSN, SO and TNS in v10).
     pub const fn takes_period(self) -> bool {

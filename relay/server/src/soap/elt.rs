@@ -88,7 +88,14 @@ async fn call(
         &crate::policy::Ask::product(caller, crate::config::ProductName::Elt),
     )?;
     let tx = uuid::Uuid::new_v4().to_string();
-    let submission = match soap::parse_request(&bytes) {
+    let max_report = relay
+        .live()
+        .config
+        .elt
+        .as_ref()
+        .map_or(1024 * 1024, |e| e.max_report_bytes);
+    let limits = relay_elt::xml::XmlLimits::envelope(max_report);
+    let submission = match soap::parse_request_within(&bytes, &limits) {
         Ok(request) => {
             let signature = |s: soap::SignatureBlock| Signature {
                 der: s.signature,

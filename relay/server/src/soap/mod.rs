@@ -15,8 +15,10 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use quick_xml::events::Event;
-use relay_ssbtek::{Fault, FaultFelkod, Operation, PingAnswer, RelayFelkod, Slot, SlotError};
+use relay_ssbtek::{
+    EnvelopeError, Fault, FaultFelkod, Operation, PingAnswer, RelayFelkod, Slot, SlotError,
+    SoapCall,
+};
 use zeroize::Zeroizing;
 
 pub mod elt;
@@ -28,8 +30,7 @@ use crate::failure::{Code, Envelope, Failure};
 use crate::policy;
 use crate::products::ssbtek;
 
-const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+const SOAP11: &str = relay_ssbtek::envelope::NS_SOAP11;
 
 /// The bundled contract: (path relative to the schema root, bytes). The WSDL and
 /// XSDs are the public SSBTEK v10 contract (MIT, Sundsvalls kommun; see
@@ -147,83 +148,19 @@ fn soap_fault(code: &str, text: &str) -> Response {
     xml_response(StatusCode::INTERNAL_SERVER_ERROR, envelope(body.as_bytes()))
 }
 
-/// What the envelope asks for.
-enum Call {
-    Hamta,
-    Testa,
-}
-
-/// Reads the envelope: SOAP 1.1 only, no DOCTYPE, headers with
-/// `mustUnderstand="1"` refused, the operation from the Body's first element.
-fn inspect(bytes: &[u8]) -> Result<Call, Failure> {
-    let client = |m: &str| Failure::caller(Code::InvalidQuestion, m);
-    let version = |m: &str| Failure::caller(Code::Envelope(Envelope::VersionMismatch), m);
-    let text: String = if std::str::from_utf8(bytes).is_ok() && !declares_latin1(bytes) {
-        String::from_utf8_lossy(bytes).into_owned()
-    } else {
-        bytes.iter().map(|&b| char::from(b)).collect()
-    };
-    let mut reader = quick_xml::NsReader::from_str(&text);
-    let mut depth = 0usize;
-    let mut in_header = false;
-    let mut in_body = false;
-    loop {
-        let (ns, event) = reader
-            .read_resolved_event()
-            .map_err(|_| client("the request is not well-formed XML"))?;
-        let ns = match ns {
-            quick_xml::name::ResolveResult::Bound(n) => n.0.to_owned(),
-            _ => String::new(),
-        };
-        let opened = matches!(event, Event::Start(_));
-        match event {
-            Event::DocType(_) => return Err(client("a DOCTYPE is not accepted")),
-            Event::Start(e) | Event::Empty(e) => {
-                let local = e.local_name().as_ref().to_owned();
-                if depth == 0 {
-                    if ns == SOAP12 {
-                        return Err(version("SOAP 1.2 is not supported; use SOAP 1.1"));
-                    }
-                    if ns != SOAP11 || local != "Envelope" {
-                        return Err(version("not a SOAP 1.1 envelope"));
-                    }
-                } else if depth == 1 {
-                    in_header = ns == SOAP11 && local == "Header";
-                    in_body = ns == SOAP11 && local == "Body";
-                } else if depth == 2 && in_header {
-                    let must = e.attributes().flatten().any(|a| {
-                        a.key.local_name().as_ref() == "mustUnderstand"
-                            && matches!(a.value.as_ref(), "1" | "true")
-                    });
-                    if must {
-                        return Err(Failure::caller(
-                            Code::Envelope(Envelope::MustUnderstand),
-                            "a SOAP header marked mustUnderstand is not understood by this service",
-                        ));
-                    }
-                } else if depth == 2 && in_body {
-                    return match (ns.as_str(), local.as_str()) {
-                        (relay_ssbtek::NS_SSBT, "hamtaBastjanstInformation") => Ok(Call::Hamta),
-                        (relay_ssbtek::NS_SSBT, "testaBastjanstInformation") => Ok(Call::Testa),
-                        _ => Err(client(
-                            "unknown operation: the Body must hold hamtaBastjanstInformation or testaBastjanstInformation",
-                        )),
-                    };
-                }
-                if opened {
-                    depth += 1;
-                }
-            }
-            Event::End(_) => depth = depth.saturating_sub(1),
-            Event::Eof => return Err(client("the SOAP Body is empty")),
-            _ => {}
+/// Reads the envelope (relay-ssbtek's [`relay_ssbtek::read_envelope`], within
+/// the question's limits: SOAP 1.1 only, no DOCTYPE, `mustUnderstand` headers
+/// refused, the operation from the Body's first element).
+fn inspect(relay: &Relay, bytes: &[u8]) -> Result<SoapCall, Failure> {
+    relay_ssbtek::read_envelope(bytes, &ssbtek::validation_limits(relay)).map_err(|e| match e {
+        EnvelopeError::VersionMismatch(m) => {
+            Failure::caller(Code::Envelope(Envelope::VersionMismatch), m)
         }
-    }
-}
-
-fn declares_latin1(bytes: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(100)]).to_ascii_lowercase();
-    head.starts_with("<?xml") && (head.contains("iso-8859-1") || head.contains("latin1"))
+        EnvelopeError::MustUnderstand => {
+            Failure::caller(Code::Envelope(Envelope::MustUnderstand), e.to_string())
+        }
+        EnvelopeError::Invalid(m) => Failure::caller(Code::InvalidQuestion, m.into_owned()),
+    })
 }
 
 /// The SSBTEK fault for any refusal (the renderer of
@@ -297,9 +234,9 @@ async fn call(
         &relay.operator,
         &policy::Ask::product(caller, ProductName::Ssbtek),
     )?;
-    match inspect(&bytes)? {
-        Call::Testa => Ok(("testa", testa(relay).await)),
-        Call::Hamta => {
+    match inspect(relay, &bytes)? {
+        SoapCall::Testa => Ok(("testa", testa(relay).await)),
+        SoapCall::Hamta => {
             let tx = uuid::Uuid::new_v4().to_string();
             tracing::Span::current().record("shs.tx_id", tx.as_str());
             let call = ssbtek::Call {

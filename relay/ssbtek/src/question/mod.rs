@@ -30,6 +30,14 @@ pub struct ValidationLimits {
     pub max_elements: usize,
     /// Character data of one element, or one attribute value, in bytes.
     pub max_text_bytes: usize,
+    /// Attributes on one element (namespace declarations included).
+    pub max_attributes: usize,
+    /// One element or attribute name as written (prefix included), in bytes.
+    pub max_name_bytes: usize,
+    /// FK's decoded LEFI JSON request, in bytes.
+    pub max_lefi_json_bytes: usize,
+    /// Nesting of arrays and objects in the LEFI JSON request.
+    pub max_lefi_json_depth: usize,
     /// Longest period (general or per slot): `tomDatum` may be at most this
     /// many months after `fromDatum`.
     pub max_period_months: u32,
@@ -42,6 +50,10 @@ impl Default for ValidationLimits {
             max_depth: 32,
             max_elements: 4096,
             max_text_bytes: 64 * 1024,
+            max_attributes: 32,
+            max_name_bytes: 256,
+            max_lefi_json_bytes: 16 * 1024,
+            max_lefi_json_depth: 16,
             max_period_months: 24,
         }
     }
@@ -372,7 +384,7 @@ impl Question {
     }
 
     pub fn slot(&self, slot: Slot) -> &SlotQuestion {
-        &self.slots[slot.index()]
+        slot.pick(&self.slots)
     }
 
     /// All seven slots in XSD order.

@@ -2,7 +2,6 @@
 //! checking everything the v10 XSD requires and the relay's own rules on top.
 
 use relay_ident::{Organisationsnummer, Personnummer};
-use zeroize::Zeroize;
 
 use super::write::slot_standalone;
 use super::{
@@ -22,12 +21,40 @@ const SSBT: Option<&str> = Some(NS_SSBT);
 const ORGNR_PATTERN: &str = r"\d{4}[2-9]\d{7}";
 const PERSON_PATTERN: &str = "[0-9]{12}";
 
+/// The children of an element, grouped by the particle they matched.
+struct Groups<'e> {
+    path: Path,
+    names: Vec<&'static str>,
+    groups: Vec<Vec<&'e Element>>,
+}
+
+impl<'e> Groups<'e> {
+    /// The child that matched particle `k`, which occurs exactly once (the
+    /// sequence matcher has checked that; a miss is still an error, not a panic).
+    fn one(&self, k: usize) -> Result<&'e Element, QuestionError> {
+        self.optional(k).ok_or_else(|| {
+            let name = self.names.get(k).copied().unwrap_or_default();
+            self.path.child(name).error(Rule::Missing)
+        })
+    }
+
+    /// The child that matched particle `k`, if any.
+    fn optional(&self, k: usize) -> Option<&'e Element> {
+        self.many(k).first().copied()
+    }
+
+    /// Every child that matched particle `k`.
+    fn many(&self, k: usize) -> &[&'e Element] {
+        self.groups.get(k).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// The children of `el`, grouped by the particle they matched.
 fn sequence<'e>(
     el: &'e Element,
     path: &Path,
     particles: &[Particle],
-) -> Result<Vec<Vec<&'e Element>>, QuestionError> {
+) -> Result<Groups<'e>, QuestionError> {
     if !lexical::is_blank(&el.text) {
         return Err(path.error(Rule::UnexpectedText));
     }
@@ -36,23 +63,26 @@ fn sequence<'e>(
         .iter()
         .map(|c| (c.ns.as_deref(), c.local.as_str()))
         .collect();
+    let at = |k: usize| path.child(particles.get(k).map_or("", |p| p.local));
     let matched = match_sequence(&names, particles, Wildcard::None).map_err(|e| match e {
-        SequenceError::Missing(k) => path.child(particles[k].local).error(Rule::Missing),
-        SequenceError::OutOfOrder(k) => path.child(particles[k].local).error(Rule::OutOfOrder),
-        SequenceError::TooMany(k) => path.child(particles[k].local).error(Rule::TooMany),
-        SequenceError::WrongNamespace(k) => {
-            path.child(particles[k].local).error(Rule::WrongNamespace)
-        }
+        SequenceError::Missing(k) => at(k).error(Rule::Missing),
+        SequenceError::OutOfOrder(k) => at(k).error(Rule::OutOfOrder),
+        SequenceError::TooMany(k) => at(k).error(Rule::TooMany),
+        SequenceError::WrongNamespace(k) => at(k).error(Rule::WrongNamespace),
         SequenceError::Unknown(i) => path.error(Rule::UnknownElement { position: i + 1 }),
     })?;
     let mut groups = vec![Vec::new(); particles.len()];
     for (child, k) in el.children.iter().zip(matched) {
         // Without a wildcard every child matched a particle.
-        if let Some(k) = k {
-            groups[k].push(child);
+        if let Some(group) = k.and_then(|k| groups.get_mut(k)) {
+            group.push(child);
         }
     }
-    Ok(groups)
+    Ok(Groups {
+        path: path.clone(),
+        names: particles.iter().map(|p| p.local).collect(),
+        groups,
+    })
 }
 
 /// The value of the unqualified attribute `allowed`, if present; any other
@@ -118,8 +148,8 @@ fn period(el: &Element, path: &Path, limits: &ValidationLimits) -> Result<Period
             Particle::one(SSBT, "tomDatum"),
         ],
     )?;
-    let from = date(g[0][0], &path.child("fromDatum"))?;
-    let tom = date(g[1][0], &path.child("tomDatum"))?;
+    let from = date(g.one(0)?, &path.child("fromDatum"))?;
+    let tom = date(g.one(1)?, &path.child("tomDatum"))?;
     let p = Period::new(from, tom).ok_or_else(|| path.error(Rule::PeriodReversed))?;
     if !p.within_months(limits.max_period_months) {
         return Err(path.error(Rule::PeriodTooLong {
@@ -143,9 +173,9 @@ pub(super) fn question(
             Particle::one(SSBT, "specifikaFrageparametrar"),
         ],
     )?;
-    let generella = generella(g[0][0], &path.child("generellaFrageparametrar"), limits)?;
+    let generella = generella(g.one(0)?, &path.child("generellaFrageparametrar"), limits)?;
     let slots = specifika(
-        g[1][0],
+        g.one(1)?,
         &path.child("specifikaFrageparametrar"),
         &generella,
         limits,
@@ -175,7 +205,7 @@ fn generella(
             Particle::one(SSBT, "lagtext"),
         ],
     )?;
-    let frage_tidpunkt = match g[0].first() {
+    let frage_tidpunkt = match g.optional(0) {
         Some(el) => {
             let p = path.child("frageTidpunkt");
             let s = simple(el, &p)?;
@@ -186,28 +216,29 @@ fn generella(
         }
         None => None,
     };
-    let korrelationsid = match g[1].first() {
+    let korrelationsid = match g.optional(1) {
         Some(el) => Some(Text::from(simple(el, &path.child("korrelationsid"))?)),
         None => None,
     };
     let fragan_skall_inkluderas = {
         let p = path.child("fraganSkallInkluderasISvaret");
         // The element's XSD default ("0") applies when it is empty.
-        if lexical::collapse(simple(g[2][0], &p)?).is_empty() {
+        if lexical::collapse(simple(g.one(2)?, &p)?).is_empty() {
             false
         } else {
-            boolean(g[2][0], &p)?
+            boolean(g.one(2)?, &p)?
         }
     };
-    let ingivare = ingivare(g[3][0], &path.child("ingivare"))?;
-    let person = person(g[4][0], &path.child("personidentitet"))?;
-    let arendeidentitet = non_blank(g[5][0], &path.child("arendeidentitet"))?;
+    let ingivare = ingivare(g.one(3)?, &path.child("ingivare"))?;
+    let person = person(g.one(4)?, &path.child("personidentitet"))?;
+    let arendeidentitet = non_blank(g.one(5)?, &path.child("arendeidentitet"))?;
     let tidsperiod = {
         let p = path.child("tidsperiod");
-        attributes(g[6][0], &p, None)?;
-        period(g[6][0], &p, limits)?
+        attributes(g.one(6)?, &p, None)?;
+        period(g.one(6)?, &p, limits)?
     };
-    let personuppgiftsbitrade = g[7]
+    let personuppgiftsbitrade = g
+        .many(7)
         .iter()
         .enumerate()
         .map(|(i, el)| {
@@ -217,8 +248,8 @@ fn generella(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let syfte = non_blank(g[8][0], &path.child("syfte"))?;
-    let lagtext = non_blank(g[9][0], &path.child("lagtext"))?;
+    let syfte = non_blank(g.one(8)?, &path.child("syfte"))?;
+    let lagtext = non_blank(g.one(9)?, &path.child("lagtext"))?;
     Ok(Generella {
         frage_tidpunkt,
         korrelationsid,
@@ -245,9 +276,9 @@ fn ingivare(el: &Element, path: &Path) -> Result<Ingivare, QuestionError> {
         ],
     )?;
     Ok(Ingivare {
-        orgnr: organisationsnummer(g[0][0], &path.child("organisationsnummer"))?,
-        namn: non_blank(g[1][0], &path.child("namn"))?,
-        handlaggare: non_blank(g[2][0], &path.child("handlaggare"))?,
+        orgnr: organisationsnummer(g.one(0)?, &path.child("organisationsnummer"))?,
+        namn: non_blank(g.one(1)?, &path.child("namn"))?,
+        handlaggare: non_blank(g.one(2)?, &path.child("handlaggare"))?,
     })
 }
 
@@ -272,7 +303,7 @@ fn bitrade(el: &Element, path: &Path) -> Result<Personuppgiftsbitrade, QuestionE
             Particle::one(SSBT, "namn"),
         ],
     )?;
-    let ordningsnummer = match g[0].first() {
+    let ordningsnummer = match g.optional(0) {
         Some(el) => {
             let p = path.child("ordningsnummer");
             Some(lexical::short(simple(el, &p)?).ok_or_else(|| p.error(Rule::NotShort))?)
@@ -281,8 +312,8 @@ fn bitrade(el: &Element, path: &Path) -> Result<Personuppgiftsbitrade, QuestionE
     };
     Ok(Personuppgiftsbitrade {
         ordningsnummer,
-        orgnr: organisationsnummer(g[1][0], &path.child("organisationsnummer"))?,
-        namn: non_blank(g[2][0], &path.child("namn"))?,
+        orgnr: organisationsnummer(g.one(1)?, &path.child("organisationsnummer"))?,
+        namn: non_blank(g.one(2)?, &path.child("namn"))?,
     })
 }
 
@@ -296,16 +327,16 @@ fn specifika(
     let particles = Slot::ALL.map(|s| Particle::one(SSBT, s.as_str()));
     let g = sequence(el, path, &particles)?;
     let mut slots = Slot::ALL.map(|s| SlotQuestion::new(s, false));
-    for (slot, group) in Slot::ALL.into_iter().zip(&g) {
+    for (k, slot) in Slot::ALL.into_iter().enumerate() {
         let mut q = slot_question(
             slot,
-            group[0],
+            g.one(k)?,
             &path.child(slot.as_str()),
             generella,
             limits,
         )?;
         q.parameters_xml = Blob::from(slot_standalone(&q));
-        slots[slot.index()] = q;
+        *slot.pick_mut(&mut slots) = q;
     }
     Ok(slots)
 }
@@ -324,15 +355,15 @@ fn slot_question(
     let mut q = SlotQuestion::new(slot, inkludera);
     if slot.takes_period() {
         let g = sequence(el, path, &[Particle::optional(SSBT, "tidsperiod")])?;
-        if let Some(p) = g[0].first() {
+        if let Some(p) = g.optional(0) {
             let p_path = path.child("tidsperiod");
             attributes(p, &p_path, None)?;
             q.tidsperiod = Some(period(p, &p_path, limits)?);
         }
     } else if slot == Slot::Fk {
         let g = sequence(el, path, &[Particle::optional(SSBT, "fraga")])?;
-        if let Some(f) = g[0].first() {
-            q.fk_fraga = Some(fk_fraga(f, &path.child("fraga"), generella)?);
+        if let Some(f) = g.optional(0) {
+            q.fk_fraga = Some(fk_fraga(f, &path.child("fraga"), generella, limits)?);
         }
     } else {
         sequence(el, path, &[])?;
@@ -340,7 +371,12 @@ fn slot_question(
     Ok(q)
 }
 
-fn fk_fraga(el: &Element, path: &Path, generella: &Generella) -> Result<FkFraga, QuestionError> {
+fn fk_fraga(
+    el: &Element,
+    path: &Path,
+    generella: &Generella,
+    limits: &ValidationLimits,
+) -> Result<FkFraga, QuestionError> {
     attributes(el, path, None)?;
     let g = sequence(
         el,
@@ -351,47 +387,24 @@ fn fk_fraga(el: &Element, path: &Path, generella: &Generella) -> Result<FkFraga,
             Particle::one(SSBT, "lefiJsonFraga"),
         ],
     )?;
-    let version = match g[0].first() {
+    let version = match g.optional(0) {
         Some(el) => Some(Text::from(simple(el, &path.child("version"))?)),
         None => None,
     };
-    let aktorsid = non_blank(g[1][0], &path.child("aktorsid"))?;
+    let aktorsid = non_blank(g.one(1)?, &path.child("aktorsid"))?;
     let lefi_path = path.child("lefiJsonFraga");
     let lefi_json = Blob::new(
-        lexical::base64(simple(g[2][0], &lefi_path)?)
+        lexical::base64(simple(g.one(2)?, &lefi_path)?)
             .ok_or_else(|| lefi_path.error(Rule::NotBase64))?,
     );
     if lefi_json.is_empty() {
         return Err(lefi_path.error(Rule::Empty));
     }
-    check_lefi(&lefi_json, generella.person).map_err(|rule| lefi_path.error(rule))?;
+    crate::lefi::check_request(&lefi_json, generella.person, limits)
+        .map_err(|rule| lefi_path.error(rule))?;
     Ok(FkFraga {
         version,
         aktorsid,
         lefi_json,
     })
-}
-
-/// The LEFI request must be a JSON object; if it names a person, it must be
-/// the one in `personidentitet` (what the relay logs is what FK is asked).
-fn check_lefi(json: &[u8], person: Personnummer) -> Result<(), Rule> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(default)]
-        personnummer: Option<serde_json::Value>,
-    }
-    let probe: Probe = serde_json::from_slice(json).map_err(|_| Rule::LefiNotJson)?;
-    match probe.personnummer {
-        None => Ok(()),
-        Some(serde_json::Value::String(mut s)) => {
-            let same = s == person.as_str() || s == person.short_form();
-            s.zeroize();
-            if same {
-                Ok(())
-            } else {
-                Err(Rule::LefiOtherPerson)
-            }
-        }
-        Some(_) => Err(Rule::LefiOtherPerson),
-    }
 }

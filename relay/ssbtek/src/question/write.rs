@@ -27,7 +27,7 @@ pub(crate) fn size_hint(q: &Question) -> usize {
         .iter()
         .map(|p| p.namn.len() + 160)
         .sum::<usize>();
-    if let Some(fk) = &q.slots[crate::Slot::Fk.index()].fk_fraga {
+    if let Some(fk) = &crate::Slot::Fk.pick(&q.slots).fk_fraga {
         n += fk.aktorsid.len()
             + fk.version.as_deref().map_or(0, str::len)
             + fk.lefi_json.len() * 4 / 3 / 6;

@@ -3,11 +3,13 @@
 //! The whole document is read (so it must be well-formed end to end), but only
 //! the wanted element is kept. No DTD is accepted and no entity other than the
 //! five predefined ones is expanded, so there is nothing to expand into a bomb.
-//! Size, depth, element count and text length are bounded by
-//! [`ValidationLimits`]. Text and attribute values are wiped when the tree is
+//! Size (checked first), depth, element count, attributes per element, name
+//! and text length are bounded by [`ValidationLimits`], and every check is a
+//! constant amount of work per byte read, so a refusal costs one linear pass. Text and attribute values are wiped when the tree is
 //! dropped.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use quick_xml::XmlVersion;
 use quick_xml::escape::resolve_predefined_entity;
@@ -47,13 +49,13 @@ pub(crate) enum Find {
 
 /// The document as UTF-8 text: borrowed when it already is, otherwise a
 /// transcoded copy that is wiped on drop.
-enum Source<'a> {
+pub(crate) enum Source<'a> {
     Borrowed(&'a str),
     Owned(Zeroizing<String>),
 }
 
 impl Source<'_> {
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             Source::Borrowed(s) => s,
             Source::Owned(s) => s,
@@ -75,16 +77,16 @@ fn declared_encoding(xml: &[u8]) -> Option<Result<Encoding, Rule>> {
         return None;
     }
     let end = rest.windows(2).take(512).position(|w| w == b"?>")?;
-    let decl = &rest[..end];
+    let decl = rest.get(..end)?;
     let at = decl.windows(8).position(|w| w == b"encoding")?;
-    let after = decl[at + 8..].trim_ascii_start();
+    let after = decl.get(at + 8..)?.trim_ascii_start();
     let after = after.strip_prefix(b"=")?.trim_ascii_start();
     let quote = *after.first()?;
     if quote != b'"' && quote != b'\'' {
         return None;
     }
-    let value = &after[1..];
-    let label = &value[..value.iter().position(|&b| b == quote)?];
+    let value = after.get(1..)?;
+    let label = value.get(..value.iter().position(|&b| b == quote)?)?;
     let label = label.to_ascii_lowercase();
     Some(match label.as_slice() {
         b"utf-8" | b"utf8" => Ok(Encoding::Utf8),
@@ -95,7 +97,7 @@ fn declared_encoding(xml: &[u8]) -> Option<Result<Encoding, Rule>> {
     })
 }
 
-fn decode(xml: &[u8]) -> Result<Source<'_>, Rule> {
+pub(crate) fn decode(xml: &[u8]) -> Result<Source<'_>, Rule> {
     let xml = xml.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(xml);
     if xml.starts_with(&[0xFE, 0xFF])
         || xml.starts_with(&[0xFF, 0xFE])
@@ -268,6 +270,11 @@ impl TreeBuilder<'_> {
                 limit: self.limits.max_elements,
             }));
         }
+        if e.name().as_ref().len() > self.limits.max_name_bytes {
+            return Err(QuestionError::document(Rule::NameTooLong {
+                limit: self.limits.max_name_bytes,
+            }));
+        }
         let local = e.local_name().into_inner().to_owned();
         let wanted = self.found.is_none()
             && self.stack.is_empty()
@@ -298,7 +305,8 @@ impl TreeBuilder<'_> {
         Ok(())
     }
 
-    /// Checks every attribute (well-formed, known references, XML characters);
+    /// Checks every attribute (well-formed, known references, XML characters,
+    /// the count and size limits, each expanded name once, with a set);
     /// returns them resolved when the element is kept.
     fn attributes(
         &self,
@@ -307,8 +315,19 @@ impl TreeBuilder<'_> {
         keep: bool,
     ) -> Result<Vec<Attr>, QuestionError> {
         let mut attrs = Vec::new();
-        for attr in e.attributes() {
+        let mut seen: HashSet<(Option<&[u8]>, &[u8])> = HashSet::new();
+        for (n, attr) in e.attributes().enumerate() {
+            if n >= self.limits.max_attributes {
+                return Err(QuestionError::document(Rule::TooManyAttributes {
+                    limit: self.limits.max_attributes,
+                }));
+            }
             let attr = attr.map_err(|_| QuestionError::document(Rule::NotWellFormed))?;
+            if attr.key.as_ref().len() > self.limits.max_name_bytes {
+                return Err(QuestionError::document(Rule::NameTooLong {
+                    limit: self.limits.max_name_bytes,
+                }));
+            }
             if attr.key.as_namespace_binding().is_some() {
                 continue;
             }
@@ -326,10 +345,20 @@ impl TreeBuilder<'_> {
                     limit: self.limits.max_text_bytes,
                 }));
             }
+            let (ns, local) = reader.resolver().resolve_attribute(attr.key);
+            let ns = match ns {
+                ResolveResult::Bound(ns) => Some(ns.into_inner()),
+                ResolveResult::Unbound => None,
+                ResolveResult::Unknown(_) => {
+                    return Err(QuestionError::document(Rule::NotWellFormed));
+                }
+            };
+            if !seen.insert((ns.map(str::as_bytes), local.into_inner().as_bytes())) {
+                return Err(QuestionError::document(Rule::RepeatedAttribute));
+            }
             if keep {
-                let (ns, local) = reader.resolver().resolve_attribute(attr.key);
                 attrs.push(Attr {
-                    ns: owned_namespace(ns)?,
+                    ns: ns.map(str::to_owned),
                     local: local.into_inner().to_owned(),
                     value: Zeroizing::new(value.into_owned()),
                 });

@@ -72,6 +72,11 @@ pub(crate) enum SequenceError {
 }
 
 /// Which particle each child matched (`None` for the wildcard).
+// Every index here is a particle position (`position()` over `particles`, or a
+// range below `particles.len()`, checked before use) into `particles` and
+// `counts`, which have the same length, or a child position from
+// `enumerate()`; none comes from the input's values.
+#[allow(clippy::indexing_slicing)]
 pub(crate) fn match_sequence<'a>(
     children: &[(Option<&'a str>, &'a str)],
     particles: &[Particle],
