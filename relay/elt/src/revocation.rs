@@ -402,7 +402,7 @@ mod der_out {
             let bytes = n.to_be_bytes();
             let skip = bytes.iter().take_while(|b| **b == 0).count();
             out.push(0x80 | (bytes.len() - skip) as u8);
-            out.extend_from_slice(&bytes[skip..]);
+            out.extend_from_slice(bytes.get(skip..).unwrap_or_default());
         }
         out.extend_from_slice(content);
         out
@@ -415,7 +415,7 @@ mod der_out {
     /// A non-negative INTEGER from big-endian magnitude bytes.
     pub fn integer(magnitude: &[u8]) -> Vec<u8> {
         let trimmed: Vec<u8> = match magnitude.iter().position(|b| *b != 0) {
-            Some(i) => magnitude[i..].to_vec(),
+            Some(i) => magnitude.get(i..).unwrap_or_default().to_vec(),
             None => vec![0],
         };
         if trimmed.first().is_some_and(|b| b & 0x80 != 0) {
