@@ -73,6 +73,8 @@ fn routes(relay: Arc<Relay>) -> Router {
             post(|s, o| set_maintenance(s, o, false)),
         )
         .route("/admin/suspensions", get(suspensions))
+        .route("/admin/maintenance/plan", post(plan_maintenance))
+        .route("/admin/maintenance/planned", get(planned_maintenance))
         .route("/admin/suspend", post(|s, h, q| suspension(s, h, q, true)))
         .route("/admin/resume", post(|s, h, q| suspension(s, h, q, false)))
         .route("/admin/withdraw", post(|s, h, q| withdrawal(s, h, q, true)))
@@ -466,4 +468,42 @@ async fn set_maintenance(
     )
     .await;
     format!("maintenance: {}\n", if on { "on" } else { "off" }).into_response()
+}
+
+/// `POST /admin/maintenance/plan?start=RFC3339&end=RFC3339[&reason=TEXT]`:
+/// announces a planned maintenance window. It is written to the audit trail as a
+/// planned outage (the service-level report counts its minutes as planned from
+/// this announcement on, not as unavailable) and kept in the relay's store.
+async fn plan_maintenance(
+    State(relay): State<Arc<Relay>>,
+    Operator(who): Operator,
+    axum::extract::Query(q): Params,
+) -> Response {
+    let time = |k: &str| {
+        q.get(k)
+            .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let (Some(start), Some(end)) = (time("start"), time("end")) else {
+        return BadParams("start and end are required, as RFC 3339 times\n").into_response();
+    };
+    if end <= start || end <= chrono::Utc::now() {
+        return BadParams("end must be after start and in the future\n").into_response();
+    }
+    let reason = q.get("reason").cloned().unwrap_or_default();
+    if let Err(r) = crate::decisions::plan(&relay, start, end, &reason).await {
+        return r;
+    }
+    crate::outcomes::planned_window(&relay, &who, start, end, &reason).await;
+    let target = format!("{}..{}", start.to_rfc3339(), end.to_rfc3339());
+    record(&relay, &who, "maintenance_planned", &target).await;
+    format!("maintenance planned: {target}\n").into_response()
+}
+
+/// `GET /admin/maintenance/planned`: the announced windows (JSON).
+async fn planned_maintenance(State(relay): State<Arc<Relay>>) -> Response {
+    match crate::decisions::planned(&relay).await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(r) => r,
+    }
 }

@@ -208,6 +208,29 @@ pub struct AuditConfig {
     /// Rotate when the file reaches this size.
     #[serde(default = "default_audit_mb")]
     pub max_file_mb: u64,
+    /// Closed audit files older than this many months are deleted (the deletion
+    /// itself is written to the trail); 0 keeps everything. Default 13: the
+    /// yearly service-level figures need every file back to 1 January.
+    #[serde(default = "default_audit_retention")]
+    pub retention_months: u32,
+    /// Planned maintenance windows, announced in advance: the service-level
+    /// report counts them as planned, not as unplanned outages.
+    #[serde(default)]
+    pub planned_maintenance: Vec<PlannedWindow>,
+}
+
+fn default_audit_retention() -> u32 {
+    13
+}
+
+/// A planned maintenance window (RFC 3339 times).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedWindow {
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub end: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    pub reason: String,
 }
 
 fn default_audit_mb() -> u64 {

@@ -132,3 +132,50 @@ pub async fn maintenance(relay: &Relay, on: bool) -> Result<(), Response> {
     }
     Ok(())
 }
+
+/// Stores an announced maintenance window.
+pub async fn plan(
+    relay: &Relay,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    reason: &str,
+) -> Result<(), Response> {
+    if let Some(state) = &relay.decisions {
+        state
+            .plan_maintenance(&relay_store::MaintenanceWindow {
+                starts_at: start,
+                ends_at: end,
+                reason: reason.to_owned(),
+            })
+            .await
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// The announced windows: the configuration's and the stored ones.
+pub async fn planned(relay: &Relay) -> Result<Vec<serde_json::Value>, Response> {
+    let live = relay.live();
+    let mut list: Vec<serde_json::Value> = live
+        .config
+        .audit
+        .as_ref()
+        .map(|a| {
+            a.planned_maintenance
+                .iter()
+                .map(|w| {
+                    serde_json::json!({"start": w.start.to_rfc3339(), "end": w.end.to_rfc3339(),
+                        "reason": w.reason, "source": "config"})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(state) = &relay.decisions {
+        for p in state.maintenance_windows().await.map_err(failed)? {
+            list.push(serde_json::json!({"start": p.window.starts_at.to_rfc3339(),
+                "end": p.window.ends_at.to_rfc3339(), "reason": p.window.reason,
+                "source": "admin", "id": p.id.to_string()}));
+        }
+    }
+    Ok(list)
+}

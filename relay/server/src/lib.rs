@@ -203,6 +203,7 @@ impl Relay {
                 .with_context(|| format!("audit.key_file: {}", a.key_file.display()))?;
                 let mut cfg = relay_audit::AuditConfig::new(&a.dir);
                 cfg.max_file_bytes = a.max_file_mb * 1024 * 1024;
+                cfg.retention_months = a.retention_months;
                 let (log, task) = relay_audit::AuditLog::open(cfg)
                     .with_context(|| format!("audit.dir: {}", a.dir.display()))?;
                 task.spawn();
@@ -337,6 +338,7 @@ async fn run_inner(
     decisions::load(&relay)
         .await
         .context("loading the stored run-time decisions")?;
+    outcomes::announce_configured_windows(&relay).await;
     #[cfg(unix)]
     tokio::spawn(reload_on_sighup(relay.clone()));
     tokio::spawn(asynch::route::resume(relay.clone()));

@@ -84,3 +84,40 @@ pub async fn fetched(
         tracing::error!(error = %e, "audit record could not be written");
     }
 }
+
+/// A planned maintenance window, announced now: a planned outage record.
+pub async fn planned_window(
+    relay: &Relay,
+    who: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    reason: &str,
+) {
+    let Some((log, _)) = &relay.audit else {
+        return;
+    };
+    let record = relay_audit::OutageRecord {
+        time: chrono::Utc::now(),
+        start,
+        end,
+        who: who.to_owned(),
+        reason: reason.to_owned(),
+        kind: relay_audit::OutageKind::Planned,
+    };
+    if let Err(e) = log.record(record).await {
+        tracing::error!(error = %e, "planned maintenance could not be audited");
+    }
+}
+
+/// The configuration's planned windows that have not ended, announced at start.
+pub async fn announce_configured_windows(relay: &Relay) {
+    let live = relay.live();
+    let Some(a) = &live.config.audit else {
+        return;
+    };
+    for w in &a.planned_maintenance {
+        if w.end > chrono::Utc::now() {
+            planned_window(relay, "config", w.start, w.end, &w.reason).await;
+        }
+    }
+}

@@ -612,3 +612,53 @@ async fn decisions_made_through_the_admin_api_survive_a_restart() {
         .await;
     assert_eq!(a.shs_error(), Some("MissingAgreement"), "{}", a.text());
 }
+
+#[tokio::test]
+async fn a_planned_window_is_announced_kept_and_audited_as_planned() {
+    use tower::ServiceExt;
+    let kit = Kit::new();
+    let start = chrono::Utc::now() + chrono::Duration::hours(1);
+    let end = start + chrono::Duration::hours(2);
+    let uri = format!(
+        "/admin/maintenance/plan?start={}&end={}&reason=upgrade",
+        start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let req = |method: &str, uri: &str| {
+        http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("X-SHS-Admin", "1")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let r = relay_server::admin::router(kit.relay.clone())
+        .oneshot(req("POST", &uri))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bad = relay_server::admin::router(kit.relay.clone())
+        .oneshot(req("POST", "/admin/maintenance/plan?start=yesterday"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let r = relay_server::admin::router(kit.relay.clone())
+        .oneshot(req("GET", "/admin/maintenance/planned"))
+        .await
+        .unwrap();
+    let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("upgrade"));
+    let audit = kit.dir.path().join("audit").join("audit.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        if text
+            .lines()
+            .any(|l| l.contains("\"outage\"") && l.contains("\"planned\""))
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
