@@ -28,7 +28,10 @@ async fn ping(stack: &Stack, org: &str) -> (u16, Duration) {
 
 /// Opens a TLS connection as `org` and sends request headers and a few bytes
 /// of a large body, then nothing more.
-async fn stalled_upload(stack: &Stack, org: &str) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+async fn stalled_upload(
+    stack: &Stack,
+    org: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let c = stack.client_info(org);
     let tls = relay_pki::tls::client_config(
         &stack.demo().info.relay.ca,
