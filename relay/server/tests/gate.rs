@@ -113,16 +113,7 @@ async fn call(kit: &Kit, way: Way, caller: &str, ingivare: &str, processors: &[&
             kit.soap(caller, "/elt/SkickaTidredovisning/1", envelope(body))
                 .await
         }
-        Way::DeliveryList => {
-            kit.call(
-                caller,
-                "GET",
-                &format!("/shs/ds/{caller}"),
-                None,
-                Vec::new(),
-            )
-            .await
-        }
+        Way::DeliveryList => kit.list(caller).await,
     }
 }
 
@@ -217,15 +208,7 @@ async fn a_suspended_municipality_gets_no_answer_asynchronously() {
         .await;
     assert_eq!(a.status, 400, "{}", a.text());
     assert_eq!(a.shs_error(), Some("MissingAgreement"));
-    let list = kit
-        .call(
-            SUNDSVALL,
-            "GET",
-            &format!("/shs/ds/{SUNDSVALL}"),
-            None,
-            vec![],
-        )
-        .await;
+    let list = kit.list(SUNDSVALL).await;
     assert_eq!(list.status, 200);
     assert!(
         !list.text().contains("tx.id"),
@@ -318,15 +301,7 @@ async fn a_decoy_label_before_the_first_boundary_is_not_taken_for_the_label() {
     let a = kit.shs(SUNDSVALL, spoofed.into_bytes()).await;
     assert_eq!(a.status, 400, "{}", a.text());
     assert_eq!(a.shs_error(), Some("IllegalSender"));
-    let list = kit
-        .call(
-            SUNDSVALL,
-            "GET",
-            &format!("/shs/ds/{SUNDSVALL}"),
-            None,
-            vec![],
-        )
-        .await;
+    let list = kit.list(SUNDSVALL).await;
     assert!(!list.text().contains("tx.id"), "{}", list.text());
 }
 
@@ -377,15 +352,7 @@ async fn a_full_outbox_refuses_with_a_quota_error_and_blocks_no_other_outbox() {
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let list = kit
-            .call(
-                STOCKHOLM,
-                "GET",
-                &format!("/shs/ds/{STOCKHOLM}"),
-                None,
-                vec![],
-            )
-            .await;
+        let list = kit.list(STOCKHOLM).await;
         if list.text().matches("tx.id=").count() == 3 {
             break;
         }
@@ -464,15 +431,7 @@ async fn tx_ids_are_uuids_duplicates_are_per_sender_and_addresses_are_normalised
         );
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            let list = kit
-                .call(
-                    STOCKHOLM,
-                    "GET",
-                    &format!("/shs/ds/{STOCKHOLM}"),
-                    None,
-                    vec![],
-                )
-                .await;
+            let list = kit.list(STOCKHOLM).await;
             if list.text().contains(&tx) {
                 break;
             }

@@ -230,6 +230,12 @@ provider = "FK"
         }
     }
 
+    /// `GET /shs/ds/{org}`: `org`'s own outbox, listed.
+    pub async fn list(&self, org: &str) -> Answer {
+        self.call(org, "GET", &format!("/shs/ds/{org}"), None, Vec::new())
+            .await
+    }
+
     /// `POST /shs/rs` with a message.
     pub async fn shs(&self, org: &str, message: Vec<u8>) -> Answer {
         self.call(org, "POST", "/shs/rs", Some("message/rfc822"), message)
