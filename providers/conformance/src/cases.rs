@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use chrono::Datelike;
+
 use shs_proto::v1 as proto;
 use tonic::Code;
 use tonic::transport::Identity;
@@ -881,18 +883,188 @@ pub async fn submit(kit: &Kit, d: Option<&proto::DescribeReply>) -> CaseReport {
     }
 }
 
-/// `submit.receipt`: needs a report signed by signers the adapter trusts,
-/// which the kit does not have; reported as not applicable with the reason.
-pub fn submit_receipt(d: Option<&proto::DescribeReply>) -> CaseReport {
+/// `submit.receipt` (adapters that offer `Submit`): a valid example time report
+/// for last month, signed by the test assistant and assistance company given
+/// with `--assistant-signer-*` and `--anordnare-signer-*`, gets a receipt whose
+/// SHA-256 is the digest of the exact bytes sent and whose document id is the
+/// report's; sent again unchanged, it gets the same receipt marked `repeat`.
+pub async fn submit_receipt(kit: &Kit, d: Option<&proto::DescribeReply>) -> CaseReport {
     const NAME: &str = "submit.receipt";
-    if offers_submit(d) {
-        CaseReport::skipped(
-            NAME,
-            "needs a document signed by signers the adapter trusts; the kit has none (check receipts end to end through the relay)",
-        )
-    } else {
-        CaseReport::skipped(NAME, "the adapter does not offer Submit")
+    if !offers_submit(d) {
+        return CaseReport::skipped(NAME, "the adapter does not offer Submit");
     }
+    let a = &kit.args;
+    let (Some(ac), Some(ak), Some(oc), Some(ok)) = (
+        &a.assistant_signer_cert,
+        &a.assistant_signer_key,
+        &a.anordnare_signer_cert,
+        &a.anordnare_signer_key,
+    ) else {
+        return CaseReport::skipped(
+            NAME,
+            "needs signers the adapter trusts: give --assistant-signer-cert/-key and --anordnare-signer-cert/-key",
+        );
+    };
+    let (assistant, anordnare) = match (load_signer(ac, ak), load_signer(oc, ok)) {
+        (Ok(a), Ok(o)) => (a, o),
+        (Err(e), _) | (_, Err(e)) => return CaseReport::fail(NAME, e),
+    };
+    let (Some(assistant_id), Some(anordnare_id)) =
+        (assistant.serial_number(), anordnare.serial_number())
+    else {
+        return CaseReport::fail(
+            NAME,
+            "a signer certificate has no subject serialNumber (the personnummer or organisation number the report names)",
+        );
+    };
+    let Some(insured) = kit.persons.known.iter().find(|p| **p != assistant_id) else {
+        return CaseReport::fail(NAME, "no known test person other than the assistant");
+    };
+    let today = chrono::Utc::now().date_naive();
+    let month = today
+        .with_day(1)
+        .and_then(|first| first.pred_opt())
+        .unwrap_or(today);
+    let id = uuid::Uuid::new_v4();
+    let document = relay_elt::example::ExampleReport {
+        insured,
+        assistant: &assistant_id,
+        anordnare: &anordnare_id,
+        month,
+        id,
+    }
+    .to_xml()
+    .into_bytes();
+    let sign = |signer: &relay_elt::signature::Signer, name: &str| {
+        signer
+            .sign(&document)
+            .map(|content| proto::Attachment {
+                name: name.to_owned(),
+                content_type: relay_elt::SIGNATURE_MIME.to_owned(),
+                content,
+                attributes: [("datumForSignatur".to_owned(), today.to_string())].into(),
+            })
+            .map_err(|e| format!("signing the example report: {e}"))
+    };
+    let attachments = match (
+        sign(&assistant, relay_elt::DATAPART_ASSISTANT_SIGNATURE),
+        sign(&anordnare, relay_elt::DATAPART_ANORDNARE_SIGNATURE),
+    ) {
+        (Ok(a), Ok(o)) => vec![a, o],
+        (Err(e), _) | (_, Err(e)) => return CaseReport::fail(NAME, e),
+    };
+    let digest = relay_elt::sha256_hex(&document);
+    let request = proto::SubmitRequest {
+        transaction_id: uuid::Uuid::new_v4().to_string(),
+        caller: None,
+        document_type: relay_elt::DATAPART_REPORT.to_owned(),
+        document: document.clone(),
+        attachments,
+        environment: proto::Environment::Test as i32,
+        document_id: id.to_string(),
+    };
+    let send = |request: proto::SubmitRequest| async {
+        let mut req = tonic::Request::new(request);
+        req.set_timeout(CALL_DEADLINE);
+        kit.provider()
+            .submit(req)
+            .await
+            .map(tonic::Response::into_inner)
+    };
+    let first = match send(request.clone()).await {
+        Ok(proto::SubmitReply {
+            outcome: Some(proto::submit_reply::Outcome::Receipt(r)),
+        }) => r,
+        Ok(proto::SubmitReply {
+            outcome: Some(proto::submit_reply::Outcome::Error(e)),
+        }) => {
+            return CaseReport::fail(
+                NAME,
+                format!(
+                    "a valid, signed report was refused ({}: {})",
+                    e.code,
+                    e.messages.join("; ")
+                ),
+            );
+        }
+        Ok(_) => return CaseReport::fail(NAME, "an empty SubmitReply"),
+        Err(s) => {
+            return CaseReport::fail(
+                NAME,
+                format!("a valid, signed report answered {}", status_text(&s)),
+            );
+        }
+    };
+    if let Some(problem) = receipt_problem(&first, &digest, &id.to_string()) {
+        return CaseReport::fail(NAME, problem);
+    }
+    if first.repeat {
+        return CaseReport::fail(NAME, "the first receipt for a new report says `repeat`");
+    }
+    match send(request).await {
+        Ok(proto::SubmitReply {
+            outcome: Some(proto::submit_reply::Outcome::Receipt(again)),
+        }) if again.repeat
+            && again.receipt_id == first.receipt_id
+            && again.sha256 == first.sha256 =>
+        {
+            CaseReport::pass(
+                NAME,
+                format!(
+                    "receipt {} with the document's SHA-256; the repeat got the same receipt",
+                    first.receipt_id
+                ),
+            )
+        }
+        Ok(proto::SubmitReply {
+            outcome: Some(proto::submit_reply::Outcome::Receipt(_)),
+        }) => CaseReport::fail(
+            NAME,
+            "sent again unchanged, the report got a new receipt instead of the original marked `repeat`",
+        ),
+        Ok(other) => CaseReport::fail(
+            NAME,
+            format!("sent again unchanged, the report was not acknowledged: {other:?}"),
+        ),
+        Err(s) => CaseReport::fail(
+            NAME,
+            format!(
+                "sent again unchanged, the report answered {}",
+                status_text(&s)
+            ),
+        ),
+    }
+}
+
+/// What is wrong with a first receipt, if anything.
+fn receipt_problem(r: &proto::Receipt, digest: &str, document_id: &str) -> Option<String> {
+    if r.sha256 != digest {
+        return Some(format!(
+            "the receipt's sha256 {} is not the digest of the bytes sent ({digest})",
+            r.sha256
+        ));
+    }
+    if r.document_id != document_id {
+        return Some("the receipt's document_id is not the report's id".into());
+    }
+    if uuid::Uuid::parse_str(&r.receipt_id).is_err() {
+        return Some("the receipt_id is not a UUID".into());
+    }
+    if chrono::DateTime::parse_from_rfc3339(&r.received_at).is_err() {
+        return Some("received_at is not an RFC 3339 timestamp".into());
+    }
+    None
+}
+
+fn load_signer(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<relay_elt::signature::Signer, String> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    relay_elt::signature::Signer::from_pem(&read(cert)?, &read(key)?)
+        .map_err(|e| format!("{}: {e}", cert.display()))
 }
 
 #[cfg(test)]
@@ -904,6 +1076,33 @@ mod tests {
         assert_eq!(civil(0), "1970-01-01");
         assert_eq!(civil(20_454), "2026-01-01");
         assert_eq!(civil(11_016), "2000-02-29");
+    }
+
+    #[test]
+    fn a_receipt_must_carry_the_digest_of_the_bytes_sent() {
+        let good = proto::Receipt {
+            receipt_id: uuid::Uuid::new_v4().to_string(),
+            document_id: "d-1".into(),
+            received_at: "2026-12-01T10:00:00+01:00".into(),
+            sha256: "ab".repeat(32),
+            repeat: false,
+        };
+        let digest = "ab".repeat(32);
+        assert_eq!(receipt_problem(&good, &digest, "d-1"), None);
+        let other_bytes = proto::Receipt {
+            sha256: "cd".repeat(32),
+            ..good.clone()
+        };
+        assert!(
+            receipt_problem(&other_bytes, &digest, "d-1")
+                .is_some_and(|p| p.contains("not the digest"))
+        );
+        assert!(receipt_problem(&good, &digest, "d-2").is_some());
+        let no_time = proto::Receipt {
+            received_at: "yesterday".into(),
+            ..good
+        };
+        assert!(receipt_problem(&no_time, &digest, "d-1").is_some());
     }
 
     #[test]

@@ -77,6 +77,22 @@ pub struct Args {
     /// script the base service. Without it those are skipped.
     #[arg(long)]
     pub sim_admin: Option<String>,
+    /// For `submit.receipt` (adapters that offer `Submit`): the certificate
+    /// (PEM) of a test assistant the adapter's signing trust accepts. Its
+    /// subject serialNumber (a personnummer) is the assistant the example
+    /// report names. Needs the three `--*-signer-*` options beside it.
+    #[arg(long, requires_all = ["assistant_signer_key", "anordnare_signer_cert", "anordnare_signer_key"])]
+    pub assistant_signer_cert: Option<PathBuf>,
+    /// The key (PEM, PKCS#8) of `--assistant-signer-cert`.
+    #[arg(long, requires = "assistant_signer_cert")]
+    pub assistant_signer_key: Option<PathBuf>,
+    /// The certificate (PEM) of a test assistance company (anordnare) the
+    /// adapter trusts; its subject serialNumber is an organisation number.
+    #[arg(long, requires = "assistant_signer_cert")]
+    pub anordnare_signer_cert: Option<PathBuf>,
+    /// The key (PEM, PKCS#8) of `--anordnare-signer-cert`.
+    #[arg(long, requires = "assistant_signer_cert")]
+    pub anordnare_signer_key: Option<PathBuf>,
 }
 
 /// The test persons of a run.
@@ -286,7 +302,7 @@ pub async fn run(kit: &Kit) -> Report {
         together.0, together.1, together.2, together.3, together.4, together.5, together.6,
         together.7,
     ]);
-    reports.push(cases::submit_receipt(description.as_ref()));
+    reports.push(cases::timed_case(cases::submit_receipt(kit, description.as_ref())).await);
     reports.push(cases::timed_case(cases::limits(kit)).await);
     reports.push(cases::timed_case(cases::health_follows_base_service(kit)).await);
     if let Some(sim) = &kit.sim

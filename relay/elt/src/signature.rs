@@ -76,6 +76,12 @@ impl Signer {
         })
     }
 
+    /// The signer certificate's subject `serialNumber` (the personnummer or
+    /// organisation number a verifier compares with the report), if it has one.
+    pub fn serial_number(&self) -> Option<String> {
+        subject_serial_number(&self.cert.to_der().ok()?)
+    }
+
     /// A detached CMS SignedData (DER) over `content`.
     pub fn sign(&self, content: &[u8]) -> Result<Vec<u8>, SignatureError> {
         let cms = CmsContentInfo::sign(
