@@ -39,6 +39,7 @@
 //! `[tracing]` section (crate `relay-telemetry`).
 //!
 //! Beside the request path: [`config`] (the TOML file, checked at start),
+//! [`cpu`] (large documents parsed off the async workers),
 //! [`admin`] and [`metrics`] (the admin listener: metrics, health, status,
 //! maintenance; mutual TLS with operator certificates, required off loopback),
 //! [`operator`] and [`decisions`] (run-time operator decisions, kept in the
@@ -59,6 +60,7 @@ pub mod admin;
 pub mod admission;
 pub mod asynch;
 pub mod config;
+pub mod cpu;
 pub mod decisions;
 pub mod demo;
 pub mod failure;

@@ -153,8 +153,7 @@ pub async fn admit(
     Ok(questions)
 }
 
-/// Parses the questions; documents over 64 KiB in all are parsed on a blocking
-/// thread so that a large question never holds up an async worker.
+/// Parses the questions; large documents off the async workers ([`crate::cpu`]).
 async fn parse(relay: &Relay, documents: Documents) -> Result<Vec<Question>, Failure> {
     let limits = validation_limits(relay);
     let total: usize = match &documents {
@@ -177,13 +176,7 @@ async fn parse(relay: &Relay, documents: Documents) -> Result<Vec<Question>, Fai
                 .map_err(|e| Failure::caller(Code::InvalidQuestion, e.to_string())),
         }
     };
-    if total <= 64 * 1024 {
-        work()
-    } else {
-        tokio::task::spawn_blocking(work)
-            .await
-            .unwrap_or_else(|_| Err(Failure::relay("parsing the question failed")))
-    }
+    crate::cpu::parse(total, work).await?
 }
 
 /// The question limits from the relay's configuration.

@@ -95,7 +95,11 @@ async fn call(
         .as_ref()
         .map_or(1024 * 1024, |e| e.max_report_bytes);
     let limits = relay_elt::xml::XmlLimits::envelope(max_report);
-    let submission = match soap::parse_request_within(&bytes, &limits) {
+    // Bounded and linear, but a large envelope is parsed off the async workers.
+    let size = bytes.len();
+    let parsed =
+        crate::cpu::parse(size, move || soap::parse_request_within(&bytes, &limits)).await?;
+    let submission = match parsed {
         Ok(request) => {
             let signature = |s: soap::SignatureBlock| Signature {
                 der: s.signature,
@@ -136,7 +140,6 @@ async fn call(
             ));
         }
     };
-    drop(bytes);
     let receipt = elt::submit(relay, caller, relay_audit::Channel::Soap, &tx, submission)
         .await
         .map_err(|r| Failure::from(r).audited())?;

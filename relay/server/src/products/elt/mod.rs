@@ -579,7 +579,7 @@ async fn prepare(
     live: &crate::Live,
     caller: &Caller<'_>,
     tx: &str,
-    submission: Submission,
+    mut submission: Submission,
     persons: &mut Vec<relay_ident::Personnummer>,
 ) -> Result<Prepared, Refusal> {
     let config = &live.config;
@@ -654,11 +654,19 @@ async fn prepare(
             "a batch document is refused: one time report per call (terms 2.1 e)".into(),
         ));
     }
-    let report =
-        Report::parse_with(&submission.report, elt.max_report_bytes).map_err(|e| match e {
-            ReportError::Batch(m) => Refusal::OneReport(m),
-            other => Refusal::Xml(other.to_string()),
-        })?;
+    // Bounded and linear; a large report is parsed off the async workers.
+    let max_report_bytes = elt.max_report_bytes;
+    let document = std::mem::take(&mut submission.report);
+    let (parsed, document) = crate::cpu::parse(document.len(), move || {
+        (Report::parse_with(&document, max_report_bytes), document)
+    })
+    .await
+    .map_err(|_| Refusal::Internal("parsing the time report failed".into()))?;
+    submission.report = document;
+    let report = parsed.map_err(|e| match e {
+        ReportError::Batch(m) => Refusal::OneReport(m),
+        other => Refusal::Xml(other.to_string()),
+    })?;
     persons.push(report.insured);
     persons.push(report.assistant);
     if !state.mandates.allows(elt, caller.org, &report.anordnare) {

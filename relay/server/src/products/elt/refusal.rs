@@ -41,6 +41,9 @@ pub enum Refusal {
     },
     Unavailable,
     Timeout,
+    /// The relay itself failed while handling the call (never the caller's
+    /// fault); the text names the step, never the content.
+    Internal(String),
 }
 
 impl Refusal {
@@ -65,6 +68,7 @@ impl Refusal {
             Self::Provider { .. } => "ELT-PROVIDER",
             Self::Unavailable => "ELT-UNAVAILABLE",
             Self::Timeout => "ELT-TIMEOUT",
+            Self::Internal(_) => "ELT-RELAY",
         }
     }
 
@@ -89,6 +93,7 @@ impl Refusal {
             Self::Provider { .. } => "provider_error",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
+            Self::Internal(_) => "relay",
         }
     }
 
@@ -99,6 +104,7 @@ impl Refusal {
             Self::Unavailable | Self::Timeout | Self::Provider { .. } => {
                 crate::failure::By::Provider("FK".into())
             }
+            Self::Internal(_) => crate::failure::By::Relay,
             Self::NotOffered => crate::failure::By::Caller,
             _ => crate::failure::By::Caller,
         }
@@ -151,6 +157,7 @@ impl Refusal {
             Self::Provider { code, message } => format!("{code}: {message}"),
             Self::Unavailable => "Försäkringskassan's service cannot be reached; try later".into(),
             Self::Timeout => "Försäkringskassan did not answer in time; try later".into(),
+            Self::Internal(m) => m.clone(),
         }
     }
 
@@ -183,7 +190,8 @@ impl Refusal {
             | Self::CrlExpired
             | Self::Provider { .. }
             | Self::Unavailable
-            | Self::Timeout => ErrorCode::OtherError,
+            | Self::Timeout
+            | Self::Internal(_) => ErrorCode::OtherError,
         };
         ShsError::new(code, format!("{}: {}", self.code(), self.message()))
     }
@@ -194,11 +202,13 @@ impl Refusal {
         match self {
             Self::Xml(_) => FaultKind::XmlValidation,
             Self::Signature(_) => FaultKind::SignatureValidation,
-            Self::Unavailable | Self::Timeout | Self::Provider { .. } | Self::CrlExpired => {
-                FaultKind::Server {
-                    code: self.code().into(),
-                }
-            }
+            Self::Unavailable
+            | Self::Timeout
+            | Self::Provider { .. }
+            | Self::CrlExpired
+            | Self::Internal(_) => FaultKind::Server {
+                code: self.code().into(),
+            },
             _ => FaultKind::Policy {
                 code: self.code().into(),
                 retry_after_s: self.retry_after_s(),
