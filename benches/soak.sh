@@ -70,12 +70,16 @@ done
 curl -fsS -X PUT --data-binary "$SCENARIO" "$SIM_ADMIN/admin/scenario" >/dev/null
 
 wait "$BENCH" || true
+# Read the relay's peak RSS now, while it still runs (the stalled uploads
+# below may take up to 35 s more to end).
+PEAK="unknown"
+if [ -n "${RELAY_PID:-}" ] && [ -r "/proc/$RELAY_PID/status" ]; then
+  PEAK=$(grep VmHWM "/proc/$RELAY_PID/status" | tr -s ' \t' ' ')
+fi
 cat "$DIR/bench"
 wait $(jobs -p | grep -v "^$DEMO\$") 2>/dev/null || true
 
 echo "--- hostile clients (HTTP status counts):"
 cat "$DIR/hostile" 2>/dev/null || true
 cat "$DIR/stalls" 2>/dev/null || true
-if [ -n "${RELAY_PID:-}" ] && [ -r "/proc/$RELAY_PID/status" ]; then
-  echo "--- relay peak RSS: $(grep VmHWM "/proc/$RELAY_PID/status")"
-fi
+echo "--- relay peak RSS: $PEAK"

@@ -2,7 +2,8 @@
 //! mutual TLS with operator certificates when `[admin] client_ca` is set):
 //! `/metrics` (Prometheus), `/livez`, `/readyz` (ready = configuration loaded, not
 //! in maintenance, and at least `min_healthy_providers` adapters SERVING), and the
-//! maintenance switch that drains the node from a load balancer.
+//! maintenance switch that drains the node from a load balancer; the operators'
+//! console at `/` and its JSON at `/admin/console` ([`crate::console`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +63,8 @@ fn routes(relay: Arc<Relay>) -> Router {
         .route("/metrics", get(|| async { METRICS.encode() }))
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/", get(crate::console::page_endpoint))
+        .route("/admin/console", get(crate::console::json_endpoint))
         .route("/admin/status", get(status))
         .route("/admin/maintenance", get(maintenance_state))
         .route(
@@ -212,22 +215,25 @@ async fn suspension(
 }
 
 async fn suspensions(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json::Value>> {
-    axum::Json(
-        relay
-            .operator
-            .suspensions()
-            .into_iter()
-            .map(|(org, scope)| {
-                serde_json::json!({
-                    "org": org.as_str(),
-                    "product": match scope {
-                        crate::operator::Scope::All => "all".to_owned(),
-                        crate::operator::Scope::Product(p) => p,
-                    }
-                })
+    axum::Json(suspension_rows(&relay))
+}
+
+/// The suspensions in force, as `GET /admin/suspensions` and the console list them.
+pub fn suspension_rows(relay: &Relay) -> Vec<serde_json::Value> {
+    relay
+        .operator
+        .suspensions()
+        .into_iter()
+        .map(|(org, scope)| {
+            serde_json::json!({
+                "org": org.as_str(),
+                "product": match scope {
+                    crate::operator::Scope::All => "all".to_owned(),
+                    crate::operator::Scope::Product(p) => p,
+                }
             })
-            .collect(),
-    )
+        })
+        .collect()
 }
 
 /// `POST /admin/elt/suspend-anordnare?org=ORG` and `/admin/elt/resume-anordnare?org=ORG`:
@@ -389,6 +395,12 @@ async fn reload(State(relay): State<Arc<Relay>>, Operator(who): Operator) -> Res
 /// `incompatible` = refused and not called, `unknown`), and how its recent
 /// calls went.
 async fn providers(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json::Value>> {
+    axum::Json(provider_rows(&relay).await)
+}
+
+/// One row per provider, as `GET /admin/providers` and the console show them
+/// (health and `Describe` asked in parallel, within a second each).
+pub async fn provider_rows(relay: &Arc<Relay>) -> Vec<serde_json::Value> {
     let ids: Vec<String> = relay.live().providers.ids().map(str::to_owned).collect();
     let checks = ids.iter().map(|id| {
         let relay = relay.clone();
@@ -415,7 +427,7 @@ async fn providers(State(relay): State<Arc<Relay>>) -> axum::Json<Vec<serde_json
             })
         }
     });
-    axum::Json(join_all(checks).await)
+    join_all(checks).await
 }
 
 async fn readyz(State(relay): State<Arc<Relay>>) -> Response {

@@ -42,6 +42,7 @@
 //! [`cpu`] (large documents parsed off the async workers),
 //! [`admin`] and [`metrics`] (the admin listener: metrics, health, status,
 //! maintenance; mutual TLS with operator certificates, required off loopback),
+//! [`console`] (the operators' web console on the admin listener and its JSON),
 //! [`operator`] and [`decisions`] (run-time operator decisions, kept in the
 //! store across restarts), [`service_levels`] (disturbance state, the prober,
 //! readiness), [`limits`] (ELT's rate and retry bookkeeping) and [`demo`]
@@ -60,6 +61,7 @@ pub mod admin;
 pub mod admission;
 pub mod asynch;
 pub mod config;
+pub mod console;
 pub mod cpu;
 pub mod decisions;
 pub mod demo;
@@ -107,6 +109,8 @@ pub struct Relay {
     pub senders: asynch::SenderBook,
     /// The disturbance state and the prober's view.
     pub service_levels: service_levels::ServiceLevels,
+    /// The console's month-to-date service levels, recomputed at most once a minute.
+    pub console: console::SlaCache,
     /// Where the operator's run-time decisions are kept (see [`decisions`]).
     pub decisions: Option<relay_store::RedbState>,
 }
@@ -225,6 +229,7 @@ impl Relay {
             in_flight,
             senders: asynch::SenderBook::default(),
             service_levels: service_levels::ServiceLevels::new(&config_for_levels),
+            console: console::SlaCache::default(),
             decisions,
         })
     }

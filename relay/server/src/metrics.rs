@@ -213,6 +213,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 
 impl Metrics {
     pub fn request(&self, route: &'static str, outcome: &'static str, took: Duration) {
+        crate::console::HISTORY.request_at(outcome, chrono::Utc::now());
         self.requests
             .get_or_create(&RouteOutcome { route, outcome })
             .inc();

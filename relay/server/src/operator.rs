@@ -61,6 +61,11 @@ impl OperatorState {
         write(&self.withdrawn).remove(&(provider.to_owned(), *municipality))
     }
 
+    /// Every (provider, municipality) withdrawal in force.
+    pub fn withdrawals(&self) -> Vec<(String, Organisationsnummer)> {
+        read(&self.withdrawn).iter().cloned().collect()
+    }
+
     pub fn is_withdrawn(&self, provider: &str, municipality: &Organisationsnummer) -> bool {
         read(&self.withdrawn).contains(&(provider.to_owned(), *municipality))
     }

@@ -77,15 +77,42 @@ impl SubmitOutcome {
     }
 }
 
-/// Recent calls to one provider, for `/admin/providers`.
+/// Recent calls to one provider, for `/admin/providers` and the console.
 #[derive(Default)]
 struct Recent {
-    /// (ok, latency ms) of the last calls, oldest first.
-    calls: std::collections::VecDeque<(bool, u64)>,
+    /// (when, ok, latency ms) of the calls of the last [`RECENT_WINDOW`] (at
+    /// most [`RECENT_MAX`] of them), oldest first.
+    calls: std::collections::VecDeque<(Instant, bool, u64)>,
     last_error: Option<(String, &'static str)>,
 }
 
+/// The last calls `/admin/providers` summarises as `calls`, `success_rate`, ...
 const RECENT: usize = 200;
+/// How far back calls are kept (the console's "last 60 minutes").
+const RECENT_WINDOW: Duration = Duration::from_secs(3600);
+/// At most this many calls are kept per provider (memory bound: 24 bytes each);
+/// beyond it the window covers less than an hour and says so (`calls_kept`).
+const RECENT_MAX: usize = 50_000;
+
+/// Calls, error share and latency percentiles of `calls` (ascending ms).
+fn summarise<'a>(calls: impl Iterator<Item = &'a (Instant, bool, u64)>) -> serde_json::Value {
+    let mut ms = Vec::new();
+    let mut failed = 0usize;
+    for (_, ok, took) in calls {
+        ms.push(*took);
+        if !ok {
+            failed += 1;
+        }
+    }
+    ms.sort_unstable();
+    let pct = |q: u32| relay_audit::percentile(&ms, q);
+    serde_json::json!({
+        "calls": ms.len(),
+        "error_share": (!ms.is_empty()).then(|| failed as f64 / ms.len() as f64),
+        "p50_ms": pct(50),
+        "p90_ms": pct(90),
+    })
+}
 
 /// What the provider's `Describe` said about its contract version. A provider
 /// declaring an incompatible contract is refused: it is not called, and its
@@ -185,18 +212,27 @@ impl ProviderPool {
             return serde_json::Value::Null;
         };
         let r = p.recent.lock().unwrap_or_else(|e| e.into_inner());
-        let mut ms: Vec<u64> = r.calls.iter().map(|(_, ms)| *ms).collect();
+        let last = r.calls.iter().skip(r.calls.len().saturating_sub(RECENT));
+        let mut ms: Vec<u64> = last.clone().map(|(_, _, ms)| *ms).collect();
         ms.sort_unstable();
-        let pct = |q: usize| {
-            (!ms.is_empty()).then(|| ms[((ms.len() * q).div_ceil(100)).clamp(1, ms.len()) - 1])
+        let pct = |q: u32| relay_audit::percentile(&ms, q);
+        let ok = last.filter(|(_, ok, _)| *ok).count();
+        let now = Instant::now();
+        let within = |d: Duration| {
+            summarise(
+                r.calls
+                    .iter()
+                    .filter(move |(at, _, _)| now.saturating_duration_since(*at) <= d),
+            )
         };
-        let ok = r.calls.iter().filter(|(ok, _)| *ok).count();
         serde_json::json!({
-            "calls": r.calls.len(),
-            "success_rate": (!r.calls.is_empty()).then(|| ok as f64 / r.calls.len() as f64),
+            "calls": ms.len(),
+            "success_rate": (!ms.is_empty()).then(|| ok as f64 / ms.len() as f64),
             "p50_ms": pct(50),
             "p90_ms": pct(90),
             "p99_ms": pct(99),
+            "last_5_min": within(Duration::from_secs(300)),
+            "last_60_min": within(RECENT_WINDOW),
             "last_error": r.last_error.as_ref().map(|(at, what)| serde_json::json!({"at": at, "outcome": what})),
         })
     }
@@ -301,10 +337,13 @@ impl ProviderPool {
             CallOutcome::Data { .. } | CallOutcome::ProviderError { .. } | CallOutcome::Withdrawn
         );
         let mut r = p.recent.lock().unwrap_or_else(|e| e.into_inner());
-        if r.calls.len() == RECENT {
+        let now = Instant::now();
+        while r.calls.front().is_some_and(|(at, _, _)| {
+            r.calls.len() >= RECENT_MAX || now.saturating_duration_since(*at) > RECENT_WINDOW
+        }) {
             r.calls.pop_front();
         }
-        r.calls.push_back((ok, took.as_millis() as u64));
+        r.calls.push_back((now, ok, took.as_millis() as u64));
         if !ok {
             r.last_error = Some((chrono::Utc::now().to_rfc3339(), outcome.label()));
         }

@@ -253,3 +253,9 @@ pub async fn readiness(relay: &Relay) -> Result<String, String> {
         }
     ))
 }
+
+/// The service-level targets the console's month-to-date figures are held
+/// against (the terms' figures, seed 002).
+pub fn sla_config(_config: &crate::config::Config) -> relay_audit::SlaConfig {
+    relay_audit::SlaConfig::default()
+}
