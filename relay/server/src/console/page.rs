@@ -18,10 +18,10 @@ const STYLE: &str = r#"
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f4f5f7}
 header{background:#1f3a5f;color:#fff;padding:10px 20px;display:flex;gap:20px;align-items:baseline}
 header h1{font-size:18px;margin:0}
-main{padding:12px 20px;display:grid;gap:14px}
-section{background:#fff;border:1px solid #d8dce2;border-radius:6px;padding:10px 14px}
+main{padding:12px 20px;display:grid;gap:14px;grid-template-columns:minmax(0,1fr)}
+section{background:#fff;border:1px solid #d8dce2;border-radius:6px;padding:10px 14px;overflow-x:auto;min-width:0}
 h2{font-size:15px;margin:0 0 8px}
-table{border-collapse:collapse;width:100%}
+table{border-collapse:collapse}
 th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #eceef1;white-space:nowrap}
 th{font-weight:600;color:#4a5564}
 .ok{color:#17692b}.bad{color:#b3261e;font-weight:600}.warn{color:#8a5a00}
@@ -97,7 +97,15 @@ pub fn render(data: &Value, nonce: &str) -> String {
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "–".to_owned(),
-        Value::String(s) => s.clone(),
+        // Times to the second, in UTC.
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s).map_or_else(
+            |_| s.clone(),
+            |t| {
+                t.with_timezone(&chrono::Utc)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            },
+        ),
         other => other.to_string(),
     }
 }
