@@ -36,7 +36,7 @@ STOCKHOLM_KEY=$(py '[c["key"] for c in d["clients"] if c["org"]=="2120000142"][0
 RELAY_PID=$(pgrep -f "shs-relay serve --config $DIR/demo" | head -n 1)
 
 END=$(( $(date +%s) + SECONDS_TOTAL ))
-curl_as() { curl -s -o /dev/null -w '%{http_code}\n' --cacert "$CA" --cert "$STOCKHOLM_CERT" --key "$STOCKHOLM_KEY" "$@"; }
+curl_as() { curl -s --max-time 10 -o /dev/null -w '%{http_code}\n' --cacert "$CA" --cert "$STOCKHOLM_CERT" --key "$STOCKHOLM_KEY" "$@"; }
 
 # Stalling uploads: headers and a few bytes, then nothing for 30 s.
 ( n=0; while [ "$(date +%s)" -lt "$END" ]; do
@@ -77,7 +77,9 @@ if [ -n "${RELAY_PID:-}" ] && [ -r "/proc/$RELAY_PID/status" ]; then
   PEAK=$(grep VmHWM "/proc/$RELAY_PID/status" | tr -s ' \t' ' ')
 fi
 cat "$DIR/bench"
-wait $(jobs -p | grep -v "^$DEMO\$") 2>/dev/null || true
+# Wait for the hostile clients only (a bare `wait` would wait for the demo too).
+OTHERS=$(jobs -p | grep -v "^$DEMO\$" || true)
+[ -z "$OTHERS" ] || wait $OTHERS 2>/dev/null || true
 
 echo "--- hostile clients (HTTP status counts):"
 cat "$DIR/hostile" 2>/dev/null || true

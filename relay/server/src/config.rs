@@ -42,6 +42,10 @@ pub struct Config {
     /// Asynchronous SHS (the mailbox); refused when absent.
     #[serde(default)]
     pub mailbox: Option<MailboxConfig>,
+    /// Where the mailbox and the shared run-time state live: redb beside
+    /// `mailbox.store` (one node, the default) or PostgreSQL (several nodes).
+    #[serde(default)]
+    pub store: relay_store::StoreConfig,
     /// The audit trail; none when absent.
     #[serde(default)]
     pub audit: Option<AuditConfig>,
@@ -767,6 +771,7 @@ impl Config {
             Section::one::<Soap>("soap", false),
             Section::one::<Admin>("admin", false),
             Section::one::<MailboxConfig>("mailbox", false),
+            Section::one::<relay_store::StoreConfig>("store", false),
             Section::one::<AuditConfig>("audit", false),
             Section::one::<EltConfig>("elt", false),
             Section::one::<relay_telemetry::TracingConfig>("tracing", false),
@@ -838,6 +843,15 @@ impl Config {
             r.positive("mailbox.max_message_bytes", m.max_message_bytes);
             r.positive("mailbox.receive_timeout_s", m.receive_timeout_s);
             r.positive("mailbox.sweep_interval_s", m.sweep_interval_s);
+        }
+        if let Err(e) = self.store.validate() {
+            r.error(format!("store.{}", e.key), e.reason);
+        }
+        if self.store.kind == relay_store::StoreKind::Postgres && self.mailbox.is_none() {
+            r.error(
+                "store.kind",
+                "postgres holds the mailbox and needs a [mailbox] section (key_file, time-to-live, limits)",
+            );
         }
         if let Some(a) = &self.audit {
             r.positive("audit.max_file_mb", a.max_file_mb);

@@ -5,28 +5,21 @@
 //! in-memory [`crate::operator::OperatorState`] the policy gate reads. At start
 //! they are loaded back. Without a `[mailbox]` there is no store, and decisions
 //! last until the process ends (logged at start).
+//!
+//! With `[store] kind = "postgres"` several nodes share the decisions: each
+//! node reads them back every [`FOLLOW_INTERVAL`] ([`follow`]), so a suspension
+//! made through one node's admin API refuses at every node within a second.
+//! Maintenance stays a per-node switch (it drains one node from the load
+//! balancer): on PostgreSQL it is kept in that node's memory only; planned
+//! maintenance windows are shared.
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use relay_ident::Organisationsnummer;
-use relay_store::{RedbState, SharedState};
+use relay_store::SharedState;
 
 use crate::Relay;
 use crate::operator::Scope;
-
-/// Opens the store for decisions beside the mailbox file, when there is one.
-pub fn open(config: &crate::config::Config) -> anyhow::Result<Option<RedbState>> {
-    let Some(m) = &config.mailbox else {
-        tracing::warn!(
-            "no [mailbox]: suspensions, withdrawals and maintenance set through the admin API last until the relay stops"
-        );
-        return Ok(None);
-    };
-    let path = relay_store::state_path(&m.store);
-    RedbState::open(&path)
-        .map(Some)
-        .map_err(|e| anyhow::anyhow!("mailbox.store: the decisions file {}: {e}", path.display()))
-}
 
 /// Loads the stored decisions into memory (at start).
 pub async fn load(relay: &Relay) -> anyhow::Result<()> {
@@ -49,10 +42,71 @@ pub async fn load(relay: &Relay) -> anyhow::Result<()> {
     for (provider, org) in state.withdrawals().await? {
         relay.operator.withdraw(&provider, org);
     }
-    if state.maintenance().await?.is_some() {
+    if !shared(state) && state.maintenance().await?.is_some() {
         relay.operator.set_maintenance(true);
     }
     Ok(())
+}
+
+/// Whether several nodes share this store (PostgreSQL).
+fn shared(store: &relay_store::Store) -> bool {
+    matches!(store, relay_store::Store::Postgres(_))
+}
+
+/// How often a node on a shared store reads the decisions back.
+pub const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// On a shared store: keeps this node's decisions equal to the store's, read
+/// every [`FOLLOW_INTERVAL`]. A database that cannot be read leaves the last
+/// known decisions in force (logged once per outage). Returns at once on redb.
+pub async fn follow(relay: std::sync::Arc<Relay>) {
+    let Some(state) = relay.decisions.clone().filter(shared) else {
+        return;
+    };
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(FOLLOW_INTERVAL).await;
+        match read_all(&state).await {
+            Ok((suspended, withdrawn, anordnare)) => {
+                relay.operator.replace(suspended, withdrawn, anordnare);
+                if failing {
+                    tracing::info!("shared decisions readable again");
+                    failing = false;
+                }
+            }
+            Err(e) if !failing => {
+                tracing::error!(error = %e, "shared decisions could not be read; the last known stay in force");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+type AllDecisions = (
+    std::collections::BTreeSet<(Organisationsnummer, Scope)>,
+    std::collections::BTreeSet<(String, Organisationsnummer)>,
+    std::collections::BTreeSet<Organisationsnummer>,
+);
+
+async fn read_all(state: &relay_store::Store) -> Result<AllDecisions, relay_store::StateError> {
+    let mut suspended = std::collections::BTreeSet::new();
+    let mut anordnare = std::collections::BTreeSet::new();
+    for (org, scope) in state.suspensions().await? {
+        match scope {
+            relay_store::Scope::All => {
+                suspended.insert((org, Scope::All));
+            }
+            relay_store::Scope::Product(p) => {
+                suspended.insert((org, Scope::Product(p)));
+            }
+            relay_store::Scope::EltAnordnare => {
+                anordnare.insert(org);
+            }
+        }
+    }
+    let withdrawn = state.withdrawals().await?.into_iter().collect();
+    Ok((suspended, withdrawn, anordnare))
 }
 
 fn failed(e: relay_store::StateError) -> Response {
@@ -122,9 +176,9 @@ pub async fn withdrawal(
     Ok(())
 }
 
-/// Stores maintenance on or off.
+/// Stores maintenance on or off (redb only: on a shared store it is per node).
 pub async fn maintenance(relay: &Relay, on: bool) -> Result<(), Response> {
-    if let Some(state) = &relay.decisions {
+    if let Some(state) = relay.decisions.as_ref().filter(|s| !shared(s)) {
         state
             .set_maintenance(on.then_some("set through the admin API"))
             .await

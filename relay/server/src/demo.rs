@@ -98,6 +98,18 @@ pub struct DemoInfo {
     pub audit: BTreeMap<String, PathBuf>,
     /// ELT test material: the signing CA, signer certificates and the SOAP path.
     pub elt: DemoElt,
+    /// Every relay node, the first being `relay`/`admin`; only with `--nodes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relays: Option<Vec<DemoNode>>,
+}
+
+/// `demo.json` `relays[]`: one relay node's front and admin listener.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoNode {
+    pub url: String,
+    pub admin: String,
+    /// Its configuration file.
+    pub config: PathBuf,
 }
 
 /// `demo.json` `elt`.
@@ -170,6 +182,13 @@ pub struct DemoOptions {
     /// An OTLP/gRPC collector (`http://host:port`): when set, the relay and
     /// every adapter export their spans there (`[tracing]` in their configs).
     pub otlp_endpoint: Option<String>,
+    /// Relay nodes to start (default 1). With more than one they share one
+    /// PostgreSQL store and `demo.json` lists them all under `relays`.
+    pub nodes: usize,
+    /// The PostgreSQL database the nodes share (`postgres://...`); each demo
+    /// gets a schema of its own in it. Without it, several nodes need the
+    /// throwaway cluster the demo starts itself (PostgreSQL's server binaries).
+    pub postgres: Option<String>,
 }
 
 impl DemoOptions {
@@ -185,6 +204,8 @@ impl DemoOptions {
             max_in_flight: None,
             elt_extra: String::new(),
             otlp_endpoint: None,
+            nodes: 1,
+            postgres: None,
         })
     }
 }
@@ -399,6 +420,7 @@ impl Demo {
                     ),
                 ]
                 .into(),
+                relays: None,
             },
             dir: dir.clone(),
             children: Vec::new(),
@@ -441,25 +463,53 @@ impl Demo {
             });
         }
 
-        // 3. The relay.
-        let relay_config = &demo.info.relay.config;
-        std::fs::write(
-            relay_config,
-            relay_toml(&pki, &demo.info.providers, &logs, &opts)
-                + &tracing_toml(opts.otlp_endpoint.as_deref(), "shs-relay")
-                + &opts.relay_extra,
-        )?;
-        let args = [
-            "serve".into(),
-            "--config".into(),
-            relay_config.display().to_string(),
-        ];
-        let addrs = demo.spawn("shs-relay", &opts.bin_dir, &args, &logs).await?;
-        demo.info.relay.url = format!("https://{}", addr_of(&addrs, "listen")?);
-        demo.info.admin.insert(
-            "url".into(),
-            format!("http://{}", addr_of(&addrs, "admin")?),
-        );
+        // 3. The relay: one node, or several on one PostgreSQL store.
+        let store = match (opts.nodes, &opts.postgres) {
+            (0 | 1, None) => String::new(),
+            (_, Some(url)) => postgres_toml(url),
+            (_, None) => {
+                let url = demo.throwaway_postgres(&dir, &logs).await?;
+                postgres_toml(&url)
+            }
+        };
+        let mut nodes = Vec::new();
+        for node in 1..=opts.nodes.max(1) {
+            let (name, config) = if node == 1 {
+                ("shs-relay".to_owned(), demo.info.relay.config.clone())
+            } else {
+                (
+                    format!("shs-relay-node{node}"),
+                    config_dir.join(format!("relay-node{node}.toml")),
+                )
+            };
+            std::fs::write(
+                &config,
+                relay_toml(&pki, &demo.info.providers, &logs, &opts, node)
+                    + &store
+                    + &tracing_toml(opts.otlp_endpoint.as_deref(), "shs-relay")
+                    + &opts.relay_extra,
+            )?;
+            let args = [
+                "serve".into(),
+                "--config".into(),
+                config.display().to_string(),
+            ];
+            let addrs = demo
+                .spawn_as(&name, "shs-relay", &opts.bin_dir, &args, &logs)
+                .await?;
+            nodes.push(DemoNode {
+                url: format!("https://{}", addr_of(&addrs, "listen")?),
+                admin: format!("http://{}", addr_of(&addrs, "admin")?),
+                config,
+            });
+        }
+        if let Some(first) = nodes.first() {
+            demo.info.relay.url = first.url.clone();
+            demo.info.admin.insert("url".into(), first.admin.clone());
+        }
+        if opts.nodes > 1 || opts.postgres.is_some() {
+            demo.info.relays = Some(nodes);
+        }
 
         let json = serde_json::to_string_pretty(&demo.info)?;
         std::fs::write(dir.join("demo.json"), json)?;
@@ -475,7 +525,19 @@ impl Demo {
         args: &[String],
         logs: &Path,
     ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-        let log = std::fs::File::create(logs.join(format!("{bin}.log")))?;
+        self.spawn_as(bin, bin, bin_dir, args, logs).await
+    }
+
+    /// [`Self::spawn`] under another `name` (its log files and [`Self::pid_of`]).
+    async fn spawn_as(
+        &mut self,
+        name: &str,
+        bin: &str,
+        bin_dir: &Path,
+        args: &[String],
+        logs: &Path,
+    ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
         let mut child = Command::new(bin_dir.join(bin))
             .args(args)
             .stdin(Stdio::null())
@@ -492,13 +554,13 @@ impl Demo {
             _ => {
                 let _ = child.kill().await;
                 bail!(
-                    "{bin} did not report its address; see {}",
-                    logs.join(format!("{bin}.log")).display()
+                    "{name} did not report its address; see {}",
+                    logs.join(format!("{name}.log")).display()
                 );
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
-        let mut out = tokio::fs::File::create(logs.join(format!("{bin}.stdout"))).await?;
+        let mut out = tokio::fs::File::create(logs.join(format!("{name}.stdout"))).await?;
         tokio::spawn(async move {
             while let Ok(Some(l)) = lines.next_line().await {
                 let _ = out.write_all(l.as_bytes()).await;
@@ -507,11 +569,84 @@ impl Demo {
         });
         let value: serde_json::Value = serde_json::from_str(&line)
             .with_context(|| format!("{bin} printed an unexpected first line"))?;
-        self.children.push((bin.to_owned(), child));
+        self.children.push((name.to_owned(), child));
         match value {
             serde_json::Value::Object(map) => Ok(map),
             _ => bail!("{bin} printed an unexpected first line"),
         }
+    }
+
+    /// Starts a throwaway PostgreSQL cluster under `dir/pg` (PostgreSQL's server
+    /// binaries: Debian's `postgresql`), stopped with the demo; its URL.
+    async fn throwaway_postgres(&mut self, dir: &Path, logs: &Path) -> anyhow::Result<String> {
+        let bin = postgres_bin_dir().context(
+            "several relay nodes share a PostgreSQL store: pass --postgres URL, or install PostgreSQL's server binaries (apt-get install postgresql) for a throwaway cluster",
+        )?;
+        let pg = dir.join("pg");
+        let data = pg.join("data");
+        std::fs::create_dir_all(&pg)?;
+        // initdb and postgres refuse to run as root: then as the `postgres` user.
+        let as_root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let run = |program: &Path| {
+            let mut c = if as_root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(program);
+                c
+            } else {
+                Command::new(program)
+            };
+            c.stdin(Stdio::null());
+            c
+        };
+        if as_root {
+            let ok = std::process::Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(&pg)
+                .status()?
+                .success();
+            anyhow::ensure!(ok, "cannot hand {} to the postgres user", pg.display());
+        }
+        if !data.join("PG_VERSION").exists() {
+            let out = run(&bin.join("initdb"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+                .output()
+                .await
+                .context("initdb")?;
+            anyhow::ensure!(
+                out.status.success(),
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::fs::File::create(logs.join("postgres.log"))?;
+        let child = run(&bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c"])
+            .arg(format!("unix_socket_directories={}", pg.display()))
+            .args(["-c", "fsync=off"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start postgres")?;
+        self.children.push(("postgres".to_owned(), child));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the throwaway PostgreSQL did not start; see {}",
+                logs.join("postgres.log").display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
     }
 
     /// The process id of a child by binary name, for tests that stop one.
@@ -553,6 +688,37 @@ fn addr_of<'a>(
         .with_context(|| format!("no `{key}` in the reported addresses"))
 }
 
+/// The newest installed PostgreSQL server's binaries (Debian's layout, or `PATH`).
+fn postgres_bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("initdb").is_file() && b.join("postgres").is_file())
+        .collect();
+    versions.sort_by_key(|b| {
+        b.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+    });
+    versions.pop().or_else(|| {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path).find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
+        })
+    })
+}
+
+/// `[store]` on PostgreSQL at `url`, in a schema of this demo's own.
+fn postgres_toml(url: &str) -> String {
+    let schema = format!("demo_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    format!(
+        "\n[store]\nkind = \"postgres\"\nurl = {}\nschema = \"{schema}\"\npool_size = 8\n",
+        toml::Value::String(url.to_owned())
+    )
+}
+
 fn sim_toml(pki: &Pki) -> String {
     format!(
         "listen = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n[tls]\ncert = {}\nkey = {}\nclient_ca = {}\n",
@@ -590,13 +756,26 @@ fn tracing_toml(otlp_endpoint: Option<&str>, service: &str) -> String {
     }
 }
 
-fn relay_toml(pki: &Pki, providers: &[DemoProvider], logs: &Path, opts: &DemoOptions) -> String {
+/// The relay's configuration; node 2 and later get their own node id, audit
+/// trail, log and (unused on PostgreSQL) redb file, and share the rest.
+fn relay_toml(
+    pki: &Pki,
+    providers: &[DemoProvider],
+    logs: &Path,
+    opts: &DemoOptions,
+    node: usize,
+) -> String {
     use std::fmt::Write;
+    let suffix = if node <= 1 {
+        String::new()
+    } else {
+        format!("-node{node}")
+    };
     let mut s = format!(
         r#"# shs-relay configuration written by `shs-relay demo`.
 
 [node]
-id = "shs-relay-demo"
+id = "shs-relay-demo{suffix}"
 org = "{NODE_ORG}"
 name = "shs-relay demo"
 environment = "test"
@@ -644,11 +823,13 @@ file = {log}
         relay_cert = q(&pki.relay.cert),
         relay_key = q(&pki.relay.key),
         ca = q(&pki.ca),
-        log = q(&logs.join("shs-relay.app.log")),
+        log = q(&logs.join(format!("shs-relay{suffix}.app.log"))),
         deadline = opts.deadline_base_ms.unwrap_or(12_000),
         max_in_flight = opts.max_in_flight.unwrap_or(256),
-        store = q(&logs.with_file_name("mailbox").join("store.redb")),
-        audit_dir = q(&logs.with_file_name("audit")),
+        store = q(&logs
+            .with_file_name("mailbox")
+            .join(format!("store{suffix}.redb"))),
+        audit_dir = q(&logs.with_file_name(format!("audit{suffix}"))),
         audit_key = q(&logs.with_file_name("audit").join("pseudonym.key")),
         kek = q(&logs.with_file_name("mailbox").join("kek.key")),
     );
@@ -710,10 +891,14 @@ pub async fn run(
     dir: &Path,
     scenario: Option<&Path>,
     otlp_endpoint: Option<String>,
+    nodes: usize,
+    postgres: Option<String>,
 ) -> anyhow::Result<()> {
     let mut opts = DemoOptions::new(dir)?;
     opts.scenario = scenario.map(Path::to_owned);
     opts.otlp_endpoint = otlp_endpoint;
+    opts.nodes = nodes.max(1);
+    opts.postgres = postgres;
     let demo = Demo::start(opts).await?;
     let d = demo.dir.display();
     println!(

@@ -98,7 +98,7 @@ pub struct Relay {
     config_path: Option<std::path::PathBuf>,
     pub operator: operator::OperatorState,
     /// The mailbox for asynchronous SHS, when configured.
-    pub mailbox: Option<Arc<relay_mailbox::RedbStore>>,
+    pub mailbox: Option<Arc<relay_store::Store>>,
     /// The audit trail and its pseudonym key, when configured.
     pub audit: Option<(relay_audit::AuditLog, relay_audit::PseudonymKey)>,
     /// ELT's per-vendor rate limiter and retry tracker.
@@ -112,7 +112,7 @@ pub struct Relay {
     /// The console's month-to-date service levels, recomputed at most once a minute.
     pub console: console::SlaCache,
     /// Where the operator's run-time decisions are kept (see [`decisions`]).
-    pub decisions: Option<relay_store::RedbState>,
+    pub decisions: Option<relay_store::Store>,
 }
 
 /// What a configuration reload replaces: the configuration and the provider
@@ -172,18 +172,20 @@ impl Relay {
         Ok(())
     }
 
-    pub fn new(config: Config) -> anyhow::Result<Self> {
-        Self::with_path(config, None)
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
+        Self::with_path(config, None).await
     }
 
-    pub fn with_path(
+    pub async fn with_path(
         config: Config,
         config_path: Option<std::path::PathBuf>,
     ) -> anyhow::Result<Self> {
         let providers = ProviderPool::new(&config)?;
         let in_flight =
             admission::InFlight::new(config.limits.max_in_flight, config.limits.per_caller());
-        let mailbox = match &config.mailbox {
+        // The mailbox and the run-time decisions share one store: redb files
+        // beside `mailbox.store`, or the PostgreSQL database of `[store]`.
+        let store = match &config.mailbox {
             Some(m) => {
                 let kek = relay_mailbox::KeyFile::open_or_create(&m.key_file)
                     .with_context(|| format!("mailbox.key_file: {}", m.key_file.display()))?;
@@ -191,12 +193,22 @@ impl Relay {
                     retention: m.retention()?,
                     ..relay_mailbox::StoreOptions::default()
                 };
-                let store = relay_mailbox::RedbStore::open_with(&m.store, Arc::new(kek), options)
-                    .with_context(|| format!("mailbox.store: {}", m.store.display()))?;
-                Some(Arc::new(store))
+                let store = relay_store::Store::open(&config.store, &m.store, Arc::new(kek), options)
+                    .await
+                    .with_context(|| match config.store.kind {
+                        relay_store::StoreKind::Redb => format!("mailbox.store: {}", m.store.display()),
+                        relay_store::StoreKind::Postgres => "store: the PostgreSQL database".to_owned(),
+                    })?;
+                Some(store)
             }
-            None => None,
+            None => {
+                tracing::warn!(
+                    "no [mailbox]: asynchronous SHS is refused, and suspensions, withdrawals and maintenance set through the admin API last until the relay stops"
+                );
+                None
+            }
         };
+        let mailbox = store.clone().map(Arc::new);
         let audit = match &config.audit {
             Some(a) => {
                 std::fs::create_dir_all(&a.dir)
@@ -218,14 +230,21 @@ impl Relay {
             None => None,
         };
         let config_for_levels = config.clone();
-        let decisions = decisions::open(&config)?;
+        let decisions = store;
         Ok(Self {
             live: arc_swap::ArcSwap::from_pointee(Live { config, providers }),
             config_path,
             operator: operator::OperatorState::default(),
             mailbox,
             audit,
-            elt_limiters: products::elt::Limiters::new(),
+            elt_limiters: match &decisions {
+                Some(store @ relay_store::Store::Postgres(_)) => {
+                    products::elt::Limiters::with_store(products::elt::shared::SharedStore::new(
+                        store.clone(),
+                    ))
+                }
+                _ => products::elt::Limiters::new(),
+            },
             in_flight,
             senders: asynch::SenderBook::default(),
             service_levels: service_levels::ServiceLevels::new(&config_for_levels),
@@ -341,7 +360,7 @@ async fn run_inner(
         None => None,
     };
     let front_limits = front::FrontLimits::of(&config.front);
-    let relay = Arc::new(Relay::with_path(config, config_path)?);
+    let relay = Arc::new(Relay::with_path(config, config_path).await?);
     decisions::load(&relay)
         .await
         .context("loading the stored run-time decisions")?;
@@ -350,6 +369,7 @@ async fn run_inner(
     tokio::spawn(reload_on_sighup(relay.clone()));
     tokio::spawn(asynch::route::resume(relay.clone()));
     tokio::spawn(asynch::route::housekeeping(relay.clone()));
+    tokio::spawn(decisions::follow(relay.clone()));
     tokio::spawn(service_levels::run(
         relay.clone(),
         listener.local_addr().ok(),

@@ -67,6 +67,14 @@ enum Command {
         /// relay and every adapter export their spans there.
         #[arg(long)]
         otlp_endpoint: Option<String>,
+        /// Relay nodes to start, sharing one PostgreSQL store (demo.json lists
+        /// them under `relays`; `relay` is the first).
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// The PostgreSQL database the nodes share (each demo uses a schema of
+        /// its own); without it, several nodes get a throwaway cluster.
+        #[arg(long)]
+        postgres: Option<String>,
     },
 }
 
@@ -181,7 +189,12 @@ fn main() -> ExitCode {
                 dir,
                 scenario,
                 otlp_endpoint,
-            } => relay_server::demo::run(&dir, scenario.as_deref(), otlp_endpoint).await,
+                nodes,
+                postgres,
+            } => {
+                relay_server::demo::run(&dir, scenario.as_deref(), otlp_endpoint, nodes, postgres)
+                    .await
+            }
             Command::Audit {
                 command:
                     AuditCommand::WhoAsked {

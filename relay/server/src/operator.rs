@@ -61,6 +61,19 @@ impl OperatorState {
         write(&self.withdrawn).remove(&(provider.to_owned(), *municipality))
     }
 
+    /// Replaces every suspension, withdrawal and anordnare shut off at once (a
+    /// node following a shared store); maintenance is left as it is.
+    pub fn replace(
+        &self,
+        suspended: BTreeSet<(Organisationsnummer, Scope)>,
+        withdrawn: BTreeSet<(String, Organisationsnummer)>,
+        anordnare: BTreeSet<Organisationsnummer>,
+    ) {
+        *write(&self.suspended) = suspended;
+        *write(&self.withdrawn) = withdrawn;
+        *write(&self.anordnare) = anordnare;
+    }
+
     /// Every (provider, municipality) withdrawal in force.
     pub fn withdrawals(&self) -> Vec<(String, Organisationsnummer)> {
         read(&self.withdrawn).iter().cloned().collect()

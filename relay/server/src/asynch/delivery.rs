@@ -11,7 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use relay_ident::Organisationsnummer;
-use relay_mailbox::{MailboxStore, Outbox, RedbStore};
+use relay_mailbox::{MailboxStore, Outbox};
+use relay_store::Store;
 use relay_shs::{AdmKind, ErrorCode, Label, TransferType};
 
 use crate::Relay;
@@ -29,7 +30,7 @@ fn open_outbox(
     relay: &Relay,
     caller: &Caller,
     outbox: &str,
-) -> Result<(Arc<RedbStore>, Outbox), Failure> {
+) -> Result<(Arc<Store>, Outbox), Failure> {
     let store = relay.mailbox.clone().ok_or_else(|| {
         Failure::caller(
             Code::NotFound,
@@ -98,7 +99,7 @@ pub async fn list(
 }
 
 async fn list_with(
-    store: &RedbStore,
+    store: &Store,
     outbox: &Outbox,
     query: &[(String, String)],
 ) -> Result<Response, Failure> {

@@ -31,7 +31,8 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use relay_ident::Organisationsnummer;
-use relay_mailbox::{MailboxStore, MessageLabel, Outbox, PutOutcome, RedbStore};
+use relay_mailbox::{MailboxStore, MessageLabel, Outbox, PutOutcome};
+use relay_store::Store;
 use relay_shs::{ErrorCode, Label, SequenceType, ShsError, ShsMessage};
 use zeroize::Zeroizing;
 
@@ -109,7 +110,7 @@ fn use_of(relay: &Relay, label: &Label) -> Result<Use, Failure> {
 /// quotas have room.
 async fn admit_direct(
     relay: &Relay,
-    store: &RedbStore,
+    store: &Store,
     caller: &Caller,
     label: &Label,
     to: &Destination,
@@ -136,7 +137,7 @@ async fn admit_direct(
 /// Duplicates are per sender: a tx.id the mailbox already holds from another
 /// organisation is refused (the sender must use a fresh UUID) and never
 /// reported as that organisation's duplicate.
-async fn tx_id_owner(store: &RedbStore, caller: &Caller, label: &Label) -> Result<(), Failure> {
+async fn tx_id_owner(store: &Store, caller: &Caller, label: &Label) -> Result<(), Failure> {
     let Some(meta) = store.get_meta(&label.tx_id).await.map_err(mailbox_failed)? else {
         return Ok(());
     };
@@ -159,7 +160,7 @@ async fn tx_id_owner(store: &RedbStore, caller: &Caller, label: &Label) -> Resul
 /// Whether a message with this corr.id went between the two organisations (in
 /// either direction) and is still known to the mailbox.
 async fn refers_to_exchange(
-    store: &RedbStore,
+    store: &Store,
     sender: &Organisationsnummer,
     to: &Destination,
     corr_id: &str,
@@ -227,7 +228,7 @@ impl SenderBook {
 
 async fn quotas(
     relay: &Relay,
-    store: &RedbStore,
+    store: &Store,
     caller: &Caller,
     to: &Destination,
 ) -> Result<(), Failure> {

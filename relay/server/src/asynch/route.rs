@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use relay_ident::Organisationsnummer;
-use relay_mailbox::{MailboxStore, MessageState, RedbStore};
+use relay_mailbox::{MailboxStore, MessageState};
+use relay_store::Store;
 use relay_shs::{AdmKind, ErrorCode, Label, ShsError, ShsMessage, TransferType};
 use tokio::io::AsyncReadExt;
 use zeroize::Zeroizing;
@@ -39,7 +40,7 @@ pub async fn deleted(relay: &Relay, tx_id: &str, reason: &'static str) {
 
 /// A streamed message to another organisation: it was checked before its 202;
 /// now it becomes listable in the recipient's outbox.
-pub async fn process_direct(relay: &Relay, store: &RedbStore, label: Label) {
+pub async fn process_direct(relay: &Relay, store: &Store, label: Label) {
     if let Err(e) = store
         .mark_processed(&label.tx_id, MessageState::Received)
         .await
@@ -51,7 +52,7 @@ pub async fn process_direct(relay: &Relay, store: &RedbStore, label: Label) {
 
 /// Routes an accepted complete message; on failure, an `error` adm message goes
 /// to the sender.
-pub async fn process(relay: &Relay, store: &RedbStore, caller: &Caller, message: ShsMessage) {
+pub async fn process(relay: &Relay, store: &Store, caller: &Caller, message: ShsMessage) {
     let label = message.label.clone();
     if let Err(f) = route(relay, store, caller, message).await {
         refused_after_acceptance(relay, store, &label, f).await;
@@ -60,7 +61,7 @@ pub async fn process(relay: &Relay, store: &RedbStore, caller: &Caller, message:
 
 async fn route(
     relay: &Relay,
-    store: &RedbStore,
+    store: &Store,
     caller: &Caller,
     message: ShsMessage,
 ) -> Result<(), Failure> {
@@ -100,7 +101,7 @@ async fn route(
 
 /// Stores a complete message the relay wrote (a reply, confirm or error) in its
 /// `to`'s outbox and makes it listable.
-pub async fn deliver(store: &RedbStore, message: &ShsMessage) -> Result<(), Failure> {
+pub async fn deliver(store: &Store, message: &ShsMessage) -> Result<(), Failure> {
     let to = message
         .label
         .to_address()
@@ -120,7 +121,7 @@ pub async fn deliver(store: &RedbStore, message: &ShsMessage) -> Result<(), Fail
 
 /// Deletes a message refused after its 202 and tells the sender with an `error`
 /// adm message (none for adm messages themselves).
-async fn refused_after_acceptance(relay: &Relay, store: &RedbStore, label: &Label, f: Failure) {
+async fn refused_after_acceptance(relay: &Relay, store: &Store, label: &Label, f: Failure) {
     let tx = &label.tx_id;
     tracing::info!(
         tx = %tx,

@@ -180,7 +180,7 @@ provider = "FK"
         let path = d.join("relay.toml");
         std::fs::write(&path, text).unwrap();
         let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let relay = Arc::new(Relay::with_path(config, Some(path)).unwrap());
+        let relay = Arc::new(open(config, path));
         Kit { dir, relay, certs }
     }
 
@@ -191,7 +191,7 @@ provider = "FK"
         drop(relay);
         let path = dir.path().join("relay.toml");
         let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let relay = Arc::new(Relay::with_path(config, Some(path)).unwrap());
+        let relay = Arc::new(Relay::with_path(config, Some(path)).await.unwrap());
         relay_server::decisions::load(&relay).await.unwrap();
         Kit { dir, relay, certs }
     }
@@ -329,4 +329,21 @@ pub fn soap_question(ingivare: &str, processors: &[&str]) -> Vec<u8> {
         _ => text,
     };
     envelope(body.as_bytes())
+}
+
+/// Opens a relay from a synchronous constructor (the store opens on a runtime
+/// of its own, on another thread, so it works inside any test runtime).
+fn open(config: Config, path: std::path::PathBuf) -> Relay {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(Relay::with_path(config, Some(path)))
+                .expect("the relay opens")
+        })
+        .join()
+        .expect("the opening thread")
+    })
 }

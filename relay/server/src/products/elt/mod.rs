@@ -39,6 +39,7 @@ use crate::metrics::{METRICS, Reason};
 use crate::providers::SubmitOutcome;
 
 mod refusal;
+pub mod shared;
 pub use refusal::Refusal;
 
 /// One call's content, as either way in decoded it.
