@@ -623,12 +623,20 @@ impl Demo {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let log = std::fs::File::create(logs.join("postgres.log"))?;
         let child = run(&bin.join("postgres"))
             .arg("-D")
             .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c"])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+            ])
             .arg(format!("unix_socket_directories={}", pg.display()))
             .args(["-c", "fsync=off"])
             .stdout(Stdio::null())
@@ -638,7 +646,10 @@ impl Demo {
             .context("cannot start postgres")?;
         self.children.push(("postgres".to_owned(), child));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,
                 "the throwaway PostgreSQL did not start; see {}",
@@ -705,7 +716,8 @@ fn postgres_bin_dir() -> Option<PathBuf> {
     });
     versions.pop().or_else(|| {
         std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path).find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
+            std::env::split_paths(&path)
+                .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
         })
     })
 }

@@ -193,12 +193,17 @@ impl Relay {
                     retention: m.retention()?,
                     ..relay_mailbox::StoreOptions::default()
                 };
-                let store = relay_store::Store::open(&config.store, &m.store, Arc::new(kek), options)
-                    .await
-                    .with_context(|| match config.store.kind {
-                        relay_store::StoreKind::Redb => format!("mailbox.store: {}", m.store.display()),
-                        relay_store::StoreKind::Postgres => "store: the PostgreSQL database".to_owned(),
-                    })?;
+                let store =
+                    relay_store::Store::open(&config.store, &m.store, Arc::new(kek), options)
+                        .await
+                        .with_context(|| match config.store.kind {
+                            relay_store::StoreKind::Redb => {
+                                format!("mailbox.store: {}", m.store.display())
+                            }
+                            relay_store::StoreKind::Postgres => {
+                                "store: the PostgreSQL database".to_owned()
+                            }
+                        })?;
                 Some(store)
             }
             None => {

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use relay_ident::Organisationsnummer;
 use relay_mailbox::{MailboxStore, Outbox};
-use relay_store::Store;
 use relay_shs::{AdmKind, ErrorCode, Label, TransferType};
+use relay_store::Store;
 
 use crate::Relay;
 use crate::admission::{self, Admitted, Caller, Delivery};

@@ -32,8 +32,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use relay_ident::Organisationsnummer;
 use relay_mailbox::{MailboxStore, MessageLabel, Outbox, PutOutcome};
-use relay_store::Store;
 use relay_shs::{ErrorCode, Label, SequenceType, ShsError, ShsMessage};
+use relay_store::Store;
 use zeroize::Zeroizing;
 
 use crate::Relay;

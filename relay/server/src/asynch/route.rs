@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use relay_ident::Organisationsnummer;
 use relay_mailbox::{MailboxStore, MessageState};
-use relay_store::Store;
 use relay_shs::{AdmKind, ErrorCode, Label, ShsError, ShsMessage, TransferType};
+use relay_store::Store;
 use tokio::io::AsyncReadExt;
 use zeroize::Zeroizing;
 
