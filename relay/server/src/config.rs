@@ -57,6 +57,10 @@ pub struct Config {
     /// When providers count as failing and when that is a disturbance.
     #[serde(default)]
     pub disturbance: relay_audit::DisturbanceConfig,
+    /// The service-level targets `shs-relay sla-report` holds the audit trail
+    /// against (default: the terms'); see [`Config::sla`].
+    #[serde(default)]
+    pub service_levels: relay_audit::SlaConfig,
 }
 
 /// ELT: the rules of the service's terms (seed 000) and where reports go.
@@ -772,7 +776,19 @@ impl Config {
             Section::one::<relay_telemetry::TracingConfig>("tracing", false),
             Section::one::<ProbeConfig>("probe", false),
             Section::one::<relay_audit::DisturbanceConfig>("disturbance", false),
+            Section::one::<relay_audit::SlaConfig>("service_levels", false),
         ]
+    }
+
+    /// What the service-level report measures against: the targets of
+    /// `[service_levels]` with the probe definitions of `[probe]`, the ones the
+    /// relay's own outage detector runs with.
+    pub fn sla(&self) -> relay_audit::SlaConfig {
+        relay_audit::SlaConfig {
+            probe_failures_for_outage: self.probe.failures_for_outage,
+            probe_gap_intervals: self.probe.gap_intervals,
+            ..self.service_levels.clone()
+        }
     }
 
     fn check(&self, r: &mut Report) {
@@ -841,6 +857,27 @@ impl Config {
         }
         if let Some(a) = &self.audit {
             r.positive("audit.max_file_mb", a.max_file_mb);
+        }
+        let sl = &self.service_levels;
+        r.positive("service_levels.fast_ms", sl.fast_ms);
+        if sl.slow_ms < sl.fast_ms {
+            r.error("service_levels.slow_ms", "must be at least fast_ms");
+        }
+        for (key, value) in [
+            ("fast_target_percent", sl.fast_target_percent),
+            ("slow_target_percent", sl.slow_target_percent),
+            ("answered_target_percent", sl.answered_target_percent),
+            (
+                "availability_target_percent",
+                sl.availability_target_percent,
+            ),
+        ] {
+            if !(0.0..=100.0).contains(&value) {
+                r.error(
+                    format!("service_levels.{key}"),
+                    "must be a percentage from 0 to 100",
+                );
+            }
         }
         if let Some(t) = &self.tracing
             && let Err((key, reason)) = t.check()
@@ -1034,6 +1071,41 @@ mod tests {
         let path = dir.join("relay.toml");
         std::fs::write(&path, text).unwrap();
         Config::load(&path)
+    }
+
+    #[test]
+    fn the_service_level_targets_come_from_the_file_and_the_probe_definitions_from_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = files(dir.path());
+        let c = load(dir.path(), &base).unwrap();
+        assert_eq!(c.sla(), relay_audit::SlaConfig::default());
+        let c = load(
+            dir.path(),
+            &format!(
+                "{base}\n[probe]\ninterval_s = 10\ngap_intervals = 5\nfailures_for_outage = 3\n\n[service_levels]\navailability_target_percent = 99.5\nanswered_basis = \"complete\"\nmax_unplanned_outages_per_month = 2\n"
+            ),
+        )
+        .unwrap();
+        let sla = c.sla();
+        assert_eq!(sla.availability_target_percent, 99.5);
+        assert_eq!(sla.answered_basis, relay_audit::AnsweredBasis::Complete);
+        assert_eq!(sla.max_unplanned_outages_per_month, 2);
+        assert_eq!(
+            (sla.probe_gap_intervals, sla.probe_failures_for_outage),
+            (5, 3)
+        );
+        assert_eq!(sla.fast_ms, 7_000, "unset keys keep the terms' figures");
+        for (text, key) in [
+            (
+                "availability_target_percent = 101.0",
+                "service_levels.availability_target_percent",
+            ),
+            ("probe_gap_intervals = 5", "service_levels"),
+            ("fast_ms = 0", "service_levels.fast_ms"),
+        ] {
+            let e = load(dir.path(), &format!("{base}\n[service_levels]\n{text}\n")).unwrap_err();
+            assert!(e.key.starts_with(key), "{text}: {e}");
+        }
     }
 
     #[test]
