@@ -205,6 +205,7 @@ pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
 pub struct Demo {
     pub info: DemoInfo,
     pub dir: PathBuf,
+    bin_dir: PathBuf,
     children: Vec<(String, Child)>,
 }
 
@@ -401,6 +402,7 @@ impl Demo {
                 .into(),
             },
             dir: dir.clone(),
+            bin_dir: opts.bin_dir.clone(),
             children: Vec::new(),
         };
 
@@ -449,21 +451,50 @@ impl Demo {
                 + &tracing_toml(opts.otlp_endpoint.as_deref(), "shs-relay")
                 + &opts.relay_extra,
         )?;
+        demo.start_relay().await?;
+        Ok(demo)
+    }
+
+    /// Starts the relay from its configuration file, puts its addresses in
+    /// `info` and writes `demo.json`.
+    async fn start_relay(&mut self) -> anyhow::Result<()> {
         let args = [
             "serve".into(),
             "--config".into(),
-            relay_config.display().to_string(),
+            self.info.relay.config.display().to_string(),
         ];
-        let addrs = demo.spawn("shs-relay", &opts.bin_dir, &args, &logs).await?;
-        demo.info.relay.url = format!("https://{}", addr_of(&addrs, "listen")?);
-        demo.info.admin.insert(
+        let (bin_dir, logs) = (self.bin_dir.clone(), self.info.logs.clone());
+        let addrs = self.spawn("shs-relay", &bin_dir, &args, &logs).await?;
+        self.info.relay.url = format!("https://{}", addr_of(&addrs, "listen")?);
+        self.info.admin.insert(
             "url".into(),
             format!("http://{}", addr_of(&addrs, "admin")?),
         );
+        let json = serde_json::to_string_pretty(&self.info)?;
+        std::fs::write(self.dir.join("demo.json"), json)?;
+        Ok(())
+    }
 
-        let json = serde_json::to_string_pretty(&demo.info)?;
-        std::fs::write(dir.join("demo.json"), json)?;
-        Ok(demo)
+    /// Kills `bin` at once (SIGKILL, as a crash or a power cut would) and
+    /// waits until it has exited, so its files are closed. For tests.
+    pub async fn kill(&mut self, bin: &str) -> anyhow::Result<()> {
+        let i = self
+            .children
+            .iter()
+            .position(|(b, _)| b == bin)
+            .with_context(|| format!("{bin} is not running"))?;
+        let (_, mut child) = self.children.remove(i);
+        child.kill().await?;
+        Ok(())
+    }
+
+    /// Starts the relay again from the same configuration, store and audit
+    /// trail after [`Demo::kill`]: new ports, in `info` and `demo.json`.
+    pub async fn restart_relay(&mut self) -> anyhow::Result<()> {
+        if self.children.iter().any(|(b, _)| b == "shs-relay") {
+            bail!("the relay is still running");
+        }
+        self.start_relay().await
     }
 
     /// Starts `bin`, sends its stderr to `logs/NAME.log`, and returns the JSON
@@ -475,7 +506,11 @@ impl Demo {
         args: &[String],
         logs: &Path,
     ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-        let log = std::fs::File::create(logs.join(format!("{bin}.log")))?;
+        // Appended to: a process started again keeps its earlier log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join(format!("{bin}.log")))?;
         let mut child = Command::new(bin_dir.join(bin))
             .args(args)
             .stdin(Stdio::null())

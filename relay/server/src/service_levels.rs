@@ -134,6 +134,10 @@ async fn health_round(relay: &Relay, timeout: Duration) -> usize {
 
 /// The prober and the disturbance timer, until the process ends.
 pub async fn run(relay: Arc<Relay>, front: Option<SocketAddr>) {
+    // The disturbance tracker's clock; probes keep their own interval, even
+    // when it is shorter (a probe late by more than `gap_intervals` intervals
+    // would read as the relay down).
+    const TICK: Duration = Duration::from_secs(5);
     let mut next_probe = tokio::time::Instant::now();
     loop {
         let interval = relay.live().config.probe.interval_s;
@@ -143,7 +147,13 @@ pub async fn run(relay: Arc<Relay>, front: Option<SocketAddr>) {
         }
         let t = relay.service_levels.tracker().tick(Utc::now());
         transition(&relay, t).await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        let next_tick = tokio::time::Instant::now() + TICK;
+        let wake = if interval > 0 {
+            next_tick.min(next_probe)
+        } else {
+            next_tick
+        };
+        tokio::time::sleep_until(wake).await;
     }
 }
 
