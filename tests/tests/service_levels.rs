@@ -57,7 +57,7 @@ async fn audit_until(stack: &Stack, what: &str, pred: impl Fn(&str) -> bool) -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_agencies_down_are_a_disturbance_not_an_outage() {
-    let stack = Stack::start_with(|o| o.relay_extra = "\n[probe]\ninterval_s = 1\n".into()).await;
+    let stack = Stack::start_with(|o| o.probe_extra = "interval_s = 1\n".into()).await;
     let info = stack.demo().info.clone();
     let r = reqwest::Client::new()
         .put(format!("{}/admin/scenario", info.sim.admin))
@@ -164,7 +164,8 @@ fn sla_report(config: &std::path::Path, month: &str) -> serde_json::Value {
 async fn a_stopped_relay_is_an_unplanned_outage_in_the_report() {
     // A probe a second; more than five seconds without one is the relay down.
     let mut stack = Stack::start_with(|o| {
-        o.relay_extra = "\n[probe]\ninterval_s = 1\ngap_intervals = 5\n\n[service_levels]\navailability_target_percent = 99.9\n".into()
+        o.probe_extra = "interval_s = 1\ngap_intervals = 5\n".into();
+        o.relay_extra = "\n[service_levels]\navailability_target_percent = 99.9\n".into();
     })
     .await;
     audit_until(&stack, "probe record", |a| a.contains("\"probe\"")).await;
@@ -175,14 +176,7 @@ async fn a_stopped_relay_is_an_unplanned_outage_in_the_report() {
     let restarting = chrono::Utc::now();
     stack.restart_relay().await;
     // The restarted relay's first successful probe ends the outage.
-    audit_until(&stack, "successful probe after the restart", |a| {
-        a.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .any(|v| {
-                v["kind"] == "probe" && v["result"] == "ok" && instant(&v["time"]) >= restarting
-            })
-    })
-    .await;
+    probe_since(&stack, restarting, "ok").await;
 
     // Whatever the weekday and hour: the outage list holds every outage, in
     // opening hours or not (only those count against the targets). The month
@@ -217,5 +211,45 @@ async fn a_stopped_relay_is_an_unplanned_outage_in_the_report() {
         found,
         "no unplanned outage from {killed} to {restarting} in {months:?}: {seen:#?}"
     );
+    stack.stop().await;
+}
+
+/// Waits for a probe record with `result` written at or after `since`.
+async fn probe_since(stack: &Stack, since: chrono::DateTime<chrono::Utc>, result: &str) {
+    audit_until(stack, &format!("probe {result} since {since}"), |a| {
+        a.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["kind"] == "probe" && v["result"] == result && instant(&v["time"]) >= since)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probe_pings_through_the_front_and_fails_when_the_front_refuses() {
+    // The demo gives the prober a client certificate of its own: each probe is
+    // a real SHS ping over mutual TLS, through admission and the gate.
+    let stack = Stack::start_with(|o| o.probe_extra = "interval_s = 1\n".into()).await;
+    let start = chrono::Utc::now();
+    probe_since(&stack, start, "ok").await;
+
+    // The operator suspends the prober's organisation: the front refuses its
+    // ping (the port still accepts connections, so only a real round sees it).
+    let admin = &stack.demo().info.admin["url"];
+    let client = reqwest::Client::new();
+    let operator = |action: &str| {
+        client
+            .post(format!("{admin}/admin/{action}?org={NODE_ORG}"))
+            .header("X-SHS-Admin", "1")
+            .send()
+    };
+    let suspended = chrono::Utc::now();
+    assert!(operator("suspend").await.unwrap().status().is_success());
+    probe_since(&stack, suspended, "failed:front").await;
+    let (_, status) = admin_get(&stack, "/admin/status").await;
+    assert!(status.contains("failed:front"), "{status}");
+
+    let resumed = chrono::Utc::now();
+    assert!(operator("resume").await.unwrap().status().is_success());
+    probe_since(&stack, resumed, "ok").await;
     stack.stop().await;
 }

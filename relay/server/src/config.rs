@@ -253,6 +253,21 @@ pub struct ProbeConfig {
     pub failures_for_outage: u32,
     /// Probe intervals without any probe record that count as the relay down.
     pub gap_intervals: u32,
+    /// A client certificate (PEM) for the SHS ping round: with it and
+    /// `client_key`, each probe sends a synchronous SHS ping to the relay's own
+    /// front over mutual TLS, answered through admission, the gate and the ping
+    /// product like any caller's (its organisation needs an agreement for
+    /// ping). Without: the probe only checks that the front accepts a TCP
+    /// connection.
+    pub client_cert: Option<PathBuf>,
+    /// The key of `client_cert` (PEM).
+    pub client_key: Option<PathBuf>,
+    /// The CA the front's certificate is checked against (default:
+    /// `front.client_ca`, the relay's own CA).
+    pub ca: Option<PathBuf>,
+    /// The name the front's certificate is checked for (default: the host of
+    /// `front.public_url`, else `localhost`).
+    pub server_name: Option<String>,
 }
 
 impl Default for ProbeConfig {
@@ -261,7 +276,31 @@ impl Default for ProbeConfig {
             interval_s: 60,
             failures_for_outage: 2,
             gap_intervals: 3,
+            client_cert: None,
+            client_key: None,
+            ca: None,
+            server_name: None,
         }
+    }
+}
+
+impl ProbeConfig {
+    /// The SHS ping round's client identity, when configured.
+    pub fn client_identity(&self) -> Option<(&Path, &Path)> {
+        self.client_cert.as_deref().zip(self.client_key.as_deref())
+    }
+
+    /// The name the front's certificate must carry for the ping round.
+    pub fn server_name(&self, front: &Front) -> String {
+        if let Some(name) = &self.server_name {
+            return name.clone();
+        }
+        front
+            .public_url
+            .as_deref()
+            .and_then(|u| u.parse::<http::Uri>().ok())
+            .and_then(|u| u.host().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".to_owned())
     }
 }
 
@@ -858,6 +897,22 @@ impl Config {
         if let Some(a) = &self.audit {
             r.positive("audit.max_file_mb", a.max_file_mb);
         }
+        let probe = &self.probe;
+        if probe.client_cert.is_some() != probe.client_key.is_some() {
+            r.error("probe.client_key", "client_cert and client_key go together");
+        }
+        if let Some(p) = &probe.client_cert {
+            r.certificates("probe.client_cert", p);
+        }
+        if let Some(p) = &probe.client_key {
+            r.private_key("probe.client_key", p);
+        }
+        if let Some((cert, key)) = probe.client_identity() {
+            r.key_pair("probe.client_key", cert, key);
+        }
+        if let Some(p) = &probe.ca {
+            r.certificates("probe.ca", p);
+        }
         let sl = &self.service_levels;
         r.positive("service_levels.fast_ms", sl.fast_ms);
         if sl.slow_ms < sl.fast_ms {
@@ -1106,6 +1161,27 @@ mod tests {
             let e = load(dir.path(), &format!("{base}\n[service_levels]\n{text}\n")).unwrap_err();
             assert!(e.key.starts_with(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn the_probes_client_certificate_and_key_go_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = files(dir.path());
+        let cert = dir.path().join("cert.pem").display().to_string();
+        let key = dir.path().join("key.pem").display().to_string();
+        let e = load(
+            dir.path(),
+            &format!("{base}\n[probe]\nclient_cert = {cert:?}\n"),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "probe.client_key", "{e}");
+        let c = load(
+            dir.path(),
+            &format!("{base}\n[probe]\nclient_cert = {cert:?}\nclient_key = {key:?}\n"),
+        )
+        .unwrap();
+        assert!(c.probe.client_identity().is_some());
+        assert_eq!(c.probe.server_name(&c.front), "localhost");
     }
 
     #[test]

@@ -167,6 +167,8 @@ pub struct DemoOptions {
     pub max_in_flight: Option<usize>,
     /// Extra lines inside the relay's `[elt]` table.
     pub elt_extra: String,
+    /// Extra lines inside the relay's `[probe]` table (tests shorten the interval).
+    pub probe_extra: String,
     /// An OTLP/gRPC collector (`http://host:port`): when set, the relay and
     /// every adapter export their spans there (`[tracing]` in their configs).
     pub otlp_endpoint: Option<String>,
@@ -184,6 +186,7 @@ impl DemoOptions {
             withdrawn: Vec::new(),
             max_in_flight: None,
             elt_extra: String::new(),
+            probe_extra: String::new(),
             otlp_endpoint: None,
         })
     }
@@ -212,6 +215,8 @@ pub struct Demo {
 struct Pki {
     ca: PathBuf,
     relay: CertFiles,
+    /// The relay's prober, a client of its own front (`[probe] client_cert`).
+    prober: CertFiles,
     sim: CertFiles,
     adapters: BTreeMap<&'static str, CertFiles>,
     clients: Vec<DemoClient>,
@@ -235,6 +240,13 @@ fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
     let ca_files = ca.as_issued().write(&pki, "ca")?;
     let local = ["localhost", "127.0.0.1"];
     let relay = ca.server_cert("shs-relay", &local)?.write(&pki, "relay")?;
+    let prober = ca
+        .client_cert(&Subject {
+            serial_number: Some(NODE_ORG),
+            organisation: Some("shs-relay demo"),
+            common_name: "shs-relay demo prober",
+        })?
+        .write(&pki, "prober")?;
     let sim = ca.server_cert("shs-sim", &local)?.write(&pki, "sim")?;
     let mut adapters = BTreeMap::new();
     for (id, _) in ADAPTERS {
@@ -307,6 +319,7 @@ fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
     Ok(Pki {
         ca: ca_files.cert,
         relay,
+        prober,
         sim,
         adapters,
         clients,
@@ -670,6 +683,12 @@ ttl_hours = 72
 dir = {audit_dir}
 key_file = {audit_key}
 
+# The prober pings the front as a caller would, with its own certificate.
+[probe]
+client_cert = {prober_cert}
+client_key = {prober_key}
+{probe_extra}
+
 [admin]
 listen = "127.0.0.1:0"
 
@@ -678,6 +697,9 @@ file = {log}
 "#,
         relay_cert = q(&pki.relay.cert),
         relay_key = q(&pki.relay.key),
+        prober_cert = q(&pki.prober.cert),
+        prober_key = q(&pki.prober.key),
+        probe_extra = opts.probe_extra,
         ca = q(&pki.ca),
         log = q(&logs.join("shs-relay.app.log")),
         deadline = opts.deadline_base_ms.unwrap_or(12_000),
@@ -714,6 +736,11 @@ file = {log}
     let _ = write!(
         s,
         "\n[[agreements]]\norg = \"5566778899\"\nname = \"Exempel Drift AB\"\nproducts = [\"ssbtek\", \"ping\"]\n\n[[processors]]\norg = \"5566778899\"\nfor = [\"2120002411\", \"2120000142\"]\n"
+    );
+    // The prober's own organisation (the node's) may ping, nothing else.
+    let _ = write!(
+        s,
+        "\n[[agreements]]\norg = \"{NODE_ORG}\"\nname = \"shs-relay demo prober\"\nproducts = [\"ping\"]\n"
     );
     let _ = write!(
         s,
