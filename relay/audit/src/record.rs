@@ -531,7 +531,7 @@ pub struct ProbeRecord {
 }
 
 /// What a probe came to. Written as `ok` or `failed:<step>`, the step being the
-/// first that failed (`shs_ping`, `providers`, `store`, ...).
+/// first that failed (`front`, `providers`, `store`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProbeResult {
     Ok,

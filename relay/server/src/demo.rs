@@ -190,6 +190,13 @@ impl DemoOptions {
             otlp_endpoint: None,
         })
     }
+
+    /// Switches the relay's prober off (`[probe] interval_s = 0`): for tests
+    /// that count every request, refusal or span, to which the prober's own
+    /// SHS pings would add.
+    pub fn without_prober(&mut self) {
+        self.probe_extra.push_str("interval_s = 0\n");
+    }
 }
 
 /// The directory holding the workspace's binaries: beside this executable, or one
