@@ -22,7 +22,9 @@
 //! - **failed**: `failed:<code>` (older files: `error`), or a refusal by the
 //!   relay or a provider, or (without `by`) with a code not in that list (older
 //!   files wrote relay-side refusals that way);
-//! - **overloaded**, **deadline passed**: turned away, no answer.
+//! - **overloaded**, **deadline passed**: turned away, no answer (an overload
+//!   with `by = caller`, the caller over its own share of the in-flight
+//!   limit, is the caller's fault like a rate limit).
 //!
 //! Definitions:
 //!
@@ -903,6 +905,9 @@ fn sample(r: &RequestRecord, day: NaiveDate, config: &SlaConfig) -> Sample {
     let class = match (&r.result, r.answer()) {
         (_, Some(answer)) => Class::Answered(answer),
         (RequestResult::Refused(code), _) if callers_fault(code) => Class::CallerFault,
+        // Over its own share of the in-flight limit: the caller's doing, like a
+        // rate limit; the relay's whole limit full is the relay's.
+        (RequestResult::Overloaded, _) if r.by == Some(FailedBy::Caller) => Class::CallerFault,
         (RequestResult::Overloaded, _) => Class::Overloaded,
         (RequestResult::DeadlinePassed, _) => Class::DeadlinePassed,
         _ => Class::Failed,

@@ -691,13 +691,17 @@ fn who_failed_decides_between_the_callers_fault_and_a_failure() {
             // Older records: the list decides.
             by("refused:validation", None),
             by("refused:odd_new_rule", None),
+            // The caller over its own share, and the relay's whole limit full.
             by("overloaded", Some(Caller)),
+            by("overloaded", Some(Relay)),
+            by("overloaded", None),
         ],
     );
     let rep = sla_report(&[path], "2026-05", &SlaConfig::default(), december()).unwrap();
-    assert_eq!(rep.requests.refused_caller_fault, 2);
+    assert_eq!(rep.requests.refused_caller_fault, 3);
     assert_eq!(rep.requests.failed, 2);
-    assert_eq!(rep.requests.overloaded, 1);
+    assert_eq!(rep.requests.overloaded, 2);
+    assert_eq!(rep.answered_share.eligible, 4);
 }
 
 #[test]
