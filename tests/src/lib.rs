@@ -116,6 +116,27 @@ impl Stack {
         all
     }
 
+    /// Kills the relay (SIGKILL, as a crash would) and waits until it has exited.
+    pub async fn kill_relay(&mut self) {
+        self.demo
+            .as_mut()
+            .expect("running")
+            .kill("shs-relay")
+            .await
+            .expect("the relay is killed");
+    }
+
+    /// Starts the relay again from the same configuration, store and audit
+    /// trail (after [`Stack::kill_relay`]); [`Stack::relay_url`] follows it.
+    pub async fn restart_relay(&mut self) {
+        self.demo
+            .as_mut()
+            .expect("running")
+            .restart_relay()
+            .await
+            .expect("the relay starts again");
+    }
+
     /// Stops every process gracefully.
     pub async fn stop(mut self) {
         if let Some(d) = self.demo.take() {

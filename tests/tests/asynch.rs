@@ -311,47 +311,10 @@ async fn accepted_messages_survive_a_kill_of_the_relay_and_the_cli_fetches_them(
         let tx = shs_cli(&stack, &["send", "-t", STOCKHOLM, "-p", PRODUCT, "-i", &f]);
         sent.push(tx.trim().to_owned());
     }
-    let pid = stack.demo().pid_of("shs-relay").unwrap();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    // SIGKILL is delivered asynchronously: wait until the process is dead (gone
-    // or a zombie), so its store files are closed before the new one opens them.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        if state.is_empty() || state.contains("State:\tZ") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the relay did not die");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
+    stack.kill_relay().await;
     // The same configuration, a new process.
-    let mut child = tokio::process::Command::new(
-        relay_server::demo::default_bin_dir()
-            .unwrap()
-            .join("shs-relay"),
-    )
-    .args(["serve", "--config"])
-    .arg(&stack.demo().info.relay.config)
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null())
-    .kill_on_drop(true)
-    .spawn()
-    .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut first)
-        .await
-        .unwrap();
-    let addr: serde_json::Value = serde_json::from_str(&first).unwrap();
-    let url = format!("https://{}", addr["listen"].as_str().unwrap());
-    stack.demo.as_mut().unwrap().info.relay.url = url.clone();
+    stack.restart_relay().await;
+    let url = stack.relay_url().to_owned();
 
     for tx in &sent {
         let tx = tx.clone();
@@ -383,7 +346,6 @@ async fn accepted_messages_survive_a_kill_of_the_relay_and_the_cli_fetches_them(
         sent.iter().all(|tx| !xml.contains(tx.as_str())),
         "fetched and acknowledged: {xml}"
     );
-    let _ = child.kill().await;
     stack.stop().await;
 }
 

@@ -63,7 +63,7 @@ async fn ask(stack: &Stack) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_shows_providers_the_relay_and_a_disturbance_in_a_real_browser() {
-    let stack = Stack::start_with(|o| o.relay_extra = "\n[probe]\ninterval_s = 1\n".into()).await;
+    let stack = Stack::start_with(|o| o.probe_extra.push_str("interval_s = 1\n")).await;
     let admin = stack.demo().info.admin["url"].clone();
     let profile = tempfile::tempdir().unwrap();
     for _ in 0..3 {

@@ -21,7 +21,8 @@ fn counter(metrics: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_sees_traffic_in_metrics_and_can_drain_the_node() {
-    let stack = Stack::start().await;
+    // Exact counts: without the prober's pings.
+    let stack = Stack::start_with(|o| o.without_prober()).await;
     let admin = stack.demo().info.admin["url"].clone();
     let relay = stack.relay_url().to_owned();
     let sundsvall = stack.client("2120002411");

@@ -1,7 +1,8 @@
 //! Service levels end to end: two agencies down in the simulator make a
 //! disturbance (gauge, `/admin/status`, an incident record), the node stays
 //! ready and answers stay partial and in time; the prober writes probe records;
-//! refusals reach the audit trail.
+//! refusals reach the audit trail; a relay that was stopped shows as an
+//! unplanned outage in `shs-relay sla-report`, against the configured targets.
 
 use std::time::{Duration, Instant};
 
@@ -56,7 +57,7 @@ async fn audit_until(stack: &Stack, what: &str, pred: impl Fn(&str) -> bool) -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_agencies_down_are_a_disturbance_not_an_outage() {
-    let stack = Stack::start_with(|o| o.relay_extra = "\n[probe]\ninterval_s = 1\n".into()).await;
+    let stack = Stack::start_with(|o| o.probe_extra = "interval_s = 1\n".into()).await;
     let info = stack.demo().info.clone();
     let r = reqwest::Client::new()
         .put(format!("{}/admin/scenario", info.sim.admin))
@@ -123,5 +124,132 @@ async fn two_agencies_down_are_a_disturbance_not_an_outage() {
         a.contains("refused:IllegalSender")
     })
     .await;
+    stack.stop().await;
+}
+
+/// The instant an RFC 3339 text names.
+fn instant(v: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{v}: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// `shs-relay sla-report --config FILE --month MONTH --format json`.
+fn sla_report(config: &std::path::Path, month: &str) -> serde_json::Value {
+    let out = std::process::Command::new(
+        relay_server::demo::default_bin_dir()
+            .unwrap()
+            .join("shs-relay"),
+    )
+    .args([
+        "sla-report",
+        "--format",
+        "json",
+        "--month",
+        month,
+        "--config",
+    ])
+    .arg(config)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "sla-report: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_relay_is_an_unplanned_outage_in_the_report() {
+    // A probe a second; more than five seconds without one is the relay down.
+    let mut stack = Stack::start_with(|o| {
+        o.probe_extra = "interval_s = 1\ngap_intervals = 5\n".into();
+        o.relay_extra = "\n[service_levels]\navailability_target_percent = 99.9\n".into();
+    })
+    .await;
+    audit_until(&stack, "probe record", |a| a.contains("\"probe\"")).await;
+    let killed = chrono::Utc::now();
+    stack.kill_relay().await;
+    // Down for well over the gap, however slow the machine.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let restarting = chrono::Utc::now();
+    stack.restart_relay().await;
+    // The restarted relay's first successful probe ends the outage.
+    probe_since(&stack, restarting, "ok").await;
+
+    // Whatever the weekday and hour: the outage list holds every outage, in
+    // opening hours or not (only those count against the targets). The month
+    // is Stockholm's; one of these is it, even at a month's turn.
+    let config = stack.demo().info.relay.config.clone();
+    let mut months: Vec<String> = [-1, 0, 1]
+        .map(|d| {
+            (killed + chrono::Duration::days(d))
+                .format("%Y-%m")
+                .to_string()
+        })
+        .to_vec();
+    months.dedup();
+    let mut seen = Vec::new();
+    let mut found = false;
+    for month in &months {
+        let report = sla_report(&config, month);
+        // The configured targets and probe definitions, not the terms' defaults.
+        assert_eq!(report["config"]["availability_target_percent"], 99.9);
+        assert_eq!(report["availability"]["target_percent"], 99.9);
+        assert_eq!(report["config"]["probe_gap_intervals"], 5);
+        for o in report["outages"].as_array().unwrap() {
+            seen.push(o.clone());
+            let covers = instant(&o["start"]) <= killed + chrono::Duration::seconds(5)
+                && instant(&o["end"]) >= restarting;
+            if o["kind"] == "unplanned" && o["sources"].to_string().contains("prober") && covers {
+                found = true;
+            }
+        }
+    }
+    assert!(
+        found,
+        "no unplanned outage from {killed} to {restarting} in {months:?}: {seen:#?}"
+    );
+    stack.stop().await;
+}
+
+/// Waits for a probe record with `result` written at or after `since`.
+async fn probe_since(stack: &Stack, since: chrono::DateTime<chrono::Utc>, result: &str) {
+    audit_until(stack, &format!("probe {result} since {since}"), |a| {
+        a.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["kind"] == "probe" && v["result"] == result && instant(&v["time"]) >= since)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_probe_pings_through_the_front_and_fails_when_the_front_refuses() {
+    // The demo gives the prober a client certificate of its own: each probe is
+    // a real SHS ping over mutual TLS, through admission and the gate.
+    let stack = Stack::start_with(|o| o.probe_extra = "interval_s = 1\n".into()).await;
+    let start = chrono::Utc::now();
+    probe_since(&stack, start, "ok").await;
+
+    // The operator suspends the prober's organisation: the front refuses its
+    // ping (the port still accepts connections, so only a real round sees it).
+    let admin = &stack.demo().info.admin["url"];
+    let client = reqwest::Client::new();
+    let operator = |action: &str| {
+        client
+            .post(format!("{admin}/admin/{action}?org={NODE_ORG}"))
+            .header("X-SHS-Admin", "1")
+            .send()
+    };
+    let suspended = chrono::Utc::now();
+    assert!(operator("suspend").await.unwrap().status().is_success());
+    probe_since(&stack, suspended, "failed:front").await;
+    let (_, status) = admin_get(&stack, "/admin/status").await;
+    assert!(status.contains("failed:front"), "{status}");
+
+    let resumed = chrono::Utc::now();
+    assert!(operator("resume").await.unwrap().status().is_success());
+    probe_since(&stack, resumed, "ok").await;
     stack.stop().await;
 }

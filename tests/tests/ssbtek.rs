@@ -438,6 +438,8 @@ async fn a_slow_failing_or_withdrawn_agency_never_fails_the_whole_answer() {
         o.deadline_base_ms = Some(4_000);
         o.withdrawn = vec![("SO".into(), SUNDSVALL.into())];
         o.max_in_flight = Some(1);
+        // One permit: the prober's ping must not take it.
+        o.without_prober();
     })
     .await;
     // While one request waits on the slow agency, a second is refused at once.

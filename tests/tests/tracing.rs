@@ -52,7 +52,12 @@ fn complete(spans: &[CollectedSpan]) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_ssbtek_request_is_one_trace_from_the_front_to_every_adapter() {
     let collector = Collector::start().await;
-    let stack = Stack::start_with(|o| o.otlp_endpoint = Some(collector.url.clone())).await;
+    // One request's spans: without the prober's pings and their traces.
+    let stack = Stack::start_with(|o| {
+        o.otlp_endpoint = Some(collector.url.clone());
+        o.without_prober();
+    })
+    .await;
 
     let spec = LabelSpec::synch_request(SUNDSVALL, NODE_ORG, SSBTEK_PRODUCT, 1);
     let q = question();
@@ -209,7 +214,12 @@ async fn without_a_tracing_section_no_trace_context_is_sent() {
 async fn an_elt_submission_is_one_trace_into_the_fk_adapter_and_carries_no_report_content() {
     use relay_server::demo::{ELT_ANORDNARE, ELT_ASSISTANT, ELT_VENDOR};
     let collector = Collector::start().await;
-    let stack = Stack::start_with(|o| o.otlp_endpoint = Some(collector.url.clone())).await;
+    // One request's spans: without the prober's pings and their traces.
+    let stack = Stack::start_with(|o| {
+        o.otlp_endpoint = Some(collector.url.clone());
+        o.without_prober();
+    })
+    .await;
     let info = &stack.demo().info;
     let signer = |role: &str| {
         let s = info.elt.signers.iter().find(|s| s.role == role).unwrap();

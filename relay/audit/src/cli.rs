@@ -37,14 +37,20 @@ pub fn run_who_asked(
     render::who_asked(&report, format)
 }
 
-/// `sla-report`: the month (`YYYY-MM`) against the SSBTEK service levels
-/// ([`SlaConfig::default`]) as Markdown, JSON or one self-contained HTML file,
-/// as of now (the current month stops at now).
-pub fn run_sla_report(paths: &[PathBuf], month: &str, format: OutputFormat) -> Result<String> {
-    run_sla_report_at(paths, month, format, &SlaConfig::default(), Utc::now())
+/// `sla-report`: the month (`YYYY-MM`) against `config` (the relay's
+/// configured service levels, or [`SlaConfig::default`], the terms') as
+/// Markdown, JSON or one self-contained HTML file, as of now (the current month
+/// stops at now).
+pub fn run_sla_report(
+    paths: &[PathBuf],
+    month: &str,
+    format: OutputFormat,
+    config: &SlaConfig,
+) -> Result<String> {
+    run_sla_report_at(paths, month, format, config, Utc::now())
 }
 
-/// [`run_sla_report`] with the relay's configured targets and an explicit `now`.
+/// [`run_sla_report`] with an explicit `now`.
 pub fn run_sla_report_at(
     paths: &[PathBuf],
     month: &str,

@@ -78,7 +78,7 @@ pub use error::{AuditError, Result};
 pub use files::{audit_files, expand_paths};
 pub use pseudonym::{Pseudonym, PseudonymKey};
 pub use record::{
-    AdminRecord, Answer, AuditRecord, Channel, DeletionRecord, FetchRecord, FetchResult,
+    AdminRecord, Answer, AuditRecord, Channel, DeletionRecord, FailedBy, FetchRecord, FetchResult,
     IncidentRecord, OutageKind, OutageRecord, Outcome, ProbeRecord, ProbeResult, ProviderCall,
     RequestRecord, RequestResult, SlotSide,
 };

@@ -138,6 +138,22 @@ pub struct RequestRecord {
     /// The deadline the fan-out ran under.
     pub deadline_ms: u64,
     pub result: RequestResult,
+    /// Who failed, when no answer went out (`refused`, `failed`, `overloaded`,
+    /// `deadline_passed`): the relay's own account of the side at fault. Absent
+    /// for an answer (its slots say who failed) and in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<FailedBy>,
+}
+
+/// Who failed a request that got no answer (the relay's `Failure::by`, the
+/// split of pingora's error type): the caller (a refusal, a 4xx, or its own
+/// share of the in-flight limit full), a provider, or the relay itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedBy {
+    Caller,
+    Provider,
+    Relay,
 }
 
 impl RequestRecord {
@@ -515,7 +531,7 @@ pub struct ProbeRecord {
 }
 
 /// What a probe came to. Written as `ok` or `failed:<step>`, the step being the
-/// first that failed (`shs_ping`, `providers`, `store`, ...).
+/// first that failed (`front`, `providers`, `store`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProbeResult {
     Ok,
@@ -680,6 +696,30 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_says_who_failed_and_an_older_record_without_it_still_reads() {
+        let mut rec = answered(&[], 3, 12_000);
+        rec.result = RequestResult::Overloaded;
+        rec.by = Some(FailedBy::Relay);
+        let line = serde_json::to_string(&AuditRecord::from(rec.clone())).unwrap();
+        assert!(
+            line.ends_with(r#""result":"overloaded","by":"relay"}"#),
+            "{line}"
+        );
+        assert_eq!(
+            serde_json::from_str::<AuditRecord>(&line).unwrap(),
+            AuditRecord::from(rec.clone())
+        );
+        // Older files have no `by`; an answer never writes one.
+        let old = line.replace(r#","by":"relay""#, "");
+        let AuditRecord::Request(back) = serde_json::from_str(&old).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!(back.by, None);
+        let answer = serde_json::to_string(&answered(&[Outcome::Data], 3, 12_000)).unwrap();
+        assert!(!answer.contains("\"by\""), "{answer}");
+    }
+
+    #[test]
     fn an_outage_record_of_an_older_file_reads_as_unplanned() {
         let old = r#"{"kind":"outage","time":"2026-11-04T07:10:00.000Z","start":"2026-11-04T06:50:00.000Z","end":"2026-11-04T07:05:30.000Z","who":"operator:drift-1","reason":"disk"}"#;
         let AuditRecord::Outage(o) = serde_json::from_str(old).unwrap() else {
@@ -779,6 +819,7 @@ mod tests {
             latency_ms,
             deadline_ms,
             result: RequestResult::Answered,
+            by: None,
         }
     }
 

@@ -15,12 +15,16 @@
 //! - **nothing delivered**: answered, but every asked slot holds a relay-side
 //!   error: not counted as answered;
 //! - **late**: answered after its deadline: not answered in time;
-//! - **caller's fault**: `refused:<code>` with a code in
-//!   [`SlaConfig::caller_fault_codes`]; excluded from the answered share's
-//!   denominator (the service did its job by refusing);
-//! - **failed**: `failed:<code>` (older files: `error`), or a refusal with a code
-//!   not in that list (older files wrote relay-side refusals that way);
-//! - **overloaded**, **deadline passed**: turned away, no answer.
+//! - **caller's fault**: `refused:<code>` written with `by = caller`, or (older
+//!   records without `by`) with a code in [`SlaConfig::caller_fault_codes`];
+//!   excluded from the answered share's denominator (the service did its job
+//!   by refusing);
+//! - **failed**: `failed:<code>` (older files: `error`), or a refusal by the
+//!   relay or a provider, or (without `by`) with a code not in that list (older
+//!   files wrote relay-side refusals that way);
+//! - **overloaded**, **deadline passed**: turned away, no answer (an overload
+//!   with `by = caller`, the caller over its own share of the in-flight
+//!   limit, is the caller's fault like a rate limit).
 //!
 //! Definitions:
 //!
@@ -65,7 +69,7 @@ use crate::calendar::{self, MINUTES_PER_DAY};
 use crate::error::{AuditError, Result};
 use crate::files::{ReadStats, for_each_record_except};
 use crate::record::{
-    Answer, AuditRecord, FetchResult, OutageKind, Outcome, ProbeRecord, RequestRecord,
+    Answer, AuditRecord, FailedBy, FetchResult, OutageKind, Outcome, ProbeRecord, RequestRecord,
     RequestResult, SlotSide, rfc3339, rfc3339_opt,
 };
 
@@ -80,8 +84,10 @@ pub enum AnsweredBasis {
 }
 
 /// The targets and the definitions' parameters. Defaults are the terms'
-/// (SSBTEK Bilaga 4, 3.7-3.9). Reads from the relay's TOML (every key
-/// optional, defaults below).
+/// (SSBTEK Bilaga 4, 3.7-3.9). Reads from the relay's TOML, its
+/// `[service_levels]` table (every key optional, defaults below, unknown keys
+/// refused); the probe parameters come from `[probe]`. Opening hours are not
+/// configurable: they are the terms' (see [`crate::calendar`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SlaConfig {
@@ -109,9 +115,14 @@ pub struct SlaConfig {
     pub max_unplanned_outages_per_month: u64,
     /// Maximum unplanned outages per year, 3.8.1.
     pub max_unplanned_outages_per_year: u64,
-    /// Consecutive failed probes that make an unavailable period.
+    /// Consecutive failed probes that make an unavailable period. Not read
+    /// from the TOML: the relay sets it from its `[probe] failures_for_outage`,
+    /// so the report and the live detector share one definition.
+    #[serde(skip_deserializing)]
     pub probe_failures_for_outage: u32,
     /// Probe intervals without any probe record that count as the relay down.
+    /// Likewise from `[probe] gap_intervals`.
+    #[serde(skip_deserializing)]
     pub probe_gap_intervals: u32,
 }
 
@@ -886,11 +897,17 @@ impl Minutes {
 }
 
 fn sample(r: &RequestRecord, day: NaiveDate, config: &SlaConfig) -> Sample {
+    // Who failed, as the relay recorded it; older records only have the code.
+    let callers_fault = |code: &String| match r.by {
+        Some(by) => by == FailedBy::Caller,
+        None => config.caller_fault_codes.contains(code),
+    };
     let class = match (&r.result, r.answer()) {
         (_, Some(answer)) => Class::Answered(answer),
-        (RequestResult::Refused(code), _) if config.caller_fault_codes.contains(code) => {
-            Class::CallerFault
-        }
+        (RequestResult::Refused(code), _) if callers_fault(code) => Class::CallerFault,
+        // Over its own share of the in-flight limit: the caller's doing, like a
+        // rate limit; the relay's whole limit full is the relay's.
+        (RequestResult::Overloaded, _) if r.by == Some(FailedBy::Caller) => Class::CallerFault,
         (RequestResult::Overloaded, _) => Class::Overloaded,
         (RequestResult::DeadlinePassed, _) => Class::DeadlinePassed,
         _ => Class::Failed,
@@ -1072,6 +1089,8 @@ mod tests {
             SlaConfig::default()
         );
         assert!(serde_json::from_str::<SlaConfig>(r#"{"availabilty": 1}"#).is_err());
+        // The probe definitions have one home, the relay's `[probe]`.
+        assert!(serde_json::from_str::<SlaConfig>(r#"{"probe_gap_intervals": 5}"#).is_err());
         let d: crate::DisturbanceConfig = serde_json::from_str(r#"{"window_s": 300}"#).unwrap();
         assert_eq!((d.window_s, d.min_calls), (300, 3));
     }

@@ -669,6 +669,42 @@ fn without_probe_records_availability_is_not_measured_rather_than_perfect() {
 }
 
 #[test]
+fn who_failed_decides_between_the_callers_fault_and_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = PseudonymKey::from_bytes(&[5u8; 32]);
+    let path = dir.path().join("audit.jsonl");
+    let by = |code: &str, by: Option<relay_audit::FailedBy>| {
+        let mut r = request_n(&k, "2026-05-04T07:00:00Z", code, 1, 100, code, &[]);
+        if let AuditRecord::Request(r) = &mut r {
+            r.by = by;
+        }
+        r
+    };
+    use relay_audit::FailedBy::{Caller, Relay};
+    write_jsonl(
+        &path,
+        &[
+            // A code outside the list, but the relay says the caller failed.
+            by("refused:odd_new_rule", Some(Caller)),
+            // A code in the list, but the relay says it failed itself.
+            by("refused:validation", Some(Relay)),
+            // Older records: the list decides.
+            by("refused:validation", None),
+            by("refused:odd_new_rule", None),
+            // The caller over its own share, and the relay's whole limit full.
+            by("overloaded", Some(Caller)),
+            by("overloaded", Some(Relay)),
+            by("overloaded", None),
+        ],
+    );
+    let rep = sla_report(&[path], "2026-05", &SlaConfig::default(), december()).unwrap();
+    assert_eq!(rep.requests.refused_caller_fault, 3);
+    assert_eq!(rep.requests.failed, 2);
+    assert_eq!(rep.requests.overloaded, 2);
+    assert_eq!(rep.answered_share.eligible, 4);
+}
+
+#[test]
 fn the_targets_and_definitions_are_configurable() {
     let dir = tempfile::tempdir().unwrap();
     let files = [synthetic(dir.path())];

@@ -61,6 +61,10 @@ pub struct Config {
     /// When providers count as failing and when that is a disturbance.
     #[serde(default)]
     pub disturbance: relay_audit::DisturbanceConfig,
+    /// The service-level targets `shs-relay sla-report` holds the audit trail
+    /// against (default: the terms'); see [`Config::sla`].
+    #[serde(default)]
+    pub service_levels: relay_audit::SlaConfig,
 }
 
 /// ELT: the rules of the service's terms (seed 000) and where reports go.
@@ -253,6 +257,21 @@ pub struct ProbeConfig {
     pub failures_for_outage: u32,
     /// Probe intervals without any probe record that count as the relay down.
     pub gap_intervals: u32,
+    /// A client certificate (PEM) for the SHS ping round: with it and
+    /// `client_key`, each probe sends a synchronous SHS ping to the relay's own
+    /// front over mutual TLS, answered through admission, the gate and the ping
+    /// product like any caller's (its organisation needs an agreement for
+    /// ping). Without: the probe only checks that the front accepts a TCP
+    /// connection.
+    pub client_cert: Option<PathBuf>,
+    /// The key of `client_cert` (PEM).
+    pub client_key: Option<PathBuf>,
+    /// The CA the front's certificate is checked against (default:
+    /// `front.client_ca`, the relay's own CA).
+    pub ca: Option<PathBuf>,
+    /// The name the front's certificate is checked for (default: the host of
+    /// `front.public_url`, else `localhost`).
+    pub server_name: Option<String>,
 }
 
 impl Default for ProbeConfig {
@@ -261,7 +280,31 @@ impl Default for ProbeConfig {
             interval_s: 60,
             failures_for_outage: 2,
             gap_intervals: 3,
+            client_cert: None,
+            client_key: None,
+            ca: None,
+            server_name: None,
         }
+    }
+}
+
+impl ProbeConfig {
+    /// The SHS ping round's client identity, when configured.
+    pub fn client_identity(&self) -> Option<(&Path, &Path)> {
+        self.client_cert.as_deref().zip(self.client_key.as_deref())
+    }
+
+    /// The name the front's certificate must carry for the ping round.
+    pub fn server_name(&self, front: &Front) -> String {
+        if let Some(name) = &self.server_name {
+            return name.clone();
+        }
+        front
+            .public_url
+            .as_deref()
+            .and_then(|u| u.parse::<http::Uri>().ok())
+            .and_then(|u| u.host().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".to_owned())
     }
 }
 
@@ -777,7 +820,19 @@ impl Config {
             Section::one::<relay_telemetry::TracingConfig>("tracing", false),
             Section::one::<ProbeConfig>("probe", false),
             Section::one::<relay_audit::DisturbanceConfig>("disturbance", false),
+            Section::one::<relay_audit::SlaConfig>("service_levels", false),
         ]
+    }
+
+    /// What the service-level report measures against: the targets of
+    /// `[service_levels]` with the probe definitions of `[probe]`, the ones the
+    /// relay's own outage detector runs with.
+    pub fn sla(&self) -> relay_audit::SlaConfig {
+        relay_audit::SlaConfig {
+            probe_failures_for_outage: self.probe.failures_for_outage,
+            probe_gap_intervals: self.probe.gap_intervals,
+            ..self.service_levels.clone()
+        }
     }
 
     fn check(&self, r: &mut Report) {
@@ -855,6 +910,43 @@ impl Config {
         }
         if let Some(a) = &self.audit {
             r.positive("audit.max_file_mb", a.max_file_mb);
+        }
+        let probe = &self.probe;
+        if probe.client_cert.is_some() != probe.client_key.is_some() {
+            r.error("probe.client_key", "client_cert and client_key go together");
+        }
+        if let Some(p) = &probe.client_cert {
+            r.certificates("probe.client_cert", p);
+        }
+        if let Some(p) = &probe.client_key {
+            r.private_key("probe.client_key", p);
+        }
+        if let Some((cert, key)) = probe.client_identity() {
+            r.key_pair("probe.client_key", cert, key);
+        }
+        if let Some(p) = &probe.ca {
+            r.certificates("probe.ca", p);
+        }
+        let sl = &self.service_levels;
+        r.positive("service_levels.fast_ms", sl.fast_ms);
+        if sl.slow_ms < sl.fast_ms {
+            r.error("service_levels.slow_ms", "must be at least fast_ms");
+        }
+        for (key, value) in [
+            ("fast_target_percent", sl.fast_target_percent),
+            ("slow_target_percent", sl.slow_target_percent),
+            ("answered_target_percent", sl.answered_target_percent),
+            (
+                "availability_target_percent",
+                sl.availability_target_percent,
+            ),
+        ] {
+            if !(0.0..=100.0).contains(&value) {
+                r.error(
+                    format!("service_levels.{key}"),
+                    "must be a percentage from 0 to 100",
+                );
+            }
         }
         if let Some(t) = &self.tracing
             && let Err((key, reason)) = t.check()
@@ -1048,6 +1140,62 @@ mod tests {
         let path = dir.join("relay.toml");
         std::fs::write(&path, text).unwrap();
         Config::load(&path)
+    }
+
+    #[test]
+    fn the_service_level_targets_come_from_the_file_and_the_probe_definitions_from_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = files(dir.path());
+        let c = load(dir.path(), &base).unwrap();
+        assert_eq!(c.sla(), relay_audit::SlaConfig::default());
+        let c = load(
+            dir.path(),
+            &format!(
+                "{base}\n[probe]\ninterval_s = 10\ngap_intervals = 5\nfailures_for_outage = 3\n\n[service_levels]\navailability_target_percent = 99.5\nanswered_basis = \"complete\"\nmax_unplanned_outages_per_month = 2\n"
+            ),
+        )
+        .unwrap();
+        let sla = c.sla();
+        assert_eq!(sla.availability_target_percent, 99.5);
+        assert_eq!(sla.answered_basis, relay_audit::AnsweredBasis::Complete);
+        assert_eq!(sla.max_unplanned_outages_per_month, 2);
+        assert_eq!(
+            (sla.probe_gap_intervals, sla.probe_failures_for_outage),
+            (5, 3)
+        );
+        assert_eq!(sla.fast_ms, 7_000, "unset keys keep the terms' figures");
+        for (text, key) in [
+            (
+                "availability_target_percent = 101.0",
+                "service_levels.availability_target_percent",
+            ),
+            ("probe_gap_intervals = 5", "service_levels"),
+            ("fast_ms = 0", "service_levels.fast_ms"),
+        ] {
+            let e = load(dir.path(), &format!("{base}\n[service_levels]\n{text}\n")).unwrap_err();
+            assert!(e.key.starts_with(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_probes_client_certificate_and_key_go_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = files(dir.path());
+        let cert = dir.path().join("cert.pem").display().to_string();
+        let key = dir.path().join("key.pem").display().to_string();
+        let e = load(
+            dir.path(),
+            &format!("{base}\n[probe]\nclient_cert = {cert:?}\n"),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "probe.client_key", "{e}");
+        let c = load(
+            dir.path(),
+            &format!("{base}\n[probe]\nclient_cert = {cert:?}\nclient_key = {key:?}\n"),
+        )
+        .unwrap();
+        assert!(c.probe.client_identity().is_some());
+        assert_eq!(c.probe.server_name(&c.front), "localhost");
     }
 
     #[test]

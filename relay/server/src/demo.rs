@@ -179,6 +179,8 @@ pub struct DemoOptions {
     pub max_in_flight: Option<usize>,
     /// Extra lines inside the relay's `[elt]` table.
     pub elt_extra: String,
+    /// Extra lines inside the relay's `[probe]` table (tests shorten the interval).
+    pub probe_extra: String,
     /// An OTLP/gRPC collector (`http://host:port`): when set, the relay and
     /// every adapter export their spans there (`[tracing]` in their configs).
     pub otlp_endpoint: Option<String>,
@@ -203,10 +205,18 @@ impl DemoOptions {
             withdrawn: Vec::new(),
             max_in_flight: None,
             elt_extra: String::new(),
+            probe_extra: String::new(),
             otlp_endpoint: None,
             nodes: 1,
             postgres: None,
         })
+    }
+
+    /// Switches the relay's prober off (`[probe] interval_s = 0`): for tests
+    /// that count every request, refusal or span, to which the prober's own
+    /// SHS pings would add.
+    pub fn without_prober(&mut self) {
+        self.probe_extra.push_str("interval_s = 0\n");
     }
 }
 
@@ -226,12 +236,15 @@ pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
 pub struct Demo {
     pub info: DemoInfo,
     pub dir: PathBuf,
+    bin_dir: PathBuf,
     children: Vec<(String, Child)>,
 }
 
 struct Pki {
     ca: PathBuf,
     relay: CertFiles,
+    /// The relay's prober, a client of its own front (`[probe] client_cert`).
+    prober: CertFiles,
     sim: CertFiles,
     adapters: BTreeMap<&'static str, CertFiles>,
     clients: Vec<DemoClient>,
@@ -255,6 +268,13 @@ fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
     let ca_files = ca.as_issued().write(&pki, "ca")?;
     let local = ["localhost", "127.0.0.1"];
     let relay = ca.server_cert("shs-relay", &local)?.write(&pki, "relay")?;
+    let prober = ca
+        .client_cert(&Subject {
+            serial_number: Some(NODE_ORG),
+            organisation: Some("shs-relay demo"),
+            common_name: "shs-relay demo prober",
+        })?
+        .write(&pki, "prober")?;
     let sim = ca.server_cert("shs-sim", &local)?.write(&pki, "sim")?;
     let mut adapters = BTreeMap::new();
     for (id, _) in ADAPTERS {
@@ -327,6 +347,7 @@ fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
     Ok(Pki {
         ca: ca_files.cert,
         relay,
+        prober,
         sim,
         adapters,
         clients,
@@ -423,6 +444,7 @@ impl Demo {
                 relays: None,
             },
             dir: dir.clone(),
+            bin_dir: opts.bin_dir.clone(),
             children: Vec::new(),
         };
 
@@ -474,14 +496,7 @@ impl Demo {
         };
         let mut nodes = Vec::new();
         for node in 1..=opts.nodes.max(1) {
-            let (name, config) = if node == 1 {
-                ("shs-relay".to_owned(), demo.info.relay.config.clone())
-            } else {
-                (
-                    format!("shs-relay-node{node}"),
-                    config_dir.join(format!("relay-node{node}.toml")),
-                )
-            };
+            let (name, config) = node_name_and_config(&demo.info.relay.config, node);
             std::fs::write(
                 &config,
                 relay_toml(&pki, &demo.info.providers, &logs, &opts, node)
@@ -489,31 +504,67 @@ impl Demo {
                     + &tracing_toml(opts.otlp_endpoint.as_deref(), "shs-relay")
                     + &opts.relay_extra,
             )?;
-            let args = [
-                "serve".into(),
-                "--config".into(),
-                config.display().to_string(),
-            ];
-            let addrs = demo
-                .spawn_as(&name, "shs-relay", &opts.bin_dir, &args, &logs)
-                .await?;
-            nodes.push(DemoNode {
-                url: format!("https://{}", addr_of(&addrs, "listen")?),
-                admin: format!("http://{}", addr_of(&addrs, "admin")?),
-                config,
-            });
-        }
-        if let Some(first) = nodes.first() {
-            demo.info.relay.url = first.url.clone();
-            demo.info.admin.insert("url".into(), first.admin.clone());
+            nodes.push(demo.start_node(&name, config).await?);
         }
         if opts.nodes > 1 || opts.postgres.is_some() {
             demo.info.relays = Some(nodes);
         }
-
-        let json = serde_json::to_string_pretty(&demo.info)?;
-        std::fs::write(dir.join("demo.json"), json)?;
+        demo.write_info()?;
         Ok(demo)
+    }
+
+    /// Starts one relay node from its configuration file; node 1 (`shs-relay`)
+    /// is also `relay` and `admin` in `info`.
+    async fn start_node(&mut self, name: &str, config: PathBuf) -> anyhow::Result<DemoNode> {
+        let args = ["serve".into(), "--config".into(), config.display().to_string()];
+        let (bin_dir, logs) = (self.bin_dir.clone(), self.info.logs.clone());
+        let addrs = self
+            .spawn_as(name, "shs-relay", &bin_dir, &args, &logs)
+            .await?;
+        let node = DemoNode {
+            url: format!("https://{}", addr_of(&addrs, "listen")?),
+            admin: format!("http://{}", addr_of(&addrs, "admin")?),
+            config,
+        };
+        if name == "shs-relay" {
+            self.info.relay.url = node.url.clone();
+            self.info.admin.insert("url".into(), node.admin.clone());
+            if let Some(first) = self.info.relays.as_mut().and_then(|r| r.first_mut()) {
+                *first = node.clone();
+            }
+        }
+        Ok(node)
+    }
+
+    /// Writes `demo.json`.
+    fn write_info(&self) -> anyhow::Result<()> {
+        let json = serde_json::to_string_pretty(&self.info)?;
+        std::fs::write(self.dir.join("demo.json"), json)?;
+        Ok(())
+    }
+
+    /// Kills `bin` at once (SIGKILL, as a crash or a power cut would) and
+    /// waits until it has exited, so its files are closed. For tests.
+    pub async fn kill(&mut self, bin: &str) -> anyhow::Result<()> {
+        let i = self
+            .children
+            .iter()
+            .position(|(b, _)| b == bin)
+            .with_context(|| format!("{bin} is not running"))?;
+        let (_, mut child) = self.children.remove(i);
+        child.kill().await?;
+        Ok(())
+    }
+
+    /// Starts the relay again from the same configuration, store and audit
+    /// trail after [`Demo::kill`]: new ports, in `info` and `demo.json`.
+    pub async fn restart_relay(&mut self) -> anyhow::Result<()> {
+        if self.children.iter().any(|(b, _)| b == "shs-relay") {
+            bail!("the relay is still running");
+        }
+        let config = self.info.relay.config.clone();
+        self.start_node("shs-relay", config).await?;
+        self.write_info()
     }
 
     /// Starts `bin`, sends its stderr to `logs/NAME.log`, and returns the JSON
@@ -537,7 +588,11 @@ impl Demo {
         args: &[String],
         logs: &Path,
     ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+        // Appended to: a process started again keeps its earlier log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join(format!("{name}.log")))?;
         let mut child = Command::new(bin_dir.join(bin))
             .args(args)
             .stdin(Stdio::null())
@@ -699,6 +754,19 @@ fn addr_of<'a>(
         .with_context(|| format!("no `{key}` in the reported addresses"))
 }
 
+/// Node `node`'s process name and configuration file (node 1: `shs-relay`
+/// with `relay.toml`).
+fn node_name_and_config(first: &Path, node: usize) -> (String, PathBuf) {
+    if node <= 1 {
+        ("shs-relay".to_owned(), first.to_path_buf())
+    } else {
+        (
+            format!("shs-relay-node{node}"),
+            first.with_file_name(format!("relay-node{node}.toml")),
+        )
+    }
+}
+
 /// The newest installed PostgreSQL server's binaries (Debian's layout, or `PATH`).
 fn postgres_bin_dir() -> Option<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -826,6 +894,12 @@ ttl_hours = 72
 dir = {audit_dir}
 key_file = {audit_key}
 
+# The prober pings the front as a caller would, with its own certificate.
+[probe]
+client_cert = {prober_cert}
+client_key = {prober_key}
+{probe_extra}
+
 [admin]
 listen = "127.0.0.1:0"
 
@@ -834,6 +908,9 @@ file = {log}
 "#,
         relay_cert = q(&pki.relay.cert),
         relay_key = q(&pki.relay.key),
+        prober_cert = q(&pki.prober.cert),
+        prober_key = q(&pki.prober.key),
+        probe_extra = opts.probe_extra,
         ca = q(&pki.ca),
         log = q(&logs.join(format!("shs-relay{suffix}.app.log"))),
         deadline = opts.deadline_base_ms.unwrap_or(12_000),
@@ -872,6 +949,11 @@ file = {log}
     let _ = write!(
         s,
         "\n[[agreements]]\norg = \"5566778899\"\nname = \"Exempel Drift AB\"\nproducts = [\"ssbtek\", \"ping\"]\n\n[[processors]]\norg = \"5566778899\"\nfor = [\"2120002411\", \"2120000142\"]\n"
+    );
+    // The prober's own organisation (the node's) may ping, nothing else.
+    let _ = write!(
+        s,
+        "\n[[agreements]]\norg = \"{NODE_ORG}\"\nname = \"shs-relay demo prober\"\nproducts = [\"ping\"]\n"
     );
     let _ = write!(
         s,

@@ -40,6 +40,24 @@ impl By {
             By::Relay => "relay",
         }
     }
+
+    /// The side in the audit trail (`by` of a request record).
+    pub fn audit(&self) -> relay_audit::FailedBy {
+        match self {
+            By::Caller => relay_audit::FailedBy::Caller,
+            By::Provider(_) => relay_audit::FailedBy::Provider,
+            By::Relay => relay_audit::FailedBy::Relay,
+        }
+    }
+
+    /// What the audit trail says the caller got when `self` failed with the
+    /// code `label`: refused for the caller's fault, failed otherwise.
+    pub fn audit_result(&self, label: &str) -> relay_audit::RequestResult {
+        match self {
+            By::Caller => relay_audit::RequestResult::Refused(label.to_owned()),
+            By::Provider(_) | By::Relay => relay_audit::RequestResult::Failed(label.to_owned()),
+        }
+    }
 }
 
 /// What failed.
@@ -170,6 +188,16 @@ impl Failure {
             Code::Elt(r) => r.label(),
             Code::Internal => "internal",
         }
+    }
+
+    /// What the audit trail records of this failure: what the caller got
+    /// (overloaded, refused or failed, with the code) and who failed.
+    pub fn audit_result(&self) -> (relay_audit::RequestResult, relay_audit::FailedBy) {
+        let result = match self.code {
+            Code::Overloaded => relay_audit::RequestResult::Overloaded,
+            _ => self.by.audit_result(self.label()),
+        };
+        (result, self.by.audit())
     }
 
     /// The SHS error code.
@@ -364,5 +392,40 @@ mod tests {
         let fk_down = Failure::from(elt::Refusal::Unavailable);
         assert_eq!(fk_down.by, By::Provider("FK".into()));
         assert_eq!(fk_down.status(), StatusCode::BAD_GATEWAY);
+    }
+
+    #[test]
+    fn the_audit_trail_says_who_failed() {
+        use relay_audit::{FailedBy, RequestResult};
+        let cases = [
+            (
+                Failure::overloaded(By::Caller, 1, "share"),
+                RequestResult::Overloaded,
+                FailedBy::Caller,
+            ),
+            (
+                Failure::overloaded(By::Relay, 1, "full"),
+                RequestResult::Overloaded,
+                FailedBy::Relay,
+            ),
+            (
+                Failure::from(policy::Refusal::Suspended),
+                RequestResult::Refused("suspended".into()),
+                FailedBy::Caller,
+            ),
+            (
+                Failure::relay("store"),
+                RequestResult::Failed("internal".into()),
+                FailedBy::Relay,
+            ),
+            (
+                Failure::from(elt::Refusal::Unavailable),
+                RequestResult::Failed(Failure::from(elt::Refusal::Unavailable).label().into()),
+                FailedBy::Provider,
+            ),
+        ];
+        for (f, result, by) in cases {
+            assert_eq!(f.audit_result(), (result, by), "{f:?}");
+        }
     }
 }

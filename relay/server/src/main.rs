@@ -48,7 +48,9 @@ enum Command {
         /// md (default), json or html (one self-contained file).
         #[arg(long, default_value = "md")]
         format: String,
-        /// The relay configuration (its `[audit] dir`), or give --audit-dir.
+        /// The relay configuration: its `[audit] dir`, its `[service_levels]`
+        /// targets and `[probe]` definitions. Without it: --audit-dir and the
+        /// terms' targets.
         #[arg(long, short, env = "SHS_RELAY_CONFIG")]
         config: Option<PathBuf>,
         #[arg(long)]
@@ -140,16 +142,20 @@ enum AuditCommand {
     },
 }
 
+/// The configuration file, when one was given.
+fn load_config(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<relay_server::config::Config>> {
+    Ok(path.map(relay_server::config::Config::load).transpose()?)
+}
+
 /// The audit directory and key file from the flags or the configuration.
 fn audit_paths(
-    config: Option<&std::path::Path>,
+    config: Option<&relay_server::config::Config>,
     dir: Option<PathBuf>,
     keys: Vec<PathBuf>,
 ) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
-    let from_config = match config {
-        Some(c) => relay_server::config::Config::load(c)?.audit,
-        None => None,
-    };
+    let from_config = config.and_then(|c| c.audit.clone());
     let dir = dir
         .or_else(|| from_config.as_ref().map(|a| a.dir.clone()))
         .ok_or_else(|| {
@@ -206,31 +212,39 @@ fn main() -> ExitCode {
                         audit_dir,
                         key_files,
                     },
-            } => audit_paths(config.as_deref(), audit_dir, key_files).and_then(|(dir, keys)| {
-                let format = format
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
-                let text = relay_audit::run_who_asked(
-                    &[dir],
-                    &keys,
-                    &person,
-                    from.as_deref(),
-                    to.as_deref(),
-                    format,
-                )?;
-                print!("{text}");
-                Ok(())
-            }),
+            } => load_config(config.as_deref())
+                .and_then(|c| audit_paths(c.as_ref(), audit_dir, key_files))
+                .and_then(|(dir, keys)| {
+                    let format = format
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+                    let text = relay_audit::run_who_asked(
+                        &[dir],
+                        &keys,
+                        &person,
+                        from.as_deref(),
+                        to.as_deref(),
+                        format,
+                    )?;
+                    print!("{text}");
+                    Ok(())
+                }),
             Command::SlaReport {
                 month,
                 format,
                 config,
                 audit_dir,
-            } => audit_paths(config.as_deref(), audit_dir, Vec::new()).and_then(|(dir, _)| {
+            } => load_config(config.as_deref()).and_then(|c| {
+                let (dir, _) = audit_paths(c.as_ref(), audit_dir, Vec::new())?;
+                // The configured targets and probe definitions; the terms' without one.
+                let sla = c.map(|c| c.sla()).unwrap_or_default();
                 let format = format
                     .parse()
                     .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
-                print!("{}", relay_audit::run_sla_report(&[dir], &month, format)?);
+                print!(
+                    "{}",
+                    relay_audit::run_sla_report(&[dir], &month, format, &sla)?
+                );
                 Ok(())
             }),
         }

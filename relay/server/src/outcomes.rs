@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::Relay;
 use crate::admission::Caller;
-use crate::failure::{By, Code, Failure};
+use crate::failure::Failure;
 
 /// Writes a refused or failed request to the audit trail (when configured and
 /// not already written by the product).
@@ -26,12 +26,7 @@ pub async fn refused(
     let Some((log, _)) = &relay.audit else {
         return;
     };
-    let result = match (&failure.code, &failure.by) {
-        (Code::Overloaded, _) => relay_audit::RequestResult::Overloaded,
-        (_, By::Caller) => relay_audit::RequestResult::Refused(failure.label().to_owned()),
-        (_, By::Provider(_)) => relay_audit::RequestResult::Failed("provider".to_owned()),
-        (_, By::Relay) => relay_audit::RequestResult::Failed(failure.label().to_owned()),
-    };
+    let (result, by) = failure.audit_result();
     let record = relay_audit::RequestRecord {
         time: chrono::Utc::now(),
         tx_id: failure
@@ -57,6 +52,7 @@ pub async fn refused(
         latency_ms: started.elapsed().as_millis() as u64,
         deadline_ms: 0,
         result,
+        by: Some(by),
     };
     if let Err(e) = log.record(record).await {
         tracing::error!(error = %e, "audit record could not be written");

@@ -7,8 +7,11 @@
 //!   the `shs_relay_disturbance` gauge and `GET /admin/status`, and written to the
 //!   audit trail as an incident record. Single coincident errors never make one.
 //! - **Prober** (`[probe]`, default every 60 s, in and outside opening hours):
-//!   an end-to-end check of what a caller needs, step by step: the front accepts
-//!   a connection (`front`), at least one provider answers its health check as a
+//!   an end-to-end check of what a caller needs, step by step: the front
+//!   answers (`front`: with `[probe] client_cert`, a real synchronous SHS ping
+//!   over mutual TLS through admission, the gate and the ping product, as any
+//!   caller sends it; without, only that it accepts a TCP connection), at
+//!   least one provider answers its health check as a
 //!   `testaBastjanstInformation` round would (`providers`), the mailbox answers
 //!   (`store`). Each probe is a probe record; a run of failed probes is an
 //!   unplanned outage record with its start and end ([`relay_audit::OutageDetector`]).
@@ -16,6 +19,7 @@
 //! Nothing here holds personal data: provider ids, times and outcomes.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -134,6 +138,10 @@ async fn health_round(relay: &Relay, timeout: Duration) -> usize {
 
 /// The prober and the disturbance timer, until the process ends.
 pub async fn run(relay: Arc<Relay>, front: Option<SocketAddr>) {
+    // The disturbance tracker's clock; probes keep their own interval, even
+    // when it is shorter (a probe late by more than `gap_intervals` intervals
+    // would read as the relay down).
+    const TICK: Duration = Duration::from_secs(5);
     let mut next_probe = tokio::time::Instant::now();
     loop {
         let interval = relay.live().config.probe.interval_s;
@@ -143,7 +151,13 @@ pub async fn run(relay: Arc<Relay>, front: Option<SocketAddr>) {
         }
         let t = relay.service_levels.tracker().tick(Utc::now());
         transition(&relay, t).await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        let next_tick = tokio::time::Instant::now() + TICK;
+        let wake = if interval > 0 {
+            next_tick.min(next_probe)
+        } else {
+            next_tick
+        };
+        tokio::time::sleep_until(wake).await;
     }
 }
 
@@ -192,6 +206,10 @@ async fn probe(relay: &Relay, front: Option<SocketAddr>, interval_s: u64) {
     }
 }
 
+/// How long the SHS ping round may take: a caller waiting longer than this
+/// for a ping has no service.
+const PING_ROUND: Duration = Duration::from_secs(10);
+
 async fn probe_steps(relay: &Relay, front: Option<SocketAddr>, timeout: Duration) -> ProbeResult {
     let failed = |step: &str| ProbeResult::Failed(step.to_owned());
     if let Some(addr) = front {
@@ -200,9 +218,35 @@ async fn probe_steps(relay: &Relay, front: Option<SocketAddr>, timeout: Duration
         } else {
             addr
         };
-        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(_)) => {}
-            _ => return failed("front"),
+        let identity = relay
+            .live()
+            .config
+            .probe
+            .client_identity()
+            .map(|(c, k)| (c.to_owned(), k.to_owned()));
+        let answered = match identity {
+            Some((cert, key)) => {
+                match tokio::time::timeout(PING_ROUND, shs_ping(relay, addr, &cert, &key)).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %format!("{e:#}"), "probe: the SHS ping through the front failed");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            "probe: the SHS ping through the front was not answered in time"
+                        );
+                        false
+                    }
+                }
+            }
+            None => matches!(
+                tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await,
+                Ok(Ok(_))
+            ),
+        };
+        if !answered {
+            return failed("front");
         }
     }
     if relay.live().providers.ids().next().is_some() && health_round(relay, timeout).await == 0 {
@@ -218,6 +262,101 @@ async fn probe_steps(relay: &Relay, front: Option<SocketAddr>, timeout: Duration
         }
     }
     ProbeResult::Ok
+}
+
+/// The SHS ping round: one synchronous SHS ping to the relay's own front
+/// (`addr`) over mutual TLS with the prober's certificate, answered through
+/// admission, the gate and the ping product as any caller's. Ok when the
+/// ping's answer came back; the error says what went wrong (never content).
+async fn shs_ping(relay: &Relay, addr: SocketAddr, cert: &Path, key: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use http_body_util::BodyExt;
+    use relay_shs::{
+        DataPart, PartHeaders, ProductId, SequenceType, ShsMessage, TransferEncoding, TransferType,
+    };
+
+    let live = relay.live();
+    let config = &live.config;
+    let ca = config
+        .probe
+        .ca
+        .as_deref()
+        .unwrap_or(&config.front.client_ca);
+    let tls = relay_pki::tls::client_config(ca, Some((cert, key)), &[b"http/1.1"])?;
+    let der = relay_pki::tls::load_certs(cert)?
+        .into_iter()
+        .next()
+        .context("probe.client_cert holds no certificate")?;
+    let from = crate::identity::organisation_of(&config.identity, Some(&der))
+        .context("probe.client_cert names no organisation")?;
+    let host = config.probe.server_name(&config.front);
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .context("probe.server_name is not a host name")?;
+
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .context("connect")?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(name, tcp)
+        .await
+        .context("TLS handshake")?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let connection = tokio::spawn(connection);
+
+    let label = relay_shs::Label::new(
+        from.as_str(),
+        Some(config.node.org.as_str()),
+        ProductId::Uuid(config.products.ping),
+        SequenceType::Request,
+        TransferType::Synch,
+    );
+    let ping = ShsMessage {
+        label,
+        parts: vec![DataPart {
+            headers: PartHeaders {
+                mime_type: "text/xml".into(),
+                charset: Some("UTF-8".into()),
+                transfer_encoding: TransferEncoding::Binary,
+                filename: None,
+            },
+            datapart_type: "txt".into(),
+            body: bytes::Bytes::from_static(b"ping"),
+        }],
+    };
+    let request = http::Request::post("/shs/rs")
+        .header(http::header::HOST, host)
+        .header(http::header::CONTENT_TYPE, "message/rfc822")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            ping.to_bytes().await,
+        )))?;
+    let response = sender.send_request(request).await;
+    let result = async {
+        let response = response.context("the request")?;
+        let status = response.status();
+        let body = http_body_util::Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("the reply: {e}"))?
+            .to_bytes();
+        anyhow::ensure!(
+            status == http::StatusCode::OK,
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)]).trim()
+        );
+        let reply = ShsMessage::parse(&body, None, relay_shs::Limits::default()).await?;
+        anyhow::ensure!(
+            reply
+                .parts
+                .iter()
+                .any(|p| p.body.as_ref() == crate::products::ping::PING_REPLY.as_bytes()),
+            "the reply is not a ping answer"
+        );
+        Ok(())
+    }
+    .await;
+    connection.abort();
+    result
 }
 
 /// Readiness: "can this node answer?" Not ready in maintenance, when no
@@ -252,10 +391,4 @@ pub async fn readiness(relay: &Relay) -> Result<String, String> {
             ""
         }
     ))
-}
-
-/// The service-level targets the console's month-to-date figures are held
-/// against (the terms' figures, seed 002).
-pub fn sla_config(_config: &crate::config::Config) -> relay_audit::SlaConfig {
-    relay_audit::SlaConfig::default()
 }

@@ -607,17 +607,77 @@ async fn a_planned_window_is_announced_kept_and_audited_as_planned() {
         .unwrap();
     let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
     assert!(String::from_utf8_lossy(&body).contains("upgrade"));
-    let audit = kit.dir.path().join("audit").join("audit.jsonl");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(&audit).unwrap_or_default();
-        if text
-            .lines()
-            .any(|l| l.contains("\"outage\"") && l.contains("\"planned\""))
-        {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{text}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    kit.audit_until(|r| {
+        matches!(r, relay_audit::AuditRecord::Outage(o) if o.kind == relay_audit::OutageKind::Planned)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn overloads_and_refusals_are_audited_with_who_failed() {
+    use relay_audit::{AuditRecord, FailedBy, RequestResult};
+    let kit = Kit::new();
+    let ping = |from: &'static str| async move {
+        let l = label(from, NODE, PING, TransferType::Synch, SequenceType::Request);
+        message(l, &[b"ping"]).await
+    };
+    // Sundsvall holds its whole share of the in-flight limit: its next request
+    // is turned away, and that is its own doing.
+    let mut held = Vec::new();
+    while let Ok(p) = kit.relay.in_flight.admit(&org(SUNDSVALL)) {
+        held.push(p);
     }
+    let a = kit.shs(SUNDSVALL, ping(SUNDSVALL).await).await;
+    assert_eq!(a.status, 503, "{}", a.text());
+    // Others take every remaining permit: the relay is full, for anyone.
+    for other in [STOCKHOLM, PROCESSOR, VENDOR, STRANGER] {
+        while let Ok(p) = kit.relay.in_flight.admit(&org(other)) {
+            held.push(p);
+        }
+    }
+    let a = kit.shs(GOTEBORG, ping(GOTEBORG).await).await;
+    assert_eq!(a.status, 503, "{}", a.text());
+    drop(held);
+    // A caller without an agreement is refused: the caller's fault.
+    let l = label(
+        STRANGER,
+        NODE,
+        SSBTEK,
+        TransferType::Synch,
+        SequenceType::Request,
+    );
+    let a = kit
+        .shs(STRANGER, message(l, &[&question(STRANGER, &[])]).await)
+        .await;
+    assert_eq!(a.status, 400, "{}", a.text());
+
+    let of = |org: &str, records: &[AuditRecord]| -> Vec<(RequestResult, Option<FailedBy>)> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                AuditRecord::Request(r) if r.caller_org == org => Some((r.result.clone(), r.by)),
+                _ => None,
+            })
+            .collect()
+    };
+    let records = kit
+        .audit_until(|r| matches!(r, AuditRecord::Request(r) if r.caller_org == STRANGER))
+        .await;
+    assert_eq!(
+        of(SUNDSVALL, &records),
+        [(RequestResult::Overloaded, Some(FailedBy::Caller))]
+    );
+    assert_eq!(
+        of(GOTEBORG, &records),
+        [(RequestResult::Overloaded, Some(FailedBy::Relay))]
+    );
+    let stranger = of(STRANGER, &records);
+    assert_eq!(stranger.len(), 1, "{stranger:?}");
+    assert!(
+        matches!(
+            &stranger[0],
+            (RequestResult::Refused(_), Some(FailedBy::Caller))
+        ),
+        "{stranger:?}"
+    );
 }

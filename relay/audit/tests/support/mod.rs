@@ -64,6 +64,7 @@ pub fn request(
         latency_ms,
         deadline_ms: 15_000,
         result: result.parse().unwrap(),
+        by: None,
     }
     .with_persons(key, persons)
 }

@@ -109,7 +109,7 @@ async fn month_to_date(relay: &Relay) -> Value {
         return json!({"available": false, "reason": "no [audit] section: nothing is recorded"});
     };
     let dir = audit.dir.clone();
-    let config = crate::service_levels::sla_config(&live.config);
+    let config = live.config.sla();
     let now = Utc::now();
     let month = now
         .with_timezone(&chrono_tz::Europe::Stockholm)

@@ -74,7 +74,7 @@ pub async fn answer(
             questions,
             &FanOutReport::default(),
             started,
-            AuditResult::Refused(f.label()),
+            AuditResult::NotAnswered(&f),
         )
         .await;
         f.audited()
@@ -201,7 +201,8 @@ pub struct FanOutReport {
 /// What the caller got, for the audit trail.
 pub enum AuditResult<'a> {
     Answered,
-    Refused(&'a str),
+    /// Refused or failed: the failure says with what and who failed.
+    NotAnswered(&'a Failure),
 }
 
 /// Writes one request record to the audit trail (when configured): who asked,
@@ -221,6 +222,13 @@ pub async fn audit(
 ) {
     let Some((log, key)) = &relay.audit else {
         return;
+    };
+    let (result, by) = match result {
+        AuditResult::Answered => (relay_audit::RequestResult::Answered, None),
+        AuditResult::NotAnswered(f) => {
+            let (result, by) = f.audit_result();
+            (result, Some(by))
+        }
     };
     let first = questions.first().map(|q| q.generella());
     let persons: Vec<relay_ident::Personnummer> = questions.iter().map(|q| q.person()).collect();
@@ -258,10 +266,8 @@ pub async fn audit(
             .limits
             .deadline_for(questions.len().max(1))
             .as_millis() as u64,
-        result: match result {
-            AuditResult::Answered => relay_audit::RequestResult::Answered,
-            AuditResult::Refused(code) => relay_audit::RequestResult::Refused(code.to_owned()),
-        },
+        result,
+        by,
     }
     .with_persons(key, &persons);
     if let Err(e) = log.record(record).await {

@@ -230,6 +230,28 @@ provider = "FK"
         }
     }
 
+    /// The audit trail's records once one satisfies `pred` (the writer is a
+    /// task of its own); fails with the file's text after a generous wait.
+    pub async fn audit_until(
+        &self,
+        pred: impl Fn(&relay_audit::AuditRecord) -> bool,
+    ) -> Vec<relay_audit::AuditRecord> {
+        let file = self.dir.path().join("audit").join("audit.jsonl");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let records: Vec<relay_audit::AuditRecord> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if records.iter().any(&pred) {
+                return records;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// `GET /shs/ds/{org}`: `org`'s own outbox, listed.
     pub async fn list(&self, org: &str) -> Answer {
         self.call(org, "GET", &format!("/shs/ds/{org}"), None, Vec::new())

@@ -824,8 +824,9 @@ async fn audit(
         deadline_ms: relay.live().config.elt.as_ref().map_or(0, |e| e.timeout_ms),
         result: match result {
             Ok(_) => relay_audit::RequestResult::Answered,
-            Err(r) => relay_audit::RequestResult::Refused(r.label().to_owned()),
+            Err(r) => r.by().audit_result(r.label()),
         },
+        by: result.as_ref().err().map(|r| r.by().audit()),
     }
     .with_persons(key, persons);
     if let Err(e) = log.record(record).await {
