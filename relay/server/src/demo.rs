@@ -504,7 +504,11 @@ impl Demo {
                     + &tracing_toml(opts.otlp_endpoint.as_deref(), "shs-relay")
                     + &opts.relay_extra,
             )?;
-            nodes.push(demo.start_node(&name, config).await?);
+            let node = demo.start_node(&name, config).await?;
+            // The next node shares files this one creates at start (the
+            // pseudonym key, the mailbox key): it starts once this one is up.
+            wait_live(&node.admin).await?;
+            nodes.push(node);
         }
         if opts.nodes > 1 || opts.postgres.is_some() {
             demo.info.relays = Some(nodes);
@@ -516,7 +520,11 @@ impl Demo {
     /// Starts one relay node from its configuration file; node 1 (`shs-relay`)
     /// is also `relay` and `admin` in `info`.
     async fn start_node(&mut self, name: &str, config: PathBuf) -> anyhow::Result<DemoNode> {
-        let args = ["serve".into(), "--config".into(), config.display().to_string()];
+        let args = [
+            "serve".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
         let (bin_dir, logs) = (self.bin_dir.clone(), self.info.logs.clone());
         let addrs = self
             .spawn_as(name, "shs-relay", &bin_dir, &args, &logs)
@@ -752,6 +760,35 @@ fn addr_of<'a>(
     map.get(key)
         .and_then(|v| v.as_str())
         .with_context(|| format!("no `{key}` in the reported addresses"))
+}
+
+/// Waits until the admin listener at `admin` (`http://host:port`) answers
+/// `/livez` (the relay has opened its store and audit trail).
+async fn wait_live(admin: &str) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let addr = admin.trim_start_matches("http://").to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await {
+            let mut answer = Vec::new();
+            let asked = s
+                .write_all(b"GET /livez HTTP/1.0\r\nHost: demo\r\n\r\n")
+                .await;
+            if asked.is_ok()
+                && tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer))
+                    .await
+                    .is_ok()
+                && answer.get(8..13) == Some(b" 200 ".as_slice())
+            {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the relay at {admin} did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Node `node`'s process name and configuration file (node 1: `shs-relay`
@@ -999,6 +1036,12 @@ pub async fn run(
         "shs-relay demo is up.\n\n  relay:      {}\n  demo.json:  {d}/demo.json\n  logs:       {d}/logs/\n\nTry (from the repository root):\n\n  ./target/release/shs --demo {d} ping\n  ./target/release/shs --demo {d} ssbtek --person 19121212-1212\n  ./target/release/shs --demo {d} elt example --out report.xml\n  ./target/release/shs --demo {d} elt submit --in report.xml [--soap]\n\nPress Ctrl-C to stop every process.",
         demo.info.relay.url
     );
+    if let Some(relays) = &demo.info.relays {
+        println!("\nRelay nodes on one PostgreSQL store (demo.json `relays`):");
+        for (i, n) in relays.iter().enumerate() {
+            println!("  node {}: {}  admin {}", i + 1, n.url, n.admin);
+        }
+    }
     let token = tokio_util::sync::CancellationToken::new();
     crate::shutdown_on_signal(token.clone()).await;
     println!("stopping...");
