@@ -11,7 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{DIRECT_PRODUCT, DemoNode, NODE_ORG, SSBTEK_PRODUCT};
+use futures::StreamExt;
+use relay_server::demo::{DIRECT_PRODUCT, DemoNode, NODE_ORG, PING_PRODUCT};
 use shs_tests::*;
 
 const SUNDSVALL: &str = "2120002411";
@@ -23,11 +24,16 @@ fn postgres_url() -> String {
 }
 
 async fn two_nodes() -> Stack {
+    two_nodes_with(|_| {}).await
+}
+
+async fn two_nodes_with(adjust: impl FnOnce(&mut relay_server::demo::DemoOptions)) -> Stack {
     let url = postgres_url();
     let stack = Stack::start_with(|o| {
         o.nodes = 2;
         o.postgres = Some(url.clone());
         o.without_prober();
+        adjust(o);
     })
     .await;
     assert_eq!(stack.nodes().len(), 2);
@@ -153,86 +159,231 @@ async fn a_message_sent_through_one_node_is_fetched_and_acknowledged_through_eit
     stack.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_suspension_at_one_node_refuses_at_the_other_and_a_killed_node_leaves_the_other_serving()
-{
-    let mut stack = two_nodes().await;
-    let [one, two] = <[DemoNode; 2]>::try_from(stack.nodes()).unwrap();
-    let ping = |node: &DemoNode| {
-        let spec =
-            LabelSpec::synch_request(STOCKHOLM, NODE_ORG, relay_server::demo::PING_PRODUCT, 1);
-        let body = shs_message(&spec.to_xml(), &[("text/xml", b"<ping/>")]);
-        stack
-            .client(STOCKHOLM)
-            .post(format!("{}/shs/rs", node.url))
-            .header("Content-Type", "message/rfc822")
-            .body(body)
-            .send()
-    };
-    assert_eq!(ping(&two).await.unwrap().status(), 200, "node 2 answers");
+async fn ping(stack: &Stack, node: &DemoNode) -> reqwest::Response {
+    let spec = LabelSpec::synch_request(STOCKHOLM, NODE_ORG, PING_PRODUCT, 1);
+    let body = shs_message(&spec.to_xml(), &[("text/plain", b"ping")]);
+    stack
+        .client(STOCKHOLM)
+        .post(format!("{}/shs/rs", node.url))
+        .header("Content-Type", "message/rfc822")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
 
-    let admin = reqwest::Client::new();
-    let r = admin
-        .post(format!("{}/admin/suspend?org={STOCKHOLM}", one.admin))
+async fn admin_post(node: &DemoNode, path: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", node.admin))
         .header("X-SHS-Admin", "1")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 200, "{path}");
+}
+
+fn refused(r: &reqwest::Response) -> bool {
+    r.headers().get("x-shs-errorcode").is_some()
+}
+
+fn demo_mut(stack: &mut Stack) -> &mut relay_server::demo::Demo {
+    stack.demo.as_mut().expect("running")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_suspension_holds_at_every_node_and_across_restarts_of_both() {
+    let mut stack = two_nodes().await;
+    let [one, two] = <[DemoNode; 2]>::try_from(stack.nodes()).unwrap();
+    assert_eq!(ping(&stack, &two).await.status(), 200, "node 2 answers");
+
+    admin_post(&one, &format!("/admin/suspend?org={STOCKHOLM}")).await;
     let suspended = Instant::now();
-    loop {
-        let r = ping(&two).await.unwrap();
-        if r.status() == 403 || r.headers().get("x-shs-errorcode").is_some() {
-            break;
-        }
+    while !refused(&ping(&stack, &two).await) {
         assert!(
             suspended.elapsed() < Duration::from_secs(5),
             "node 2 still serves a caller suspended at node 1"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     eprintln!("suspension seen at node 2 after {:?}", suspended.elapsed());
+
+    // Both nodes killed and started again: it still holds at both.
+    for node in [1, 2] {
+        let name = if node == 1 {
+            "shs-relay"
+        } else {
+            "shs-relay-node2"
+        };
+        demo_mut(&mut stack).kill(name).await.unwrap();
+    }
+    for node in [1, 2] {
+        demo_mut(&mut stack).restart_node(node).await.unwrap();
+    }
+    let [one, two] = <[DemoNode; 2]>::try_from(stack.nodes()).unwrap();
+    for node in [&one, &two] {
+        let r = ping(&stack, node).await;
+        assert!(refused(&r), "a restarted node forgot the suspension");
+    }
+
     // Lifted at node 2: node 1 serves again.
-    let r = admin
-        .post(format!("{}/admin/resume?org={STOCKHOLM}", two.admin))
-        .header("X-SHS-Admin", "1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    admin_post(&two, &format!("/admin/resume?org={STOCKHOLM}")).await;
     let resumed = Instant::now();
-    while ping(&one).await.unwrap().status() != 200 {
+    while ping(&stack, &one).await.status() != 200 {
         assert!(
             resumed.elapsed() < Duration::from_secs(5),
             "still suspended at node 1"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    stack.stop().await;
+}
 
-    // Node 1 killed (SIGKILL): node 2 answers SSBTEK questions on its own.
-    stack
-        .demo
-        .as_mut()
-        .expect("running")
-        .kill("shs-relay")
-        .await
-        .unwrap();
-    let spec = LabelSpec::synch_request(SUNDSVALL, NODE_ORG, SSBTEK_PRODUCT, 1);
-    let question = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../relay/ssbtek/tests/fixtures/questions/sundsvall_all_slots.xml"),
-    )
-    .unwrap();
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_killed_mid_upload_leaves_nothing_and_the_other_node_serves() {
+    let mut stack = two_nodes().await;
+    let [one, two] = <[DemoNode; 2]>::try_from(stack.nodes()).unwrap();
+
+    // A 32 MiB message, streamed slowly into node 1, which is killed midway.
+    let spec = asynch(SUNDSVALL, STOCKHOLM);
+    let full = shs_message(&spec.to_xml(), &[("text/plain", &vec![b'a'; 32 << 20])]);
+    let chunks: Vec<bytes::Bytes> = full
+        .chunks(1 << 20)
+        .map(bytes::Bytes::copy_from_slice)
+        .collect();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    let body = futures::stream::iter(chunks).then(move |c| {
+        let counter = counter.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, std::io::Error>(c)
+        }
+    });
+    let upload = tokio::spawn({
+        let client = stack.client(SUNDSVALL);
+        let url = format!("{}/shs/rs", one.url);
+        async move {
+            client
+                .post(url)
+                .header("Content-Type", "message/rfc822")
+                .body(reqwest::Body::wrap_stream(body))
+                .send()
+                .await
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sent.load(std::sync::atomic::Ordering::SeqCst) < 8 {
+        assert!(Instant::now() < deadline, "the upload did not get going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    demo_mut(&mut stack).kill("shs-relay").await.unwrap();
+    let r = upload.await.unwrap();
+    assert!(
+        r.as_ref().map_or(true, |r| r.status() != 202),
+        "a killed node accepted the message"
+    );
+
+    // Nothing of it is visible through node 2, which serves on its own.
+    let xml = list(&stack, &two, STOCKHOLM).await;
+    assert!(
+        !xml.contains(&spec.tx_id),
+        "a partial message is listed: {xml}"
+    );
+    assert_eq!(ping(&stack, &two).await.status(), 200);
+    // The sender's retry of the same tx.id through node 2 is a new message.
+    let small = shs_message(&spec.to_xml(), &[("text/plain", b"the retry")]);
     let r = stack
         .client(SUNDSVALL)
         .post(format!("{}/shs/rs", two.url))
-        .header("Content-Type", "message/rfc822")
-        .body(shs_message(&spec.to_xml(), &[("text/xml", &question)]))
+        .body(small)
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200, "node 2 serves with node 1 down");
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["x-shs-duplicatemsg"], "no");
     let ready = reqwest::get(format!("{}/readyz", two.admin)).await.unwrap();
     assert_eq!(ready.status(), 200);
+    stack.stop().await;
+}
+
+fn shs_cli(stack: &Stack, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(relay_server::demo::default_bin_dir().unwrap().join("shs"))
+        .arg("--demo")
+        .arg(stack.dir())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_elt_call_a_second_per_vendor_across_both_nodes() {
+    // One call per 30 s, so that the two calls fall in one interval however
+    // slowly a loaded machine starts the two clients; the rule is the same.
+    let stack = two_nodes_with(|o| o.elt_calls_per_second = Some(1.0 / 30.0)).await;
+    let [_, two] = <[DemoNode; 2]>::try_from(stack.nodes()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut reports = Vec::new();
+    for i in 0..2 {
+        let out = dir.path().join(format!("report-{i}.xml"));
+        let o = shs_cli(
+            &stack,
+            &[
+                "elt",
+                "example",
+                "--person",
+                "19121212-1212",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+        .wait_with_output()
+        .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        reports.push(out);
+    }
+    // Both at once: one through node 1 (demo.json's relay), one through node 2.
+    let a = shs_cli(
+        &stack,
+        &["elt", "submit", "--in", reports[0].to_str().unwrap()],
+    );
+    let b = shs_cli(
+        &stack,
+        &[
+            "--url",
+            &two.url,
+            "elt",
+            "submit",
+            "--in",
+            reports[1].to_str().unwrap(),
+        ],
+    );
+    let outputs: Vec<String> = [a, b]
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().unwrap();
+            format!(
+                "status {:?}\n{}{}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .collect();
+    let limited = outputs
+        .iter()
+        .filter(|o| o.contains("ELT-RATE-LIMIT"))
+        .count();
+    let receipts = outputs
+        .iter()
+        .filter(|o| o.contains("status Some(0)"))
+        .count();
+    assert_eq!(
+        (receipts, limited),
+        (1, 1),
+        "one receipt and one rate refusal between the two nodes: {outputs:#?}"
+    );
     stack.stop().await;
 }

@@ -179,6 +179,8 @@ pub struct DemoOptions {
     pub max_in_flight: Option<usize>,
     /// Extra lines inside the relay's `[elt]` table.
     pub elt_extra: String,
+    /// ELT calls per second per vendor (default 1, the terms' figure).
+    pub elt_calls_per_second: Option<f64>,
     /// Extra lines inside the relay's `[probe]` table (tests shorten the interval).
     pub probe_extra: String,
     /// An OTLP/gRPC collector (`http://host:port`): when set, the relay and
@@ -205,6 +207,7 @@ impl DemoOptions {
             withdrawn: Vec::new(),
             max_in_flight: None,
             elt_extra: String::new(),
+            elt_calls_per_second: None,
             probe_extra: String::new(),
             otlp_endpoint: None,
             nodes: 1,
@@ -572,6 +575,27 @@ impl Demo {
         }
         let config = self.info.relay.config.clone();
         self.start_node("shs-relay", config).await?;
+        self.write_info()
+    }
+
+    /// Starts relay node `node` (1 = `shs-relay`) again after [`Demo::kill`],
+    /// from its configuration, on the same store: new ports, in `info`
+    /// (`relays`, and `relay`/`admin` for node 1) and `demo.json`.
+    pub async fn restart_node(&mut self, node: usize) -> anyhow::Result<()> {
+        let (name, config) = node_name_and_config(&self.info.relay.config, node);
+        if self.children.iter().any(|(b, _)| *b == name) {
+            bail!("{name} is still running");
+        }
+        let started = self.start_node(&name, config).await?;
+        wait_live(&started.admin).await?;
+        if let Some(n) = self
+            .info
+            .relays
+            .as_mut()
+            .and_then(|r| r.get_mut(node.saturating_sub(1)))
+        {
+            *n = started;
+        }
         self.write_info()
     }
 
@@ -994,7 +1018,8 @@ file = {log}
     );
     let _ = write!(
         s,
-        "\n[[agreements]]\norg = \"{ELT_VENDOR}\"\nname = \"Exempel Systemleverantör AB\"\nproducts = [\"elt\", \"ping\"]\n\n[elt]\nprovider = \"FK\"\nsoap_path = \"{ELT_SOAP_PATH}\"\ncalls_per_second = 1.0\nmax_retries = 5\nsigning_ca = {}\ncrls = [{}]\nmandates_file = {}\nmandates = [{}]\n{}\n",
+        "\n[[agreements]]\norg = \"{ELT_VENDOR}\"\nname = \"Exempel Systemleverantör AB\"\nproducts = [\"elt\", \"ping\"]\n\n[elt]\nprovider = \"FK\"\nsoap_path = \"{ELT_SOAP_PATH}\"\ncalls_per_second = {:?}\nmax_retries = 5\nsigning_ca = {}\ncrls = [{}]\nmandates_file = {}\nmandates = [{}]\n{}\n",
+        opts.elt_calls_per_second.unwrap_or(1.0),
         q(&pki.elt.signing_ca),
         q(&pki.elt.crl),
         q(&logs.with_file_name("elt-mandates.json")),
