@@ -46,6 +46,18 @@ struct Args {
     /// With --start: the simulator's scenario file.
     #[arg(long, requires = "start")]
     scenario: Option<PathBuf>,
+    /// With --start: relay nodes on one PostgreSQL store (`demo --nodes`).
+    #[arg(long, requires = "start", default_value_t = 1)]
+    nodes: usize,
+    /// With --start: the PostgreSQL database of the nodes (`demo --postgres`);
+    /// also puts a single node on PostgreSQL.
+    #[arg(long, requires = "start")]
+    postgres: Option<String>,
+    /// Spread the queries over every relay node in demo.json `relays` (round
+    /// robin; an asynchronous message is fetched and acknowledged through the
+    /// node after the one it was sent to).
+    #[arg(long)]
+    all_nodes: bool,
     /// A running demo: its directory or demo.json.
     #[arg(long)]
     demo: Option<PathBuf>,
@@ -101,11 +113,13 @@ struct Args {
 }
 
 fn target(args: &Args, started: Option<&Demo>) -> anyhow::Result<Target> {
-    if let Some(d) = started {
-        return Target::from_demo(&d.dir, args.org.as_deref());
-    }
-    if let Some(d) = &args.demo {
-        return Target::from_demo(d, args.org.as_deref());
+    let demo = started.map(|d| d.dir.clone()).or_else(|| args.demo.clone());
+    if let Some(d) = demo {
+        let mut t = Target::from_demo(&d, args.org.as_deref())?;
+        if !args.all_nodes {
+            t.nodes = vec![t.relay_url.clone()];
+        }
+        return Ok(t);
     }
     let need = |v: &Option<PathBuf>, what: &str| {
         v.clone()
@@ -113,6 +127,7 @@ fn target(args: &Args, started: Option<&Demo>) -> anyhow::Result<Target> {
     };
     let url = args.url.clone().context("give --demo, --start or --url")?;
     Ok(Target {
+        nodes: vec![url.trim_end_matches('/').to_owned()],
         relay_url: url.trim_end_matches('/').to_owned(),
         ca: need(&args.ca, "ca")?,
         node_org: args.to.clone().context("give --to")?,
@@ -205,6 +220,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let mut opts = DemoOptions::new(&dir)?;
         opts.max_in_flight = args.max_in_flight;
         opts.scenario = args.scenario.clone();
+        opts.nodes = args.nodes;
+        opts.postgres = args.postgres.clone();
         let demo = Demo::start(opts)
             .await
             .context("cannot start the demo stack")?;

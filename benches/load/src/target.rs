@@ -19,6 +19,9 @@ pub struct Identity {
 pub struct Target {
     /// `https://host:port`, no trailing slash.
     pub relay_url: String,
+    /// Every relay node queries are spread over (demo.json `relays`; else the
+    /// relay alone).
+    pub nodes: Vec<String>,
     /// The CA the relay's (and the adapters') certificates chain to.
     pub ca: PathBuf,
     /// The relay's organisation number (the `to` of synchronous requests).
@@ -96,10 +99,22 @@ impl Target {
         let provider_client = ca
             .parent()
             .map(|pki| (pki.join("relay.pem"), pki.join("relay-key.pem")));
+        let relay_url = text(&json["relay"]["url"], "relay.url")?
+            .trim_end_matches('/')
+            .to_owned();
+        let mut nodes: Vec<String> = json["relays"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["url"].as_str())
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .collect();
+        if nodes.is_empty() {
+            nodes.push(relay_url.clone());
+        }
         Ok(Target {
-            relay_url: text(&json["relay"]["url"], "relay.url")?
-                .trim_end_matches('/')
-                .to_owned(),
+            nodes,
+            relay_url,
             ca,
             node_org: text(&json["relay"]["node_org"], "relay.node_org")?,
             ssbtek_product: text(&json["products"]["ssbtek"], "products.ssbtek")?,

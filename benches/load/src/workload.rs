@@ -173,6 +173,13 @@ impl Relay {
         }))
     }
 
+    /// The relay node query `i` goes to (round robin over [`Target::nodes`]).
+    fn node(&self, i: u64) -> &str {
+        let n = &self.target.nodes;
+        n.get((i % n.len().max(1) as u64) as usize)
+            .map_or(self.target.relay_url.as_str(), String::as_str)
+    }
+
     /// One query of `workload` about test person `i`.
     pub async fn run(&self, workload: Workload, i: u64) -> Result<(), ErrorKind> {
         match workload {
@@ -194,7 +201,7 @@ impl Relay {
         );
         let r = self
             .caller
-            .post(format!("{}/shs/rs", self.target.relay_url))
+            .post(format!("{}/shs/rs", self.node(i)))
             .header("Content-Type", "message/rfc822")
             .body(m.to_bytes().await)
             .send()
@@ -228,7 +235,8 @@ impl Relay {
             .caller
             .post(format!(
                 "{}{}",
-                self.target.relay_url, self.target.soap_path
+                self.node(i),
+                self.target.soap_path
             ))
             .header("Content-Type", "text/xml; charset=utf-8")
             .header("SOAPAction", "\"\"")
@@ -262,7 +270,7 @@ impl Relay {
             vec![xml_part(q.to_xml(true).to_vec())],
         );
         let tx = m.label.tx_id.clone();
-        let url = &self.target.relay_url;
+        let url = self.node(i);
         let r = self
             .caller
             .post(format!("{url}/shs/rs"))
@@ -275,8 +283,10 @@ impl Relay {
             return Err(format!("send_http_{}", r.status().as_u16()));
         }
         let _ = r.bytes().await;
-        // Delivery into the recipient's mailbox may trail the 202 slightly:
-        // poll (as a receiving system would) until it is there.
+        // Fetched and acknowledged through the next node (the same one when
+        // there is one). Delivery into the recipient's mailbox may trail the
+        // 202 slightly: poll (as a receiving system would) until it is there.
+        let url = self.node(i + 1);
         let mut polls = 0u32;
         let r = loop {
             let r = fetcher
