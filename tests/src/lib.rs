@@ -49,6 +49,19 @@ pub fn xmllint(xml: &[u8], xsd: &Path) -> Result<(), String> {
     }
 }
 
+/// The peak resident memory (`VmHWM`, KiB) of process `pid`; 0 when unknown.
+pub fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
 /// A running stack for one test; stopped (every process killed) on drop.
 pub struct Stack {
     pub demo: Option<Demo>,

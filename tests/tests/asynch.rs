@@ -349,18 +349,6 @@ async fn accepted_messages_survive_a_kill_of_the_relay_and_the_cli_fetches_them(
     stack.stop().await;
 }
 
-fn vm_hwm_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_100_mb_message_streams_through_the_mailbox_with_bounded_memory() {
     const SIZE: usize = 100 * 1024 * 1024;

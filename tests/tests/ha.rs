@@ -307,6 +307,71 @@ async fn a_node_killed_mid_upload_leaves_nothing_and_the_other_node_serves() {
     stack.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_100_mb_message_moves_through_two_nodes_with_bounded_memory() {
+    const SIZE: usize = 100 * 1024 * 1024;
+    let stack = two_nodes().await;
+    let [one, two] = <[DemoNode; 2]>::try_from(stack.nodes()).unwrap();
+    let pids = [
+        stack.demo().pid_of("shs-relay").unwrap(),
+        stack.demo().pid_of("shs-relay-node2").unwrap(),
+    ];
+    let spec = asynch(SUNDSVALL, STOCKHOLM);
+    let full = shs_message(&spec.to_xml(), &[("application/octet-stream", b"@@BODY@@")]);
+    let at = full.windows(8).position(|w| w == b"@@BODY@@").unwrap();
+    let (head, tail) = (full[..at].to_vec(), full[at + 8..].to_vec());
+    let chunk = bytes::Bytes::from(vec![b'z'; 64 * 1024]);
+    let stream = futures::stream::iter(
+        std::iter::once(bytes::Bytes::from(head))
+            .chain(std::iter::repeat_n(chunk.clone(), SIZE / chunk.len()))
+            .chain(std::iter::once(bytes::Bytes::from(tail)))
+            .map(Ok::<_, std::io::Error>),
+    );
+    let started = Instant::now();
+    let r = stack
+        .client(SUNDSVALL)
+        .post(format!("{}/shs/rs", one.url))
+        .header("Content-Type", "message/rfc822")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let put = started.elapsed();
+    // Delivery into the outbox may trail the 202: fetch as a receiving system
+    // would, until it is there.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut r = loop {
+        let r = stack
+            .client(STOCKHOLM)
+            .get(format!("{}/shs/ds/{STOCKHOLM}/{}", two.url, spec.tx_id))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 404 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(r.status(), 200);
+    let mut total = 0usize;
+    while let Some(c) = r.chunk().await.unwrap() {
+        total += c.len();
+    }
+    assert!(total > SIZE, "the whole message came back: {total}");
+    let peaks = pids.map(|p| vm_hwm_kb(p) / 1024);
+    println!(
+        "100 MB in through node 1 in {put:?}, out through node 2 in {:?}; peak RSS node 1 {} MB, node 2 {} MB",
+        started.elapsed() - put,
+        peaks[0],
+        peaks[1]
+    );
+    for peak in peaks {
+        assert!(peak < 100, "a node's peak RSS stays far below the message size: {peak} MB");
+    }
+    stack.stop().await;
+}
+
 fn shs_cli(stack: &Stack, args: &[&str]) -> std::process::Child {
     std::process::Command::new(relay_server::demo::default_bin_dir().unwrap().join("shs"))
         .arg("--demo")

@@ -132,6 +132,7 @@ fn target(args: &Args, started: Option<&Demo>) -> anyhow::Result<Target> {
         ca: need(&args.ca, "ca")?,
         node_org: args.to.clone().context("give --to")?,
         ssbtek_product: args.product.clone().context("give --product")?,
+        direct_product: None,
         soap_path: args.soap_path.clone(),
         caller: Identity {
             org: args.org.clone().context("give --org")?,

@@ -27,6 +27,9 @@ pub struct Target {
     /// The relay's organisation number (the `to` of synchronous requests).
     pub node_org: String,
     pub ssbtek_product: String,
+    /// The product of asynchronous messages between organisations (demo.json
+    /// `products.direct`; the caller needs it in its agreement).
+    pub direct_product: Option<String>,
     /// The SSBTEK v10 SOAP facade's path on the relay.
     pub soap_path: String,
     /// The caller (a municipality).
@@ -118,6 +121,7 @@ impl Target {
             ca,
             node_org: text(&json["relay"]["node_org"], "relay.node_org")?,
             ssbtek_product: text(&json["products"]["ssbtek"], "products.ssbtek")?,
+            direct_product: json["products"]["direct"].as_str().map(str::to_owned),
             soap_path: json["soap"]["ssbtek"]
                 .as_str()
                 .unwrap_or("/ssbtek/v10")

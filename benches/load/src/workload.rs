@@ -260,7 +260,13 @@ impl Relay {
         let recipient = self.target.recipient.as_ref().ok_or("no_recipient")?;
         let fetcher = self.recipient.as_ref().ok_or("no_recipient")?;
         let q = question(i, &self.target.caller).map_err(|_| "bench_question")?;
-        let product = ProductId::parse(ASYNC_PRODUCT).ok_or("bench_product")?;
+        let product = ProductId::parse(
+            self.target
+                .direct_product
+                .as_deref()
+                .unwrap_or(ASYNC_PRODUCT),
+        )
+        .ok_or("bench_product")?;
         let m = shs_message(
             &self.target.caller,
             &recipient.org,
