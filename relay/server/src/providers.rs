@@ -195,6 +195,8 @@ struct Provider {
 /// How one call through [`Provider::call`] ended.
 enum Attempt<T> {
     Answered(T),
+    /// No replica could be reached (whatever code tonic gave the failure).
+    Unreached,
     Failed(tonic::Status),
     /// Not answered within the budget.
     TimedOut,
@@ -228,7 +230,7 @@ impl Provider {
         let mut tried = None;
         loop {
             let Some(i) = self.pick(tried) else {
-                return Attempt::Failed(tonic::Status::unavailable("no replica to call"));
+                return Attempt::Unreached;
             };
             let replica = &self.replicas[i];
             let left = deadline.saturating_duration_since(Instant::now());
@@ -243,7 +245,7 @@ impl Provider {
                     let again =
                         tried.is_none() && self.replicas.len() > 1 && deadline > Instant::now();
                     if !again {
-                        return Attempt::Failed(status);
+                        return Attempt::Unreached;
                     }
                     tracing::info!(
                         provider = id,
@@ -564,6 +566,7 @@ impl ProviderPool {
             .await;
         match attempt {
             Attempt::TimedOut => CallOutcome::Timeout,
+            Attempt::Unreached => CallOutcome::Unavailable,
             Attempt::Answered(reply) => match reply.outcome {
                 Some(query_reply::Outcome::Data(d)) => CallOutcome::Data {
                     format: d.format,
@@ -613,6 +616,7 @@ impl ProviderPool {
             .await;
         let outcome = match attempt {
             Attempt::TimedOut => SubmitOutcome::Timeout,
+            Attempt::Unreached => SubmitOutcome::Unavailable,
             Attempt::Answered(reply) => match reply.outcome {
                 Some(shs_proto::v1::submit_reply::Outcome::Receipt(r)) => SubmitOutcome::Receipt(r),
                 Some(shs_proto::v1::submit_reply::Outcome::Error(e)) => SubmitOutcome::Refused(e),

@@ -231,3 +231,21 @@ async fn a_replica_not_serving_is_marked_down_and_the_provider_serves_through_th
     assert_eq!(sick.queries(), 0);
     assert_eq!(well.queries(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_whose_only_replica_cannot_be_reached_is_unavailable_not_late() {
+    let dir = tempfile::tempdir().unwrap();
+    pki(dir.path());
+    let closed = closed_port().await;
+    let pool = ProviderPool::new(&relay_config(dir.path(), &[closed])).unwrap();
+    let started = std::time::Instant::now();
+    let outcome = ask(&pool).await;
+    assert!(matches!(outcome, CallOutcome::Unavailable), "{outcome:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "a refused connection is not waited out: {:?}",
+        started.elapsed()
+    );
+    assert!(!pool.is_serving("FK", Duration::from_secs(10)).await);
+    assert!(!endpoints(&pool)[0].1);
+}
