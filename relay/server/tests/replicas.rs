@@ -166,9 +166,10 @@ async fn a_call_that_cannot_reach_a_replica_is_retried_on_the_other() {
     pki(dir.path());
     let closed = closed_port().await;
     let (live_url, live) = replica(dir.path(), None, ServingStatus::Serving).await;
+    // Listed second: the first query (after the first `Describe`) goes to it.
     let pool = ProviderPool::new(&relay_config(
         dir.path(),
-        &[closed.clone(), live_url.clone()],
+        &[live_url.clone(), closed.clone()],
     ))
     .unwrap();
     for _ in 0..10 {
@@ -176,12 +177,12 @@ async fn a_call_that_cannot_reach_a_replica_is_retried_on_the_other() {
         assert!(matches!(outcome, CallOutcome::Data { .. }), "{outcome:?}");
     }
     assert_eq!(live.queries(), 10);
-    assert_eq!(endpoints(&pool), [(closed, false), (live_url, true)]);
+    assert_eq!(endpoints(&pool), [(live_url, true), (closed, false)]);
     let recent = pool.recent("FK");
     assert_eq!(recent["success_rate"], 1.0, "{recent}");
     // Health: serving while any replica is; the closed one stays marked down.
     assert!(pool.is_serving("FK", Duration::from_secs(10)).await);
-    assert!(!endpoints(&pool)[0].1);
+    assert!(!endpoints(&pool)[1].1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
