@@ -155,11 +155,13 @@ struct Replica {
     url: String,
     channel: Channel,
     client: ProviderClient<Channel>,
-    /// Left out of the rotation until then.
+    /// `Some`: marked down, and left out of the rotation until then; `None`
+    /// once it has answered again (a call or a health check).
     down_until: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Replica {
+    /// In the rotation: not marked down, or its back-off is over.
     fn is_up(&self, now: Instant) -> bool {
         self.down_until
             .lock()
@@ -167,16 +169,24 @@ impl Replica {
             .is_none_or(|until| now >= until)
     }
 
-    /// Marks the replica up (`true`) or down for [`REPLICA_BACKOFF`]; logs a change.
+    /// Not marked down since it last answered.
+    fn is_healthy(&self) -> bool {
+        self.down_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
+    /// Marks the replica up (`true`) or down for [`REPLICA_BACKOFF`]. Logs a
+    /// change only, so a replica that stays away is not logged every back-off.
     fn mark(&self, provider: &str, up: bool) {
-        let now = Instant::now();
         let mut down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
-        let was_up = down.is_none_or(|until| now >= until);
-        *down = (!up).then(|| now + REPLICA_BACKOFF);
-        if was_up && !up {
+        let was_down = down.is_some();
+        *down = (!up).then(|| Instant::now() + REPLICA_BACKOFF);
+        if !was_down && !up {
             tracing::warn!(provider, replica = %self.url, "provider replica marked down; calls go to the others");
-        } else if !was_up && up {
-            tracing::info!(provider, replica = %self.url, "provider replica serving again");
+        } else if was_down && up {
+            tracing::info!(provider, replica = %self.url, "provider replica answering again");
         }
     }
 }
@@ -239,7 +249,10 @@ impl Provider {
             }
             match tokio::time::timeout(left, call(replica.client.clone(), left)).await {
                 Err(_) => return Attempt::TimedOut,
-                Ok(Ok(reply)) => return Attempt::Answered(reply.into_inner()),
+                Ok(Ok(reply)) => {
+                    replica.mark(id, true);
+                    return Attempt::Answered(reply.into_inner());
+                }
                 Ok(Err(status)) if never_reached_adapter(&status) => {
                     replica.mark(id, false);
                     let again =
@@ -263,8 +276,9 @@ impl Provider {
 /// Whether a failed call certainly never reached an adapter, so that another
 /// replica may take it: no connection could be made, the request was never
 /// sent on one, or HTTP/2 says the stream was not processed (`REFUSED_STREAM`,
-/// or a graceful GOAWAY below the stream's id). Anything else (a status the
-/// adapter sent, a deadline, a connection lost mid-call) may have been seen.
+/// or a graceful GOAWAY whose last stream id is below the call's). Anything else
+/// (a status the adapter sent, a deadline, a connection lost mid-call) may have
+/// been seen.
 pub(crate) fn never_reached_adapter(status: &tonic::Status) -> bool {
     use std::error::Error as _;
     let mut source = status.source();
@@ -664,15 +678,14 @@ impl ProviderPool {
     }
 
     /// Each replica of provider `id` for `/admin/providers`: its endpoint and
-    /// whether it is in the rotation.
+    /// whether it is healthy (not marked down since it last answered).
     pub fn endpoints(&self, id: &str) -> serde_json::Value {
         let Some(p) = self.providers.get(id) else {
             return serde_json::Value::Null;
         };
-        let now = Instant::now();
         p.replicas
             .iter()
-            .map(|r| serde_json::json!({ "url": r.url, "healthy": r.is_up(now) }))
+            .map(|r| serde_json::json!({ "url": r.url, "healthy": r.is_healthy() }))
             .collect()
     }
 }
