@@ -168,6 +168,108 @@ pub fn https_client(ca: &Path, identity: Option<(&Path, &Path)>) -> reqwest::Cli
         .expect("client")
 }
 
+/// An SSBTEK question from `org` about `person` for `slots` over the last three
+/// months; `echo` asks for the question back in the answer.
+pub fn question(person: &str, org: &str, slots: &[relay_ssbtek::Slot], echo: bool) -> Vec<u8> {
+    let today = chrono::Local::now().date_naive();
+    let period = relay_ssbtek::Period::new(today - chrono::Months::new(3), today).unwrap();
+    relay_ssbtek::QuestionBuilder::new(
+        relay_ident::Personnummer::parse(person).unwrap(),
+        relay_ssbtek::Ingivare::new(
+            relay_ident::Organisationsnummer::parse(org).unwrap(),
+            "Kommunen",
+            "handlaggare-7",
+        ),
+        "ARENDE-2026-1",
+        period,
+    )
+    .include_all(slots.iter().copied())
+    .fragan_skall_inkluderas(echo)
+    .build()
+    .unwrap()
+    .to_xml(true)
+    .to_vec()
+}
+
+/// The relay's answer to one SHS message.
+pub struct Reply {
+    pub status: u16,
+    /// `X-shs-errorcode`, when the relay refused.
+    pub errorcode: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// POSTs an SHS message to the relay at `url`.
+pub async fn post(client: &reqwest::Client, url: &str, message: Vec<u8>) -> Reply {
+    let r = client
+        .post(format!("{url}/shs/rs"))
+        .header("Content-Type", "message/rfc822")
+        .body(message)
+        .send()
+        .await
+        .expect("the relay answers");
+    Reply {
+        status: r.status().as_u16(),
+        errorcode: r
+            .headers()
+            .get("X-shs-errorcode")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        body: r.bytes().await.unwrap().to_vec(),
+    }
+}
+
+/// Sends `questions` (one data part each) to SSBTEK as `from`, synchronously.
+pub async fn ask(stack: &Stack, from: &str, questions: &[Vec<u8>]) -> Reply {
+    ask_with(&stack.client(from), stack.relay_url(), from, questions).await
+}
+
+/// [`ask`] with `from`'s client ([`Stack::client`]) and the relay's URL, for a
+/// task that does not hold the stack.
+pub async fn ask_with(
+    client: &reqwest::Client,
+    url: &str,
+    from: &str,
+    questions: &[Vec<u8>],
+) -> Reply {
+    let spec = LabelSpec::synch_request(
+        from,
+        relay_server::demo::NODE_ORG,
+        relay_server::demo::SSBTEK_PRODUCT,
+        questions.len(),
+    );
+    let parts: Vec<(&str, &[u8])> = questions
+        .iter()
+        .map(|q| ("text/xml; charset=UTF-8", q.as_slice()))
+        .collect();
+    post(client, url, shs_message(&spec.to_xml(), &parts)).await
+}
+
+/// The SSBTEK answers of a 200 reply, one per question.
+pub fn answers_of(reply: &Reply) -> Vec<String> {
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    split_message(&reply.body)
+        .into_iter()
+        .skip(1)
+        .map(|p| String::from_utf8(p.body).unwrap())
+        .collect()
+}
+
+/// The XML of `slot` (`CSN`, ...) in one answer.
+pub fn slot_xml<'a>(answer: &'a str, slot: &str) -> &'a str {
+    let open = format!("<ssbt:{slot}>");
+    let close = format!("</ssbt:{slot}>");
+    let start = answer
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {slot} slot in {answer}"));
+    let end = answer[start..].find(&close).unwrap() + start;
+    &answer[start..end]
+}
+
 /// An SHS 1.2 label as an external client would write it (ISO-8859-1 prolog,
 /// DOCTYPE, URN addresses). `to` and `product` are plain ids.
 pub struct LabelSpec<'a> {

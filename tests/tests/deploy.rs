@@ -201,10 +201,11 @@ fn every_example_configuration_loads_with_the_real_loaders() {
             .unwrap_or_else(|| panic!("no [[providers]] for {a}"));
         assert!(
             provider
-                .endpoint
-                .ends_with(&format!(":{}", adapter.listen.port())),
-            "{a}: the relay calls {}, the adapter listens on {}",
-            provider.endpoint,
+                .urls()
+                .iter()
+                .all(|url| url.ends_with(&format!(":{}", adapter.listen.port()))),
+            "{a}: the relay calls {:?}, the adapter listens on {}",
+            provider.urls(),
             adapter.listen
         );
         let installed = host.install(&example, &format!("/etc/shs-adapter/{a}/adapter.toml"));

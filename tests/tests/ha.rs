@@ -367,7 +367,10 @@ async fn a_100_mb_message_moves_through_two_nodes_with_bounded_memory() {
         peaks[1]
     );
     for peak in peaks {
-        assert!(peak < 100, "a node's peak RSS stays far below the message size: {peak} MB");
+        assert!(
+            peak < 100,
+            "a node's peak RSS stays far below the message size: {peak} MB"
+        );
     }
     stack.stop().await;
 }

@@ -13,93 +13,10 @@ const SUNDSVALL: &str = "2120002411";
 const STOCKHOLM: &str = "2120000142";
 const TOLVAN: &str = "191212121212";
 
-fn question(person: &str, org: &str, slots: &[Slot], echo: bool) -> Vec<u8> {
-    let today = chrono::Local::now().date_naive();
-    let period = Period::new(today - chrono::Months::new(3), today).unwrap();
-    QuestionBuilder::new(
-        Personnummer::parse(person).unwrap(),
-        Ingivare::new(
-            Organisationsnummer::parse(org).unwrap(),
-            "Kommunen",
-            "handlaggare-7",
-        ),
-        "ARENDE-2026-1",
-        period,
-    )
-    .include_all(slots.iter().copied())
-    .fragan_skall_inkluderas(echo)
-    .build()
-    .unwrap()
-    .to_xml(true)
-    .to_vec()
-}
-
-struct Reply {
-    status: u16,
-    errorcode: Option<String>,
-    body: Vec<u8>,
-}
-
-async fn post(client: &reqwest::Client, url: &str, message: Vec<u8>) -> Reply {
-    let r = client
-        .post(format!("{url}/shs/rs"))
-        .header("Content-Type", "message/rfc822")
-        .body(message)
-        .send()
-        .await
-        .expect("the relay answers");
-    Reply {
-        status: r.status().as_u16(),
-        errorcode: r
-            .headers()
-            .get("X-shs-errorcode")
-            .map(|v| v.to_str().unwrap().to_owned()),
-        body: r.bytes().await.unwrap().to_vec(),
-    }
-}
-
-async fn ask(stack: &Stack, from: &str, questions: &[Vec<u8>]) -> Reply {
-    let spec = LabelSpec::synch_request(from, NODE_ORG, SSBTEK_PRODUCT, questions.len());
-    let parts: Vec<(&str, &[u8])> = questions
-        .iter()
-        .map(|q| ("text/xml; charset=UTF-8", q.as_slice()))
-        .collect();
-    post(
-        &stack.client(from),
-        stack.relay_url(),
-        shs_message(&spec.to_xml(), &parts),
-    )
-    .await
-}
-
-fn answers_of(reply: &Reply) -> Vec<String> {
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    split_message(&reply.body)
-        .into_iter()
-        .skip(1)
-        .map(|p| String::from_utf8(p.body).unwrap())
-        .collect()
-}
-
 fn assert_valid(answer: &str) {
     if let Err(e) = xmllint(answer.as_bytes(), &ssbtek_xsd()) {
         panic!("answer does not validate against the v10 XSD: {e}\n{answer}");
     }
-}
-
-fn slot_xml<'a>(answer: &'a str, slot: &str) -> &'a str {
-    let open = format!("<ssbt:{slot}>");
-    let close = format!("</ssbt:{slot}>");
-    let start = answer
-        .find(&open)
-        .unwrap_or_else(|| panic!("no {slot} slot in {answer}"));
-    let end = answer[start..].find(&close).unwrap() + start;
-    &answer[start..end]
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -233,11 +233,7 @@ impl Relay {
         envelope.extend_from_slice(b"</soap:Body></soap:Envelope>");
         let r = self
             .caller
-            .post(format!(
-                "{}{}",
-                self.node(i),
-                self.target.soap_path
-            ))
+            .post(format!("{}{}", self.node(i), self.target.soap_path))
             .header("Content-Type", "text/xml; charset=utf-8")
             .header("SOAPAction", "\"\"")
             .body(envelope)

@@ -424,6 +424,7 @@ pub async fn provider_rows(relay: &Arc<Relay>) -> Vec<serde_json::Value> {
                 "payload_format": d.as_ref().map(|d| d.payload_format.clone()),
                 "contract": relay.live().providers.contract(id),
                 "recent": relay.live().providers.recent(id),
+                "endpoints": relay.live().providers.endpoints(id),
             })
         }
     });

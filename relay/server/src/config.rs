@@ -699,9 +699,14 @@ pub struct ProviderTls {
 pub struct ProviderConfig {
     /// The SSBTEK slot it answers: AF, CSN, FK, SKV, SO, TNS or MIV.
     pub id: String,
-    /// `https://host:port` of the adapter's gRPC endpoint.
-    pub endpoint: String,
-    /// The TLS name to expect in the adapter's certificate (default: the endpoint's host).
+    /// `https://host:port` of the adapter's gRPC endpoint (one replica).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The endpoints of several replicas of the adapter, instead of `endpoint`:
+    /// calls are balanced across the healthy ones (see [`ProviderConfig::urls`]).
+    #[serde(default)]
+    pub endpoints: Option<Vec<String>>,
+    /// The TLS name to expect in the adapter's certificate (default: each endpoint's host).
     #[serde(default)]
     pub tls_name: Option<String>,
     /// Per-call timeout in milliseconds, capped by the request deadline.
@@ -711,6 +716,60 @@ pub struct ProviderConfig {
     /// answers SSBT-WITHDRAWN without calling the provider.
     #[serde(default)]
     pub withdrawn: BTreeSet<Organisationsnummer>,
+}
+
+impl ProviderConfig {
+    /// The adapter's replicas: `endpoints`, or the one `endpoint`. The check at
+    /// load makes sure exactly one of the two is given and a list is not empty.
+    pub fn urls(&self) -> &[String] {
+        match (&self.endpoints, &self.endpoint) {
+            (Some(list), _) => list,
+            (None, Some(one)) => std::slice::from_ref(one),
+            (None, None) => &[],
+        }
+    }
+
+    /// What is wrong with `endpoint`/`endpoints`: (key, reason) for each error.
+    fn endpoint_errors(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        let https = |url: &str| match url.parse::<http::Uri>() {
+            Err(e) => Some(format!("not a URL: {e}")),
+            Ok(uri) if uri.scheme_str() != Some("https") || uri.host().is_none() => {
+                Some("must be https://host:port".to_owned())
+            }
+            Ok(_) => None,
+        };
+        match (&self.endpoint, &self.endpoints) {
+            (Some(_), Some(_)) => errors.push((
+                "endpoints".to_owned(),
+                "give either endpoint (one adapter) or endpoints (replicas), not both".to_owned(),
+            )),
+            (None, None) => errors.push((
+                "endpoint".to_owned(),
+                "missing: give endpoint = \"https://host:port\" or endpoints = [...] for replicas"
+                    .to_owned(),
+            )),
+            (Some(url), None) => {
+                if let Some(reason) = https(url) {
+                    errors.push(("endpoint".to_owned(), reason));
+                }
+            }
+            (None, Some(list)) if list.is_empty() => errors.push((
+                "endpoints".to_owned(),
+                "must list at least one https://host:port".to_owned(),
+            )),
+            (None, Some(list)) => {
+                for (j, url) in list.iter().enumerate() {
+                    if let Some(reason) = https(url) {
+                        errors.push((format!("endpoints[{j}]"), reason));
+                    } else if list[..j].contains(url) {
+                        errors.push((format!("endpoints[{j}]"), "listed twice".to_owned()));
+                    }
+                }
+            }
+        }
+        errors
+    }
 }
 
 fn default_provider_timeout() -> u64 {
@@ -972,12 +1031,8 @@ impl Config {
             } else if seen.insert(p.id.clone(), i).is_some() {
                 r.error(key("id"), "provider id configured twice");
             }
-            match p.endpoint.parse::<http::Uri>() {
-                Err(e) => r.error(key("endpoint"), format!("not a URL: {e}")),
-                Ok(uri) if uri.scheme_str() != Some("https") || uri.host().is_none() => {
-                    r.error(key("endpoint"), "must be https://host:port")
-                }
-                Ok(_) => {}
+            for (k, reason) in p.endpoint_errors() {
+                r.error(key(&k), reason);
             }
             r.positive(key("timeout_ms"), p.timeout_ms);
         }
@@ -1239,6 +1294,32 @@ mod tests {
                 "providers[0].endpoint",
             ),
             (
+                format!(
+                    "{base}\n[[providers]]\nid = \"FK\"\nendpoint = \"https://a:1\"\nendpoints = [\"https://b:1\"]\n"
+                ),
+                "providers[0].endpoints",
+            ),
+            (
+                format!("{base}\n[[providers]]\nid = \"FK\"\nendpoints = []\n"),
+                "providers[0].endpoints",
+            ),
+            (
+                format!("{base}\n[[providers]]\nid = \"FK\"\ntimeout_ms = 5\n"),
+                "providers[0].endpoint",
+            ),
+            (
+                format!(
+                    "{base}\n[[providers]]\nid = \"FK\"\nendpoints = [\"https://a:1\", \"http://b:1\"]\n"
+                ),
+                "providers[0].endpoints[1]",
+            ),
+            (
+                format!(
+                    "{base}\n[[providers]]\nid = \"FK\"\nendpoints = [\"https://a:1\", \"https://a:1\"]\n"
+                ),
+                "providers[0].endpoints[1]",
+            ),
+            (
                 format!("{base}\n[[agreements]]\norg = \"2120002411\"\nproducts = [\"nothing\"]\n"),
                 "agreements[0].products",
             ),
@@ -1419,6 +1500,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("admin.cert"), "{e}");
+    }
+
+    #[test]
+    fn a_provider_lists_one_endpoint_or_several_replicas() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{}\n[[providers]]\nid = \"FK\"\nendpoint = \"https://fk:1\"\n\n[[providers]]\nid = \"CSN\"\nendpoints = [\"https://csn-a:1\", \"https://csn-b:2\"]\n",
+            files(dir.path())
+        );
+        let c = load(dir.path(), &text).unwrap();
+        assert_eq!(c.providers[0].urls(), ["https://fk:1"]);
+        assert_eq!(
+            c.providers[1].urls(),
+            ["https://csn-a:1", "https://csn-b:2"]
+        );
     }
 
     #[test]

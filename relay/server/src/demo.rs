@@ -72,7 +72,12 @@ pub struct DemoRelay {
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoProvider {
     pub id: String,
+    /// The adapter's endpoint (the first replica's, when there are several).
     pub url: String,
+    /// Every replica's endpoint, when the adapter runs as several
+    /// ([`DemoOptions::replicas`]); absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -193,6 +198,13 @@ pub struct DemoOptions {
     /// gets a schema of its own in it. Without it, several nodes need the
     /// throwaway cluster the demo starts itself (PostgreSQL's server binaries).
     pub postgres: Option<String>,
+    /// Adapters run as several replicas: provider id → how many (default one
+    /// each). Replica `n` (from 1) runs the same binary with its own copy of the
+    /// adapter's configuration (`config/adapter-csn.toml`, `adapter-csn-2.toml`,
+    /// ...), pinned to the port it first bound so that
+    /// [`Demo::stop_replica`] and [`Demo::start_replica`] restart it at the same
+    /// address; the relay lists every replica (`endpoints = [...]`).
+    pub replicas: BTreeMap<String, usize>,
 }
 
 impl DemoOptions {
@@ -212,6 +224,7 @@ impl DemoOptions {
             otlp_endpoint: None,
             nodes: 1,
             postgres: None,
+            replicas: BTreeMap::new(),
         })
     }
 
@@ -239,8 +252,9 @@ pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
 pub struct Demo {
     pub info: DemoInfo,
     pub dir: PathBuf,
-    bin_dir: PathBuf,
+    /// (name, process): the binary's name, with `-N` for replica N > 1 of an adapter.
     children: Vec<(String, Child)>,
+    bin_dir: PathBuf,
 }
 
 struct Pki {
@@ -447,8 +461,8 @@ impl Demo {
                 relays: None,
             },
             dir: dir.clone(),
-            bin_dir: opts.bin_dir.clone(),
             children: Vec::new(),
+            bin_dir: opts.bin_dir.clone(),
         };
 
         // 1. The simulated base services.
@@ -459,32 +473,39 @@ impl Demo {
             args.push("--scenario".into());
             args.push(std::fs::canonicalize(s)?.display().to_string());
         }
-        let sim_addrs = demo.spawn("shs-sim", &opts.bin_dir, &args, &logs).await?;
+        let sim_addrs = demo.spawn_with("shs-sim", "shs-sim", &args).await?;
         let sim_url = format!("https://{}", addr_of(&sim_addrs, "listen")?);
         demo.info.sim = DemoSim {
             url: sim_url.clone(),
             admin: format!("http://{}", addr_of(&sim_addrs, "admin")?),
         };
 
-        // 2. The seven adapters.
+        // 2. The seven adapters, each with its replicas.
         for (id, bin) in ADAPTERS {
-            let path = config_dir.join(format!("adapter-{}.toml", id.to_lowercase()));
-            std::fs::write(
-                &path,
-                adapter_toml(&pki, id, &sim_url)
-                    + &tracing_toml(opts.otlp_endpoint.as_deref(), bin),
-            )?;
-            let addrs = demo
-                .spawn(
-                    bin,
-                    &opts.bin_dir,
-                    &["--config".into(), path.display().to_string()],
-                    &logs,
-                )
-                .await?;
+            let count = opts.replicas.get(id).copied().unwrap_or(1).max(1);
+            let mut urls = Vec::new();
+            for n in 1..=count {
+                let (name, path) = replica_files(&config_dir, id, bin, n);
+                let config = adapter_toml(&pki, id, &sim_url)
+                    + &tracing_toml(opts.otlp_endpoint.as_deref(), bin);
+                std::fs::write(&path, &config)?;
+                let addrs = demo.spawn(&name, bin, &path).await?;
+                let listen = addr_of(&addrs, "listen")?;
+                if count > 1 {
+                    // Pinned, so that a restart comes back at the same address.
+                    let pinned = config.replacen(
+                        "listen = \"127.0.0.1:0\"",
+                        &format!("listen = \"{listen}\""),
+                        1,
+                    );
+                    std::fs::write(&path, pinned)?;
+                }
+                urls.push(format!("https://{listen}"));
+            }
             demo.info.providers.push(DemoProvider {
                 id: id.into(),
-                url: format!("https://{}", addr_of(&addrs, "listen")?),
+                url: urls[0].clone(),
+                replicas: if count > 1 { urls } else { Vec::new() },
             });
         }
 
@@ -528,10 +549,7 @@ impl Demo {
             "--config".into(),
             config.display().to_string(),
         ];
-        let (bin_dir, logs) = (self.bin_dir.clone(), self.info.logs.clone());
-        let addrs = self
-            .spawn_as(name, "shs-relay", &bin_dir, &args, &logs)
-            .await?;
+        let addrs = self.spawn_with(name, "shs-relay", &args).await?;
         let node = DemoNode {
             url: format!("https://{}", addr_of(&addrs, "listen")?),
             admin: format!("http://{}", addr_of(&addrs, "admin")?),
@@ -599,33 +617,34 @@ impl Demo {
         self.write_info()
     }
 
-    /// Starts `bin`, sends its stderr to `logs/NAME.log`, and returns the JSON
-    /// object it prints as its first stdout line (its bound addresses).
+    /// Starts adapter binary `bin` as `name` with the configuration at `config`.
     async fn spawn(
-        &mut self,
-        bin: &str,
-        bin_dir: &Path,
-        args: &[String],
-        logs: &Path,
-    ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-        self.spawn_as(bin, bin, bin_dir, args, logs).await
-    }
-
-    /// [`Self::spawn`] under another `name` (its log files and [`Self::pid_of`]).
-    async fn spawn_as(
         &mut self,
         name: &str,
         bin: &str,
-        bin_dir: &Path,
-        args: &[String],
-        logs: &Path,
+        config: &Path,
     ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-        // Appended to: a process started again keeps its earlier log.
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(logs.join(format!("{name}.log")))?;
-        let mut child = Command::new(bin_dir.join(bin))
+        let args = ["--config".to_owned(), config.display().to_string()];
+        self.spawn_with(name, bin, &args).await
+    }
+
+    /// Starts `bin` as `name`, appends its stderr to `logs/NAME.log`, and returns
+    /// the JSON object it prints as its first stdout line (its bound addresses).
+    async fn spawn_with(
+        &mut self,
+        name: &str,
+        bin: &str,
+        args: &[String],
+    ) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        let logs = self.info.logs.clone();
+        let append = |file: PathBuf| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+        };
+        let log = append(logs.join(format!("{name}.log")))?;
+        let mut child = Command::new(self.bin_dir.join(bin))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -647,7 +666,7 @@ impl Demo {
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
-        let mut out = tokio::fs::File::create(logs.join(format!("{name}.stdout"))).await?;
+        let mut out = tokio::fs::File::from_std(append(logs.join(format!("{name}.stdout")))?);
         tokio::spawn(async move {
             while let Ok(Some(l)) = lines.next_line().await {
                 let _ = out.write_all(l.as_bytes()).await;
@@ -755,25 +774,87 @@ impl Demo {
             .and_then(|(_, c)| c.id())
     }
 
+    /// Stops replica `n` (from 1) of adapter `id` the way a rolling restart does:
+    /// SIGTERM (the adapter finishes its calls in flight), then waits until it
+    /// has exited (killed after 30 s).
+    pub async fn stop_replica(&mut self, id: &str, n: usize) -> anyhow::Result<()> {
+        let (name, _) = self.replica(id, n)?;
+        let at = self
+            .children
+            .iter()
+            .position(|(c, _)| *c == name)
+            .with_context(|| format!("{name} is not running"))?;
+        let (_, child) = self.children.remove(at);
+        terminate(&name, child, Duration::from_secs(30)).await;
+        Ok(())
+    }
+
+    /// Starts replica `n` of adapter `id` again, at the address it had (its
+    /// configuration is pinned to it), and waits until it reports it.
+    pub async fn start_replica(&mut self, id: &str, n: usize) -> anyhow::Result<()> {
+        let (name, bin) = self.replica(id, n)?;
+        if self.children.iter().any(|(c, _)| *c == name) {
+            bail!("{name} is running");
+        }
+        let (_, config) = replica_files(&self.dir.join("config"), id, bin, n);
+        self.spawn(&name, bin, &config).await?;
+        Ok(())
+    }
+
+    /// (process name, binary) of replica `n` of a replicated adapter `id`.
+    fn replica(&self, id: &str, n: usize) -> anyhow::Result<(String, &'static str)> {
+        let (slot, bin) = ADAPTERS
+            .into_iter()
+            .find(|(slot, _)| *slot == id)
+            .with_context(|| format!("no adapter {id}"))?;
+        let count = self
+            .info
+            .providers
+            .iter()
+            .find(|p| p.id == slot)
+            .map_or(0, |p| p.replicas.len());
+        if n == 0 || n > count {
+            bail!("{id} has no replica {n} (start the demo with DemoOptions::replicas)");
+        }
+        Ok((replica_files(Path::new(""), slot, bin, n).0, bin))
+    }
+
     /// Asks every child to stop (SIGTERM), waits up to 10 s, then kills.
     pub async fn stop(mut self) {
         // Stop in reverse start order: the relay first, the simulator last.
-        while let Some((name, mut child)) = self.children.pop() {
-            #[cfg(unix)]
-            if let Some(pid) = child.id() {
-                // SAFETY-free: the kill(1) command sends SIGTERM without unsafe code.
-                let _ = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
-            }
-            if tokio::time::timeout(Duration::from_secs(10), child.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!(process = %name, "did not stop in time; killing");
-                let _ = child.kill().await;
-            }
+        while let Some((name, child)) = self.children.pop() {
+            terminate(&name, child, Duration::from_secs(10)).await;
         }
+    }
+}
+
+/// Sends `child` SIGTERM, waits up to `grace`, then kills it.
+async fn terminate(name: &str, mut child: Child, grace: Duration) {
+    #[cfg(unix)]
+    if let Some(pid) = child.id() {
+        // SAFETY-free: the kill(1) command sends SIGTERM without unsafe code.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        tracing::warn!(process = %name, "did not stop in time; killing");
+        let _ = child.kill().await;
+    }
+}
+
+/// (process name, configuration file) of replica `n` (from 1) of adapter `id`:
+/// `shs-adapter-csn` and `adapter-csn.toml` for the first, `shs-adapter-csn-2`
+/// and `adapter-csn-2.toml` for the second, ...
+fn replica_files(config_dir: &Path, id: &str, bin: &str, n: usize) -> (String, PathBuf) {
+    let stem = format!("adapter-{}", id.to_lowercase());
+    if n <= 1 {
+        (bin.to_owned(), config_dir.join(format!("{stem}.toml")))
+    } else {
+        (
+            format!("{bin}-{n}"),
+            config_dir.join(format!("{stem}-{n}.toml")),
+        )
     }
 }
 
@@ -990,11 +1071,16 @@ file = {log}
             .filter(|(id, _)| *id == p.id)
             .map(|(_, org)| format!("\"{org}\""))
             .collect();
+        let endpoint = if p.replicas.is_empty() {
+            format!("endpoint = \"{}\"", p.url)
+        } else {
+            let quoted: Vec<String> = p.replicas.iter().map(|u| format!("\"{u}\"")).collect();
+            format!("endpoints = [{}]", quoted.join(", "))
+        };
         let _ = write!(
             s,
-            "\n[[providers]]\nid = \"{}\"\nendpoint = \"{}\"\ntls_name = \"localhost\"\ntimeout_ms = {}\nwithdrawn = [{}]\n",
+            "\n[[providers]]\nid = \"{}\"\n{endpoint}\ntls_name = \"localhost\"\ntimeout_ms = {}\nwithdrawn = [{}]\n",
             p.id,
-            p.url,
             opts.provider_timeout_ms.unwrap_or(10_000),
             withdrawn.join(", ")
         );

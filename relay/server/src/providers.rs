@@ -1,8 +1,18 @@
-//! The provider pool: one long-lived mutual-TLS gRPC channel per provider adapter
-//! (HTTP/2, connections reused across requests), and one call = one
+//! The provider pool: one long-lived mutual-TLS gRPC channel per adapter
+//! replica (HTTP/2, connections reused across requests), and one call = one
 //! [`CallOutcome`], never an error that could fail the whole request.
+//!
+//! A provider may run several replicas (`endpoints = [...]`). Calls go round
+//! robin over the replicas not marked down; a replica is marked down for
+//! [`REPLICA_BACKOFF`] when a call could not reach it or its health check does
+//! not say SERVING, and up again when a health check says SERVING. A call that
+//! failed before it reached an adapter ([`never_reached_adapter`]) is tried once
+//! more on another replica within the same budget; a call the adapter may have
+//! seen is never repeated.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use relay_ident::Organisationsnummer;
@@ -11,7 +21,7 @@ use shs_proto::v1::{QueryRequest, query_reply};
 use tokio::time::Instant;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use crate::config::{Config, ProviderConfig};
+use crate::config::Config;
 
 /// What one provider call came to.
 #[derive(Debug)]
@@ -135,13 +145,159 @@ struct ContractState {
     refreshing: bool,
 }
 
+/// How long a replica that could not be reached is left out of the rotation
+/// (unless a health check says SERVING sooner).
+const REPLICA_BACKOFF: Duration = Duration::from_secs(3);
+
+/// One running copy of an adapter.
+struct Replica {
+    /// The configured endpoint (no personal data: shown in logs and the admin API).
+    url: String,
+    channel: Channel,
+    client: ProviderClient<Channel>,
+    /// `Some`: marked down, and left out of the rotation until then; `None`
+    /// once it has answered again (a call or a health check).
+    down_until: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Replica {
+    /// In the rotation: not marked down, or its back-off is over.
+    fn is_up(&self, now: Instant) -> bool {
+        self.down_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none_or(|until| now >= until)
+    }
+
+    /// Not marked down since it last answered.
+    fn is_healthy(&self) -> bool {
+        self.down_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+    }
+
+    /// Marks the replica up (`true`) or down for [`REPLICA_BACKOFF`]. Logs a
+    /// change only, so a replica that stays away is not logged every back-off.
+    fn mark(&self, provider: &str, up: bool) {
+        let mut down = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        let was_down = down.is_some();
+        *down = (!up).then(|| Instant::now() + REPLICA_BACKOFF);
+        if !was_down && !up {
+            tracing::warn!(provider, replica = %self.url, "provider replica marked down; calls go to the others");
+        } else if was_down && up {
+            tracing::info!(provider, replica = %self.url, "provider replica answering again");
+        }
+    }
+}
+
 struct Provider {
     recent: std::sync::Mutex<Recent>,
     contract: std::sync::Mutex<ContractState>,
-    channel: Channel,
-    client: ProviderClient<Channel>,
+    /// At least one.
+    replicas: Vec<Replica>,
+    /// The round robin's position.
+    next: AtomicUsize,
     timeout: Duration,
     withdrawn: BTreeSet<Organisationsnummer>,
+}
+
+/// How one call through [`Provider::call`] ended.
+enum Attempt<T> {
+    Answered(T),
+    /// No replica could be reached (whatever code tonic gave the failure).
+    Unreached,
+    Failed(tonic::Status),
+    /// Not answered within the budget.
+    TimedOut,
+}
+
+impl Provider {
+    /// The replica to call next: round robin over those up, skipping `besides`;
+    /// when every other replica is down, the next one anyway (a mark may be stale).
+    fn pick(&self, besides: Option<usize>) -> Option<usize> {
+        let n = self.replicas.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let order = (0..n)
+            .map(|k| (start + k) % n)
+            .filter(|&i| Some(i) != besides);
+        order
+            .clone()
+            .find(|&i| self.replicas[i].is_up(now))
+            .or_else(|| order.clone().next())
+    }
+
+    /// Calls one replica with `call` (given the client and the time left) within
+    /// `budget`, and a second one when the first could not be reached and time is
+    /// left. Never repeats a call an adapter may have seen.
+    async fn call<T, F, Fut>(&self, id: &str, budget: Duration, call: F) -> Attempt<T>
+    where
+        F: Fn(ProviderClient<Channel>, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = Instant::now() + budget;
+        let mut tried = None;
+        loop {
+            let Some(i) = self.pick(tried) else {
+                return Attempt::Unreached;
+            };
+            let replica = &self.replicas[i];
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Attempt::TimedOut;
+            }
+            match tokio::time::timeout(left, call(replica.client.clone(), left)).await {
+                Err(_) => return Attempt::TimedOut,
+                Ok(Ok(reply)) => {
+                    replica.mark(id, true);
+                    return Attempt::Answered(reply.into_inner());
+                }
+                Ok(Err(status)) if never_reached_adapter(&status) => {
+                    replica.mark(id, false);
+                    let again =
+                        tried.is_none() && self.replicas.len() > 1 && deadline > Instant::now();
+                    if !again {
+                        return Attempt::Unreached;
+                    }
+                    tracing::info!(
+                        provider = id,
+                        replica = %replica.url,
+                        "call did not reach the replica; trying another"
+                    );
+                    tried = Some(i);
+                }
+                Ok(Err(status)) => return Attempt::Failed(status),
+            }
+        }
+    }
+}
+
+/// Whether a failed call certainly never reached an adapter, so that another
+/// replica may take it: no connection could be made, the request was never
+/// sent on one, or HTTP/2 says the stream was not processed (`REFUSED_STREAM`,
+/// or a graceful GOAWAY whose last stream id is below the call's). Anything else
+/// (a status the adapter sent, a deadline, a connection lost mid-call) may have
+/// been seen.
+pub(crate) fn never_reached_adapter(status: &tonic::Status) -> bool {
+    use std::error::Error as _;
+    let mut source = status.source();
+    while let Some(e) = source {
+        if e.downcast_ref::<tonic::ConnectError>().is_some() {
+            return true;
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>()
+            && h.is_canceled()
+        {
+            return true;
+        }
+        if let Some(h) = e.downcast_ref::<h2::Error>() {
+            return h.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || (h.is_go_away() && h.is_remote() && h.reason() == Some(h2::Reason::NO_ERROR));
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Every configured provider adapter, by id (`AF`, `CSN`, ...).
@@ -171,10 +327,27 @@ impl ProviderPool {
         for p in &config.providers {
             let ca = Certificate::from_pem(read(&p.id, &tls.ca)?);
             let identity = Identity::from_pem(read(&p.id, &tls.cert)?, read(&p.id, &tls.key)?);
-            let channel = channel(p, ca, identity).map_err(|reason| PoolError {
-                id: p.id.clone(),
-                reason,
-            })?;
+            let mut replicas = Vec::new();
+            for url in p.urls() {
+                let channel = channel(url, p.tls_name.as_deref(), ca.clone(), identity.clone())
+                    .map_err(|reason| PoolError {
+                        id: p.id.clone(),
+                        reason,
+                    })?;
+                replicas.push(Replica {
+                    url: url.clone(),
+                    channel: channel.clone(),
+                    client: ProviderClient::new(channel)
+                        .max_decoding_message_size(16 * 1024 * 1024),
+                    down_until: std::sync::Mutex::new(None),
+                });
+            }
+            if replicas.is_empty() {
+                return Err(PoolError {
+                    id: p.id.clone(),
+                    reason: "no endpoint".into(),
+                });
+            }
             providers.insert(
                 p.id.clone(),
                 Provider {
@@ -184,9 +357,8 @@ impl ProviderPool {
                         checked: None,
                         refreshing: false,
                     }),
-                    channel: channel.clone(),
-                    client: ProviderClient::new(channel)
-                        .max_decoding_message_size(16 * 1024 * 1024),
+                    replicas,
+                    next: AtomicUsize::new(0),
                     timeout: Duration::from_millis(p.timeout_ms),
                     withdrawn: p.withdrawn.clone(),
                 },
@@ -245,11 +417,15 @@ impl ProviderPool {
         timeout: Duration,
     ) -> Option<shs_proto::v1::DescribeReply> {
         let p = self.providers.get(id)?;
-        let mut req = tonic::Request::new(shs_proto::v1::DescribeRequest {});
-        req.set_timeout(timeout);
-        let mut client = p.client.clone();
-        let reply = match tokio::time::timeout(timeout, client.describe(req)).await {
-            Ok(Ok(r)) => Some(r.into_inner()),
+        let attempt = p
+            .call(id, timeout, |mut client, left| async move {
+                let mut req = tonic::Request::new(shs_proto::v1::DescribeRequest {});
+                req.set_timeout(left);
+                client.describe(req).await
+            })
+            .await;
+        let reply = match attempt {
+            Attempt::Answered(r) => Some(r),
             _ => None,
         };
         let mut state = p.contract.lock().unwrap_or_else(|e| e.into_inner());
@@ -391,15 +567,21 @@ impl ProviderPool {
         if budget.is_zero() {
             return CallOutcome::Timeout;
         }
-        let mut req = tonic::Request::new(request);
-        req.set_timeout(budget);
-        // The adapter continues the caller's trace (W3C `traceparent`), when
-        // spans are exported.
-        relay_telemetry::inject(&tracing::Span::current(), req.metadata_mut());
-        let mut client = provider.client.clone();
-        match tokio::time::timeout(budget, client.query(req)).await {
-            Err(_) => CallOutcome::Timeout,
-            Ok(Ok(reply)) => match reply.into_inner().outcome {
+        let span = tracing::Span::current();
+        let attempt = provider
+            .call(id, budget, |mut client, left| {
+                let mut req = tonic::Request::new(request.clone());
+                req.set_timeout(left);
+                // The adapter continues the caller's trace (W3C `traceparent`),
+                // when spans are exported.
+                relay_telemetry::inject(&span, req.metadata_mut());
+                async move { client.query(req).await }
+            })
+            .await;
+        match attempt {
+            Attempt::TimedOut => CallOutcome::Timeout,
+            Attempt::Unreached => CallOutcome::Unavailable,
+            Attempt::Answered(reply) => match reply.outcome {
                 Some(query_reply::Outcome::Data(d)) => CallOutcome::Data {
                     format: d.format,
                     payload: d.payload,
@@ -410,7 +592,7 @@ impl ProviderPool {
                 },
                 None => CallOutcome::InvalidAnswer,
             },
-            Ok(Err(status)) => match status.code() {
+            Attempt::Failed(status) => match status.code() {
                 tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => CallOutcome::Timeout,
                 tonic::Code::ResourceExhausted => CallOutcome::Overloaded,
                 tonic::Code::PermissionDenied => CallOutcome::Withdrawn,
@@ -437,18 +619,24 @@ impl ProviderPool {
             self.note(id, &CallOutcome::Unavailable, started.elapsed());
             return outcome;
         }
-        let mut req = tonic::Request::new(request);
-        req.set_timeout(budget);
-        relay_telemetry::inject(&tracing::Span::current(), req.metadata_mut());
-        let mut client = provider.client.clone();
-        let outcome = match tokio::time::timeout(budget, client.submit(req)).await {
-            Err(_) => SubmitOutcome::Timeout,
-            Ok(Ok(reply)) => match reply.into_inner().outcome {
+        let span = tracing::Span::current();
+        let attempt = provider
+            .call(id, budget, |mut client, left| {
+                let mut req = tonic::Request::new(request.clone());
+                req.set_timeout(left);
+                relay_telemetry::inject(&span, req.metadata_mut());
+                async move { client.submit(req).await }
+            })
+            .await;
+        let outcome = match attempt {
+            Attempt::TimedOut => SubmitOutcome::Timeout,
+            Attempt::Unreached => SubmitOutcome::Unavailable,
+            Attempt::Answered(reply) => match reply.outcome {
                 Some(shs_proto::v1::submit_reply::Outcome::Receipt(r)) => SubmitOutcome::Receipt(r),
                 Some(shs_proto::v1::submit_reply::Outcome::Error(e)) => SubmitOutcome::Refused(e),
                 None => SubmitOutcome::InvalidAnswer,
             },
-            Ok(Err(status)) => match status.code() {
+            Attempt::Failed(status) => match status.code() {
                 tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => SubmitOutcome::Timeout,
                 tonic::Code::ResourceExhausted => SubmitOutcome::Overloaded,
                 tonic::Code::Unimplemented => SubmitOutcome::NotOffered,
@@ -472,38 +660,67 @@ impl ProviderPool {
         outcome
     }
 
-    /// The adapter's `grpc.health.v1` status, within `timeout`: `Ok(true)` when serving.
+    /// The adapter's `grpc.health.v1` status, within `timeout`: `true` when any
+    /// replica is serving. Each replica's answer marks it up or down.
     pub async fn is_serving(&self, id: &str, timeout: Duration) -> bool {
         let Some(provider) = self.providers.get(id) else {
             return false;
         };
-        let mut health =
-            tonic_health::pb::health_client::HealthClient::new(provider.channel.clone());
-        let mut req = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
-            service: shs_proto::v1::SERVICE_NAME.to_owned(),
+        let checks = provider.replicas.iter().map(|replica| async move {
+            let serving = replica_serving(replica, timeout).await;
+            replica.mark(id, serving);
+            serving
         });
-        req.set_timeout(timeout);
-        matches!(
-            tokio::time::timeout(timeout, health.check(req)).await,
-            Ok(Ok(r)) if r.get_ref().status
-                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-        )
+        futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .any(|serving| serving)
+    }
+
+    /// Each replica of provider `id` for `/admin/providers`: its endpoint and
+    /// whether it is healthy (not marked down since it last answered).
+    pub fn endpoints(&self, id: &str) -> serde_json::Value {
+        let Some(p) = self.providers.get(id) else {
+            return serde_json::Value::Null;
+        };
+        p.replicas
+            .iter()
+            .map(|r| serde_json::json!({ "url": r.url, "healthy": r.is_healthy() }))
+            .collect()
     }
 }
 
-fn channel(p: &ProviderConfig, ca: Certificate, identity: Identity) -> Result<Channel, String> {
-    let uri: http::Uri = p.endpoint.parse().map_err(|e| format!("endpoint: {e}"))?;
-    let host = p
-        .tls_name
-        .clone()
+/// One replica's `grpc.health.v1` answer within `timeout`: `true` when SERVING.
+async fn replica_serving(replica: &Replica, timeout: Duration) -> bool {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(replica.channel.clone());
+    let mut req = tonic::Request::new(tonic_health::pb::HealthCheckRequest {
+        service: shs_proto::v1::SERVICE_NAME.to_owned(),
+    });
+    req.set_timeout(timeout);
+    matches!(
+        tokio::time::timeout(timeout, health.check(req)).await,
+        Ok(Ok(r)) if r.get_ref().status
+            == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    )
+}
+
+fn channel(
+    url: &str,
+    tls_name: Option<&str>,
+    ca: Certificate,
+    identity: Identity,
+) -> Result<Channel, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("endpoint {url}: {e}"))?;
+    let host = tls_name
+        .map(str::to_owned)
         .or_else(|| uri.host().map(str::to_owned))
         .unwrap_or_default();
     let tls = ClientTlsConfig::new()
         .ca_certificate(ca)
         .identity(identity)
         .domain_name(host);
-    let endpoint = Endpoint::from_shared(p.endpoint.clone())
-        .map_err(|e| format!("endpoint: {e}"))?
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| format!("endpoint {url}: {e}"))?
         .tls_config(tls)
         .map_err(|e| format!("tls: {e}"))?
         .connect_timeout(Duration::from_secs(3))
@@ -511,4 +728,34 @@ fn channel(p: &ProviderConfig, ca: Certificate, identity: Identity) -> Result<Ch
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true);
     Ok(endpoint.connect_lazy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(e: impl std::error::Error + Send + Sync + 'static) -> tonic::Status {
+        tonic::Status::from_error(Box::new(e))
+    }
+
+    #[test]
+    fn only_a_call_that_never_reached_an_adapter_may_go_to_another_replica() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let connect = transport(tonic::ConnectError(Box::new(refused)));
+        assert_eq!(connect.code(), tonic::Code::Unavailable);
+        assert!(never_reached_adapter(&connect));
+        assert!(never_reached_adapter(&transport(h2::Error::from(
+            h2::Reason::REFUSED_STREAM
+        ))));
+        // Statuses the adapter sent, even UNAVAILABLE, and a stream reset mid-call.
+        assert!(!never_reached_adapter(&tonic::Status::unavailable(
+            "base service down"
+        )));
+        assert!(!never_reached_adapter(&tonic::Status::deadline_exceeded(
+            "late"
+        )));
+        assert!(!never_reached_adapter(&transport(h2::Error::from(
+            h2::Reason::INTERNAL_ERROR
+        ))));
+    }
 }

@@ -2,19 +2,19 @@
 //! real mutual TLS on loopback with a PKI generated here: the raw `traceparent`
 //! an adapter receives, and the SDK continuing the relay's trace in its own span.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use providers_sdk::{AdapterConfig, Backend, BackendError, Description, Health, QueryOutcome};
 use relay_ident::Organisationsnummer;
-use relay_pki::{DevCa, Subject};
-use relay_server::config::Config;
 use relay_server::providers::{CallOutcome, ProviderPool};
 use shs_proto::v1 as proto;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+mod support;
+use support::adapters::{pki, relay_config};
 
 /// Spans get trace context (nothing is exported): the state a relay with a
 /// `[tracing]` section is in.
@@ -27,42 +27,6 @@ fn with_trace_context() {
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
         tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
     });
-}
-
-fn pki(dir: &Path) {
-    relay_pki::tls::install_crypto_provider();
-    let ca = DevCa::new("test CA").unwrap();
-    ca.as_issued().write(dir, "ca").unwrap();
-    ca.server_cert("adapter", &["localhost"])
-        .unwrap()
-        .write(dir, "adapter")
-        .unwrap();
-    ca.server_cert("shs-relay", &["localhost"])
-        .unwrap()
-        .write(dir, "relay")
-        .unwrap();
-    ca.client_cert(&Subject {
-        serial_number: Some("2120002411"),
-        organisation: None,
-        common_name: "client",
-    })
-    .unwrap()
-    .write(dir, "client")
-    .unwrap();
-}
-
-/// A relay configuration with one provider, `FK`, at `port`.
-fn relay_config(dir: &Path, port: u16) -> Config {
-    let p = |f: &str| dir.join(f).display().to_string();
-    let text = format!(
-        "[node]\nid = \"n\"\norg = \"2021005489\"\nenvironment = \"test\"\n\n[front]\nlisten = \"127.0.0.1:0\"\ncert = \"{relay}\"\nkey = \"{relay_key}\"\nclient_ca = \"{ca}\"\n\n[products]\nssbtek = \"6f1c3b57-4f0a-4e0e-9a59-55b7e5a0c0d1\"\n\n[provider_tls]\nca = \"{ca}\"\ncert = \"{relay}\"\nkey = \"{relay_key}\"\n\n[[providers]]\nid = \"FK\"\nendpoint = \"https://localhost:{port}\"\ntls_name = \"localhost\"\ntimeout_ms = 30000\n",
-        relay = p("relay.pem"),
-        relay_key = p("relay-key.pem"),
-        ca = p("ca.pem"),
-    );
-    let file = dir.join("relay.toml");
-    std::fs::write(&file, text).unwrap();
-    Config::load(&file).unwrap()
 }
 
 /// The trace id and span id of `span`, as lower-case hex.
@@ -154,7 +118,11 @@ async fn an_adapter_receives_a_traceparent_naming_the_relays_span() {
         ))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
     let server = tokio::spawn(server);
-    let pool = ProviderPool::new(&relay_config(dir.path(), port)).unwrap();
+    let pool = ProviderPool::new(&relay_config(
+        dir.path(),
+        &[format!("https://localhost:{port}")],
+    ))
+    .unwrap();
 
     let span = tracing::info_span!("provider.call");
     let outcome = ask(&pool, &span).await;
@@ -240,7 +208,11 @@ async fn the_sdk_continues_the_relays_trace() {
             let _ = stopped.await;
         },
     ));
-    let pool = ProviderPool::new(&relay_config(dir.path(), port)).unwrap();
+    let pool = ProviderPool::new(&relay_config(
+        dir.path(),
+        &[format!("https://localhost:{port}")],
+    ))
+    .unwrap();
 
     let span = tracing::info_span!("provider.call");
     let outcome = ask(&pool, &span).await;

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod adapters;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
