@@ -162,7 +162,7 @@ async fn every_way_in_product_and_caller_kind_passes_the_one_gate() {
             if !applies(way, kind) {
                 continue;
             }
-            let kit = Kit::new();
+            let kit = Kit::new().await;
             let member = member_of(way);
             let (caller, ingivare, processors): (&str, &str, Vec<&str>) = match kind {
                 Kind::Member => (member, member, vec![]),
@@ -192,7 +192,7 @@ async fn every_way_in_product_and_caller_kind_passes_the_one_gate() {
 
 #[tokio::test]
 async fn a_suspended_municipality_gets_no_answer_asynchronously() {
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     kit.relay
         .operator
         .suspend(org(SUNDSVALL), Scope::Product("ssbtek".into()));
@@ -219,7 +219,7 @@ async fn a_suspended_municipality_gets_no_answer_asynchronously() {
 
 #[tokio::test]
 async fn a_processor_needs_a_municipality_that_named_it_holds_the_agreement_and_is_not_suspended() {
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     let ask = |ingivare: &'static str, named: Vec<&'static str>| {
         let kit = &kit;
         async move {
@@ -271,7 +271,7 @@ async fn a_processor_needs_a_municipality_that_named_it_holds_the_agreement_and_
 
 #[tokio::test]
 async fn a_decoy_label_before_the_first_boundary_is_not_taken_for_the_label() {
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     // The real label says the message is from Stockholm; a decoy in the MIME
     // preamble says Sundsvall, the caller.
     let real = label(
@@ -307,7 +307,7 @@ async fn a_decoy_label_before_the_first_boundary_is_not_taken_for_the_label() {
 
 #[tokio::test]
 async fn direct_delivery_needs_the_product_on_both_sides_and_adm_needs_an_exchange() {
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     let send = |from: &'static str, to: &'static str, product: &'static str, seq: SequenceType| {
         let kit = &kit;
         async move {
@@ -338,7 +338,7 @@ async fn direct_delivery_needs_the_product_on_both_sides_and_adm_needs_an_exchan
 
 #[tokio::test]
 async fn a_full_outbox_refuses_with_a_quota_error_and_blocks_no_other_outbox() {
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     let send = |from: &'static str, to: &'static str| {
         let kit = &kit;
         async move {
@@ -368,7 +368,7 @@ async fn a_full_outbox_refuses_with_a_quota_error_and_blocks_no_other_outbox() {
 
 #[tokio::test]
 async fn tx_ids_are_uuids_duplicates_are_per_sender_and_addresses_are_normalised() {
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     let mut l = label(
         SUNDSVALL,
         STOCKHOLM,
@@ -447,7 +447,7 @@ async fn tx_ids_are_uuids_duplicates_are_per_sender_and_addresses_are_normalised
 
 #[tokio::test]
 async fn the_wsdl_address_never_echoes_an_unchecked_host() {
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     let req = http::Request::builder()
         .uri("/ssbtek/v10?wsdl")
         .header("Host", "evil.example\"><x y=\"")
@@ -471,7 +471,7 @@ async fn the_wsdl_address_never_echoes_an_unchecked_host() {
     assert!(!text.contains("evil.example"), "{text}");
     assert!(text.contains("https://127.0.0.1:0/ssbtek/v10"), "{text}");
 
-    let public = Kit::with_public_url("https://relay.example.se");
+    let public = Kit::with_public_url("https://relay.example.se").await;
     let a = public
         .call(SUNDSVALL, "GET", "/ssbtek/v10?wsdl", None, vec![])
         .await;
@@ -484,7 +484,7 @@ async fn the_wsdl_address_never_echoes_an_unchecked_host() {
 
 #[tokio::test]
 async fn refusals_say_who_failed_in_metrics_and_never_carry_personal_data() {
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     kit.relay.operator.suspend(org(SUNDSVALL), Scope::All);
     let l = label(
         SUNDSVALL,
@@ -508,7 +508,7 @@ async fn refusals_say_who_failed_in_metrics_and_never_carry_personal_data() {
 #[tokio::test]
 async fn a_web_page_cannot_change_the_relay_through_the_admin_listener() {
     use tower::ServiceExt;
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     let call = |headers: &[(&str, &str)]| {
         let mut req = http::Request::builder()
             .method("POST")
@@ -537,7 +537,7 @@ async fn a_web_page_cannot_change_the_relay_through_the_admin_listener() {
 #[tokio::test]
 async fn decisions_made_through_the_admin_api_survive_a_restart() {
     use tower::ServiceExt;
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     for path in [
         format!("/admin/suspend?org={SUNDSVALL}&product=ssbtek"),
         format!("/admin/withdraw?provider=FK&org={STOCKHOLM}"),
@@ -575,7 +575,7 @@ async fn decisions_made_through_the_admin_api_survive_a_restart() {
 #[tokio::test]
 async fn a_planned_window_is_announced_kept_and_audited_as_planned() {
     use tower::ServiceExt;
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     let start = chrono::Utc::now() + chrono::Duration::hours(1);
     let end = start + chrono::Duration::hours(2);
     let uri = format!(
@@ -616,7 +616,7 @@ async fn a_planned_window_is_announced_kept_and_audited_as_planned() {
 #[tokio::test]
 async fn overloads_and_refusals_are_audited_with_who_failed() {
     use relay_audit::{AuditRecord, FailedBy, RequestResult};
-    let kit = Kit::new();
+    let kit = Kit::new().await;
     let ping = |from: &'static str| async move {
         let l = label(from, NODE, PING, TransferType::Synch, SequenceType::Request);
         message(l, &[b"ping"]).await

@@ -59,21 +59,21 @@ impl Answer {
 }
 
 impl Kit {
-    pub fn new() -> Kit {
-        Self::with_extra("")
+    pub async fn new() -> Kit {
+        Self::with_extra("").await
     }
 
     /// With extra TOML appended to the configuration (in its `[elt]` section).
-    pub fn with_extra(extra: &str) -> Kit {
-        Self::build("", extra)
+    pub async fn with_extra(extra: &str) -> Kit {
+        Self::build("", extra).await
     }
 
     /// With `front.public_url` set.
-    pub fn with_public_url(url: &str) -> Kit {
-        Self::build(&format!("public_url = \"{url}\""), "")
+    pub async fn with_public_url(url: &str) -> Kit {
+        Self::build(&format!("public_url = \"{url}\""), "").await
     }
 
-    fn build(front_extra: &str, extra: &str) -> Kit {
+    async fn build(front_extra: &str, extra: &str) -> Kit {
         relay_pki::tls::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let ca = DevCa::new("test CA").unwrap();
@@ -182,7 +182,8 @@ provider = "FK"
         let path = d.join("relay.toml");
         std::fs::write(&path, text).unwrap();
         let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let relay = Arc::new(open(config, path));
+        // On the test's runtime: the relay spawns its audit writer there.
+        let relay = Arc::new(Relay::with_path(config, Some(path)).await.unwrap());
         Kit { dir, relay, certs }
     }
 
@@ -353,21 +354,4 @@ pub fn soap_question(ingivare: &str, processors: &[&str]) -> Vec<u8> {
         _ => text,
     };
     envelope(body.as_bytes())
-}
-
-/// Opens a relay from a synchronous constructor (the store opens on a runtime
-/// of its own, on another thread, so it works inside any test runtime).
-fn open(config: Config, path: std::path::PathBuf) -> Relay {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime")
-                .block_on(Relay::with_path(config, Some(path)))
-                .expect("the relay opens")
-        })
-        .join()
-        .expect("the opening thread")
-    })
 }
