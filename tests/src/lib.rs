@@ -62,6 +62,46 @@ pub fn vm_hwm_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// An SHS message with `label_xml` and one data part of `size` bytes,
+/// streamed in 64 KiB chunks (never held whole in the test's memory).
+pub fn streamed_message(label_xml: &str, size: usize) -> reqwest::Body {
+    let full = shs_message(label_xml, &[("application/octet-stream", b"@@BODY@@")]);
+    let at = full
+        .windows(8)
+        .position(|w| w == b"@@BODY@@")
+        .expect("the placeholder");
+    let (head, tail) = full.split_at(at);
+    let tail = tail.get(8..).unwrap_or_default().to_vec();
+    let chunk = bytes::Bytes::from(vec![b'z'; 64 * 1024]);
+    let stream = futures::stream::iter(
+        std::iter::once(bytes::Bytes::from(head.to_vec()))
+            .chain(std::iter::repeat_n(chunk.clone(), size / chunk.len()))
+            .chain(std::iter::once(bytes::Bytes::from(tail)))
+            .map(Ok::<_, std::io::Error>),
+    );
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// Reads a response body to its end without keeping it; its length.
+pub async fn drained(mut r: reqwest::Response) -> usize {
+    let mut total = 0usize;
+    while let Some(c) = r.chunk().await.expect("the body") {
+        total += c.len();
+    }
+    total
+}
+
+/// The `shs` client of the workspace, pointed at the stack's `demo.json`.
+pub fn shs_command(stack: &Stack) -> Command {
+    let mut c = Command::new(
+        relay_server::demo::default_bin_dir()
+            .expect("bin dir")
+            .join("shs"),
+    );
+    c.arg("--demo").arg(stack.dir());
+    c
+}
+
 /// A running stack for one test; stopped (every process killed) on drop.
 pub struct Stack {
     pub demo: Option<Demo>,
@@ -299,6 +339,21 @@ impl<'a> LabelSpec<'a> {
             status: "production",
             datapart_types: vec!["xml"; parts],
         }
+    }
+
+    /// An asynchronous message from `from` to `to` for `product`, with
+    /// `parts` data parts and `sequence` as its sequence type.
+    pub fn asynch(
+        from: &'a str,
+        to: &'a str,
+        product: &'a str,
+        parts: usize,
+        sequence: &'a str,
+    ) -> Self {
+        let mut spec = Self::synch_request(from, to, product, parts);
+        spec.transfer_type = "asynch";
+        spec.sequence_type = sequence;
+        spec
     }
 
     pub fn to_xml(&self) -> String {

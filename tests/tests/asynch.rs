@@ -11,19 +11,6 @@ const SUNDSVALL: &str = "2120002411";
 const STOCKHOLM: &str = "2120000142";
 const PRODUCT: &str = relay_server::demo::DIRECT_PRODUCT;
 
-fn asynch(
-    from: &'static str,
-    to: &'static str,
-    product: &'static str,
-    parts: usize,
-    sequence: &'static str,
-) -> LabelSpec<'static> {
-    let mut spec = LabelSpec::synch_request(from, to, product, parts);
-    spec.transfer_type = "asynch";
-    spec.sequence_type = sequence;
-    spec
-}
-
 async fn list(stack: &Stack, org: &str, query: &str) -> (u16, String) {
     let r = stack
         .client(org)
@@ -65,7 +52,7 @@ async fn store_and_fetch_with_acknowledgement_and_deletion() {
     let marker = format!("PLAINTEXT-MARKER-{}", uuid::Uuid::new_v4());
 
     // Send: 202 with the SHS headers.
-    let spec = asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 1, "event");
+    let spec = LabelSpec::asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 1, "event");
     let message = shs_message(&spec.to_xml(), &[("text/plain", marker.as_bytes())]);
     let r = stack
         .client(SUNDSVALL)
@@ -103,9 +90,9 @@ async fn store_and_fetch_with_acknowledgement_and_deletion() {
 
     // A broken message is refused before the 202, and not kept: a label listing
     // two data parts over one, and a message cut off before its end.
-    let two = asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 2, "event");
+    let two = LabelSpec::asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 2, "event");
     let one_part = shs_message(&two.to_xml(), &[("text/plain", b"only one")]);
-    let cut = asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 1, "event");
+    let cut = LabelSpec::asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 1, "event");
     let mut truncated = shs_message(&cut.to_xml(), &[("text/plain", marker.as_bytes())]);
     truncated.truncate(truncated.len() - 20);
     for (broken, tx) in [(one_part, &two.tx_id), (truncated, &cut.tx_id)] {
@@ -213,7 +200,7 @@ async fn store_and_fetch_with_acknowledgement_and_deletion() {
 
     // A message for an organisation without an agreement for the product is
     // refused before it is accepted (the gate runs before the 202).
-    let spec = asynch(SUNDSVALL, "5560360793", PRODUCT, 1, "event");
+    let spec = LabelSpec::asynch(SUNDSVALL, "5560360793", PRODUCT, 1, "event");
     let r = stack
         .client(SUNDSVALL)
         .post(format!("{url}/shs/rs"))
@@ -240,7 +227,7 @@ async fn store_and_fetch_with_acknowledgement_and_deletion() {
     .build()
     .unwrap()
     .to_xml(true);
-    let spec = asynch(SUNDSVALL, NODE_ORG, SSBTEK_PRODUCT, 1, "request");
+    let spec = LabelSpec::asynch(SUNDSVALL, NODE_ORG, SSBTEK_PRODUCT, 1, "request");
     let r = stack
         .client(SUNDSVALL)
         .post(format!("{url}/shs/rs"))
@@ -283,13 +270,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 fn shs_cli(stack: &Stack, args: &[&str]) -> String {
-    let out =
-        std::process::Command::new(relay_server::demo::default_bin_dir().unwrap().join("shs"))
-            .arg("--demo")
-            .arg(stack.dir())
-            .args(args)
-            .output()
-            .unwrap();
+    let out = shs_command(stack).args(args).output().unwrap();
     assert!(
         out.status.success(),
         "shs {args:?}: {}",
@@ -355,41 +336,27 @@ async fn a_100_mb_message_streams_through_the_mailbox_with_bounded_memory() {
     let stack = Stack::start().await;
     let url = stack.relay_url().to_owned();
     let relay_pid = stack.demo().pid_of("shs-relay").unwrap();
-    let spec = asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 1, "event");
-    let full = shs_message(&spec.to_xml(), &[("application/octet-stream", b"@@BODY@@")]);
-    let at = full.windows(8).position(|w| w == b"@@BODY@@").unwrap();
-    let (head, tail) = (full[..at].to_vec(), full[at + 8..].to_vec());
-    let chunk = bytes::Bytes::from(vec![b'z'; 64 * 1024]);
-    let chunks = SIZE / chunk.len();
-    let stream = futures::stream::iter(
-        std::iter::once(bytes::Bytes::from(head))
-            .chain(std::iter::repeat_n(chunk, chunks))
-            .chain(std::iter::once(bytes::Bytes::from(tail)))
-            .map(Ok::<_, std::io::Error>),
-    );
+    let spec = LabelSpec::asynch(SUNDSVALL, STOCKHOLM, PRODUCT, 1, "event");
     let started = Instant::now();
     let r = stack
         .client(SUNDSVALL)
         .post(format!("{url}/shs/rs"))
         .header("Content-Type", "message/rfc822")
-        .body(reqwest::Body::wrap_stream(stream))
+        .body(streamed_message(&spec.to_xml(), SIZE))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
     let tx = spec.tx_id.clone();
     wait_for(&stack, STOCKHOLM, "", move |m| m.contains(&tx)).await;
-    let mut r = stack
+    let r = stack
         .client(STOCKHOLM)
         .get(format!("{url}/shs/ds/{STOCKHOLM}/{}", spec.tx_id))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let mut total = 0usize;
-    while let Some(c) = r.chunk().await.unwrap() {
-        total += c.len();
-    }
+    let total = drained(r).await;
     assert!(total > SIZE, "the whole message came back: {total}");
     let peak_mb = vm_hwm_kb(relay_pid) / 1024;
     println!(

@@ -54,13 +54,6 @@ impl Nodes for Stack {
     }
 }
 
-fn asynch(from: &'static str, to: &'static str) -> LabelSpec<'static> {
-    let mut spec = LabelSpec::synch_request(from, to, DIRECT_PRODUCT, 1);
-    spec.transfer_type = "asynch";
-    spec.sequence_type = "event";
-    spec
-}
-
 async fn list(stack: &Stack, node: &DemoNode, org: &str) -> String {
     let r = stack
         .client(org)
@@ -78,7 +71,7 @@ async fn a_message_sent_through_one_node_is_fetched_and_acknowledged_through_eit
     let [one, two] = <[DemoNode; 2]>::try_from(stack.nodes()).unwrap();
     let marker = format!("HA-MARKER-{}", uuid::Uuid::new_v4());
 
-    let spec = asynch(SUNDSVALL, STOCKHOLM);
+    let spec = LabelSpec::asynch(SUNDSVALL, STOCKHOLM, DIRECT_PRODUCT, 1, "event");
     let message = shs_message(&spec.to_xml(), &[("text/plain", marker.as_bytes())]);
     let r = stack
         .client(SUNDSVALL)
@@ -244,7 +237,7 @@ async fn a_node_killed_mid_upload_leaves_nothing_and_the_other_node_serves() {
     let [one, two] = <[DemoNode; 2]>::try_from(stack.nodes()).unwrap();
 
     // A 32 MiB message, streamed slowly into node 1, which is killed midway.
-    let spec = asynch(SUNDSVALL, STOCKHOLM);
+    let spec = LabelSpec::asynch(SUNDSVALL, STOCKHOLM, DIRECT_PRODUCT, 1, "event");
     let full = shs_message(&spec.to_xml(), &[("text/plain", &vec![b'a'; 32 << 20])]);
     let chunks: Vec<bytes::Bytes> = full
         .chunks(1 << 20)
@@ -316,23 +309,13 @@ async fn a_100_mb_message_moves_through_two_nodes_with_bounded_memory() {
         stack.demo().pid_of("shs-relay").unwrap(),
         stack.demo().pid_of("shs-relay-node2").unwrap(),
     ];
-    let spec = asynch(SUNDSVALL, STOCKHOLM);
-    let full = shs_message(&spec.to_xml(), &[("application/octet-stream", b"@@BODY@@")]);
-    let at = full.windows(8).position(|w| w == b"@@BODY@@").unwrap();
-    let (head, tail) = (full[..at].to_vec(), full[at + 8..].to_vec());
-    let chunk = bytes::Bytes::from(vec![b'z'; 64 * 1024]);
-    let stream = futures::stream::iter(
-        std::iter::once(bytes::Bytes::from(head))
-            .chain(std::iter::repeat_n(chunk.clone(), SIZE / chunk.len()))
-            .chain(std::iter::once(bytes::Bytes::from(tail)))
-            .map(Ok::<_, std::io::Error>),
-    );
+    let spec = LabelSpec::asynch(SUNDSVALL, STOCKHOLM, DIRECT_PRODUCT, 1, "event");
     let started = Instant::now();
     let r = stack
         .client(SUNDSVALL)
         .post(format!("{}/shs/rs", one.url))
         .header("Content-Type", "message/rfc822")
-        .body(reqwest::Body::wrap_stream(stream))
+        .body(streamed_message(&spec.to_xml(), SIZE))
         .send()
         .await
         .unwrap();
@@ -341,7 +324,7 @@ async fn a_100_mb_message_moves_through_two_nodes_with_bounded_memory() {
     // Delivery into the outbox may trail the 202: fetch as a receiving system
     // would, until it is there.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut r = loop {
+    let r = loop {
         let r = stack
             .client(STOCKHOLM)
             .get(format!("{}/shs/ds/{STOCKHOLM}/{}", two.url, spec.tx_id))
@@ -354,10 +337,7 @@ async fn a_100_mb_message_moves_through_two_nodes_with_bounded_memory() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(r.status(), 200);
-    let mut total = 0usize;
-    while let Some(c) = r.chunk().await.unwrap() {
-        total += c.len();
-    }
+    let total = drained(r).await;
     assert!(total > SIZE, "the whole message came back: {total}");
     let peaks = pids.map(|p| vm_hwm_kb(p) / 1024);
     println!(
@@ -376,9 +356,7 @@ async fn a_100_mb_message_moves_through_two_nodes_with_bounded_memory() {
 }
 
 fn shs_cli(stack: &Stack, args: &[&str]) -> std::process::Child {
-    std::process::Command::new(relay_server::demo::default_bin_dir().unwrap().join("shs"))
-        .arg("--demo")
-        .arg(stack.dir())
+    shs_command(stack)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

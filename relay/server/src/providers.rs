@@ -570,11 +570,7 @@ impl ProviderPool {
         let span = tracing::Span::current();
         let attempt = provider
             .call(id, budget, |mut client, left| {
-                let mut req = tonic::Request::new(request.clone());
-                req.set_timeout(left);
-                // The adapter continues the caller's trace (W3C `traceparent`),
-                // when spans are exported.
-                relay_telemetry::inject(&span, req.metadata_mut());
+                let req = outgoing(request.clone(), left, &span);
                 async move { client.query(req).await }
             })
             .await;
@@ -622,9 +618,7 @@ impl ProviderPool {
         let span = tracing::Span::current();
         let attempt = provider
             .call(id, budget, |mut client, left| {
-                let mut req = tonic::Request::new(request.clone());
-                req.set_timeout(left);
-                relay_telemetry::inject(&span, req.metadata_mut());
+                let req = outgoing(request.clone(), left, &span);
                 async move { client.submit(req).await }
             })
             .await;
@@ -702,6 +696,15 @@ async fn replica_serving(replica: &Replica, timeout: Duration) -> bool {
         Ok(Ok(r)) if r.get_ref().status
             == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     )
+}
+
+/// A call to an adapter: `message` with the time `left` as its `grpc-timeout`,
+/// continuing the caller's trace (W3C `traceparent`) when spans are exported.
+fn outgoing<T>(message: T, left: Duration, span: &tracing::Span) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    req.set_timeout(left);
+    relay_telemetry::inject(span, req.metadata_mut());
+    req
 }
 
 fn channel(
