@@ -1518,6 +1518,47 @@ mod tests {
     }
 
     #[test]
+    fn a_store_section_is_checked_key_by_key_and_postgres_needs_a_mailbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = files(dir.path());
+        let c = load(dir.path(), &base).unwrap();
+        assert_eq!(
+            c.store.kind,
+            relay_store::StoreKind::Redb,
+            "redb by default"
+        );
+        let mailbox = format!(
+            "\n[mailbox]\nstore = \"{}\"\nkey_file = \"{}\"\n",
+            dir.path().join("m.redb").display(),
+            dir.path().join("kek").display()
+        );
+        let postgres =
+            "\n[store]\nkind = \"postgres\"\nurl = \"postgres://u:secret@db:5432/shs\"\n";
+        let c = load(dir.path(), &format!("{base}{mailbox}{postgres}")).unwrap();
+        assert_eq!(c.store.kind, relay_store::StoreKind::Postgres);
+        for (text, key) in [
+            (postgres.to_owned(), "store.kind"),
+            (
+                format!("{mailbox}\n[store]\nkind = \"postgres\"\n"),
+                "store.url",
+            ),
+            (
+                format!("{mailbox}{postgres}pool_size = 0\n"),
+                "store.pool_size",
+            ),
+            (format!("{mailbox}\n[store]\nkind = \"etcd\"\n"), "store"),
+            (format!("{mailbox}\n[store]\nnodes = 3\n"), "store"),
+        ] {
+            let e = load(dir.path(), &format!("{base}{text}")).unwrap_err();
+            assert!(e.key.starts_with(key), "{text}: {e}");
+            assert!(
+                !e.to_string().contains("secret"),
+                "the URL's password is never repeated: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn processors_act_only_for_their_municipalities() {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
