@@ -5,12 +5,15 @@
 //! through the demo launcher, talk to them over real mutual TLS, and validate
 //! every SSBTEK document with `xmllint` against the real v10 XSD.
 //!
-//! [`collector`] is an OTLP trace collector for the tracing tests.
+//! [`collector`] is an OTLP trace collector for the tracing tests;
+//! [`fault_proxy`] a TCP proxy that makes the network to the database refuse,
+//! drop silently, delay or cut, for the store fault tests.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`); the
 //! README's test command does that.
 
 pub mod collector;
+pub mod fault_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

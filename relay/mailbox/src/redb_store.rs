@@ -78,6 +78,10 @@ pub struct StoreOptions {
     /// redb's page cache. Bodies are written once and read once, so a large cache
     /// buys little and costs memory.
     pub cache_size: usize,
+    /// The longest one upload may take (the relay's receive timeout). An engine
+    /// that writes an upload in several steps removes the remains of one older
+    /// than this (its node died midway).
+    pub max_upload_time: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -87,6 +91,7 @@ impl Default for StoreOptions {
             retention: Retention::default(),
             ack_policy: AckPolicy::default(),
             cache_size: 16 * 1024 * 1024,
+            max_upload_time: std::time::Duration::from_secs(3600),
         }
     }
 }

@@ -347,6 +347,16 @@ pub struct MailboxConfig {
     /// Bytes one sender may have waiting in other organisations' outboxes.
     #[serde(default = "default_outbox_bytes")]
     pub max_bytes_per_sender: u64,
+    /// Asynchronous messages one organisation may stream in at once (per
+    /// node); beyond it HTTP 503 with `Retry-After`. With PostgreSQL it must
+    /// stay below `store.pool_size`, so that one organisation's uploads never
+    /// take every connection.
+    #[serde(default = "default_uploads_per_sender")]
+    pub max_uploads_per_sender: usize,
+}
+
+fn default_uploads_per_sender() -> usize {
+    4
 }
 
 fn default_outbox_messages() -> u64 {
@@ -957,6 +967,21 @@ impl Config {
             r.positive("mailbox.max_message_bytes", m.max_message_bytes);
             r.positive("mailbox.receive_timeout_s", m.receive_timeout_s);
             r.positive("mailbox.sweep_interval_s", m.sweep_interval_s);
+            r.positive(
+                "mailbox.max_uploads_per_sender",
+                m.max_uploads_per_sender as u64,
+            );
+            if self.store.kind == relay_store::StoreKind::Postgres
+                && m.max_uploads_per_sender >= self.store.pool_size
+            {
+                r.error(
+                    "mailbox.max_uploads_per_sender",
+                    format!(
+                        "{} must be below store.pool_size ({}): one organisation's uploads may not take every connection",
+                        m.max_uploads_per_sender, self.store.pool_size
+                    ),
+                );
+            }
         }
         if let Err(e) = self.store.validate() {
             r.error(format!("store.{}", e.key), e.reason);

@@ -205,6 +205,9 @@ pub struct DemoOptions {
     /// [`Demo::stop_replica`] and [`Demo::start_replica`] restart it at the same
     /// address; the relay lists every replica (`endpoints = [...]`).
     pub replicas: BTreeMap<String, usize>,
+    /// Extra lines inside the nodes' `[store]` table, with PostgreSQL (tests
+    /// shorten `lease_s` or `statement_timeout_ms`).
+    pub store_extra: String,
 }
 
 impl DemoOptions {
@@ -225,6 +228,7 @@ impl DemoOptions {
             nodes: 1,
             postgres: None,
             replicas: BTreeMap::new(),
+            store_extra: String::new(),
         })
     }
 
@@ -255,6 +259,9 @@ pub struct Demo {
     /// (name, process): the binary's name, with `-N` for replica N > 1 of an adapter.
     children: Vec<(String, Child)>,
     bin_dir: PathBuf,
+    /// (database URL, schema) of the nodes' PostgreSQL store: the schema is
+    /// this demo's own and is dropped when the demo stops.
+    postgres_schema: Option<(String, String)>,
 }
 
 struct Pki {
@@ -463,6 +470,7 @@ impl Demo {
             dir: dir.clone(),
             children: Vec::new(),
             bin_dir: opts.bin_dir.clone(),
+            postgres_schema: None,
         };
 
         // 1. The simulated base services.
@@ -510,12 +518,18 @@ impl Demo {
         }
 
         // 3. The relay: one node, or several on one PostgreSQL store.
-        let store = match (opts.nodes, &opts.postgres) {
-            (0 | 1, None) => String::new(),
-            (_, Some(url)) => postgres_toml(url),
-            (_, None) => {
-                let url = demo.throwaway_postgres(&dir, &logs).await?;
-                postgres_toml(&url)
+        let url = match (opts.nodes, &opts.postgres) {
+            (0 | 1, None) => None,
+            (_, Some(url)) => Some(url.clone()),
+            (_, None) => Some(demo.throwaway_postgres(&dir, &logs).await?),
+        };
+        let store = match url {
+            None => String::new(),
+            Some(url) => {
+                let schema = format!("demo_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+                let toml = postgres_toml(&url, &schema) + &opts.store_extra;
+                demo.postgres_schema = Some((url, schema));
+                toml
             }
         };
         let mut nodes = Vec::new();
@@ -823,7 +837,21 @@ impl Demo {
     pub async fn stop(mut self) {
         // Stop in reverse start order: the relay first, the simulator last.
         while let Some((name, child)) = self.children.pop() {
+            // The relays are gone once the database is next: drop the demo's
+            // schema while the database still runs.
+            if name == "postgres" {
+                self.drop_postgres_schema().await;
+            }
             terminate(&name, child, Duration::from_secs(10)).await;
+        }
+        self.drop_postgres_schema().await;
+    }
+
+    async fn drop_postgres_schema(&mut self) {
+        if let Some((url, schema)) = self.postgres_schema.take()
+            && let Err(e) = relay_store::pg::drop_schema(&url, &schema).await
+        {
+            eprintln!("the demo's PostgreSQL schema {schema} was not dropped: {e}");
         }
     }
 }
@@ -933,8 +961,7 @@ fn postgres_bin_dir() -> Option<PathBuf> {
 }
 
 /// `[store]` on PostgreSQL at `url`, in a schema of this demo's own.
-fn postgres_toml(url: &str) -> String {
-    let schema = format!("demo_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+fn postgres_toml(url: &str, schema: &str) -> String {
     format!(
         "\n[store]\nkind = \"postgres\"\nurl = {}\nschema = \"{schema}\"\npool_size = 8\n",
         toml::Value::String(url.to_owned())

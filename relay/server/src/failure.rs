@@ -81,6 +81,9 @@ pub enum Code {
     Elt(elt::Refusal),
     /// The relay failed (its store, an invariant); the caller did nothing wrong.
     Internal,
+    /// The relay's store did not answer in time (busy, or the database is
+    /// unreachable): a 503 with `Retry-After`; the same request may be sent again.
+    Unavailable,
 }
 
 /// SOAP-level refusals, answered as SOAP faults without a service detail.
@@ -187,6 +190,7 @@ impl Failure {
             Code::NotFound => "not_found",
             Code::Elt(r) => r.label(),
             Code::Internal => "internal",
+            Code::Unavailable => "store_unavailable",
         }
     }
 
@@ -212,7 +216,9 @@ impl Failure {
             Code::Policy(_) => ErrorCode::MissingAgreement,
             Code::Elt(r) => r.shs_error().code,
             Code::NotFound => ErrorCode::UnresolvedReceiver,
-            Code::Overloaded | Code::Quota | Code::Internal => ErrorCode::OtherError,
+            Code::Overloaded | Code::Quota | Code::Internal | Code::Unavailable => {
+                ErrorCode::OtherError
+            }
         }
     }
 
@@ -228,7 +234,7 @@ impl Failure {
     /// The HTTP status: 4xx for the caller, 5xx for the relay or a provider.
     pub fn status(&self) -> StatusCode {
         match (&self.code, &self.by) {
-            (Code::Overloaded, _) => StatusCode::SERVICE_UNAVAILABLE,
+            (Code::Overloaded | Code::Unavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
             (Code::Elt(elt::Refusal::Timeout), By::Provider(_)) => StatusCode::GATEWAY_TIMEOUT,
             (_, By::Provider(_)) => StatusCode::BAD_GATEWAY,
             (_, By::Relay) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -294,7 +300,7 @@ impl Failure {
             Code::Policy(policy::Refusal::WrongEnvironment { .. }) => policy("ELT-ENVIRONMENT"),
             Code::Policy(_) | Code::Shs(ErrorCode::UnknownSender) => policy("ELT-NO-AGREEMENT"),
             Code::Shs(_) | Code::InvalidQuestion => FaultKind::XmlValidation,
-            Code::NotFound | Code::Internal => FaultKind::Server {
+            Code::NotFound | Code::Internal | Code::Unavailable => FaultKind::Server {
                 code: "ELT-INTERNAL".into(),
             },
         }

@@ -107,6 +107,8 @@ pub struct Relay {
     pub in_flight: admission::InFlight,
     /// Messages each sender has waiting in others' outboxes (its quota).
     pub senders: asynch::SenderBook,
+    /// Asynchronous uploads in progress per sender (`mailbox.max_uploads_per_sender`).
+    pub uploads: asynch::Uploads,
     /// The disturbance state and the prober's view.
     pub service_levels: service_levels::ServiceLevels,
     /// The console's month-to-date service levels, recomputed at most once a minute.
@@ -191,6 +193,11 @@ impl Relay {
                     .with_context(|| format!("mailbox.key_file: {}", m.key_file.display()))?;
                 let options = relay_mailbox::StoreOptions {
                     retention: m.retention()?,
+                    // An unfinished upload of a node that died is swept once no
+                    // upload could still be running (the receive timeout, and a
+                    // margin).
+                    max_upload_time: std::time::Duration::from_secs(m.receive_timeout_s)
+                        + std::time::Duration::from_secs(300),
                     ..relay_mailbox::StoreOptions::default()
                 };
                 let store =
@@ -252,6 +259,7 @@ impl Relay {
             },
             in_flight,
             senders: asynch::SenderBook::default(),
+            uploads: asynch::Uploads::default(),
             service_levels: service_levels::ServiceLevels::new(&config_for_levels),
             console: console::SlaCache::default(),
             decisions,
@@ -374,6 +382,7 @@ async fn run_inner(
     tokio::spawn(reload_on_sighup(relay.clone()));
     tokio::spawn(asynch::route::resume(relay.clone()));
     tokio::spawn(asynch::route::housekeeping(relay.clone()));
+    tokio::spawn(asynch::route::leases(relay.clone()));
     tokio::spawn(decisions::follow(relay.clone()));
     tokio::spawn(service_levels::run(
         relay.clone(),

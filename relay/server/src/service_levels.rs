@@ -252,14 +252,15 @@ async fn probe_steps(relay: &Relay, front: Option<SocketAddr>, timeout: Duration
     if relay.live().providers.ids().next().is_some() && health_round(relay, timeout).await == 0 {
         return failed("providers");
     }
-    if let Some(store) = &relay.mailbox {
-        use relay_mailbox::MailboxStore;
-        if !matches!(
-            tokio::time::timeout(timeout, store.stats()).await,
-            Ok(Ok(_))
-        ) {
-            return failed("store");
-        }
+    // The store's own probe (one connection of its own, `SELECT 1`): bounded,
+    // and independent of how much the mailbox holds or how busy its pool is.
+    if let Some(store) = &relay.mailbox
+        && !matches!(
+            tokio::time::timeout(timeout, store.ready()).await,
+            Ok(true)
+        )
+    {
+        return failed("store");
     }
     ProbeResult::Ok
 }
@@ -373,14 +374,15 @@ pub async fn readiness(relay: &Relay) -> Result<String, String> {
     if configured > 0 && serving == 0 {
         return Err(format!("no provider can be reached (0 of {configured})"));
     }
-    if let Some(store) = &relay.mailbox {
-        use relay_mailbox::MailboxStore;
-        if !matches!(
-            tokio::time::timeout(timeout, store.stats()).await,
-            Ok(Ok(_))
-        ) {
-            return Err("the mailbox store does not answer".into());
-        }
+    // Bounded and independent of the mailbox's load: the store's own probe
+    // connection, never a count over the messages.
+    if let Some(store) = &relay.mailbox
+        && !matches!(
+            tokio::time::timeout(timeout, store.ready()).await,
+            Ok(true)
+        )
+    {
+        return Err("the mailbox store does not answer".into());
     }
     let disturbance = relay.service_levels.tracker().ongoing().is_some();
     Ok(format!(

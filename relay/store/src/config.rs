@@ -9,6 +9,8 @@
 //! statement_timeout_ms = 5000       # per statement; also the connect and pool wait limit
 //! tls_ca_file = "/etc/shs-relay/db-ca.pem"   # optional: TLS to the database
 //! schema = "shs_relay"              # optional: tables in this schema
+//! node = "relay-1"                  # optional: this node's name (default host/pid)
+//! lease_s = 60                      # a dead node's work is taken over after this
 //! ```
 
 use std::path::PathBuf;
@@ -32,6 +34,7 @@ pub enum StoreKind {
 /// Limits on the values below.
 pub const POOL_SIZE_RANGE: std::ops::RangeInclusive<usize> = 1..=512;
 pub const STATEMENT_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=600_000;
+pub const LEASE_S_RANGE: std::ops::RangeInclusive<u64> = 2..=3600;
 
 /// `[store]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -52,6 +55,20 @@ pub struct StoreConfig {
     /// PostgreSQL schema for the tables (created when missing).
     #[serde(default)]
     pub schema: Option<String>,
+    /// This node's name in the database, the owner of the work it claims;
+    /// unique per running node. Default: host name and process id. A node
+    /// restarted under a fixed name takes its own unfinished work back at once;
+    /// otherwise another node takes it over when the lease has run out.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Seconds a node's claim on work in progress holds without a heartbeat
+    /// (renewed every third of it); a dead node's work is taken over after it.
+    #[serde(default = "default_lease_s")]
+    pub lease_s: u64,
+}
+
+fn default_lease_s() -> u64 {
+    60
 }
 
 fn default_pool_size() -> usize {
@@ -71,6 +88,8 @@ impl Default for StoreConfig {
             statement_timeout_ms: default_statement_timeout_ms(),
             tls_ca_file: None,
             schema: None,
+            node: None,
+            lease_s: default_lease_s(),
         }
     }
 }
@@ -115,6 +134,22 @@ impl StoreConfig {
                     STATEMENT_TIMEOUT_MS_RANGE.end()
                 ),
             ));
+        }
+        if !LEASE_S_RANGE.contains(&self.lease_s) {
+            return Err(invalid(
+                "lease_s",
+                format!(
+                    "{} is outside {}..={}",
+                    self.lease_s,
+                    LEASE_S_RANGE.start(),
+                    LEASE_S_RANGE.end()
+                ),
+            ));
+        }
+        if let Some(node) = &self.node
+            && (node.trim().is_empty() || node.len() > 200 || node.chars().any(char::is_control))
+        {
+            return Err(invalid("node", "1 to 200 printable characters"));
         }
         match self.kind {
             StoreKind::Redb => {
@@ -170,6 +205,10 @@ impl StoreConfig {
         o.statement_timeout = self.statement_timeout();
         o.tls_ca_file = self.tls_ca_file.clone();
         o.schema = self.schema.clone();
+        if let Some(node) = &self.node {
+            o.node = node.clone();
+        }
+        o.lease = Duration::from_secs(self.lease_s);
         Ok(o)
     }
 }

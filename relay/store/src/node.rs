@@ -84,13 +84,16 @@ impl Store {
                 pg.clock = options.clock;
                 pg.retention = options.retention;
                 pg.ack_policy = options.ack_policy;
+                pg.max_upload_time = options.max_upload_time;
                 Ok(Self::Postgres(PgStore::open(pg, kek).await?))
             }
         }
     }
 
-    /// Whether the store answers now (for readiness): the database for
-    /// PostgreSQL; always for redb (a failing file shows in every operation).
+    /// Whether the store answers now (for readiness): for PostgreSQL one
+    /// `SELECT 1` on a connection of its own, within the call deadline, so the
+    /// mailbox's load never decides it; always for redb (a failing file shows in
+    /// every operation).
     pub async fn ready(&self) -> bool {
         match self {
             Self::Redb { .. } => true,
@@ -114,6 +117,54 @@ impl Store {
         }
     }
 
+    /// Whether other nodes share this store (and so every decision taken in
+    /// it): PostgreSQL. The relay asks this instead of which engine it has.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// Renews this node's claims on the messages it is processing; how many.
+    /// Run more often than the lease runs out (the relay: every third of it).
+    /// Nothing to do on one machine.
+    pub async fn heartbeat(&self) -> Result<u64, MailboxError> {
+        match self {
+            Self::Redb { .. } => Ok(0),
+            Self::Postgres(pg) => {
+                match tokio::time::timeout(pg.call_deadline(), pg.heartbeat()).await {
+                    Ok(r) => r,
+                    Err(_) => Err(MailboxError::Database(late("heartbeat", pg.call_deadline()))),
+                }
+            }
+        }
+    }
+
+    /// Claims the accepted, unprocessed messages of nodes whose lease ran out
+    /// (they died or lost the database), oldest first; never a live node's. On
+    /// one machine there is no other node: nothing.
+    pub async fn take_over_expired(&self) -> Result<Vec<MessageMeta>, MailboxError> {
+        match self {
+            Self::Redb { .. } => Ok(Vec::new()),
+            Self::Postgres(pg) => {
+                match tokio::time::timeout(pg.call_deadline(), pg.take_over_expired()).await {
+                    Ok(r) => r,
+                    Err(_) => Err(MailboxError::Database(late(
+                        "taking over work",
+                        pg.call_deadline(),
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// How long a claim on work in progress holds without a heartbeat (`None`
+    /// on one machine, where nothing is claimed).
+    pub fn lease(&self) -> Option<Duration> {
+        match self {
+            Self::Redb { .. } => None,
+            Self::Postgres(pg) => Some(pg.lease()),
+        }
+    }
+
     pub fn kind(&self) -> StoreKind {
         match self {
             Self::Redb { .. } => StoreKind::Redb,
@@ -122,11 +173,19 @@ impl Store {
     }
 }
 
+// Every call on the database has a client-side deadline (`PgStore::call_deadline`):
+// a database that stops answering (a silent network cut) ends in an
+// "unavailable" error within it, never in a request that hangs. `put` and the
+// body of a fetch set their own deadlines per database step (a body may take
+// longer than one call to arrive or to leave).
 macro_rules! mailbox {
-    ($self:ident, $s:ident => $e:expr) => {
+    ($self:ident, $op:literal, $s:ident => $e:expr) => {
         match $self {
-            Store::Redb { mailbox: $s, .. } => $e,
-            Store::Postgres($s) => $e,
+            Store::Redb { mailbox: $s, .. } => $e.await,
+            Store::Postgres($s) => match tokio::time::timeout($s.call_deadline(), $e).await {
+                Ok(r) => r,
+                Err(_) => Err(MailboxError::Database(late($op, $s.call_deadline()))),
+            },
         }
     };
 }
@@ -134,10 +193,17 @@ macro_rules! mailbox {
 macro_rules! state {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
-            Store::Redb { state: $s, .. } => $e,
-            Store::Postgres($s) => $e,
+            Store::Redb { state: $s, .. } => $e.await,
+            Store::Postgres($s) => match tokio::time::timeout($s.call_deadline(), $e).await {
+                Ok(r) => r,
+                Err(_) => Err(StateError::Database(late("state", $s.call_deadline()))),
+            },
         }
     };
+}
+
+fn late(op: &str, deadline: Duration) -> String {
+    format!("{op}: no answer within {} ms", deadline.as_millis())
 }
 
 type MResult<T> = Result<T, MailboxError>;
@@ -148,117 +214,125 @@ impl MailboxStore for Store {
     where
         R: AsyncRead + Send,
     {
-        mailbox!(self, s => s.put(label, body).await)
+        match self {
+            Self::Redb { mailbox, .. } => mailbox.put(label, body).await,
+            Self::Postgres(pg) => pg.put(label, body).await,
+        }
     }
 
     async fn list(&self, outbox: &Outbox, filter: &ListFilter) -> MResult<Vec<MessageMeta>> {
-        mailbox!(self, s => s.list(outbox, filter).await)
+        mailbox!(self, "list", s => s.list(outbox, filter))
     }
 
     async fn fetch(&self, outbox: &Outbox, tx_id: &str) -> MResult<FetchHandle> {
-        mailbox!(self, s => s.fetch(outbox, tx_id).await)
+        mailbox!(self, "fetch", s => s.fetch(outbox, tx_id))
     }
 
     async fn ack(&self, outbox: &Outbox, tx_id: &str) -> MResult<AckOutcome> {
-        mailbox!(self, s => s.ack(outbox, tx_id).await)
+        mailbox!(self, "ack", s => s.ack(outbox, tx_id))
     }
 
     async fn delete(&self, tx_id: &str, reason: DeletionReason) -> MResult<Deletion> {
-        mailbox!(self, s => s.delete(tx_id, reason).await)
+        mailbox!(self, "delete", s => s.delete(tx_id, reason))
     }
 
     async fn sweep(&self, now: DateTime<Utc>) -> MResult<Vec<Deletion>> {
-        mailbox!(self, s => s.sweep(now).await)
+        // Not under one deadline: a sweep deletes in batches, each with its
+        // own, and reports every deletion it made (for the audit trail).
+        match self {
+            Self::Redb { mailbox, .. } => mailbox.sweep(now).await,
+            Self::Postgres(pg) => pg.sweep(now).await,
+        }
     }
 
     async fn release_stale_fetches(&self, older_than: Duration) -> MResult<usize> {
-        mailbox!(self, s => s.release_stale_fetches(older_than).await)
+        mailbox!(self, "release_stale_fetches", s => s.release_stale_fetches(older_than))
     }
 
     async fn set_state(&self, tx_id: &str, state: MessageState) -> MResult<()> {
-        mailbox!(self, s => s.set_state(tx_id, state).await)
+        mailbox!(self, "set_state", s => s.set_state(tx_id, state))
     }
 
     async fn mark_processed(&self, tx_id: &str, state: MessageState) -> MResult<()> {
-        mailbox!(self, s => s.mark_processed(tx_id, state).await)
+        mailbox!(self, "mark_processed", s => s.mark_processed(tx_id, state))
     }
 
     async fn get_meta(&self, tx_id: &str) -> MResult<Option<MessageMeta>> {
-        mailbox!(self, s => s.get_meta(tx_id).await)
+        mailbox!(self, "get_meta", s => s.get_meta(tx_id))
     }
 
     async fn pending_processing(&self) -> MResult<Vec<MessageMeta>> {
-        mailbox!(self, s => s.pending_processing().await)
+        mailbox!(self, "pending_processing", s => s.pending_processing())
     }
 
     async fn stats(&self) -> MResult<Stats> {
-        mailbox!(self, s => s.stats().await)
+        mailbox!(self, "stats", s => s.stats())
     }
 }
 
 impl SharedState for Store {
     async fn suspend(&self, org: Organisationsnummer, scope: &Scope) -> SResult<bool> {
-        state!(self, s => s.suspend(org, scope).await)
+        state!(self, s => s.suspend(org, scope))
     }
 
     async fn resume(&self, org: Organisationsnummer, scope: &Scope) -> SResult<bool> {
-        state!(self, s => s.resume(org, scope).await)
+        state!(self, s => s.resume(org, scope))
     }
 
     async fn is_suspended(&self, org: Organisationsnummer, product: &str) -> SResult<bool> {
-        state!(self, s => s.is_suspended(org, product).await)
+        state!(self, s => s.is_suspended(org, product))
     }
 
     async fn is_anordnare_suspended(&self, org: Organisationsnummer) -> SResult<bool> {
-        state!(self, s => s.is_anordnare_suspended(org).await)
+        state!(self, s => s.is_anordnare_suspended(org))
     }
 
     async fn suspensions(&self) -> SResult<Vec<(Organisationsnummer, Scope)>> {
-        state!(self, s => s.suspensions().await)
+        state!(self, s => s.suspensions())
     }
 
     async fn withdraw(&self, provider: &str, m: Organisationsnummer) -> SResult<bool> {
-        state!(self, s => s.withdraw(provider, m).await)
+        state!(self, s => s.withdraw(provider, m))
     }
 
     async fn restore(&self, provider: &str, m: Organisationsnummer) -> SResult<bool> {
-        state!(self, s => s.restore(provider, m).await)
+        state!(self, s => s.restore(provider, m))
     }
 
     async fn is_withdrawn(&self, provider: &str, m: Organisationsnummer) -> SResult<bool> {
-        state!(self, s => s.is_withdrawn(provider, m).await)
+        state!(self, s => s.is_withdrawn(provider, m))
     }
 
     async fn withdrawals(&self) -> SResult<Vec<(String, Organisationsnummer)>> {
-        state!(self, s => s.withdrawals().await)
+        state!(self, s => s.withdrawals())
     }
 
     async fn set_maintenance(&self, reason: Option<&str>) -> SResult<()> {
-        state!(self, s => s.set_maintenance(reason).await)
+        state!(self, s => s.set_maintenance(reason))
     }
 
     async fn maintenance(&self) -> SResult<Option<Maintenance>> {
-        state!(self, s => s.maintenance().await)
+        state!(self, s => s.maintenance())
     }
 
     async fn plan_maintenance(&self, window: &MaintenanceWindow) -> SResult<Uuid> {
-        state!(self, s => s.plan_maintenance(window).await)
+        state!(self, s => s.plan_maintenance(window))
     }
 
     async fn cancel_maintenance(&self, id: Uuid) -> SResult<bool> {
-        state!(self, s => s.cancel_maintenance(id).await)
+        state!(self, s => s.cancel_maintenance(id))
     }
 
     async fn maintenance_windows(&self) -> SResult<Vec<PlannedMaintenance>> {
-        state!(self, s => s.maintenance_windows().await)
+        state!(self, s => s.maintenance_windows())
     }
 
     async fn first_seen(&self, sender: &str, tx_id: &str, keep_for: Duration) -> SResult<Seen> {
-        state!(self, s => s.first_seen(sender, tx_id, keep_for).await)
+        state!(self, s => s.first_seen(sender, tx_id, keep_for))
     }
 
     async fn take_elt_call(&self, vendor: &str, limit: RateLimit) -> SResult<Result<(), Duration>> {
-        state!(self, s => s.take_elt_call(vendor, limit).await)
+        state!(self, s => s.take_elt_call(vendor, limit))
     }
 
     async fn record_elt_attempt(
@@ -267,10 +341,10 @@ impl SharedState for Store {
         keys: &[&str],
         limit: RetryLimit,
     ) -> SResult<Result<u32, u32>> {
-        state!(self, s => s.record_elt_attempt(vendor, keys, limit).await)
+        state!(self, s => s.record_elt_attempt(vendor, keys, limit))
     }
 
     async fn sweep_state(&self, now: DateTime<Utc>, attempt_window: Duration) -> SResult<u64> {
-        state!(self, s => s.sweep_state(now, attempt_window).await)
+        state!(self, s => s.sweep_state(now, attempt_window))
     }
 }

@@ -47,10 +47,67 @@ use crate::rs::Destination;
 /// The SHS datetime format for `X-shs-arrivaldate`.
 pub(crate) const SHS_DATETIME: &str = "%Y-%m-%dT%H:%M:%S";
 
-/// A mailbox failure is the relay's, never the caller's.
+/// Seconds a caller is asked to wait when the store did not answer in time.
+pub(crate) const STORE_RETRY_AFTER_S: u64 = 5;
+
+/// A mailbox failure is the relay's, never the caller's. A store that did not
+/// answer within its deadline (busy pool, unreachable database) is a 503 with
+/// `Retry-After`: the same request may simply be sent again.
 pub(crate) fn mailbox_failed(e: relay_mailbox::MailboxError) -> Failure {
+    if e.is_unavailable() {
+        tracing::warn!(error = %e, "mailbox store unavailable");
+        return Failure::new(
+            crate::failure::By::Relay,
+            Code::Unavailable,
+            "the relay's message store does not answer now; nothing was changed, retry later",
+        )
+        .with_retry_after(Some(STORE_RETRY_AFTER_S));
+    }
     tracing::error!(error = %e, "mailbox failure");
     Failure::relay("the mailbox failed; the message was not accepted, retry later")
+}
+
+/// Uploads in progress per sender: an organisation may stream at most
+/// `mailbox.max_uploads_per_sender` asynchronous messages at once, so that
+/// slow or stalled uploads of one organisation never take the store's
+/// capacity from the others.
+#[derive(Default)]
+pub struct Uploads {
+    running: Mutex<HashMap<Organisationsnummer, usize>>,
+}
+
+/// One upload's place; freed when dropped.
+pub struct UploadSlot<'a> {
+    uploads: &'a Uploads,
+    org: Organisationsnummer,
+}
+
+impl Uploads {
+    fn start(&self, org: Organisationsnummer, max: usize) -> Option<UploadSlot<'_>> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let n = running.entry(org).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(UploadSlot { uploads: self, org })
+    }
+}
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        let mut running = self
+            .uploads
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = running.get_mut(&self.org) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.remove(&self.org);
+            }
+        }
+    }
 }
 
 pub(crate) fn mailbox_label(label: &Label, outbox: &str) -> Result<MessageLabel, ShsError> {
@@ -296,6 +353,21 @@ pub async fn accept_stream(
         return Err(Failure::caller(
             Code::Shs(ErrorCode::MissingDeliveryExecution),
             "asynchronous transfer is not configured on this node",
+        ));
+    };
+    let max_uploads = relay
+        .live()
+        .config
+        .mailbox
+        .as_ref()
+        .map_or(usize::MAX, |m| m.max_uploads_per_sender);
+    let Some(_slot) = relay.uploads.start(caller.org, max_uploads) else {
+        return Err(Failure::overloaded(
+            crate::failure::By::Caller,
+            STORE_RETRY_AFTER_S,
+            format!(
+                "this organisation already sends {max_uploads} asynchronous messages at once (mailbox.max_uploads_per_sender); retry when one has finished"
+            ),
         ));
     };
     admit_direct(&relay, &store, caller, &label, &to).await?;

@@ -146,7 +146,10 @@ async fn refused_after_acceptance(relay: &Relay, store: &Store, label: &Label, f
     }
 }
 
-/// Resumes messages accepted before a restart but not yet processed.
+/// Resumes messages accepted before a restart but not yet processed: on one
+/// machine every such message; on a shared store this node's own (from its
+/// previous life under the same `store.node`) and those of nodes whose lease
+/// ran out, never a live node's.
 pub async fn resume(relay: Arc<Relay>) {
     let Some(store) = relay.mailbox.clone() else {
         return;
@@ -159,58 +162,95 @@ pub async fn resume(relay: Arc<Relay>) {
         }
     };
     for meta in pending {
-        let tx = meta.label.tx_id.clone();
-        // Read the stored message back through the node's own outbox.
-        if store
-            .mark_processed(&tx, MessageState::Received)
-            .await
-            .is_err()
-        {
-            continue;
+        resume_one(&relay, &store, meta).await;
+        tracing::info!("resumed an accepted message after restart");
+    }
+}
+
+/// Work leases on a shared store, forever: renews this node's claims every
+/// third of the lease, and takes over the unfinished work of nodes whose lease
+/// ran out (they died, or lost the database) without waiting for a restart.
+pub async fn leases(relay: Arc<Relay>) {
+    let Some(store) = relay.mailbox.clone() else {
+        return;
+    };
+    let Some(lease) = store.lease() else {
+        return;
+    };
+    let every = (lease / 3).max(Duration::from_millis(500));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = store.heartbeat().await {
+            tracing::warn!(error = %e, "work leases not renewed");
         }
-        let Ok(mut handle) = store.fetch(&meta.label.to, &tx).await else {
-            continue;
-        };
-        let mut bytes = Zeroizing::new(Vec::new());
-        if let Some(body) = handle.body() {
-            let _ = body.read_to_end(&mut bytes).await;
-        }
-        let _ = handle.complete().await;
-        let Ok(message) = ShsMessage::parse(&bytes, None, relay_shs::Limits::default()).await
-        else {
-            let _ = store
-                .delete(&tx, relay_mailbox::DeletionReason::Rejected)
-                .await;
-            continue;
-        };
-        if message
-            .label
-            .to_address()
-            .map(|t| t.org_number().to_owned())
-            == Some(relay.live().config.node.org.as_str().to_owned())
-        {
-            // The sender was admitted and gated when the message came; it is
-            // gated again by the product now.
-            match message
-                .label
-                .from_address()
-                .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
-            {
-                Some(org) => {
-                    let caller = Caller::of_org(&relay, org);
-                    process(&relay, &store, &caller, message).await;
-                }
-                None => {
-                    let _ = store
-                        .delete(&tx, relay_mailbox::DeletionReason::Rejected)
-                        .await;
+        match store.take_over_expired().await {
+            Ok(taken) => {
+                for meta in taken {
+                    tracing::info!(
+                        tx = %meta.label.tx_id,
+                        "took over an accepted message of a node whose lease ran out"
+                    );
+                    let relay = relay.clone();
+                    let store = store.clone();
+                    tokio::spawn(async move { resume_one(&relay, &store, meta).await });
                 }
             }
-        } else {
-            // Delivered messages only needed to become listable again.
-            let _ = store.set_state(&tx, MessageState::Received).await;
+            Err(e) => tracing::warn!(error = %e, "cannot take over expired work"),
         }
-        tracing::info!(tx = %tx, "resumed an accepted message after restart");
+    }
+}
+
+/// Processes one accepted message again from what the store holds.
+async fn resume_one(relay: &Arc<Relay>, store: &Store, meta: relay_mailbox::MessageMeta) {
+    let tx = meta.label.tx_id.clone();
+    // Read the stored message back through its outbox.
+    if store
+        .mark_processed(&tx, MessageState::Received)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let Ok(mut handle) = store.fetch(&meta.label.to, &tx).await else {
+        return;
+    };
+    let mut bytes = Zeroizing::new(Vec::new());
+    if let Some(body) = handle.body() {
+        let _ = body.read_to_end(&mut bytes).await;
+    }
+    let _ = handle.complete().await;
+    let Ok(message) = ShsMessage::parse(&bytes, None, relay_shs::Limits::default()).await else {
+        let _ = store
+            .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+            .await;
+        return;
+    };
+    if message
+        .label
+        .to_address()
+        .map(|t| t.org_number().to_owned())
+        == Some(relay.live().config.node.org.as_str().to_owned())
+    {
+        // The sender was admitted and gated when the message came; it is
+        // gated again by the product now.
+        match message
+            .label
+            .from_address()
+            .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
+        {
+            Some(org) => {
+                let caller = Caller::of_org(relay, org);
+                process(relay, store, &caller, message).await;
+            }
+            None => {
+                let _ = store
+                    .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+                    .await;
+            }
+        }
+    } else {
+        // Delivered messages only needed to become listable again.
+        let _ = store.set_state(&tx, MessageState::Received).await;
     }
 }
 

@@ -43,8 +43,10 @@ type Result<T, E = MailboxError> = std::result::Result<T, E>;
 
 /// Chunks per query while a body streams out (1 MiB).
 const READ_AHEAD: i32 = 16;
-/// Chunk inserts in flight on one connection while a body streams in (512 KiB).
-const IN_FLIGHT: usize = 8;
+/// Chunks written per burst on one pooled connection while a body streams in
+/// (512 KiB): what an upload holds in memory, and the only time it holds a
+/// connection.
+const WRITE_BATCH: usize = 8;
 /// Messages deleted per statement by the sweeper.
 const SWEEP_BATCH: i64 = 256;
 
@@ -156,6 +158,22 @@ impl Inner {
         self.pool.get().await.map_err(pool(op))
     }
 
+    /// `fut` within the call deadline: a database that stops answering (a
+    /// silent cut) is an "unavailable" error then, not a wait for TCP.
+    async fn within<T>(
+        &self,
+        op: &'static str,
+        fut: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.deadline, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(MailboxError::Database(format!(
+                "{op}: no answer within {} ms",
+                self.deadline.as_millis()
+            ))),
+        }
+    }
+
     /// Unwraps the key and opens the label. KEKs may block (a KMS), so this runs
     /// on a blocking thread.
     fn open(&self, env: &Envelope) -> Result<(MessageMeta, MessageCipher)> {
@@ -244,39 +262,78 @@ impl PgStore {
         })
     }
 
-    /// Streams a put inside `tx`: the key row, the chunks, the message row.
-    async fn put_in<R: AsyncRead + Send>(
+    /// Writes sealed chunks of `local_id` in one short burst on a pooled
+    /// connection (pipelined, each its own statement), within the call
+    /// deadline. The connection goes back to the pool before the next chunk is
+    /// read from the client.
+    async fn write_chunks(&self, local_id: Uuid, batch: &mut Vec<(i32, Vec<u8>)>) -> Result<()> {
+        let inner = &self.inner;
+        inner
+            .within("storing a chunk", async {
+                let client = inner.client("storing a chunk").await?;
+                let insert = client
+                    .prepare_cached(
+                        "INSERT INTO mailbox_chunks (local_id, idx, data) VALUES ($1, $2, $3)",
+                    )
+                    .await
+                    .map_err(db("storing a chunk"))?;
+                type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+                let params: Vec<[Param<'_>; 3]> = batch
+                    .iter()
+                    .map(|(idx, data)| [&local_id as Param<'_>, idx, data])
+                    .collect();
+                let writes = params.iter().map(|p| client.execute(&insert, p));
+                futures::future::try_join_all(writes)
+                    .await
+                    .map_err(db("storing a chunk"))?;
+                Ok(())
+            })
+            .await?;
+        batch.clear();
+        Ok(())
+    }
+
+    /// Streams a put: the key row, the chunks in short bursts, then the message
+    /// row in one statement, which makes it visible. No connection is held while
+    /// the client's body is read.
+    async fn put_streamed<R: AsyncRead + Send>(
         &self,
-        tx: &tokio_postgres::Transaction<'_>,
         label: &MessageLabel,
         body: R,
     ) -> Result<PutOutcome> {
+        let inner = &self.inner;
         let local_id = Uuid::new_v4();
         let key = DataKey::generate();
         let nonce_prefix = MessageCipher::random_prefix();
         let cipher = MessageCipher::new(&key, nonce_prefix);
-        let kek = self.inner.kek.clone();
+        let kek = inner.kek.clone();
         let wrapped = tokio::task::spawn_blocking(move || kek.wrap(&key, local_id.as_bytes()))
             .await
             .map_err(|e| MailboxError::Task(e.to_string()))??;
-        tx.execute(
-            "INSERT INTO mailbox_keys (local_id, kek_id, wrapped) VALUES ($1, $2, $3)",
-            &[&local_id, &i64::from(wrapped.kek_id), &wrapped.bytes],
-        )
-        .await
-        .map_err(db("storing the data key"))?;
+        inner
+            .within("storing the data key", async {
+                let client = inner.client("storing the data key").await?;
+                client
+                    .execute(
+                        "INSERT INTO mailbox_keys (local_id, kek_id, wrapped, created_at) \
+                         VALUES ($1, $2, $3, $4)",
+                        &[&local_id, &i64::from(wrapped.kek_id), &wrapped.bytes, &inner.now()],
+                    )
+                    .await
+                    .map_err(db("storing the data key"))
+            })
+            .await?;
+        // From here on, anything but the final row (an error, a cancelled
+        // request) removes the key and the chunks written so far.
+        let mut upload = Upload {
+            inner: Some(inner.clone()),
+            local_id,
+        };
 
-        let insert = tx
-            .prepare("INSERT INTO mailbox_chunks (local_id, idx, data) VALUES ($1, $2, $3)")
-            .await
-            .map_err(db("storing a chunk"))?;
         let mut body = std::pin::pin!(body);
         let mut index: u32 = 0;
         let mut body_bytes: u64 = 0;
-        // Inserts are pipelined on the one connection: up to IN_FLIGHT chunks are
-        // on their way while the next is read, so memory stays bounded.
-        let mut in_flight = futures::stream::FuturesOrdered::new();
-        let (tx_ref, insert_ref) = (tx, &insert);
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
         let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
         loop {
             // One chunk of look-ahead tells whether `pending` is the last.
@@ -287,14 +344,9 @@ impl PgStore {
             let idx = i32::try_from(index).map_err(|_| {
                 MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
             })?;
-            let data = std::mem::replace(&mut pending, next);
-            in_flight.push_back(async move {
-                tx_ref.execute(insert_ref, &[&local_id, &idx, &data]).await
-            });
-            while in_flight.len() >= IN_FLIGHT || (last && !in_flight.is_empty()) {
-                if let Some(done) = in_flight.next().await {
-                    done.map_err(db("storing a chunk"))?;
-                }
+            batch.push((idx, std::mem::replace(&mut pending, next)));
+            if batch.len() >= WRITE_BATCH || last {
+                self.write_chunks(local_id, &mut batch).await?;
             }
             if last {
                 break;
@@ -303,8 +355,8 @@ impl PgStore {
         }
         let chunks = index + 1;
 
-        let now = self.inner.now();
-        let ttl = self.inner.retention.ttl_for(&label.product);
+        let now = inner.now();
+        let ttl = inner.retention.ttl_for(&label.product);
         let expires_at = now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
         let mut sealed = serde_json::to_vec(label)?;
         cipher.seal_label(&mut sealed);
@@ -312,38 +364,58 @@ impl PgStore {
             .map_err(|_| MailboxError::Body(io::Error::other("body too large")))?;
         let chunks_db = i32::try_from(chunks)
             .map_err(|_| MailboxError::Body(io::Error::other("body exceeds the chunk limit")))?;
-        let stored = tx
-            .query_opt(
-                "INSERT INTO mailbox_messages (tx_id, local_id, outbox, transfer_type, state, \
-                 acknowledged, processing, arrival, state_timestamp, expires_at, body_bytes, \
-                 chunks, nonce_prefix, fetch_token, label) \
-                 VALUES ($1, $2, $3, $4, 'new', false, true, $5, $5, $6, $7, $8, $9, NULL, $10) \
-                 ON CONFLICT (tx_id) DO NOTHING RETURNING arrival",
-                &[
-                    &label.tx_id,
-                    &local_id,
-                    &label.to.as_str(),
-                    &label.transfer_type.as_str(),
-                    &now,
-                    &expires_at,
-                    &body_bytes_db,
-                    &chunks_db,
-                    &nonce_prefix.as_slice(),
-                    &sealed,
-                ],
-            )
-            .await
-            .map_err(db("storing the message"))?;
-        Ok(match stored {
-            Some(_) => PutOutcome::Stored {
-                local_id,
-                arrival: now,
-            },
-            // Another put of this tx.id committed first; the caller rolls back.
-            None => PutOutcome::Duplicate {
-                original_arrival: now,
-            },
-        })
+        let sender = sender_of(label);
+        let lease_s = inner.lease.as_secs_f64();
+        let stored = inner
+            .within("storing the message", async {
+                let client = inner.client("storing the message").await?;
+                client
+                    .query_opt(
+                        "INSERT INTO mailbox_messages (tx_id, local_id, outbox, transfer_type, \
+                         state, acknowledged, processing, arrival, state_timestamp, expires_at, \
+                         body_bytes, chunks, nonce_prefix, fetch_token, label, node, \
+                         lease_until, sender) \
+                         VALUES ($1, $2, $3, $4, 'new', false, true, $5, $5, $6, $7, $8, $9, \
+                         NULL, $10, $11, now() + make_interval(secs => $12), $13) \
+                         ON CONFLICT (tx_id) DO NOTHING RETURNING arrival",
+                        &[
+                            &label.tx_id,
+                            &local_id,
+                            &label.to.as_str(),
+                            &label.transfer_type.as_str(),
+                            &now,
+                            &expires_at,
+                            &body_bytes_db,
+                            &chunks_db,
+                            &nonce_prefix.as_slice(),
+                            &sealed,
+                            &inner.node,
+                            &lease_s,
+                            &sender,
+                        ],
+                    )
+                    .await
+                    .map_err(db("storing the message"))
+            })
+            .await?;
+        match stored {
+            Some(_) => {
+                upload.keep();
+                Ok(PutOutcome::Stored {
+                    local_id,
+                    arrival: now,
+                })
+            }
+            // Another put of this tx.id was made visible first.
+            None => {
+                upload.discard().await;
+                let original_arrival = inner
+                    .within("duplicate check", self.arrival_of(&label.tx_id))
+                    .await?
+                    .unwrap_or(now);
+                Ok(PutOutcome::Duplicate { original_arrival })
+            }
+        }
     }
 
     async fn arrival_of(&self, tx_id: &str) -> Result<Option<DateTime<Utc>>> {
@@ -383,6 +455,70 @@ impl PgStore {
             .into_iter()
             .map(|(m, _)| m)
             .collect())
+    }
+
+    /// Claims for this node the processing rows passing `condition` (SQL on
+    /// `m`; `$1` is this node's name), with a fresh lease; oldest first. Row
+    /// locks make each claim once: of two nodes taking over the same row, the
+    /// second sees the first's fresh lease and skips it.
+    async fn claim(&self, condition: &str) -> Result<Vec<MessageMeta>> {
+        let inner = &self.inner;
+        let lease_s = inner.lease.as_secs_f64();
+        let client = inner.client("taking over work").await?;
+        let rows = client
+            .query(
+                &format!(
+                    "UPDATE mailbox_messages m SET node = $1, \
+                       lease_until = now() + make_interval(secs => $2) \
+                     FROM mailbox_keys k \
+                     WHERE k.local_id = m.local_id AND m.processing AND ({condition}) \
+                     RETURNING {COLUMNS}"
+                ),
+                &[&inner.node, &lease_s],
+            )
+            .await
+            .map_err(db("taking over work"))?;
+        drop(client);
+        let envs = rows.iter().map(Envelope::from_row).collect::<Result<_>>()?;
+        let mut claimed: Vec<MessageMeta> = self
+            .open_all(envs)
+            .await?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        claimed.sort_by(|a, b| {
+            a.arrival
+                .cmp(&b.arrival)
+                .then_with(|| a.tx_id().cmp(b.tx_id()))
+        });
+        Ok(claimed)
+    }
+
+    /// While running: the unfinished work of nodes whose lease ran out, claimed
+    /// for this node.
+    pub async fn take_over_expired(&self) -> Result<Vec<MessageMeta>> {
+        self.claim("m.node IS DISTINCT FROM $1 AND (m.lease_until IS NULL OR m.lease_until < now())")
+            .await
+    }
+
+    /// Renews the lease on every message this node is processing; how many.
+    pub async fn heartbeat(&self) -> Result<u64> {
+        let inner = &self.inner;
+        let lease_s = inner.lease.as_secs_f64();
+        let client = inner.client("heartbeat").await?;
+        client
+            .execute(
+                "UPDATE mailbox_messages SET lease_until = now() + make_interval(secs => $2) \
+                 WHERE processing AND node = $1",
+                &[&inner.node, &lease_s],
+            )
+            .await
+            .map_err(db("heartbeat"))
+    }
+
+    /// How long a claim holds without a heartbeat.
+    pub fn lease(&self) -> Duration {
+        self.inner.lease
     }
 
     async fn update_state(
@@ -505,6 +641,68 @@ async fn read_chunk<R: AsyncRead + Unpin>(body: &mut R) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The organisation part of the sender's address (`2120002411` of
+/// `2120002411.unit`), or `None` when the label names none.
+fn sender_of(label: &MessageLabel) -> Option<String> {
+    let from = label.from.as_deref()?;
+    let org = from.split('.').next().unwrap_or(from).trim();
+    (!org.is_empty()).then(|| org.to_owned())
+}
+
+/// The key and chunks of an upload not (yet) made visible. Dropped before
+/// [`Upload::keep`], it deletes them in the background; what a dying node
+/// leaves behind, the sweeper removes after `max_upload_time`.
+struct Upload {
+    inner: Option<Arc<Inner>>,
+    local_id: Uuid,
+}
+
+impl Upload {
+    fn keep(&mut self) {
+        self.inner = None;
+    }
+
+    async fn discard(mut self) {
+        if let Some(inner) = self.inner.take() {
+            forget_upload(&inner, self.local_id).await;
+        }
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let local_id = self.local_id;
+        handle.spawn(async move { forget_upload(&inner, local_id).await });
+    }
+}
+
+/// Deletes an upload's key (its chunks follow by cascade) unless a message row
+/// uses it.
+async fn forget_upload(inner: &Inner, local_id: Uuid) {
+    let done = inner
+        .within("removing an unfinished upload", async {
+            let client = inner.client("removing an unfinished upload").await?;
+            client
+                .execute(
+                    "DELETE FROM mailbox_keys k WHERE k.local_id = $1 AND NOT EXISTS \
+                     (SELECT 1 FROM mailbox_messages m WHERE m.local_id = k.local_id)",
+                    &[&local_id],
+                )
+                .await
+                .map_err(db("removing an unfinished upload"))
+        })
+        .await;
+    if let Err(e) = done {
+        tracing::debug!(error = %e, "an unfinished upload is left to the sweeper");
+    }
+}
+
 struct PgLease {
     inner: Arc<Inner>,
     tx_id: String,
@@ -567,29 +765,14 @@ impl MailboxStore for PgStore {
         if label.product.is_empty() {
             return Err(MailboxError::InvalidLabel("product is empty"));
         }
-        if let Some(original_arrival) = self.arrival_of(&label.tx_id).await? {
+        if let Some(original_arrival) = self
+            .inner
+            .within("duplicate check", self.arrival_of(&label.tx_id))
+            .await?
+        {
             return Ok(PutOutcome::Duplicate { original_arrival });
         }
-        let mut client = self.inner.client("put").await?;
-        let tx = client.transaction().await.map_err(db("put"))?;
-        // Dropped (error or cancellation) without commit, the transaction rolls
-        // back: no key, no chunk, no message.
-        let outcome = self.put_in(&tx, &label, body).await?;
-        match outcome {
-            PutOutcome::Stored { .. } => {
-                tx.commit().await.map_err(db("committing a put"))?;
-                Ok(outcome)
-            }
-            PutOutcome::Duplicate { .. } => {
-                tx.rollback().await.map_err(db("put"))?;
-                drop(client);
-                let original_arrival = self
-                    .arrival_of(&label.tx_id)
-                    .await?
-                    .unwrap_or_else(|| self.inner.now());
-                Ok(PutOutcome::Duplicate { original_arrival })
-            }
-        }
+        self.put_streamed(&label, body).await
     }
 
     async fn list(&self, outbox: &Outbox, filter: &ListFilter) -> Result<Vec<MessageMeta>> {
@@ -646,7 +829,15 @@ impl MailboxStore for PgStore {
                     return Ok::<_, io::Error>(None);
                 }
                 let count = (READ_AHEAD as u32).min(total - next);
-                let batch = read_chunks(&inner, &tx, local_id, &cipher, next, count, total).await?;
+                let read = read_chunks(&inner, &tx, token, local_id, &cipher, next, count, total);
+                let batch = tokio::time::timeout(inner.deadline, read)
+                    .await
+                    .map_err(|_| {
+                        io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("reading a body: no answer within {} ms", inner.deadline.as_millis()),
+                        )
+                    })??;
                 Ok(Some((
                     stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
                     next + count,
@@ -667,7 +858,7 @@ impl MailboxStore for PgStore {
         let local_id = env.local_id;
         let acknowledged = env.acknowledged;
         let (meta, _) = self.open_one(env).await?;
-        let send_confirm = meta.label.sequence_type != SequenceType::Adm && !acknowledged;
+        let mut send_confirm = meta.label.sequence_type != SequenceType::Adm && !acknowledged;
         // The row must still be the one read above, and still ackable.
         let same = "AND m.local_id = $2 AND m.outbox = $3 AND NOT m.processing \
                     AND m.state IN ('received', 'fetching_in_progress', 'fetched')";
@@ -682,19 +873,26 @@ impl MailboxStore for PgStore {
                 .await?,
             ),
             AckPolicy::KeepUntilExpiry => {
+                // The row lock makes the flag flip once: of two acks at once,
+                // the second reads `was` = true and sends no confirm.
                 let client = self.inner.client("ack").await?;
-                let n = client
-                    .execute(
+                let was = client
+                    .query_opt(
                         &format!(
                             "UPDATE mailbox_messages m SET acknowledged = true \
-                             WHERE m.tx_id = $1 {same}"
+                             FROM (SELECT tx_id, acknowledged AS was FROM mailbox_messages \
+                                   WHERE tx_id = $1 FOR UPDATE) old \
+                             WHERE m.tx_id = old.tx_id AND m.tx_id = $1 {same} \
+                             RETURNING old.was"
                         ),
                         &[&tx_id, &local_id, &outbox.as_str()],
                     )
                     .await
-                    .map_err(db("ack"))?;
-                if n == 0 {
-                    return Err(MailboxError::not_found(tx_id));
+                    .map_err(db("ack"))?
+                    .ok_or_else(|| MailboxError::not_found(tx_id))?;
+                let was: bool = was.col(0)?;
+                if was {
+                    send_confirm = false;
                 }
                 None
             }
@@ -711,23 +909,37 @@ impl MailboxStore for PgStore {
     }
 
     async fn sweep(&self, now: DateTime<Utc>) -> Result<Vec<Deletion>> {
+        let inner = &self.inner;
         let mut deletions = Vec::new();
         loop {
-            let client = self.inner.client("sweep").await?;
-            // SKIP LOCKED: two nodes sweeping at once share the work.
-            let rows = client
-                .query(
-                    "WITH due AS ( \
-                       SELECT tx_id, local_id FROM mailbox_messages WHERE expires_at <= $1 \
-                       ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
-                     gone AS ( \
-                       DELETE FROM mailbox_keys k USING due WHERE k.local_id = due.local_id \
-                       RETURNING k.local_id) \
-                     SELECT due.tx_id FROM due JOIN gone ON gone.local_id = due.local_id",
-                    &[&now, &SWEEP_BATCH],
-                )
-                .await
-                .map_err(db("sweep"))?;
+            // SKIP LOCKED: two nodes sweeping at once share the work. Each
+            // batch has its own deadline and is reported whatever comes after.
+            let rows = inner
+                .within("sweep", async {
+                    let client = inner.client("sweep").await?;
+                    client
+                        .query(
+                            "WITH due AS ( \
+                               SELECT tx_id, local_id FROM mailbox_messages WHERE expires_at <= $1 \
+                               ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
+                             gone AS ( \
+                               DELETE FROM mailbox_keys k USING due WHERE k.local_id = due.local_id \
+                               RETURNING k.local_id) \
+                             SELECT due.tx_id FROM due JOIN gone ON gone.local_id = due.local_id",
+                            &[&now, &SWEEP_BATCH],
+                        )
+                        .await
+                        .map_err(db("sweep"))
+                })
+                .await;
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(e) if deletions.is_empty() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweep stopped early; the next one goes on");
+                    return Ok(deletions);
+                }
+            };
             let n = rows.len();
             for r in &rows {
                 deletions.push(Deletion {
@@ -737,9 +949,31 @@ impl MailboxStore for PgStore {
                 });
             }
             if (n as i64) < SWEEP_BATCH {
-                return Ok(deletions);
+                break;
             }
         }
+        // Uploads whose node died before their message row: keys (and chunks)
+        // without a message, older than the longest upload. Never a message.
+        let cutoff = now - TimeDelta::from_std(inner.max_upload_time).unwrap_or(TimeDelta::MAX);
+        let orphans = inner
+            .within("sweeping unfinished uploads", async {
+                let client = inner.client("sweeping unfinished uploads").await?;
+                client
+                    .execute(
+                        "DELETE FROM mailbox_keys k WHERE k.created_at < $1 AND NOT EXISTS \
+                         (SELECT 1 FROM mailbox_messages m WHERE m.local_id = k.local_id)",
+                        &[&cutoff],
+                    )
+                    .await
+                    .map_err(db("sweeping unfinished uploads"))
+            })
+            .await;
+        match orphans {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads = n, "removed unfinished uploads of a lost node"),
+            Err(e) => tracing::warn!(error = %e, "unfinished uploads not swept"),
+        }
+        Ok(deletions)
     }
 
     async fn release_stale_fetches(&self, older_than: Duration) -> Result<usize> {
@@ -773,14 +1007,12 @@ impl MailboxStore for PgStore {
         }
     }
 
+    /// At start: this node's own unfinished work (from its previous life under
+    /// the same name) and that of nodes whose lease ran out, claimed for this
+    /// node. Never a live node's.
     async fn pending_processing(&self) -> Result<Vec<MessageMeta>> {
-        let mut pending = self.scan("m.processing", &[]).await?;
-        pending.sort_by(|a, b| {
-            a.arrival
-                .cmp(&b.arrival)
-                .then_with(|| a.tx_id().cmp(b.tx_id()))
-        });
-        Ok(pending)
+        self.claim("m.node = $1 OR m.lease_until IS NULL OR m.lease_until < now()")
+            .await
     }
 
     async fn stats(&self) -> Result<Stats> {
@@ -802,10 +1034,14 @@ impl MailboxStore for PgStore {
     }
 }
 
-/// Reads and opens chunks `from..from + count` of a message of `total` chunks.
+/// Reads and opens chunks `from..from + count` of a message of `total` chunks,
+/// and renews the fetch lock (`token`) on the same round trip: a download that
+/// keeps streaming is never taken for a stale one.
+#[allow(clippy::too_many_arguments)]
 async fn read_chunks(
     inner: &Inner,
     tx_id: &str,
+    token: Uuid,
     local_id: Uuid,
     cipher: &MessageCipher,
     from: u32,
@@ -820,14 +1056,26 @@ async fn read_chunks(
         .client("reading a body")
         .await
         .map_err(io::Error::other)?;
-    let rows = client
-        .query(
-            "SELECT idx, data FROM mailbox_chunks WHERE local_id = $1 AND idx >= $2 AND idx < $3 \
-             ORDER BY idx",
-            &[&local_id, &lo, &hi],
-        )
-        .await
-        .map_err(|e| io::Error::other(db("reading a body")(e)))?;
+    let now = inner.now();
+    let renew_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&tx_id, &token, &now];
+    let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&local_id, &lo, &hi];
+    let renew = client.execute(
+        "UPDATE mailbox_messages SET state_timestamp = $3 \
+         WHERE tx_id = $1 AND state = 'fetching_in_progress' AND fetch_token = $2",
+        &renew_params,
+    );
+    let read = client.query(
+        "SELECT idx, data FROM mailbox_chunks WHERE local_id = $1 AND idx >= $2 AND idx < $3 \
+         ORDER BY idx",
+        &read_params,
+    );
+    let (renewed, rows) = futures::future::join(renew, read).await;
+    let rows = rows.map_err(|e| io::Error::other(db("reading a body")(e)))?;
+    if renewed.map_err(|e| io::Error::other(db("renewing a fetch lock")(e)))? == 0 {
+        return Err(io::Error::other(MailboxError::FetchLockLost {
+            tx_id: tx_id.to_owned(),
+        }));
+    }
     drop(client);
     let mut out = Vec::with_capacity(rows.len());
     for (expected, row) in

@@ -1,15 +1,20 @@
 //! The schema, embedded: each migration is applied once, in order, inside one
 //! transaction that holds an advisory lock, so nodes starting together apply it
-//! once. `store_schema_version` records what was applied; a database newer than
+//! once. The lock is taken before the schema is created, and the transaction
+//! runs without the statement timeout (a migration on a large table may take
+//! longer than any request may). `store_schema_version` records what was applied; a database newer than
 //! this binary is refused rather than written to with an old idea of its tables.
 
 use tokio_postgres::Client;
 
 /// (version, SQL), oldest first. Never edit an applied migration: add one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/0001_init.sql")),
+    (2, include_str!("../../migrations/0002_leases_and_uploads.sql")),
+];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Why the schema could not be brought to [`SCHEMA_VERSION`].
 #[derive(Debug)]
@@ -41,18 +46,22 @@ impl std::fmt::Display for MigrateError {
 }
 
 pub(super) async fn apply(client: &mut Client, schema: Option<&str>) -> Result<(), MigrateError> {
-    if let Some(schema) = schema {
-        // The name was checked to be [a-z0-9_]+ by the caller.
-        client
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .await?;
-    }
     let tx = client.transaction().await?;
+    // Migrations may take long; requests never run in this transaction.
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
+    // The lock is named after the schema the tables go to, which may not exist
+    // yet: two nodes starting on a fresh database create it once.
     tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('relay-store/' || current_schema()))",
-        &[],
+        "SELECT pg_advisory_xact_lock(hashtext('relay-store/' || \
+         coalesce($1::text, current_schema(), 'public')))",
+        &[&schema],
     )
     .await?;
+    if let Some(schema) = schema {
+        // The name was checked to be [a-z0-9_]+ by the caller.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await?;
+    }
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS store_schema_version (
              version     integer PRIMARY KEY,

@@ -42,6 +42,16 @@ pub struct PgOptions {
     pub clock: Arc<dyn Clock>,
     pub retention: Retention,
     pub ack_policy: AckPolicy,
+    /// This node's name in the database: the owner of the work it claims.
+    /// Unique per running node; a node restarted under the same name takes its
+    /// own unfinished work back at once.
+    pub node: String,
+    /// How long a node's claim on work in progress holds without a heartbeat;
+    /// after it, another node takes the work over.
+    pub lease: Duration,
+    /// The longest an upload may take: a key whose message row never came
+    /// (its node died mid-upload) is swept after it.
+    pub max_upload_time: Duration,
 }
 
 impl PgOptions {
@@ -55,8 +65,29 @@ impl PgOptions {
             clock: Arc::new(SystemClock),
             retention: Retention::default(),
             ack_policy: AckPolicy::default(),
+            node: default_node_name(),
+            lease: Duration::from_secs(60),
+            max_upload_time: Duration::from_secs(3600),
         }
     }
+
+    /// The client-side deadline of one store call: the pool wait plus one
+    /// statement, with a margin. A silent network cut ends there, not after
+    /// TCP's retransmission time.
+    pub fn call_deadline(&self) -> Duration {
+        self.statement_timeout * 2 + Duration::from_millis(500)
+    }
+}
+
+/// The host name and process id: unique among running nodes.
+pub fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "node".to_owned());
+    format!("{host}/{}", std::process::id())
 }
 
 /// Why the store could not be opened.
@@ -90,12 +121,19 @@ impl std::fmt::Debug for PgStore {
 
 struct Inner {
     pool: Pool,
+    /// One connection of its own for readiness, so that a busy pool never
+    /// makes a node look dead.
+    probe: Pool,
     /// `host:port/database`, for messages (never the password).
     target: String,
     kek: Arc<dyn KeyEncryptionKey>,
     clock: Arc<dyn Clock>,
     retention: Retention,
     ack_policy: AckPolicy,
+    node: String,
+    lease: Duration,
+    max_upload_time: Duration,
+    deadline: Duration,
 }
 
 impl PgStore {
@@ -126,28 +164,42 @@ impl PgStore {
         config.options(&server_options);
         config.connect_timeout(options.statement_timeout);
         config.application_name("shs-relay");
+        // A peer that vanished without a word (a silent cut) closes the
+        // connection after this, so the pool opens a fresh one instead of
+        // handing out a dead one.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(10));
+        config.keepalives_interval(Duration::from_secs(2));
+        config.keepalives_retries(3);
+        #[cfg(target_os = "linux")]
+        config.tcp_user_timeout(options.call_deadline());
 
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
+        let tls = match &options.tls_ca_file {
+            None => None,
+            Some(path) => Some(rustls_connector(path)?),
         };
-        let manager = match &options.tls_ca_file {
-            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
-            Some(path) => {
-                let tls = rustls_connector(path)?;
-                Manager::from_config(config, tls, manager_config)
-            }
+        let make_pool = |size: usize| {
+            let manager_config = ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            };
+            let manager = match &tls {
+                None => Manager::from_config(config.clone(), tokio_postgres::NoTls, manager_config),
+                Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config),
+            };
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(options.statement_timeout))
+                .create_timeout(Some(options.statement_timeout))
+                .recycle_timeout(Some(options.statement_timeout))
+                .build()
+                .map_err(|e| OpenError::Connect {
+                    target: target.clone(),
+                    reason: e.to_string(),
+                })
         };
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.statement_timeout))
-            .create_timeout(Some(options.statement_timeout))
-            .recycle_timeout(Some(options.statement_timeout))
-            .build()
-            .map_err(|e| OpenError::Connect {
-                target: target.clone(),
-                reason: e.to_string(),
-            })?;
+        let pool = make_pool(options.pool_size.max(1))?;
+        let probe = make_pool(1)?;
         let mut client = pool.get().await.map_err(|e| OpenError::Connect {
             target: target.clone(),
             reason: e.to_string(),
@@ -156,30 +208,94 @@ impl PgStore {
             .await
             .map_err(|e| OpenError::Migrate(e.to_string()))?;
         drop(client);
+        let deadline = options.call_deadline();
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                probe,
                 target,
                 kek,
                 clock: options.clock,
                 retention: options.retention,
                 ack_policy: options.ack_policy,
+                node: options.node,
+                lease: options.lease,
+                max_upload_time: options.max_upload_time,
+                deadline,
             }),
         })
     }
 
-    /// Whether the database answers now: for the readiness endpoint.
+    /// Whether the database answers now, for the readiness endpoint: one
+    /// `SELECT 1` on the probe's own connection within the call deadline. It
+    /// never waits behind the pool, so mailbox load cannot make a node unready.
     pub async fn ready(&self) -> bool {
-        match self.inner.pool.get().await {
-            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
-            Err(_) => false,
-        }
+        let probe = async {
+            match self.inner.probe.get().await {
+                Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+                Err(_) => false,
+            }
+        };
+        tokio::time::timeout(self.inner.deadline, probe)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// The client-side deadline of one store call.
+    pub fn call_deadline(&self) -> Duration {
+        self.inner.deadline
+    }
+
+    /// This node's name in the database.
+    pub fn node(&self) -> &str {
+        &self.inner.node
     }
 
     /// `host:port/database`.
     pub fn target(&self) -> &str {
         &self.inner.target
     }
+}
+
+/// Drops `schema` and everything in it: for throwaway schemas (the demo's,
+/// tests'). Plain TCP only; the name must be [a-z0-9_]+.
+pub async fn drop_schema(url: &str, schema: &str) -> Result<(), OpenError> {
+    if schema.is_empty()
+        || !schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(OpenError::SchemaName(schema.to_owned()));
+    }
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| OpenError::Url(e.to_string()))?;
+    let target = describe_target(&config);
+    config.connect_timeout(Duration::from_secs(5));
+    let failed = |e: tokio_postgres::Error| OpenError::Connect {
+        target: target.clone(),
+        reason: describe(&e),
+    };
+    let work = async {
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(failed)?;
+        let task = tokio::spawn(connection);
+        let done = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await
+            .map_err(failed);
+        drop(client);
+        let _ = task.await;
+        done
+    };
+    tokio::time::timeout(Duration::from_secs(30), work)
+        .await
+        .map_err(|_| OpenError::Connect {
+            target: target.clone(),
+            reason: "no answer within 30 s".to_owned(),
+        })?
 }
 
 fn describe_target(config: &tokio_postgres::Config) -> String {
