@@ -18,7 +18,7 @@ use tokio::sync::watch;
 pub enum Fault {
     /// Pass bytes both ways.
     Pass,
-    /// Close every new connection at once (with a reset); open ones carry on.
+    /// Close every new connection at once; open ones carry on.
     Refuse,
     /// Accept connections and read every byte, forward none: a silent cut.
     Drop,
@@ -56,7 +56,6 @@ impl FaultProxy {
                 };
                 let now = *rx.borrow();
                 if now.fault == Fault::Refuse {
-                    let _ = client.set_linger(Some(Duration::ZERO));
                     drop(client);
                     continue;
                 }
@@ -241,8 +240,7 @@ mod tests {
 
         proxy.set(Fault::Drop);
         c.write_all(b"lost").await.unwrap();
-        let silent =
-            tokio::time::timeout(Duration::from_millis(300), c.read_exact(&mut buf)).await;
+        let silent = tokio::time::timeout(Duration::from_millis(300), c.read_exact(&mut buf)).await;
         assert!(silent.is_err(), "nothing comes back through a silent cut");
 
         proxy.heal();
@@ -254,6 +252,9 @@ mod tests {
         proxy.set(Fault::Refuse);
         let mut refused = TcpStream::connect(proxy.addr()).await.unwrap();
         let n = refused.read(&mut buf).await;
-        assert!(matches!(n, Ok(0) | Err(_)), "a refused connection ends at once");
+        assert!(
+            matches!(n, Ok(0) | Err(_)),
+            "a refused connection ends at once"
+        );
     }
 }

@@ -255,10 +255,7 @@ async fn probe_steps(relay: &Relay, front: Option<SocketAddr>, timeout: Duration
     // The store's own probe (one connection of its own, `SELECT 1`): bounded,
     // and independent of how much the mailbox holds or how busy its pool is.
     if let Some(store) = &relay.mailbox
-        && !matches!(
-            tokio::time::timeout(timeout, store.ready()).await,
-            Ok(true)
-        )
+        && !matches!(tokio::time::timeout(timeout, store.ready()).await, Ok(true))
     {
         return failed("store");
     }
@@ -377,10 +374,7 @@ pub async fn readiness(relay: &Relay) -> Result<String, String> {
     // Bounded and independent of the mailbox's load: the store's own probe
     // connection, never a count over the messages.
     if let Some(store) = &relay.mailbox
-        && !matches!(
-            tokio::time::timeout(timeout, store.ready()).await,
-            Ok(true)
-        )
+        && !matches!(tokio::time::timeout(timeout, store.ready()).await, Ok(true))
     {
         return Err("the mailbox store does not answer".into());
     }

@@ -132,7 +132,10 @@ impl Store {
             Self::Postgres(pg) => {
                 match tokio::time::timeout(pg.call_deadline(), pg.heartbeat()).await {
                     Ok(r) => r,
-                    Err(_) => Err(MailboxError::Database(late("heartbeat", pg.call_deadline()))),
+                    Err(_) => Err(MailboxError::Database(late(
+                        "heartbeat",
+                        pg.call_deadline(),
+                    ))),
                 }
             }
         }

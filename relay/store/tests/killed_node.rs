@@ -137,7 +137,10 @@ async fn a_node_killed_mid_upload_leaves_nothing_and_the_other_keeps_serving() {
     assert_eq!(count(&schema, "mailbox_messages").await, 0);
     assert!(c.a().get_meta(&tx_id).await.unwrap().is_none());
     let later = t0() + TimeDelta::hours(2);
-    assert!(c.a().sweep(later).await.unwrap().is_empty(), "no message expired");
+    assert!(
+        c.a().sweep(later).await.unwrap().is_empty(),
+        "no message expired"
+    );
     let left = (
         count(&schema, "mailbox_keys").await,
         count(&schema, "mailbox_chunks").await,

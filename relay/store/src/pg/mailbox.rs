@@ -317,7 +317,12 @@ impl PgStore {
                     .execute(
                         "INSERT INTO mailbox_keys (local_id, kek_id, wrapped, created_at) \
                          VALUES ($1, $2, $3, $4)",
-                        &[&local_id, &i64::from(wrapped.kek_id), &wrapped.bytes, &inner.now()],
+                        &[
+                            &local_id,
+                            &i64::from(wrapped.kek_id),
+                            &wrapped.bytes,
+                            &inner.now(),
+                        ],
                     )
                     .await
                     .map_err(db("storing the data key"))
@@ -497,8 +502,10 @@ impl PgStore {
     /// While running: the unfinished work of nodes whose lease ran out, claimed
     /// for this node.
     pub async fn take_over_expired(&self) -> Result<Vec<MessageMeta>> {
-        self.claim("m.node IS DISTINCT FROM $1 AND (m.lease_until IS NULL OR m.lease_until < now())")
-            .await
+        self.claim(
+            "m.node IS DISTINCT FROM $1 AND (m.lease_until IS NULL OR m.lease_until < now())",
+        )
+        .await
     }
 
     /// Renews the lease on every message this node is processing; how many.
@@ -835,7 +842,10 @@ impl MailboxStore for PgStore {
                     .map_err(|_| {
                         io::Error::new(
                             io::ErrorKind::TimedOut,
-                            format!("reading a body: no answer within {} ms", inner.deadline.as_millis()),
+                            format!(
+                                "reading a body: no answer within {} ms",
+                                inner.deadline.as_millis()
+                            ),
                         )
                     })??;
                 Ok(Some((

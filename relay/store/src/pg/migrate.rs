@@ -10,7 +10,10 @@ use tokio_postgres::Client;
 /// (version, SQL), oldest first. Never edit an applied migration: add one.
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../migrations/0001_init.sql")),
-    (2, include_str!("../../migrations/0002_leases_and_uploads.sql")),
+    (
+        2,
+        include_str!("../../migrations/0002_leases_and_uploads.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
