@@ -399,3 +399,94 @@ async fn a_node_killed_mid_processing_has_its_work_finished_by_the_other_within_
     assert_eq!(replies(&stack, &two, &corr).await, 1, "exactly one reply");
     stack.stop().await;
 }
+
+/// The tx.ids waiting in `org`'s outbox (through `node`).
+async fn waiting(stack: &Stack, node: &DemoNode, org: &str) -> Vec<String> {
+    let r = list(stack, node, org).await;
+    assert_eq!(r.status(), 200);
+    r.text()
+        .await
+        .unwrap()
+        .split("tx.id=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next().map(str::to_owned))
+        .collect()
+}
+
+fn is_quota(r: &reqwest::Response) -> bool {
+    r.status() == 400 && r.headers().get("x-shs-errorcode").is_some()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_senders_quota_holds_across_nodes_and_restarts() {
+    let (mut stack, [one, two]) = two_nodes_on(&postgres_url(), |o| {
+        o.mailbox_extra.push_str("max_messages_per_sender = 2\n");
+    })
+    .await;
+    // Two messages through node 1 fill Sundsvall's quota; node 2 knows it.
+    for _ in 0..2 {
+        assert_eq!(
+            send_direct(&stack, &one, SUNDSVALL, STOCKHOLM)
+                .await
+                .status(),
+            202
+        );
+    }
+    let r = send_direct(&stack, &two, SUNDSVALL, STOCKHOLM).await;
+    assert!(is_quota(&r), "full at node 2 too: {}", r.status());
+    let text = r.text().await.unwrap_or_default();
+    assert!(text.contains("QUOTA"), "{text}");
+
+    // Stockholm fetches and acknowledges one through node 2: room at node 1.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let tx = loop {
+        if let Some(tx) = waiting(&stack, &two, STOCKHOLM).await.into_iter().next() {
+            break tx;
+        }
+        assert!(Instant::now() < deadline, "nothing listed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let r = stack
+        .client(STOCKHOLM)
+        .get(format!("{}/shs/ds/{STOCKHOLM}/{tx}", two.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drained(r).await;
+    let r = stack
+        .client(STOCKHOLM)
+        .post(format!("{}/shs/ds/{STOCKHOLM}/{tx}?action=ack", two.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert_eq!(
+        send_direct(&stack, &one, SUNDSVALL, STOCKHOLM)
+            .await
+            .status(),
+        202,
+        "an acknowledgement at node 2 frees the quota at node 1"
+    );
+
+    // Both nodes restarted: the quota is still full.
+    for name in ["shs-relay", "shs-relay-node2"] {
+        stack.demo.as_mut().unwrap().kill(name).await.unwrap();
+    }
+    for n in [1, 2] {
+        stack.demo.as_mut().unwrap().restart_node(n).await.unwrap();
+    }
+    let [one, two] = nodes(&stack);
+    for node in [&one, &two] {
+        let r = send_direct(&stack, node, SUNDSVALL, STOCKHOLM).await;
+        assert!(is_quota(&r), "a restart forgot the quota: {}", r.status());
+    }
+    // Another sender is not affected.
+    assert_eq!(
+        send_direct(&stack, &two, GOTEBORG, STOCKHOLM)
+            .await
+            .status(),
+        202
+    );
+    stack.stop().await;
+}

@@ -55,5 +55,5 @@ pub use retention::{DEFAULT_TTL, MAX_TTL, Retention, RetentionError};
 pub use slots::SlotError;
 pub use store::{
     AckOutcome, AckPolicy, Deletion, DeletionReason, FetchBody, FetchHandle, FetchLease,
-    MailboxError, MailboxStore, PutOutcome, Stats,
+    MailboxError, MailboxStore, PutOutcome, Stats, Usage,
 };

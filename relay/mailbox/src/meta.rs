@@ -221,6 +221,16 @@ impl MessageLabel {
         self.product = shs_value(&self.product).to_owned();
     }
 
+    /// The sending organisation: the organisation part of `from`
+    /// (`2120002411` of `2120002411.unit`), or `None` when the label names
+    /// none. What the per-sender quota counts by, in every engine.
+    pub fn sender_org(&self) -> Option<String> {
+        let from = self.from.as_deref()?;
+        let org = shs_value(from);
+        let org = org.split('.').next().unwrap_or(org).trim();
+        (!org.is_empty()).then(|| org.to_owned())
+    }
+
     /// The value of the first `meta` element with this name.
     pub(crate) fn meta_value(&self, name: &str) -> Option<&str> {
         self.meta

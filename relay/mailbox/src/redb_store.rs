@@ -52,7 +52,7 @@ use crate::retention::Retention;
 use crate::slots::{KeySlots, Slot};
 use crate::store::{
     AckOutcome, AckPolicy, Deletion, DeletionReason, FetchHandle, FetchLease, MailboxError,
-    MailboxStore, PutOutcome, Result, Stats,
+    MailboxStore, PutOutcome, Result, Stats, Usage,
 };
 
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
@@ -115,6 +115,10 @@ struct Envelope {
     /// Identifies the fetch holding the lock, so a stale handle cannot complete
     /// or release a later fetch.
     fetch_token: Option<Uuid>,
+    /// The sending organisation ([`MessageLabel::sender_org`]), for the
+    /// per-sender quota; absent in envelopes written before it was kept.
+    #[serde(default)]
+    sender: Option<String>,
 }
 
 impl Envelope {
@@ -546,6 +550,7 @@ impl Inner {
             body_bytes,
             chunks,
             fetch_token: None,
+            sender: label.sender_org(),
         };
         let txn = self.begin_write(Durability::Immediate)?;
         let existing = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?;
@@ -608,6 +613,42 @@ impl Inner {
             }
         }
         Ok(filter.select(outbox, now, candidates))
+    }
+
+    /// What `outbox` and `sender` hold now, from the envelopes (no label is
+    /// opened); counting stops past `limit`.
+    fn usage(&self, outbox: &Outbox, sender: &str, limit: u64) -> Result<(Usage, Usage)> {
+        let now = self.now();
+        let txn = self.db.begin_read()?;
+        let messages = txn.open_table(MESSAGES)?;
+        let mut in_outbox = Usage::default();
+        for row in txn.open_table(OUTBOXES)?.range((outbox.as_str(), "")..)? {
+            let (k, ()) = row.map(|(k, v)| (k, v.value()))?;
+            let (row_outbox, tx_id) = k.value();
+            if row_outbox != outbox.as_str() || in_outbox.messages > limit {
+                break;
+            }
+            if let Some(env) = load_envelope(&messages, tx_id)?
+                && env.expires_at > now
+            {
+                in_outbox.messages += 1;
+                in_outbox.bytes += env.body_bytes;
+            }
+        }
+        // One machine, one file: a scan of the envelopes (no decryption).
+        let mut by_sender = Usage::default();
+        for row in messages.iter()? {
+            let (_, v) = row?;
+            let env = decode(v.value())?;
+            if env.sender.as_deref() == Some(sender) && env.expires_at > now {
+                by_sender.messages += 1;
+                by_sender.bytes += env.body_bytes;
+                if by_sender.messages > limit {
+                    break;
+                }
+            }
+        }
+        Ok((in_outbox, by_sender))
     }
 
     /// Takes the fetch lock; returns what the body stream needs.
@@ -979,6 +1020,15 @@ impl FetchLease for RedbLease {
         ) {
             tracing::debug!(tx_id = %self.tx_id, error = %e, "fetch lock not released");
         }
+    }
+}
+
+impl RedbStore {
+    /// What `outbox` holds and what `sender` has sent that is still held:
+    /// the quotas' figures, read from the store.
+    pub async fn usage(&self, outbox: &Outbox, sender: &str, limit: u64) -> Result<(Usage, Usage)> {
+        let (outbox, sender) = (outbox.clone(), sender.to_owned());
+        self.run(move |i| i.usage(&outbox, &sender, limit)).await
     }
 }
 

@@ -186,6 +186,15 @@ pub struct Stats {
     pub oldest_arrival: Option<DateTime<Utc>>,
 }
 
+/// What an outbox or a sender holds now (messages not yet deleted or
+/// expired), for the quotas. Counted by the store from what it holds, so it is
+/// the same on every node and after a restart; counting stops past `limit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
 /// A store for asynchronous SHS messages. Every operation is async and must not
 /// block the runtime; engines do their disk work on blocking threads.
 pub trait MailboxStore: Send + Sync + 'static {

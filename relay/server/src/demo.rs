@@ -208,6 +208,8 @@ pub struct DemoOptions {
     /// Extra lines inside the nodes' `[store]` table, with PostgreSQL (tests
     /// shorten `lease_s` or `statement_timeout_ms`).
     pub store_extra: String,
+    /// Extra lines inside the relay's `[mailbox]` table (tests lower quotas).
+    pub mailbox_extra: String,
 }
 
 impl DemoOptions {
@@ -229,6 +231,7 @@ impl DemoOptions {
             postgres: None,
             replicas: BTreeMap::new(),
             store_extra: String::new(),
+            mailbox_extra: String::new(),
         })
     }
 
@@ -1058,7 +1061,7 @@ key = {relay_key}
 store = {store}
 key_file = {kek}
 ttl_hours = 72
-
+{mailbox_extra}
 [audit]
 dir = {audit_dir}
 key_file = {audit_key}
@@ -1080,6 +1083,7 @@ file = {log}
         prober_cert = q(&pki.prober.cert),
         prober_key = q(&pki.prober.key),
         probe_extra = opts.probe_extra,
+        mailbox_extra = opts.mailbox_extra,
         ca = q(&pki.ca),
         log = q(&logs.join(format!("shs-relay{suffix}.app.log"))),
         deadline = opts.deadline_base_ms.unwrap_or(12_000),

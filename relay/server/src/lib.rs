@@ -105,8 +105,6 @@ pub struct Relay {
     pub elt_limiters: products::elt::Limiters,
     /// The in-flight limit, shared fairly between organisations.
     pub in_flight: admission::InFlight,
-    /// Messages each sender has waiting in others' outboxes (its quota).
-    pub senders: asynch::SenderBook,
     /// Asynchronous uploads in progress per sender (`mailbox.max_uploads_per_sender`).
     pub uploads: asynch::Uploads,
     /// The disturbance state and the prober's view.
@@ -258,7 +256,6 @@ impl Relay {
                 _ => products::elt::Limiters::new(),
             },
             in_flight,
-            senders: asynch::SenderBook::default(),
             uploads: asynch::Uploads::default(),
             service_levels: service_levels::ServiceLevels::new(&config_for_levels),
             console: console::SlaCache::default(),

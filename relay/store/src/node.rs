@@ -159,6 +159,29 @@ impl Store {
         }
     }
 
+    /// The quotas' figures: what `outbox` holds and what `sender` (an
+    /// organisation number) has sent that is still held, counted by the store
+    /// (the same on every node and after a restart); counting stops past
+    /// `limit`.
+    pub async fn usage(
+        &self,
+        outbox: &Outbox,
+        sender: &str,
+        limit: u64,
+    ) -> Result<(relay_mailbox::Usage, relay_mailbox::Usage), MailboxError> {
+        match self {
+            Self::Redb { mailbox, .. } => mailbox.usage(outbox, sender, limit).await,
+            Self::Postgres(pg) => {
+                match tokio::time::timeout(pg.call_deadline(), pg.usage(outbox, sender, limit))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(MailboxError::Database(late("quota", pg.call_deadline()))),
+                }
+            }
+        }
+    }
+
     /// How long a claim on work in progress holds without a heartbeat (`None`
     /// on one machine, where nothing is claimed).
     pub fn lease(&self) -> Option<Duration> {

@@ -251,38 +251,11 @@ async fn refers_to_exchange(
     Ok(false)
 }
 
-/// Messages and bytes held per sender (in other organisations' outboxes),
-/// counted as they are accepted and released as they are deleted. The
-/// per-outbox quota is read from the store itself.
-#[derive(Default)]
-pub struct SenderBook {
-    held: Mutex<HashMap<String, (Organisationsnummer, u64)>>,
-}
-
-impl SenderBook {
-    fn totals(&self, sender: &Organisationsnummer) -> (u64, u64) {
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        held.values()
-            .filter(|(s, _)| s == sender)
-            .fold((0, 0), |(n, b), (_, bytes)| (n + 1, b + bytes))
-    }
-
-    fn add(&self, tx: &str, sender: Organisationsnummer, bytes: u64) {
-        self.held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(tx.to_owned(), (sender, bytes));
-    }
-
-    /// A message is gone (fetched and acknowledged, expired, refused).
-    pub fn release(&self, tx: &str) {
-        self.held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(tx);
-    }
-}
-
+/// The mailbox quotas, read from the store (so the same on every node and
+/// after a restart): what the recipient's outbox holds, and what this sender
+/// has sent that is still held. Two bounded counts on the envelopes; no label
+/// is opened. Checked before the body is read: uploads running at the same
+/// time may pass a limit by at most `mailbox.max_uploads_per_sender` per node.
 async fn quotas(
     relay: &Relay,
     store: &Store,
@@ -293,38 +266,23 @@ async fn quotas(
     let Some(m) = &live.config.mailbox else {
         return Ok(());
     };
-    let (sent, sent_bytes) = relay.senders.totals(&caller.org);
-    if sent >= m.max_messages_per_sender || sent_bytes >= m.max_bytes_per_sender {
+    let outbox = Outbox::parse(&to.outbox)
+        .map_err(|_| Failure::from(ShsError::from(ErrorCode::UnresolvedReceiver)))?;
+    let limit = m.max_messages_per_outbox.max(m.max_messages_per_sender);
+    let (held, sent) = store
+        .usage(&outbox, caller.org.as_str(), limit)
+        .await
+        .map_err(mailbox_failed)?;
+    if sent.messages >= m.max_messages_per_sender || sent.bytes >= m.max_bytes_per_sender {
         return Err(Failure::caller(
             Code::Quota,
             format!(
-                "this sender has {sent} messages ({sent_bytes} bytes) waiting to be fetched; at most {} messages and {} bytes (mailbox.max_messages_per_sender, max_bytes_per_sender)",
-                m.max_messages_per_sender, m.max_bytes_per_sender
+                "this sender has {} messages ({} bytes) waiting to be fetched; at most {} messages and {} bytes (mailbox.max_messages_per_sender, max_bytes_per_sender)",
+                sent.messages, sent.bytes, m.max_messages_per_sender, m.max_bytes_per_sender
             ),
         ));
     }
-    let outbox = Outbox::parse(&to.outbox)
-        .map_err(|_| Failure::from(ShsError::from(ErrorCode::UnresolvedReceiver)))?;
-    let mut count = 0u64;
-    let mut bytes = 0u64;
-    for status in ["production", "test"] {
-        let filter = relay_mailbox::ListFilter::from_query_in(
-            &[
-                ("status".to_owned(), status.to_owned()),
-                (
-                    "maxhits".to_owned(),
-                    (m.max_messages_per_outbox.saturating_add(1)).to_string(),
-                ),
-            ],
-            &chrono::Local,
-        )
-        .map_err(|_| Failure::relay("the mailbox filter could not be built"))?;
-        for meta in store.list(&outbox, &filter).await.map_err(mailbox_failed)? {
-            count += 1;
-            bytes += meta.body_bytes;
-        }
-    }
-    if count >= m.max_messages_per_outbox || bytes >= m.max_bytes_per_outbox {
+    if held.messages >= m.max_messages_per_outbox || held.bytes >= m.max_bytes_per_outbox {
         return Err(Failure::caller(
             Code::Quota,
             format!(
@@ -431,13 +389,6 @@ pub async fn accept_stream(
     }
     let response = accepted(&relay, &label, outcome);
     if let PutOutcome::Stored { .. } = outcome {
-        let bytes = store
-            .get_meta(&tx)
-            .await
-            .ok()
-            .flatten()
-            .map_or(0, |m| m.body_bytes);
-        relay.senders.add(&tx, caller.org, bytes);
         let relay = relay.clone();
         tokio::spawn(async move { route::process_direct(&relay, &store, label).await });
     }
@@ -494,11 +445,6 @@ pub async fn accept(
         .map_err(mailbox_failed)?;
     let response = accepted(&relay, &label, outcome);
     if let PutOutcome::Stored { .. } = outcome {
-        if !to.is_node {
-            relay
-                .senders
-                .add(&label.tx_id, caller.org, raw.len() as u64);
-        }
         let relay = relay.clone();
         let caller = caller.clone();
         tokio::spawn(async move { route::process(&relay, &store, &caller, message).await });

@@ -22,10 +22,10 @@ use crate::metrics::METRICS;
 use crate::products::ssbtek;
 
 /// A deletion: counted in metrics, logged as an event, and written to the audit
-/// trail (tx.id and reason; never content). The sender's quota is released.
+/// trail (tx.id and reason; never content). (The quotas count what the store
+/// holds: nothing to release.)
 pub async fn deleted(relay: &Relay, tx_id: &str, reason: &'static str) {
     METRICS.deletion(tx_id, reason);
-    relay.senders.release(tx_id);
     if let Some((log, _)) = &relay.audit {
         let record = relay_audit::DeletionRecord {
             time: chrono::Utc::now(),

@@ -369,7 +369,7 @@ impl PgStore {
             .map_err(|_| MailboxError::Body(io::Error::other("body too large")))?;
         let chunks_db = i32::try_from(chunks)
             .map_err(|_| MailboxError::Body(io::Error::other("body exceeds the chunk limit")))?;
-        let sender = sender_of(label);
+        let sender = label.sender_org();
         let lease_s = inner.lease.as_secs_f64();
         let stored = inner
             .within("storing the message", async {
@@ -523,6 +523,44 @@ impl PgStore {
             .map_err(db("heartbeat"))
     }
 
+    /// What `outbox` holds and what `sender` has sent that is still held
+    /// (not deleted, not expired): two bounded counts on indexed columns,
+    /// no label opened; counting stops past `limit`.
+    pub async fn usage(
+        &self,
+        outbox: &Outbox,
+        sender: &str,
+        limit: u64,
+    ) -> Result<(relay_mailbox::Usage, relay_mailbox::Usage)> {
+        let now = self.inner.now();
+        let limit = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let outbox = outbox.as_str();
+        let p1: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&outbox, &now, &limit];
+        let p2: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&sender, &now, &limit];
+        let client = self.inner.client("quota").await?;
+        let in_outbox = client.query_one(
+            "SELECT count(*), coalesce(sum(b), 0)::bigint FROM (SELECT body_bytes AS b \
+             FROM mailbox_messages WHERE outbox = $1 AND expires_at > $2 LIMIT $3) x",
+            &p1,
+        );
+        let by_sender = client.query_one(
+            "SELECT count(*), coalesce(sum(b), 0)::bigint FROM (SELECT body_bytes AS b \
+             FROM mailbox_messages WHERE sender = $1 AND expires_at > $2 LIMIT $3) x",
+            &p2,
+        );
+        let (a, b) = futures::future::try_join(in_outbox, by_sender)
+            .await
+            .map_err(db("quota"))?;
+        let usage = |r: &Row| -> Result<relay_mailbox::Usage> {
+            let (n, bytes): (i64, i64) = (r.col(0)?, r.col(1)?);
+            Ok(relay_mailbox::Usage {
+                messages: u64::try_from(n).unwrap_or(0),
+                bytes: u64::try_from(bytes).unwrap_or(0),
+            })
+        };
+        Ok((usage(&a)?, usage(&b)?))
+    }
+
     /// How long a claim holds without a heartbeat.
     pub fn lease(&self) -> Duration {
         self.inner.lease
@@ -646,14 +684,6 @@ async fn read_chunk<R: AsyncRead + Unpin>(body: &mut R) -> io::Result<Vec<u8>> {
     buf.truncate(filled);
     buf.reserve_exact(TAG_LEN);
     Ok(buf)
-}
-
-/// The organisation part of the sender's address (`2120002411` of
-/// `2120002411.unit`), or `None` when the label names none.
-fn sender_of(label: &MessageLabel) -> Option<String> {
-    let from = label.from.as_deref()?;
-    let org = from.split('.').next().unwrap_or(from).trim();
-    (!org.is_empty()).then(|| org.to_owned())
 }
 
 /// The key and chunks of an upload not (yet) made visible. Dropped before
