@@ -21,8 +21,8 @@ use crate::config::{StoreConfig, StoreConfigError, StoreKind};
 use crate::pg::{OpenError, PgStore};
 use crate::redb_state::RedbState;
 use crate::state::{
-    Maintenance, MaintenanceWindow, PlannedMaintenance, RateLimit, RetryLimit, Scope, Seen,
-    SharedState, StateError,
+    AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
+    ProductName, RateLimit, RetryLimit, Scope, Seen, SharedState, StateError,
 };
 
 /// A node's store. Cheap to clone.
@@ -112,6 +112,12 @@ impl Store {
             Self::Redb { mailbox, .. } => mailbox.rewrap_all().await,
             Self::Postgres(pg) => pg.rewrap_all().await,
         }
+    }
+
+    /// Whether several nodes may share this store (PostgreSQL): then a node
+    /// follows the decisions others make through it.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
     }
 
     pub fn kind(&self) -> StoreKind {
@@ -205,7 +211,7 @@ impl SharedState for Store {
         state!(self, s => s.resume(org, scope).await)
     }
 
-    async fn is_suspended(&self, org: Organisationsnummer, product: &str) -> SResult<bool> {
+    async fn is_suspended(&self, org: Organisationsnummer, product: ProductName) -> SResult<bool> {
         state!(self, s => s.is_suspended(org, product).await)
     }
 
@@ -272,5 +278,29 @@ impl SharedState for Store {
 
     async fn sweep_state(&self, now: DateTime<Utc>, attempt_window: Duration) -> SResult<u64> {
         state!(self, s => s.sweep_state(now, attempt_window).await)
+    }
+
+    async fn decisions(&self) -> SResult<Decisions> {
+        state!(self, s => s.decisions().await)
+    }
+
+    async fn set_mandate(&self, mandate: Mandate) -> SResult<bool> {
+        state!(self, s => s.set_mandate(mandate).await)
+    }
+
+    async fn import_mandates(&self, mandates: &[Mandate]) -> SResult<u64> {
+        state!(self, s => s.import_mandates(mandates).await)
+    }
+
+    async fn accepted_elt_report(&self, report_id: &str) -> SResult<Option<AcceptedReport>> {
+        state!(self, s => s.accepted_elt_report(report_id).await)
+    }
+
+    async fn keep_elt_report(&self, report_id: &str, accepted: &AcceptedReport) -> SResult<bool> {
+        state!(self, s => s.keep_elt_report(report_id, accepted).await)
+    }
+
+    async fn forget_elt_reports(&self, keep: usize) -> SResult<u64> {
+        state!(self, s => s.forget_elt_reports(keep).await)
     }
 }
