@@ -168,21 +168,69 @@ async fn record(relay: &Relay, who: &str, action: &str, target: &str) {
 
 type Params = axum::extract::Query<std::collections::BTreeMap<String, String>>;
 
-/// The refusal of an admin call with bad parameters.
-struct BadParams(&'static str);
+/// The refusal of an admin call with a bad parameter: 400, naming the
+/// parameter and what it must be. Nothing was stored.
+struct BadParams(String);
 
 impl IntoResponse for BadParams {
     fn into_response(self) -> Response {
-        (StatusCode::BAD_REQUEST, self.0).into_response()
+        (
+            StatusCode::BAD_REQUEST,
+            format!("{}; nothing was changed\n", self.0),
+        )
+            .into_response()
     }
+}
+
+/// The organisation number in parameter `key`. An invalid one is named by the
+/// parameter and the rule it breaks, never repeated (it could be a
+/// personnummer typed in the wrong field).
+fn org_named(
+    q: &std::collections::BTreeMap<String, String>,
+    key: &str,
+) -> Result<relay_ident::Organisationsnummer, BadParams> {
+    let value = q
+        .get(key)
+        .ok_or_else(|| BadParams(format!("{key}=ORGANISATIONSNUMMER is required")))?;
+    relay_ident::Organisationsnummer::parse(value)
+        .map_err(|e| BadParams(format!("{key}: not a valid organisationsnummer: {e}")))
 }
 
 fn org_param(
     q: &std::collections::BTreeMap<String, String>,
 ) -> Result<relay_ident::Organisationsnummer, BadParams> {
-    q.get("org")
-        .and_then(|o| relay_ident::Organisationsnummer::parse(o).ok())
-        .ok_or(BadParams("org=ORGANISATIONSNUMMER is required\n"))
+    org_named(q, "org")
+}
+
+/// `product`: absent is every product; otherwise one of the products this
+/// relay's configuration offers, by its exact name.
+fn product_param(
+    relay: &Relay,
+    q: &std::collections::BTreeMap<String, String>,
+) -> Result<crate::operator::Scope, BadParams> {
+    let Some(name) = q.get("product") else {
+        return Ok(crate::operator::Scope::All);
+    };
+    let offered = relay.live().config.products.offered();
+    let names = offered
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if name.is_empty() {
+        return Err(BadParams(format!(
+            "product: empty; name one of {names}, or leave product out to suspend every product"
+        )));
+    }
+    crate::config::ProductName::parse(name)
+        .filter(|p| offered.contains(p))
+        .map(crate::operator::Scope::Product)
+        .ok_or_else(|| {
+            BadParams(format!(
+                "product: {:?} is not a product of this relay; one of {names} (lower case)",
+                relay_store::state::printable(name)
+            ))
+        })
 }
 
 /// `POST /admin/suspend?org=ORG[&product=ssbtek]` and `/admin/resume?...`.
@@ -196,11 +244,14 @@ async fn suspension(
         Ok(o) => o,
         Err(r) => return r.into_response(),
     };
-    let scope = match q.get("product") {
-        Some(p) => crate::operator::Scope::Product(p.clone()),
-        None => crate::operator::Scope::All,
+    let scope = match product_param(&relay, &q) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
     };
-    let target = format!("{org}/{}", q.get("product").map_or("all", String::as_str));
+    let target = match &scope {
+        crate::operator::Scope::All => format!("{org}/all"),
+        crate::operator::Scope::Product(p) => format!("{org}/{p}"),
+    };
     if let Err(r) = crate::decisions::suspension(&relay, org, &scope, on).await {
         return r;
     }
@@ -228,8 +279,8 @@ pub fn suspension_rows(relay: &Relay) -> Vec<serde_json::Value> {
             serde_json::json!({
                 "org": org.as_str(),
                 "product": match scope {
-                    crate::operator::Scope::All => "all".to_owned(),
-                    crate::operator::Scope::Product(p) => p,
+                    crate::operator::Scope::All => "all",
+                    crate::operator::Scope::Product(p) => p.as_str(),
                 }
             })
         })
@@ -289,43 +340,36 @@ async fn suspended_anordnare(State(relay): State<Arc<Relay>>) -> axum::Json<serd
 
 /// `POST /admin/elt/grant-mandate?vendor=ORG&anordnare=ORG` and
 /// `/admin/elt/revoke-mandate?...`: lets a system vendor submit time reports
-/// for an assistance company, or stops it (also a mandate from configuration),
-/// with immediate effect; kept in `elt.mandates_file` when configured.
+/// for an assistance company, or stops it (also a mandate from configuration).
+/// Stored before the answer; in force at every node within a second.
 async fn mandate(
     State(relay): State<Arc<Relay>>,
     Operator(who): Operator,
     axum::extract::Query(q): Params,
     on: bool,
 ) -> Response {
-    let org = |k: &str| {
-        q.get(k)
-            .and_then(|o| relay_ident::Organisationsnummer::parse(o).ok())
+    let (vendor, anordnare) = match (org_named(&q, "vendor"), org_named(&q, "anordnare")) {
+        (Ok(v), Ok(a)) => (v, a),
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
     };
-    let (Some(vendor), Some(anordnare)) = (org("vendor"), org("anordnare")) else {
-        return BadParams(
-            "vendor=ORGANISATIONSNUMMER and anordnare=ORGANISATIONSNUMMER are required\n",
-        )
-        .into_response();
-    };
-    let live = relay.live();
-    let Some(elt) = &live.config.elt else {
+    if relay.live().config.elt.is_none() {
         return (StatusCode::NOT_FOUND, "ELT is not offered by this relay\n").into_response();
-    };
+    }
     let action = if on {
         "elt-grant-mandate"
     } else {
         "elt-revoke-mandate"
     };
     let target = format!("{vendor}/{anordnare}");
-    if let Err(e) = relay.elt_limiters.mandates.set(elt, vendor, anordnare, on) {
-        tracing::error!(error = %e, "the mandates file could not be written");
-        record(&relay, &who, &format!("{action}_unsaved"), &target).await;
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{action}: {target} is in force but could not be saved: {e}\n"),
-        )
-            .into_response();
+    let decision = relay_store::Mandate {
+        vendor,
+        anordnare,
+        granted: on,
+    };
+    if let Err(r) = crate::decisions::mandate(&relay, decision).await {
+        return r;
     }
+    relay.elt_limiters.mandates.apply(decision);
     record(&relay, &who, action, &target).await;
     format!("{action}: {target}\n").into_response()
 }
@@ -355,11 +399,17 @@ async fn withdrawal(
         Ok(o) => o,
         Err(r) => return r.into_response(),
     };
-    let Some(provider) = q
-        .get("provider")
-        .filter(|p| relay.live().providers.contains(p))
-    else {
-        return BadParams("provider=ID of a configured provider is required\n").into_response();
+    let live = relay.live();
+    let Some(provider) = q.get("provider").filter(|p| live.providers.contains(p)) else {
+        let ids = live.providers.ids().collect::<Vec<_>>().join(", ");
+        return BadParams(match q.get("provider") {
+            None => format!("provider=ID is required, one of {ids}"),
+            Some(p) => format!(
+                "provider: {:?} is not a configured provider; one of {ids}",
+                relay_store::state::printable(p)
+            ),
+        })
+        .into_response();
     };
     if let Err(r) = crate::decisions::withdrawal(&relay, provider, org, on).await {
         return r;
@@ -445,6 +495,12 @@ async fn status(State(relay): State<Arc<Relay>>) -> axum::Json<serde_json::Value
     if let Some(o) = v.as_object_mut() {
         o.insert("maintenance".into(), relay.operator.maintenance().into());
         o.insert("in_flight".into(), METRICS.in_flight.get().into());
+        o.insert(
+            "decisions".into(),
+            relay
+                .followed
+                .status(relay.decisions.as_ref().is_some_and(|s| s.is_shared())),
+        );
     }
     axum::Json(v)
 }
@@ -498,12 +554,15 @@ async fn plan_maintenance(
             .map(|t| t.with_timezone(&chrono::Utc))
     };
     let (Some(start), Some(end)) = (time("start"), time("end")) else {
-        return BadParams("start and end are required, as RFC 3339 times\n").into_response();
+        return BadParams("start and end are required, as RFC 3339 times".into()).into_response();
     };
     if end <= start || end <= chrono::Utc::now() {
-        return BadParams("end must be after start and in the future\n").into_response();
+        return BadParams("end must be after start and in the future".into()).into_response();
     }
     let reason = q.get("reason").cloned().unwrap_or_default();
+    if reason.chars().count() > 500 {
+        return BadParams("reason: at most 500 characters".into()).into_response();
+    }
     if let Err(r) = crate::decisions::plan(&relay, start, end, &reason).await {
         return r;
     }

@@ -114,8 +114,11 @@ pub struct EltConfig {
     /// The admin API grants and revokes more at run time.
     #[serde(default)]
     pub mandates: Vec<EltMandate>,
-    /// Where the admin API keeps its mandate grants and revocations (JSON),
-    /// read at start and written on every change; in memory only when absent.
+    /// An old file of the admin API's mandate grants and revocations (JSON),
+    /// from before they lived in the store: imported once at start (pairs the
+    /// store has no decision for yet), never written. A file that cannot be
+    /// read or parsed stops the start with its name; a missing one is nothing
+    /// to import. Deprecated: remove the key once imported.
     #[serde(default)]
     pub mandates_file: Option<PathBuf>,
     /// The CA certificate(s) (PEM) that issue signer certificates: what
@@ -660,6 +663,15 @@ pub struct Products {
 }
 
 impl Products {
+    /// The products this configuration offers: SSBTEK and ping always, ELT
+    /// with `products.elt`. What an admin call may name.
+    pub fn offered(&self) -> Vec<ProductName> {
+        ProductName::ALL
+            .into_iter()
+            .filter(|p| *p != ProductName::Elt || self.elt.is_some())
+            .collect()
+    }
+
     pub fn name_of(&self, id: &uuid::Uuid) -> Option<ProductName> {
         if *id == self.ssbtek {
             Some(ProductName::Ssbtek)
@@ -673,24 +685,9 @@ impl Products {
     }
 }
 
-/// A product the relay handles, by name (as agreements name them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum ProductName {
-    Ssbtek,
-    Ping,
-    Elt,
-}
-
-impl ProductName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ssbtek => "ssbtek",
-            Self::Ping => "ping",
-            Self::Elt => "elt",
-        }
-    }
-}
+/// A product the relay handles, by name (as agreements name them): one enum for
+/// the configuration, the policy gate, the admin API and the store.
+pub use relay_store::ProductName;
 
 /// The relay's TLS identity towards the adapters (mutual TLS).
 #[derive(Debug, Clone, Deserialize)]

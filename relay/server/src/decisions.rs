@@ -1,98 +1,164 @@
 //! Run-time decisions that survive a restart: suspensions, withdrawals, ELT
-//! anordnare shut off and maintenance set through the admin API are written to
-//! the relay's store (`<mailbox.store>.state`, a redb file beside the mailbox;
-//! `relay-store`) **before** the admin call returns, then applied to the
-//! in-memory [`crate::operator::OperatorState`] the policy gate reads. At start
-//! they are loaded back. Without a `[mailbox]` there is no store, and decisions
-//! last until the process ends (logged at start).
+//! anordnare shut off, ELT mandates, planned maintenance windows and (on redb)
+//! maintenance set through the admin API are written to the relay's store
+//! (`relay-store`: a redb file beside the mailbox, or PostgreSQL) **before**
+//! the admin call returns, then applied to the node's in-memory copy the policy
+//! gate reads ([`crate::operator::OperatorState`], the ELT
+//! [`crate::products::elt::Mandates`]). At start they are loaded back
+//! ([`load`]). Without a `[mailbox]` there is no store, and decisions last until
+//! the process ends (logged at start).
 //!
 //! With `[store] kind = "postgres"` several nodes share the decisions: each
 //! node reads them back every [`FOLLOW_INTERVAL`] ([`follow`]), so a suspension
-//! made through one node's admin API refuses at every node within a second.
-//! Maintenance stays a per-node switch (it drains one node from the load
-//! balancer): on PostgreSQL it is kept in that node's memory only; planned
-//! maintenance windows are shared.
+//! or a mandate revoked through one node's admin API refuses at every node
+//! within a second. While the database cannot be read, the last state read
+//! stays in force; its time shows in `/admin/status` (`decisions.read_at`,
+//! `decisions.age_s`). Maintenance stays a per-node switch (it drains one node
+//! from the load balancer): on PostgreSQL it is kept in that node's memory only.
+//!
+//! A stored record the node cannot read (a hand-written row, damage, a product
+//! this version does not know) is logged, counted
+//! (`shs_relay_decisions_unreadable_records`) and skipped: it never stops
+//! [`follow`] nor a start.
+//!
+//! Also here: [`housekeeping`], which sweeps the store's expired duplicate
+//! records, old ELT attempts and the accepted ELT reports beyond
+//! `[elt] remembered_reports`.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 use relay_ident::Organisationsnummer;
-use relay_store::SharedState;
+use relay_store::{Decisions, SharedState, Unreadable};
 
 use crate::Relay;
+use crate::metrics::METRICS;
 use crate::operator::Scope;
 
-/// Loads the stored decisions into memory (at start).
+/// What this node last read of the stored decisions.
+#[derive(Debug, Default)]
+pub struct Followed {
+    state: Mutex<FollowedState>,
+}
+
+#[derive(Debug, Default)]
+struct FollowedState {
+    read_at: Option<DateTime<Utc>>,
+    unreadable: BTreeSet<Unreadable>,
+}
+
+impl Followed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FollowedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A read succeeded: logs the unreadable records that are new since the
+    /// last read (each once, not every half second) and counts them.
+    fn read(&self, unreadable: Vec<Unreadable>) {
+        let now = Utc::now();
+        let unreadable: BTreeSet<Unreadable> = unreadable.into_iter().collect();
+        let mut state = self.lock();
+        for u in unreadable.difference(&state.unreadable) {
+            tracing::error!(
+                table = u.table,
+                row = %u.row,
+                reason = %u.reason,
+                "a stored decision cannot be read; skipped (fix or delete the row)"
+            );
+        }
+        METRICS
+            .decisions_unreadable
+            .set(i64::try_from(unreadable.len()).unwrap_or(i64::MAX));
+        METRICS.decisions_read_timestamp.set(now.timestamp());
+        state.read_at = Some(now);
+        state.unreadable = unreadable;
+    }
+
+    /// `/admin/status`'s `decisions`: whether they are shared, when they
+    /// were last read and how old that is, and how many records were skipped.
+    pub fn status(&self, shared: bool) -> serde_json::Value {
+        let state = self.lock();
+        serde_json::json!({
+            "shared": shared,
+            "read_at": state.read_at.map(|t| t.to_rfc3339()),
+            "age_s": state.read_at.map(|t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0),
+            "unreadable": state.unreadable.len(),
+        })
+    }
+}
+
+/// Loads the stored decisions into memory (at start), after the one-time
+/// import of an old `[elt] mandates_file`. Unreadable records are skipped; a
+/// store that cannot be read, or a mandates file that cannot, stops the start.
 pub async fn load(relay: &Relay) -> anyhow::Result<()> {
+    import_mandates_file(relay).await?;
     let Some(state) = &relay.decisions else {
         return Ok(());
     };
-    for (org, scope) in state.suspensions().await? {
-        match scope {
-            relay_store::Scope::All => {
-                relay.operator.suspend(org, Scope::All);
+    let decisions = state.decisions().await?;
+    apply(relay, decisions);
+    if !state.is_shared() {
+        match state.maintenance().await {
+            Ok(Some(_)) => relay.operator.set_maintenance(true),
+            Ok(None) => {}
+            Err(e @ relay_store::StateError::Record(_)) => {
+                tracing::error!(error = %e, "the stored maintenance switch cannot be read; skipped (off)");
+                METRICS.decisions_unreadable.inc();
             }
-            relay_store::Scope::Product(p) => {
-                relay.operator.suspend(org, Scope::Product(p));
-            }
-            relay_store::Scope::EltAnordnare => {
-                relay.operator.suspend_anordnare(org);
-            }
+            Err(e) => return Err(e.into()),
         }
-    }
-    for (provider, org) in state.withdrawals().await? {
-        relay.operator.withdraw(&provider, org);
-    }
-    if !shared(state) && state.maintenance().await?.is_some() {
-        relay.operator.set_maintenance(true);
     }
     Ok(())
 }
 
-/// Whether several nodes share this store (PostgreSQL).
-fn shared(store: &relay_store::Store) -> bool {
-    matches!(store, relay_store::Store::Postgres(_))
-}
-
-/// How often a node on a shared store reads the decisions back.
-pub const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// On a shared store: keeps this node's decisions equal to the store's, read
-/// every [`FOLLOW_INTERVAL`]. A database that cannot be read leaves the last
-/// known decisions in force (logged once per outage). Returns at once on redb.
-pub async fn follow(relay: std::sync::Arc<Relay>) {
-    let Some(state) = relay.decisions.clone().filter(shared) else {
-        return;
+/// `[elt] mandates_file`, the admin API's mandates before they lived in the
+/// store: imported once, idempotently (a pair already decided in the store
+/// keeps its decision), then only read again at the next start. Without a
+/// store, its mandates apply in memory.
+async fn import_mandates_file(relay: &Relay) -> anyhow::Result<()> {
+    let live = relay.live();
+    let Some(path) = live
+        .config
+        .elt
+        .as_ref()
+        .and_then(|e| e.mandates_file.clone())
+    else {
+        return Ok(());
     };
-    let mut failing = false;
-    loop {
-        tokio::time::sleep(FOLLOW_INTERVAL).await;
-        match read_all(&state).await {
-            Ok((suspended, withdrawn, anordnare)) => {
-                relay.operator.replace(suspended, withdrawn, anordnare);
-                if failing {
-                    tracing::info!("shared decisions readable again");
-                    failing = false;
-                }
+    let mandates = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || crate::products::elt::read_mandates_file(&path)
+    })
+    .await??;
+    if mandates.is_empty() {
+        return Ok(());
+    }
+    match &relay.decisions {
+        Some(state) => {
+            let added = state.import_mandates(&mandates).await?;
+            tracing::warn!(
+                file = %path.display(),
+                added,
+                "elt.mandates_file imported into the store; the store is the mandates' home from now on (remove the key)"
+            );
+        }
+        None => {
+            for m in mandates {
+                relay.elt_limiters.mandates.apply(m);
             }
-            Err(e) if !failing => {
-                tracing::error!(error = %e, "shared decisions could not be read; the last known stay in force");
-                failing = true;
-            }
-            Err(_) => {}
         }
     }
+    Ok(())
 }
 
-type AllDecisions = (
-    std::collections::BTreeSet<(Organisationsnummer, Scope)>,
-    std::collections::BTreeSet<(String, Organisationsnummer)>,
-    std::collections::BTreeSet<Organisationsnummer>,
-);
-
-async fn read_all(state: &relay_store::Store) -> Result<AllDecisions, relay_store::StateError> {
-    let mut suspended = std::collections::BTreeSet::new();
-    let mut anordnare = std::collections::BTreeSet::new();
-    for (org, scope) in state.suspensions().await? {
+/// Makes the node's copy equal to what was read.
+fn apply(relay: &Relay, d: Decisions) {
+    let mut suspended = BTreeSet::new();
+    let mut anordnare = BTreeSet::new();
+    for (org, scope) in d.suspensions {
         match scope {
             relay_store::Scope::All => {
                 suspended.insert((org, Scope::All));
@@ -105,8 +171,75 @@ async fn read_all(state: &relay_store::Store) -> Result<AllDecisions, relay_stor
             }
         }
     }
-    let withdrawn = state.withdrawals().await?.into_iter().collect();
-    Ok((suspended, withdrawn, anordnare))
+    relay
+        .operator
+        .replace(suspended, d.withdrawals.into_iter().collect(), anordnare);
+    relay.elt_limiters.mandates.replace(&d.mandates);
+    relay.followed.read(d.unreadable);
+}
+
+/// How often a node on a shared store reads the decisions back.
+pub const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// On a shared store: keeps this node's decisions equal to the store's, read
+/// every [`FOLLOW_INTERVAL`]. A database that cannot be read leaves the last
+/// state read in force (logged once per outage; its age in `/admin/status`).
+/// Returns at once on redb (one node: its own admin calls are all there is).
+pub async fn follow(relay: std::sync::Arc<Relay>) {
+    let Some(state) = relay
+        .decisions
+        .clone()
+        .filter(relay_store::Store::is_shared)
+    else {
+        return;
+    };
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(FOLLOW_INTERVAL).await;
+        match state.decisions().await {
+            Ok(decisions) => {
+                apply(&relay, decisions);
+                if failing {
+                    tracing::info!("shared decisions readable again");
+                    failing = false;
+                }
+            }
+            Err(e) if !failing => {
+                tracing::error!(error = %e, "shared decisions could not be read; the last state read stays in force");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// How often [`housekeeping`] sweeps.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sweeps the store's bookkeeping every minute: expired duplicate records,
+/// ELT attempts older than the retry window, and accepted ELT reports beyond
+/// `[elt] remembered_reports` (oldest first). A failed sweep is logged and
+/// tried again at the next.
+pub async fn housekeeping(relay: std::sync::Arc<Relay>) {
+    let Some(state) = relay.decisions.clone() else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(SWEEP_INTERVAL).await;
+        let live = relay.live();
+        let elt = live.config.elt.as_ref();
+        let window = std::time::Duration::from_secs(elt.map_or(24 * 3600, |e| e.retry_window_s));
+        match state.sweep_state(Utc::now(), window).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "shared state swept"),
+            Err(e) => tracing::warn!(error = %e, "sweeping the shared state failed"),
+        }
+        if let Some(elt) = elt
+            && let Err(e) = state.forget_elt_reports(elt.remembered_reports).await
+        {
+            tracing::warn!(error = %e, "forgetting old accepted ELT reports failed");
+        }
+    }
 }
 
 fn failed(e: relay_store::StateError) -> Response {
@@ -121,7 +254,7 @@ fn failed(e: relay_store::StateError) -> Response {
 fn scope_of(scope: &Scope) -> relay_store::Scope {
     match scope {
         Scope::All => relay_store::Scope::All,
-        Scope::Product(p) => relay_store::Scope::Product(p.clone()),
+        Scope::Product(p) => relay_store::Scope::Product(*p),
     }
 }
 
@@ -158,6 +291,14 @@ pub async fn anordnare(relay: &Relay, org: Organisationsnummer, on: bool) -> Res
     Ok(())
 }
 
+/// Stores an ELT mandate granted or revoked.
+pub async fn mandate(relay: &Relay, mandate: relay_store::Mandate) -> Result<(), Response> {
+    if let Some(state) = &relay.decisions {
+        state.set_mandate(mandate).await.map_err(failed)?;
+    }
+    Ok(())
+}
+
 /// Stores a withdrawal (or restoration) of a municipality by a provider.
 pub async fn withdrawal(
     relay: &Relay,
@@ -178,7 +319,7 @@ pub async fn withdrawal(
 
 /// Stores maintenance on or off (redb only: on a shared store it is per node).
 pub async fn maintenance(relay: &Relay, on: bool) -> Result<(), Response> {
-    if let Some(state) = relay.decisions.as_ref().filter(|s| !shared(s)) {
+    if let Some(state) = relay.decisions.as_ref().filter(|s| !s.is_shared()) {
         state
             .set_maintenance(on.then_some("set through the admin API"))
             .await

@@ -1135,11 +1135,10 @@ file = {log}
     );
     let _ = write!(
         s,
-        "\n[[agreements]]\norg = \"{ELT_VENDOR}\"\nname = \"Exempel Systemleverantör AB\"\nproducts = [\"elt\", \"ping\"]\n\n[elt]\nprovider = \"FK\"\nsoap_path = \"{ELT_SOAP_PATH}\"\ncalls_per_second = {:?}\nmax_retries = 5\nsigning_ca = {}\ncrls = [{}]\nmandates_file = {}\nmandates = [{}]\n{}\n",
+        "\n[[agreements]]\norg = \"{ELT_VENDOR}\"\nname = \"Exempel Systemleverantör AB\"\nproducts = [\"elt\", \"ping\"]\n\n[elt]\nprovider = \"FK\"\nsoap_path = \"{ELT_SOAP_PATH}\"\ncalls_per_second = {:?}\nmax_retries = 5\nsigning_ca = {}\ncrls = [{}]\nmandates = [{}]\n{}\n",
         opts.elt_calls_per_second.unwrap_or(1.0),
         q(&pki.elt.signing_ca),
         q(&pki.elt.crl),
-        q(&logs.with_file_name("elt-mandates.json")),
         pki.elt
             .mandates
             .iter()

@@ -113,6 +113,8 @@ pub struct Relay {
     pub console: console::SlaCache,
     /// Where the operator's run-time decisions are kept (see [`decisions`]).
     pub decisions: Option<relay_store::Store>,
+    /// When this node last read the stored decisions, and what it skipped.
+    pub followed: decisions::Followed,
 }
 
 /// What a configuration reload replaces: the configuration and the provider
@@ -247,19 +249,20 @@ impl Relay {
             operator: operator::OperatorState::default(),
             mailbox,
             audit,
+            // ELT's rate, retries and accepted reports go through the store on
+            // either engine; memory only without one.
             elt_limiters: match &decisions {
-                Some(store @ relay_store::Store::Postgres(_)) => {
-                    products::elt::Limiters::with_store(products::elt::shared::SharedStore::new(
-                        store.clone(),
-                    ))
-                }
-                _ => products::elt::Limiters::new(),
+                Some(store) => products::elt::Limiters::with_store(
+                    products::elt::shared::SharedStore::new(store.clone()),
+                ),
+                None => products::elt::Limiters::new(),
             },
             in_flight,
             uploads: asynch::Uploads::default(),
             service_levels: service_levels::ServiceLevels::new(&config_for_levels),
             console: console::SlaCache::default(),
             decisions,
+            followed: decisions::Followed::default(),
         })
     }
 }
@@ -381,6 +384,7 @@ async fn run_inner(
     tokio::spawn(asynch::route::housekeeping(relay.clone()));
     tokio::spawn(asynch::route::leases(relay.clone()));
     tokio::spawn(decisions::follow(relay.clone()));
+    tokio::spawn(decisions::housekeeping(relay.clone()));
     tokio::spawn(service_levels::run(
         relay.clone(),
         listener.local_addr().ok(),

@@ -77,6 +77,11 @@ pub struct Metrics {
     pub disturbance: Gauge,
     /// Prober runs by result (`ok`, `failed`).
     pub probes: Family<Reason, Counter>,
+    /// Stored decision records (suspensions, withdrawals, mandates,
+    /// maintenance) the last read skipped because they cannot be read.
+    pub decisions_unreadable: Gauge,
+    /// Unix time of the last successful read of the stored decisions.
+    pub decisions_read_timestamp: Gauge,
     registry: Registry,
 }
 
@@ -188,6 +193,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Runs of the built-in availability prober by result",
         probes.clone(),
     );
+    let decisions_unreadable = Gauge::default();
+    let decisions_read_timestamp = Gauge::default();
+    registry.register(
+        "decisions_unreadable_records",
+        "Stored decision records (suspensions, withdrawals, ELT mandates, maintenance) the last read skipped because they cannot be read",
+        decisions_unreadable.clone(),
+    );
+    registry.register(
+        "decisions_read_timestamp_seconds",
+        "Unix time of the last successful read of the stored decisions",
+        decisions_read_timestamp.clone(),
+    );
     registry.register("build_info", "Relay version", build);
     Metrics {
         requests,
@@ -207,6 +224,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         elt_refusals,
         disturbance,
         probes,
+        decisions_unreadable,
+        decisions_read_timestamp,
         registry,
     }
 });

@@ -10,13 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use relay_ident::Organisationsnummer;
 
+use crate::config::ProductName;
+
 /// What a suspension covers.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scope {
     /// Every product.
     All,
-    /// One product, by name (`ssbtek`, `elt`, ...).
-    Product(String),
+    /// One product.
+    Product(ProductName),
 }
 
 /// The operator's run-time decisions.
@@ -39,9 +41,9 @@ impl OperatorState {
     }
 
     /// Whether `org` is suspended for `product` (by a product or an all-products suspension).
-    pub fn is_suspended(&self, org: &Organisationsnummer, product: &str) -> bool {
+    pub fn is_suspended(&self, org: &Organisationsnummer, product: ProductName) -> bool {
         let s = read(&self.suspended);
-        s.contains(&(*org, Scope::All)) || s.contains(&(*org, Scope::Product(product.to_owned())))
+        s.contains(&(*org, Scope::All)) || s.contains(&(*org, Scope::Product(product)))
     }
 
     /// Whether `org` is suspended from everything (not just one product).
@@ -129,14 +131,14 @@ mod tests {
     fn a_suspension_covers_its_scope_and_is_lifted_again() {
         let state = OperatorState::default();
         let sundsvall = org("2120002411");
-        assert!(state.suspend(sundsvall, Scope::Product("ssbtek".into())));
-        assert!(state.is_suspended(&sundsvall, "ssbtek"));
-        assert!(!state.is_suspended(&sundsvall, "ping"));
+        assert!(state.suspend(sundsvall, Scope::Product(ProductName::Ssbtek)));
+        assert!(state.is_suspended(&sundsvall, ProductName::Ssbtek));
+        assert!(!state.is_suspended(&sundsvall, ProductName::Ping));
         state.suspend(sundsvall, Scope::All);
-        assert!(state.is_suspended(&sundsvall, "ping"));
+        assert!(state.is_suspended(&sundsvall, ProductName::Ping));
         state.resume(&sundsvall, &Scope::All);
-        state.resume(&sundsvall, &Scope::Product("ssbtek".into()));
-        assert!(!state.is_suspended(&sundsvall, "ssbtek"));
+        state.resume(&sundsvall, &Scope::Product(ProductName::Ssbtek));
+        assert!(!state.is_suspended(&sundsvall, ProductName::Ssbtek));
     }
 
     #[test]

@@ -217,7 +217,7 @@ fn has_agreement(config: &Config, org: &Organisationsnummer, what: Use) -> Resul
 
 fn is_suspended(operator: &OperatorState, org: &Organisationsnummer, what: Use) -> bool {
     match what {
-        Use::Product(p) => operator.is_suspended(org, p.as_str()),
+        Use::Product(p) => operator.is_suspended(org, p),
         Use::Direct(_) | Use::Delivery => operator.is_suspended_from_all(org),
     }
 }
@@ -287,7 +287,7 @@ mod tests {
         let me = caller(SUNDSVALL);
         let ask = Ask::product(&me, ProductName::Ssbtek);
         assert_eq!(gate(&c, &op, &ask), Ok(()));
-        op.suspend(org(SUNDSVALL), Scope::Product("ssbtek".into()));
+        op.suspend(org(SUNDSVALL), Scope::Product(ProductName::Ssbtek));
         assert_eq!(gate(&c, &op, &ask), Err(Refusal::Suspended));
         assert_eq!(gate(&c, &op, &Ask::product(&me, ProductName::Ping)), Ok(()));
     }

@@ -193,9 +193,10 @@ async fn every_way_in_product_and_caller_kind_passes_the_one_gate() {
 #[tokio::test]
 async fn a_suspended_municipality_gets_no_answer_asynchronously() {
     let kit = Kit::new().await;
-    kit.relay
-        .operator
-        .suspend(org(SUNDSVALL), Scope::Product("ssbtek".into()));
+    kit.relay.operator.suspend(
+        org(SUNDSVALL),
+        Scope::Product(relay_server::config::ProductName::Ssbtek),
+    );
     let l = label(
         SUNDSVALL,
         NODE,
@@ -556,7 +557,11 @@ async fn decisions_made_through_the_admin_api_survive_a_restart() {
         assert_eq!(r.status(), 200, "{path}");
     }
     let kit = kit.restart().await;
-    assert!(kit.relay.operator.is_suspended(&org(SUNDSVALL), "ssbtek"));
+    assert!(
+        kit.relay
+            .operator
+            .is_suspended(&org(SUNDSVALL), relay_server::config::ProductName::Ssbtek)
+    );
     assert!(kit.relay.operator.is_withdrawn("FK", &org(STOCKHOLM)));
     assert!(kit.relay.operator.maintenance());
     let l = label(

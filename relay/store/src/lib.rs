@@ -3,7 +3,7 @@
 //! Everything relay nodes must share, behind one [`Store`]: the asynchronous
 //! mailbox ([`relay_mailbox::MailboxStore`]) and the run-time state
 //! ([`SharedState`]: suspensions, withdrawals, maintenance, duplicate records,
-//! the ELT call rate and retry counts). Two engines:
+//! ELT mandates, the ELT call rate and retry counts, accepted ELT reports). Two engines:
 //!
 //! - **redb** (the default): one node on one machine. The mailbox is
 //!   [`relay_mailbox::RedbStore`] unchanged; the state is [`RedbState`], a second
@@ -41,6 +41,6 @@ pub use node::{Store, StoreOpenError, state_path};
 pub use pg::{OpenError, PgOptions, PgStore, SCHEMA_VERSION};
 pub use redb_state::RedbState;
 pub use state::{
-    Maintenance, MaintenanceWindow, PlannedMaintenance, RateLimit, RetryLimit, Scope, Seen,
-    SharedState, StateError,
+    AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
+    ProductName, RateLimit, RetryLimit, Scope, Seen, SharedState, StateError, Unreadable,
 };

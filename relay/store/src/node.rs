@@ -21,8 +21,8 @@ use crate::config::{StoreConfig, StoreConfigError, StoreKind};
 use crate::pg::{OpenError, PgStore};
 use crate::redb_state::RedbState;
 use crate::state::{
-    Maintenance, MaintenanceWindow, PlannedMaintenance, RateLimit, RetryLimit, Scope, Seen,
-    SharedState, StateError,
+    AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
+    ProductName, RateLimit, RetryLimit, Scope, Seen, SharedState, StateError,
 };
 
 /// A node's store. Cheap to clone.
@@ -118,7 +118,8 @@ impl Store {
     }
 
     /// Whether other nodes share this store (and so every decision taken in
-    /// it): PostgreSQL. The relay asks this instead of which engine it has.
+    /// it): PostgreSQL. The relay asks this instead of which engine it has;
+    /// then a node follows the decisions others make through it.
     pub fn is_shared(&self) -> bool {
         matches!(self, Self::Postgres(_))
     }
@@ -305,7 +306,7 @@ impl SharedState for Store {
         state!(self, s => s.resume(org, scope))
     }
 
-    async fn is_suspended(&self, org: Organisationsnummer, product: &str) -> SResult<bool> {
+    async fn is_suspended(&self, org: Organisationsnummer, product: ProductName) -> SResult<bool> {
         state!(self, s => s.is_suspended(org, product))
     }
 
@@ -372,5 +373,29 @@ impl SharedState for Store {
 
     async fn sweep_state(&self, now: DateTime<Utc>, attempt_window: Duration) -> SResult<u64> {
         state!(self, s => s.sweep_state(now, attempt_window))
+    }
+
+    async fn decisions(&self) -> SResult<Decisions> {
+        state!(self, s => s.decisions())
+    }
+
+    async fn set_mandate(&self, mandate: Mandate) -> SResult<bool> {
+        state!(self, s => s.set_mandate(mandate))
+    }
+
+    async fn import_mandates(&self, mandates: &[Mandate]) -> SResult<u64> {
+        state!(self, s => s.import_mandates(mandates))
+    }
+
+    async fn accepted_elt_report(&self, report_id: &str) -> SResult<Option<AcceptedReport>> {
+        state!(self, s => s.accepted_elt_report(report_id))
+    }
+
+    async fn keep_elt_report(&self, report_id: &str, accepted: &AcceptedReport) -> SResult<bool> {
+        state!(self, s => s.keep_elt_report(report_id, accepted))
+    }
+
+    async fn forget_elt_reports(&self, keep: usize) -> SResult<u64> {
+        state!(self, s => s.forget_elt_reports(keep))
     }
 }

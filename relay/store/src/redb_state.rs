@@ -12,6 +12,11 @@
 //! | `maintenance`  | `"switch"`                 | JSON `{reason, since}`         |
 //! | `windows`      | window id                  | JSON `{starts_at, ends_at, reason}` |
 //! | `seen`         | (sender, tx.id)            | (first seen ms, expires ms)    |
+//! | `elt_mandates` | (vendor, anordnare)        | granted (`true`) or revoked    |
+//! | `elt_reports`  | report id                  | JSON `{sha256, receipt, accepted_ms}` |
+//!
+//! A record that cannot be read (bad JSON, an invalid organisation number, an
+//! unknown scope) is reported as [`Unreadable`] and skipped.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,14 +24,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use relay_ident::Organisationsnummer;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::state::{
-    Maintenance, MaintenanceWindow, PlannedMaintenance, RateLimit, Result, RetryLimit, Scope, Seen,
-    SharedState, StateError,
+    AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
+    ProductName, RateLimit, Result, RetryLimit, Scope, Seen, SharedState, StateError, Unreadable,
+    mandate_row, sort_out, suspension_row, withdrawal_row,
 };
 
 const SUSPENSIONS: TableDefinition<(&str, &str), i64> = TableDefinition::new("suspensions");
@@ -34,6 +40,8 @@ const WITHDRAWALS: TableDefinition<(&str, &str), i64> = TableDefinition::new("wi
 const MAINTENANCE: TableDefinition<&str, &[u8]> = TableDefinition::new("maintenance");
 const WINDOWS: TableDefinition<u128, &[u8]> = TableDefinition::new("windows");
 const SEEN: TableDefinition<(&str, &str), (i64, i64)> = TableDefinition::new("seen");
+const MANDATES: TableDefinition<(&str, &str), bool> = TableDefinition::new("elt_mandates");
+const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("elt_reports");
 
 const SWITCH: &str = "switch";
 
@@ -41,6 +49,13 @@ const SWITCH: &str = "switch";
 struct MaintenanceRecord {
     reason: String,
     since: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReportRecord {
+    sha256: String,
+    receipt: String,
+    accepted_ms: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,6 +99,8 @@ impl RedbState {
         txn.open_table(MAINTENANCE).map_err(file)?;
         txn.open_table(WINDOWS).map_err(file)?;
         txn.open_table(SEEN).map_err(file)?;
+        txn.open_table(MANDATES).map_err(file)?;
+        txn.open_table(REPORTS).map_err(file)?;
         txn.commit().map_err(file)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -180,10 +197,6 @@ fn record(e: impl std::fmt::Display) -> StateError {
     StateError::Record(e.to_string())
 }
 
-fn org(s: &str) -> Result<Organisationsnummer> {
-    Organisationsnummer::parse(s).map_err(|_| record("stored organisation number is invalid"))
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -199,11 +212,11 @@ impl SharedState for RedbState {
             .await
     }
 
-    async fn is_suspended(&self, org: Organisationsnummer, product: &str) -> Result<bool> {
+    async fn is_suspended(&self, org: Organisationsnummer, product: ProductName) -> Result<bool> {
         let o = org.as_str().to_owned();
         let keys = vec![
             (o.clone(), Scope::All.key()),
-            (o, Scope::Product(product.to_owned()).key()),
+            (o, Scope::Product(product).key()),
         ];
         self.contains(SUSPENSIONS, keys).await
     }
@@ -214,12 +227,11 @@ impl SharedState for RedbState {
     }
 
     async fn suspensions(&self) -> Result<Vec<(Organisationsnummer, Scope)>> {
-        let mut out = self
-            .pairs(SUSPENSIONS)
-            .await?
-            .into_iter()
-            .map(|(o, s)| Ok((org(&o)?, Scope::from_key(&s)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let rows = self.pairs(SUSPENSIONS).await?;
+        let mut out = sort_out(
+            rows.iter().map(|(o, s)| suspension_row(o, s)),
+            &mut Vec::new(),
+        );
         out.sort();
         Ok(out)
     }
@@ -244,11 +256,11 @@ impl SharedState for RedbState {
     }
 
     async fn withdrawals(&self) -> Result<Vec<(String, Organisationsnummer)>> {
-        self.pairs(WITHDRAWALS)
-            .await?
-            .into_iter()
-            .map(|(p, m)| Ok((p, org(&m)?)))
-            .collect()
+        let rows = self.pairs(WITHDRAWALS).await?;
+        Ok(sort_out(
+            rows.iter().map(|(p, m)| withdrawal_row(p, m)),
+            &mut Vec::new(),
+        ))
     }
 
     async fn set_maintenance(&self, reason: Option<&str>) -> Result<()> {
@@ -334,7 +346,14 @@ impl SharedState for RedbState {
                 let mut out = Vec::new();
                 for row in t.iter().map_err(file)? {
                     let (k, v) = row.map_err(file)?;
-                    let r: WindowRecord = serde_json::from_slice(v.value()).map_err(record)?;
+                    let Ok(r) = serde_json::from_slice::<WindowRecord>(v.value()) else {
+                        tracing::warn!(
+                            table = "windows",
+                            id = %Uuid::from_u128(k.value()),
+                            "a stored maintenance window cannot be read; skipped"
+                        );
+                        continue;
+                    };
                     out.push(PlannedMaintenance {
                         id: Uuid::from_u128(k.value()),
                         window: MaintenanceWindow {
@@ -448,6 +467,149 @@ impl SharedState for RedbState {
                     keep
                 })
                 .map_err(file)?;
+            txn.commit().map_err(file)?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn decisions(&self) -> Result<Decisions> {
+        let mut unreadable: Vec<Unreadable> = Vec::new();
+        let suspensions = self.pairs(SUSPENSIONS).await?;
+        let mut suspensions = sort_out(
+            suspensions.iter().map(|(o, s)| suspension_row(o, s)),
+            &mut unreadable,
+        );
+        suspensions.sort();
+        let withdrawals = self.pairs(WITHDRAWALS).await?;
+        let withdrawals = sort_out(
+            withdrawals.iter().map(|(p, m)| withdrawal_row(p, m)),
+            &mut unreadable,
+        );
+        let mandates = self
+            .run(|db| {
+                let txn = db.begin_read().map_err(file)?;
+                let t = txn.open_table(MANDATES).map_err(file)?;
+                let mut out = Vec::new();
+                for row in t.iter().map_err(file)? {
+                    let (k, v) = row.map_err(file)?;
+                    let (vendor, anordnare) = k.value();
+                    out.push(mandate_row(vendor, anordnare, v.value()));
+                }
+                Ok(out)
+            })
+            .await?;
+        let mandates = sort_out(mandates, &mut unreadable);
+        Ok(Decisions {
+            suspensions,
+            withdrawals,
+            mandates,
+            unreadable,
+        })
+    }
+
+    async fn set_mandate(&self, m: Mandate) -> Result<bool> {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(file)?;
+            let changed = {
+                let mut t = txn.open_table(MANDATES).map_err(file)?;
+                let key = (m.vendor.as_str(), m.anordnare.as_str());
+                let before = t.insert(key, m.granted).map_err(file)?.map(|v| v.value());
+                before != Some(m.granted)
+            };
+            txn.commit().map_err(file)?;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn import_mandates(&self, mandates: &[Mandate]) -> Result<u64> {
+        let mandates = mandates.to_vec();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(file)?;
+            let mut added = 0;
+            {
+                let mut t = txn.open_table(MANDATES).map_err(file)?;
+                for m in &mandates {
+                    let key = (m.vendor.as_str(), m.anordnare.as_str());
+                    if t.get(key).map_err(file)?.is_none() {
+                        t.insert(key, m.granted).map_err(file)?;
+                        added += 1;
+                    }
+                }
+            }
+            txn.commit().map_err(file)?;
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn accepted_elt_report(&self, report_id: &str) -> Result<Option<AcceptedReport>> {
+        let id = report_id.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(file)?;
+            let t = txn.open_table(REPORTS).map_err(file)?;
+            let Some(v) = t.get(id.as_str()).map_err(file)? else {
+                return Ok(None);
+            };
+            let r: ReportRecord = serde_json::from_slice(v.value()).map_err(record)?;
+            Ok(Some(AcceptedReport {
+                sha256: r.sha256,
+                receipt: r.receipt,
+            }))
+        })
+        .await
+    }
+
+    async fn keep_elt_report(&self, report_id: &str, accepted: &AcceptedReport) -> Result<bool> {
+        let id = report_id.to_owned();
+        let bytes = serde_json::to_vec(&ReportRecord {
+            sha256: accepted.sha256.clone(),
+            receipt: accepted.receipt.clone(),
+            accepted_ms: Utc::now().timestamp_millis(),
+        })
+        .map_err(record)?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(file)?;
+            let kept = {
+                let mut t = txn.open_table(REPORTS).map_err(file)?;
+                let known = t.get(id.as_str()).map_err(file)?.is_some();
+                if !known {
+                    t.insert(id.as_str(), bytes.as_slice()).map_err(file)?;
+                }
+                !known
+            };
+            txn.commit().map_err(file)?;
+            Ok(kept)
+        })
+        .await
+    }
+
+    async fn forget_elt_reports(&self, keep: usize) -> Result<u64> {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(file)?;
+            let removed = {
+                let mut t = txn.open_table(REPORTS).map_err(file)?;
+                let count = usize::try_from(t.len().map_err(file)?).unwrap_or(usize::MAX);
+                if count <= keep {
+                    0
+                } else {
+                    // Oldest first; an unreadable record counts as the oldest.
+                    let mut ages: Vec<(i64, String)> = Vec::with_capacity(count);
+                    for row in t.iter().map_err(file)? {
+                        let (k, v) = row.map_err(file)?;
+                        let at = serde_json::from_slice::<ReportRecord>(v.value())
+                            .map_or(i64::MIN, |r| r.accepted_ms);
+                        ages.push((at, k.value().to_owned()));
+                    }
+                    ages.sort();
+                    let surplus = count - keep;
+                    for (_, id) in ages.iter().take(surplus) {
+                        t.remove(id.as_str()).map_err(file)?;
+                    }
+                    surplus as u64
+                }
+            };
             txn.commit().map_err(file)?;
             Ok(removed)
         })

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use relay_ident::Organisationsnummer;
 use relay_mailbox::{ListFilter, MailboxStore, MessageState, PutOutcome};
-use relay_store::{PgStore, Scope, SharedState, Store};
+use relay_store::{PgStore, ProductName, Scope, SharedState, Store};
 use support::*;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -133,7 +133,10 @@ async fn a_lost_database_is_reported_unavailable_and_the_store_recovers_by_itsel
         .await
         .unwrap_err();
     assert!(list.is_unavailable(), "{list}");
-    let check = node.is_suspended(sundsvall, "ssbtek").await.unwrap_err();
+    let check = node
+        .is_suspended(sundsvall, ProductName::Ssbtek)
+        .await
+        .unwrap_err();
     assert!(check.is_unavailable(), "{check}");
     assert!(
         started.elapsed() < Duration::from_secs(60),
@@ -150,7 +153,11 @@ async fn a_lost_database_is_reported_unavailable_and_the_store_recovers_by_itsel
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(ready, "ready again within 20 s of the database coming back");
-    assert!(node.is_suspended(sundsvall, "ssbtek").await.unwrap());
+    assert!(
+        node.is_suspended(sundsvall, ProductName::Ssbtek)
+            .await
+            .unwrap()
+    );
     let listed = node
         .list(&outbox("1111111111"), &ListFilter::default())
         .await

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use relay_ident::Organisationsnummer;
-use relay_store::{MaintenanceWindow, RateLimit, RetryLimit, Scope, Seen, SharedState};
+use relay_store::{
+    AcceptedReport, MaintenanceWindow, Mandate, ProductName, RateLimit, RetryLimit, Scope, Seen,
+    SharedState,
+};
 use support::*;
 
 on_both_engines!(
@@ -19,6 +22,9 @@ on_both_engines!(
     of_concurrent_elt_calls_on_two_nodes_exactly_one_gets_the_token,
     a_refilled_bucket_allows_the_next_call,
     elt_retries_are_counted_across_nodes,
+    an_elt_mandate_decided_through_one_node_holds_at_the_other,
+    importing_mandates_twice_changes_nothing_and_never_overrides_a_decision,
+    an_accepted_elt_report_is_kept_once_for_every_node_and_the_oldest_are_forgotten,
 );
 
 fn org(s: &str) -> Organisationsnummer {
@@ -28,23 +34,36 @@ fn org(s: &str) -> Organisationsnummer {
 async fn a_suspension_set_through_one_node_holds_at_the_other(c: Cluster) {
     let b = c.node().await;
     let sundsvall = org("2120002411");
-    assert!(!b.is_suspended(sundsvall, "ssbtek").await.unwrap());
     assert!(
-        c.a()
-            .suspend(sundsvall, &Scope::Product("ssbtek".into()))
+        !b.is_suspended(sundsvall, ProductName::Ssbtek)
             .await
             .unwrap()
     );
     assert!(
-        !b.suspend(sundsvall, &Scope::Product("ssbtek".into()))
+        c.a()
+            .suspend(sundsvall, &Scope::Product(ProductName::Ssbtek))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.suspend(sundsvall, &Scope::Product(ProductName::Ssbtek))
             .await
             .unwrap(),
         "already"
     );
-    assert!(b.is_suspended(sundsvall, "ssbtek").await.unwrap());
-    assert!(!b.is_suspended(sundsvall, "ping").await.unwrap());
+    assert!(
+        b.is_suspended(sundsvall, ProductName::Ssbtek)
+            .await
+            .unwrap()
+    );
+    assert!(!b.is_suspended(sundsvall, ProductName::Ping).await.unwrap());
     b.suspend(sundsvall, &Scope::All).await.unwrap();
-    assert!(c.a().is_suspended(sundsvall, "ping").await.unwrap());
+    assert!(
+        c.a()
+            .is_suspended(sundsvall, ProductName::Ping)
+            .await
+            .unwrap()
+    );
     assert!(!c.a().is_anordnare_suspended(sundsvall).await.unwrap());
     c.a()
         .suspend(sundsvall, &Scope::EltAnordnare)
@@ -55,14 +74,14 @@ async fn a_suspension_set_through_one_node_holds_at_the_other(c: Cluster) {
         b.suspensions().await.unwrap(),
         vec![
             (sundsvall, Scope::All),
-            (sundsvall, Scope::Product("ssbtek".into())),
+            (sundsvall, Scope::Product(ProductName::Ssbtek)),
             (sundsvall, Scope::EltAnordnare),
         ]
     );
     assert!(b.resume(sundsvall, &Scope::All).await.unwrap());
     assert!(
         c.a()
-            .resume(sundsvall, &Scope::Product("ssbtek".into()))
+            .resume(sundsvall, &Scope::Product(ProductName::Ssbtek))
             .await
             .unwrap()
     );
@@ -70,7 +89,11 @@ async fn a_suspension_set_through_one_node_holds_at_the_other(c: Cluster) {
         !c.a().resume(sundsvall, &Scope::All).await.unwrap(),
         "already lifted"
     );
-    assert!(!b.is_suspended(sundsvall, "ssbtek").await.unwrap());
+    assert!(
+        !b.is_suspended(sundsvall, ProductName::Ssbtek)
+            .await
+            .unwrap()
+    );
     c.finish().await;
 }
 
@@ -343,5 +366,136 @@ async fn a_database_migrated_by_a_newer_relay_is_refused() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("newer than this relay"), "{err}");
+    c.finish().await;
+}
+
+async fn an_elt_mandate_decided_through_one_node_holds_at_the_other(c: Cluster) {
+    let b = c.node().await;
+    let (vendor, anordnare) = (org("5566770011"), org("5566770029"));
+    let revoked = Mandate {
+        vendor,
+        anordnare,
+        granted: false,
+    };
+    assert!(c.a().set_mandate(revoked).await.unwrap());
+    assert!(!b.set_mandate(revoked).await.unwrap(), "already revoked");
+    assert_eq!(b.decisions().await.unwrap().mandates, vec![revoked]);
+    let granted = Mandate {
+        granted: true,
+        ..revoked
+    };
+    assert!(b.set_mandate(granted).await.unwrap());
+    let d = c.a().decisions().await.unwrap();
+    assert_eq!(d.mandates, vec![granted]);
+    assert!(d.unreadable.is_empty());
+    c.finish().await;
+}
+
+async fn importing_mandates_twice_changes_nothing_and_never_overrides_a_decision(c: Cluster) {
+    let b = c.node().await;
+    let vendor = org("5566770011");
+    let file = [
+        Mandate {
+            vendor,
+            anordnare: org("5566770029"),
+            granted: true,
+        },
+        Mandate {
+            vendor,
+            anordnare: org("5566778899"),
+            granted: false,
+        },
+    ];
+    // Decided through the admin API before the import: stays as decided.
+    let decided = Mandate {
+        granted: true,
+        ..file[1]
+    };
+    c.a().set_mandate(decided).await.unwrap();
+    assert_eq!(c.a().import_mandates(&file).await.unwrap(), 1);
+    assert_eq!(b.import_mandates(&file).await.unwrap(), 0, "idempotent");
+    assert_eq!(
+        b.decisions().await.unwrap().mandates,
+        vec![file[0], decided]
+    );
+    c.finish().await;
+}
+
+async fn an_accepted_elt_report_is_kept_once_for_every_node_and_the_oldest_are_forgotten(
+    c: Cluster,
+) {
+    let b = c.node().await;
+    let first = AcceptedReport {
+        sha256: "aa".into(),
+        receipt: "<kv:Mottagningsbekraftelse/>".into(),
+    };
+    assert_eq!(b.accepted_elt_report("report-1").await.unwrap(), None);
+    assert!(c.a().keep_elt_report("report-1", &first).await.unwrap());
+    let later = AcceptedReport {
+        sha256: "bb".into(),
+        receipt: "other".into(),
+    };
+    assert!(
+        !b.keep_elt_report("report-1", &later).await.unwrap(),
+        "the first kept stays"
+    );
+    assert_eq!(
+        b.accepted_elt_report("report-1").await.unwrap(),
+        Some(first.clone())
+    );
+    for id in ["report-2", "report-3"] {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        b.keep_elt_report(id, &later).await.unwrap();
+    }
+    assert_eq!(c.a().forget_elt_reports(2).await.unwrap(), 1);
+    assert_eq!(c.a().forget_elt_reports(2).await.unwrap(), 0);
+    assert_eq!(
+        b.accepted_elt_report("report-1").await.unwrap(),
+        None,
+        "oldest"
+    );
+    assert!(b.accepted_elt_report("report-3").await.unwrap().is_some());
+    c.finish().await;
+}
+
+/// PostgreSQL: rows nobody could write through the relay (an empty or unknown
+/// product, a bad organisation number) are reported and skipped; the rest is
+/// read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_decision_rows_are_reported_and_skipped() {
+    let c = Cluster::postgres().await;
+    let Engine::Postgres { schema } = &c.engine else {
+        unreachable!()
+    };
+    let sundsvall = org("2120002411");
+    c.a().suspend(sundsvall, &Scope::All).await.unwrap();
+    c.a().withdraw("CSN", sundsvall).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {schema}.suspensions (org, scope) VALUES \
+               ('2120002411', 'product:'), ('2120002411', 'product:SSBTEK'), ('12345', '*'); \
+             INSERT INTO {schema}.withdrawals (provider, municipality) VALUES ('FK', 'x'); \
+             INSERT INTO {schema}.elt_mandates (vendor, anordnare, granted) VALUES ('5566770011', '1', true);"
+        ))
+        .await
+        .unwrap();
+    let d = c.node().await.decisions().await.unwrap();
+    assert_eq!(d.suspensions, vec![(sundsvall, Scope::All)]);
+    assert_eq!(d.withdrawals, vec![("CSN".to_owned(), sundsvall)]);
+    assert!(d.mandates.is_empty());
+    assert_eq!(d.unreadable.len(), 5, "{:?}", d.unreadable);
+    let shown = format!("{:?}", d.unreadable);
+    assert!(
+        shown.contains("product:SSBTEK") && !shown.contains("12345"),
+        "{shown}"
+    );
+    assert_eq!(
+        c.a().suspensions().await.unwrap(),
+        vec![(sundsvall, Scope::All)]
+    );
     c.finish().await;
 }

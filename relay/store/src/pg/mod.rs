@@ -8,7 +8,8 @@
 //!   `mailbox_chunks`, `mailbox_messages` (the schema is documented in
 //!   `migrations/0001_init.sql`).
 //! - `state`: [`crate::SharedState`] on `suspensions`, `withdrawals`,
-//!   `maintenance`, `maintenance_windows`, `seen_tx`, `elt_rate`, `elt_attempts`.
+//!   `maintenance`, `maintenance_windows`, `seen_tx`, `elt_rate`, `elt_attempts`,
+//!   `elt_mandates`, `elt_reports` (`migrations/0003_decisions.sql`).
 
 mod mailbox;
 mod migrate;

@@ -11,17 +11,13 @@ use uuid::Uuid;
 
 use super::{Column, PgStore, describe, describe_pool};
 use crate::state::{
-    Maintenance, MaintenanceWindow, PlannedMaintenance, RateLimit, Result, RetryLimit, Scope, Seen,
-    SharedState, StateError,
+    AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
+    ProductName, RateLimit, Result, RetryLimit, Scope, Seen, SharedState, StateError, Unreadable,
+    mandate_row, sort_out, suspension_row, withdrawal_row,
 };
 
 fn db(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StateError {
     move |e| StateError::Database(format!("{op}: {}", describe(&e)))
-}
-
-fn org(s: &str) -> Result<Organisationsnummer> {
-    Organisationsnummer::parse(s)
-        .map_err(|_| StateError::Record("stored organisation number is invalid".to_owned()))
 }
 
 fn millis(d: Duration) -> i64 {
@@ -89,14 +85,14 @@ impl SharedState for PgStore {
         Ok(n == 1)
     }
 
-    async fn is_suspended(&self, o: Organisationsnummer, product: &str) -> Result<bool> {
+    async fn is_suspended(&self, o: Organisationsnummer, product: ProductName) -> Result<bool> {
         self.exists(
             "suspension check",
             "SELECT EXISTS (SELECT 1 FROM suspensions WHERE org = $1 AND scope IN ($2, $3))",
             &[
                 &o.as_str(),
                 &Scope::All.key(),
-                &Scope::Product(product.to_owned()).key(),
+                &Scope::Product(product).key(),
             ],
         )
         .await
@@ -112,18 +108,8 @@ impl SharedState for PgStore {
     }
 
     async fn suspensions(&self) -> Result<Vec<(Organisationsnummer, Scope)>> {
-        let rows = self
-            .state_client("suspensions")
-            .await?
-            .query("SELECT org, scope FROM suspensions", &[])
-            .await
-            .map_err(db("suspensions"))?;
-        let mut out = rows
-            .iter()
-            .map(|r| Ok((org(r.col(0)?)?, Scope::from_key(r.col(1)?)?)))
-            .collect::<Result<Vec<_>>>()?;
-        out.sort();
-        Ok(out)
+        let client = self.state_client("suspensions").await?;
+        read_suspensions(&**client, &mut Vec::new()).await
     }
 
     async fn withdraw(&self, provider: &str, m: Organisationsnummer) -> Result<bool> {
@@ -159,18 +145,8 @@ impl SharedState for PgStore {
     }
 
     async fn withdrawals(&self) -> Result<Vec<(String, Organisationsnummer)>> {
-        let rows = self
-            .state_client("withdrawals")
-            .await?
-            .query(
-                "SELECT provider, municipality FROM withdrawals ORDER BY provider, municipality",
-                &[],
-            )
-            .await
-            .map_err(db("withdrawals"))?;
-        rows.iter()
-            .map(|r| Ok((r.col::<String>(0)?, org(r.col(1)?)?)))
-            .collect()
+        let client = self.state_client("withdrawals").await?;
+        read_withdrawals(&**client, &mut Vec::new()).await
     }
 
     async fn set_maintenance(&self, reason: Option<&str>) -> Result<()> {
@@ -387,4 +363,150 @@ impl SharedState for PgStore {
             .await?;
         Ok(seen + attempts)
     }
+
+    async fn decisions(&self) -> Result<Decisions> {
+        let mut client = self.state_client("decisions").await?;
+        let client: &mut tokio_postgres::Client = &mut client;
+        // One snapshot of all three tables.
+        let tx = client
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await
+            .map_err(db("decisions"))?;
+        let mut unreadable = Vec::new();
+        let suspensions = read_suspensions(&tx, &mut unreadable).await?;
+        let withdrawals = read_withdrawals(&tx, &mut unreadable).await?;
+        let rows = tx
+            .query(
+                "SELECT vendor, anordnare, granted FROM elt_mandates ORDER BY vendor, anordnare",
+                &[],
+            )
+            .await
+            .map_err(db("mandates"))?;
+        let mandates = rows
+            .iter()
+            .map(|r| {
+                Ok(mandate_row(
+                    r.col::<&str>(0)?,
+                    r.col::<&str>(1)?,
+                    r.col::<bool>(2)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mandates = sort_out(mandates, &mut unreadable);
+        tx.commit().await.map_err(db("decisions"))?;
+        Ok(Decisions {
+            suspensions,
+            withdrawals,
+            mandates,
+            unreadable,
+        })
+    }
+
+    async fn set_mandate(&self, m: Mandate) -> Result<bool> {
+        let n = self
+            .exec(
+                "mandate",
+                "INSERT INTO elt_mandates (vendor, anordnare, granted) VALUES ($1, $2, $3) \
+                 ON CONFLICT (vendor, anordnare) DO UPDATE \
+                   SET granted = EXCLUDED.granted, since = now() \
+                   WHERE elt_mandates.granted <> EXCLUDED.granted",
+                &[&m.vendor.as_str(), &m.anordnare.as_str(), &m.granted],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn import_mandates(&self, mandates: &[Mandate]) -> Result<u64> {
+        let vendors: Vec<&str> = mandates.iter().map(|m| m.vendor.as_str()).collect();
+        let anordnare: Vec<&str> = mandates.iter().map(|m| m.anordnare.as_str()).collect();
+        let granted: Vec<bool> = mandates.iter().map(|m| m.granted).collect();
+        self.exec(
+            "importing mandates",
+            "INSERT INTO elt_mandates (vendor, anordnare, granted) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[]) \
+             ON CONFLICT (vendor, anordnare) DO NOTHING",
+            &[&vendors, &anordnare, &granted],
+        )
+        .await
+    }
+
+    async fn accepted_elt_report(&self, report_id: &str) -> Result<Option<AcceptedReport>> {
+        let row = self
+            .state_client("accepted ELT report")
+            .await?
+            .query_opt(
+                "SELECT sha256, receipt FROM elt_reports WHERE report_id = $1",
+                &[&report_id],
+            )
+            .await
+            .map_err(db("accepted ELT report"))?;
+        row.map(|r| {
+            Ok(AcceptedReport {
+                sha256: r.col(0)?,
+                receipt: r.col(1)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn keep_elt_report(&self, report_id: &str, a: &AcceptedReport) -> Result<bool> {
+        let n = self
+            .exec(
+                "keeping an accepted ELT report",
+                "INSERT INTO elt_reports (report_id, sha256, receipt, accepted_at) \
+                 VALUES ($1, $2, $3, now()) ON CONFLICT (report_id) DO NOTHING",
+                &[&report_id, &a.sha256, &a.receipt],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn forget_elt_reports(&self, keep: usize) -> Result<u64> {
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        self.exec(
+            "forgetting accepted ELT reports",
+            "DELETE FROM elt_reports WHERE report_id IN ( \
+               SELECT report_id FROM elt_reports ORDER BY accepted_at DESC, report_id OFFSET $1)",
+            &[&keep],
+        )
+        .await
+    }
+}
+
+async fn read_suspensions(
+    client: &impl tokio_postgres::GenericClient,
+    unreadable: &mut Vec<Unreadable>,
+) -> Result<Vec<(Organisationsnummer, Scope)>> {
+    let rows = client
+        .query("SELECT org, scope FROM suspensions", &[])
+        .await
+        .map_err(db("suspensions"))?;
+    let rows = rows
+        .iter()
+        .map(|r| Ok(suspension_row(r.col::<&str>(0)?, r.col::<&str>(1)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = sort_out(rows, unreadable);
+    out.sort();
+    Ok(out)
+}
+
+async fn read_withdrawals(
+    client: &impl tokio_postgres::GenericClient,
+    unreadable: &mut Vec<Unreadable>,
+) -> Result<Vec<(String, Organisationsnummer)>> {
+    let rows = client
+        .query(
+            "SELECT provider, municipality FROM withdrawals ORDER BY provider, municipality",
+            &[],
+        )
+        .await
+        .map_err(db("withdrawals"))?;
+    let rows = rows
+        .iter()
+        .map(|r| Ok(withdrawal_row(r.col::<&str>(0)?, r.col::<&str>(1)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(sort_out(rows, unreadable))
 }

@@ -15,7 +15,10 @@
 //! adapter (signatures, registration).
 //!
 //! Run-time state (rate buckets, retry counts, accepted reports) sits behind
-//! [`EltStore`]; [`MemoryStore`] keeps it in this process.
+//! [`EltStore`]: [`shared::SharedStore`] keeps it in the relay's store (either
+//! engine), [`MemoryStore`] in this process (a relay without a store). Mandates
+//! decided through the admin API live in the store too ([`Mandates`] is the
+//! node's copy).
 //!
 //! Nothing of the report is logged: logs carry tx ids, the vendor's
 //! organisation number, the rule that refused, and latencies.
@@ -216,8 +219,10 @@ impl EltStore for MemoryStore {
 
 /// Mandates granted and revoked through the admin API, over those in
 /// configuration: a vendor may submit for an assistance company when the pair
-/// is granted, or configured and not revoked. Kept in `elt.mandates_file`
-/// when configured.
+/// is granted, or configured and not revoked. The decisions live in the
+/// relay's store (`relay_store::SharedState::set_mandate`); this is the node's
+/// copy, written by the admin call and, with several nodes, replaced by every
+/// read of the store ([`crate::decisions`]).
 #[derive(Default)]
 pub struct Mandates {
     state: std::sync::RwLock<MandateState>,
@@ -227,9 +232,6 @@ pub struct Mandates {
 struct MandateState {
     granted: std::collections::BTreeSet<(Organisationsnummer, Organisationsnummer)>,
     revoked: std::collections::BTreeSet<(Organisationsnummer, Organisationsnummer)>,
-    /// The file this state was read from (and is written to).
-    #[serde(skip)]
-    file: Option<std::path::PathBuf>,
 }
 
 /// One mandate as the admin API lists it.
@@ -241,31 +243,52 @@ pub struct MandateView {
     pub source: &'static str,
 }
 
-impl Mandates {
-    /// Reads `elt.mandates_file` the first time it is named (and again when a
-    /// reload names another file).
-    fn sync_file(&self, elt: &crate::config::EltConfig) {
-        let wanted = elt.mandates_file.clone();
-        if self.read().file == wanted {
-            return;
+/// Reads an old `[elt] mandates_file` (the admin API's grants and revocations
+/// before they moved into the store) for its one-time import. A missing file
+/// is nothing to import; a file that cannot be read or parsed is an error that
+/// names it (never an empty set: revoked mandates would come back).
+pub fn read_mandates_file(path: &std::path::Path) -> anyhow::Result<Vec<relay_store::Mandate>> {
+    use anyhow::Context;
+    const LIMIT: u64 = 16 * 1024 * 1024;
+    let bytes = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("elt.mandates_file {}", path.display())),
+        Ok(m) if m.len() > LIMIT => {
+            anyhow::bail!(
+                "elt.mandates_file {}: larger than {LIMIT} bytes",
+                path.display()
+            )
         }
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if state.file == wanted {
-            return;
+        Ok(_) => {
+            std::fs::read(path).with_context(|| format!("elt.mandates_file {}", path.display()))?
         }
-        let loaded = wanted
-            .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|b| serde_json::from_slice::<MandateState>(&b).ok())
-            .unwrap_or_default();
-        *state = MandateState {
-            file: wanted,
-            ..loaded
-        };
-    }
+    };
+    let state: MandateState = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "elt.mandates_file {}: not a mandates file (JSON {{\"granted\": [[vendor, anordnare], ...], \"revoked\": [...]}})",
+            path.display()
+        )
+    })?;
+    let pairs = |set: std::collections::BTreeSet<_>, granted| {
+        set.into_iter()
+            .map(move |(vendor, anordnare)| relay_store::Mandate {
+                vendor,
+                anordnare,
+                granted,
+            })
+    };
+    Ok(pairs(state.granted, true)
+        .chain(pairs(state.revoked, false))
+        .collect())
+}
 
+impl Mandates {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, MandateState> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, MandateState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether `vendor` may submit reports for `anordnare`.
@@ -275,44 +298,41 @@ impl Mandates {
         vendor: &Organisationsnummer,
         anordnare: &Organisationsnummer,
     ) -> bool {
-        self.sync_file(elt);
         let state = self.read();
         let pair = (*vendor, *anordnare);
         !state.revoked.contains(&pair)
             && (state.granted.contains(&pair) || elt.has_mandate(vendor, anordnare))
     }
 
-    /// Grants (`on`) or revokes a mandate; writes `elt.mandates_file` when
-    /// configured.
-    pub fn set(
-        &self,
-        elt: &crate::config::EltConfig,
-        vendor: Organisationsnummer,
-        anordnare: Organisationsnummer,
-        on: bool,
-    ) -> anyhow::Result<()> {
-        self.sync_file(elt);
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let pair = (vendor, anordnare);
-        if on {
+    /// Applies one decision (after it was stored).
+    pub fn apply(&self, m: relay_store::Mandate) {
+        let mut state = self.write();
+        let pair = (m.vendor, m.anordnare);
+        if m.granted {
             state.revoked.remove(&pair);
             state.granted.insert(pair);
         } else {
             state.granted.remove(&pair);
             state.revoked.insert(pair);
         }
-        if let Some(file) = &state.file {
-            let json = serde_json::to_vec_pretty(&*state)?;
-            let tmp = file.with_extension("tmp");
-            std::fs::write(&tmp, json)?;
-            std::fs::rename(&tmp, file)?;
+    }
+
+    /// Replaces every decision with what the store holds.
+    pub fn replace(&self, all: &[relay_store::Mandate]) {
+        let mut next = MandateState::default();
+        for m in all {
+            let pair = (m.vendor, m.anordnare);
+            if m.granted {
+                next.granted.insert(pair);
+            } else {
+                next.revoked.insert(pair);
+            }
         }
-        Ok(())
+        *self.write() = next;
     }
 
     /// Every mandate in force, and where it comes from.
     pub fn list(&self, elt: &crate::config::EltConfig) -> Vec<MandateView> {
-        self.sync_file(elt);
         let state = self.read();
         let mut out: Vec<MandateView> = Vec::new();
         for m in &elt.mandates {
@@ -1008,37 +1028,54 @@ mod tests {
     }
 
     #[test]
-    fn mandates_come_from_configuration_and_the_admin_api_and_are_kept_in_the_file() {
+    fn mandates_come_from_configuration_and_the_admin_api_and_a_corrupt_file_is_an_error() {
         let org = |s: &str| Organisationsnummer::parse(s).unwrap();
         let (vendor, anordnare, other) = (org("5566770011"), org("5566770029"), org("5566778899"));
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("mandates.json");
         let elt: crate::config::EltConfig = toml::from_str(&format!(
-            "mandates = [{{ vendor = \"{vendor}\", anordnare = [\"{anordnare}\"] }}]\nmandates_file = {:?}\n",
-            file.display().to_string()
+            "mandates = [{{ vendor = \"{vendor}\", anordnare = [\"{anordnare}\"] }}]\n"
         ))
         .unwrap();
         let m = Mandates::default();
         assert!(m.allows(&elt, &vendor, &anordnare));
         assert!(!m.allows(&elt, &vendor, &other));
-        m.set(&elt, vendor, other, true).unwrap();
-        m.set(&elt, vendor, anordnare, false).unwrap();
+        let decision = |anordnare, granted| relay_store::Mandate {
+            vendor,
+            anordnare,
+            granted,
+        };
+        m.apply(decision(other, true));
+        m.apply(decision(anordnare, false));
         assert!(m.allows(&elt, &vendor, &other));
         assert!(
             !m.allows(&elt, &vendor, &anordnare),
             "a configured mandate revoked"
         );
-        // A restarted relay reads the file.
-        let restarted = Mandates::default();
-        assert!(restarted.allows(&elt, &vendor, &other));
-        assert!(!restarted.allows(&elt, &vendor, &anordnare));
         assert_eq!(
-            restarted.list(&elt),
+            m.list(&elt),
             vec![MandateView {
                 vendor: vendor.as_str().into(),
                 anordnare: other.as_str().into(),
                 source: "admin",
             }]
         );
+        m.replace(&[]);
+        assert!(m.allows(&elt, &vendor, &anordnare), "the store's state");
+
+        // The old file: read for its import; missing is empty, corrupt an error.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mandates.json");
+        assert!(read_mandates_file(&file).unwrap().is_empty());
+        std::fs::write(
+            &file,
+            format!("{{\"granted\": [[\"{vendor}\", \"{other}\"]], \"revoked\": [[\"{vendor}\", \"{anordnare}\"]]}}"),
+        )
+        .unwrap();
+        assert_eq!(
+            read_mandates_file(&file).unwrap(),
+            vec![decision(other, true), decision(anordnare, false)]
+        );
+        std::fs::write(&file, "{\"granted\": [[\"5566770011\"").unwrap();
+        let err = format!("{:#}", read_mandates_file(&file).unwrap_err());
+        assert!(err.contains(&file.display().to_string()), "{err}");
     }
 }

@@ -1,17 +1,21 @@
-//! [`SharedStore`]: ELT's rate buckets and retry counts in the store several
-//! relay nodes share (`[store] kind = "postgres"`), so a vendor gets one call a
-//! second across all nodes, decided by one atomic statement in the database.
-//! Receipts of accepted reports stay in each node's memory.
+//! [`SharedStore`]: ELT's rate buckets, retry counts and accepted reports in
+//! the relay's store, on either engine. On PostgreSQL (`[store] kind =
+//! "postgres"`) several nodes share it, so a vendor gets one call a second
+//! across all nodes (one atomic statement in the database) and a repeat of a
+//! report accepted through another node gets the original receipt; on redb
+//! the accepted reports survive a restart.
 //!
 //! A database that cannot be used is the relay's problem, not the vendor's:
-//! the node then keeps the rate and the retry counts in its own memory until
-//! the database answers again (logged), rather than refusing every report.
+//! the node then keeps the rate, the retry counts and the receipts in its own
+//! memory until the database answers again (logged), rather than refusing
+//! every report. A repeat it cannot find then goes to Försäkringskassan's
+//! adapter, which keeps its own record and answers with the original receipt.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use relay_store::{RateLimit, RetryLimit, SharedState, Store};
+use relay_store::{AcceptedReport, RateLimit, RetryLimit, SharedState, Store};
 
 use super::{Accepted, EltStore, MemoryStore, StoreSettings};
 
@@ -74,7 +78,28 @@ impl EltStore for SharedStore {
     }
 
     fn accepted<'a>(&'a self, report_id: &'a str) -> BoxFuture<'a, Option<Accepted>> {
-        self.memory.accepted(report_id)
+        Box::pin(async move {
+            match self.store.accepted_elt_report(report_id).await {
+                Ok(Some(kept)) => {
+                    let receipt = relay_elt::Receipt::parse(kept.receipt.as_bytes());
+                    if receipt.is_none() {
+                        tracing::error!(
+                            table = "elt_reports",
+                            "a kept receipt cannot be read; the report goes to the adapter"
+                        );
+                    }
+                    receipt.map(|receipt| Accepted {
+                        sha256: kept.sha256,
+                        receipt,
+                    })
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "ELT repeats: the store failed; this node's own record applies");
+                    self.memory.accepted(report_id).await
+                }
+            }
+        })
     }
 
     fn remember<'a>(
@@ -83,6 +108,15 @@ impl EltStore for SharedStore {
         accepted: Accepted,
         settings: &'a StoreSettings,
     ) -> BoxFuture<'a, ()> {
-        self.memory.remember(report_id, accepted, settings)
+        Box::pin(async move {
+            let kept = AcceptedReport {
+                sha256: accepted.sha256.clone(),
+                receipt: accepted.receipt.to_xml(),
+            };
+            if let Err(e) = self.store.keep_elt_report(&report_id, &kept).await {
+                tracing::error!(error = %e, "ELT repeats: the store failed; the receipt is kept in this node's memory");
+                self.memory.remember(report_id, accepted, settings).await;
+            }
+        })
     }
 }
