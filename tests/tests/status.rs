@@ -157,11 +157,11 @@ fn atom_entries(xml: &str) -> Vec<(String, String, String)> {
     loop {
         match reader.read_resolved_event().unwrap() {
             (ns, Event::Start(e)) => {
-                let name = String::from_utf8(e.local_name().as_ref().to_vec()).unwrap();
+                let name = e.local_name().as_ref().to_owned();
                 assert_eq!(
                     ns,
                     quick_xml::name::ResolveResult::Bound(quick_xml::name::Namespace(
-                        b"http://www.w3.org/2005/Atom"
+                        "http://www.w3.org/2005/Atom"
                     )),
                     "{name} is not in the Atom namespace"
                 );
@@ -184,7 +184,7 @@ fn atom_entries(xml: &str) -> Vec<(String, String, String)> {
                 text.clear();
             }
             (_, Event::Empty(e)) => {
-                let name = String::from_utf8(e.local_name().as_ref().to_vec()).unwrap();
+                let name = e.local_name().as_ref().to_owned();
                 if path.len() == 1 {
                     feed_children.push(name);
                 } else if path.len() == 2
@@ -193,7 +193,14 @@ fn atom_entries(xml: &str) -> Vec<(String, String, String)> {
                     en.0.push(name);
                 }
             }
-            (_, Event::Text(t)) => text.push_str(&t.unescape().unwrap()),
+            (_, Event::Text(t)) => text.push_str(&t.xml10_content()),
+            (_, Event::GeneralRef(r)) => match r.resolve_char_ref().unwrap() {
+                Some(c) => text.push(c),
+                None => text.push_str(
+                    quick_xml::escape::resolve_predefined_entity(&r.xml10_content())
+                        .expect("only XML's predefined entities"),
+                ),
+            },
             (_, Event::End(_)) => {
                 let name = path.pop().unwrap();
                 if path.len() == 2
