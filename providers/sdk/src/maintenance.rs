@@ -120,7 +120,15 @@ pub fn load(path: &Path) -> Result<Vec<PlannedWindow>, String> {
         return Err(format!("{name}: larger than {MAX_FILE_BYTES} bytes"));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
-    let file: File = toml::from_str(&text).map_err(|e| format!("{name}: {}", e.message()))?;
+    let file: File = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        match line {
+            Some(line) => format!("{name}: line {line}: {}", e.message()),
+            None => format!("{name}: {}", e.message()),
+        }
+    })?;
     if file.window.len() > MAX_WINDOWS {
         return Err(format!("{name}: more than {MAX_WINDOWS} windows"));
     }
@@ -226,7 +234,7 @@ en = "Upgrade"
             ),
             (
                 "[[window]]\nid = \"a\"\nstart = \"soon\"\nend = \"2099-01-01T01:00:00Z\"\n",
-                "start",
+                "line 3",
             ),
             (
                 "[[window]]\nid = \"a\"\nstart = \"2099-01-01T00:00:00Z\"\nend = \"2099-01-01T01:00:00Z\"\n[[window]]\nid = \"a\"\nstart = \"2099-01-01T00:00:00Z\"\nend = \"2099-01-01T01:00:00Z\"\n",
