@@ -591,3 +591,81 @@ async fn an_agencys_announced_maintenance_is_the_components_scheduled_maintenanc
     .await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_on_one_store_open_one_incident_and_answer_the_same_feed() {
+    let url = std::env::var("SHS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let stack = Stack::start_with(|o| {
+        start_options(o);
+        o.nodes = 2;
+        o.postgres = Some(url);
+    })
+    .await;
+    let info = stack.demo().info.clone();
+    let nodes = info.relays.clone().expect("demo.json lists the relays");
+    assert_eq!(nodes.len(), 2);
+    let r = reqwest::Client::new()
+        .put(format!("{}/admin/scenario", info.sim.admin))
+        .body("[agency.CSN]\ndown = true\n\n[agency.TNS]\ndown = true\n")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    // Both nodes see the disturbance (their probes' health checks) and both
+    // open the incident: the store keeps one.
+    let v = summary_until(&stack, "an incident", |v| {
+        v["incidents"].as_array().is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    let id = v["incidents"][0]["id"].clone();
+    let client = stack.client(SUNDSVALL);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut bodies = Vec::new();
+        for node in &nodes {
+            let f = get(
+                &client,
+                &format!("{}/status/v1/summary.json", node.url),
+                None,
+            )
+            .await;
+            assert_eq!(f.status, 200);
+            bodies.push(f);
+        }
+        let second: serde_json::Value = serde_json::from_str(&bodies[1].body).unwrap();
+        if second["incidents"].as_array().map(Vec::len) == Some(1)
+            && second["incidents"][0]["id"] == id
+            && bodies[0].etag == bodies[1].etag
+        {
+            assert_eq!(
+                bodies[0].body, bodies[1].body,
+                "the same ETag, the same bytes"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes never answered the same feed:\n{}\n{}",
+            bodies[0].body,
+            bodies[1].body
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for node in &nodes {
+        let listed: serde_json::Value = reqwest::get(format!("{}/admin/incidents", node.admin))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let automatic = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["automatic"] == true)
+            .count();
+        assert_eq!(automatic, 1, "one incident, opened once: {listed:#}");
+    }
+    stack.stop().await;
+}
