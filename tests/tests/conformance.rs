@@ -206,6 +206,7 @@ impl proto::provider_server::Provider for Broken {
             operations: vec![proto::Operation::Query as i32],
             payload_format: "ssbtek-v10/TNS".into(),
             submit_document_types: Vec::new(),
+            planned_maintenance: Vec::new(),
         }))
     }
 

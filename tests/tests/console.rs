@@ -1,8 +1,8 @@
 //! The operators' console in a real browser: headless Chromium (Debian's
 //! `chromium`) loads `/` on the demo stack's admin listener; the test reads the
 //! rendered DOM (a row per provider, the relay's state, a disturbance once two
-//! agencies are down in the simulator, an operator decision made through the
-//! admin API) and keeps a screenshot in `target/tmp/console.png`.
+//! agencies are down in the simulator with the status feed's incident, an
+//! operator decision made through the admin API) and keeps a screenshot in `target/tmp/console.png`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -166,6 +166,35 @@ async fn the_console_shows_providers_the_relay_and_a_disturbance_in_a_real_brows
     assert_eq!(
         v["relay"]["requests_per_minute"].as_array().map(Vec::len),
         Some(60)
+    );
+
+    // The status feed's incident and components, with an update form.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v: serde_json::Value = http
+            .get(format!("{admin}/admin/console"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let down = v["status_feed"]["components"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["id"] == "ssbtek-csn" && c["status"] != "operational")
+        });
+        if down && v["incidents"][0]["status"] == "investigating" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no incident on the console: {v}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let page = dom(profile.path(), &format!("{admin}/"));
+    assert!(page.contains(r#"id="status-feed""#), "{page}");
+    assert!(page.contains(r#"data-component="ssbtek-csn""#), "{page}");
+    assert!(
+        page.contains(r#"data-status="investigating""#) && page.contains("/update"),
+        "the open incident with its update form: {page}"
     );
 
     // A screenshot as the test's artefact.

@@ -1067,8 +1067,148 @@ fn load_signer(
         .map_err(|e| format!("{}: {e}", cert.display()))
 }
 
+/// `planned_maintenance`: the windows the adapter announces in `Describe`
+/// (`planned_maintenance`, seed 002 §12.2.3) keep the contract's rules: at most
+/// 20, unique ids of 1 to 64 characters of `A-Za-z0-9._-`, RFC 3339 times with
+/// the end after the start and at most 7 days after it, texts of at most 200
+/// characters without ten digits in a row (they are shown to every connected
+/// party). An adapter announcing none passes (nothing planned).
+pub fn planned_maintenance(d: Option<&proto::DescribeReply>) -> CaseReport {
+    const NAME: &str = "planned_maintenance";
+    let Some(d) = d else {
+        return CaseReport::skipped(NAME, "Describe did not answer");
+    };
+    if d.planned_maintenance.is_empty() {
+        return CaseReport::pass(NAME, "no planned maintenance announced");
+    }
+    let mut problems = Vec::new();
+    if d.planned_maintenance.len() > 20 {
+        problems.push(format!(
+            "{} windows announced; the relay takes at most 20",
+            d.planned_maintenance.len()
+        ));
+    }
+    let time = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    for (n, w) in d.planned_maintenance.iter().enumerate() {
+        let id_ok = !w.id.is_empty()
+            && w.id.len() <= 64
+            && w.id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        let name: String = w.id.chars().take(64).collect();
+        if !id_ok {
+            problems.push(format!(
+                "window {n}: id {name:?} is not 1 to 64 of A-Za-z0-9._-"
+            ));
+        }
+        if d.planned_maintenance[..n].iter().any(|o| o.id == w.id) {
+            problems.push(format!("window {name:?}: id announced twice"));
+        }
+        match (time(&w.starts_at), time(&w.ends_at)) {
+            (Some(start), Some(end)) => {
+                if end <= start || end - start > chrono::TimeDelta::days(7) {
+                    problems.push(format!(
+                        "window {name:?}: ends_at must be after starts_at and at most 7 days after it"
+                    ));
+                }
+            }
+            _ => problems.push(format!(
+                "window {name:?}: starts_at and ends_at must be RFC 3339 times"
+            )),
+        }
+        for (lang, text) in [
+            ("description_sv", &w.description_sv),
+            ("description_en", &w.description_en),
+        ] {
+            if text.chars().count() > 200 {
+                problems.push(format!(
+                    "window {name:?}: {lang} is longer than 200 characters"
+                ));
+            }
+            let mut run = 0;
+            if text.chars().any(|c| {
+                run = if c.is_ascii_digit() { run + 1 } else { 0 };
+                run >= 10
+            }) {
+                problems.push(format!(
+                    "window {name:?}: {lang} holds ten digits in a row (an organisation or personal number?)"
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        CaseReport::pass(
+            NAME,
+            format!(
+                "{} window(s) announced: {}",
+                d.planned_maintenance.len(),
+                d.planned_maintenance
+                    .iter()
+                    .map(|w| format!("{} {}..{}", w.id, w.starts_at, w.ends_at))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    } else {
+        CaseReport::fail(NAME, problems.join("; "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    fn window(id: &str, start: &str, end: &str, sv: &str) -> proto::PlannedMaintenance {
+        proto::PlannedMaintenance {
+            id: id.into(),
+            starts_at: start.into(),
+            ends_at: end.into(),
+            description_sv: sv.into(),
+            description_en: String::new(),
+        }
+    }
+
+    #[test]
+    fn announced_maintenance_must_keep_the_contracts_rules() {
+        let mut d = proto::DescribeReply::default();
+        assert_eq!(
+            planned_maintenance(Some(&d)).outcome,
+            crate::report::Outcome::Pass
+        );
+        d.planned_maintenance = vec![window(
+            "2026-12-08-db",
+            "2026-12-08T18:00:00Z",
+            "2026-12-08T20:00:00+01:00",
+            "Uppgradering",
+        )];
+        assert_eq!(
+            planned_maintenance(Some(&d)).outcome,
+            crate::report::Outcome::Pass
+        );
+        for bad in [
+            window("a b", "2026-12-08T18:00:00Z", "2026-12-08T20:00:00Z", ""),
+            window("w", "in an hour", "2026-12-08T20:00:00Z", ""),
+            window("w", "2026-12-08T20:00:00Z", "2026-12-08T18:00:00Z", ""),
+            window("w", "2026-12-01T00:00:00Z", "2026-12-09T00:00:00Z", ""),
+            window(
+                "w",
+                "2026-12-08T18:00:00Z",
+                "2026-12-08T20:00:00Z",
+                "ring 2120002411",
+            ),
+        ] {
+            d.planned_maintenance = vec![bad.clone()];
+            assert_eq!(
+                planned_maintenance(Some(&d)).outcome,
+                crate::report::Outcome::Fail,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            planned_maintenance(None).outcome,
+            crate::report::Outcome::Skipped
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -279,6 +279,7 @@ pub async fn run(kit: &Kit) -> Report {
     let mut reports = Vec::new();
     let (describe, description) = cases::timed(cases::describe(kit)).await;
     reports.push(describe);
+    reports.push(cases::planned_maintenance(description.as_ref()));
     reports.push(cases::timed_case(cases::health_serving(kit)).await);
     if let Some(sim) = &kit.sim
         && let Err(e) = sim.script().await

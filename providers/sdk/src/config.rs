@@ -5,6 +5,9 @@
 //! health_interval_ms = 2000          # how often the base service's health is polled
 //! default_deadline_ms = 10000        # deadline when the caller sent none
 //! shutdown_grace_ms = 15000          # time in-flight calls get on SIGTERM
+//! maintenance_file = "maintenance.toml"   # optional: planned maintenance of the base
+//!                                    # service, announced in Describe (re-read each time;
+//!                                    # see `maintenance`)
 //!
 //! [tls]                              # mutual TLS towards the relay
 //! cert = "adapter.pem"
@@ -62,6 +65,10 @@ pub struct AdapterConfig {
     pub default_deadline_ms: u64,
     #[serde(default = "default_grace")]
     pub shutdown_grace_ms: u64,
+    /// Planned maintenance of the base service to announce (see
+    /// [`crate::maintenance`]); none when absent.
+    #[serde(default)]
+    pub maintenance_file: Option<PathBuf>,
     #[serde(default)]
     pub extra: toml::Table,
 }
@@ -154,6 +161,7 @@ impl AdapterConfig {
                 Section::one::<u64>("health_interval_ms", false),
                 Section::one::<u64>("default_deadline_ms", false),
                 Section::one::<u64>("shutdown_grace_ms", false),
+                Section::one::<PathBuf>("maintenance_file", false),
                 Section::one::<toml::Table>("extra", false),
             ],
         )?;
@@ -193,6 +201,12 @@ impl AdapterConfig {
         r.positive("limits.max_concurrent", config.limits.max_concurrent as u64);
         r.positive("health_interval_ms", config.health_interval_ms);
         r.positive("default_deadline_ms", config.default_deadline_ms);
+        if let Some(p) = &config.maintenance_file
+            && p.exists()
+            && let Err(e) = crate::maintenance::load(p)
+        {
+            r.error("maintenance_file", e);
+        }
         r.finish(config)
     }
 }

@@ -20,18 +20,23 @@
 //! - tracing: each call runs in a span continuing the relay's trace (the W3C
 //!   `traceparent` in the call's metadata), exported over OTLP with a
 //!   `[tracing]` section; the trace context is handed on to the base service
-//!   ([`base_service_traceparent`]).
+//!   ([`base_service_traceparent`]);
+//! - announcing planned maintenance of the base service to the relay
+//!   ([`maintenance`], seed 002 §12.2.3).
 //!
 //! # Layout
 //!
 //! - [`config`]: the TOML file.
 //! - `service` (private): the gRPC service around a [`Backend`].
 //! - [`metrics`]: the Prometheus registry and the admin listener.
+//! - [`maintenance`]: planned maintenance of the base service, announced to
+//!   the relay in `Describe` (from `maintenance_file` or the [`Backend`]).
 //!
 //! Not for: the agency's own protocol; each adapter speaks that itself (use
 //! [`base_service_client`] for HTTPS with the configured TLS).
 
 pub mod config;
+pub mod maintenance;
 pub mod metrics;
 mod service;
 
@@ -126,6 +131,13 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     fn health(&self) -> impl Future<Output = Health> + Send;
+
+    /// Planned maintenance the base service itself publishes, announced in
+    /// `Describe` beside the adapter's `maintenance_file` ([`maintenance`]).
+    /// Default: none.
+    fn planned_maintenance(&self) -> impl Future<Output = Vec<maintenance::PlannedWindow>> + Send {
+        async { Vec::new() }
+    }
 }
 
 tokio::task_local! {

@@ -18,6 +18,7 @@ pub(crate) struct ProviderService<B> {
     queue_wait: Duration,
     default_deadline: Duration,
     allowed_clients: Vec<String>,
+    maintenance_file: Option<std::path::PathBuf>,
 }
 
 impl<B: Backend> ProviderService<B> {
@@ -33,6 +34,7 @@ impl<B: Backend> ProviderService<B> {
                 .iter()
                 .map(|c| c.replace(':', "").to_ascii_lowercase())
                 .collect(),
+            maintenance_file: cfg.maintenance_file.clone(),
         }
     }
 
@@ -149,6 +151,11 @@ impl<B: Backend> proto::provider_server::Provider for ProviderService<B> {
             operations,
             payload_format: d.payload_format,
             submit_document_types: d.submit_document_types,
+            planned_maintenance: crate::maintenance::announced(
+                self.maintenance_file.as_deref(),
+                self.backend.planned_maintenance().await,
+                chrono::Utc::now(),
+            ),
         }))
     }
 

@@ -102,6 +102,14 @@ fn routes(relay: Arc<Relay>) -> Router {
             post(|s, h, q| mandate(s, h, q, false)),
         )
         .route("/admin/reload", post(reload))
+        .route(
+            "/admin/incidents",
+            get(crate::status::admin::list).post(crate::status::admin::open),
+        )
+        .route(
+            "/admin/incidents/{id}/update",
+            post(crate::status::admin::update),
+        )
         .with_state(relay)
 }
 

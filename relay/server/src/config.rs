@@ -65,6 +65,9 @@ pub struct Config {
     /// against (default: the terms'); see [`Config::sla`].
     #[serde(default)]
     pub service_levels: relay_audit::SlaConfig,
+    /// The status feed for connected parties (`/status/v1/...`).
+    #[serde(default)]
+    pub status: crate::status::StatusConfig,
 }
 
 /// ELT: the rules of the service's terms (seed 000) and where reports go.
@@ -992,6 +995,7 @@ impl Config {
         if let Some(a) = &self.audit {
             r.positive("audit.max_file_mb", a.max_file_mb);
         }
+        self.status.check(r);
         let probe = &self.probe;
         if probe.client_cert.is_some() != probe.client_key.is_some() {
             r.error("probe.client_key", "client_cert and client_key go together");

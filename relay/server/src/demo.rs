@@ -78,6 +78,11 @@ pub struct DemoProvider {
     /// ([`DemoOptions::replicas`]); absent otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<String>,
+    /// The adapter's `maintenance_file`: planned maintenance of the agency's
+    /// base service written here (`[[window]]`, see the SDK's `maintenance`)
+    /// is announced to the relay and shown in its status feed. Absent until
+    /// written.
+    pub maintenance_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -492,12 +497,15 @@ impl Demo {
         };
 
         // 2. The seven adapters, each with its replicas.
+        let maintenance_dir = dir.join("maintenance");
+        std::fs::create_dir_all(&maintenance_dir)?;
         for (id, bin) in ADAPTERS {
+            let maintenance_file = maintenance_dir.join(format!("{id}.toml"));
             let count = opts.replicas.get(id).copied().unwrap_or(1).max(1);
             let mut urls = Vec::new();
             for n in 1..=count {
                 let (name, path) = replica_files(&config_dir, id, bin, n);
-                let config = adapter_toml(&pki, id, &sim_url)
+                let config = adapter_toml(&pki, id, &sim_url, &maintenance_file)
                     + &tracing_toml(opts.otlp_endpoint.as_deref(), bin);
                 std::fs::write(&path, &config)?;
                 let addrs = demo.spawn(&name, bin, &path).await?;
@@ -517,6 +525,7 @@ impl Demo {
                 id: id.into(),
                 url: urls[0].clone(),
                 replicas: if count > 1 { urls } else { Vec::new() },
+                maintenance_file,
             });
         }
 
@@ -980,13 +989,14 @@ fn sim_toml(pki: &Pki) -> String {
     )
 }
 
-fn adapter_toml(pki: &Pki, id: &str, sim_url: &str) -> String {
+fn adapter_toml(pki: &Pki, id: &str, sim_url: &str, maintenance: &Path) -> String {
     let own = &pki.adapters[id];
     let mut s = format!(
-        "listen = \"127.0.0.1:0\"\n\n[tls]\ncert = {cert}\nkey = {key}\nclient_ca = {ca}\n\n[backend]\nurl = \"{sim_url}\"\nca = {ca}\nclient_cert = {cert}\nclient_key = {key}\ntimeout_ms = 30000\n",
+        "listen = \"127.0.0.1:0\"\nmaintenance_file = {maintenance}\n\n[tls]\ncert = {cert}\nkey = {key}\nclient_ca = {ca}\n\n[backend]\nurl = \"{sim_url}\"\nca = {ca}\nclient_cert = {cert}\nclient_key = {key}\ntimeout_ms = 30000\n",
         cert = q(&own.cert),
         key = q(&own.key),
         ca = q(&pki.ca),
+        maintenance = q(maintenance),
     );
     if id == "FK" {
         s.push_str(&format!(

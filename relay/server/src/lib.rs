@@ -45,7 +45,8 @@
 //! [`console`] (the operators' web console on the admin listener and its JSON),
 //! [`operator`] and [`decisions`] (run-time operator decisions, kept in the
 //! store across restarts), [`service_levels`] (disturbance state, the prober,
-//! readiness), [`limits`] (ELT's rate and retry bookkeeping) and [`demo`]
+//! readiness), [`status`] (the status feed for connected parties: incidents,
+//! components, agencies' announced maintenance, `/status/v1/...`), [`limits`] (ELT's rate and retry bookkeeping) and [`demo`]
 //! (starts a whole development stack as separate processes; used by the
 //! `demo` subcommand and the tests, never on the request path).
 //!
@@ -78,6 +79,7 @@ pub mod providers;
 pub mod rs;
 pub mod service_levels;
 pub mod soap;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -115,6 +117,8 @@ pub struct Relay {
     pub decisions: Option<relay_store::Store>,
     /// When this node last read the stored decisions, and what it skipped.
     pub followed: decisions::Followed,
+    /// The status feed's facts (components, incidents, announced maintenance).
+    pub status: status::Status,
 }
 
 /// What a configuration reload replaces: the configuration and the provider
@@ -242,6 +246,8 @@ impl Relay {
             None => None,
         };
         let config_for_levels = config.clone();
+        let status = status::Status::open(&config, store.as_ref())
+            .context("status: the status board beside the store")?;
         let decisions = store;
         Ok(Self {
             live: arc_swap::ArcSwap::from_pointee(Live { config, providers }),
@@ -263,6 +269,7 @@ impl Relay {
             console: console::SlaCache::default(),
             decisions,
             followed: decisions::Followed::default(),
+            status,
         })
     }
 }
@@ -296,6 +303,14 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .route(
             &soap_path,
             axum::routing::post(soap::handle).get(soap::contract),
+        )
+        .route(
+            "/status/v1/summary.json",
+            axum::routing::get(status::feed::summary),
+        )
+        .route(
+            "/status/v1/history.atom",
+            axum::routing::get(status::feed::history),
         )
         .layer(axum::middleware::from_fn(front::traced))
         .with_state(relay)
@@ -389,6 +404,7 @@ async fn run_inner(
         relay.clone(),
         listener.local_addr().ok(),
     ));
+    tokio::spawn(status::run(relay.clone()));
     if let Some(admin) = admin {
         let app = admin::router(relay.clone());
         let stop = shutdown.clone();

@@ -83,6 +83,9 @@ pub enum Use {
     /// The delivery service (list, fetch, ack of the caller's own outbox): any
     /// agreement in this environment, and no suspension of everything.
     Delivery,
+    /// The status feed (`/status/v1/...`): as [`Use::Delivery`], any agreement
+    /// in this environment and no suspension of everything.
+    Status,
 }
 
 impl Use {
@@ -91,6 +94,7 @@ impl Use {
             Use::Product(p) => p.as_str(),
             Use::Direct(_) => "direct",
             Use::Delivery => "delivery",
+            Use::Status => "status",
         }
     }
 }
@@ -194,7 +198,7 @@ fn has_agreement(config: &Config, org: &Organisationsnummer, what: Use) -> Resul
     let covers = |a: &crate::config::Agreement| match what {
         Use::Product(p) => a.products.contains(&p),
         Use::Direct(id) => a.direct_products.contains(&id),
-        Use::Delivery => !a.products.is_empty() || !a.direct_products.is_empty(),
+        Use::Delivery | Use::Status => !a.products.is_empty() || !a.direct_products.is_empty(),
     };
     match agreement {
         Some(a) if covers(a) && a.environments.contains(&env) => Ok(()),
@@ -218,7 +222,7 @@ fn has_agreement(config: &Config, org: &Organisationsnummer, what: Use) -> Resul
 fn is_suspended(operator: &OperatorState, org: &Organisationsnummer, what: Use) -> bool {
     match what {
         Use::Product(p) => operator.is_suspended(org, p),
-        Use::Direct(_) | Use::Delivery => operator.is_suspended_from_all(org),
+        Use::Direct(_) | Use::Delivery | Use::Status => operator.is_suspended_from_all(org),
     }
 }
 

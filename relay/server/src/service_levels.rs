@@ -53,6 +53,16 @@ impl ServiceLevels {
         self.tracker.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The providers failing now (this node's view).
+    pub fn failing(&self) -> Vec<String> {
+        self.tracker().failing().to_vec()
+    }
+
+    /// Whether this node sees a disturbance going on.
+    pub fn disturbance_ongoing(&self) -> bool {
+        self.tracker().ongoing().is_some()
+    }
+
     /// The state for `GET /admin/status`.
     pub fn status(&self) -> serde_json::Value {
         let tracker = self.tracker();
@@ -84,6 +94,12 @@ pub async fn provider_call(relay: &Relay, provider: &str, outcome: &'static str)
     let Ok(outcome) = outcome.parse::<relay_audit::Outcome>() else {
         return;
     };
+    match outcome.side() {
+        relay_audit::SlotSide::NotAsked => {}
+        side => relay
+            .status
+            .call(provider, side == relay_audit::SlotSide::Relay, Utc::now()),
+    }
     let t = relay
         .service_levels
         .tracker()
@@ -114,6 +130,10 @@ async fn transition(relay: &Relay, t: Option<Transition>) {
             );
         }
     }
+    match &t {
+        Transition::Started(r) => crate::status::disturbance::started(relay, r).await,
+        Transition::Ended(r) => crate::status::disturbance::ended(relay, r).await,
+    }
     if let Some((log, _)) = &relay.audit
         && let Err(e) = log.record(record).await
     {
@@ -130,6 +150,7 @@ async fn health_round(relay: &Relay, timeout: Duration) -> usize {
     let mut serving = 0;
     for (id, ok) in ids.iter().zip(results) {
         serving += usize::from(ok);
+        relay.status.health(id, ok, Utc::now());
         let t = relay.service_levels.tracker().health(id, ok, Utc::now());
         transition(relay, t).await;
     }

@@ -24,6 +24,9 @@
 //!
 //! - [`state`]: the [`SharedState`] trait and its value types.
 //! - [`redb_state`]: [`RedbState`], the one-machine engine of that trait.
+//! - [`status`]: the [`StatusBoard`] trait (the public status feed: components,
+//!   incidents, agencies' announced maintenance) and [`StatusStore`], the
+//!   engine a node uses; [`redb_status`]: [`RedbStatus`], its one-machine engine.
 //! - [`pg`]: [`PgStore`], both traits on PostgreSQL (pool, TLS, migrations).
 //! - [`node`]: [`Store`], the engine a node runs, chosen by configuration.
 //! - [`config`]: [`StoreConfig`], the `[store]` section.
@@ -34,13 +37,20 @@ pub mod config;
 pub mod node;
 pub mod pg;
 pub mod redb_state;
+pub mod redb_status;
 pub mod state;
+pub mod status;
 
 pub use config::{StoreConfig, StoreConfigError, StoreKind};
 pub use node::{Store, StoreOpenError, state_path};
 pub use pg::{OpenError, PgOptions, PgStore, SCHEMA_VERSION};
 pub use redb_state::RedbState;
+pub use redb_status::RedbStatus;
 pub use state::{
     AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
     ProductName, RateLimit, RetryLimit, Scope, Seen, SharedState, StateError, Unreadable,
+};
+pub use status::{
+    AnnouncedWindow, Change, ComponentState, ComponentStatus, Impact, Incident, IncidentStatus,
+    IncidentUpdate, NewIncident, StatusBoard, StatusStore, Text, Updated, status_path,
 };

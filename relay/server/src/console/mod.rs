@@ -179,6 +179,13 @@ pub async fn data(relay: &Arc<Relay>) -> Value {
         );
     }
     let planned = crate::decisions::planned(relay).await.unwrap_or_default();
+    let (feed, incidents) = match crate::status::feed::Snapshot::read(relay).await {
+        Ok(s) => (
+            s.summary(relay),
+            s.incidents.iter().map(|i| s.incident_json(i)).collect(),
+        ),
+        Err(_) => (Value::Null, Vec::new()),
+    };
     json!({
         "generated_at": now.to_rfc3339(),
         "relay": status,
@@ -189,6 +196,8 @@ pub async fn data(relay: &Arc<Relay>) -> Value {
             .map(|(provider, org)| json!({"provider": provider, "org": org.as_str()}))
             .collect::<Vec<_>>(),
         "planned_maintenance": planned,
+        "status_feed": feed,
+        "incidents": incidents,
     })
 }
 

@@ -6,7 +6,8 @@
 //! Elements the browser test (and an operator's own monitoring) can rely on:
 //! `#disturbance[data-state="none"|"ongoing"]`, `#providers tr.provider[data-provider=ID]`
 //! with `data-serving`, `#requests-chart`, `#service-levels`, `#suspensions`,
-//! `#withdrawals`, `#planned`.
+//! `#withdrawals`, `#planned`, `#status-feed` (`tr.component[data-component][data-status]`,
+//! `tr.incident[data-incident][data-status]`, an update form per open incident).
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
@@ -333,6 +334,47 @@ fn decisions_section(data: &Value) -> Markup {
         .map(|a| a.iter().map(|p| text(&p["id"])).collect())
         .unwrap_or_default();
     html! {
+        section #status-feed {
+            h2 { "Status feed for connected parties (/status/v1/summary.json): "
+                 (text(&data["status_feed"]["status"]["indicator"])) }
+            table #components {
+                thead { tr { th { "Component" } th { "Status" } th { "Since" } th { "Last success" } th { "Last failure" } } }
+                tbody { @for c in data["status_feed"]["components"].as_array().unwrap_or(&empty).iter() {
+                    tr.component data-component=(text(&c["id"])) data-status=(text(&c["status"])) {
+                        td { (text(&c["name"])) } td { (text(&c["status"])) } td { (text(&c["updated_at"])) }
+                        td { (text(&c["last_success_at"])) } td { (text(&c["last_failure_at"])) }
+                    }
+                } }
+            }
+            h2 { "Incidents" }
+            table #incidents {
+                thead { tr { th { "Started" } th { "Name" } th { "Status" } th { "Impact" } th { "Latest update" } th { "Update" } } }
+                tbody { @for i in list("incidents") {
+                    tr.incident data-incident=(text(&i["id"])) data-status=(text(&i["status"])) {
+                        td { (text(&i["started_at"])) } td { (text(&i["name"])) } td { (text(&i["status"])) }
+                        td { (text(&i["impact"])) } td { (text(&i["updates"][0]["text"]["en"])) }
+                        td { @if i["resolved_at"].is_null() {
+                            form data-action=(format!("/admin/incidents/{}/update", text(&i["id"]))) {
+                                select name="status" {
+                                    option value="" { "(keep status)" }
+                                    @for s in ["investigating", "identified", "monitoring", "resolved"] { option value=(s) { (s) } }
+                                }
+                                input name="text_sv" placeholder="text (svenska)";
+                                input name="text_en" placeholder="text (English)";
+                                button type="submit" { "Update" }
+                            }
+                        } }
+                    }
+                } }
+            }
+            form data-action="/admin/incidents" {
+                input name="name_en" placeholder="new incident: name" required;
+                input name="components" placeholder="components (ssbtek-skv,elt-fk)";
+                select name="impact" { @for s in ["minor", "major", "critical", "none"] { option value=(s) { (s) } } }
+                input name="text_en" placeholder="first update" required;
+                button type="submit" { "Open incident" }
+            }
+        }
         section #decisions {
             h2 { "Operator decisions" span #result {} }
             h2 { "Suspended callers" }

@@ -15,10 +15,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../../migrations/0002_leases_and_uploads.sql"),
     ),
     (3, include_str!("../../migrations/0003_decisions.sql")),
+    (4, include_str!("../../migrations/0004_status.sql")),
 ];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Why the schema could not be brought to [`SCHEMA_VERSION`].
 #[derive(Debug)]

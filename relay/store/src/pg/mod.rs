@@ -10,10 +10,13 @@
 //! - `state`: [`crate::SharedState`] on `suspensions`, `withdrawals`,
 //!   `maintenance`, `maintenance_windows`, `seen_tx`, `elt_rate`, `elt_attempts`,
 //!   `elt_mandates`, `elt_reports` (`migrations/0003_decisions.sql`).
+//! - `status`: [`crate::StatusBoard`] on `status_components`, `status_incidents`,
+//!   `status_incident_updates`, `status_announced` (`migrations/0004_status.sql`).
 
 mod mailbox;
 mod migrate;
 mod state;
+mod status;
 
 use std::path::PathBuf;
 use std::sync::Arc;
