@@ -417,3 +417,70 @@ async fn a_repeat_through_node_2_of_a_report_accepted_at_node_1_gets_the_same_re
     assert_eq!(tx(&again), tx(&first), "the original receipt");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_old_mandates_file_is_imported_once_and_a_corrupt_one_stops_the_start_naming_it() {
+    let mut stack = Stack::start_with(|o| o.without_prober()).await;
+    let admin = stack.demo().info.admin["url"].clone();
+    let pair = format!("vendor={ELT_VENDOR}&anordnare={ELT_ANORDNARE}");
+    let (status, _) = admin_post(&admin, &format!("/admin/elt/revoke-mandate?{pair}")).await;
+    assert_eq!(status, 200);
+
+    // The file grants the revoked pair and one more: the store's decision
+    // stays, the new pair is imported.
+    let file = stack.dir().join("old-mandates.json");
+    let other = "5566778899";
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"granted\": [[\"{ELT_VENDOR}\", \"{ELT_ANORDNARE}\"], [\"{ELT_VENDOR}\", \"{other}\"]], \"revoked\": []}}"
+        ),
+    )
+    .unwrap();
+    let config = stack.demo().info.relay.config.clone();
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        original.replacen(
+            "[elt]\n",
+            &format!("[elt]\nmandates_file = {:?}\n", file.display().to_string()),
+            1,
+        ),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        stack.kill_relay().await;
+        stack.restart_relay().await;
+        let admin = stack.demo().info.admin["url"].clone();
+        let listed = admin_json(&admin, "/admin/elt/mandates").await;
+        assert_eq!(
+            listed,
+            serde_json::json!([{"vendor": ELT_VENDOR, "anordnare": other, "source": "admin"}]),
+            "imported once; the revocation in the store stays"
+        );
+    }
+
+    // A damaged file is never an empty set: the relay does not start, and
+    // says which file.
+    std::fs::write(&file, "{\"granted\": [[\"5566770011\"").unwrap();
+    stack.kill_relay().await;
+    // (It prints its addresses before it loads the store, then exits.)
+    let _ = stack.demo.as_mut().unwrap().restart_relay().await;
+    let named = format!("elt.mandates_file {}", file.display());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stack.all_logs().contains(&named) {
+        assert!(
+            Instant::now() < deadline,
+            "no error naming the file: {}",
+            stack.all_logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let admin = stack.demo().info.admin["url"].clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{admin}/livez")).await.is_ok() {
+        assert!(Instant::now() < deadline, "the relay keeps running");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack.stop().await;
+}

@@ -164,6 +164,12 @@ impl Relay {
                 format!("{:?}", config.admin) == format!("{:?}", old.config.admin),
             ),
             ("tracing", config.tracing == old.config.tracing),
+            (
+                // Imported once at start (decisions::load).
+                "elt.mandates_file",
+                config.elt.as_ref().map(|e| &e.mandates_file)
+                    == old.config.elt.as_ref().map(|e| &e.mandates_file),
+            ),
         ] {
             if !same {
                 tracing::warn!(

@@ -1,7 +1,8 @@
 //! [`RedbState`]: the one-machine [`SharedState`], on its own redb file beside the
-//! mailbox. Operator decisions and duplicate records survive a restart; the ELT
-//! call rate and retry counts stay in memory as they always have (one node, and a
-//! restart forgetting a second's worth of rate is harmless).
+//! mailbox. Operator decisions, duplicate records, ELT mandates, accepted ELT
+//! reports and ELT retry counts survive a restart; the ELT call rate stays in
+//! memory (one node, and a restart forgetting a second's worth of rate is
+//! harmless).
 //!
 //! Tables:
 //!
@@ -14,6 +15,7 @@
 //! | `seen`         | (sender, tx.id)            | (first seen ms, expires ms)    |
 //! | `elt_mandates` | (vendor, anordnare)        | granted (`true`) or revoked    |
 //! | `elt_reports`  | report id                  | JSON `{sha256, receipt, accepted_ms}` |
+//! | `elt_attempts` | (vendor, key)              | attempt times (ms), 8 bytes each, little-endian |
 //!
 //! A record that cannot be read (bad JSON, an invalid organisation number, an
 //! unknown scope) is reported as [`Unreadable`] and skipped.
@@ -42,6 +44,20 @@ const WINDOWS: TableDefinition<u128, &[u8]> = TableDefinition::new("windows");
 const SEEN: TableDefinition<(&str, &str), (i64, i64)> = TableDefinition::new("seen");
 const MANDATES: TableDefinition<(&str, &str), bool> = TableDefinition::new("elt_mandates");
 const REPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("elt_reports");
+const ATTEMPTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("elt_attempts");
+
+/// Attempt times from their stored form (a damaged tail is ignored).
+fn times_of(bytes: &[u8]) -> Vec<i64> {
+    bytes
+        .chunks_exact(8)
+        .filter_map(|c| <[u8; 8]>::try_from(c).ok())
+        .map(i64::from_le_bytes)
+        .collect()
+}
+
+fn bytes_of(times: &[i64]) -> Vec<u8> {
+    times.iter().flat_map(|t| t.to_le_bytes()).collect()
+}
 
 const SWITCH: &str = "switch";
 
@@ -82,8 +98,6 @@ struct Inner {
     db: Database,
     /// vendor → (tokens, last refill).
     rate: Mutex<HashMap<String, (f64, Instant)>>,
-    /// (vendor, key) → attempt times.
-    attempts: Mutex<HashMap<(String, String), Vec<Instant>>>,
 }
 
 impl RedbState {
@@ -101,12 +115,12 @@ impl RedbState {
         txn.open_table(SEEN).map_err(file)?;
         txn.open_table(MANDATES).map_err(file)?;
         txn.open_table(REPORTS).map_err(file)?;
+        txn.open_table(ATTEMPTS).map_err(file)?;
         txn.commit().map_err(file)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 rate: Mutex::new(HashMap::new()),
-                attempts: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -422,38 +436,47 @@ impl SharedState for RedbState {
         keys: &[&str],
         limit: RetryLimit,
     ) -> Result<Result<u32, u32>> {
-        let now = Instant::now();
-        let mut seen = lock(&self.inner.attempts);
-        seen.retain(|_, times| {
-            times.retain(|t| now.saturating_duration_since(*t) < limit.window);
-            !times.is_empty()
-        });
-        let previous = keys
-            .iter()
-            .map(|k| {
-                seen.get(&(vendor.to_owned(), (*k).to_owned()))
-                    .map_or(0, Vec::len)
-            })
-            .max()
-            .unwrap_or(0);
-        let previous = u32::try_from(previous).unwrap_or(u32::MAX);
-        if previous > limit.max_retries {
-            return Ok(Err(previous - 1));
-        }
-        for k in keys {
-            seen.entry((vendor.to_owned(), (*k).to_owned()))
-                .or_default()
-                .push(now);
-        }
-        Ok(Ok(previous))
+        let vendor = vendor.to_owned();
+        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        self.run(move |db| {
+            let now = Utc::now().timestamp_millis();
+            let since =
+                now.saturating_sub(i64::try_from(limit.window.as_millis()).unwrap_or(i64::MAX));
+            let txn = db.begin_write().map_err(file)?;
+            let decision = {
+                let mut t = txn.open_table(ATTEMPTS).map_err(file)?;
+                let mut recent = Vec::with_capacity(keys.len());
+                for k in &keys {
+                    let times: Vec<i64> = t
+                        .get((vendor.as_str(), k.as_str()))
+                        .map_err(file)?
+                        .map(|v| times_of(v.value()))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|at| *at > since)
+                        .collect();
+                    recent.push(times);
+                }
+                let previous = recent.iter().map(Vec::len).max().unwrap_or(0);
+                let previous = u32::try_from(previous).unwrap_or(u32::MAX);
+                if previous > limit.max_retries {
+                    Err(previous - 1)
+                } else {
+                    for (k, mut times) in keys.iter().zip(recent) {
+                        times.push(now);
+                        t.insert((vendor.as_str(), k.as_str()), bytes_of(&times).as_slice())
+                            .map_err(file)?;
+                    }
+                    Ok(previous)
+                }
+            };
+            txn.commit().map_err(file)?;
+            Ok(decision)
+        })
+        .await
     }
 
     async fn sweep_state(&self, now: DateTime<Utc>, attempt_window: Duration) -> Result<u64> {
-        let cutoff = Instant::now().checked_sub(attempt_window);
-        lock(&self.inner.attempts).retain(|_, times| {
-            times.retain(|t| cutoff.is_none_or(|c| *t > c));
-            !times.is_empty()
-        });
         self.run(move |db| {
             let txn = db.begin_write().map_err(file)?;
             let mut removed = 0u64;
@@ -467,6 +490,30 @@ impl SharedState for RedbState {
                     keep
                 })
                 .map_err(file)?;
+            let cutoff = (now - TimeDelta::from_std(attempt_window).unwrap_or(TimeDelta::MAX))
+                .timestamp_millis();
+            {
+                let mut t = txn.open_table(ATTEMPTS).map_err(file)?;
+                let mut changed: Vec<((String, String), Vec<i64>)> = Vec::new();
+                for row in t.iter().map_err(file)? {
+                    let (k, v) = row.map_err(file)?;
+                    let times = times_of(v.value());
+                    let kept: Vec<i64> = times.iter().copied().filter(|at| *at > cutoff).collect();
+                    if kept.len() != times.len() {
+                        removed += (times.len() - kept.len()) as u64;
+                        let (a, b) = k.value();
+                        changed.push(((a.to_owned(), b.to_owned()), kept));
+                    }
+                }
+                for ((a, b), kept) in changed {
+                    if kept.is_empty() {
+                        t.remove((a.as_str(), b.as_str())).map_err(file)?;
+                    } else {
+                        t.insert((a.as_str(), b.as_str()), bytes_of(&kept).as_slice())
+                            .map_err(file)?;
+                    }
+                }
+            }
             txn.commit().map_err(file)?;
             Ok(removed)
         })

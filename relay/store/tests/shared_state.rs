@@ -25,6 +25,7 @@ on_both_engines!(
     an_elt_mandate_decided_through_one_node_holds_at_the_other,
     importing_mandates_twice_changes_nothing_and_never_overrides_a_decision,
     an_accepted_elt_report_is_kept_once_for_every_node_and_the_oldest_are_forgotten,
+    elt_attempts_older_than_the_window_are_swept,
 );
 
 fn org(s: &str) -> Organisationsnummer {
@@ -497,5 +498,33 @@ async fn unreadable_decision_rows_are_reported_and_skipped() {
         c.a().suspensions().await.unwrap(),
         vec![(sundsvall, Scope::All)]
     );
+    c.finish().await;
+}
+
+async fn elt_attempts_older_than_the_window_are_swept(c: Cluster) {
+    let b = c.node().await;
+    let day = Duration::from_secs(24 * 3600);
+    let limit = RetryLimit {
+        max_retries: 5,
+        window: day,
+    };
+    for n in 0..3 {
+        assert_eq!(
+            c.a()
+                .record_elt_attempt("vendor", &["report", "digest"], limit)
+                .await
+                .unwrap(),
+            Ok(n)
+        );
+    }
+    // Nothing is old enough yet.
+    assert_eq!(b.sweep_state(chrono::Utc::now(), day).await.unwrap(), 0);
+    let far = chrono::Utc::now() + TimeDelta::days(2);
+    assert_eq!(
+        b.sweep_state(far, day).await.unwrap(),
+        6,
+        "3 attempts x 2 keys"
+    );
+    assert_eq!(b.sweep_state(far, day).await.unwrap(), 0);
     c.finish().await;
 }
