@@ -248,11 +248,9 @@ impl Relay {
             mailbox,
             audit,
             elt_limiters: match &decisions {
-                Some(store @ relay_store::Store::Postgres(_)) => {
-                    products::elt::Limiters::with_store(products::elt::shared::SharedStore::new(
-                        store.clone(),
-                    ))
-                }
+                Some(store) if store.is_shared() => products::elt::Limiters::with_store(
+                    products::elt::shared::SharedStore::new(store.clone()),
+                ),
                 _ => products::elt::Limiters::new(),
             },
             in_flight,
