@@ -77,6 +77,9 @@ pub struct Metrics {
     pub disturbance: Gauge,
     /// Prober runs by result (`ok`, `failed`).
     pub probes: Family<Reason, Counter>,
+    /// Audit records lost to a disk error (each one also refused its answer
+    /// under `[audit] on_failure = "refuse"`).
+    pub audit_write_errors: Counter,
     registry: Registry,
 }
 
@@ -188,6 +191,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Runs of the built-in availability prober by result",
         probes.clone(),
     );
+    let audit_write_errors = Counter::default();
+    registry.register(
+        "audit_write_errors",
+        "Audit records that could not be written and fsynced (disk full, read-only or failing); with on_failure = refuse their requests were refused",
+        audit_write_errors.clone(),
+    );
     registry.register("build_info", "Relay version", build);
     Metrics {
         requests,
@@ -207,6 +216,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         elt_refusals,
         disturbance,
         probes,
+        audit_write_errors,
         registry,
     }
 });

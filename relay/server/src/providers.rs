@@ -325,7 +325,7 @@ impl ProviderPool {
         let tls = &config.provider_tls;
         let mut providers = BTreeMap::new();
         for p in &config.providers {
-            let ca = Certificate::from_pem(read(&p.id, &tls.ca)?);
+            let ca = Certificate::from_pem(read(&p.id, p.ca.as_ref().unwrap_or(&tls.ca))?);
             let identity = Identity::from_pem(read(&p.id, &tls.cert)?, read(&p.id, &tls.key)?);
             let mut replicas = Vec::new();
             for url in p.urls() {
