@@ -279,7 +279,7 @@ async fn a_personnummer_typed_into_free_text_reaches_the_trail_only_as_its_pseud
             Ingivare::new(
                 relay_ident::Organisationsnummer::parse("2120002411").unwrap(),
                 "Sundsvalls kommun",
-                &format!("hl för {written}"),
+                format!("hl för {written}").as_str(),
             ),
             &format!("ARENDE {written}"),
             Period::new(today - chrono::Months::new(1), today).unwrap(),

@@ -64,7 +64,9 @@ pub fn router(relay: Arc<Relay>) -> Router {
 /// of the listener's names ([`crate::config::Admin::allows_host`]: loopback,
 /// the listen address, `[admin] allowed_hosts`). Kept apart from every other
 /// admin check: it is the defence against DNS rebinding, where a page's own
-/// name is made to point at a tunnelled admin port.
+/// name is made to point at a tunnelled admin port. `/livez` and `/readyz`
+/// (a word of health, no data, no action) answer whatever the `Host`, so a
+/// load balancer's or Kubernetes' probe by IP needs no configuration.
 async fn named_host_only(
     State(relay): State<Arc<Relay>>,
     req: axum::extract::Request,
@@ -80,12 +82,14 @@ async fn named_host_only(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         });
-    let allowed = match (&relay.live().config.admin, host) {
-        (Some(admin), Some(host)) => admin.allows_host(&host),
-        // No [admin] section: nothing serves this router but tests; no Host: refused.
-        (None, Some(_)) => true,
-        (_, None) => false,
-    };
+    let probe = matches!(req.uri().path(), "/livez" | "/readyz");
+    let allowed = probe
+        || match (&relay.live().config.admin, host) {
+            (Some(admin), Some(host)) => admin.allows_host(&host),
+            // No [admin] section: nothing serves this router but tests; no Host: refused.
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
     if !allowed {
         METRICS
             .rejections
