@@ -207,8 +207,8 @@ impl Relay {
                 );
             }
         }
-        let providers = ProviderPool::new(&config)?;
         let (front_tls, admin_tls) = tls_setups(&config)?;
+        let providers = ProviderPool::new(&config)?;
         if let Some(serving) = self.serving_tls.get() {
             serving.front.replace(front_tls);
             if let (Some(now), Some(new)) = (&serving.admin, admin_tls) {
