@@ -325,3 +325,103 @@ async fn a_personnummer_typed_into_free_text_reaches_the_trail_only_as_its_pseud
     }
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pseudonym_key_rotates_online_and_who_asked_finds_a_person_under_every_key() {
+    use relay_ssbtek::{Ingivare, Period, QuestionBuilder};
+    let stack = Stack::start().await;
+    let relay = relay_server::demo::default_bin_dir()
+        .unwrap()
+        .join("shs-relay");
+    let config = stack.demo().info.relay.config.clone();
+    let admin = stack.demo().info.admin["url"].clone();
+    let today = chrono::Local::now().date_naive();
+    let ask_in = |case: &'static str| {
+        QuestionBuilder::new(
+            relay_ident::Personnummer::parse("19121212-1212").unwrap(),
+            Ingivare::new(
+                relay_ident::Organisationsnummer::parse("2120002411").unwrap(),
+                "Sundsvalls kommun",
+                "hl-anna",
+            ),
+            case,
+            Period::new(today - chrono::Months::new(1), today).unwrap(),
+        )
+        .include(Slot::Tns)
+        .build()
+        .unwrap()
+        .to_xml(true)
+        .to_vec()
+    };
+    let last_key_id = || {
+        let text = std::fs::read_to_string(audit_file(&stack)).unwrap();
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| l.contains("\"kind\":\"request\""))
+            .unwrap()
+            .to_owned();
+        let v: serde_json::Value = serde_json::from_str(&last).unwrap();
+        v["key_id"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        ask(&stack, "2120002411", &[ask_in("CASE-BEFORE")])
+            .await
+            .status,
+        200
+    );
+    let before = last_key_id();
+
+    let out = std::process::Command::new(&relay)
+        .args(["audit", "rotate-key", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(&before), "{said}");
+    let r = reqwest::Client::new()
+        .post(format!("{admin}/admin/reload"))
+        .header("X-SHS-Admin", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        ask(&stack, "2120002411", &[ask_in("CASE-AFTER")])
+            .await
+            .status,
+        200
+    );
+    let after = last_key_id();
+    assert_ne!(before, after, "new records carry the new key's id");
+    assert!(said.contains(&after), "{said}");
+
+    // Who asked about Tolvan: both requests, each found under its own key.
+    let out = std::process::Command::new(&relay)
+        .args([
+            "audit",
+            "who-asked",
+            "--person",
+            "19121212-1212",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("CASE-BEFORE") && text.contains("CASE-AFTER"),
+        "{text}"
+    );
+    stack.stop().await;
+}

@@ -76,7 +76,7 @@ pub use cli::{run_sla_report, run_sla_report_at, run_who_asked};
 pub use disturbance::{DisturbanceConfig, DisturbanceTracker, Ongoing, Transition};
 pub use error::{AuditError, Result};
 pub use files::{audit_files, expand_paths};
-pub use pseudonym::{Pseudonym, PseudonymKey};
+pub use pseudonym::{CurrentKey, Pseudonym, PseudonymKey, retired_key_files, rotate_key};
 pub use record::{
     AdminRecord, Answer, AuditRecord, Channel, DeletionRecord, FailedBy, FetchRecord, FetchResult,
     IncidentRecord, OutageKind, OutageRecord, Outcome, ProbeRecord, ProbeResult, ProviderCall,

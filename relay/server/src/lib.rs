@@ -100,7 +100,7 @@ pub struct Relay {
     /// The mailbox for asynchronous SHS, when configured.
     pub mailbox: Option<Arc<relay_store::Store>>,
     /// The audit trail and its pseudonym key, when configured.
-    pub audit: Option<(relay_audit::AuditLog, relay_audit::PseudonymKey)>,
+    pub audit: Option<(relay_audit::AuditLog, relay_audit::CurrentKey)>,
     /// ELT's per-vendor rate limiter and retry tracker.
     pub elt_limiters: products::elt::Limiters,
     /// The in-flight limit, shared fairly between organisations.
@@ -209,15 +209,37 @@ impl Relay {
         }
         let (front_tls, admin_tls) = tls_setups(&config)?;
         let providers = ProviderPool::new(&config)?;
+        let rotated_key = self.reread_audit_key(&config)?;
         if let Some(serving) = self.serving_tls.get() {
             serving.front.replace(front_tls);
             if let (Some(now), Some(new)) = (&serving.admin, admin_tls) {
                 now.replace(new);
             }
         }
+        if let (Some((_, current)), Some(key)) = (&self.audit, rotated_key) {
+            tracing::info!(
+                key_id = key.id(),
+                "audit pseudonym key rotated: new records use the new key"
+            );
+            current.replace(key);
+        }
         self.live.store(Arc::new(Live { config, providers }));
         tracing::info!("configuration reloaded");
         Ok(())
+    }
+
+    /// The audit pseudonym key at `[audit] key_file` when it is another key
+    /// than the one in use (`shs-relay audit rotate-key` replaced it).
+    fn reread_audit_key(
+        &self,
+        config: &Config,
+    ) -> anyhow::Result<Option<relay_audit::PseudonymKey>> {
+        let (Some((_, current)), Some(a)) = (&self.audit, &config.audit) else {
+            return Ok(None);
+        };
+        let key = relay_audit::PseudonymKey::load(&a.key_file)
+            .with_context(|| format!("audit.key_file: {}", a.key_file.display()))?;
+        Ok((key.id() != current.load().id()).then_some(key))
     }
 
     pub async fn new(config: Config) -> anyhow::Result<Self> {
@@ -281,7 +303,7 @@ impl Relay {
                 let (log, task) = relay_audit::AuditLog::open(cfg)
                     .with_context(|| format!("audit.dir: {}", a.dir.display()))?;
                 task.spawn();
-                Some((log, key))
+                Some((log, relay_audit::CurrentKey::new(key)))
             }
             None => None,
         };

@@ -278,7 +278,7 @@ pub async fn audit(
         result,
         by,
     }
-    .with_persons(key, &persons);
+    .with_persons(&key.load(), &persons);
     if answered {
         return crate::outcomes::answered(relay, record).await;
     }

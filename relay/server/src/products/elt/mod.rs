@@ -838,7 +838,7 @@ async fn audit(
         },
         by: result.as_ref().err().map(|r| r.by().audit()),
     }
-    .with_persons(key, persons);
+    .with_persons(&key.load(), persons);
     if result.is_ok() {
         return crate::outcomes::answered(relay, record).await;
     }
