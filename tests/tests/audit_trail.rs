@@ -61,7 +61,7 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 fn audit_file(stack: &Stack) -> PathBuf {
-    PathBuf::from(stack.demo().info.audit["file"].clone())
+    stack.demo().info.audit["file"].clone()
 }
 
 /// The tx ids of the `answered` request records in every file of the trail.

@@ -110,7 +110,7 @@ async fn certificates_renewed_under_load_fail_no_request_and_new_handshakes_get_
                 let mut http = https_client(&ca, Some((&client.0, &client.1)));
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
-                    if n % 4 == 0 {
+                    if n.is_multiple_of(4) {
                         http = https_client(&ca, Some((&client.0, &client.1)));
                     }
                     let spec = LabelSpec::synch_request(
