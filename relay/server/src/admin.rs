@@ -86,9 +86,10 @@ async fn named_host_only(
     let allowed = probe
         || match (&relay.live().config.admin, host) {
             (Some(admin), Some(host)) => admin.allows_host(&host),
-            // No [admin] section: nothing serves this router but tests; no Host: refused.
-            (None, Some(_)) => true,
-            (_, None) => false,
+            // No [admin] section: nothing serves this router but tests. No Host
+            // at all (HTTP/1.0, in-process callers): a browser always sends
+            // one, so a rebinding page cannot be among them.
+            (None, _) | (_, None) => true,
         };
     if !allowed {
         METRICS
