@@ -12,7 +12,10 @@
 //! - deadlines: work is cancelled when the caller's gRPC deadline passes and a
 //!   backend that overruns yields `DEADLINE_EXCEEDED`, never a late answer;
 //! - a concurrency limit (a short wait for a slot inside the call's deadline,
-//!   then `RESOURCE_EXHAUSTED`), graceful shutdown on SIGTERM/Ctrl-C, JSON
+//!   then `RESOURCE_EXHAUSTED`), graceful shutdown on SIGTERM/Ctrl-C,
+//!   certificate renewal without a restart (SIGHUP reads `[tls] cert`, `key`
+//!   and `client_ca` again: new handshakes use them, open connections finish
+//!   on the old ones, an invalid file is refused and logged), JSON
 //!   logs without personal data, Prometheus
 //!   metrics on an optional admin listener;
 //! - configuration from one TOML file ([`AdapterConfig`]) plus flags/env, and
@@ -49,8 +52,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, Server};
 
 pub use config::{AdapterConfig, BaseService, ConfigError, ConfigErrors, FileCheck};
 pub use shs_proto::v1 as proto;
@@ -419,13 +421,9 @@ pub async fn serve_with_listener<B: Backend>(
 ) -> anyhow::Result<()> {
     relay_pki::tls::install_crypto_provider();
     let backend = Arc::new(backend);
-    let tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(
-            std::fs::read(&cfg.tls.cert)?,
-            std::fs::read(&cfg.tls.key)?,
-        ))
-        .client_ca_root(Certificate::from_pem(std::fs::read(&cfg.tls.client_ca)?))
-        .client_auth_optional(false);
+    let tls = Arc::new(arc_swap::ArcSwap::from_pointee(server_tls(&cfg.tls)?));
+    #[cfg(unix)]
+    let reload_task = tokio::spawn(reload_tls_on_sighup(cfg.tls.clone(), tls.clone()));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let health_task = tokio::spawn(service::watch_health(
         backend.clone(),
@@ -436,18 +434,11 @@ pub async fn serve_with_listener<B: Backend>(
     let grace = Duration::from_millis(cfg.shutdown_grace_ms);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = Server::builder()
-        .tls_config(tls)?
         .add_service(health_service)
         .add_service(proto::provider_server::ProviderServer::new(svc))
-        .serve_with_incoming_shutdown(
-            // TCP_NODELAY on every accepted connection: without it a reply
-            // written as several small HTTP/2 frames waits for the relay's
-            // delayed ACK (Nagle), about 40 ms per call.
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                let _ = stop_rx.await;
-            },
-        );
+        .serve_with_incoming_shutdown(tls_incoming(listener, tls), async move {
+            let _ = stop_rx.await;
+        });
     tokio::pin!(server);
     let mut shutdown = Box::pin(shutdown);
     let result = tokio::select! {
@@ -465,5 +456,89 @@ pub async fn serve_with_listener<B: Backend>(
         }
     };
     health_task.abort();
+    #[cfg(unix)]
+    reload_task.abort();
     result
+}
+
+/// The adapter's server TLS set-up from `[tls]`: its certificate and key, and
+/// the client CA every caller must chain to (client certificates required).
+fn server_tls(tls: &config::ServerTls) -> anyhow::Result<rustls::ServerConfig> {
+    relay_pki::tls::server_config(&tls.cert, &tls.key, Some(&tls.client_ca), &[b"h2"])
+        .map_err(|e| anyhow::anyhow!("tls (cert, key, client_ca): {e}"))
+}
+
+/// Reads `[tls]`'s files again on every SIGHUP: new handshakes use them, open
+/// connections keep the set-up they began with; an invalid file is refused
+/// (logged with the reason naming it) and the old set-up stays.
+#[cfg(unix)]
+async fn reload_tls_on_sighup(
+    files: config::ServerTls,
+    tls: Arc<arc_swap::ArcSwap<rustls::ServerConfig>>,
+) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match server_tls(&files) {
+            Ok(new) => {
+                tls.store(Arc::new(new));
+                tracing::info!("TLS certificate, key and client CA reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "TLS reload refused; the old certificate stays")
+            }
+        }
+    }
+}
+
+/// Accepted connections after their TLS handshake, each with the set-up in
+/// force when it was accepted. Handshakes run concurrently (at most 256 at
+/// once, 10 s each), so a slow client holds up no other.
+fn tls_incoming(
+    listener: TcpListener,
+    tls: Arc<arc_swap::ArcSwap<rustls::ServerConfig>>,
+) -> impl futures::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>>
++ Send
++ 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(256));
+    tokio::spawn(async move {
+        loop {
+            let (tcp, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = tx.closed() => break,
+            };
+            // TCP_NODELAY on every accepted connection: without it a reply
+            // written as several small HTTP/2 frames waits for the relay's
+            // delayed ACK (Nagle), about 40 ms per call.
+            let _ = tcp.set_nodelay(true);
+            let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                break;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.load_full());
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = tx.send(stream).await;
+                    }
+                    Ok(Err(e)) => tracing::info!(%remote, error = %e, "TLS handshake refused"),
+                    Err(_) => tracing::info!(%remote, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|s| (Ok(s), rx)) },
+    )
 }

@@ -38,6 +38,10 @@ pub enum AuditError {
     /// record was not written (and was counted and logged).
     #[error("the audit writer's queue stayed full for {0:?}; record dropped")]
     Dropped(std::time::Duration),
+    /// The record reached the writer but could not be written and fsynced
+    /// (a disk error; the text names the directory and the system's reason).
+    #[error("the audit trail could not be written: {0}")]
+    NotWritten(String),
     #[error("no audit files found in {0}")]
     NoFiles(PathBuf),
 }

@@ -41,10 +41,13 @@
 //! Held by the operator's **security officer**, kept apart from the people who
 //! read audit files: a log reader with the key could test guessed numbers. The
 //! relay needs it to write records; `who-asked` needs it to answer. **Rotation**:
-//! create a new key file and point the relay at it; from then on new records get
-//! new pseudonyms (and the new key id). Keep every old key for as long as its
-//! period's audit files are kept: `who-asked` takes several key files and matches
-//! each record under the key it was written with. See `docs/audit.md`.
+//! [`rotate_key`] (`shs-relay audit rotate-key`) keeps the current key beside the
+//! key file as a retired key and writes a new one; the relay takes it at its next
+//! reload ([`CurrentKey`]) and new records get new pseudonyms and the new key id
+//! (the key version). Keep every old key for as long as its period's audit files
+//! are kept: `who-asked` takes several key files ([`retired_key_files`] finds the
+//! retired ones) and matches each record under the key it was written with. See
+//! `docs/audit.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> relay_audit::Result<()> {
@@ -76,7 +79,7 @@ pub use cli::{run_sla_report, run_sla_report_at, run_who_asked};
 pub use disturbance::{DisturbanceConfig, DisturbanceTracker, Ongoing, Transition};
 pub use error::{AuditError, Result};
 pub use files::{audit_files, expand_paths};
-pub use pseudonym::{Pseudonym, PseudonymKey};
+pub use pseudonym::{CurrentKey, Pseudonym, PseudonymKey, retired_key_files, rotate_key};
 pub use record::{
     AdminRecord, Answer, AuditRecord, Channel, DeletionRecord, FailedBy, FetchRecord, FetchResult,
     IncidentRecord, OutageKind, OutageRecord, Outcome, ProbeRecord, ProbeResult, ProviderCall,

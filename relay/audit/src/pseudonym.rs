@@ -130,6 +130,106 @@ pub fn load_keys(paths: &[PathBuf]) -> Result<Vec<PseudonymKey>> {
     paths.iter().map(|p| PseudonymKey::load(p)).collect()
 }
 
+/// The key new records are made with, replaceable while the relay runs (a key
+/// rotation takes effect at the next reload; records in flight finish with the
+/// key they began with).
+#[derive(Debug, Clone)]
+pub struct CurrentKey(std::sync::Arc<arc_swap::ArcSwap<PseudonymKey>>);
+
+impl CurrentKey {
+    pub fn new(key: PseudonymKey) -> Self {
+        Self(std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(key)))
+    }
+
+    /// The key in force now.
+    pub fn load(&self) -> std::sync::Arc<PseudonymKey> {
+        self.0.load_full()
+    }
+
+    /// New records use `key` from now on.
+    pub fn replace(&self, key: PseudonymKey) {
+        self.0.store(std::sync::Arc::new(key));
+    }
+}
+
+/// Rotates the key in `key_file`: the current key is kept beside it as a
+/// **retired key**, `<key_file>.<key id>` (mode 0600; `who-asked` reads it for
+/// the records made with it), and a new random key replaces it atomically
+/// (written to a temporary file, fsynced, renamed, directory fsynced). Returns
+/// (the retired key, where it was kept, the new key). The relay starts using
+/// the new key at its next reload.
+pub fn rotate_key(key_file: &Path) -> Result<(PseudonymKey, PathBuf, PseudonymKey)> {
+    let old = PseudonymKey::load(key_file)?;
+    let raw = Zeroizing::new(std::fs::read(key_file).map_err(AuditError::io(key_file))?);
+    let name = key_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "pseudonym.key".to_owned());
+    let retired = key_file.with_file_name(format!("{name}.{}", old.id()));
+    write_new(&retired, &raw)?;
+    let fresh = key_file.with_file_name(format!("{name}.new"));
+    let _ = std::fs::remove_file(&fresh);
+    let new = PseudonymKey::create(&fresh)?;
+    std::fs::rename(&fresh, key_file).map_err(AuditError::io(key_file))?;
+    if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(AuditError::io(dir))?;
+    }
+    Ok((old, retired, new))
+}
+
+/// The retired keys kept beside `key_file` by [`rotate_key`]
+/// (`<key_file>.<16 hex digits>`), in name order.
+pub fn retired_key_files(key_file: &Path) -> Vec<PathBuf> {
+    let Some(name) = key_file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+    else {
+        return Vec::new();
+    };
+    let dir = match key_file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!("{name}.");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix(&prefix)
+                .is_some_and(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            AuditError::KeyExists {
+                path: path.to_owned(),
+            }
+        } else {
+            AuditError::io(path)(e)
+        }
+    })?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(AuditError::io(path))
+}
+
 fn decode_key(raw: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let text = std::str::from_utf8(raw).ok().map(str::trim);
     if let Some(t) = text.filter(|t| t.len() == 2 * KEY_LEN) {
@@ -234,6 +334,27 @@ mod tests {
             PseudonymKey::load(&bad),
             Err(AuditError::KeyFormat { .. })
         ));
+    }
+
+    #[test]
+    fn a_rotated_key_is_kept_as_a_retired_key_and_a_new_one_takes_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pseudonym.key");
+        let first = PseudonymKey::create(&path).unwrap();
+        let (old, retired, new) = rotate_key(&path).unwrap();
+        assert_eq!(old.id(), first.id());
+        assert_eq!(
+            retired,
+            dir.path().join(format!("pseudonym.key.{}", first.id()))
+        );
+        assert_eq!(PseudonymKey::load(&retired).unwrap().id(), first.id());
+        assert_eq!(PseudonymKey::load(&path).unwrap().id(), new.id());
+        assert_ne!(new.id(), first.id());
+        let (_, second, _) = rotate_key(&path).unwrap();
+        let mut want = vec![retired, second];
+        want.sort();
+        assert_eq!(retired_key_files(&path), want);
+        assert!(!dir.path().join("pseudonym.key.new").exists());
     }
 
     #[test]

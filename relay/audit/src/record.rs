@@ -159,10 +159,33 @@ pub enum FailedBy {
 impl RequestRecord {
     /// Sets `persons` (pseudonymised with `key`), `persons_count` and `key_id`.
     /// The only way the relay should fill in who a request was about.
+    ///
+    /// It also pseudonymises the free text the caller wrote (case worker, case
+    /// id, purpose, correlation id): a personnummer or samordningsnummer typed
+    /// there, in any written shape, becomes `pseudonym:` and its pseudonym
+    /// under `key` (see [`relay_ident::replace_personnummer`]), so the trail
+    /// never holds one in clear.
     pub fn with_persons(mut self, key: &PseudonymKey, persons: &[Personnummer]) -> Self {
         self.persons = persons.iter().map(|p| key.pseudonymise(p)).collect();
         self.persons_count = u32::try_from(persons.len()).unwrap_or(u32::MAX);
         self.key_id = key.id().to_owned();
+        let scrub = |text: &mut String| {
+            let clean = match relay_ident::replace_personnummer(text, |p| {
+                format!("pseudonym:{}", key.pseudonym(p))
+            }) {
+                std::borrow::Cow::Owned(clean) => Some(clean),
+                std::borrow::Cow::Borrowed(_) => None,
+            };
+            if let Some(clean) = clean {
+                *text = clean;
+            }
+        };
+        scrub(&mut self.case_worker);
+        scrub(&mut self.case_id);
+        scrub(&mut self.purpose);
+        if let Some(corr) = self.corr_id.as_mut() {
+            scrub(corr);
+        }
         self
     }
 

@@ -11,6 +11,17 @@
 //!   [`Fsync::Batch`] writes whatever is queued (up to `max_records`) and then
 //!   fsyncs once (group commit). No record ever waits for a timer: a batch is
 //!   only what had already queued up while the previous fsync ran.
+//! - Written means fsynced: [`AuditLog::record_durable`] returns only when its
+//!   record's batch has been written and fsynced, or with
+//!   [`AuditError::NotWritten`] when it could not be. This is how the relay
+//!   holds an answer back until its record is on disk (`[audit] on_failure =
+//!   "refuse"`); concurrent requests share one fsync. [`AuditLog::record`]
+//!   only queues (for records nothing waits on).
+//! - Health: after a write or fsync error the trail is *not writable*
+//!   ([`AuditLog::is_writable`]) until a batch is written and fsynced again, or
+//!   [`AuditLog::check`] (re)opens the file and fsyncs it. The writer never gives
+//!   up: a file that cannot be opened (a read-only directory, a full disk) is
+//!   tried again at every record and every check.
 //! - Back-pressure: the queue is bounded. When it is full, `record` waits up to
 //!   `max_wait`; if it is still full the record is dropped, counted in
 //!   [`AuditStats::dropped`], logged as an error, and `record` returns
@@ -31,7 +42,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -67,6 +78,9 @@ pub struct AuditConfig {
     pub max_wait: Duration,
     /// Closed files older than this many months are deleted; 0 keeps every file.
     pub retention_months: u32,
+    /// Called once for every record lost to a disk error (the relay counts
+    /// them in a metric).
+    pub on_write_error: Option<fn()>,
 }
 
 /// The default retention: 13 months. The yearly figures of the service-level
@@ -90,6 +104,7 @@ impl AuditConfig {
             queue_capacity: 4096,
             max_wait: Duration::from_secs(2),
             retention_months: DEFAULT_RETENTION_MONTHS,
+            on_write_error: None,
         }
     }
 }
@@ -116,6 +131,8 @@ struct Counters {
     write_errors: AtomicU64,
     rotations: AtomicU64,
     deleted_files: AtomicU64,
+    /// Set by a write or fsync error, cleared by the next good batch or check.
+    failing: AtomicBool,
 }
 
 impl Counters {
@@ -130,9 +147,15 @@ impl Counters {
     }
 }
 
+/// What a durable record's writer answers: written and fsynced, or why not.
+type Ack = oneshot::Sender<std::result::Result<(), String>>;
+
 enum Msg {
-    Line(Vec<u8>),
+    /// One record; with an [`Ack`] when the caller waits for the fsync.
+    Line(Vec<u8>, Option<Ack>),
     Flush(oneshot::Sender<()>),
+    /// (Re)open the file if needed and fsync it; answers whether that worked.
+    Check(oneshot::Sender<bool>),
 }
 
 /// The handle request tasks write through. Cheap to clone; the writer stops
@@ -147,8 +170,9 @@ pub struct AuditLog {
 impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::Line(_) => "Line",
+            Self::Line(..) => "Line",
             Self::Flush(_) => "Flush",
+            Self::Check(_) => "Check",
         })
     }
 }
@@ -157,13 +181,27 @@ impl AuditLog {
     /// Opens (or creates) the audit directory and file and returns the handle and
     /// the writer task, which the caller starts with [`AuditTask::spawn`] (or runs
     /// on a thread of its own with [`AuditTask::run`]).
+    ///
+    /// A directory or file that cannot be written does not fail the open: the
+    /// log starts *not writable* ([`AuditLog::is_writable`]), the reason is
+    /// logged, and the writer tries again at every record and check, so a relay
+    /// can start, say why it refuses, and recover without a restart.
     pub fn open(config: AuditConfig) -> Result<(AuditLog, AuditTask)> {
         let now = Utc::now();
-        let mut segment = Segment::open(&config, now)?;
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
-        let deleted = apply_retention(&mut segment, &config, now);
-        counters.deleted_files.fetch_add(deleted, Ordering::Relaxed);
+        let segment = match Segment::open(&config, now) {
+            Ok(mut segment) => {
+                let deleted = apply_retention(&mut segment, &config, now);
+                counters.deleted_files.fetch_add(deleted, Ordering::Relaxed);
+                Some(segment)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the audit trail cannot be written");
+                counters.failing.store(true, Ordering::Relaxed);
+                None
+            }
+        };
         let max_batch = match config.fsync {
             Fsync::EveryRecord => 1,
             Fsync::Batch { max_records } => max_records.max(1),
@@ -175,7 +213,7 @@ impl AuditLog {
         };
         let task = AuditTask {
             rx,
-            segment: Some(segment),
+            segment,
             config,
             counters,
             max_batch,
@@ -186,9 +224,46 @@ impl AuditLog {
     /// Queues one record. Waits up to `max_wait` when the queue is full; past
     /// that the record is dropped, counted and logged, and the error says so.
     pub async fn record(&self, record: impl Into<AuditRecord>) -> Result<()> {
-        let mut line = serde_json::to_vec(&record.into())?;
+        self.send(record.into(), None).await
+    }
+
+    /// Writes one record and returns when it is on disk (written and fsynced
+    /// with whatever else was queued at the same time: group commit), or with
+    /// the reason it is not ([`AuditError::NotWritten`], or the queue errors of
+    /// [`AuditLog::record`]).
+    pub async fn record_durable(&self, record: impl Into<AuditRecord>) -> Result<()> {
+        let (ack, written) = oneshot::channel();
+        self.send(record.into(), Some(ack)).await?;
+        match written.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(AuditError::NotWritten(reason)),
+            Err(_) => Err(AuditError::Closed),
+        }
+    }
+
+    /// Whether the last write (or check) succeeded.
+    pub fn is_writable(&self) -> bool {
+        !self.counters.failing.load(Ordering::Relaxed)
+    }
+
+    /// Asks the writer to (re)open the file if it has none and fsync it; true
+    /// when that worked (the log is then writable again).
+    pub async fn check(&self) -> bool {
+        let (done, answer) = oneshot::channel();
+        if self.tx.send(Msg::Check(done)).await.is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+
+    async fn send(&self, record: AuditRecord, ack: Option<Ack>) -> Result<()> {
+        let mut line = serde_json::to_vec(&record)?;
         line.push(b'\n');
-        match self.tx.send_timeout(Msg::Line(line), self.max_wait).await {
+        match self
+            .tx
+            .send_timeout(Msg::Line(line, ack), self.max_wait)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                 let total = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -244,48 +319,67 @@ impl AuditTask {
 
     /// Runs the writer on the current thread (blocking) until the log is closed.
     pub fn run(mut self) -> AuditStats {
-        let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+        let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+        let mut checks: Vec<oneshot::Sender<bool>> = Vec::new();
         while let Some(first) = self.rx.blocking_recv() {
-            let mut lines = 0usize;
+            let mut batch = Batch::default();
             let mut next = Some(first);
             while let Some(msg) = next.take() {
                 match msg {
-                    Msg::Line(line) => {
-                        self.write(&line);
-                        lines += 1;
-                    }
-                    Msg::Flush(done) => waiting.push(done),
+                    Msg::Line(line, ack) => self.write(&line, ack, &mut batch),
+                    Msg::Flush(done) => flushes.push(done),
+                    Msg::Check(done) => checks.push(done),
                 }
-                if lines < self.max_batch {
+                if batch.lines < self.max_batch {
                     next = self.rx.try_recv().ok();
                 }
             }
-            self.sync();
-            for done in waiting.drain(..) {
+            if !checks.is_empty() && self.segment.is_none() {
+                self.reopen(&mut batch);
+            }
+            self.sync(&mut batch);
+            let ok = batch.finish(&self.counters) && self.segment.is_some();
+            if !checks.is_empty() {
+                self.counters.failing.store(!ok, Ordering::Relaxed);
+            }
+            for done in checks.drain(..) {
+                let _ = done.send(ok);
+            }
+            for done in flushes.drain(..) {
                 let _ = done.send(());
             }
         }
-        self.sync();
+        let mut batch = Batch::default();
+        self.sync(&mut batch);
+        batch.finish(&self.counters);
         self.counters.snapshot()
     }
 
-    fn write(&mut self, line: &[u8]) {
+    fn reopen(&mut self, batch: &mut Batch) {
+        match Segment::open(&self.config, Utc::now()) {
+            Ok(s) => self.segment = Some(s),
+            Err(e) => batch.error = Some(e.to_string()),
+        }
+    }
+
+    fn write(&mut self, line: &[u8], ack: Option<Ack>, batch: &mut Batch) {
+        batch.lines += 1;
         let now = Utc::now();
         if self.segment.is_none() {
-            match Segment::open(&self.config, now) {
-                Ok(s) => self.segment = Some(s),
-                Err(e) => {
-                    self.lost(&e.to_string());
-                    return;
-                }
-            }
+            self.reopen(batch);
         }
         let Some(segment) = self.segment.as_mut() else {
+            let reason = batch.error.clone().unwrap_or_default();
+            self.lost(&reason, 1);
+            if let Some(ack) = ack {
+                let _ = ack.send(Err(reason));
+            }
             return;
         };
         match segment.write(line, now) {
             Ok(rotated) => {
                 self.counters.written.fetch_add(1, Ordering::Relaxed);
+                batch.unsynced.push(ack);
                 if rotated {
                     self.counters.rotations.fetch_add(1, Ordering::Relaxed);
                     let deleted = apply_retention(segment, &self.config, now);
@@ -296,15 +390,33 @@ impl AuditTask {
             }
             Err(e) => {
                 // Reopen on the next record: the file may have been moved or the
-                // disk may have room again.
+                // disk may have room again. What went to the dropped file since
+                // its last fsync is not known to be on disk: failed too.
                 self.segment = None;
-                self.lost(&e.to_string());
+                let reason = format!("{}: {e}", self.config.dir.display());
+                self.lost(&reason, 1);
+                batch.fail_unsynced(&reason);
+                if let Some(ack) = ack {
+                    let _ = ack.send(Err(reason.clone()));
+                }
+                batch.error = Some(reason);
             }
         }
     }
 
-    fn lost(&self, error: &str) {
-        let total = self.counters.write_errors.fetch_add(1, Ordering::Relaxed) + 1;
+    fn lost(&self, error: &str, records: u64) {
+        // Before any caller hears of it: whoever is refused sees the trail failing.
+        self.counters.failing.store(true, Ordering::Relaxed);
+        let total = self
+            .counters
+            .write_errors
+            .fetch_add(records, Ordering::Relaxed)
+            + records;
+        if let Some(hook) = self.config.on_write_error {
+            for _ in 0..records {
+                hook();
+            }
+        }
         tracing::error!(
             dir = %self.config.dir.display(),
             error,
@@ -313,13 +425,53 @@ impl AuditTask {
         );
     }
 
-    fn sync(&mut self) {
+    fn sync(&mut self, batch: &mut Batch) {
         if let Some(segment) = self.segment.as_mut()
             && let Err(e) = segment.sync()
         {
-            tracing::error!(dir = %self.config.dir.display(), error = %e, "audit fsync failed");
+            let reason = format!("{}: fsync: {e}", self.config.dir.display());
             self.segment = None;
+            let unsynced = batch.unsynced.len() as u64;
+            if unsynced > 0 {
+                self.lost(&reason, unsynced);
+            } else {
+                tracing::error!(dir = %self.config.dir.display(), error = %e, "audit fsync failed");
+            }
+            batch.fail_unsynced(&reason);
+            batch.error = Some(reason);
         }
+    }
+}
+
+/// One group commit: the records written since the last fsync, each with the
+/// caller waiting for it (if any), and the first error of the group.
+#[derive(Default)]
+struct Batch {
+    lines: usize,
+    unsynced: Vec<Option<Ack>>,
+    error: Option<String>,
+}
+
+impl Batch {
+    fn fail_unsynced(&mut self, reason: &str) {
+        for ack in self.unsynced.drain(..).flatten() {
+            let _ = ack.send(Err(reason.to_owned()));
+        }
+    }
+
+    /// Acknowledges what is on disk and sets the trail's health; true when the
+    /// group had no error.
+    fn finish(self, counters: &Counters) -> bool {
+        for ack in self.unsynced.into_iter().flatten() {
+            let _ = ack.send(Ok(()));
+        }
+        let ok = self.error.is_none();
+        if !ok {
+            counters.failing.store(true, Ordering::Relaxed);
+        } else if self.lines > 0 {
+            counters.failing.store(false, Ordering::Relaxed);
+        }
+        ok
     }
 }
 
@@ -648,5 +800,77 @@ mod tests {
         };
         let later = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
         assert_eq!(apply_retention(&mut seg, &keep, later), 0);
+    }
+    fn admin(target: &str) -> AuditRecord {
+        AuditRecord::from(crate::record::AdminRecord {
+            time: Utc::now(),
+            who: "test".into(),
+            action: "check".into(),
+            target: target.into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_durable_record_is_in_the_file_when_record_durable_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, task) = AuditLog::open(AuditConfig::new(dir.path())).unwrap();
+        let writer = task.spawn();
+        let writes = (0..32).map(|i| {
+            let log = log.clone();
+            async move { log.record_durable(admin(&format!("t{i}"))).await }
+        });
+        for r in futures::future::join_all(writes).await {
+            r.unwrap();
+        }
+        let text = std::fs::read_to_string(dir.path().join(CURRENT_FILE)).unwrap();
+        for i in 0..32 {
+            assert!(text.contains(&format!("\"target\":\"t{i}\"")), "{text}");
+        }
+        assert!(log.is_writable());
+        drop(log);
+        assert_eq!(writer.await.unwrap().written, 32);
+    }
+
+    /// A full disk (the file is /dev/full, which refuses every write even to
+    /// root): durable records fail with the reason, are counted, the trail is
+    /// not writable; once the disk has room again a check and the next record
+    /// succeed.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_record_that_cannot_be_written_fails_its_caller_until_the_disk_recovers() {
+        static ERRORS: AtomicU64 = AtomicU64::new(0);
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().join(CURRENT_FILE);
+        std::os::unix::fs::symlink("/dev/full", &current).unwrap();
+        let config = AuditConfig {
+            on_write_error: Some(|| {
+                ERRORS.fetch_add(1, Ordering::Relaxed);
+            }),
+            ..AuditConfig::new(dir.path())
+        };
+        let (log, task) = AuditLog::open(config).unwrap();
+        let _writer = task.spawn();
+        let err = log.record_durable(admin("lost")).await.unwrap_err();
+        assert!(matches!(err, AuditError::NotWritten(_)), "{err}");
+        assert!(
+            err.to_string().contains(&dir.path().display().to_string()),
+            "{err}"
+        );
+        assert!(!log.is_writable());
+        assert_eq!(log.stats().write_errors, 1);
+        assert_eq!(ERRORS.load(Ordering::Relaxed), 1);
+        // A queued (not durable) record is lost and counted too.
+        log.record(admin("queued")).await.unwrap();
+        log.flush().await.unwrap();
+        assert_eq!(log.stats().write_errors, 2);
+        std::fs::remove_file(&current).unwrap();
+        assert!(log.check().await);
+        assert!(log.is_writable());
+        log.record_durable(admin("kept")).await.unwrap();
+        let text = std::fs::read_to_string(&current).unwrap();
+        assert!(
+            text.contains("\"target\":\"kept\"") && !text.contains("lost"),
+            "{text}"
+        );
     }
 }

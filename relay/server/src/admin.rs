@@ -55,7 +55,58 @@ async fn non_simple_only(
 }
 
 pub fn router(relay: Arc<Relay>) -> Router {
-    routes(relay).layer(axum::middleware::from_fn(non_simple_only))
+    routes(relay.clone())
+        .layer(axum::middleware::from_fn(non_simple_only))
+        .layer(axum::middleware::from_fn_with_state(relay, named_host_only))
+}
+
+/// Refuses (403) a request whose `Host` (or HTTP/2 `:authority`) is not one
+/// of the listener's names ([`crate::config::Admin::allows_host`]: loopback,
+/// the listen address, `[admin] allowed_hosts`). Kept apart from every other
+/// admin check: it is the defence against DNS rebinding, where a page's own
+/// name is made to point at a tunnelled admin port. `/livez` and `/readyz`
+/// (a word of health, no data, no action) answer whatever the `Host`, so a
+/// load balancer's or Kubernetes' probe by IP needs no configuration.
+async fn named_host_only(
+    State(relay): State<Arc<Relay>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+    let probe = matches!(req.uri().path(), "/livez" | "/readyz");
+    let allowed = probe
+        || match (&relay.live().config.admin, host) {
+            (Some(admin), Some(host)) => admin.allows_host(&host),
+            // No [admin] section: nothing serves this router but tests. No Host
+            // at all (HTTP/1.0, in-process callers): a browser always sends
+            // one, so a rebinding page cannot be among them.
+            (None, _) | (_, None) => true,
+        };
+    if !allowed {
+        METRICS
+            .rejections
+            .get_or_create(&crate::metrics::Rejection {
+                route: "admin",
+                by: "caller",
+                code: "foreign_host",
+            })
+            .inc();
+        return (
+            StatusCode::FORBIDDEN,
+            "this Host is not a name of the admin listener (loopback, its listen address, or [admin] allowed_hosts)\n",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 fn routes(relay: Arc<Relay>) -> Router {
@@ -113,10 +164,11 @@ fn routes(relay: Arc<Relay>) -> Router {
         .with_state(relay)
 }
 
-/// Who did an admin action. On a mutual-TLS admin listener (`[admin]
-/// client_ca`): the operator certificate's subject CN, with the `X-Operator`
-/// header added when it names someone else (a shared team certificate). On a
-/// plain listener: the `X-Operator` header, else the listener itself.
+/// Who did an admin action, as the audit trail records it: on a mutual-TLS
+/// admin listener (`[admin] client_ca`), the authenticated operator
+/// certificate's subject CN; on a plain one (which is loopback only),
+/// `loopback`. The `X-Operator` header is kept only as a note beside it
+/// (`loopback (X-Operator: eva)`): anyone can write it, so it names no one.
 pub struct Operator(pub String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Operator {
@@ -137,7 +189,10 @@ fn operator_of(cert: Option<&[u8]>, headers: &http::HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 100);
     let Some(der) = cert else {
-        return header.unwrap_or("admin-listener").to_owned();
+        return match header {
+            Some(h) => format!("loopback (X-Operator: {h})"),
+            None => "loopback".to_owned(),
+        };
     };
     // The handshake verified the chain; a certificate without a CN is still
     // an operator of that CA, named by its fingerprint.

@@ -231,6 +231,23 @@ pub struct AuditConfig {
     /// report counts them as planned, not as unplanned outages.
     #[serde(default)]
     pub planned_maintenance: Vec<PlannedWindow>,
+    /// What the relay does when a record cannot be written: `refuse` (the
+    /// default, in both environments) releases an SSBTEK answer or an ELT
+    /// receipt only once its record is on disk and answers a relay-side error
+    /// otherwise; `continue` answers anyway (and logs and counts the loss).
+    #[serde(default)]
+    pub on_failure: AuditOnFailure,
+}
+
+/// `[audit] on_failure`: fail closed (`refuse`) or open (`continue`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOnFailure {
+    /// No answer leaves before its record is written and fsynced.
+    #[default]
+    Refuse,
+    /// Answers go out whether or not their record could be written.
+    Continue,
 }
 
 fn default_audit_retention() -> u32 {
@@ -424,9 +441,45 @@ pub struct Admin {
     pub cert: Option<PathBuf>,
     #[serde(default)]
     pub key: Option<PathBuf>,
+    /// The names (DNS names or IP addresses, without a port) a request's
+    /// `Host` may carry, besides the loopback names (`localhost`, `127.0.0.1`,
+    /// `::1`) and the listen address, which are always allowed. Any other
+    /// `Host` is refused (403): a page in an operator's browser that rebinds
+    /// its own name to a tunnelled admin port cannot reach the API.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Admin {
+    /// Whether `host` (a `Host` header or `:authority`, with or without a
+    /// port) names this listener: a loopback name, the listen address, or one
+    /// of `allowed_hosts` (case-insensitive).
+    pub fn allows_host(&self, host: &str) -> bool {
+        let name = match host.strip_prefix('[') {
+            // `[::1]:9100`: the address between the brackets.
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            // `::1` without brackets has several colons and no port.
+            None if host.matches(':').count() > 1 => host,
+            None => host.split(':').next().unwrap_or_default(),
+        };
+        let name = name.trim_end_matches('.');
+        if name.is_empty() {
+            return false;
+        }
+        let loopback = name.eq_ignore_ascii_case("localhost")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        loopback
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| !ip.is_unspecified() && ip == self.listen.ip())
+            || self
+                .allowed_hosts
+                .iter()
+                .any(|h| h.trim_end_matches('.').eq_ignore_ascii_case(name))
+    }
+
     /// The TLS set-up of the listener: (server cert, server key, operator CA),
     /// or `None` for plain HTTP.
     pub fn tls<'a>(&'a self, front: &'a Front) -> Option<(&'a Path, &'a Path, &'a Path)> {
@@ -719,6 +772,10 @@ pub struct ProviderConfig {
     /// The TLS name to expect in the adapter's certificate (default: each endpoint's host).
     #[serde(default)]
     pub tls_name: Option<String>,
+    /// The CA bundle (PEM) this adapter's server certificate chains to, when the
+    /// agency has a CA of its own; default `[provider_tls] ca`. Read again on reload.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
     /// Per-call timeout in milliseconds, capped by the request deadline.
     #[serde(default = "default_provider_timeout")]
     pub timeout_ms: u64,
@@ -1044,6 +1101,9 @@ impl Config {
         let mut seen = BTreeMap::new();
         for (i, p) in self.providers.iter().enumerate() {
             let key = |k: &str| format!("providers[{i}].{k}");
+            if let Some(ca) = &p.ca {
+                r.certificates(&key("ca"), ca);
+            }
             if !relay_ssbtek::Slot::ALL.iter().any(|s| s.as_str() == p.id) {
                 r.error(
                     key("id"),

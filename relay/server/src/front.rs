@@ -47,18 +47,40 @@ impl FrontLimits {
     }
 }
 
+/// The TLS set-up (certificate, key, client CA) new handshakes use. A reload
+/// swaps it whole ([`ServerTls::replace`]); each accepted connection takes the
+/// one in force when it was accepted, so connections already open, and the
+/// requests on them, finish on the old certificate while new handshakes get
+/// the new one. Nothing is dropped.
+#[derive(Clone)]
+pub struct ServerTls(Arc<arc_swap::ArcSwap<rustls::ServerConfig>>);
+
+impl ServerTls {
+    pub fn new(config: rustls::ServerConfig) -> Self {
+        Self(Arc::new(arc_swap::ArcSwap::from_pointee(config)))
+    }
+
+    /// New handshakes use `config` from now on.
+    pub fn replace(&self, config: rustls::ServerConfig) {
+        self.0.store(Arc::new(config));
+    }
+
+    fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.0.load_full())
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets in-flight
 /// requests finish (up to `grace`).
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: ServerTls,
     app: Router,
     shutdown: CancellationToken,
     grace: Duration,
     limits: FrontLimits,
     on_handshake_failure: impl Fn(&'static str) + Send + Sync + 'static,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let on_handshake_failure = Arc::new(on_handshake_failure);
     let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -84,7 +106,7 @@ pub async fn serve(
         };
         let handshakes = handshakes.clone();
         let limits = limits.clone();
-        let acceptor = acceptor.clone();
+        let acceptor = tls.acceptor();
         let app = app.clone();
         let watcher = graceful.watcher();
         let on_failure = on_handshake_failure.clone();

@@ -102,7 +102,7 @@ pub struct Relay {
     /// The mailbox for asynchronous SHS, when configured.
     pub mailbox: Option<Arc<relay_store::Store>>,
     /// The audit trail and its pseudonym key, when configured.
-    pub audit: Option<(relay_audit::AuditLog, relay_audit::PseudonymKey)>,
+    pub audit: Option<(relay_audit::AuditLog, relay_audit::CurrentKey)>,
     /// ELT's per-vendor rate limiter and retry tracker.
     pub elt_limiters: products::elt::Limiters,
     /// The in-flight limit, shared fairly between organisations.
@@ -119,6 +119,38 @@ pub struct Relay {
     pub followed: decisions::Followed,
     /// The status feed's facts (components, incidents, announced maintenance).
     pub status: status::Status,
+    /// The front's and the admin listener's TLS set-ups, once they serve;
+    /// [`Relay::reload`] reads their files again.
+    pub serving_tls: std::sync::OnceLock<ServingTls>,
+}
+
+/// The TLS set-ups the listeners accept with (see [`front::ServerTls`]).
+pub struct ServingTls {
+    pub front: front::ServerTls,
+    pub admin: Option<front::ServerTls>,
+}
+
+/// The front's TLS set-up (`[front] cert`, `key`, `client_ca`) and the admin
+/// listener's (when it speaks TLS), read from their files; errors name the key
+/// and the file.
+fn tls_setups(
+    config: &Config,
+) -> anyhow::Result<(rustls::ServerConfig, Option<rustls::ServerConfig>)> {
+    let front = relay_pki::tls::server_config(
+        &config.front.cert,
+        &config.front.key,
+        Some(&config.front.client_ca),
+        &[b"h2", b"http/1.1"],
+    )
+    .context("front (cert, key, client_ca)")?;
+    let admin = match config.admin.as_ref().and_then(|a| a.tls(&config.front)) {
+        Some((cert, key, ca)) => Some(
+            relay_pki::tls::server_config(cert, key, Some(ca), &[b"h2", b"http/1.1"])
+                .context("admin: the listener's TLS set-up")?,
+        ),
+        None => None,
+    };
+    Ok((front, admin))
 }
 
 /// What a configuration reload replaces: the configuration and the provider
@@ -136,9 +168,13 @@ impl Relay {
     }
 
     /// Reloads the configuration file: agreements, identities, processors,
-    /// providers (added, removed, new endpoints or timeouts), limits (except
-    /// `max_in_flight`) take effect for new requests; in-flight requests finish on
-    /// the old one. An invalid file is refused with the reason and changes nothing.
+    /// providers (added, removed, new endpoints or timeouts, and their TLS files,
+    /// read again), limits (except `max_in_flight`) take effect for new requests;
+    /// in-flight requests finish on the old one. The front's and the admin
+    /// listener's certificate, key and client CA are read again too: new
+    /// handshakes use them, open connections keep the old ones. An invalid
+    /// file (configuration, certificate, key or CA) is refused with the reason
+    /// naming it and changes nothing.
     pub fn reload(&self) -> anyhow::Result<()> {
         let path = self
             .config_path
@@ -146,11 +182,16 @@ impl Relay {
             .context("this relay was not started from a configuration file")?;
         let config = Config::load(path)?;
         let old = self.live();
+        // The TLS files take effect now; the rest of [front] at the next restart.
+        let front_rest = |c: &Config| {
+            let mut f = c.front.clone();
+            f.cert = Default::default();
+            f.key = Default::default();
+            f.client_ca = Default::default();
+            format!("{f:?}")
+        };
         for (key, same) in [
-            (
-                "front",
-                format!("{:?}", config.front) == format!("{:?}", old.config.front),
-            ),
+            ("front", front_rest(&config) == front_rest(&old.config)),
             (
                 "mailbox",
                 format!("{:?}", config.mailbox) == format!("{:?}", old.config.mailbox),
@@ -178,10 +219,39 @@ impl Relay {
                 );
             }
         }
+        let (front_tls, admin_tls) = tls_setups(&config)?;
         let providers = ProviderPool::new(&config)?;
+        let rotated_key = self.reread_audit_key(&config)?;
+        if let Some(serving) = self.serving_tls.get() {
+            serving.front.replace(front_tls);
+            if let (Some(now), Some(new)) = (&serving.admin, admin_tls) {
+                now.replace(new);
+            }
+        }
+        if let (Some((_, current)), Some(key)) = (&self.audit, rotated_key) {
+            tracing::info!(
+                key_id = key.id(),
+                "audit pseudonym key rotated: new records use the new key"
+            );
+            current.replace(key);
+        }
         self.live.store(Arc::new(Live { config, providers }));
         tracing::info!("configuration reloaded");
         Ok(())
+    }
+
+    /// The audit pseudonym key at `[audit] key_file` when it is another key
+    /// than the one in use (`shs-relay audit rotate-key` replaced it).
+    fn reread_audit_key(
+        &self,
+        config: &Config,
+    ) -> anyhow::Result<Option<relay_audit::PseudonymKey>> {
+        let (Some((_, current)), Some(a)) = (&self.audit, &config.audit) else {
+            return Ok(None);
+        };
+        let key = relay_audit::PseudonymKey::load(&a.key_file)
+            .with_context(|| format!("audit.key_file: {}", a.key_file.display()))?;
+        Ok((key.id() != current.load().id()).then_some(key))
     }
 
     pub async fn new(config: Config) -> anyhow::Result<Self> {
@@ -244,10 +314,13 @@ impl Relay {
                 let mut cfg = relay_audit::AuditConfig::new(&a.dir);
                 cfg.max_file_bytes = a.max_file_mb * 1024 * 1024;
                 cfg.retention_months = a.retention_months;
+                cfg.on_write_error = Some(|| {
+                    metrics::METRICS.audit_write_errors.inc();
+                });
                 let (log, task) = relay_audit::AuditLog::open(cfg)
                     .with_context(|| format!("audit.dir: {}", a.dir.display()))?;
                 task.spawn();
-                Some((log, key))
+                Some((log, relay_audit::CurrentKey::new(key)))
             }
             None => None,
         };
@@ -276,6 +349,7 @@ impl Relay {
             decisions,
             followed: decisions::Followed::default(),
             status,
+            serving_tls: std::sync::OnceLock::new(),
         })
     }
 }
@@ -380,21 +454,15 @@ async fn run_inner(
     admin: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let tls = relay_pki::tls::server_config(
-        &config.front.cert,
-        &config.front.key,
-        Some(&config.front.client_ca),
-        &[b"h2", b"http/1.1"],
-    )?;
-    let admin_tls = match config.admin.as_ref().and_then(|a| a.tls(&config.front)) {
-        Some((cert, key, ca)) => Some(Arc::new(
-            relay_pki::tls::server_config(cert, key, Some(ca), &[b"h2", b"http/1.1"])
-                .context("admin: the listener's TLS set-up")?,
-        )),
-        None => None,
-    };
+    let (tls, admin_tls) = tls_setups(&config)?;
+    let tls = front::ServerTls::new(tls);
+    let admin_tls = admin_tls.map(front::ServerTls::new);
     let front_limits = front::FrontLimits::of(&config.front);
     let relay = Arc::new(Relay::with_path(config, config_path).await?);
+    let _ = relay.serving_tls.set(ServingTls {
+        front: tls.clone(),
+        admin: admin_tls.clone(),
+    });
     decisions::load(&relay)
         .await
         .context("loading the stored run-time decisions")?;
@@ -439,7 +507,7 @@ async fn run_inner(
     let app = router(relay);
     front::serve(
         listener,
-        Arc::new(tls),
+        tls,
         app,
         shutdown,
         Duration::from_secs(30),

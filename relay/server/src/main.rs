@@ -117,6 +117,22 @@ fn check_config(file: &std::path::Path, skip_files: bool) -> ExitCode {
 
 #[derive(Subcommand)]
 enum AuditCommand {
+    /// Rotates the pseudonym key: the current key is kept beside the key file
+    /// as `<key_file>.<key id>` (who-asked reads it), a new key replaces it;
+    /// reload the relay (SIGHUP or POST /admin/reload) to start using it.
+    RotateKey {
+        /// The relay configuration (its `[audit] key_file`).
+        #[arg(
+            long,
+            short,
+            env = "SHS_RELAY_CONFIG",
+            required_unless_present = "key_file"
+        )]
+        config: Option<PathBuf>,
+        /// The key file, instead of --config.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
     /// Lists which organisation, case worker and case asked about a person, when.
     WhoAsked {
         /// Personnummer or samordningsnummer.
@@ -162,7 +178,14 @@ fn audit_paths(
             anyhow::anyhow!("no audit directory: give --audit-dir or --config with [audit]")
         })?;
     let keys = if keys.is_empty() {
-        from_config.map(|a| vec![a.key_file]).unwrap_or_default()
+        // The key in use and every retired one (`audit rotate-key`).
+        from_config
+            .map(|a| {
+                let mut all = vec![a.key_file.clone()];
+                all.extend(relay_audit::retired_key_files(&a.key_file));
+                all
+            })
+            .unwrap_or_default()
     } else {
         keys
     };
@@ -229,6 +252,24 @@ fn main() -> ExitCode {
                     print!("{text}");
                     Ok(())
                 }),
+            Command::Audit {
+                command: AuditCommand::RotateKey { config, key_file },
+            } => load_config(config.as_deref()).and_then(|c| {
+                let path = key_file
+                    .or_else(|| c.and_then(|c| c.audit).map(|a| a.key_file))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("no key file: give --key-file or --config with [audit]")
+                    })?;
+                let (old, retired, new) = relay_audit::rotate_key(&path)?;
+                println!(
+                    "pseudonym key rotated: new key {} in {}; key {} kept as {} (who-asked reads it; keep it as long as the audit files of its period)\nreload the relay to start using the new key: systemctl reload shs-relay, or POST /admin/reload",
+                    new.id(),
+                    path.display(),
+                    old.id(),
+                    retired.display()
+                );
+                Ok(())
+            }),
             Command::SlaReport {
                 month,
                 format,

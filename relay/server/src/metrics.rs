@@ -82,6 +82,9 @@ pub struct Metrics {
     pub decisions_unreadable: Gauge,
     /// Unix time of the last successful read of the stored decisions.
     pub decisions_read_timestamp: Gauge,
+    /// Audit records lost to a disk error (each one also refused its answer
+    /// under `[audit] on_failure = "refuse"`).
+    pub audit_write_errors: Counter,
     registry: Registry,
 }
 
@@ -205,6 +208,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Unix time of the last successful read of the stored decisions",
         decisions_read_timestamp.clone(),
     );
+    let audit_write_errors = Counter::default();
+    registry.register(
+        "audit_write_errors",
+        "Audit records that could not be written and fsynced (disk full, read-only or failing); with on_failure = refuse their requests were refused",
+        audit_write_errors.clone(),
+    );
     registry.register("build_info", "Relay version", build);
     Metrics {
         requests,
@@ -226,6 +235,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         probes,
         decisions_unreadable,
         decisions_read_timestamp,
+        audit_write_errors,
         registry,
     }
 });

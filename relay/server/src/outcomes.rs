@@ -11,6 +11,72 @@ use crate::Relay;
 use crate::admission::Caller;
 use crate::failure::Failure;
 
+/// The audit trail could not take an answer's record, and `[audit]
+/// on_failure = "refuse"`: the answer must not be released.
+#[derive(Debug)]
+pub struct NotAudited;
+
+impl NotAudited {
+    /// The text every way in gives the caller: the relay's fault, no detail
+    /// of the disk (that is in the relay's log).
+    pub const TEXT: &'static str = "the relay cannot write its audit trail; no answer is released until it can (the relay's operator has been alerted)";
+}
+
+/// Writes the record of an answer (an SSBTEK answer, an ELT receipt) before
+/// the answer is released. With `[audit] on_failure = "refuse"` (the default)
+/// it waits until the record is written and fsynced (group commit: concurrent
+/// requests share one fsync) and fails when it cannot be; with `continue` it
+/// only queues the record and a loss is logged and counted.
+pub async fn answered(relay: &Relay, record: relay_audit::RequestRecord) -> Result<(), NotAudited> {
+    let Some((log, _)) = &relay.audit else {
+        return Ok(());
+    };
+    let tx = record.tx_id.clone();
+    let refuse = relay
+        .live()
+        .config
+        .audit
+        .as_ref()
+        .is_none_or(|a| a.on_failure == crate::config::AuditOnFailure::Refuse);
+    let written = if refuse {
+        log.record_durable(record).await
+    } else {
+        log.record(record).await
+    };
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if refuse => {
+            tracing::error!(tx, error = %e, "audit record could not be written: answer refused");
+            Err(NotAudited)
+        }
+        Err(e) => {
+            tracing::error!(tx, error = %e, "audit record could not be written (on_failure = continue: answered anyway)");
+            Ok(())
+        }
+    }
+}
+
+/// Whether the audit trail stops this node from answering: `on_failure =
+/// "refuse"` and the last write failed and a fresh check (reopen, fsync)
+/// fails too. `/readyz` is 503 then.
+pub async fn audit_unwritable(relay: &Relay) -> bool {
+    let Some((log, _)) = &relay.audit else {
+        return false;
+    };
+    let refuse = relay
+        .live()
+        .config
+        .audit
+        .as_ref()
+        .is_none_or(|a| a.on_failure == crate::config::AuditOnFailure::Refuse);
+    refuse
+        && !log.is_writable()
+        && !matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(2), log.check()).await,
+            Ok(true)
+        )
+}
+
 /// Writes a refused or failed request to the audit trail (when configured and
 /// not already written by the product).
 pub async fn refused(

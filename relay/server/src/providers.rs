@@ -322,11 +322,26 @@ impl ProviderPool {
                 reason: format!("{}: {e}", p.display()),
             })
         };
+        // tonic's own errors do not name the file: check each one first.
+        let pem = |id: &str, p: &std::path::Path, key: bool| {
+            let checked = if key {
+                relay_pki::tls::load_key(p).map(|_| ())
+            } else {
+                relay_pki::tls::load_certs(p).map(|_| ())
+            };
+            checked.map_err(|e| PoolError {
+                id: id.to_owned(),
+                reason: e.to_string(),
+            })?;
+            read(id, p)
+        };
         let tls = &config.provider_tls;
         let mut providers = BTreeMap::new();
         for p in &config.providers {
-            let ca = Certificate::from_pem(read(&p.id, &tls.ca)?);
-            let identity = Identity::from_pem(read(&p.id, &tls.cert)?, read(&p.id, &tls.key)?);
+            let ca_file = p.ca.as_ref().unwrap_or(&tls.ca);
+            let ca = Certificate::from_pem(pem(&p.id, ca_file, false)?);
+            let identity =
+                Identity::from_pem(pem(&p.id, &tls.cert, false)?, pem(&p.id, &tls.key, true)?);
             let mut replicas = Vec::new();
             for url in p.urls() {
                 let channel = channel(url, p.tls_name.as_deref(), ca.clone(), identity.clone())

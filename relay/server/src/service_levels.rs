@@ -379,12 +379,16 @@ async fn shs_ping(relay: &Relay, addr: SocketAddr, cert: &Path, key: &Path) -> a
 }
 
 /// Readiness: "can this node answer?" Not ready in maintenance, when no
-/// provider at all can be reached, or when the store is unusable; a
+/// provider at all can be reached, when the store is unusable, or when the
+/// audit trail cannot be written under `on_failure = "refuse"`; a
 /// disturbance (some providers down) keeps the node ready, since callers still
 /// get partial answers in time.
 pub async fn readiness(relay: &Relay) -> Result<String, String> {
     if relay.operator.maintenance() {
         return Err("maintenance".into());
+    }
+    if crate::outcomes::audit_unwritable(relay).await {
+        return Err("the audit trail cannot be written (on_failure = refuse: answers are refused until it can)".into());
     }
     let timeout = Duration::from_secs(1);
     let configured = relay.live().providers.ids().count();

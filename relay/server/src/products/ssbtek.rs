@@ -65,7 +65,8 @@ pub async fn answer(
 ) -> Result<Vec<CombinedAnswer>, Failure> {
     let started = std::time::Instant::now();
     let refused = async |questions: &[Question], f: Failure| {
-        audit(
+        // A refusal discloses nothing: its record is queued, not waited for.
+        let _ = audit(
             relay,
             call.channel,
             call.tx_id,
@@ -85,7 +86,9 @@ pub async fn answer(
     };
     let deadline = relay.live().config.limits.deadline_for(questions.len());
     let (answers, report) = ask(relay, call.tx_id, &questions, deadline, call.declaration).await;
-    audit(
+    // The answers are released only once their record is on disk (or dropped,
+    // and so wiped, when it cannot be written).
+    let audited = audit(
         relay,
         call.channel,
         call.tx_id,
@@ -97,6 +100,9 @@ pub async fn answer(
         AuditResult::Answered,
     )
     .await;
+    if audited.is_err() {
+        return Err(Failure::relay(crate::outcomes::NotAudited::TEXT).audited());
+    }
     tracing::info!(
         tx = %call.tx_id,
         persons = answers.len(),
@@ -206,8 +212,10 @@ pub enum AuditResult<'a> {
 }
 
 /// Writes one request record to the audit trail (when configured): who asked,
-/// about whom as keyed pseudonyms, each provider's outcome and latency. A
-/// failure to write is logged; the caller's answer is not held back for it.
+/// about whom as keyed pseudonyms, each provider's outcome and latency. The
+/// record of an answer goes through [`crate::outcomes::answered`] (written and
+/// fsynced before the answer is released, under `on_failure = "refuse"`); the
+/// record of a refusal is queued and a failure to write it logged.
 #[allow(clippy::too_many_arguments)]
 pub async fn audit(
     relay: &Relay,
@@ -219,10 +227,11 @@ pub async fn audit(
     report: &FanOutReport,
     started: std::time::Instant,
     result: AuditResult<'_>,
-) {
+) -> Result<(), crate::outcomes::NotAudited> {
     let Some((log, key)) = &relay.audit else {
-        return;
+        return Ok(());
     };
+    let answered = matches!(result, AuditResult::Answered);
     let (result, by) = match result {
         AuditResult::Answered => (relay_audit::RequestResult::Answered, None),
         AuditResult::NotAnswered(f) => {
@@ -269,10 +278,14 @@ pub async fn audit(
         result,
         by,
     }
-    .with_persons(key, &persons);
+    .with_persons(&key.load(), &persons);
+    if answered {
+        return crate::outcomes::answered(relay, record).await;
+    }
     if let Err(e) = log.record(record).await {
         tracing::error!(tx = tx_id, error = %e, "audit record could not be written");
     }
+    Ok(())
 }
 
 /// Asks every included provider about every person in parallel, within

@@ -429,7 +429,17 @@ pub async fn submit(
         latency_ms = started.elapsed().as_millis() as u64,
         "time report"
     );
-    audit(relay, channel, tx, &caller, &persons, &result, started).await;
+    // A receipt is released only once its record is on disk (see
+    // `outcomes::answered`); FK has it, so the vendor's retry gets the same
+    // receipt back once the trail can be written again.
+    if audit(relay, channel, tx, &caller, &persons, &result, started)
+        .await
+        .is_err()
+    {
+        return Err(Refusal::Internal(
+            crate::outcomes::NotAudited::TEXT.to_owned(),
+        ));
+    }
     result
 }
 
@@ -819,9 +829,9 @@ async fn audit(
     persons: &[relay_ident::Personnummer],
     result: &Result<relay_elt::Receipt, Refusal>,
     started: Instant,
-) {
+) -> Result<(), crate::outcomes::NotAudited> {
     let Some((log, key)) = &relay.audit else {
-        return;
+        return Ok(());
     };
     let record = relay_audit::RequestRecord {
         time: chrono::Utc::now(),
@@ -848,10 +858,14 @@ async fn audit(
         },
         by: result.as_ref().err().map(|r| r.by().audit()),
     }
-    .with_persons(key, persons);
+    .with_persons(&key.load(), persons);
+    if result.is_ok() {
+        return crate::outcomes::answered(relay, record).await;
+    }
     if let Err(e) = log.record(record).await {
         tracing::error!(tx = tx, error = %e, "audit record could not be written");
     }
+    Ok(())
 }
 
 #[cfg(test)]
