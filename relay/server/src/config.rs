@@ -408,6 +408,12 @@ pub struct Admin {
     pub cert: Option<PathBuf>,
     #[serde(default)]
     pub key: Option<PathBuf>,
+    /// A second listener, plain HTTP and read-only: `/livez`, `/readyz` and
+    /// `/metrics`, nothing else (no console, no admin API). For health probes
+    /// and scrapes that present no operator certificate (Kubernetes' kubelet,
+    /// Prometheus); any address, keep it on the cluster network.
+    #[serde(default)]
+    pub probe_listen: Option<SocketAddr>,
 }
 
 impl Admin {
