@@ -105,8 +105,14 @@ impl Prometheus {
             .port();
         let log = std::fs::File::create(dir.join("prometheus.log")).expect("the log");
         let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -251,7 +257,12 @@ async fn traffic(stack: &Stack) {
     for person in ["191212121212", "201901012391"] {
         let q = question(person, SUNDSVALL, &Slot::ALL, false);
         let reply = ask(stack, SUNDSVALL, &[q]).await;
-        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
     }
     let report = stack.dir().join("report.xml");
     let run = |args: &[&str]| {
@@ -265,7 +276,14 @@ async fn traffic(stack: &Stack) {
         );
     };
     let report_path = report.display().to_string();
-    run(&["elt", "example", "--person", "19121212-1212", "--out", &report_path]);
+    run(&[
+        "elt",
+        "example",
+        "--person",
+        "19121212-1212",
+        "--out",
+        &report_path,
+    ]);
     run(&["elt", "submit", "--in", &report_path]);
 }
 
@@ -310,11 +328,21 @@ async fn a_real_prometheus_runs_the_dashboard_and_alerts_on_an_agency_down_until
             .filter_map(|l| l.as_str().map(str::to_owned))
             .map(|l| {
                 let p = &prometheus;
-                async move { p.api(&format!("/api/v1/label/{l}/values"), &[]).await.to_string() }
+                async move {
+                    p.api(&format!("/api/v1/label/{l}/values"), &[])
+                        .await
+                        .to_string()
+                }
             }),
     )
     .await;
-    for forbidden in [SUNDSVALL, "191212121212", "19121212-1212", "Sundsvall", "kommun"] {
+    for forbidden in [
+        SUNDSVALL,
+        "191212121212",
+        "19121212-1212",
+        "Sundsvall",
+        "kommun",
+    ] {
         assert!(
             !labels.contains(forbidden) && values.iter().all(|v| !v.contains(forbidden)),
             "{forbidden} in a label: {values:?}"
@@ -329,7 +357,11 @@ async fn a_real_prometheus_runs_the_dashboard_and_alerts_on_an_agency_down_until
         .send()
         .await
         .expect("the simulator's admin endpoint");
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
     prometheus
         .wait_alert("ShsAgencyUnreachable", "provider", "CSN", true)
         .await;
@@ -366,7 +398,11 @@ async fn the_probe_listener_serves_health_and_metrics_and_nothing_of_the_admin_a
     let stack = Stack::start().await;
     let probe = stack.demo().info.admin["probe"].clone();
     let http = reqwest::Client::new();
-    for (path, want) in [("/livez", "ok"), ("/readyz", "ready"), ("/metrics", "shs_relay_ready")] {
+    for (path, want) in [
+        ("/livez", "ok"),
+        ("/readyz", "ready"),
+        ("/metrics", "shs_relay_ready"),
+    ] {
         let r = http.get(format!("{probe}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         let body = r.text().await.unwrap();
@@ -378,7 +414,11 @@ async fn the_probe_listener_serves_health_and_metrics_and_nothing_of_the_admin_a
         let r = http.get(format!("{probe}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 404, "GET {path}");
     }
-    for path in ["/admin/maintenance/on", "/admin/reload", "/admin/suspend?org=2120002411"] {
+    for path in [
+        "/admin/maintenance/on",
+        "/admin/reload",
+        "/admin/suspend?org=2120002411",
+    ] {
         let r = http
             .post(format!("{probe}{path}"))
             .header("X-SHS-Admin", "1")
@@ -393,7 +433,10 @@ async fn the_probe_listener_serves_health_and_metrics_and_nothing_of_the_admin_a
     }
     let (_, text) = {
         let r = http
-            .get(format!("{}/admin/maintenance", stack.demo().info.admin["url"]))
+            .get(format!(
+                "{}/admin/maintenance",
+                stack.demo().info.admin["url"]
+            ))
             .send()
             .await
             .unwrap();

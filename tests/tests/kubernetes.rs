@@ -184,8 +184,7 @@ fn each_adapter_has_its_own_hardened_deployment_service_and_secret() {
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/livez", "{name}");
         let s = find(&objects, "Service", &name);
         assert_eq!(
-            s["spec"]["selector"],
-            d["spec"]["selector"]["matchLabels"],
+            s["spec"]["selector"], d["spec"]["selector"]["matchLabels"],
             "{name}"
         );
         find(&objects, "Secret", &format!("{name}-tls"));
@@ -210,8 +209,8 @@ fn only_the_relay_reaches_the_adapters_and_only_adapters_reach_the_base_services
         let ingress = p["spec"]["ingress"].as_array().expect("ingress rules");
         for rule in ingress {
             let from = &rule["from"][0];
-            let by_relay = from["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
-                == "shs-relay";
+            let by_relay =
+                from["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "shs-relay";
             let ports: Vec<&Value> = rule["ports"]
                 .as_array()
                 .into_iter()

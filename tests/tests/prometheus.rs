@@ -107,7 +107,10 @@ fn every_alert_has_a_passing_promtool_unit_test_that_fires_and_one_that_stays_qu
     assert!(names.len() >= 15, "rules.yml has {names:?}");
     for name in &names {
         assert!(fires.contains(name), "no unit test where {name} fires");
-        assert!(quiet.contains(name), "no unit test where {name} stays quiet");
+        assert!(
+            quiet.contains(name),
+            "no unit test where {name} stays quiet"
+        );
     }
 }
 

@@ -35,9 +35,8 @@ pub fn certificates(path: &Path) -> Result<Vec<Expiry>, PkiError> {
     certs
         .iter()
         .map(|der| {
-            let (_, cert) = X509Certificate::from_der(der.as_ref()).map_err(|e| {
-                PkiError::Certificate(format!("{}: {e}", path.display()))
-            })?;
+            let (_, cert) = X509Certificate::from_der(der.as_ref())
+                .map_err(|e| PkiError::Certificate(format!("{}: {e}", path.display())))?;
             Ok(Expiry {
                 fingerprint: fingerprint(der.as_ref()),
                 at: cert.validity().not_after.timestamp(),

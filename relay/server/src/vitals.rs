@@ -3,14 +3,13 @@
 //! store answers, and audit records lost. The runbook for every alert is in
 //! `docs/operations.md` ("Alerts").
 //!
-//! - [`record_certificates`]: `shs_relay_certificate_expiry_timestamp_seconds`
-//!   for every certificate and CRL of a configuration; called at start and by
+//! - [`record_certificates`] sets
+//!   `shs_relay_certificate_expiry_timestamp_seconds` for every certificate and CRL of a configuration; called at start and by
 //!   every reload, so the figures are those of the files in force.
-//! - [`run`]: every [`INTERVAL`], the readiness check (`shs_relay_ready`, and
+//! - [`run`] looks every [`INTERVAL`] at the readiness check (`shs_relay_ready`, and
 //!   through it `shs_relay_provider_up`), the store (`shs_relay_store_up`) and
 //!   the audit writer's lost records (`shs_relay_audit_write_errors_total`).
-//!
-//! - [`probe_router`]: the read-only `[admin] probe_listen` (`/livez`,
+//! - [`probe_router`] serves the read-only `[admin] probe_listen` (`/livez`,
 //!   `/readyz`, `/metrics`) for probes and scrapes without an operator
 //!   certificate.
 //!
@@ -41,15 +40,17 @@ pub fn probe_router(relay: Arc<Relay>) -> axum::Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route(
             "/readyz",
-            get(|axum::extract::State(relay): axum::extract::State<Arc<Relay>>| async move {
-                match crate::service_levels::readiness(&relay).await {
-                    Ok(text) => (http::StatusCode::OK, format!("{text}\n")).into_response(),
-                    Err(reason) => {
-                        (http::StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n"))
-                            .into_response()
+            get(
+                |axum::extract::State(relay): axum::extract::State<Arc<Relay>>| async move {
+                    match crate::service_levels::readiness(&relay).await {
+                        Ok(text) => (http::StatusCode::OK, format!("{text}\n")).into_response(),
+                        Err(reason) => {
+                            (http::StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n"))
+                                .into_response()
+                        }
                     }
-                }
-            }),
+                },
+            ),
         )
         .with_state(relay)
 }
@@ -59,8 +60,10 @@ pub fn probe_router(relay: Arc<Relay>) -> axum::Router {
 /// logged and left out (the configuration check at load names it).
 pub fn record_certificates(config: &Config) {
     let mut found: Vec<(CertificateLabel, i64)> = Vec::new();
-    let mut certificates = |which: &'static str, provider: &str, path: &Path| {
-        match relay_pki::expiry::certificates(path) {
+    let mut certificates =
+        |which: &'static str, provider: &str, path: &Path| match relay_pki::expiry::certificates(
+            path,
+        ) {
             Ok(list) => found.extend(list.into_iter().map(|e| {
                 (
                     CertificateLabel {
@@ -72,8 +75,7 @@ pub fn record_certificates(config: &Config) {
                 )
             })),
             Err(e) => tracing::warn!(which, error = %e, "certificate expiry not readable"),
-        }
-    };
+        };
     certificates("front", "", &config.front.cert);
     certificates("client_ca", "", &config.front.client_ca);
     // Every provider's channel presents the relay's client certificate and
