@@ -12,10 +12,13 @@
 //!   client certificate chaining to a configured CA, and clients that present one.
 //! - [`identity`] reads the subject of a peer certificate, so a server can tell which
 //!   organisation is calling.
+//! - [`expiry`] reads when certificates (`notAfter`) and CRLs (`nextUpdate`) run
+//!   out, for the relay's expiry metrics.
 //!
 //! Not for: production key management, checking revocation, or certificate policy; operators
 //! bring their own PKI and point the configuration at its PEM files.
 
+pub mod expiry;
 pub mod identity;
 pub mod tls;
 

@@ -448,6 +448,12 @@ pub struct Admin {
     /// its own name to a tunnelled admin port cannot reach the API.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// A second listener, plain HTTP and read-only: `/livez`, `/readyz` and
+    /// `/metrics`, nothing else (no console, no admin API). For health probes
+    /// and scrapes that present no operator certificate (Kubernetes' kubelet,
+    /// Prometheus); any address, keep it on the cluster network.
+    #[serde(default)]
+    pub probe_listen: Option<SocketAddr>,
 }
 
 impl Admin {

@@ -83,6 +83,12 @@ pub struct DemoProvider {
     /// is announced to the relay and shown in its status feed. Absent until
     /// written.
     pub maintenance_file: PathBuf,
+    /// `http://127.0.0.1:PORT`: the adapter's admin listener (`/metrics`,
+    /// `/livez`, `/readyz`; the first replica's when there are several).
+    pub admin: String,
+    /// Every replica's admin listener, when there are several; absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replica_admins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,7 +108,9 @@ pub struct DemoInfo {
     pub logs: PathBuf,
     /// `{"ssbtek": "/ssbtek/v10"}`: the SOAP web service paths on the relay.
     pub soap: BTreeMap<String, String>,
-    /// `{"url": "http://127.0.0.1:PORT"}`: the relay's admin listener.
+    /// `{"url": "http://127.0.0.1:PORT", "probe": "http://127.0.0.1:PORT"}`:
+    /// the relay's admin listener and its read-only probe listener
+    /// (`[admin] probe_listen`: `/livez`, `/readyz`, `/metrics`).
     pub admin: BTreeMap<String, String>,
     /// `{"file": ".../audit.jsonl", "key_file": ".../pseudonym.key"}`.
     pub audit: BTreeMap<String, PathBuf>,
@@ -503,6 +511,7 @@ impl Demo {
             let maintenance_file = maintenance_dir.join(format!("{id}.toml"));
             let count = opts.replicas.get(id).copied().unwrap_or(1).max(1);
             let mut urls = Vec::new();
+            let mut admins = Vec::new();
             for n in 1..=count {
                 let (name, path) = replica_files(&config_dir, id, bin, n);
                 let config = adapter_toml(&pki, id, &sim_url, &maintenance_file)
@@ -510,22 +519,32 @@ impl Demo {
                 std::fs::write(&path, &config)?;
                 let addrs = demo.spawn(&name, bin, &path).await?;
                 let listen = addr_of(&addrs, "listen")?;
+                let admin = addr_of(&addrs, "admin")?;
                 if count > 1 {
-                    // Pinned, so that a restart comes back at the same address.
-                    let pinned = config.replacen(
-                        "listen = \"127.0.0.1:0\"",
-                        &format!("listen = \"{listen}\""),
-                        1,
-                    );
+                    // Pinned, so that a restart comes back at the same addresses.
+                    let pinned = config
+                        .replacen(
+                            "listen = \"127.0.0.1:0\"",
+                            &format!("listen = \"{listen}\""),
+                            1,
+                        )
+                        .replacen(
+                            "listen = \"127.0.0.1:0\"",
+                            &format!("listen = \"{admin}\""),
+                            1,
+                        );
                     std::fs::write(&path, pinned)?;
                 }
                 urls.push(format!("https://{listen}"));
+                admins.push(format!("http://{admin}"));
             }
             demo.info.providers.push(DemoProvider {
                 id: id.into(),
                 url: urls[0].clone(),
                 replicas: if count > 1 { urls } else { Vec::new() },
                 maintenance_file,
+                admin: admins[0].clone(),
+                replica_admins: if count > 1 { admins } else { Vec::new() },
             });
         }
 
@@ -584,6 +603,11 @@ impl Demo {
         if name == "shs-relay" {
             self.info.relay.url = node.url.clone();
             self.info.admin.insert("url".into(), node.admin.clone());
+            if let Some(probe) = addrs.get("probe").and_then(|v| v.as_str()) {
+                self.info
+                    .admin
+                    .insert("probe".into(), format!("http://{probe}"));
+            }
             if let Some(first) = self.info.relays.as_mut().and_then(|r| r.first_mut()) {
                 *first = node.clone();
             }
@@ -998,6 +1022,8 @@ fn adapter_toml(pki: &Pki, id: &str, sim_url: &str, maintenance: &Path) -> Strin
         ca = q(&pki.ca),
         maintenance = q(maintenance),
     );
+    // Metrics and health for the operators' Prometheus (deploy/prometheus).
+    s.push_str("\n[admin]\nlisten = \"127.0.0.1:0\"\n");
     if id == "FK" {
         s.push_str(&format!(
             "\n[extra]\nelt_trust_anchors = {}\n",
@@ -1084,6 +1110,7 @@ client_key = {prober_key}
 
 [admin]
 listen = "127.0.0.1:0"
+probe_listen = "127.0.0.1:0"
 
 [log]
 file = {log}

@@ -46,7 +46,9 @@
 //! [`operator`] and [`decisions`] (run-time operator decisions, kept in the
 //! store across restarts), [`service_levels`] (disturbance state, the prober,
 //! readiness), [`status`] (the status feed for connected parties: incidents,
-//! components, agencies' announced maintenance, `/status/v1/...`), [`limits`] (ELT's rate and retry bookkeeping) and [`demo`]
+//! components, agencies' announced maintenance, `/status/v1/...`), [`vitals`]
+//! (what the alert rules watch: certificate expiry, readiness, the store, lost
+//! audit records), [`limits`] (ELT's rate and retry bookkeeping) and [`demo`]
 //! (starts a whole development stack as separate processes; used by the
 //! `demo` subcommand and the tests, never on the request path).
 //!
@@ -80,6 +82,7 @@ pub mod rs;
 pub mod service_levels;
 pub mod soap;
 pub mod status;
+pub mod vitals;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -235,6 +238,7 @@ impl Relay {
             );
             current.replace(key);
         }
+        vitals::record_certificates(&config);
         self.live.store(Arc::new(Live { config, providers }));
         tracing::info!("configuration reloaded");
         Ok(())
@@ -413,15 +417,35 @@ pub async fn serve_from_file(path: &Path) -> anyhow::Result<()> {
         None => None,
     };
     let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
+    let probe = match config.admin.as_ref().and_then(|a| a.probe_listen) {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("admin.probe_listen: cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
+    let probe_addr = probe.as_ref().map(|l| l.local_addr()).transpose()?;
     // One machine-readable line for launchers (the demo, tests) that bind port 0.
     println!(
         "{}",
-        serde_json::json!({ "listen": addr.to_string(), "admin": admin_addr.map(|a| a.to_string()) })
+        serde_json::json!({
+            "listen": addr.to_string(),
+            "admin": admin_addr.map(|a| a.to_string()),
+            "probe": probe_addr.map(|a| a.to_string()),
+        })
     );
     let shutdown = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(shutdown.clone()));
     tracing::info!(%addr, node = %config.node.id, "shs-relay listening");
-    let result = run_inner(config, Some(path.to_owned()), listener, admin, shutdown).await;
+    let result = run_inner(
+        config,
+        Some(path.to_owned()),
+        listener,
+        Listeners { admin, probe },
+        shutdown,
+    )
+    .await;
     if let Some(e) = exporting {
         e.shutdown_async().await;
     }
@@ -444,14 +468,28 @@ pub async fn run_with_admin(
     admin: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    run_inner(config, None, listener, admin, shutdown).await
+    run_inner(
+        config,
+        None,
+        listener,
+        Listeners { admin, probe: None },
+        shutdown,
+    )
+    .await
+}
+
+/// The listeners beside the front: the admin listener and the read-only
+/// probe listener (`[admin] probe_listen`).
+struct Listeners {
+    admin: Option<TcpListener>,
+    probe: Option<TcpListener>,
 }
 
 async fn run_inner(
     config: Config,
     config_path: Option<std::path::PathBuf>,
     listener: TcpListener,
-    admin: Option<TcpListener>,
+    Listeners { admin, probe }: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let (tls, admin_tls) = tls_setups(&config)?;
@@ -479,6 +517,17 @@ async fn run_inner(
         listener.local_addr().ok(),
     ));
     tokio::spawn(status::run(relay.clone()));
+    vitals::record_certificates(&relay.live().config);
+    tokio::spawn(vitals::run(relay.clone()));
+    if let Some(probe) = probe {
+        let app = vitals::probe_router(relay.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(probe, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+        });
+    }
     if let Some(admin) = admin {
         let app = admin::router(relay.clone());
         let stop = shutdown.clone();

@@ -49,6 +49,33 @@ pub struct Provider {
     pub provider: &'static str,
 }
 
+/// A provider named by its configured id (bounded by the configuration).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderId {
+    pub provider: String,
+}
+
+/// One certificate or CRL the relay uses: `which` (`front`, `client_ca`,
+/// `provider_client`, `provider_ca`, `admin`, `admin_client_ca`, `crl`), the
+/// provider whose channel uses it (empty when none), and a short SHA-256
+/// fingerprint (never the subject: it may name a municipality or a person).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertificateLabel {
+    pub which: &'static str,
+    pub provider: String,
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Kind {
+    pub kind: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Reason {
     pub reason: &'static str,
@@ -85,11 +112,35 @@ pub struct Metrics {
     /// Audit records lost to a disk error (each one also refused its answer
     /// under `[audit] on_failure = "refuse"`).
     pub audit_write_errors: Counter,
+    /// SSBTEK requests by what the caller got (`complete`, `partial`,
+    /// `nothing_delivered`, `late`, `failed`), whatever the way in.
+    pub ssbtek_requests: Family<OutcomeLabel, Counter>,
+    /// SSBTEK answer time (buckets at the 7 s and 12 s service levels).
+    pub ssbtek_duration: Histogram,
+    /// `notAfter` of each certificate and `nextUpdate` of each CRL in use.
+    pub certificate_expiry: Family<CertificateLabel, Gauge>,
+    /// 1 when the relay's own readiness check (`/readyz`) passes.
+    pub ready: Gauge,
+    /// 1 when the provider's adapter answers its health check SERVING.
+    pub provider_up: Family<ProviderId, Gauge>,
+    /// 1 when the store (mailbox and shared state) answers, by engine
+    /// (`kind` = `redb` or `postgres`); absent on a node without a store.
+    pub store_up: Family<Kind, Gauge>,
+    /// The mailbox's `ttl_hours` in seconds (for the near-TTL alert).
+    pub mailbox_ttl_seconds: Gauge,
     registry: Registry,
 }
 
 fn latency_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+/// Buckets with edges at the terms' 7 s (p90) and 12 s (deadline) targets, so
+/// the share answered within 7 s is exact rather than interpolated.
+fn service_level_buckets() -> Histogram {
+    Histogram::new([
+        0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 12.0, 20.0, 30.0, 60.0,
+    ])
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -214,6 +265,48 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Audit records that could not be written and fsynced (disk full, read-only or failing); with on_failure = refuse their requests were refused",
         audit_write_errors.clone(),
     );
+    let ssbtek_requests = Family::<OutcomeLabel, Counter>::default();
+    let ssbtek_duration = service_level_buckets();
+    let certificate_expiry = Family::<CertificateLabel, Gauge>::default();
+    let ready = Gauge::default();
+    let provider_up = Family::<ProviderId, Gauge>::default();
+    let store_up = Family::<Kind, Gauge>::default();
+    let mailbox_ttl_seconds = Gauge::default();
+    registry.register(
+        "ssbtek_requests",
+        "SSBTEK requests by what the caller got: complete, partial, nothing_delivered, late, failed (the relay's fault; refusals that are the caller's are not counted)",
+        ssbtek_requests.clone(),
+    );
+    registry.register(
+        "ssbtek_answer_seconds",
+        "SSBTEK answer time less the allowance of each person beyond the first (1.5 s by default), so the 7 s bucket counts answers within the 7 s target",
+        ssbtek_duration.clone(),
+    );
+    registry.register(
+        "certificate_expiry_timestamp_seconds",
+        "When each certificate (notAfter) or CRL (nextUpdate) the relay uses runs out, in Unix seconds; read at start and on every reload",
+        certificate_expiry.clone(),
+    );
+    registry.register(
+        "ready",
+        "1 when the node's readiness check (/readyz) passes, else 0",
+        ready.clone(),
+    );
+    registry.register(
+        "provider_up",
+        "1 when the provider's adapter answers its health check SERVING (adapter and base service up), else 0",
+        provider_up.clone(),
+    );
+    registry.register(
+        "store_up",
+        "1 when the store (mailbox and shared state) answers within 2 s, else 0; by engine",
+        store_up.clone(),
+    );
+    registry.register(
+        "mailbox_ttl_seconds",
+        "The mailbox's message time to live (mailbox.ttl_hours) in seconds",
+        mailbox_ttl_seconds.clone(),
+    );
     registry.register("build_info", "Relay version", build);
     Metrics {
         requests,
@@ -236,6 +329,13 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         decisions_unreadable,
         decisions_read_timestamp,
         audit_write_errors,
+        ssbtek_requests,
+        ssbtek_duration,
+        certificate_expiry,
+        ready,
+        provider_up,
+        store_up,
+        mailbox_ttl_seconds,
         registry,
     }
 });

@@ -151,6 +151,12 @@ async fn health_round(relay: &Relay, timeout: Duration) -> usize {
     for (id, ok) in ids.iter().zip(results) {
         serving += usize::from(ok);
         relay.status.health(id, ok, Utc::now());
+        METRICS
+            .provider_up
+            .get_or_create(&crate::metrics::ProviderId {
+                provider: id.clone(),
+            })
+            .set(i64::from(ok));
         let t = relay.service_levels.tracker().health(id, ok, Utc::now());
         transition(relay, t).await;
     }

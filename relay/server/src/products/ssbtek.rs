@@ -65,6 +65,7 @@ pub async fn answer(
 ) -> Result<Vec<CombinedAnswer>, Failure> {
     let started = std::time::Instant::now();
     let refused = async |questions: &[Question], f: Failure| {
+        count(relay, questions.len(), None, started, Some(&f));
         // A refusal discloses nothing: its record is queued, not waited for.
         let _ = audit(
             relay,
@@ -86,6 +87,7 @@ pub async fn answer(
     };
     let deadline = relay.live().config.limits.deadline_for(questions.len());
     let (answers, report) = ask(relay, call.tx_id, &questions, deadline, call.declaration).await;
+    count(relay, questions.len(), Some(&report), started, None);
     // The answers are released only once their record is on disk (or dropped,
     // and so wiped, when it cannot be written).
     let audited = audit(
@@ -209,6 +211,61 @@ pub enum AuditResult<'a> {
     Answered,
     /// Refused or failed: the failure says with what and who failed.
     NotAnswered(&'a Failure),
+}
+
+/// Counts one request in `shs_relay_ssbtek_requests_total` by what the caller
+/// got, classed as the service-level report classes it
+/// ([`relay_audit::RequestRecord::answer`]): `complete`, `partial`,
+/// `nothing_delivered`, `late`, or `failed` when the relay or a provider failed
+/// it before an answer; a refusal that is the caller's fault is not counted.
+/// An answer's time goes to `shs_relay_ssbtek_answer_seconds` less the
+/// allowance of each person beyond the first (`[service_levels]
+/// per_extra_person_ms`), so its 7 s bucket counts the answers within the 7 s
+/// target whatever their number of persons.
+fn count(
+    relay: &Relay,
+    persons: usize,
+    report: Option<&FanOutReport>,
+    started: std::time::Instant,
+    failure: Option<&Failure>,
+) {
+    use relay_audit::{Outcome, SlotSide};
+    let metrics = &crate::metrics::METRICS;
+    let class = match (report, failure) {
+        (_, Some(f)) if matches!(f.by, crate::failure::By::Caller) => return,
+        (Some(report), None) => {
+            let took = started.elapsed();
+            let live = relay.live();
+            let extra = u64::try_from(persons.max(1) - 1).unwrap_or(u64::MAX);
+            let allowance = std::time::Duration::from_millis(
+                extra.saturating_mul(live.config.service_levels.per_extra_person_ms),
+            );
+            metrics
+                .ssbtek_duration
+                .observe(took.saturating_sub(allowance).as_secs_f64());
+            let sides: Vec<SlotSide> = report
+                .calls
+                .iter()
+                .map(|(_, o)| o.parse().map_or(SlotSide::Relay, Outcome::side))
+                .filter(|s| *s != SlotSide::NotAsked)
+                .collect();
+            let relay_failed = sides.iter().filter(|s| **s == SlotSide::Relay).count();
+            if took > live.config.limits.deadline_for(persons.max(1)) {
+                "late"
+            } else if relay_failed == 0 {
+                "complete"
+            } else if relay_failed == sides.len() {
+                "nothing_delivered"
+            } else {
+                "partial"
+            }
+        }
+        _ => "failed",
+    };
+    metrics
+        .ssbtek_requests
+        .get_or_create(&crate::metrics::OutcomeLabel { outcome: class })
+        .inc();
 }
 
 /// Writes one request record to the audit trail (when configured): who asked,
