@@ -5,12 +5,14 @@
 //! through the demo launcher, talk to them over real mutual TLS, and validate
 //! every SSBTEK document with `xmllint` against the real v10 XSD.
 //!
-//! [`collector`] is an OTLP trace collector for the tracing tests.
+//! [`collector`] is an OTLP trace collector for the tracing tests;
+//! [`conformance`] runs `shs-conformance` against an adapter of a stack.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`); the
 //! README's test command does that.
 
 pub mod collector;
+pub mod conformance;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -147,6 +147,29 @@ impl SimAdmin {
             .ok_or_else(|| anyhow::anyhow!("the simulator reports no `hanging` counter"))
     }
 
+    /// Calls the agency saw abandoned by their client since it started.
+    pub async fn abandoned(&self) -> anyhow::Result<u64> {
+        self.stats()
+            .await?
+            .get("abandoned")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| anyhow::anyhow!("the simulator reports no `abandoned` counter"))
+    }
+
+    /// Waits (polling, up to `within`) until at least `n` calls hang at the
+    /// agency at once; the most seen.
+    pub async fn wait_hanging(&self, n: u64, within: Duration) -> anyhow::Result<u64> {
+        let until = tokio::time::Instant::now() + within;
+        let mut most = 0;
+        loop {
+            most = most.max(self.hanging().await?);
+            if most >= n || tokio::time::Instant::now() >= until {
+                return Ok(most);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits (polling, up to `within`) until no call hangs at the agency.
     /// `Ok(false)` when some still do.
     pub async fn wait_no_hanging(&self, within: Duration) -> anyhow::Result<bool> {

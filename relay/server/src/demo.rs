@@ -78,6 +78,10 @@ pub struct DemoProvider {
     /// ([`DemoOptions::replicas`]); absent otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<String>,
+    /// `"python"` when the Python reference adapter serves the slot
+    /// ([`DemoOptions::python_adapters`]); absent for the Rust adapters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -205,6 +209,12 @@ pub struct DemoOptions {
     /// [`Demo::stop_replica`] and [`Demo::start_replica`] restart it at the same
     /// address; the relay lists every replica (`endpoints = [...]`).
     pub replicas: BTreeMap<String, usize>,
+    /// Slots served by the Python reference adapter (`providers/python`)
+    /// instead of the Rust one: `shs-relay demo --python-adapter tns`. Only
+    /// `TNS` has one. It runs on [`python_interpreter`] with the same
+    /// configuration file the Rust adapter would get; `demo.json` marks its
+    /// provider `"implementation": "python"`.
+    pub python_adapters: Vec<String>,
 }
 
 impl DemoOptions {
@@ -225,6 +235,7 @@ impl DemoOptions {
             nodes: 1,
             postgres: None,
             replicas: BTreeMap::new(),
+            python_adapters: Vec::new(),
         })
     }
 
@@ -246,6 +257,50 @@ pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
     } else {
         Ok(dir.parent().context("no parent")?.to_owned())
     }
+}
+
+/// The slots the Python reference adapter can serve.
+pub const PYTHON_ADAPTER_SLOTS: [&str; 1] = ["TNS"];
+
+/// The command that makes the Python environment the suite and the demo use.
+pub const PYTHON_VENV_COMMAND: &str = "python3 -m venv target/venv && target/venv/bin/pip install -r providers/python/requirements.txt";
+
+/// The workspace root for binaries in `bin_dir` (`target/debug` or
+/// `target/release`): two levels up.
+fn workspace_of(bin_dir: &Path) -> Option<PathBuf> {
+    bin_dir.parent()?.parent().map(Path::to_owned)
+}
+
+/// The Python interpreter for the Python reference adapter: `$SHS_PYTHON`, or
+/// the suite's virtual environment `<workspace>/target/venv/bin/python3`.
+/// The error names the command that creates it.
+pub fn python_interpreter(bin_dir: &Path) -> anyhow::Result<PathBuf> {
+    let python = match std::env::var_os("SHS_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_of(bin_dir)
+            .context("cannot tell the workspace from the binaries' directory")?
+            .join("target/venv/bin/python3"),
+    };
+    if !python.is_file() {
+        bail!(
+            "no Python interpreter at {} for the Python adapter: create the environment from the workspace root with `{PYTHON_VENV_COMMAND}` (or set SHS_PYTHON)",
+            python.display()
+        );
+    }
+    Ok(python)
+}
+
+/// The Python reference adapter: `<workspace>/providers/python/adapter.py`.
+pub fn python_adapter_script(bin_dir: &Path) -> anyhow::Result<PathBuf> {
+    let script = workspace_of(bin_dir)
+        .context("cannot tell the workspace from the binaries' directory")?
+        .join("providers/python/adapter.py");
+    anyhow::ensure!(
+        script.is_file(),
+        "the Python adapter is not at {} (run from a checkout of the repository)",
+        script.display()
+    );
+    Ok(script)
 }
 
 /// A running stack. Dropping it kills every child process.
@@ -419,6 +474,28 @@ impl Demo {
                 );
             }
         }
+        let python_adapters: Vec<String> = opts
+            .python_adapters
+            .iter()
+            .map(|s| s.trim().to_ascii_uppercase())
+            .collect();
+        let python = if python_adapters.is_empty() {
+            None
+        } else {
+            if let Some(s) = python_adapters
+                .iter()
+                .find(|s| !PYTHON_ADAPTER_SLOTS.contains(&s.as_str()))
+            {
+                bail!(
+                    "--python-adapter {s}: the Python reference adapter serves {} only",
+                    PYTHON_ADAPTER_SLOTS.join(", ")
+                );
+            }
+            Some((
+                python_interpreter(&opts.bin_dir)?,
+                python_adapter_script(&opts.bin_dir)?,
+            ))
+        };
         let pki = make_pki(&dir)?;
         let mut demo = Demo {
             info: DemoInfo {
@@ -483,13 +560,31 @@ impl Demo {
         // 2. The seven adapters, each with its replicas.
         for (id, bin) in ADAPTERS {
             let count = opts.replicas.get(id).copied().unwrap_or(1).max(1);
+            let in_python = python
+                .as_ref()
+                .filter(|_| python_adapters.iter().any(|s| s == id));
             let mut urls = Vec::new();
             for n in 1..=count {
                 let (name, path) = replica_files(&config_dir, id, bin, n);
-                let config = adapter_toml(&pki, id, &sim_url)
-                    + &tracing_toml(opts.otlp_endpoint.as_deref(), bin);
+                let mut config = adapter_toml(&pki, id, &sim_url);
+                if in_python.is_none() {
+                    // The Python reference adapter exports no spans.
+                    config += &tracing_toml(opts.otlp_endpoint.as_deref(), bin);
+                }
                 std::fs::write(&path, &config)?;
-                let addrs = demo.spawn(&name, bin, &path).await?;
+                let addrs = match in_python {
+                    Some((interpreter, script)) => {
+                        let args = [
+                            script.display().to_string(),
+                            "--config".to_owned(),
+                            path.display().to_string(),
+                        ];
+                        // An absolute program: `bin_dir.join` keeps it as it is.
+                        let program = interpreter.display().to_string();
+                        demo.spawn_with(&name, &program, &args).await?
+                    }
+                    None => demo.spawn(&name, bin, &path).await?,
+                };
                 let listen = addr_of(&addrs, "listen")?;
                 if count > 1 {
                     // Pinned, so that a restart comes back at the same address.
@@ -506,6 +601,7 @@ impl Demo {
                 id: id.into(),
                 url: urls[0].clone(),
                 replicas: if count > 1 { urls } else { Vec::new() },
+                implementation: in_python.map(|_| "python".to_owned()),
             });
         }
 
@@ -1135,8 +1231,10 @@ pub async fn run(
     otlp_endpoint: Option<String>,
     nodes: usize,
     postgres: Option<String>,
+    python_adapters: Vec<String>,
 ) -> anyhow::Result<()> {
     let mut opts = DemoOptions::new(dir)?;
+    opts.python_adapters = python_adapters;
     opts.scenario = scenario.map(Path::to_owned);
     opts.otlp_endpoint = otlp_endpoint;
     opts.nodes = nodes.max(1);
