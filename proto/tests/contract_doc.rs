@@ -34,7 +34,8 @@ const ENUM_VALUE: i32 = 2;
 const SERVICE_METHOD: i32 = 2;
 
 fn contract() -> FileDescriptorProto {
-    let set = protox::compile([PROTO], [env!("CARGO_MANIFEST_DIR")]).expect("the contract compiles");
+    let set =
+        protox::compile([PROTO], [env!("CARGO_MANIFEST_DIR")]).expect("the contract compiles");
     set.file
         .into_iter()
         .find(|f| f.name() == PROTO)
@@ -68,8 +69,14 @@ impl Comments {
             .lines()
             .map(|line| line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned())
             .collect();
-        let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
-        let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |e| e + 1);
+        let start = lines
+            .iter()
+            .position(|l| !l.is_empty())
+            .unwrap_or(lines.len());
+        let end = lines
+            .iter()
+            .rposition(|l| !l.is_empty())
+            .map_or(start, |e| e + 1);
         lines[start..end].to_vec()
     }
 
@@ -131,7 +138,8 @@ fn field_type(field: &FieldDescriptorProto, message: &DescriptorProto) -> String
     };
     if field.r#type() == Type::Message
         && let Some(entry) = message.nested_type.iter().find(|n| {
-            n.options.as_ref().is_some_and(|o| o.map_entry()) && n.name() == short(field.type_name())
+            n.options.as_ref().is_some_and(|o| o.map_entry())
+                && n.name() == short(field.type_name())
         })
         && let [k, v] = entry.field.as_slice()
     {
@@ -216,7 +224,10 @@ fn render(file: &FileDescriptorProto) -> String {
         let path = [FILE_SERVICE, i as i32];
         let _ = writeln!(out, "## Service `{}.{}`\n", file.package(), s.name());
         let _ = writeln!(out, "{}", c.block(&path));
-        let _ = writeln!(out, "| RPC | Request | Reply | What it does |\n|---|---|---|---|");
+        let _ = writeln!(
+            out,
+            "| RPC | Request | Reply | What it does |\n|---|---|---|---|"
+        );
         for (j, m) in s.method.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -267,7 +278,12 @@ fn every_element_of_the_contract_has_a_comment() {
             missing.push(what);
         }
     };
-    fn message_paths(m: &DescriptorProto, path: Vec<i32>, name: String, out: &mut Vec<(Vec<i32>, String)>) {
+    fn message_paths(
+        m: &DescriptorProto,
+        path: Vec<i32>,
+        name: String,
+        out: &mut Vec<(Vec<i32>, String)>,
+    ) {
         if m.options.as_ref().is_some_and(|o| o.map_entry()) {
             return;
         }
@@ -285,7 +301,12 @@ fn every_element_of_the_contract_has_a_comment() {
     }
     let mut paths = Vec::new();
     for (i, m) in file.message_type.iter().enumerate() {
-        message_paths(m, vec![FILE_MESSAGE, i as i32], m.name().to_owned(), &mut paths);
+        message_paths(
+            m,
+            vec![FILE_MESSAGE, i as i32],
+            m.name().to_owned(),
+            &mut paths,
+        );
     }
     for (i, e) in file.enum_type.iter().enumerate() {
         paths.push((vec![FILE_ENUM, i as i32], format!("enum {}", e.name())));
@@ -297,7 +318,10 @@ fn every_element_of_the_contract_has_a_comment() {
         }
     }
     for (i, s) in file.service.iter().enumerate() {
-        paths.push((vec![FILE_SERVICE, i as i32], format!("service {}", s.name())));
+        paths.push((
+            vec![FILE_SERVICE, i as i32],
+            format!("service {}", s.name()),
+        ));
         for (j, m) in s.method.iter().enumerate() {
             paths.push((
                 vec![FILE_SERVICE, i as i32, SERVICE_METHOD, j as i32],

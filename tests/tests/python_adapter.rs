@@ -106,7 +106,10 @@ async fn a_municipality_gets_the_python_adapters_answer_in_the_tns_slot() {
     }
     let tns = slot_xml(&answers[0], "TNS");
     assert!(tns.contains("resultat") && tns.contains("OK"), "{tns}");
-    assert!(tns.contains("fordonsinnehav"), "Tolvan owns vehicles: {tns}");
+    assert!(
+        tns.contains("fordonsinnehav"),
+        "Tolvan owns vehicles: {tns}"
+    );
 
     // Ten persons at once, in order, each with a valid TNS slot.
     let persons = [
@@ -144,8 +147,14 @@ async fn a_municipality_gets_the_python_adapters_answer_in_the_tns_slot() {
     let log = std::fs::read_to_string(stack.dir().join("logs/shs-adapter-tns.log")).unwrap();
     assert!(log.contains("\"message\": \"query\""), "{log}");
     for person in persons {
-        assert!(!log.contains(person), "no personnummer in the adapter's log");
-        assert!(!log.contains(&person[2..]), "no personnummer in the adapter's log");
+        assert!(
+            !log.contains(person),
+            "no personnummer in the adapter's log"
+        );
+        assert!(
+            !log.contains(&person[2..]),
+            "no personnummer in the adapter's log"
+        );
     }
     stack.stop().await;
 }
@@ -180,7 +189,9 @@ fn the_python_adapter_checks_its_configuration_like_the_rust_adapters() {
         assert!(errors.contains(key), "names `{key}`: {errors}");
     }
     assert!(
-        errors.lines().all(|l| l.starts_with(&config.display().to_string())),
+        errors
+            .lines()
+            .all(|l| l.starts_with(&config.display().to_string())),
         "every error names the file: {errors}"
     );
     // --skip-files checks the keys only.
@@ -197,11 +208,7 @@ fn the_python_adapter_checks_its_configuration_like_the_rust_adapters() {
     let example = bin_dir.join("../../deploy/config/adapter-tns.toml");
     let text = std::fs::read_to_string(&example).unwrap();
     // Without [admin], which the Python adapter does not serve.
-    let without_admin: String = text
-        .split("\n[admin]")
-        .next()
-        .unwrap()
-        .to_owned();
+    let without_admin: String = text.split("\n[admin]").next().unwrap().to_owned();
     std::fs::write(&config, without_admin).unwrap();
     let out = std::process::Command::new(&python)
         .arg(&script)

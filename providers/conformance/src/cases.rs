@@ -682,10 +682,16 @@ pub async fn cancellation(kit: &Kit) -> CaseReport {
     };
     let before = match sim.abandoned().await {
         Ok(n) => n,
-        Err(e) => return CaseReport::fail(NAME, format!("cannot read the simulator's counters: {e}")),
+        Err(e) => {
+            return CaseReport::fail(NAME, format!("cannot read the simulator's counters: {e}"));
+        }
     };
-    let call = ask(kit, query(&sim.scripted().hang), CANCELLED_CALL_DEADLINE);
-    tokio::pin!(call);
+    // Boxed, so that `drop` below really drops (cancels) the call.
+    let mut call = Box::pin(ask(
+        kit,
+        query(&sim.scripted().hang),
+        CANCELLED_CALL_DEADLINE,
+    ));
     let reached = tokio::select! {
         r = &mut call => {
             let what = match r {
@@ -710,7 +716,9 @@ pub async fn cancellation(kit: &Kit) -> CaseReport {
                 ),
             );
         }
-        Err(e) => return CaseReport::fail(NAME, format!("cannot read the simulator's counters: {e}")),
+        Err(e) => {
+            return CaseReport::fail(NAME, format!("cannot read the simulator's counters: {e}"));
+        }
     }
     // Dropping the call cancels it (HTTP/2 RST_STREAM with CANCEL).
     drop(call);
