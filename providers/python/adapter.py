@@ -254,7 +254,13 @@ class TransportstyrelsenService:
         timeout = min(timeout, self.timeout)
         conn = self.connect(timeout)
         # The whole call, not just each read, ends with the deadline.
-        late = threading.Timer(timeout, shutdown, [conn])
+        expired = threading.Event()
+
+        def expire():
+            expired.set()  # before the shutdown wakes the reading thread
+            shutdown(conn)
+
+        late = threading.Timer(timeout, expire)
         if not on_cancel(lambda: shutdown(conn)):
             raise Unavailable("the call was cancelled before it reached the base service")
         late.start()
@@ -263,7 +269,7 @@ class TransportstyrelsenService:
             response = conn.getresponse()
             body = response.read(MAX_ANSWER_BYTES + 1)
         except (OSError, http.client.HTTPException) as e:
-            if isinstance(e, TimeoutError) or late.finished.is_set():
+            if isinstance(e, TimeoutError) or expired.is_set():
                 raise TooLate() from e
             raise Unavailable(f"base service unreachable ({type(e).__name__})") from e
         finally:

@@ -348,6 +348,13 @@ impl Shared {
         &self.stats[&a]
     }
 
+    fn records(&self, agency: Agency, person: &str) -> Option<u32> {
+        self.scenario
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .records(agency, person)
+    }
+
     fn is_unknown(&self, agency: Agency, person: &str) -> bool {
         self.scenario
             .read()
@@ -539,6 +546,7 @@ fn context(xml: &str) -> Option<Context> {
         syfte: field(xml, &["SyfteMedFraga", "Syfte"]).unwrap_or_default(),
         lagtext: field(xml, &["LagParagraf", "Paragraf"]).unwrap_or_default(),
         known: true,
+        records: None,
     })
 }
 
@@ -572,6 +580,7 @@ async fn soap(
     }
     let mut ctx = ctx;
     ctx.known = !shared.is_unknown(agency, ctx.person.as_str());
+    ctx.records = shared.records(agency, ctx.person.as_str());
     tracing::info!(agency = agency.id(), "answered");
     soap_ok(match agency {
         Agency::Af => data::af(&ctx),
@@ -668,6 +677,7 @@ async fn fk(
             let known = !shared.is_unknown(Agency::Fk, person.as_str());
             let ctx = Context {
                 known,
+                records: shared.records(Agency::Fk, person.as_str()),
                 person,
                 from,
                 tom,

@@ -327,6 +327,7 @@ async fn a_broken_adapter_fails_exactly_the_cases_it_breaks_and_the_relay_refuse
             "deadline",
             "describe",
             "limits.declared_concurrency",
+            "query.large_answer",
             "query.payload",
             "query.unknown_person",
             "security.foreign_ca"

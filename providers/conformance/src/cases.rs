@@ -626,6 +626,64 @@ pub async fn deadline(kit: &Kit) -> CaseReport {
     }
 }
 
+/// A large answer's payload is at least this big.
+pub const LARGE_AT_LEAST: usize = 256 * 1024;
+/// The contract's limit on a reply: the relay decodes at most 16 MiB.
+pub const REPLY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// `query.large_answer`: when the base service answers with many records
+/// ([`sim::LARGE_RECORDS`]), the adapter hands the whole answer on: data of
+/// at least [`LARGE_AT_LEAST`] bytes, within the contract's 16 MiB, valid for
+/// the slot.
+pub async fn query_large_answer(kit: &Kit) -> CaseReport {
+    const NAME: &str = "query.large_answer";
+    let Some(sim) = &kit.sim else {
+        return CaseReport::skipped(NAME, kit.no_sim.clone());
+    };
+    let Some(slot) = kit.ssbtek else {
+        return CaseReport::skipped(NAME, kit.no_sim.clone());
+    };
+    let records = sim::LARGE_RECORDS;
+    match ask(kit, query(&sim.scripted().large), CALL_DEADLINE).await {
+        Ok(proto::QueryReply {
+            outcome: Some(proto::query_reply::Outcome::Data(d)),
+        }) => {
+            let size = d.payload.len();
+            if size < LARGE_AT_LEAST {
+                CaseReport::fail(
+                    NAME,
+                    format!(
+                        "the base service answered with {records} records, the payload has only {size} bytes: the answer was cut"
+                    ),
+                )
+            } else if size > REPLY_LIMIT {
+                CaseReport::fail(
+                    NAME,
+                    format!("a payload of {size} bytes is over the contract's 16 MiB"),
+                )
+            } else if let Err(e) = kit.schemas.check(slot, &d.payload) {
+                CaseReport::fail(NAME, format!("{} KiB: {e}", size / 1024))
+            } else {
+                CaseReport::pass(
+                    NAME,
+                    format!(
+                        "{records} records: {} KiB of data, valid for the slot, within the contract's 16 MiB",
+                        size / 1024
+                    ),
+                )
+            }
+        }
+        Ok(r) => CaseReport::fail(NAME, format!("{}, not data", reply_kind(&r))),
+        Err(s) => CaseReport::fail(
+            NAME,
+            format!(
+                "a large answer ({records} records) answered {}",
+                status_text(&s)
+            ),
+        ),
+    }
+}
+
 /// `query.within_deadline`: a known person's query, sent with a deadline the
 /// base service can meet, is answered with data before that deadline (the
 /// kit's own connection: it sees a late answer as late).

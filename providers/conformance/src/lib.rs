@@ -166,6 +166,7 @@ impl Persons {
             hang: free.next()?,
             limit: free.next()?,
             unknown: free.next()?,
+            large: free.next()?,
         })
     }
 }
@@ -298,6 +299,7 @@ pub async fn run(kit: &Kit) -> Report {
         cases::timed_case(cases::query_payload(kit)),
         cases::timed_case(cases::query_within_deadline(kit)),
         cases::timed_case(cases::query_unknown_person(kit)),
+        cases::timed_case(cases::query_large_answer(kit)),
         cases::timed_case(cases::provider_error(kit)),
         cases::timed_case(cases::deadline(kit)),
         cases::timed_case(cases::no_client_certificate(kit)),
@@ -307,7 +309,7 @@ pub async fn run(kit: &Kit) -> Report {
     );
     reports.extend([
         together.0, together.1, together.2, together.3, together.4, together.5, together.6,
-        together.7, together.8,
+        together.7, together.8, together.9,
     ]);
     reports.push(cases::timed_case(cases::submit_receipt(kit, description.as_ref())).await);
     // The cases below count the base service's held calls: one at a time.
@@ -389,12 +391,12 @@ mod tests {
     fn scripted_persons_are_never_the_persons_asked_about() {
         let p = Persons::default_set();
         let s = p.scripted().unwrap();
-        let all = [&s.error, &s.hang, &s.limit, &s.unknown];
+        let all = [&s.error, &s.hang, &s.limit, &s.unknown, &s.large];
         for q in &all {
             assert!(!p.known.contains(q), "{q}");
         }
         let mut distinct: Vec<_> = all.to_vec();
         distinct.dedup();
-        assert_eq!(distinct.len(), 4);
+        assert_eq!(distinct.len(), 5);
     }
 }

@@ -16,7 +16,12 @@ pub struct Scripted {
     pub limit: String,
     /// The base service does not know this person.
     pub unknown: String,
+    /// The base service answers with [`LARGE_RECORDS`] records.
+    pub large: String,
 }
+
+/// How many records the kit asks the base service to answer `large` with.
+pub const LARGE_RECORDS: u32 = 2000;
 
 /// The error code the kit scripts; the adapter must hand it on as it is.
 pub const ERROR_CODE: &str = "KIT-4711";
@@ -65,6 +70,11 @@ impl SimAdmin {
             (&s.hang, "hang", toml::Value::Boolean(true)),
             (&s.limit, "hang", toml::Value::Boolean(true)),
             (&s.unknown, "unknown", toml::Value::Boolean(true)),
+            (
+                &s.large,
+                "records",
+                toml::Value::Integer(i64::from(LARGE_RECORDS)),
+            ),
         ] {
             let mut o = toml::Table::new();
             o.insert("person".into(), toml::Value::String(person.clone()));
