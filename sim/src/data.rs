@@ -597,6 +597,39 @@ mod tests {
     }
 
     #[test]
+    fn a_records_override_makes_every_agency_answer_large() {
+        let large = Context {
+            records: Some(600),
+            ..context("190308189802")
+        };
+        assert_eq!(tns(&large).matches("<fordon:fordon>").count(), 600);
+        assert_eq!(miv(&large, "k").matches("<svar>").count(), 600);
+        assert_eq!(af(&large).matches("<er:Beslut>").count(), 600);
+        assert_eq!(
+            skv_document(&large).matches("<Kapitaluppgift>").count(),
+            600
+        );
+        assert_eq!(csn_document(&large).matches("<Utbetalning>").count(), 600);
+        assert_eq!(
+            so(&large).matches("<in:Arbetsloshetsersattning>").count(),
+            100
+        );
+        assert_eq!(
+            fk_json(&large)["formansinformation"]["utbetalningsuppgift"]
+                .as_array()
+                .map_or(0, |a| a.len())
+                % 100,
+            0
+        );
+        // An unknown person stays unknown.
+        let unknown = Context {
+            known: false,
+            ..large
+        };
+        assert!(!tns(&unknown).contains("fordonsinnehav"));
+    }
+
+    #[test]
     fn children_own_no_vehicles_and_tolvan_owns_two() {
         for child in ["201901012391", "201903312385", "202601622380"] {
             assert!(!tns(&context(child)).contains("<fordon:fordon>"), "{child}");
