@@ -66,6 +66,8 @@ pub struct Context {
     /// Whether the agency knows the person; an unknown person gets the
     /// agency's answer with nothing in it.
     pub known: bool,
+    /// A scenario's `records`: about this many records (a large answer).
+    pub records: Option<u32>,
 }
 
 const FIRST: [&str; 12] = [
@@ -152,6 +154,22 @@ pub fn af(c: &Context) -> String {
     } else {
         "<er:ArbetssokandeInfo><er:Arbetssokande>false</er:Arbetssokande><er:AktivetetsRapportDatum><er:AktivitetsRapportMeddelande>500</er:AktivitetsRapportMeddelande></er:AktivetetsRapportDatum></er:ArbetssokandeInfo>".to_owned()
     };
+    // A large answer: economic decisions, one per record.
+    let mut beslut = String::new();
+    for i in 0..c.records.filter(|_| c.known).unwrap_or(0) {
+        let from = c.from + chrono::Days::new(u64::from(i % 28));
+        beslut.push_str(&format!(
+            "<er:Beslut><er:ErsattningTyp>Aktivitetsstöd</er:ErsattningTyp><er:Omfattning>100</er:Omfattning><er:BeslutFrom>{from}</er:BeslutFrom><er:BeslutTom>{}</er:BeslutTom></er:Beslut>",
+            c.tom.max(from)
+        ));
+    }
+    let info = if beslut.is_empty() {
+        info
+    } else {
+        format!(
+            "{info}<er:BeslutInfo><er:EkonomiskaBeslut>{beslut}</er:EkonomiskaBeslut></er:BeslutInfo>"
+        )
+    };
     let akassa = if registered && r.chance(0.6) {
         format!(
             "<er:Akassetillhorighet>{}</er:Akassetillhorighet>",
@@ -189,6 +207,9 @@ pub fn so(c: &Context) -> String {
     let ns = "http://INT014.UBPService.Schemas";
     let funds = if !c.known {
         0
+    } else if let Some(n) = c.records {
+        // Up to six payments each.
+        u64::from(n.div_ceil(6))
     } else if is_tolvan(&c.person) {
         1
     } else if r.chance(0.25) {
@@ -253,6 +274,8 @@ pub fn tns(c: &Context) -> String {
         .is_none_or(|of_age| of_age <= c.tom);
     let count = if !c.known {
         0
+    } else if let Some(n) = c.records {
+        u64::from(n)
     } else if is_tolvan(&c.person) {
         2
     } else if !adult {
@@ -297,6 +320,8 @@ pub fn miv(c: &Context, korrelationsid: &str) -> String {
     let (fornamn, efternamn) = name(&c.person);
     let count = if !c.known {
         0
+    } else if let Some(n) = c.records {
+        u64::from(n)
     } else if is_tolvan(&c.person) {
         1
     } else if r.chance(0.15) {
@@ -379,17 +404,17 @@ pub fn skv_document(c: &Context) -> String {
     let (fornamn, efternamn) = name(&c.person);
     let year = c.tom.year() - 1;
     let mut kapital = String::new();
-    let years = if c.known && (is_tolvan(&c.person) || r.chance(0.3)) {
-        2
-    } else {
-        0
+    let years = match c.records {
+        Some(n) if c.known => n,
+        _ if c.known && (is_tolvan(&c.person) || r.chance(0.3)) => 2,
+        _ => 0,
     };
     for y in 0..years {
         let intakter = r.range(0, 60_000);
         let overskott = intakter * r.range(20, 90) / 100;
         kapital.push_str(&format!(
             "<Kapitaluppgift><besko:Taxeringsar>{}</besko:Taxeringsar><besko:SummaIntakterPaKapital>{intakter}</besko:SummaIntakterPaKapital><besko:OverskottPaKapital>{overskott}</besko:OverskottPaKapital></Kapitaluppgift>",
-            year - y
+            year - (y % 10) as i32
         ));
     }
     format!(
@@ -404,12 +429,18 @@ pub fn skv_document(c: &Context) -> String {
 /// CSN: the `CSNSvar` document (kommunfraga v4.0).
 pub fn csn_document(c: &Context) -> String {
     let mut r = Rng::for_person(Agency::Csn, &c.person, "");
-    let studies = c.known && (is_tolvan(&c.person) || r.chance(0.2));
+    let studies = c.known && (c.records.is_some() || is_tolvan(&c.person) || r.chance(0.2));
     let loan = c.known && r.chance(0.1);
     let mut arenden = String::new();
     if studies {
         let mut payments = String::new();
-        for m in months(c.from, c.tom, 6) {
+        let mut dates = months(c.from, c.tom, 6);
+        if let Some(n) = c.records {
+            // A large answer: the months over again.
+            let one = dates.clone();
+            dates = one.iter().cycle().take(n as usize).copied().collect();
+        }
+        for m in dates {
             let d = m + chrono::Days::new(24);
             payments.push_str(&format!(
                 "<Utbetalning><utbetdatum>{}</utbetdatum><utbetstatus>Utbetald</utbetstatus><totbelopp>{}</totbelopp></Utbetalning>",
@@ -455,6 +486,9 @@ pub fn fk_json(c: &Context) -> serde_json::Value {
     let mut utbetalningar = Vec::new();
     let benefits = if !c.known {
         0
+    } else if let Some(n) = c.records {
+        // Up to six payments each.
+        u64::from(n.div_ceil(6))
     } else if is_tolvan(&c.person) {
         2
     } else if r.chance(0.5) {
@@ -534,6 +568,7 @@ mod tests {
             syfte: String::new(),
             lagtext: String::new(),
             known: true,
+            records: None,
         }
     }
 
@@ -559,6 +594,39 @@ mod tests {
         let known = context("191212121212");
         assert!(tns(&known).contains("fordonsinnehav"));
         assert!(csn_document(&known).contains("<Arende>"));
+    }
+
+    #[test]
+    fn a_records_override_makes_every_agency_answer_large() {
+        let large = Context {
+            records: Some(600),
+            ..context("190308189802")
+        };
+        assert_eq!(tns(&large).matches("<fordon:fordon>").count(), 600);
+        assert_eq!(miv(&large, "k").matches("<svar>").count(), 600);
+        assert_eq!(af(&large).matches("<er:Beslut>").count(), 600);
+        assert_eq!(
+            skv_document(&large).matches("<Kapitaluppgift>").count(),
+            600
+        );
+        assert_eq!(csn_document(&large).matches("<Utbetalning>").count(), 600);
+        assert_eq!(
+            so(&large).matches("<in:Arbetsloshetsersattning>").count(),
+            100
+        );
+        assert_eq!(
+            fk_json(&large)["formansinformation"]["utbetalningsuppgift"]
+                .as_array()
+                .map_or(0, |a| a.len())
+                % 100,
+            0
+        );
+        // An unknown person stays unknown.
+        let unknown = Context {
+            known: false,
+            ..large
+        };
+        assert!(!tns(&unknown).contains("fordonsinnehav"));
     }
 
     #[test]

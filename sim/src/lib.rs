@@ -172,6 +172,9 @@ pub struct Counters {
     pub in_flight: AtomicU64,
     /// Calls held by a hang now (a subset of `in_flight`).
     pub hanging: AtomicU64,
+    /// Calls whose client went away before they were answered (an adapter
+    /// that cancelled its base-service call, or gave up on it), since start.
+    pub abandoned: AtomicU64,
     /// Trace ids of the last calls that carried a W3C `traceparent`.
     pub trace_ids: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
@@ -210,6 +213,27 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a call as abandoned when it is dropped (its client went away)
+/// before [`Answering::answered`].
+struct Answering<'a> {
+    abandoned: &'a AtomicU64,
+    answered: bool,
+}
+
+impl Answering<'_> {
+    fn answered(mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -324,6 +348,13 @@ impl Shared {
         &self.stats[&a]
     }
 
+    fn records(&self, agency: Agency, person: &str) -> Option<u32> {
+        self.scenario
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .records(agency, person)
+    }
+
     fn is_unknown(&self, agency: Agency, person: &str) -> bool {
         self.scenario
             .read()
@@ -356,34 +387,43 @@ async fn execute(
     let c = shared.counters(agency);
     c.requests.fetch_add(1, Ordering::Relaxed);
     let _in_flight = InFlight::enter(&c.in_flight);
-    match shared.plan(agency, person) {
-        Plan::Down => {
-            c.outages.fetch_add(1, Ordering::Relaxed);
-            Err((
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "30")],
-                "service unavailable (simulated outage)",
-            )
-                .into_response())
+    let answering = Answering {
+        abandoned: &c.abandoned,
+        answered: false,
+    };
+    let plan = async {
+        match shared.plan(agency, person) {
+            Plan::Down => {
+                c.outages.fetch_add(1, Ordering::Relaxed);
+                Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "30")],
+                    "service unavailable (simulated outage)",
+                )
+                    .into_response())
+            }
+            Plan::Hang => {
+                c.hangs.fetch_add(1, Ordering::Relaxed);
+                let _hanging = InFlight::enter(&c.hanging);
+                tokio::time::sleep(shared.max_hang).await;
+                Err(StatusCode::GATEWAY_TIMEOUT.into_response())
+            }
+            Plan::Error { code, after } => {
+                c.errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(after).await;
+                Ok(Some(
+                    code.unwrap_or_else(|| agency.default_error().to_owned()),
+                ))
+            }
+            Plan::Answer { after } => {
+                tokio::time::sleep(after).await;
+                Ok(None)
+            }
         }
-        Plan::Hang => {
-            c.hangs.fetch_add(1, Ordering::Relaxed);
-            let _hanging = InFlight::enter(&c.hanging);
-            tokio::time::sleep(shared.max_hang).await;
-            Err(StatusCode::GATEWAY_TIMEOUT.into_response())
-        }
-        Plan::Error { code, after } => {
-            c.errors.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(after).await;
-            Ok(Some(
-                code.unwrap_or_else(|| agency.default_error().to_owned()),
-            ))
-        }
-        Plan::Answer { after } => {
-            tokio::time::sleep(after).await;
-            Ok(None)
-        }
-    }
+    };
+    let outcome = plan.await;
+    answering.answered();
+    outcome
 }
 
 async fn health(State(shared): State<Arc<Shared>>, UrlPath(agency): UrlPath<String>) -> Response {
@@ -506,6 +546,7 @@ fn context(xml: &str) -> Option<Context> {
         syfte: field(xml, &["SyfteMedFraga", "Syfte"]).unwrap_or_default(),
         lagtext: field(xml, &["LagParagraf", "Paragraf"]).unwrap_or_default(),
         known: true,
+        records: None,
     })
 }
 
@@ -539,6 +580,7 @@ async fn soap(
     }
     let mut ctx = ctx;
     ctx.known = !shared.is_unknown(agency, ctx.person.as_str());
+    ctx.records = shared.records(agency, ctx.person.as_str());
     tracing::info!(agency = agency.id(), "answered");
     soap_ok(match agency {
         Agency::Af => data::af(&ctx),
@@ -635,6 +677,7 @@ async fn fk(
             let known = !shared.is_unknown(Agency::Fk, person.as_str());
             let ctx = Context {
                 known,
+                records: shared.records(Agency::Fk, person.as_str()),
                 person,
                 from,
                 tom,
@@ -748,6 +791,7 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
                     "outages": c.outages.load(Ordering::Relaxed),
                     "in_flight": c.in_flight.load(Ordering::Relaxed),
                     "hanging": c.hanging.load(Ordering::Relaxed),
+                    "abandoned": c.abandoned.load(Ordering::Relaxed),
                     "trace_ids": c.trace_ids.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>(),
                 }),
             )

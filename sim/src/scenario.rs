@@ -15,6 +15,7 @@
 //! agency = "CSN"
 //! error = "CSN-9"              # or: hang = true, or: latency_ms = 20000,
 //!                              # or: unknown = true (the agency's no-hit answer)
+//!                              # or: records = 2000 (a large answer)
 //! ```
 
 use std::collections::BTreeMap;
@@ -113,6 +114,10 @@ pub struct Override {
     /// The base service does not know this person: it answers, with nothing.
     #[serde(default)]
     pub unknown: bool,
+    /// The base service answers with about this many records (vehicles,
+    /// decisions, payments, ...): a large answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u32>,
 }
 
 /// A whole scenario.
@@ -208,6 +213,14 @@ impl Scenario {
         self.overrides
             .iter()
             .any(|o| o.agency == agency && o.person == person && o.unknown)
+    }
+
+    /// How many records an override asks `agency` to answer `person` with.
+    pub fn records(&self, agency: Agency, person: &str) -> Option<u32> {
+        self.overrides
+            .iter()
+            .find(|o| o.agency == agency && o.person == person && o.records.is_some())
+            .and_then(|o| o.records)
     }
 
     /// Whether the agency is in an outage (manual or scheduled).

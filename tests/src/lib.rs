@@ -8,12 +8,14 @@
 //! [`collector`] is an OTLP trace collector for the tracing tests;
 //! [`fault_proxy`] a TCP proxy that makes the network to the database refuse,
 //! drop silently, delay or cut, for the store fault tests.
+//! [`conformance`] runs `shs-conformance` against an adapter of a stack.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`); the
 //! README's test command does that.
 
 pub mod collector;
 pub mod fault_proxy;
+pub mod conformance;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -24,84 +24,8 @@ async fn kit(
     endpoint: &str,
     slot: &str,
 ) -> (i32, BTreeMap<String, (String, String)>) {
-    let pki = stack.dir().join("pki");
-    let junit = stack.dir().join(format!("junit-{slot}.xml"));
-    // The demo's ELT signers, which Försäkringskassan's adapter trusts: the
-    // kit signs its example report with them (`submit.receipt`).
-    let signer = |role: &str| {
-        let s = stack
-            .demo()
-            .info
-            .elt
-            .signers
-            .iter()
-            .find(|s| s.role == role)
-            .expect("the demo has ELT signers");
-        (s.cert.clone(), s.key.clone())
-    };
-    let (assistant_cert, assistant_key) = signer("assistant");
-    let (anordnare_cert, anordnare_key) = signer("anordnare");
-    let out = tokio::process::Command::new(bin_dir().join("shs-conformance"))
-        .arg("--assistant-signer-cert")
-        .arg(assistant_cert)
-        .arg("--assistant-signer-key")
-        .arg(assistant_key)
-        .arg("--anordnare-signer-cert")
-        .arg(anordnare_cert)
-        .arg("--anordnare-signer-key")
-        .arg(anordnare_key)
-        .args(["--endpoint", endpoint, "--slot", slot, "--json"])
-        .arg("--ca")
-        .arg(pki.join("ca.pem"))
-        .arg("--cert")
-        .arg(pki.join("relay.pem"))
-        .arg("--key")
-        .arg(pki.join("relay-key.pem"))
-        .arg("--sim-admin")
-        .arg(&stack.demo().info.sim.admin)
-        .arg("--junit")
-        .arg(&junit)
-        .output()
-        .await
-        .expect("shs-conformance runs (cargo build --bins first)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "{slot}: no JSON report ({e}): {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let junit = std::fs::read(&junit).expect("the JUnit report is written");
-    let check = std::process::Command::new("xmllint")
-        .arg("--noout")
-        .arg("-")
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().expect("stdin").write_all(&junit)?;
-            c.wait()
-        })
-        .expect("xmllint");
-    assert!(
-        check.success(),
-        "{slot}: the JUnit report is well-formed XML"
-    );
-    let cases = report["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap_or_default().to_owned(),
-                (
-                    c["outcome"].as_str().unwrap_or_default().to_owned(),
-                    c["reason"].as_str().unwrap_or_default().to_owned(),
-                ),
-            )
-        })
-        .collect();
-    (out.status.code().unwrap_or(-1), cases)
+    let run = shs_tests::conformance::run_kit(stack, endpoint, slot).await;
+    (run.code, run.cases)
 }
 
 fn outcomes_except<'a>(
@@ -400,8 +324,11 @@ async fn a_broken_adapter_fails_exactly_the_cases_it_breaks_and_the_relay_refuse
     assert_eq!(
         failed,
         [
+            "cancellation",
             "deadline",
             "describe",
+            "limits.declared_concurrency",
+            "query.large_answer",
             "query.payload",
             "query.unknown_person",
             "security.foreign_ca"
@@ -428,6 +355,16 @@ async fn a_broken_adapter_fails_exactly_the_cases_it_breaks_and_the_relay_refuse
         reason("deadline").contains("cancellation did not reach"),
         "{}",
         reason("deadline")
+    );
+    assert!(
+        reason("cancellation").contains("cancellation did not reach"),
+        "{}",
+        reason("cancellation")
+    );
+    assert!(
+        reason("limits.declared_concurrency").contains("RESOURCE_EXHAUSTED"),
+        "{}",
+        reason("limits.declared_concurrency")
     );
     assert!(
         reason("security.foreign_ca").contains("another CA"),

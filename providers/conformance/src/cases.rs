@@ -33,6 +33,17 @@ const HEALTH_FOLLOWS_WITHIN: Duration = Duration::from_secs(20);
 const CANCEL_WITHIN: Duration = Duration::from_secs(5);
 /// The deadline of ordinary calls.
 const CALL_DEADLINE: Duration = Duration::from_secs(15);
+/// The deadline `query.within_deadline` sends: the relay's per-person
+/// service level is 7 s for 90% of questions.
+pub const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
+/// The deadline of the call `cancellation` cancels (long: it must end by the
+/// cancellation, not by its deadline).
+const CANCELLED_CALL_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the calls of `cancellation` and `limits.declared_concurrency` may
+/// take to reach the base service.
+const REACH_WITHIN: Duration = Duration::from_secs(10);
+/// The deadline of each call of `limits.declared_concurrency`.
+const DECLARED_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Runs a case and records how long it took.
 pub async fn timed_case(case: impl Future<Output = CaseReport>) -> CaseReport {
@@ -611,6 +622,254 @@ pub async fn deadline(kit: &Kit) -> CaseReport {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join("; "),
+        ),
+    }
+}
+
+/// A large answer's payload is at least this big.
+pub const LARGE_AT_LEAST: usize = 256 * 1024;
+/// The contract's limit on a reply: the relay decodes at most 16 MiB.
+pub const REPLY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// `query.large_answer`: when the base service answers with many records
+/// ([`sim::LARGE_RECORDS`]), the adapter hands the whole answer on: data of
+/// at least [`LARGE_AT_LEAST`] bytes, within the contract's 16 MiB, valid for
+/// the slot.
+pub async fn query_large_answer(kit: &Kit) -> CaseReport {
+    const NAME: &str = "query.large_answer";
+    let Some(sim) = &kit.sim else {
+        return CaseReport::skipped(NAME, kit.no_sim.clone());
+    };
+    let Some(slot) = kit.ssbtek else {
+        return CaseReport::skipped(NAME, kit.no_sim.clone());
+    };
+    let records = sim::LARGE_RECORDS;
+    match ask(kit, query(&sim.scripted().large), CALL_DEADLINE).await {
+        Ok(proto::QueryReply {
+            outcome: Some(proto::query_reply::Outcome::Data(d)),
+        }) => {
+            let size = d.payload.len();
+            if size < LARGE_AT_LEAST {
+                CaseReport::fail(
+                    NAME,
+                    format!(
+                        "the base service answered with {records} records, the payload has only {size} bytes: the answer was cut"
+                    ),
+                )
+            } else if size > REPLY_LIMIT {
+                CaseReport::fail(
+                    NAME,
+                    format!("a payload of {size} bytes is over the contract's 16 MiB"),
+                )
+            } else if let Err(e) = kit.schemas.check(slot, &d.payload) {
+                CaseReport::fail(NAME, format!("{} KiB: {e}", size / 1024))
+            } else {
+                CaseReport::pass(
+                    NAME,
+                    format!(
+                        "{records} records: {} KiB of data, valid for the slot, within the contract's 16 MiB",
+                        size / 1024
+                    ),
+                )
+            }
+        }
+        Ok(r) => CaseReport::fail(NAME, format!("{}, not data", reply_kind(&r))),
+        Err(s) => CaseReport::fail(
+            NAME,
+            format!(
+                "a large answer ({records} records) answered {}",
+                status_text(&s)
+            ),
+        ),
+    }
+}
+
+/// `query.within_deadline`: a known person's query, sent with a deadline the
+/// base service can meet, is answered with data before that deadline (the
+/// kit's own connection: it sees a late answer as late).
+pub async fn query_within_deadline(kit: &Kit) -> CaseReport {
+    const NAME: &str = "query.within_deadline";
+    let person = kit.persons.known.first().cloned().unwrap_or_default();
+    let started = Instant::now();
+    let answer = ask_without_own_timer(kit, query(&person), ANSWER_DEADLINE).await;
+    let took = started.elapsed();
+    let ms = ANSWER_DEADLINE.as_millis();
+    match answer {
+        Ok(Ok(proto::QueryReply {
+            outcome: Some(proto::query_reply::Outcome::Data(_)),
+        })) if took <= ANSWER_DEADLINE => CaseReport::pass(
+            NAME,
+            format!("data after {} ms ({ms} ms deadline)", took.as_millis()),
+        ),
+        Ok(Ok(r)) if took <= ANSWER_DEADLINE => CaseReport::fail(
+            NAME,
+            format!("{}, not data, for a known person", reply_kind(&r)),
+        ),
+        Ok(Ok(_)) => CaseReport::fail(
+            NAME,
+            format!(
+                "answered after {} ms, past its {ms} ms deadline",
+                took.as_millis()
+            ),
+        ),
+        Ok(Err(s)) => CaseReport::fail(
+            NAME,
+            format!(
+                "answered {} after {} ms ({ms} ms deadline)",
+                status_text(&s),
+                took.as_millis()
+            ),
+        ),
+        Err(Late) => CaseReport::fail(
+            NAME,
+            format!(
+                "no answer within the {ms} ms deadline plus {} ms",
+                DEADLINE_MARGIN.as_millis()
+            ),
+        ),
+    }
+}
+
+/// `cancellation`: a call the caller cancels before its deadline (the relay
+/// does so when the whole question has been answered or given up) stops its
+/// base-service call at once: the base service sees the call abandoned.
+pub async fn cancellation(kit: &Kit) -> CaseReport {
+    const NAME: &str = "cancellation";
+    let Some(sim) = &kit.sim else {
+        return CaseReport::skipped(NAME, kit.no_sim.clone());
+    };
+    let before = match sim.abandoned().await {
+        Ok(n) => n,
+        Err(e) => {
+            return CaseReport::fail(NAME, format!("cannot read the simulator's counters: {e}"));
+        }
+    };
+    // Boxed, so that `drop` below really drops (cancels) the call.
+    let mut call = Box::pin(ask(
+        kit,
+        query(&sim.scripted().hang),
+        CANCELLED_CALL_DEADLINE,
+    ));
+    let reached = tokio::select! {
+        r = &mut call => {
+            let what = match r {
+                Ok(r) => reply_kind(&r),
+                Err(s) => status_text(&s),
+            };
+            return CaseReport::fail(
+                NAME,
+                format!("the call ended ({what}) although the base service never answers"),
+            );
+        }
+        n = sim.wait_hanging(1, REACH_WITHIN) => n,
+    };
+    match reached {
+        Ok(n) if n >= 1 => {}
+        Ok(_) => {
+            return CaseReport::fail(
+                NAME,
+                format!(
+                    "the call did not reach the base service within {} s",
+                    REACH_WITHIN.as_secs()
+                ),
+            );
+        }
+        Err(e) => {
+            return CaseReport::fail(NAME, format!("cannot read the simulator's counters: {e}"));
+        }
+    }
+    // Dropping the call cancels it (HTTP/2 RST_STREAM with CANCEL).
+    drop(call);
+    let started = Instant::now();
+    let gone = sim.wait_no_hanging(CANCEL_WITHIN).await;
+    let abandoned = sim.abandoned().await;
+    match (gone, abandoned) {
+        (Ok(true), Ok(after)) if after > before => CaseReport::pass(
+            NAME,
+            format!(
+                "the base-service call was dropped {} ms after the call was cancelled",
+                started.elapsed().as_millis()
+            ),
+        ),
+        (Ok(true), Ok(_)) => CaseReport::fail(
+            NAME,
+            "the base-service call ended, but the base service did not see it abandoned",
+        ),
+        (Ok(false), _) => CaseReport::fail(
+            NAME,
+            format!(
+                "the base-service call was still open {} s after the call was cancelled: the cancellation did not reach it",
+                CANCEL_WITHIN.as_secs()
+            ),
+        ),
+        (Err(e), _) | (_, Err(e)) => {
+            CaseReport::fail(NAME, format!("cannot read the simulator's counters: {e}"))
+        }
+    }
+}
+
+/// `limits.declared_concurrency`: as many calls at once as the adapter
+/// declares (`--max-concurrent`, its `limits.max_concurrent`) all reach the
+/// base service together; none is refused.
+pub async fn declared_concurrency(kit: &Kit) -> CaseReport {
+    const NAME: &str = "limits.declared_concurrency";
+    let Some(sim) = &kit.sim else {
+        return CaseReport::skipped(NAME, kit.no_sim.clone());
+    };
+    let Some(n) = kit.args.max_concurrent else {
+        return CaseReport::skipped(
+            NAME,
+            "needs --max-concurrent N, the adapter's declared limit (its limits.max_concurrent)",
+        );
+    };
+    let identity = match (std::fs::read(&kit.args.cert), std::fs::read(&kit.args.key)) {
+        (Ok(c), Ok(k)) => Identity::from_pem(c, k),
+        _ => return CaseReport::fail(NAME, "cannot read --cert/--key"),
+    };
+    let mut channels = Vec::new();
+    for _ in 0..PROBE_CONNECTIONS {
+        match kit.connect(Some(identity.clone())) {
+            Ok(c) => channels.push(c),
+            Err(e) => return CaseReport::fail(NAME, format!("cannot connect: {e}")),
+        }
+    }
+    let person = sim.scripted().limit.clone();
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    let calls = (0..n as usize).map(|i| {
+        let channel = channels[i % channels.len()].clone();
+        let person = person.clone();
+        let refused = &refused;
+        async move {
+            let mut req = tonic::Request::new(query(&person));
+            req.set_timeout(DECLARED_DEADLINE);
+            let r = proto::provider_client::ProviderClient::new(channel)
+                .query(req)
+                .await;
+            if r.err().is_some_and(|s| s.code() == Code::ResourceExhausted) {
+                refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    let all = futures::future::join_all(calls);
+    let most = tokio::select! {
+        _ = all => sim.hanging().await.map(|_| 0),
+        most = sim.wait_hanging(n, REACH_WITHIN) => most,
+    };
+    // The calls are dropped (cancelled) here; let their base-service calls end.
+    let _ = sim.wait_no_hanging(CANCEL_WITHIN).await;
+    let refused = refused.load(std::sync::atomic::Ordering::SeqCst);
+    match most {
+        Err(e) => CaseReport::fail(NAME, format!("cannot read the simulator's counters: {e}")),
+        Ok(most) if most >= n && refused == 0 => CaseReport::pass(
+            NAME,
+            format!("{n} calls at once (the declared limit) all reached the base service"),
+        ),
+        Ok(most) => CaseReport::fail(
+            NAME,
+            format!(
+                "{n} calls at once (the declared limit): at most {most} reached the base service together within {} s, {refused} answered RESOURCE_EXHAUSTED",
+                REACH_WITHIN.as_secs()
+            ),
         ),
     }
 }

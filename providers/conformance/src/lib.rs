@@ -69,6 +69,12 @@ pub struct Args {
     /// Also write the report as JUnit XML to this file.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// The adapter's declared concurrency limit (its `limits.max_concurrent`,
+    /// 64 by default in the SDK): `limits.declared_concurrency` checks that
+    /// this many calls reach the base service at once. Without it that case
+    /// is skipped.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub max_concurrent: Option<u64>,
     /// Print the report as JSON instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -160,6 +166,7 @@ impl Persons {
             hang: free.next()?,
             limit: free.next()?,
             unknown: free.next()?,
+            large: free.next()?,
         })
     }
 }
@@ -291,7 +298,9 @@ pub async fn run(kit: &Kit) -> Report {
     }
     let together = futures::join!(
         cases::timed_case(cases::query_payload(kit)),
+        cases::timed_case(cases::query_within_deadline(kit)),
         cases::timed_case(cases::query_unknown_person(kit)),
+        cases::timed_case(cases::query_large_answer(kit)),
         cases::timed_case(cases::provider_error(kit)),
         cases::timed_case(cases::deadline(kit)),
         cases::timed_case(cases::no_client_certificate(kit)),
@@ -301,9 +310,12 @@ pub async fn run(kit: &Kit) -> Report {
     );
     reports.extend([
         together.0, together.1, together.2, together.3, together.4, together.5, together.6,
-        together.7,
+        together.7, together.8, together.9,
     ]);
     reports.push(cases::timed_case(cases::submit_receipt(kit, description.as_ref())).await);
+    // The cases below count the base service's held calls: one at a time.
+    reports.push(cases::timed_case(cases::cancellation(kit)).await);
+    reports.push(cases::timed_case(cases::declared_concurrency(kit)).await);
     reports.push(cases::timed_case(cases::limits(kit)).await);
     reports.push(cases::timed_case(cases::health_follows_base_service(kit)).await);
     if let Some(sim) = &kit.sim
@@ -380,12 +392,12 @@ mod tests {
     fn scripted_persons_are_never_the_persons_asked_about() {
         let p = Persons::default_set();
         let s = p.scripted().unwrap();
-        let all = [&s.error, &s.hang, &s.limit, &s.unknown];
+        let all = [&s.error, &s.hang, &s.limit, &s.unknown, &s.large];
         for q in &all {
             assert!(!p.known.contains(q), "{q}");
         }
         let mut distinct: Vec<_> = all.to_vec();
         distinct.dedup();
-        assert_eq!(distinct.len(), 4);
+        assert_eq!(distinct.len(), 5);
     }
 }

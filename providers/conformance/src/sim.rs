@@ -16,7 +16,12 @@ pub struct Scripted {
     pub limit: String,
     /// The base service does not know this person.
     pub unknown: String,
+    /// The base service answers with [`LARGE_RECORDS`] records.
+    pub large: String,
 }
+
+/// How many records the kit asks the base service to answer `large` with.
+pub const LARGE_RECORDS: u32 = 2000;
 
 /// The error code the kit scripts; the adapter must hand it on as it is.
 pub const ERROR_CODE: &str = "KIT-4711";
@@ -65,6 +70,11 @@ impl SimAdmin {
             (&s.hang, "hang", toml::Value::Boolean(true)),
             (&s.limit, "hang", toml::Value::Boolean(true)),
             (&s.unknown, "unknown", toml::Value::Boolean(true)),
+            (
+                &s.large,
+                "records",
+                toml::Value::Integer(i64::from(LARGE_RECORDS)),
+            ),
         ] {
             let mut o = toml::Table::new();
             o.insert("person".into(), toml::Value::String(person.clone()));
@@ -145,6 +155,29 @@ impl SimAdmin {
             .get("hanging")
             .and_then(serde_json::Value::as_u64)
             .ok_or_else(|| anyhow::anyhow!("the simulator reports no `hanging` counter"))
+    }
+
+    /// Calls the agency saw abandoned by their client since it started.
+    pub async fn abandoned(&self) -> anyhow::Result<u64> {
+        self.stats()
+            .await?
+            .get("abandoned")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| anyhow::anyhow!("the simulator reports no `abandoned` counter"))
+    }
+
+    /// Waits (polling, up to `within`) until at least `n` calls hang at the
+    /// agency at once; the most seen.
+    pub async fn wait_hanging(&self, n: u64, within: Duration) -> anyhow::Result<u64> {
+        let until = tokio::time::Instant::now() + within;
+        let mut most = 0;
+        loop {
+            most = most.max(self.hanging().await?);
+            if most >= n || tokio::time::Instant::now() >= until {
+                return Ok(most);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits (polling, up to `within`) until no call hangs at the agency.

@@ -89,6 +89,10 @@ pub struct DemoProvider {
     /// Every replica's admin listener, when there are several; absent otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replica_admins: Vec<String>,
+    /// `"python"` when the Python reference adapter serves the slot
+    /// ([`DemoOptions::python_adapters`]); absent for the Rust adapters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -223,6 +227,12 @@ pub struct DemoOptions {
     pub store_extra: String,
     /// Extra lines inside the relay's `[mailbox]` table (tests lower quotas).
     pub mailbox_extra: String,
+    /// Slots served by the Python reference adapter (`providers/python`)
+    /// instead of the Rust one: `shs-relay demo --python-adapter tns`. Only
+    /// `TNS` has one. It runs on [`python_interpreter`] with the same
+    /// configuration file the Rust adapter would get; `demo.json` marks its
+    /// provider `"implementation": "python"`.
+    pub python_adapters: Vec<String>,
 }
 
 impl DemoOptions {
@@ -245,6 +255,7 @@ impl DemoOptions {
             replicas: BTreeMap::new(),
             store_extra: String::new(),
             mailbox_extra: String::new(),
+            python_adapters: Vec::new(),
         })
     }
 
@@ -266,6 +277,50 @@ pub fn default_bin_dir() -> anyhow::Result<PathBuf> {
     } else {
         Ok(dir.parent().context("no parent")?.to_owned())
     }
+}
+
+/// The slots the Python reference adapter can serve.
+pub const PYTHON_ADAPTER_SLOTS: [&str; 1] = ["TNS"];
+
+/// The command that makes the Python environment the suite and the demo use.
+pub const PYTHON_VENV_COMMAND: &str = "python3 -m venv target/venv && target/venv/bin/pip install -r providers/python/requirements.txt";
+
+/// The workspace root for binaries in `bin_dir` (`target/debug` or
+/// `target/release`): two levels up.
+fn workspace_of(bin_dir: &Path) -> Option<PathBuf> {
+    bin_dir.parent()?.parent().map(Path::to_owned)
+}
+
+/// The Python interpreter for the Python reference adapter: `$SHS_PYTHON`, or
+/// the suite's virtual environment `<workspace>/target/venv/bin/python3`.
+/// The error names the command that creates it.
+pub fn python_interpreter(bin_dir: &Path) -> anyhow::Result<PathBuf> {
+    let python = match std::env::var_os("SHS_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_of(bin_dir)
+            .context("cannot tell the workspace from the binaries' directory")?
+            .join("target/venv/bin/python3"),
+    };
+    if !python.is_file() {
+        bail!(
+            "no Python interpreter at {} for the Python adapter: create the environment from the workspace root with `{PYTHON_VENV_COMMAND}` (or set SHS_PYTHON)",
+            python.display()
+        );
+    }
+    Ok(python)
+}
+
+/// The Python reference adapter: `<workspace>/providers/python/adapter.py`.
+pub fn python_adapter_script(bin_dir: &Path) -> anyhow::Result<PathBuf> {
+    let script = workspace_of(bin_dir)
+        .context("cannot tell the workspace from the binaries' directory")?
+        .join("providers/python/adapter.py");
+    anyhow::ensure!(
+        script.is_file(),
+        "the Python adapter is not at {} (run from a checkout of the repository)",
+        script.display()
+    );
+    Ok(script)
 }
 
 /// A running stack. Dropping it kills every child process.
@@ -442,6 +497,28 @@ impl Demo {
                 );
             }
         }
+        let python_adapters: Vec<String> = opts
+            .python_adapters
+            .iter()
+            .map(|s| s.trim().to_ascii_uppercase())
+            .collect();
+        let python = if python_adapters.is_empty() {
+            None
+        } else {
+            if let Some(s) = python_adapters
+                .iter()
+                .find(|s| !PYTHON_ADAPTER_SLOTS.contains(&s.as_str()))
+            {
+                bail!(
+                    "--python-adapter {s}: the Python reference adapter serves {} only",
+                    PYTHON_ADAPTER_SLOTS.join(", ")
+                );
+            }
+            Some((
+                python_interpreter(&opts.bin_dir)?,
+                python_adapter_script(&opts.bin_dir)?,
+            ))
+        };
         let pki = make_pki(&dir)?;
         let mut demo = Demo {
             info: DemoInfo {
@@ -510,16 +587,37 @@ impl Demo {
         for (id, bin) in ADAPTERS {
             let maintenance_file = maintenance_dir.join(format!("{id}.toml"));
             let count = opts.replicas.get(id).copied().unwrap_or(1).max(1);
+            let in_python = python
+                .as_ref()
+                .filter(|_| python_adapters.iter().any(|s| s == id));
             let mut urls = Vec::new();
             let mut admins = Vec::new();
             for n in 1..=count {
                 let (name, path) = replica_files(&config_dir, id, bin, n);
-                let config = adapter_toml(&pki, id, &sim_url, &maintenance_file)
-                    + &tracing_toml(opts.otlp_endpoint.as_deref(), bin);
+                let mut config = adapter_toml(&pki, id, &sim_url, &maintenance_file);
+                if in_python.is_none() {
+                    // The Python reference adapter exports no spans and serves
+                    // no admin listener.
+                    config += &admin_toml();
+                    config += &tracing_toml(opts.otlp_endpoint.as_deref(), bin);
+                }
                 std::fs::write(&path, &config)?;
-                let addrs = demo.spawn(&name, bin, &path).await?;
+                let addrs = match in_python {
+                    Some((interpreter, script)) => {
+                        let args = [
+                            script.display().to_string(),
+                            "--config".to_owned(),
+                            path.display().to_string(),
+                        ];
+                        // An absolute program: `bin_dir.join` keeps it as it is.
+                        let program = interpreter.display().to_string();
+                        demo.spawn_with(&name, &program, &args).await?
+                    }
+                    None => demo.spawn(&name, bin, &path).await?,
+                };
                 let listen = addr_of(&addrs, "listen")?;
-                let admin = addr_of(&addrs, "admin")?;
+                // The Python reference adapter has no admin listener.
+                let admin = addr_of(&addrs, "admin").ok();
                 if count > 1 {
                     // Pinned, so that a restart comes back at the same addresses.
                     let pinned = config
@@ -530,21 +628,24 @@ impl Demo {
                         )
                         .replacen(
                             "listen = \"127.0.0.1:0\"",
-                            &format!("listen = \"{admin}\""),
+                            &format!("listen = \"{}\"", admin.as_deref().unwrap_or("127.0.0.1:0")),
                             1,
                         );
                     std::fs::write(&path, pinned)?;
                 }
                 urls.push(format!("https://{listen}"));
-                admins.push(format!("http://{admin}"));
+                if let Some(admin) = admin {
+                    admins.push(format!("http://{admin}"));
+                }
             }
             demo.info.providers.push(DemoProvider {
                 id: id.into(),
                 url: urls[0].clone(),
                 replicas: if count > 1 { urls } else { Vec::new() },
                 maintenance_file,
-                admin: admins[0].clone(),
-                replica_admins: if count > 1 { admins } else { Vec::new() },
+                admin: admins.first().cloned().unwrap_or_default(),
+                replica_admins: if admins.len() > 1 { admins } else { Vec::new() },
+                implementation: in_python.map(|_| "python".to_owned()),
             });
         }
 
@@ -1013,6 +1114,12 @@ fn sim_toml(pki: &Pki) -> String {
     )
 }
 
+/// The adapter's admin listener: metrics and health for the operators'
+/// Prometheus (deploy/prometheus).
+fn admin_toml() -> String {
+    "\n[admin]\nlisten = \"127.0.0.1:0\"\n".to_owned()
+}
+
 fn adapter_toml(pki: &Pki, id: &str, sim_url: &str, maintenance: &Path) -> String {
     let own = &pki.adapters[id];
     let mut s = format!(
@@ -1022,8 +1129,6 @@ fn adapter_toml(pki: &Pki, id: &str, sim_url: &str, maintenance: &Path) -> Strin
         ca = q(&pki.ca),
         maintenance = q(maintenance),
     );
-    // Metrics and health for the operators' Prometheus (deploy/prometheus).
-    s.push_str("\n[admin]\nlisten = \"127.0.0.1:0\"\n");
     if id == "FK" {
         s.push_str(&format!(
             "\n[extra]\nelt_trust_anchors = {}\n",
@@ -1202,8 +1307,10 @@ pub async fn run(
     otlp_endpoint: Option<String>,
     nodes: usize,
     postgres: Option<String>,
+    python_adapters: Vec<String>,
 ) -> anyhow::Result<()> {
     let mut opts = DemoOptions::new(dir)?;
+    opts.python_adapters = python_adapters;
     opts.scenario = scenario.map(Path::to_owned);
     opts.otlp_endpoint = otlp_endpoint;
     opts.nodes = nodes.max(1);

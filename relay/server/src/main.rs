@@ -77,6 +77,11 @@ enum Command {
         /// its own); without it, several nodes get a throwaway cluster.
         #[arg(long)]
         postgres: Option<String>,
+        /// Run this slot's adapter as the Python reference adapter
+        /// (providers/python) instead of the Rust one; only `tns`. Needs the
+        /// environment target/venv (README.md, "Python adapter").
+        #[arg(long, value_name = "SLOT")]
+        python_adapter: Vec<String>,
     },
 }
 
@@ -220,9 +225,17 @@ fn main() -> ExitCode {
                 otlp_endpoint,
                 nodes,
                 postgres,
+                python_adapter,
             } => {
-                relay_server::demo::run(&dir, scenario.as_deref(), otlp_endpoint, nodes, postgres)
-                    .await
+                relay_server::demo::run(
+                    &dir,
+                    scenario.as_deref(),
+                    otlp_endpoint,
+                    nodes,
+                    postgres,
+                    python_adapter,
+                )
+                .await
             }
             Command::Audit {
                 command:
