@@ -325,7 +325,7 @@ async fn a_database_migrated_by_a_newer_relay_is_refused() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![relay_store::SCHEMA_VERSION]);
+    assert_eq!(versions.last(), Some(&relay_store::SCHEMA_VERSION));
     // A second node opening the same schema applies nothing again.
     drop(c.node().await);
     client

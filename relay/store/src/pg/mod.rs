@@ -12,6 +12,7 @@
 
 mod mailbox;
 mod migrate;
+mod party;
 mod state;
 
 use std::path::PathBuf;
