@@ -60,7 +60,10 @@ pub fn router(relay: Arc<Relay>) -> Router {
 
 fn routes(relay: Arc<Relay>) -> Router {
     Router::new()
-        .route("/metrics", get(|| async { METRICS.encode() }))
+        .route(
+            "/metrics",
+            get(|| async { crate::parties::certificates::with_party_metrics(METRICS.encode()) }),
+        )
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/", get(crate::console::page_endpoint))
@@ -102,6 +105,7 @@ fn routes(relay: Arc<Relay>) -> Router {
             post(|s, h, q| mandate(s, h, q, false)),
         )
         .route("/admin/reload", post(reload))
+        .merge(crate::parties::admin::routes())
         .with_state(relay)
 }
 

@@ -44,7 +44,8 @@
 //! maintenance; mutual TLS with operator certificates, required off loopback),
 //! [`console`] (the operators' web console on the admin listener and its JSON),
 //! [`operator`] and [`decisions`] (run-time operator decisions, kept in the
-//! store across restarts), [`service_levels`] (disturbance state, the prober,
+//! store across restarts), [`parties`] (the register of connected parties:
+//! lifecycle states, test checks, certificates, caseworkers' declarations), [`service_levels`] (disturbance state, the prober,
 //! readiness), [`limits`] (ELT's rate and retry bookkeeping) and [`demo`]
 //! (starts a whole development stack as separate processes; used by the
 //! `demo` subcommand and the tests, never on the request path).
@@ -72,6 +73,7 @@ pub mod limits;
 pub mod metrics;
 pub mod operator;
 pub mod outcomes;
+pub mod parties;
 pub mod policy;
 pub mod products;
 pub mod providers;
@@ -124,6 +126,11 @@ pub struct Live {
 }
 
 impl Relay {
+    /// The configuration file this relay was started from.
+    pub fn config_path(&self) -> Option<&Path> {
+        self.config_path.as_deref()
+    }
+
     /// The configuration and provider pool in force.
     pub fn live(&self) -> Arc<Live> {
         self.live.load_full()
@@ -369,12 +376,16 @@ async fn run_inner(
     decisions::load(&relay)
         .await
         .context("loading the stored run-time decisions")?;
+    parties::start(&relay)
+        .await
+        .context("loading the register of parties")?;
     outcomes::announce_configured_windows(&relay).await;
     #[cfg(unix)]
     tokio::spawn(reload_on_sighup(relay.clone()));
     tokio::spawn(asynch::route::resume(relay.clone()));
     tokio::spawn(asynch::route::housekeeping(relay.clone()));
     tokio::spawn(decisions::follow(relay.clone()));
+    tokio::spawn(parties::follow(relay.clone()));
     tokio::spawn(service_levels::run(
         relay.clone(),
         listener.local_addr().ok(),

@@ -142,8 +142,9 @@ pub async fn admit(
             .iter()
             .map(|p| p.orgnr())
             .collect();
-        let ask =
-            Ask::product(caller, ProductName::Ssbtek).on_behalf_of(q.ingivare().orgnr(), &named);
+        let ask = Ask::product(caller, ProductName::Ssbtek)
+            .on_behalf_of(q.ingivare().orgnr(), &named)
+            .by_caseworker(q.ingivare().handlaggare());
         if let Err(r) = policy::gate(config, &relay.operator, &ask) {
             let mut f = Failure::from(r);
             f.info = format!("data part {}: ingivare: {}", i + 1, f.info);
