@@ -20,6 +20,7 @@ use shs_tests::*;
 const NEW_VENDOR: &str = "5566770037";
 const SUNDSVALL: &str = "2120002411";
 const STOCKHOLM: &str = "2120000142";
+const GOTEBORG: &str = "2120001355";
 
 /// A client certificate for `org` from the demo's CA, expiring in `days` days
 /// (`None`: the CA's usual validity); its (cert, key) files.
@@ -362,11 +363,17 @@ async fn a_municipality_requiring_declarations_is_answered_only_for_registered_c
     assert_eq!(s, 200, "{t}");
     let first: Value = serde_json::from_str(&t).unwrap();
     assert!(first["parties_added"].as_array().unwrap().len() >= 5, "{t}");
-    let (s, t) = import("").await;
-    assert_eq!(s, 200, "{t}");
-    let again: Value = serde_json::from_str(&t).unwrap();
-    assert_eq!(again["parties_added"], json!([]), "{t}");
-    assert_eq!(again["products_added"], json!([]), "{t}");
+    // Again, from the shell with the configuration file: nothing new.
+    let out = shs_relay(&[
+        "parties",
+        "--admin",
+        &admin,
+        "import",
+        stack.demo().info.relay.config.to_str().unwrap(),
+    ]);
+    let again: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(again["parties_added"], json!([]), "{out}");
+    assert_eq!(again["products_added"], json!([]), "{out}");
     let (_, sundsvall) = admin_get(&admin, &format!("/admin/parties/{SUNDSVALL}")).await;
     assert_eq!(sundsvall["role"], "municipality");
     assert_eq!(sundsvall["products"]["ssbtek"]["state"], "production");
@@ -429,6 +436,89 @@ async fn a_municipality_requiring_declarations_is_answered_only_for_registered_c
     let (_, listed) = admin_get(&admin, &format!("/admin/parties/{SUNDSVALL}/declarations")).await;
     assert_eq!(listed["require_declaration"], true);
     assert_eq!(listed["declarations"].as_array().unwrap().len(), 3);
+    let (_, sundsvall) = admin_get(&admin, &format!("/admin/parties/{SUNDSVALL}")).await;
+    assert_eq!(
+        sundsvall["products"]["ssbtek"]["checks"][0]["passed_at"],
+        Value::Null,
+        "production traffic is no test check"
+    );
+
+    // Göteborg back in test: its test questions pass the SSBTEK checks, one
+    // answered by every agency, one while the simulator has CSN down.
+    let (s, t) = admin_post(
+        &admin,
+        &format!("/admin/parties/{GOTEBORG}/state"),
+        json!({"product": "ssbtek", "state": "test", "reason": "new case system"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{t}");
+    let (s, t) = admin_post(
+        &admin,
+        &format!("/admin/parties/{GOTEBORG}/promote"),
+        json!({"product": "ssbtek"}),
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert!(
+        t.contains("composite-answered, partial-answer-handled"),
+        "{t}"
+    );
+    let slots = [relay_ssbtek::Slot::Csn, relay_ssbtek::Slot::Af];
+    let q = question("191212121212", GOTEBORG, &slots, false);
+    let reply = ask(&stack, GOTEBORG, std::slice::from_ref(&q)).await;
+    assert_eq!(reply.status, 200);
+    let r = reqwest::Client::new()
+        .put(format!("{}/admin/scenario", stack.demo().info.sim.admin))
+        .body("[agency.CSN]\ndown = true\n")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let reply = ask(&stack, GOTEBORG, std::slice::from_ref(&q)).await;
+    assert_eq!(reply.status, 200, "a partial answer is an answer");
+    let (_, goteborg) = admin_get(&admin, &format!("/admin/parties/{GOTEBORG}")).await;
+    assert_eq!(
+        goteborg["products"]["ssbtek"]["state"], "verified",
+        "{goteborg}"
+    );
+    let out = shs_relay(&[
+        "parties",
+        "--admin",
+        &admin,
+        "promote",
+        GOTEBORG,
+        "--product",
+        "ssbtek",
+    ]);
+    let promoted: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(promoted["products"]["ssbtek"]["state"], "production");
+    let out = shs_relay(&[
+        "parties",
+        "--admin",
+        &admin,
+        "list",
+        "--state",
+        "production",
+    ]);
+    assert!(out.contains(GOTEBORG), "{out}");
+}
+
+/// Runs `shs-relay ARGS`, which must succeed; its standard output.
+fn shs_relay(args: &[&str]) -> String {
+    let out = Command::new(
+        relay_server::demo::default_bin_dir()
+            .unwrap()
+            .join("shs-relay"),
+    )
+    .args(args)
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "shs-relay {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs headless Chromium and returns the DOM of `url`.
@@ -617,4 +707,23 @@ async fn two_nodes_on_postgresql_see_one_register() {
     .await;
     let text = String::from_utf8_lossy(&reply.body).into_owned();
     assert!(text.contains("state test"), "{text}");
+    // An operator may promote before the checks, with a reason.
+    let (s, t) = admin_post(
+        &first.admin,
+        &format!("/admin/parties/{NEW_VENDOR}/promote"),
+        json!({"product": "elt", "override": "verified with Försäkringskassan by hand"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{t}");
+    let promoted: Value = serde_json::from_str(&t).unwrap();
+    let history = promoted["products"]["elt"]["history"].as_array().unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last["to"], "production");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("override of the missing checks signed-report-accepted"),
+        "{last}"
+    );
 }

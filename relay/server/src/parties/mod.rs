@@ -21,7 +21,7 @@
 //!   party's real test traffic;
 //! - [`certificates`]: the client certificates each party connects with, and
 //!   the expiry metric;
-//! - [`admin`]: `/admin/parties/...`;
+//! - [`admin`]: `/admin/parties/...`; [`cli`]: `shs-relay parties ...` on top of it;
 //! - [`page`]: the console's Parties page.
 //!
 //! Without a `[mailbox]` there is no store, and so no register: the
@@ -30,6 +30,7 @@
 pub mod admin;
 pub mod certificates;
 pub mod checks;
+pub mod cli;
 pub mod page;
 
 use std::collections::{BTreeMap, HashSet};

@@ -85,6 +85,8 @@ pub async fn answer(
     };
     let deadline = relay.live().config.limits.deadline_for(questions.len());
     let (answers, report) = ask(relay, call.tx_id, &questions, deadline, call.declaration).await;
+    let complete = report.calls.iter().all(|(_, outcome)| *outcome == "data");
+    crate::parties::checks::ssbtek(relay, &caller.org, complete).await;
     audit(
         relay,
         call.channel,
