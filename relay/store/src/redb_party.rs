@@ -267,7 +267,7 @@ impl PartyRegister for RedbParties {
                 Ok(out)
             })
             .await?;
-        out.sort_by(|a, b| (a.0, a.1.first_seen).cmp(&(b.0, b.1.first_seen)));
+        out.sort_by_key(|a| (a.0, a.1.first_seen));
         Ok(out)
     }
 }
