@@ -222,6 +222,23 @@ impl DevCa {
         self.issue(params)
     }
 
+    /// A TLS client certificate, as [`DevCa::client_cert`], that expires in
+    /// `days` days (to try certificate-expiry warnings).
+    pub fn client_cert_expiring(
+        &self,
+        subject: &Subject<'_>,
+        days: i64,
+    ) -> Result<IssuedCert, PkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = subject_dn(subject);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(days);
+        self.issue(params)
+    }
+
     /// A document-signing certificate (e.g. for CMS signatures on ELT time reports).
     pub fn signing_cert(&self, subject: &Subject<'_>) -> Result<IssuedCert, PkiError> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;

@@ -111,7 +111,10 @@ async fn named_host_only(
 
 fn routes(relay: Arc<Relay>) -> Router {
     Router::new()
-        .route("/metrics", get(|| async { METRICS.encode() }))
+        .route(
+            "/metrics",
+            get(|| async { crate::parties::certificates::with_party_metrics(METRICS.encode()) }),
+        )
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/", get(crate::console::page_endpoint))
@@ -161,6 +164,7 @@ fn routes(relay: Arc<Relay>) -> Router {
             "/admin/incidents/{id}/update",
             post(crate::status::admin::update),
         )
+        .merge(crate::parties::admin::routes())
         .with_state(relay)
 }
 

@@ -145,6 +145,9 @@ impl<W: Way> FromRequestParts<Arc<Relay>> for Admitted<W> {
             Ok(c) => c,
             Err(f) => return Err(refuse::<W>(relay, None, &f, started).await),
         };
+        if let Some(der) = &der {
+            crate::parties::certificates::saw(relay, caller.org, der);
+        }
         match relay.in_flight.admit(&caller.org) {
             Ok(permit) => Ok(Admitted {
                 caller,

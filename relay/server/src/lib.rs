@@ -44,7 +44,9 @@
 //! maintenance; mutual TLS with operator certificates, required off loopback),
 //! [`console`] (the operators' web console on the admin listener and its JSON),
 //! [`operator`] and [`decisions`] (run-time operator decisions, kept in the
-//! store across restarts), [`service_levels`] (disturbance state, the prober,
+//! store across restarts), [`parties`] (the register of connected parties:
+//! lifecycle states, test checks, certificates, caseworkers' declarations),
+//! [`service_levels`] (disturbance state, the prober,
 //! readiness), [`status`] (the status feed for connected parties: incidents,
 //! components, agencies' announced maintenance, `/status/v1/...`), [`vitals`]
 //! (what the alert rules watch: certificate expiry, readiness, the store, lost
@@ -75,6 +77,7 @@ pub mod limits;
 pub mod metrics;
 pub mod operator;
 pub mod outcomes;
+pub mod parties;
 pub mod policy;
 pub mod products;
 pub mod providers;
@@ -165,6 +168,11 @@ pub struct Live {
 }
 
 impl Relay {
+    /// The configuration file this relay was started from.
+    pub fn config_path(&self) -> Option<&Path> {
+        self.config_path.as_deref()
+    }
+
     /// The configuration and provider pool in force.
     pub fn live(&self) -> Arc<Live> {
         self.live.load_full()
@@ -504,6 +512,9 @@ async fn run_inner(
     decisions::load(&relay)
         .await
         .context("loading the stored run-time decisions")?;
+    parties::start(&relay)
+        .await
+        .context("loading the register of parties")?;
     outcomes::announce_configured_windows(&relay).await;
     #[cfg(unix)]
     tokio::spawn(reload_on_sighup(relay.clone()));
@@ -512,6 +523,7 @@ async fn run_inner(
     tokio::spawn(asynch::route::leases(relay.clone()));
     tokio::spawn(decisions::follow(relay.clone()));
     tokio::spawn(decisions::housekeeping(relay.clone()));
+    tokio::spawn(parties::follow(relay.clone()));
     tokio::spawn(service_levels::run(
         relay.clone(),
         listener.local_addr().ok(),

@@ -56,6 +56,18 @@ enum Command {
         #[arg(long)]
         audit_dir: Option<PathBuf>,
     },
+    /// The register of connected parties, through a relay's admin API:
+    /// `list`, `show ORG`, `state ORG`, `promote ORG`, `import FILE`.
+    Parties {
+        /// The relay's admin listener (`http://127.0.0.1:9090`).
+        #[arg(long, env = "SHS_RELAY_ADMIN", global = true)]
+        admin: Option<String>,
+        /// Or the relay configuration, whose `[admin] listen` is used.
+        #[arg(long, short, env = "SHS_RELAY_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: PartiesCommand,
+    },
     /// Start a complete development stack: PKI, simulator, seven adapters and the
     /// relay, each as its own process; writes DIR/demo.json; stops on Ctrl-C/SIGTERM.
     Demo {
@@ -83,6 +95,41 @@ enum Command {
         #[arg(long, value_name = "SLOT")]
         python_adapter: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum PartiesCommand {
+    /// Every party (optionally only those with a state or product).
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        product: Option<String>,
+    },
+    /// One party: states with history, checks with times, certificates.
+    Show { org: String },
+    /// Moves a party's product to a state (not production: see `promote`).
+    State {
+        org: String,
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        state: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Promotes a party's product to production once its test checks passed.
+    Promote {
+        org: String,
+        #[arg(long)]
+        product: String,
+        /// Promote although checks are missing, for this reason (audited).
+        #[arg(long = "override")]
+        override_reason: Option<String>,
+    },
+    /// Seeds the register from a relay configuration's [[agreements]]
+    /// (idempotent: adds what is missing, never changes what is there).
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -236,6 +283,42 @@ fn main() -> ExitCode {
                     python_adapter,
                 )
                 .await
+            }
+            Command::Parties {
+                admin,
+                config,
+                command,
+            } => {
+                use relay_server::parties::cli::{Action, admin_url, run};
+                let action = match command {
+                    PartiesCommand::List { state, product } => Action::List { state, product },
+                    PartiesCommand::Show { org } => Action::Show { org },
+                    PartiesCommand::State {
+                        org,
+                        product,
+                        state,
+                        reason,
+                    } => Action::State {
+                        org,
+                        product,
+                        state,
+                        reason,
+                    },
+                    PartiesCommand::Promote {
+                        org,
+                        product,
+                        override_reason,
+                    } => Action::Promote {
+                        org,
+                        product,
+                        override_reason,
+                    },
+                    PartiesCommand::Import { file } => Action::Import { file },
+                };
+                match admin_url(admin, config.as_deref()) {
+                    Ok(url) => run(&url, action).await,
+                    Err(e) => Err(e),
+                }
             }
             Command::Audit {
                 command:

@@ -29,6 +29,8 @@ pub struct OperatorState {
     /// ELT assistance companies (anordnare) shut off.
     anordnare: RwLock<BTreeSet<Organisationsnummer>>,
     maintenance: AtomicBool,
+    /// The register of parties as this node last read it (the policy gate's view).
+    pub parties: crate::parties::Book,
 }
 
 impl OperatorState {

@@ -6,11 +6,17 @@
 //! processor names one; see [`ActingFor`]) and the [`Use`] asked for, and checks,
 //! in this order:
 //!
-//! 1. the caller holds an agreement for the use covering the relay's environment;
+//! 1. the caller holds an agreement for the use covering the relay's environment,
+//!    or, where the register of parties holds the caller for the product
+//!    ([`crate::parties`]; the register wins), its state admits the message's
+//!    status (`test`/`verified`: `status="test"` only; `production`: any;
+//!    `applied`, `suspended`, `terminated`: nothing);
 //! 2. the operator has not suspended the caller (for the product, or for all);
 //! 3. when acting for another organisation: the caller is a processor configured
 //!    for it, the municipality named the caller among its processors, and the
-//!    municipality itself holds the agreement and is not suspended.
+//!    municipality itself holds the agreement and is not suspended;
+//! 4. for an SSBTEK question of a municipality that requires caseworkers'
+//!    declarations (§9.2.9): the question's `handlaggare` signed one.
 //!
 //! Decisions only: the caller of [`gate`] turns a [`Refusal`] into a
 //! [`crate::failure::Failure`], which each way in renders in its protocol. Every
@@ -19,9 +25,12 @@
 
 use relay_ident::Organisationsnummer;
 
+use relay_store::PartyState;
+
 use crate::admission::Caller;
-use crate::config::{Config, ProductName};
+use crate::config::{Config, Environment, ProductName};
 use crate::operator::OperatorState;
+use crate::parties::Book;
 
 /// Why the gate refused. Texts name the rule, never personal data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,6 +65,25 @@ pub enum Refusal {
     PrincipalSuspended,
     #[error("the receiver has no agreement for this product with this node")]
     RecipientNoAgreement,
+    #[error(
+        "the organisation is registered for {product} in state {state}: not admitted until the operator lets it into the test environment"
+    )]
+    PartyNotAdmitted {
+        product: &'static str,
+        state: &'static str,
+    },
+    #[error(
+        "the organisation is registered for {product} in state {state}: only status=\"test\" messages are served until it is promoted to production; this message has status=\"{status}\""
+    )]
+    PartyTestOnly {
+        product: &'static str,
+        state: &'static str,
+        status: &'static str,
+    },
+    #[error(
+        "the caseworker (handlaggare) has not signed the declaration (Försäkran) that this municipality requires before the service is used (SSBTEK terms §9.2.9)"
+    )]
+    CaseworkerNotDeclared,
 }
 
 impl Refusal {
@@ -69,6 +97,9 @@ impl Refusal {
             Self::PrincipalNoAgreement { .. } => "principal_no_agreement",
             Self::PrincipalSuspended => "principal_suspended",
             Self::RecipientNoAgreement => "recipient_no_agreement",
+            Self::PartyNotAdmitted { .. } => "party_not_admitted",
+            Self::PartyTestOnly { .. } => "party_test_only",
+            Self::CaseworkerNotDeclared => "caseworker_not_declared",
         }
     }
 }
@@ -113,16 +144,17 @@ pub struct Ask<'a> {
     pub caller: &'a Caller,
     pub what: Use,
     pub acting_for: Option<ActingFor<'a>>,
+    /// The message's status (`test` or `production`); the relay's environment
+    /// when the way in carries none.
+    pub status: Option<Environment>,
+    /// The SSBTEK question's caseworker (`handlaggare`), for the declaration rule.
+    pub caseworker: Option<&'a str>,
 }
 
 impl<'a> Ask<'a> {
     /// The caller, for itself.
     pub fn product(caller: &'a Caller, product: ProductName) -> Self {
-        Self {
-            caller,
-            what: Use::Product(product),
-            acting_for: None,
-        }
+        Self::to(caller, Use::Product(product))
     }
 
     /// The caller for any use.
@@ -131,6 +163,8 @@ impl<'a> Ask<'a> {
             caller,
             what,
             acting_for: None,
+            status: None,
+            caseworker: None,
         }
     }
 
@@ -141,6 +175,18 @@ impl<'a> Ask<'a> {
         named: &'a [Organisationsnummer],
     ) -> Self {
         self.acting_for = Some(ActingFor { org, named });
+        self
+    }
+
+    /// With the message's status (`status="test"` or `"production"`).
+    pub fn with_status(mut self, status: Option<Environment>) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// With the SSBTEK question's caseworker.
+    pub fn by_caseworker(mut self, caseworker: &'a str) -> Self {
+        self.caseworker = Some(caseworker);
         self
     }
 }
@@ -154,7 +200,9 @@ pub fn gate(config: &Config, operator: &OperatorState, ask: &Ask<'_>) -> Result<
     };
     decide(check, || {
         let org = &ask.caller.org;
-        has_agreement(config, org, ask.what)?;
+        let status = ask.status.unwrap_or(config.node.environment);
+        let parties = &operator.parties;
+        has_agreement(config, parties, org, ask.what, status)?;
         if is_suspended(operator, org, ask.what) {
             return Err(Refusal::Suspended);
         }
@@ -162,23 +210,33 @@ pub fn gate(config: &Config, operator: &OperatorState, ask: &Ask<'_>) -> Result<
             if !(config.is_processor_for(org, &principal.org) && principal.named.contains(org)) {
                 return Err(Refusal::NotIngivareOrProcessor);
             }
-            has_agreement(config, &principal.org, ask.what).map_err(|r| match r {
-                Refusal::NoAgreement {
-                    product,
-                    environment,
-                }
-                | Refusal::WrongEnvironment {
-                    product,
-                    environment,
-                    ..
-                } => Refusal::PrincipalNoAgreement {
-                    product,
-                    environment,
+            has_agreement(config, parties, &principal.org, ask.what, status).map_err(
+                |r| match r {
+                    Refusal::NoAgreement {
+                        product,
+                        environment,
+                    }
+                    | Refusal::WrongEnvironment {
+                        product,
+                        environment,
+                        ..
+                    } => Refusal::PrincipalNoAgreement {
+                        product,
+                        environment,
+                    },
+                    other => other,
                 },
-                other => other,
-            })?;
+            )?;
             if is_suspended(operator, &principal.org, ask.what) {
                 return Err(Refusal::PrincipalSuspended);
+            }
+        }
+        if let Some(caseworker) = ask.caseworker {
+            let municipality = ask.acting_for.map_or(*org, |p| p.org);
+            if parties.requires_declaration(&municipality)
+                && !parties.declared(&municipality, caseworker)
+            {
+                return Err(Refusal::CaseworkerNotDeclared);
             }
         }
         Ok(())
@@ -188,11 +246,54 @@ pub fn gate(config: &Config, operator: &OperatorState, ask: &Ask<'_>) -> Result<
 /// The recipient of a direct delivery must hold the same use.
 pub fn recipient(config: &Config, org: &Organisationsnummer, what: Use) -> Result<(), Refusal> {
     decide("recipient", || {
-        has_agreement(config, org, what).map_err(|_| Refusal::RecipientNoAgreement)
+        // The configuration's agreements: the register admits callers, not
+        // recipients of direct deliveries.
+        has_agreement(config, &Book::default(), org, what, config.node.environment)
+            .map_err(|_| Refusal::RecipientNoAgreement)
     })
 }
 
-fn has_agreement(config: &Config, org: &Organisationsnummer, what: Use) -> Result<(), Refusal> {
+/// The register's word on `org` for `what`, when it holds the party for it.
+fn registered(
+    parties: &Book,
+    org: &Organisationsnummer,
+    what: Use,
+    status: Environment,
+) -> Option<Result<(), Refusal>> {
+    match what {
+        Use::Product(p) => {
+            let state = parties.state(org, p.as_str())?;
+            Some(match state {
+                PartyState::Production => Ok(()),
+                PartyState::Test | PartyState::Verified if status == Environment::Test => Ok(()),
+                PartyState::Test | PartyState::Verified => Err(Refusal::PartyTestOnly {
+                    product: p.as_str(),
+                    state: state.as_str(),
+                    status: status.as_str(),
+                }),
+                PartyState::Applied | PartyState::Suspended | PartyState::Terminated => {
+                    Err(Refusal::PartyNotAdmitted {
+                        product: p.as_str(),
+                        state: state.as_str(),
+                    })
+                }
+            })
+        }
+        Use::Delivery => parties.admits_any(org).then_some(Ok(())),
+        Use::Direct(_) => None,
+    }
+}
+
+fn has_agreement(
+    config: &Config,
+    parties: &Book,
+    org: &Organisationsnummer,
+    what: Use,
+    status: Environment,
+) -> Result<(), Refusal> {
+    if let Some(decision) = registered(parties, org, what, status) {
+        return decision;
+    }
     let env = config.node.environment;
     let agreement = config.agreement(org);
     let covers = |a: &crate::config::Agreement| match what {

@@ -29,13 +29,18 @@
 //!   engine a node uses; [`redb_status`]: [`RedbStatus`], its one-machine engine.
 //! - [`pg`]: [`PgStore`], both traits on PostgreSQL (pool, TLS, migrations).
 //! - [`node`]: [`Store`], the engine a node runs, chosen by configuration.
+//! - [`party`], [`redb_party`], [`parties`]: the register of connected parties
+//!   ([`PartyRegister`]) on both engines, and [`Parties`], the one a node runs.
 //! - [`config`]: [`StoreConfig`], the `[store]` section.
 //!
 //! Topology, failure modes and backup are in `docs/high-availability.md`.
 
 pub mod config;
 pub mod node;
+pub mod parties;
+pub mod party;
 pub mod pg;
+pub mod redb_party;
 pub mod redb_state;
 pub mod redb_status;
 pub mod state;
@@ -43,7 +48,13 @@ pub mod status;
 
 pub use config::{StoreConfig, StoreConfigError, StoreKind};
 pub use node::{Store, StoreOpenError, state_path};
+pub use parties::Parties;
+pub use party::{
+    Declaration, Party, PartyCertificate, PartyRegister, PartyState, ProductStanding, Role,
+    StateChange,
+};
 pub use pg::{OpenError, PgOptions, PgStore, SCHEMA_VERSION};
+pub use redb_party::RedbParties;
 pub use redb_state::RedbState;
 pub use redb_status::RedbStatus;
 pub use state::{

@@ -88,6 +88,8 @@ pub async fn answer(
     let deadline = relay.live().config.limits.deadline_for(questions.len());
     let (answers, report) = ask(relay, call.tx_id, &questions, deadline, call.declaration).await;
     count(relay, questions.len(), Some(&report), started, None);
+    let complete = report.calls.iter().all(|(_, outcome)| *outcome == "data");
+    crate::parties::checks::ssbtek(relay, &caller.org, complete).await;
     // The answers are released only once their record is on disk (or dropped,
     // and so wiped, when it cannot be written).
     let audited = audit(
@@ -150,8 +152,9 @@ pub async fn admit(
             .iter()
             .map(|p| p.orgnr())
             .collect();
-        let ask =
-            Ask::product(caller, ProductName::Ssbtek).on_behalf_of(q.ingivare().orgnr(), &named);
+        let ask = Ask::product(caller, ProductName::Ssbtek)
+            .on_behalf_of(q.ingivare().orgnr(), &named)
+            .by_caseworker(q.ingivare().handlaggare());
         if let Err(r) = policy::gate(config, &relay.operator, &ask) {
             let mut f = Failure::from(r);
             f.info = format!("data part {}: ingivare: {}", i + 1, f.info);

@@ -15,6 +15,7 @@
 
 mod mailbox;
 mod migrate;
+mod party;
 mod state;
 mod status;
 

@@ -404,7 +404,29 @@ pub async fn submit(
     };
     let started = Instant::now();
     let mut persons = Vec::new();
+    let status = submission.status;
     let result = run(relay, &caller, tx, submission, &mut persons).await;
+    crate::parties::checks::elt(
+        relay,
+        caller.org,
+        status,
+        match &result {
+            Ok(r) if r.repeat => crate::parties::checks::EltOutcome::Repeated,
+            Ok(_) => crate::parties::checks::EltOutcome::Accepted,
+            // A report rule, not who may send: the vendor can correct it.
+            Err(
+                Refusal::RateLimited { .. }
+                | Refusal::OneReport(_)
+                | Refusal::RetryLimit { .. }
+                | Refusal::NoMandate
+                | Refusal::Month(_)
+                | Refusal::Xml(_)
+                | Refusal::Signature(_),
+            ) => crate::parties::checks::EltOutcome::RuleRefused,
+            Err(_) => crate::parties::checks::EltOutcome::Other,
+        },
+    )
+    .await;
     let outcome = match &result {
         Ok(_) => "receipt",
         Err(r) => r.label(),
@@ -628,11 +650,13 @@ async fn prepare(
     crate::policy::gate(
         config,
         &relay.operator,
-        &crate::policy::Ask::product(&who, ProductName::Elt),
+        &crate::policy::Ask::product(&who, ProductName::Elt).with_status(submission.status),
     )
     .map_err(|r| match r {
         crate::policy::Refusal::Suspended => Refusal::SuspendedVendor,
-        crate::policy::Refusal::WrongEnvironment { .. } => Refusal::Environment(r.to_string()),
+        crate::policy::Refusal::WrongEnvironment { .. }
+        | crate::policy::Refusal::PartyTestOnly { .. } => Refusal::Environment(r.to_string()),
+        crate::policy::Refusal::PartyNotAdmitted { .. } => Refusal::NoAgreement(r.to_string()),
         _ => Refusal::NoAgreement(
             "the certificate's organisation is not a registered ELT system vendor".into(),
         ),
