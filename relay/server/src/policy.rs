@@ -279,7 +279,7 @@ fn registered(
                 }
             })
         }
-        Use::Delivery => parties.admits_any(org).then_some(Ok(())),
+        Use::Delivery | Use::Status => parties.admits_any(org).then_some(Ok(())),
         Use::Direct(_) => None,
     }
 }
