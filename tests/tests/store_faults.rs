@@ -134,9 +134,12 @@ async fn forty_stalled_uploads_of_one_organisation_leave_the_others_served_and_b
         let mut still = Vec::new();
         for h in pending {
             if h.is_finished() {
-                let r = h.await.unwrap().expect("an answer");
-                assert_eq!(r.status(), 503, "an upload over the share");
-                assert!(r.headers().contains_key("retry-after"));
+                // The node answers 503 before the body is read; the client may
+                // see that answer, or the connection closed under its body.
+                if let Ok(r) = h.await.unwrap() {
+                    assert_eq!(r.status(), 503, "an upload over the share");
+                    assert!(r.headers().contains_key("retry-after"));
+                }
                 refused += 1;
             } else {
                 still.push(h);

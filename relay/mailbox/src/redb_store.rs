@@ -765,7 +765,7 @@ impl Inner {
             .filter(|(e, _)| e.ackable_in(outbox))
             .ok_or_else(|| MailboxError::not_found(tx_id))?;
         let meta = self.meta(tx_id, &env, &sealed)?;
-        let send_confirm = meta.label.sequence_type != SequenceType::Adm && !env.acknowledged;
+        let mut send_confirm = meta.label.sequence_type != SequenceType::Adm && !env.acknowledged;
         // The entry must still be the one read above, and still ackable.
         let same = |e: &Envelope| e.local_id == env.local_id && e.ackable_in(outbox);
         let deletion = match self.ack_policy {
@@ -773,13 +773,20 @@ impl Inner {
                 Some(self.delete_where(tx_id, DeletionReason::Acknowledged, same)?)
             }
             AckPolicy::KeepUntilExpiry => {
+                // Decided in the write transaction: of two acks at once, the
+                // second sees the flag set and sends no confirm.
+                let mut was = true;
                 self.update(tx_id, Durability::Immediate, |e| {
                     if !same(e) {
                         return false;
                     }
+                    was = e.acknowledged;
                     e.acknowledged = true;
                     true
                 })?;
+                if was {
+                    send_confirm = false;
+                }
                 None
             }
         };

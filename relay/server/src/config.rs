@@ -1034,7 +1034,9 @@ impl Config {
                 "mailbox.max_uploads_per_sender",
                 m.max_uploads_per_sender as u64,
             );
+            // Only once the store section itself is valid: its own error first.
             if self.store.kind == relay_store::StoreKind::Postgres
+                && self.store.validate().is_ok()
                 && m.max_uploads_per_sender >= self.store.pool_size
             {
                 r.error(
@@ -1640,6 +1642,11 @@ mod tests {
             ),
             (format!("{mailbox}\n[store]\nkind = \"etcd\"\n"), "store"),
             (format!("{mailbox}\n[store]\nnodes = 3\n"), "store"),
+            (
+                format!("{mailbox}max_uploads_per_sender = 16\n{postgres}pool_size = 16\n"),
+                "mailbox.max_uploads_per_sender",
+            ),
+            (format!("{mailbox}{postgres}lease_s = 1\n"), "store.lease_s"),
         ] {
             let e = load(dir.path(), &format!("{base}{text}")).unwrap_err();
             assert!(e.key.starts_with(key), "{text}: {e}");

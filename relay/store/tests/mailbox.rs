@@ -29,6 +29,7 @@ on_both_engines!(
     an_upload_cut_off_midway_leaves_nothing_visible_and_no_key,
     invalid_labels_are_refused_and_synchronous_messages_never_listed,
     an_adm_message_sends_no_confirm_on_ack,
+    two_concurrent_acks_on_two_nodes_give_one_confirm,
     stats_and_pending_processing_see_every_node,
     after_a_kek_rotation_every_key_is_rewrapped_and_the_old_kek_can_go,
 );
@@ -443,6 +444,37 @@ async fn an_adm_message_sends_no_confirm_on_ack(c: Cluster) {
     assert_eq!(c.ack_policy, AckPolicy::DeleteOnAck);
     assert!(ack.deletion.is_some());
     c.finish().await;
+}
+
+async fn two_concurrent_acks_on_two_nodes_give_one_confirm(c: Cluster) {
+    let l = label("1111111111");
+    let tx_id = l.tx_id.clone();
+    deliver(c.a(), l, b"x").await;
+    let ob = outbox("1111111111");
+    let b = c.node().await;
+    let (x, y) = tokio::join!(c.a().ack(&ob, &tx_id), b.ack(&ob, &tx_id));
+    let confirms = [x, y]
+        .into_iter()
+        .filter(|r| matches!(r, Ok(o) if o.send_confirm))
+        .count();
+    assert_eq!(confirms, 1, "one confirm for the sender");
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_acks_give_one_confirm_when_acknowledged_messages_are_kept_on_redb() {
+    two_concurrent_acks_on_two_nodes_give_one_confirm(
+        Cluster::redb_with(AckPolicy::KeepUntilExpiry).await,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_acks_give_one_confirm_when_acknowledged_messages_are_kept_on_postgres() {
+    two_concurrent_acks_on_two_nodes_give_one_confirm(
+        Cluster::postgres_with(AckPolicy::KeepUntilExpiry).await,
+    )
+    .await;
 }
 
 async fn stats_and_pending_processing_see_every_node(c: Cluster) {
