@@ -14,8 +14,8 @@
 //! README's test command does that.
 
 pub mod collector;
-pub mod fault_proxy;
 pub mod conformance;
+pub mod fault_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

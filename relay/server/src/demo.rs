@@ -628,7 +628,7 @@ impl Demo {
                         )
                         .replacen(
                             "listen = \"127.0.0.1:0\"",
-                            &format!("listen = \"{}\"", admin.as_deref().unwrap_or("127.0.0.1:0")),
+                            &format!("listen = \"{}\"", admin.unwrap_or("127.0.0.1:0")),
                             1,
                         );
                     std::fs::write(&path, pinned)?;
