@@ -98,10 +98,8 @@ pub fn name(p: &Personnummer) -> (String, String) {
     (r.pick(&FIRST).to_string(), r.pick(&LAST).to_string())
 }
 
-pub fn esc(s: &str) -> String {
-    // One escaping for the whole project: quick-xml's (markup and quotes).
-    quick_xml::escape::escape(s).into_owned()
-}
+/// Escapes text for XML content and attributes (the project's one escaper).
+pub use relay_xml::escape_attr as esc;
 
 fn day_in(r: &mut Rng, from: NaiveDate, tom: NaiveDate) -> NaiveDate {
     let days = (tom - from).num_days().max(0) as u64;
