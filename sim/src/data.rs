@@ -11,7 +11,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use relay_ident::Personnummer;
 use sha2::{Digest, Sha256};
 
-use crate::Agency;
+use crate::{Agency, Slot};
 
 /// A small deterministic PRNG (xorshift64*).
 pub struct Rng(u64);
@@ -96,14 +96,12 @@ pub fn name(p: &Personnummer) -> (String, String) {
     if is_tolvan(p) {
         return ("Tolvan".into(), "Tolvansson".into());
     }
-    let mut r = Rng::for_person(Agency::Skv, p, "name");
+    let mut r = Rng::for_person(Agency::Ssbtek(Slot::Skv), p, "name");
     (r.pick(&FIRST).to_string(), r.pick(&LAST).to_string())
 }
 
-pub fn esc(s: &str) -> String {
-    // One escaping for the whole project: quick-xml's (markup and quotes).
-    quick_xml::escape::escape(s).into_owned()
-}
+/// Escapes text for XML content and attributes (the project's one escaper).
+pub use relay_xml::escape_attr as esc;
 
 fn day_in(r: &mut Rng, from: NaiveDate, tom: NaiveDate) -> NaiveDate {
     let days = (tom - from).num_days().max(0) as u64;
@@ -125,7 +123,7 @@ fn months(from: NaiveDate, tom: NaiveDate, max: usize) -> Vec<NaiveDate> {
 
 /// Arbetsförmedlingen: `SvarMeddelande` (ers_stod v2) with the echoed question.
 pub fn af(c: &Context) -> String {
-    let mut r = Rng::for_person(Agency::Af, &c.person, "");
+    let mut r = Rng::for_person(Agency::Ssbtek(Slot::Af), &c.person, "");
     let (fornamn, efternamn) = name(&c.person);
     let registered = c.known && (is_tolvan(&c.person) || r.chance(0.35));
     let ns = "http://api.arbetsformedlingen.se/arbetssokande/ersattningsstod/v2";
@@ -203,7 +201,7 @@ const AKASSOR: [&str; 6] = [
 
 /// The a-kassor (SO, INT014): the echoed question and one entry per a-kassa.
 pub fn so(c: &Context) -> String {
-    let mut r = Rng::for_person(Agency::So, &c.person, "");
+    let mut r = Rng::for_person(Agency::Ssbtek(Slot::So), &c.person, "");
     let ns = "http://INT014.UBPService.Schemas";
     let funds = if !c.known {
         0
@@ -265,7 +263,7 @@ const VEHICLES: [(&str, &str, &str); 8] = [
 
 /// Transportstyrelsen: `HamtaUppgifterResponse` with the vehicles owned.
 pub fn tns(c: &Context) -> String {
-    let mut r = Rng::for_person(Agency::Tns, &c.person, "");
+    let mut r = Rng::for_person(Agency::Ssbtek(Slot::Tns), &c.person, "");
     // Nobody under 18 owns a registered vehicle in the simulated register.
     let adult = c
         .person
@@ -316,7 +314,7 @@ pub fn tns(c: &Context) -> String {
 
 /// Migrationsverket: `findByPersonnummerResponse` with permit decisions.
 pub fn miv(c: &Context, korrelationsid: &str) -> String {
-    let mut r = Rng::for_person(Agency::Miv, &c.person, "");
+    let mut r = Rng::for_person(Agency::Ssbtek(Slot::Miv), &c.person, "");
     let (fornamn, efternamn) = name(&c.person);
     let count = if !c.known {
         0
@@ -400,7 +398,7 @@ pub fn miv(c: &Context, korrelationsid: &str) -> String {
 /// Skatteverket: the `SvarBeskattningsuppgifterEnligtSFS2008-975` document that
 /// travels as a string in `svar`.
 pub fn skv_document(c: &Context) -> String {
-    let mut r = Rng::for_person(Agency::Skv, &c.person, "");
+    let mut r = Rng::for_person(Agency::Ssbtek(Slot::Skv), &c.person, "");
     let (fornamn, efternamn) = name(&c.person);
     let year = c.tom.year() - 1;
     let mut kapital = String::new();
@@ -428,7 +426,7 @@ pub fn skv_document(c: &Context) -> String {
 
 /// CSN: the `CSNSvar` document (kommunfraga v4.0).
 pub fn csn_document(c: &Context) -> String {
-    let mut r = Rng::for_person(Agency::Csn, &c.person, "");
+    let mut r = Rng::for_person(Agency::Ssbtek(Slot::Csn), &c.person, "");
     let studies = c.known && (c.records.is_some() || is_tolvan(&c.person) || r.chance(0.2));
     let loan = c.known && r.chance(0.1);
     let mut arenden = String::new();
@@ -473,7 +471,7 @@ pub fn csn_document(c: &Context) -> String {
 
 /// Försäkringskassan + Pensionsmyndigheten: the LEFI v9 answer (JSON).
 pub fn fk_json(c: &Context) -> serde_json::Value {
-    let mut r = Rng::for_person(Agency::Fk, &c.person, "");
+    let mut r = Rng::for_person(Agency::Ssbtek(Slot::Fk), &c.person, "");
     let (fornamn, efternamn) = name(&c.person);
     let families: [(&str, &str, u64, u64); 6] = [
         ("ABB", "Allmänt barnbidrag", 1_250, 3_750),

@@ -41,64 +41,67 @@ use tower::ServiceExt;
 
 use crate::data::Context;
 use crate::scenario::{Plan, Scenario};
+pub use relay_ssbtek::Slot;
 
-/// The seven SSBTEK agencies (slot ids), and Försäkringskassan's ELT
+/// An agency the simulator stands in for: one of the seven SSBTEK agencies
+/// (the one list of agencies, [`Slot`]), or Försäkringskassan's ELT
 /// registration service (`ELT`), which scenarios can also slow down or break.
+/// Written and read as the slot id (`AF`, ..., `MIV`) or `ELT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Agency {
-    #[serde(rename = "AF")]
-    Af,
-    #[serde(rename = "CSN")]
-    Csn,
-    #[serde(rename = "FK")]
-    Fk,
-    #[serde(rename = "SKV")]
-    Skv,
-    #[serde(rename = "SO")]
-    So,
-    #[serde(rename = "TNS")]
-    Tns,
-    #[serde(rename = "MIV")]
-    Miv,
-    #[serde(rename = "ELT")]
+    Ssbtek(Slot),
     Elt,
 }
 
+impl From<Agency> for String {
+    fn from(a: Agency) -> String {
+        a.id().to_owned()
+    }
+}
+
+impl TryFrom<String> for Agency {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        Agency::ALL
+            .into_iter()
+            .find(|a| a.id() == s)
+            .ok_or_else(|| {
+                format!("unknown agency {s:?} (expected AF, CSN, FK, SKV, SO, TNS, MIV or ELT)")
+            })
+    }
+}
+
 impl Agency {
-    pub const ALL: [Agency; 8] = [
-        Self::Af,
-        Self::Csn,
-        Self::Fk,
-        Self::Skv,
-        Self::So,
-        Self::Tns,
-        Self::Miv,
-        Self::Elt,
-    ];
+    /// Every slot in XSD order, then ELT.
+    pub const ALL: [Agency; 8] = {
+        let mut all = [Agency::Elt; 8];
+        let mut i = 0;
+        while i < Slot::ALL.len() {
+            all[i] = Agency::Ssbtek(Slot::ALL[i]);
+            i += 1;
+        }
+        all
+    };
 
     pub fn id(self) -> &'static str {
         match self {
-            Self::Af => "AF",
-            Self::Csn => "CSN",
-            Self::Fk => "FK",
-            Self::Skv => "SKV",
-            Self::So => "SO",
-            Self::Tns => "TNS",
-            Self::Miv => "MIV",
+            Self::Ssbtek(slot) => slot.as_str(),
             Self::Elt => "ELT",
         }
     }
 
-    /// The path segment (`af`, `csn`, ...).
+    /// The path segment (`af`, `csn`, ...): the id in lower case.
     pub fn path(self) -> &'static str {
         match self {
-            Self::Af => "af",
-            Self::Csn => "csn",
-            Self::Fk => "fk",
-            Self::Skv => "skv",
-            Self::So => "so",
-            Self::Tns => "tns",
-            Self::Miv => "miv",
+            Self::Ssbtek(Slot::Af) => "af",
+            Self::Ssbtek(Slot::Csn) => "csn",
+            Self::Ssbtek(Slot::Fk) => "fk",
+            Self::Ssbtek(Slot::Skv) => "skv",
+            Self::Ssbtek(Slot::So) => "so",
+            Self::Ssbtek(Slot::Tns) => "tns",
+            Self::Ssbtek(Slot::Miv) => "miv",
             Self::Elt => "elt",
         }
     }
@@ -110,13 +113,13 @@ impl Agency {
     /// The agency's error code when a scenario asks for an error without one.
     fn default_error(self) -> &'static str {
         match self {
-            Self::Af => "502",
-            Self::Csn => "CSN-9",
-            Self::Fk => "INTERNT_FEL",
-            Self::Skv => "9071001",
-            Self::So => "SO-500",
-            Self::Tns => "9",
-            Self::Miv => "MIV-500",
+            Self::Ssbtek(Slot::Af) => "502",
+            Self::Ssbtek(Slot::Csn) => "CSN-9",
+            Self::Ssbtek(Slot::Fk) => "INTERNT_FEL",
+            Self::Ssbtek(Slot::Skv) => "9071001",
+            Self::Ssbtek(Slot::So) => "SO-500",
+            Self::Ssbtek(Slot::Tns) => "9",
+            Self::Ssbtek(Slot::Miv) => "MIV-500",
             Self::Elt => "ELT_INTERNT_FEL",
         }
     }
@@ -286,22 +289,28 @@ impl Sim {
             )
             .route(
                 "/csn/kommunfraga/v4",
-                post(|s, h, b| soap(s, h, b, Agency::Csn)),
+                post(|s, h, b| soap(s, h, b, Agency::Ssbtek(Slot::Csn))),
             )
             .route(
                 "/skv/beskattningws",
-                post(|s, h, b| soap(s, h, b, Agency::Skv)),
+                post(|s, h, b| soap(s, h, b, Agency::Ssbtek(Slot::Skv))),
             )
             .route(
                 "/af/ersattningsstod/v2",
-                post(|s, h, b| soap(s, h, b, Agency::Af)),
+                post(|s, h, b| soap(s, h, b, Agency::Ssbtek(Slot::Af))),
             )
-            .route("/so/ubpservice", post(|s, h, b| soap(s, h, b, Agency::So)))
+            .route(
+                "/so/ubpservice",
+                post(|s, h, b| soap(s, h, b, Agency::Ssbtek(Slot::So))),
+            )
             .route(
                 "/tns/hamtauppgifter/v1",
-                post(|s, h, b| soap(s, h, b, Agency::Tns)),
+                post(|s, h, b| soap(s, h, b, Agency::Ssbtek(Slot::Tns))),
             )
-            .route("/miv/ssbtek/v1", post(|s, h, b| soap(s, h, b, Agency::Miv)))
+            .route(
+                "/miv/ssbtek/v1",
+                post(|s, h, b| soap(s, h, b, Agency::Ssbtek(Slot::Miv))),
+            )
             .route("/fk/elt/tidredovisning/v1", post(elt))
             .route("/{agency}/health", get(health))
             .with_state(shared.clone());
@@ -583,25 +592,27 @@ async fn soap(
     ctx.records = shared.records(agency, ctx.person.as_str());
     tracing::info!(agency = agency.id(), "answered");
     soap_ok(match agency {
-        Agency::Af => data::af(&ctx),
-        Agency::So => data::so(&ctx),
-        Agency::Tns => data::tns(&ctx),
-        Agency::Miv => data::miv(&ctx, &field(xml, &["korrelationsid"]).unwrap_or_default()),
-        Agency::Skv => format!(
+        Agency::Ssbtek(Slot::Af) => data::af(&ctx),
+        Agency::Ssbtek(Slot::So) => data::so(&ctx),
+        Agency::Ssbtek(Slot::Tns) => data::tns(&ctx),
+        Agency::Ssbtek(Slot::Miv) => {
+            data::miv(&ctx, &field(xml, &["korrelationsid"]).unwrap_or_default())
+        }
+        Agency::Ssbtek(Slot::Skv) => format!(
             "<skv:BeskattningsuppgifterResponse xmlns:skv=\"http://beskattningws.ws.service.bs.zg.rsv.se/\"><svar>{}</svar></skv:BeskattningsuppgifterResponse>",
             data::esc(&data::skv_document(&ctx))
         ),
-        Agency::Csn => data::csn_document(&ctx)
+        Agency::Ssbtek(Slot::Csn) => data::csn_document(&ctx)
             .trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
             .to_owned(),
-        Agency::Fk | Agency::Elt => unreachable!("FK and ELT are REST"),
+        Agency::Ssbtek(Slot::Fk) | Agency::Elt => unreachable!("FK and ELT are REST"),
     })
 }
 
 /// The agency's own error form.
 fn agency_error(agency: Agency, code: &str) -> Response {
     match agency {
-        Agency::Skv => soap_fault(
+        Agency::Ssbtek(Slot::Skv) => soap_fault(
             code,
             "Tekniskt fel i Skatteverkets tjänst",
             &format!(
@@ -610,7 +621,7 @@ fn agency_error(agency: Agency, code: &str) -> Response {
             ),
             false,
         ),
-        Agency::Miv => soap_fault(
+        Agency::Ssbtek(Slot::Miv) => soap_fault(
             code,
             "Tekniskt fel hos Migrationsverket",
             &format!(
@@ -619,7 +630,7 @@ fn agency_error(agency: Agency, code: &str) -> Response {
             ),
             false,
         ),
-        Agency::Tns => soap_ok(format!(
+        Agency::Ssbtek(Slot::Tns) => soap_ok(format!(
             "<tns:HamtaUppgifterResponse xmlns:tns=\"http://schema.transportstyrelsen.se/ssbtek/hamtauppgifterresponder/1\"><tns:resultat>FEL</tns:resultat><tns:felresultat><tns:felkod>{}</tns:felkod><tns:feltext>Uppgifter kunde inte hämtas</tns:feltext></tns:felresultat></tns:HamtaUppgifterResponse>",
             data::esc(code)
         )),
@@ -634,7 +645,9 @@ async fn fk(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    shared.counters(Agency::Fk).note_trace(&headers);
+    shared
+        .counters(Agency::Ssbtek(Slot::Fk))
+        .note_trace(&headers);
     let bad = |text: &str| {
         (
             StatusCode::BAD_REQUEST,
@@ -664,7 +677,7 @@ async fn fk(
     if from > tom || tom > from + chrono::Months::new(24) {
         return bad("perioden får vara högst två år");
     }
-    match execute(&shared, Agency::Fk, person.as_str()).await {
+    match execute(&shared, Agency::Ssbtek(Slot::Fk), person.as_str()).await {
         Err(response) => response,
         Ok(Some(code)) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -674,7 +687,7 @@ async fn fk(
         )
             .into_response(),
         Ok(None) => {
-            let known = !shared.is_unknown(Agency::Fk, person.as_str());
+            let known = !shared.is_unknown(Agency::Ssbtek(Slot::Fk), person.as_str());
             let ctx = Context {
                 known,
                 records: shared.records(Agency::Fk, person.as_str()),

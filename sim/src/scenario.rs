@@ -238,6 +238,7 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Slot;
 
     #[test]
     fn the_shipped_scenarios_parse() {
@@ -270,15 +271,15 @@ mod tests {
         .unwrap();
         let zero = Duration::ZERO;
         assert_eq!(
-            s.plan(Agency::Csn, "191212121212", zero, [0.5; 4]),
+            s.plan(Agency::Ssbtek(Slot::Csn), "191212121212", zero, [0.5; 4]),
             Plan::Hang
         );
         assert!(matches!(
-            s.plan(Agency::Csn, "190308189802", zero, [0.5; 4]),
+            s.plan(Agency::Ssbtek(Slot::Csn), "190308189802", zero, [0.5; 4]),
             Plan::Error { .. }
         ));
         assert!(matches!(
-            s.plan(Agency::Tns, "190308189802", zero, [0.5; 4]),
+            s.plan(Agency::Ssbtek(Slot::Tns), "190308189802", zero, [0.5; 4]),
             Plan::Answer { .. }
         ));
     }
@@ -289,11 +290,16 @@ mod tests {
             "[[override]]\nperson = \"191212121212\"\nagency = \"TNS\"\nunknown = true\n",
         )
         .unwrap();
-        assert!(s.is_unknown(Agency::Tns, "191212121212"));
-        assert!(!s.is_unknown(Agency::Csn, "191212121212"));
-        assert!(!s.is_unknown(Agency::Tns, "190308189802"));
+        assert!(s.is_unknown(Agency::Ssbtek(Slot::Tns), "191212121212"));
+        assert!(!s.is_unknown(Agency::Ssbtek(Slot::Csn), "191212121212"));
+        assert!(!s.is_unknown(Agency::Ssbtek(Slot::Tns), "190308189802"));
         assert!(matches!(
-            s.plan(Agency::Tns, "191212121212", Duration::ZERO, [0.5; 4]),
+            s.plan(
+                Agency::Ssbtek(Slot::Tns),
+                "191212121212",
+                Duration::ZERO,
+                [0.5; 4]
+            ),
             Plan::Answer { .. }
         ));
     }
@@ -302,8 +308,8 @@ mod tests {
     fn outage_windows_are_relative_to_start() {
         let s =
             Scenario::parse("[agency.SO]\noutages = [{ start_s = 10, duration_s = 5 }]\n").unwrap();
-        assert!(!s.is_down(Agency::So, Duration::from_secs(9)));
-        assert!(s.is_down(Agency::So, Duration::from_secs(12)));
-        assert!(!s.is_down(Agency::So, Duration::from_secs(15)));
+        assert!(!s.is_down(Agency::Ssbtek(Slot::So), Duration::from_secs(9)));
+        assert!(s.is_down(Agency::Ssbtek(Slot::So), Duration::from_secs(12)));
+        assert!(!s.is_down(Agency::Ssbtek(Slot::So), Duration::from_secs(15)));
     }
 }

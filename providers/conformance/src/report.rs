@@ -156,11 +156,9 @@ impl Report {
     }
 }
 
-/// Escapes text for XML content and attribute values.
-fn esc(s: &str) -> String {
-    // One escaping for the whole project: quick-xml's (markup and quotes).
-    quick_xml::escape::escape(s).into_owned()
-}
+/// Escapes text for XML content and attribute values (the project's one
+/// escaper).
+use relay_xml::escape_attr as esc;
 
 #[cfg(test)]
 mod tests {

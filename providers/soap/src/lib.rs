@@ -114,11 +114,8 @@ pub fn split_fault(faultstring: &str) -> (String, Vec<String>) {
     }
 }
 
-/// Escapes text for XML content and attributes.
-pub fn esc(s: &str) -> String {
-    // One escaping for the whole project: quick-xml's (markup and quotes).
-    quick_xml::escape::escape(s).into_owned()
-}
+/// Escapes text for XML content and attributes (the project's one escaper).
+pub use relay_xml::escape_attr as esc;
 
 /// POSTs `body_xml` in a SOAP 1.1 envelope to `url`, with the call's
 /// `traceparent` when it has one. HTTP 503, connection errors

@@ -507,20 +507,9 @@ fn md_cell(s: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+// HTML text and attribute values escape as XML attribute values do (both
+// quotes included): the project's one escaper.
+use relay_xml::escape_attr as esc;
 
 fn html_table<R, C>(s: &mut String, header: &[&str], rows: impl IntoIterator<Item = R>)
 where

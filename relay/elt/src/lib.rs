@@ -43,7 +43,7 @@ pub mod xml;
 pub use receipt::Receipt;
 pub use report::{Report, ReportError};
 pub use signature::{SignatureError, Signer, TrustAnchors, Verified};
-pub use xml::XmlLimits;
+pub use xml::{REPORT_LIMITS, XmlLimits, envelope_limits, report_limits};
 
 /// Namespace of `Tidredovisning`.
 pub const NS_TIDREDOVISNING: &str =

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use crate::xml::{Element, XmlLimits};
+use crate::xml::{Element, REPORT_LIMITS};
 
 pub const NS_RECEIPT: &str = "urn:shs-relay:elt:mottagningsbekraftelse:1";
 
@@ -34,12 +34,6 @@ pub struct Late {
     pub payment_day: NaiveDate,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 impl Receipt {
     /// The receipt document, with its XML declaration.
     pub fn to_xml(&self) -> String {
@@ -66,20 +60,20 @@ impl Receipt {
         });
         format!(
             "<kv:Mottagningsbekraftelse xmlns:kv=\"{NS_RECEIPT}\"><kv:txId>{}</kv:txId><kv:tidredovisningId>{}</kv:tidredovisningId><kv:mottagen>{}</kv:mottagen><kv:sha256>{}</kv:sha256>{repeat}{late}</kv:Mottagningsbekraftelse>",
-            esc(&self.tx_id),
-            esc(&self.report_id),
-            esc(&self.received_at),
-            esc(&self.sha256)
+            relay_xml::escape_text(&self.tx_id),
+            relay_xml::escape_text(&self.report_id),
+            relay_xml::escape_text(&self.received_at),
+            relay_xml::escape_text(&self.sha256)
         )
     }
 
     pub fn parse(bytes: &[u8]) -> Option<Self> {
-        let root = Element::parse(bytes, &XmlLimits::REPORT).ok()?;
+        let root = crate::xml::parse(bytes, &REPORT_LIMITS).ok()?;
         Self::from_element(&root)
     }
 
     pub(crate) fn from_element(root: &Element) -> Option<Self> {
-        if root.local != "Mottagningsbekraftelse" || root.ns != NS_RECEIPT {
+        if root.local != "Mottagningsbekraftelse" || root.namespace() != NS_RECEIPT {
             return None;
         }
         let child = |el: &'_ Element, name: &str| {

@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use relay_ident::{Organisationsnummer, PersonKind, Personnummer};
 
 use crate::NS_TIDREDOVISNING;
-use crate::xml::{Element, XmlLimits};
+use crate::xml::{Element, REPORT_LIMITS, XmlLimits, report_limits};
 
 /// Largest report accepted (a month of rows is a few tens of kilobytes).
 pub const DEFAULT_MAX_REPORT_BYTES: usize = 1024 * 1024;
@@ -80,15 +80,15 @@ impl Report {
     }
 
     /// As [`Report::parse`], at most `max_bytes` bytes (the other bounds of
-    /// [`XmlLimits::REPORT`]).
+    /// [`REPORT_LIMITS`]).
     pub fn parse_with(bytes: &[u8], max_bytes: usize) -> Result<Self, ReportError> {
-        Self::parse_within(bytes, &XmlLimits::report(max_bytes))
+        Self::parse_within(bytes, &report_limits(max_bytes))
     }
 
     /// As [`Report::parse`], within `limits`.
     pub fn parse_within(bytes: &[u8], limits: &XmlLimits) -> Result<Self, ReportError> {
-        let root = Element::parse(bytes, limits)?;
-        if root.local != "Tidredovisning" || root.ns != NS_TIDREDOVISNING {
+        let root = crate::xml::parse(bytes, limits)?;
+        if root.local != "Tidredovisning" || root.namespace() != NS_TIDREDOVISNING {
             if root.count("Tidredovisning") > 0 {
                 return Err(ReportError::Batch(
                     "a batch document is refused: one Tidredovisning per call".into(),
@@ -173,14 +173,14 @@ impl Report {
 }
 
 /// How many `Tidredovisning` elements a document holds (in any namespace), or
-/// `None` when it is not well-formed or over [`XmlLimits::REPORT`].
+/// `None` when it is not well-formed or over [`REPORT_LIMITS`].
 pub fn count_reports(bytes: &[u8]) -> Option<usize> {
-    count_reports_within(bytes, &XmlLimits::REPORT)
+    count_reports_within(bytes, &REPORT_LIMITS)
 }
 
 /// As [`count_reports`], within `limits` (the size is checked first).
 pub fn count_reports_within(bytes: &[u8], limits: &XmlLimits) -> Option<usize> {
-    Element::parse(bytes, limits)
+    crate::xml::parse(bytes, limits)
         .ok()
         .map(|root| usize::from(root.local == "Tidredovisning") + root.count("Tidredovisning"))
 }
@@ -189,7 +189,7 @@ pub fn count_reports_within(bytes: &[u8], limits: &XmlLimits) -> Option<usize> {
 /// has one, even if the report breaks the schema or a rule: it names a call for
 /// the retry count.
 pub fn id_of(bytes: &[u8]) -> Option<uuid::Uuid> {
-    let root = Element::parse(bytes, &XmlLimits::REPORT).ok()?;
+    let root = crate::xml::parse(bytes, &REPORT_LIMITS).ok()?;
     if root.local != "Tidredovisning" {
         return None;
     }
@@ -238,10 +238,10 @@ impl<'a> Seq<'a> {
         if !el.text.trim().is_empty() {
             return Err(schema(format!("{} must not contain text", el.local)));
         }
-        if let Some((_, name, _)) = el.attributes.first() {
+        if let Some(attr) = crate::xml::attributes(el).next() {
             return Err(schema(format!(
-                "{}: attribute {name} is not allowed",
-                el.local
+                "{}: attribute {} is not allowed",
+                el.local, attr.local
             )));
         }
         Ok(Self {
@@ -254,7 +254,7 @@ impl<'a> Seq<'a> {
     fn peek(&self, name: &str) -> bool {
         self.items
             .get(self.at)
-            .is_some_and(|e| e.local == name && e.ns == NS_TIDREDOVISNING)
+            .is_some_and(|e| e.local == name && e.namespace() == NS_TIDREDOVISNING)
     }
 
     fn optional(&mut self, name: &str) -> Option<&'a Element> {
@@ -307,13 +307,13 @@ fn simple(el: &Element) -> Result<&str, ReportError> {
             el.local, c.local
         )));
     }
-    if let Some((_, name, _)) = el.attributes.first() {
+    if let Some(attr) = crate::xml::attributes(el).next() {
         return Err(schema(format!(
-            "{}: attribute {name} is not allowed",
-            el.local
+            "{}: attribute {} is not allowed",
+            el.local, attr.local
         )));
     }
-    Ok(&el.text)
+    Ok(el.text.as_str())
 }
 
 const BLANKS: [char; 4] = [' ', '\t', '\n', '\r'];

@@ -7,7 +7,7 @@ use base64::Engine;
 use chrono::NaiveDate;
 use zeroize::Zeroizing;
 
-use crate::xml::{Element, XmlLimits};
+use crate::xml::{Element, XmlLimits, envelope_limits};
 
 pub const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -95,11 +95,11 @@ fn as_utf8(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 pub fn parse_request(bytes: &[u8]) -> Result<Request, RequestError> {
     parse_request_within(
         bytes,
-        &XmlLimits::envelope(crate::report::DEFAULT_MAX_REPORT_BYTES),
+        &envelope_limits(crate::report::DEFAULT_MAX_REPORT_BYTES),
     )
 }
 
-/// As [`parse_request`], within `limits` (use [`XmlLimits::envelope`] with
+/// As [`parse_request`], within `limits` (use [`envelope_limits`] with
 /// the configured largest report). The size is checked before anything else.
 pub fn parse_request_within(bytes: &[u8], limits: &XmlLimits) -> Result<Request, RequestError> {
     if bytes.len() > limits.max_bytes {
@@ -115,24 +115,24 @@ pub fn parse_request_within(bytes: &[u8], limits: &XmlLimits) -> Result<Request,
         max_bytes: usize::MAX,
         ..*limits
     };
-    let root = Element::parse(&bytes, &limits).map_err(|e| xml(e.to_string()))?;
-    if root.ns == SOAP12 {
+    let root = crate::xml::parse(&bytes, &limits).map_err(|e| xml(e.to_string()))?;
+    if root.namespace() == SOAP12 {
         return Err(RequestError::VersionMismatch(
             "SOAP 1.2 is not supported; use SOAP 1.1".into(),
         ));
     }
-    if root.ns != SOAP11 || root.local != "Envelope" {
+    if root.namespace() != SOAP11 || root.local != "Envelope" {
         return Err(RequestError::VersionMismatch(
             "not a SOAP 1.1 envelope".into(),
         ));
     }
     let mut body = None;
     for child in &root.children {
-        match (child.ns.as_str(), child.local.as_str()) {
+        match (child.namespace(), child.local.as_str()) {
             (SOAP11, "Header") => {
                 let must = child.children.iter().any(|h| {
-                    h.attributes.iter().any(|(ns, name, v)| {
-                        ns == SOAP11 && name == "mustUnderstand" && matches!(v.trim(), "1" | "true")
+                    crate::xml::attributes(h).any(|a| {
+                        a.is(SOAP11, "mustUnderstand") && matches!(a.value.trim(), "1" | "true")
                     })
                 });
                 if must {
@@ -157,7 +157,7 @@ pub fn parse_request_within(bytes: &[u8], limits: &XmlLimits) -> Result<Request,
         }
         _ => return Err(xml("the Body must hold exactly one SkickaTidredovisning")),
     };
-    if call.ns != NS || call.local != "SkickaTidredovisning" {
+    if call.namespace() != NS || call.local != "SkickaTidredovisning" {
         return Err(xml(format!(
             "unknown operation: the Body must hold SkickaTidredovisning in namespace {NS}"
         )));
@@ -178,19 +178,13 @@ pub fn parse_request_within(bytes: &[u8], limits: &XmlLimits) -> Result<Request,
         .next()
         .filter(|e| unqualified(e, "tidredovisning"))
         .ok_or_else(|| xml("SkickaTidredovisning: tidredovisning must come first (unqualified)"))?;
-    let content_type = report_el
-        .attributes
-        .iter()
-        .find(|(ns, name, _)| ns == XMIME && name == "contentType")
-        .map(|(_, _, v)| v.clone());
-    if let Some((ns, name, _)) = report_el
-        .attributes
-        .iter()
-        .find(|(ns, name, _)| !(ns == XMIME && name == "contentType"))
-    {
-        let _ = ns;
+    let content_type = crate::xml::attributes(report_el)
+        .find(|a| a.is(XMIME, "contentType"))
+        .map(|a| a.value.to_string());
+    if let Some(a) = crate::xml::attributes(report_el).find(|a| !a.is(XMIME, "contentType")) {
         return Err(xml(format!(
-            "tidredovisning: attribute {name} is not allowed"
+            "tidredovisning: attribute {} is not allowed",
+            a.local
         )));
     }
     let tidredovisning = Zeroizing::new(decode_b64("tidredovisning", report_el)?);
@@ -207,7 +201,7 @@ pub fn parse_request_within(bytes: &[u8], limits: &XmlLimits) -> Result<Request,
             .ok_or_else(|| xml("SkickaTidredovisning: anordnare-signatur is missing"))?,
     )?;
     for rest in items {
-        if rest.ns.is_empty() || rest.ns == NS {
+        if ours(rest) {
             return Err(xml(format!(
                 "SkickaTidredovisning: unexpected element {}",
                 rest.local
@@ -224,7 +218,7 @@ pub fn parse_request_within(bytes: &[u8], limits: &XmlLimits) -> Result<Request,
 
 /// Unqualified, or in the service's namespace.
 fn ours(el: &Element) -> bool {
-    el.ns.is_empty() || el.ns == NS
+    matches!(el.namespace(), "" | NS)
 }
 
 fn decode_b64(name: &str, el: &Element) -> Result<Vec<u8>, RequestError> {
@@ -270,7 +264,7 @@ fn signature_block(el: &Element) -> Result<SignatureBlock, RequestError> {
             ))
         })?;
     for rest in items {
-        if rest.ns.is_empty() || rest.ns == NS {
+        if ours(rest) {
             return Err(xml(format!("{name}: unexpected element {}", rest.local)));
         }
     }
@@ -309,12 +303,6 @@ pub fn request_xml(
     .into_bytes()
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn envelope(body: &str) -> Vec<u8> {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<soap:Envelope xmlns:soap=\"{SOAP11}\"><soap:Body>{body}</soap:Body></soap:Envelope>\n"
@@ -328,14 +316,14 @@ fn envelope(body: &str) -> Vec<u8> {
 pub fn response_xml(receipt: &crate::Receipt) -> Vec<u8> {
     envelope(&format!(
         "<ns:SkickaTidredovisningResponse xmlns:ns=\"{NS}\"><tx-id>{}</tx-id>{}</ns:SkickaTidredovisningResponse>",
-        esc(&receipt.tx_id),
+        relay_xml::escape_text(&receipt.tx_id),
         receipt.element()
     ))
 }
 
 /// The receipt inside a success response, when there is one.
 pub fn receipt_of_response(bytes: &[u8]) -> Option<crate::Receipt> {
-    let root = Element::parse(bytes, &XmlLimits::envelope(64 * 1024)).ok()?;
+    let root = crate::xml::parse(bytes, &envelope_limits(64 * 1024)).ok()?;
     let body = root.children.iter().find(|c| c.local == "Body")?;
     let response = body.children.first()?;
     response
@@ -364,7 +352,7 @@ pub enum FaultKind {
 
 /// A fault envelope. The faultstring starts with the code (`ELT-...:`).
 pub fn fault_xml(kind: &FaultKind, message: &str) -> Vec<u8> {
-    let m = esc(message);
+    let m = relay_xml::escape_text(message);
     let (faultcode, faultstring, detail) = match kind {
         FaultKind::XmlValidation => (
             "soap:Client".to_owned(),
@@ -400,7 +388,7 @@ pub fn fault_xml(kind: &FaultKind, message: &str) -> Vec<u8> {
                 "<elt:PolicyError xmlns:elt=\"{NS_POLICY}\"><elt:code>{code}</elt:code><elt:message>{m}</elt:message></elt:PolicyError>"
             ),
         ),
-        FaultKind::Soap { faultcode } => (faultcode.clone(), m.clone(), String::new()),
+        FaultKind::Soap { faultcode } => (faultcode.clone(), m.to_string(), String::new()),
     };
     let detail = if detail.is_empty() {
         String::new()
@@ -427,14 +415,14 @@ pub enum Response {
 
 /// Reads a response envelope.
 pub fn parse_response(bytes: &[u8]) -> Option<Response> {
-    let root = Element::parse(bytes, &XmlLimits::envelope(0)).ok()?;
+    let root = crate::xml::parse(bytes, &envelope_limits(0)).ok()?;
     let body = root.children.iter().find(|c| c.local == "Body")?;
     let first = body.children.first()?;
     let text_of = |el: &Element, name: &str| {
         el.children
             .iter()
             .find(|c| c.local == name)
-            .map(|c| c.text.clone())
+            .map(|c| c.text.to_string())
     };
     if first.local == "Fault" {
         let detail_el = first

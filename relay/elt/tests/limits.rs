@@ -63,7 +63,7 @@ fn the_base_documents_are_valid() {
 
 #[test]
 fn every_report_limit_is_refused_before_the_schema_is_looked_at() {
-    let limits = XmlLimits::REPORT;
+    let limits = relay_elt::REPORT_LIMITS;
     let wide = XmlLimits {
         max_bytes: usize::MAX,
         ..limits
@@ -110,7 +110,7 @@ fn every_report_limit_is_refused_before_the_schema_is_looked_at() {
         Err(ReportError::TooLarge(_))
     ));
     assert_eq!(
-        count_reports_within(big.as_bytes(), &XmlLimits::REPORT),
+        count_reports_within(big.as_bytes(), &relay_elt::REPORT_LIMITS),
         None
     );
 }
@@ -130,7 +130,7 @@ fn an_attribute_repeated_under_two_prefixes_is_refused() {
 
 #[test]
 fn every_envelope_limit_is_an_xml_validation_error() {
-    let limits = XmlLimits::envelope(relay_elt::report::DEFAULT_MAX_REPORT_BYTES);
+    let limits = relay_elt::envelope_limits(relay_elt::report::DEFAULT_MAX_REPORT_BYTES);
     let base = envelope();
     let with_header = |header: &str| {
         base.replacen(
@@ -185,7 +185,8 @@ fn every_envelope_limit_is_an_xml_validation_error() {
         soap::parse_request(big.as_bytes()),
         Err(RequestError::Xml(_))
     ));
-    soap::parse_request_within(big.as_bytes(), &XmlLimits::envelope(3 * 1024 * 1024)).unwrap();
+    soap::parse_request_within(big.as_bytes(), &relay_elt::envelope_limits(3 * 1024 * 1024))
+        .unwrap();
 }
 
 /// The request of the finding: a 5 MB SOAP body with 200 000 attributes on
@@ -210,7 +211,7 @@ fn two_hundred_thousand_attributes_on_one_element_are_refused_in_linear_time() {
     // With room for the size: refused at the 33rd attribute.
     let roomy = XmlLimits {
         max_bytes: 10 * 1024 * 1024,
-        ..XmlLimits::envelope(relay_elt::report::DEFAULT_MAX_REPORT_BYTES)
+        ..relay_elt::envelope_limits(relay_elt::report::DEFAULT_MAX_REPORT_BYTES)
     };
     match soap::parse_request_within(body.as_bytes(), &roomy) {
         Err(RequestError::Xml(m)) => assert!(m.contains("attributes"), "{m}"),

@@ -61,6 +61,8 @@
 // bytes; it travels only on the refusal path, once per request, so boxing it
 // would buy nothing measurable and cost readability at every `?`.
 #![allow(clippy::result_large_err)]
+// No input reaches a panic: `unwrap` and `expect` are denied outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
 pub mod admission;

@@ -5,7 +5,7 @@
 
 use crate::address::{ProductId, ShsAddress, strip_urn};
 use crate::error::{ErrorCode, ShsError};
-use crate::xml::{self, DocumentLimits, Element, OutputEncoding, XmlWriter};
+use crate::xml::{self, DocumentLimits, Element, LABEL_LIMITS, OutputEncoding, XmlWriter};
 
 /// `transfer-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -185,7 +185,7 @@ pub fn now() -> String {
 pub const MAX_CONTENT_ID: usize = 36;
 
 /// The default limit on a label's size.
-pub const DEFAULT_MAX_LABEL_BYTES: usize = DocumentLimits::LABEL.max_bytes;
+pub const DEFAULT_MAX_LABEL_BYTES: usize = LABEL_LIMITS.max_bytes;
 
 impl Label {
     /// A new label with fresh ids and the DTD's defaults.
@@ -244,7 +244,7 @@ impl Label {
             bytes,
             &DocumentLimits {
                 max_bytes,
-                ..DocumentLimits::LABEL
+                ..LABEL_LIMITS
             },
         )
     }
@@ -344,10 +344,10 @@ impl Label {
             .children_named("meta")
             .map(|e| Meta {
                 name: e.attr("name").unwrap_or_default().to_owned(),
-                value: e.text.clone(),
+                value: e.text.to_string(),
             })
             .collect();
-        let subject = root.child("subject").map(|e| e.text.clone());
+        let subject = root.child("subject").map(|e| e.text.to_string());
         let datetime = root
             .child("datetime")
             .map(|e| e.text.trim().to_owned())
@@ -396,7 +396,7 @@ impl Label {
                     .child("datetime")
                     .map(|d| d.text.trim().to_owned())
                     .unwrap_or_default(),
-                comment: h.child("comment").map(|c| c.text.clone()),
+                comment: h.child("comment").map(|c| c.text.to_string()),
             })
             .collect();
         let tx_id = root
@@ -431,7 +431,7 @@ impl Label {
             content: Content {
                 content_id,
                 body,
-                comment: content_el.child("comment").map(|c| c.text.clone()),
+                comment: content_el.child("comment").map(|c| c.text.to_string()),
             },
             history,
         })

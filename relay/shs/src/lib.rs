@@ -57,4 +57,6 @@ pub use mime::{
     DataPart, Limits, MessageReader, OutPart, PartHeaders, ShsMessage, TransferEncoding,
     new_boundary, write_message,
 };
-pub use xml::{DocumentLimits, OutputEncoding};
+pub use xml::{
+    DocumentLimits, LABEL_LIMITS, MANAGEMENT_LIMITS, MESSAGE_LIST_LIMITS, OutputEncoding,
+};

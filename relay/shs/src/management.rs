@@ -4,7 +4,7 @@
 use crate::error::{ErrorCode, ShsError};
 use crate::label::{AdmKind, Label};
 use crate::mime::{DataPart, PartHeaders, ShsMessage, TransferEncoding};
-use crate::xml::{self, DocumentLimits, OutputEncoding, XmlWriter};
+use crate::xml::{self, DocumentLimits, MANAGEMENT_LIMITS, OutputEncoding, XmlWriter};
 
 /// What a management document says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +55,9 @@ impl Management {
         }
     }
 
-    /// Parses a document within [`DocumentLimits::MANAGEMENT`].
+    /// Parses a document within [`MANAGEMENT_LIMITS`].
     pub fn parse(bytes: &[u8]) -> Result<Self, ShsError> {
-        Self::parse_with(bytes, &DocumentLimits::MANAGEMENT)
+        Self::parse_with(bytes, &MANAGEMENT_LIMITS)
     }
 
     /// Parses a document within `limits`.
@@ -72,7 +72,7 @@ impl Management {
                 .map(|a| {
                     (
                         a.attr("name").unwrap_or_default().to_owned(),
-                        a.text.clone(),
+                        a.text.to_string(),
                     )
                 })
                 .collect()

@@ -3,7 +3,7 @@
 
 use crate::error::ShsError;
 use crate::label::DataRef;
-use crate::xml::{self, DocumentLimits, OutputEncoding, XmlWriter};
+use crate::xml::{self, DocumentLimits, MESSAGE_LIST_LIMITS, OutputEncoding, XmlWriter};
 
 /// One listed message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -99,9 +99,9 @@ impl MessageList {
         w.finish(OutputEncoding::Iso88591)
     }
 
-    /// Parses a list within [`DocumentLimits::MESSAGE_LIST`].
+    /// Parses a list within [`MESSAGE_LIST_LIMITS`].
     pub fn parse(bytes: &[u8]) -> Result<Self, ShsError> {
-        Self::parse_with(bytes, &DocumentLimits::MESSAGE_LIST)
+        Self::parse_with(bytes, &MESSAGE_LIST_LIMITS)
     }
 
     /// Parses a list within `limits`.
@@ -133,11 +133,11 @@ impl MessageList {
                         .map(|e| {
                             (
                                 e.attr("name").unwrap_or_default().to_owned(),
-                                e.text.clone(),
+                                e.text.to_string(),
                             )
                         })
                         .collect(),
-                    subject: m.child("subject").map(|s| s.text.clone()),
+                    subject: m.child("subject").map(|s| s.text.to_string()),
                     data: m
                         .children_named("data")
                         .map(|d| DataRef {

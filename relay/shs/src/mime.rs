@@ -43,7 +43,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_label_bytes: crate::label::DEFAULT_MAX_LABEL_BYTES,
-            label_document: crate::xml::DocumentLimits::LABEL,
+            label_document: crate::xml::LABEL_LIMITS,
             max_header_bytes: 16 * 1024,
             max_parts: 100,
             max_part_bytes: 1024 * 1024 * 1024,

@@ -67,7 +67,7 @@ fn an_encoding_declaration_with_a_non_ascii_quote_is_illegal_message_structure()
 
 #[test]
 fn every_document_limit_of_a_label_is_illegal_message_structure() {
-    let limits = DocumentLimits::LABEL;
+    let limits = LABEL_LIMITS;
     let deep = format!(
         "{}{}",
         "<history>".repeat(limits.max_depth),
@@ -138,7 +138,7 @@ fn the_mime_reader_applies_the_label_document_limits() {
     let tight = Limits {
         label_document: DocumentLimits {
             max_attributes: 8,
-            ..DocumentLimits::LABEL
+            ..LABEL_LIMITS
         },
         ..Limits::default()
     };
@@ -157,14 +157,14 @@ fn management_and_message_list_documents_have_limits_too() {
     let appinfo = "<appinfo name=\"n\">v</appinfo>".repeat(100);
     let tight = DocumentLimits {
         max_elements: 50,
-        ..DocumentLimits::MANAGEMENT
+        ..MANAGEMENT_LIMITS
     };
     let info = refused_as_structure(
         Management::parse_with(management(&appinfo).as_bytes(), &tight),
         "management",
     );
     assert!(info.contains("more than 50 elements"), "{info}");
-    let huge = management(&" ".repeat(DocumentLimits::MANAGEMENT.max_bytes));
+    let huge = management(&" ".repeat(MANAGEMENT_LIMITS.max_bytes));
     refused_as_structure(Management::parse(huge.as_bytes()), "management size");
 
     let list = |messages: usize| {
@@ -183,7 +183,7 @@ fn management_and_message_list_documents_have_limits_too() {
     );
     let tight = DocumentLimits {
         max_bytes: 1024,
-        ..DocumentLimits::MESSAGE_LIST
+        ..MESSAGE_LIST_LIMITS
     };
     let info = refused_as_structure(
         MessageList::parse_with(list(100).as_bytes(), &tight),
@@ -192,7 +192,7 @@ fn management_and_message_list_documents_have_limits_too() {
     assert!(info.contains("larger than 1024"), "{info}");
     let deep = DocumentLimits {
         max_depth: 1,
-        ..DocumentLimits::MESSAGE_LIST
+        ..MESSAGE_LIST_LIMITS
     };
     refused_as_structure(
         MessageList::parse_with(list(1).as_bytes(), &deep),
@@ -212,7 +212,7 @@ fn a_label_with_two_hundred_thousand_attributes_is_refused_in_linear_time() {
             doc.as_bytes(),
             &DocumentLimits {
                 max_bytes: usize::MAX,
-                ..DocumentLimits::LABEL
+                ..LABEL_LIMITS
             },
         ),
         "attributes",
@@ -224,7 +224,7 @@ fn a_label_with_two_hundred_thousand_attributes_is_refused_in_linear_time() {
     let unbounded = DocumentLimits {
         max_bytes: usize::MAX,
         max_attributes: usize::MAX,
-        ..DocumentLimits::LABEL
+        ..LABEL_LIMITS
     };
     refused_as_structure(
         Label::parse_with(repeated.as_bytes(), &unbounded),

@@ -23,13 +23,7 @@ pub(crate) fn is_blank(s: &str) -> bool {
 }
 
 /// The `Char` production of XML 1.0: characters a document may contain at all.
-pub(crate) const fn is_xml_char(c: char) -> bool {
-    matches!(c,
-        '\u{9}' | '\u{A}' | '\u{D}'
-        | '\u{20}'..='\u{D7FF}'
-        | '\u{E000}'..='\u{FFFD}'
-        | '\u{10000}'..='\u{10FFFF}')
-}
+pub(crate) use relay_xml::is_xml_char;
 
 fn is_name_start_char(c: char) -> bool {
     matches!(c,

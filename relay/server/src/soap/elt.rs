@@ -94,7 +94,7 @@ async fn call(
         .elt
         .as_ref()
         .map_or(1024 * 1024, |e| e.max_report_bytes);
-    let limits = relay_elt::xml::XmlLimits::envelope(max_report);
+    let limits = relay_elt::envelope_limits(max_report);
     // Bounded and linear, but a large envelope is parsed off the async workers.
     let size = bytes.len();
     let parsed =

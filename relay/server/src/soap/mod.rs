@@ -117,10 +117,8 @@ fn xml_response(status: StatusCode, body: Vec<u8>) -> Response {
     r
 }
 
-fn esc(s: &str) -> String {
-    // One escaping for the whole project: quick-xml's (markup and quotes).
-    quick_xml::escape::escape(s).into_owned()
-}
+// One escaping for the whole project: relay-xml's.
+use relay_xml::escape_attr as esc;
 
 /// A SOAP 1.1 fault with an SSBTEK fault detail (HTTP 500, as SOAP 1.1 prescribes).
 fn fault(operation: Operation, felkod: FaultFelkod, message: &str) -> Response {

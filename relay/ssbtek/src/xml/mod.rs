@@ -1,8 +1,7 @@
-//! The relay's own small XML layer: a bounded, DTD-free reader that turns one
-//! element of an untrusted document into a tree ([`read`]), a content-model
-//! matcher for XSD sequences ([`sequence`]), and an escaping writer ([`write`]).
-//! Built on quick-xml; everything that quick-xml leaves to the caller (XML
-//! characters, references, a single root, declared prefixes) is checked here.
+//! SSBTEK's XML layer on the relay's one XML foundation (`relay-xml`): the
+//! SSBTEK dialect and bounds for its bounded reader ([`read`]), a
+//! content-model matcher for XSD sequences ([`sequence`]), and a writer whose
+//! escaping is `relay-xml`'s ([`write`]).
 
 pub(crate) mod read;
 pub(crate) mod sequence;

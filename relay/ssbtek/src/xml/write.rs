@@ -1,10 +1,9 @@
 //! Writing XML: names are the relay's own constants, every text and attribute
-//! value is escaped, and characters XML cannot carry are replaced with U+FFFD,
-//! so whatever a provider or caller sent, the output stays well-formed.
+//! value is escaped by `relay-xml`'s one escaper, and characters XML cannot
+//! carry are replaced with U+FFFD, so whatever a provider or caller sent, the
+//! output stays well-formed.
 
 use zeroize::Zeroizing;
-
-use crate::lexical::is_xml_char;
 
 /// The XML declaration the relay writes when asked to.
 pub(crate) const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
@@ -43,7 +42,7 @@ impl XmlWriter {
             self.buf.push(b' ');
             self.buf.extend_from_slice(name.as_bytes());
             self.buf.extend_from_slice(b"=\"");
-            escape_into(&mut self.buf, value, true);
+            relay_xml::escape_into(&mut *self.buf, value, true);
             self.buf.push(b'"');
         }
         self.buf.push(b'>');
@@ -62,7 +61,7 @@ impl XmlWriter {
     /// `<name>text</name>`.
     pub(crate) fn leaf(&mut self, local: &str, text: &str) {
         self.open(local);
-        escape_into(&mut self.buf, text, false);
+        relay_xml::escape_into(&mut *self.buf, text, false);
         self.close(local);
     }
 
@@ -73,28 +72,6 @@ impl XmlWriter {
 
     pub(crate) fn finish(self) -> Zeroizing<Vec<u8>> {
         self.buf
-    }
-}
-
-/// Escapes markup characters; in attributes also quotes and the whitespace
-/// characters that attribute-value normalisation would otherwise turn into spaces.
-fn escape_into(out: &mut Vec<u8>, s: &str, attribute: bool) {
-    for c in s.chars() {
-        match c {
-            '&' => out.extend_from_slice(b"&amp;"),
-            '<' => out.extend_from_slice(b"&lt;"),
-            '>' => out.extend_from_slice(b"&gt;"),
-            '"' if attribute => out.extend_from_slice(b"&quot;"),
-            '\t' if attribute => out.extend_from_slice(b"&#x9;"),
-            '\n' if attribute => out.extend_from_slice(b"&#xA;"),
-            // A literal CR would be read back as LF.
-            '\r' => out.extend_from_slice(b"&#xD;"),
-            c if is_xml_char(c) => {
-                let mut b = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-            }
-            _ => out.extend_from_slice("\u{FFFD}".as_bytes()),
-        }
     }
 }
 
