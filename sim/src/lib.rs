@@ -690,7 +690,7 @@ async fn fk(
             let known = !shared.is_unknown(Agency::Ssbtek(Slot::Fk), person.as_str());
             let ctx = Context {
                 known,
-                records: shared.records(Agency::Fk, person.as_str()),
+                records: shared.records(Agency::Ssbtek(Slot::Fk), person.as_str()),
                 person,
                 from,
                 tom,

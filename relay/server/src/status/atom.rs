@@ -4,11 +4,9 @@
 //! `urn:shs-relay:maintenance:AGENCY:ID` of an agency's window); an entry's
 //! `updated` is its latest change, so a reader sees each change once.
 //!
-//! Written with quick-xml's writer, so every text is escaped by the writer.
+//! Every text and attribute value goes through relay-xml's one escaper.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use super::feed::{Snapshot, Window};
 use crate::Relay;
@@ -19,33 +17,65 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-struct Out(Writer<Vec<u8>>);
+/// An indented XML writer over one string.
+struct Out {
+    buf: String,
+    depth: usize,
+}
 
 impl Out {
-    fn start(&mut self, name: &str, attrs: &[(&str, &str)]) {
-        let mut e = BytesStart::new(name);
-        for a in attrs {
-            e.push_attribute(*a);
+    fn new() -> Self {
+        Self {
+            buf: String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>"),
+            depth: 0,
         }
-        let _ = self.0.write_event(Event::Start(e));
+    }
+
+    fn open(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        self.buf.push('\n');
+        for _ in 0..self.depth {
+            self.buf.push_str("  ");
+        }
+        self.buf.push('<');
+        self.buf.push_str(name);
+        for (k, v) in attrs {
+            self.buf.push(' ');
+            self.buf.push_str(k);
+            self.buf.push_str("=\"");
+            relay_xml::escape_into(&mut self.buf, v, true);
+            self.buf.push('"');
+        }
+    }
+
+    fn start(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        self.open(name, attrs);
+        self.buf.push('>');
+        self.depth += 1;
     }
 
     fn end(&mut self, name: &str) {
-        let _ = self.0.write_event(Event::End(BytesEnd::new(name)));
+        self.depth = self.depth.saturating_sub(1);
+        self.buf.push('\n');
+        for _ in 0..self.depth {
+            self.buf.push_str("  ");
+        }
+        self.buf.push_str("</");
+        self.buf.push_str(name);
+        self.buf.push('>');
     }
 
     fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) {
-        let mut e = BytesStart::new(name);
-        for a in attrs {
-            e.push_attribute(*a);
-        }
-        let _ = self.0.write_event(Event::Empty(e));
+        self.open(name, attrs);
+        self.buf.push_str("/>");
     }
 
     fn text(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) {
-        self.start(name, attrs);
-        let _ = self.0.write_event(Event::Text(BytesText::new(text)));
-        self.end(name);
+        self.open(name, attrs);
+        self.buf.push('>');
+        relay_xml::escape_into(&mut self.buf, text, false);
+        self.buf.push_str("</");
+        self.buf.push_str(name);
+        self.buf.push('>');
     }
 }
 
@@ -155,10 +185,7 @@ pub fn render(s: &Snapshot, relay: &Relay) -> Vec<u8> {
         .max()
         .unwrap_or(DateTime::UNIX_EPOCH);
 
-    let mut out = Out(Writer::new_with_indent(Vec::new(), b' ', 2));
-    let _ = out
-        .0
-        .write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)));
+    let mut out = Out::new();
     out.start("feed", &[("xmlns", ATOM_NS), ("xml:lang", "en")]);
     out.text(
         "id",
@@ -212,7 +239,7 @@ pub fn render(s: &Snapshot, relay: &Relay) -> Vec<u8> {
         out.end("entry");
     }
     out.end("feed");
-    let mut bytes = out.0.into_inner();
+    let mut bytes = out.buf.into_bytes();
     bytes.push(b'\n');
     bytes
 }
