@@ -86,6 +86,10 @@ async fn the_console_shows_providers_the_relay_and_a_disturbance_in_a_real_brows
     assert!(page.contains("<rect"), "the chart has the requests: {page}");
     assert!(page.contains(r#"id="service-levels""#), "{page}");
     assert!(
+        page.contains(r#"href="/parties""#),
+        "the console links to the Parties page: {page}"
+    );
+    assert!(
         !page.contains("191212121212") && !page.contains("19121212"),
         "no personnummer on the page"
     );

@@ -81,6 +81,7 @@ pub fn render(data: &Value, nonce: &str) -> String {
                 header {
                     h1 { "shs-relay console" }
                     span { "as of " (text(&data["generated_at"])) " (UTC); refreshes every " (REFRESH_S) " s" }
+                    nav { a href="/parties" { "Connected parties" } }
                 }
                 main {
                     (relay_section(relay))
