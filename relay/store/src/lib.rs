@@ -40,6 +40,7 @@ pub mod node;
 pub mod parties;
 pub mod party;
 pub mod pg;
+mod redb_common;
 pub mod redb_party;
 pub mod redb_state;
 pub mod redb_status;

@@ -16,6 +16,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use relay_ident::Organisationsnummer;
 
 use crate::party::{Declaration, Edit, Party, PartyCertificate, PartyRegister, from_json, to_json};
+use crate::redb_common::{blocking, file, insert_new};
 use crate::state::{Result, StateError};
 
 const PARTIES: TableDefinition<&str, &[u8]> = TableDefinition::new("parties");
@@ -39,10 +40,6 @@ impl std::fmt::Debug for RedbParties {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbParties").finish_non_exhaustive()
     }
-}
-
-fn file(e: impl Into<redb::Error>) -> StateError {
-    StateError::File(e.into().to_string())
 }
 
 fn org(s: &str) -> Result<Organisationsnummer> {
@@ -70,10 +67,7 @@ impl RedbParties {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T> + Send + 'static,
     {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(|e| StateError::File(e.to_string()))?
+        blocking(self.db.clone(), f).await
     }
 }
 
@@ -105,20 +99,8 @@ impl PartyRegister for RedbParties {
     async fn add_party(&self, party: &Party) -> Result<bool> {
         let bytes = to_json(party)?;
         let key = party.org.as_str().to_owned();
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(file)?;
-            let added = {
-                let mut t = txn.open_table(PARTIES).map_err(file)?;
-                let known = t.get(key.as_str()).map_err(file)?.is_some();
-                if !known {
-                    t.insert(key.as_str(), bytes.as_slice()).map_err(file)?;
-                }
-                !known
-            };
-            txn.commit().map_err(file)?;
-            Ok(added)
-        })
-        .await
+        self.run(move |db| insert_new(db, PARTIES, &key, &bytes))
+            .await
     }
 
     async fn update<T: Send + 'static>(

@@ -31,6 +31,7 @@ use relay_ident::Organisationsnummer;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::redb_common::{blocking, file, insert_new};
 use crate::state::{
     AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
     ProductName, RateLimit, Result, RetryLimit, Scope, Seen, SharedState, StateError, Unreadable,
@@ -130,10 +131,7 @@ impl RedbState {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner.db))
-            .await
-            .map_err(|e| StateError::File(e.to_string()))?
+        blocking(self.inner.clone(), move |inner| f(&inner.db)).await
     }
 
     /// Inserts (`insert`) or removes a key of a (text, text) table; whether that
@@ -201,10 +199,6 @@ impl RedbState {
         })
         .await
     }
-}
-
-fn file(e: impl Into<redb::Error>) -> StateError {
-    StateError::File(e.into().to_string())
 }
 
 fn record(e: impl std::fmt::Display) -> StateError {
@@ -616,20 +610,8 @@ impl SharedState for RedbState {
             accepted_ms: Utc::now().timestamp_millis(),
         })
         .map_err(record)?;
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(file)?;
-            let kept = {
-                let mut t = txn.open_table(REPORTS).map_err(file)?;
-                let known = t.get(id.as_str()).map_err(file)?.is_some();
-                if !known {
-                    t.insert(id.as_str(), bytes.as_slice()).map_err(file)?;
-                }
-                !known
-            };
-            txn.commit().map_err(file)?;
-            Ok(kept)
-        })
-        .await
+        self.run(move |db| insert_new(db, REPORTS, &id, &bytes))
+            .await
     }
 
     async fn forget_elt_reports(&self, keep: usize) -> Result<u64> {

@@ -19,7 +19,8 @@ use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
-use crate::state::{Result, StateError};
+use crate::redb_common::{blocking, file};
+use crate::state::Result;
 use crate::status::{
     AnnouncedWindow, Change, ComponentState, Incident, NewIncident, StatusBoard, Updated,
     merge_announced, record_error,
@@ -40,10 +41,6 @@ impl std::fmt::Debug for RedbStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbStatus").finish_non_exhaustive()
     }
-}
-
-fn file(e: impl Into<redb::Error>) -> StateError {
-    StateError::File(e.into().to_string())
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
@@ -87,10 +84,7 @@ impl RedbStatus {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T> + Send + 'static,
     {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(|e| StateError::File(e.to_string()))?
+        blocking(self.db.clone(), f).await
     }
 }
 
