@@ -17,11 +17,13 @@
 //! - [`workload`]: the queries (SHS, SOAP, asynchronous, baseline fan-out).
 //! - [`target`]: the relay and identities, from `demo.json`.
 //! - [`procstat`]: CPU time and peak RSS of local processes from `/proc`.
-//! - [`report`]: the printed report.
+//! - [`pin`]: the relay on a CPU of its own, everything else on the others (`--pin`).
+//! - [`report`]: the printed report, and the spread of repeated runs.
 //!
 //! Not for: correctness testing (the end-to-end tests in `tests/` do that) or
 //! load against anything but loopback or one's own test hosts.
 
+pub mod pin;
 pub mod procstat;
 pub mod report;
 pub mod run;

@@ -4,6 +4,7 @@
 //! ```text
 //! shs-bench --start --zero-latency --baseline --concurrency 32 --duration 10
 //! shs-bench --demo DIR --workload shs,soap,async --rate 200 --duration 20
+//! shs-bench --start --pin --zero-latency --baseline --rate 200 --repeat 5
 //! shs-bench --url https://relay:8443 --ca ca.pem --cert c.pem --key k.pem \
 //!           --org 2120002411 --to 2021005489 --product UUID --concurrency 8
 //! ```
@@ -16,6 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use relay_server::demo::{ADAPTERS, Demo, DemoOptions};
+use shs_bench::pin::{self, Split};
 use shs_bench::procstat::{self, ProcSample};
 use shs_bench::report;
 use shs_bench::run::{Load, drive};
@@ -110,6 +112,15 @@ struct Args {
     /// Set every simulated agency to zero latency first (needs the simulator's admin).
     #[arg(long)]
     zero_latency: bool,
+    /// With --start: pin the relay to CPU 0 and everything else (adapters,
+    /// simulator, this bench) to the other CPUs (`taskset`), so the relay's
+    /// added latency is not lost in the scheduling noise of shared cores.
+    #[arg(long, requires = "start")]
+    pin: bool,
+    /// Run every workload (and the baseline) this many times and print the
+    /// spread (smallest, median, largest) of each figure.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
 }
 
 fn target(args: &Args, started: Option<&Demo>) -> anyhow::Result<Target> {
@@ -259,44 +270,98 @@ async fn run_all(args: &Args, demo: Option<&Demo>) -> anyhow::Result<()> {
         println!("simulator: every agency at zero latency");
     }
     let procs = processes(demo);
+    if args.pin {
+        pin_all(args, &procs)?;
+    }
     let pool = args.concurrency.max(64);
     let relay = Relay::new(target.clone(), pool)?;
-    let mut shs = None;
-    for workload in &args.workload {
-        let r = relay.clone();
-        let w = *workload;
-        let s = measured(&format!("{w:?} via the relay"), args, &procs, move |i| {
-            let r = r.clone();
-            async move { r.run(w, i).await }
-        })
-        .await?;
-        if w == Workload::Shs {
-            shs = Some(s);
+    let fan_out = if args.baseline {
+        Some(FanOut::new(&target, Duration::from_secs(10))?)
+    } else {
+        None
+    };
+    let mut runs: Vec<(String, Vec<Summary>)> = Vec::new();
+    let mut remember = |title: &str, s: Summary| match runs.iter_mut().find(|(t, _)| t == title) {
+        Some((_, v)) => v.push(s),
+        None => runs.push((title.to_owned(), vec![s])),
+    };
+    let mut shs_runs = Vec::new();
+    let mut base_runs = Vec::new();
+    for round in 1..=args.repeat {
+        if args.repeat > 1 {
+            println!("-- run {round} of {}", args.repeat);
         }
-    }
-    if args.baseline {
-        let fan_out = FanOut::new(&target, Duration::from_secs(10))?;
-        let adapters_and_sim: Vec<(String, u32)> = procs
-            .iter()
-            .filter(|(n, _)| n != "shs-relay")
-            .cloned()
-            .collect();
-        let f: Arc<FanOut> = fan_out;
-        let base = measured(
-            "baseline: seven gRPC calls straight to the adapters",
-            args,
-            &adapters_and_sim,
-            move |i| {
+        let mut shs = None;
+        for workload in &args.workload {
+            let r = relay.clone();
+            let w = *workload;
+            let title = format!("{w:?} via the relay");
+            let s = measured(&title, args, &procs, move |i| {
+                let r = r.clone();
+                async move { r.run(w, i).await }
+            })
+            .await?;
+            if w == Workload::Shs {
+                shs = Some(s.clone());
+                shs_runs.push(s.clone());
+            }
+            remember(&title, s);
+        }
+        if let Some(fan_out) = &fan_out {
+            let adapters_and_sim: Vec<(String, u32)> = procs
+                .iter()
+                .filter(|(n, _)| n != "shs-relay")
+                .cloned()
+                .collect();
+            let f: Arc<FanOut> = fan_out.clone();
+            let title = "baseline: seven gRPC calls straight to the adapters";
+            let base = measured(title, args, &adapters_and_sim, move |i| {
                 let f = f.clone();
                 async move { f.run(i).await }
-            },
-        )
-        .await?;
-        match &shs {
-            Some(s) => print!("{}", report::comparison(s, &base)),
-            None => println!("(run --workload shs too for relay ÷ baseline)"),
+            })
+            .await?;
+            match &shs {
+                Some(s) => print!("{}", report::comparison(s, &base)),
+                None => println!("(run --workload shs too for relay ÷ baseline)"),
+            }
+            base_runs.push(base.clone());
+            remember(title, base);
         }
     }
+    if args.repeat > 1 {
+        for (title, v) in &runs {
+            print!("{}", report::spread(title, v));
+        }
+        if !shs_runs.is_empty() && !base_runs.is_empty() {
+            print!("{}", report::comparison_spread(&shs_runs, &base_runs));
+        }
+    }
+    Ok(())
+}
+
+/// `--pin`: the relay on a CPU of its own, the adapters, the simulator and
+/// this bench on the others.
+fn pin_all(args: &Args, procs: &[(String, u32)]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.nodes == 1,
+        "--pin pins one relay node; run it without --nodes"
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let split = Split::of(cpus).context("--pin needs at least two CPUs")?;
+    for (name, pid) in procs {
+        let cpus = if name == "shs-relay" {
+            &split.relay
+        } else {
+            &split.others
+        };
+        pin::pin(*pid, cpus).with_context(|| format!("cannot pin {name}"))?;
+    }
+    pin::pin(std::process::id(), &split.others).context("cannot pin the bench")?;
+    println!(
+        "pinned: shs-relay on CPU {}; adapters, simulator and the bench on CPU {}",
+        pin::cpu_list(&split.relay),
+        pin::cpu_list(&split.others)
+    );
     Ok(())
 }
 

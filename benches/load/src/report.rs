@@ -74,6 +74,70 @@ pub fn comparison(relay: &Summary, baseline: &Summary) -> String {
     )
 }
 
+/// Smallest, median and largest of some figures (the median of an even
+/// count is the lower middle one: a figure that was measured).
+fn min_median_max(mut v: Vec<f64>) -> Option<(f64, f64, f64)> {
+    v.sort_by(f64::total_cmp);
+    let first = *v.first()?;
+    let last = *v.last()?;
+    let median = *v.get((v.len() - 1) / 2)?;
+    Some((first, median, last))
+}
+
+fn spread_line(name: &str, unit: &str, v: Vec<f64>) -> String {
+    match min_median_max(v) {
+        Some((lo, mid, hi)) => {
+            format!("  {name:<22} min {lo:>9.2}  median {mid:>9.2}  max {hi:>9.2} {unit}\n")
+        }
+        None => String::new(),
+    }
+}
+
+/// The spread of repeated runs of one workload (`--repeat`): throughput and
+/// latency percentiles, smallest, median and largest.
+pub fn spread(title: &str, runs: &[Summary]) -> String {
+    let ms_of = |f: fn(&Summary) -> Duration| {
+        runs.iter()
+            .map(|s| f(s).as_secs_f64() * 1e3)
+            .collect::<Vec<_>>()
+    };
+    let mut out = format!("== spread over {} runs: {title}\n", runs.len());
+    out += &spread_line(
+        "throughput",
+        "q/s",
+        runs.iter().map(|s| s.throughput).collect(),
+    );
+    out += &spread_line("latency p50", "ms", ms_of(|s| s.p50));
+    out += &spread_line("latency p99", "ms", ms_of(|s| s.p99));
+    out
+}
+
+/// The spread of the relay's added latency over repeated runs, each relay run
+/// paired with the baseline run of the same repetition.
+pub fn comparison_spread(relay: &[Summary], baseline: &[Summary]) -> String {
+    let added = |f: fn(&Summary) -> Duration| {
+        relay
+            .iter()
+            .zip(baseline)
+            .map(|(r, b)| (f(r).as_secs_f64() - f(b).as_secs_f64()) * 1e3)
+            .collect::<Vec<_>>()
+    };
+    let ratio = relay
+        .iter()
+        .zip(baseline)
+        .filter(|(_, b)| b.throughput > 0.0)
+        .map(|(r, b)| r.throughput / b.throughput)
+        .collect();
+    let mut out = format!(
+        "== spread over {} runs: relay ÷ baseline\n",
+        relay.len().min(baseline.len())
+    );
+    out += &spread_line("throughput ratio", "", ratio);
+    out += &spread_line("added latency p50", "ms", added(|s| s.p50));
+    out += &spread_line("added latency p99", "ms", added(|s| s.p99));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +176,38 @@ mod tests {
         let text = process("shs-relay", before, after, 1000);
         assert!(text.contains("0.500 ms/query"), "{text}");
         assert!(text.contains("peak (VmHWM)   40.0 MB"), "{text}");
+    }
+    #[test]
+    fn the_spread_gives_smallest_median_and_largest() {
+        let runs = [
+            summary_of(&[4, 4, 4, 4], 1),
+            summary_of(&[2, 2, 2, 2], 1),
+            summary_of(&[9, 9, 9, 9], 1),
+        ];
+        let text = spread("SHS", &runs);
+        assert!(text.contains("over 3 runs"), "{text}");
+        assert!(
+            text.contains(
+                "latency p50            min      2.00  median      4.00  max      9.00 ms"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_added_latency_spread_pairs_runs_of_one_repetition() {
+        let relay = [summary_of(&[5, 5], 1), summary_of(&[3, 3], 1)];
+        let baseline = [summary_of(&[4, 4], 1), summary_of(&[4, 4], 1)];
+        let text = comparison_spread(&relay, &baseline);
+        assert!(
+            text.contains(
+                "added latency p50      min     -1.00  median     -1.00  max      1.00 ms"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("throughput ratio       min      1.00"),
+            "{text}"
+        );
     }
 }
