@@ -67,6 +67,7 @@
 pub mod admin;
 pub mod admission;
 pub mod asynch;
+pub mod channel;
 pub mod config;
 pub mod console;
 pub mod cpu;

@@ -19,7 +19,7 @@ use relay_ident::Organisationsnummer;
 use shs_proto::v1::provider_client::ProviderClient;
 use shs_proto::v1::{QueryRequest, query_reply};
 use tokio::time::Instant;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Channel;
 
 use crate::config::Config;
 
@@ -154,7 +154,7 @@ struct Replica {
     /// The configured endpoint (no personal data: shown in logs and the admin API).
     url: String,
     channel: Channel,
-    client: ProviderClient<Channel>,
+    client: ProviderClient<crate::channel::AdapterChannel>,
     /// `Some`: marked down, and left out of the rotation until then; `None`
     /// once it has answered again (a call or a health check).
     down_until: std::sync::Mutex<Option<Instant>>,
@@ -233,7 +233,7 @@ impl Provider {
     /// left. Never repeats a call an adapter may have seen.
     async fn call<T, F, Fut>(&self, id: &str, budget: Duration, call: F) -> Attempt<T>
     where
-        F: Fn(ProviderClient<Channel>, Duration) -> Fut,
+        F: Fn(ProviderClient<crate::channel::AdapterChannel>, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + budget;
@@ -316,43 +316,27 @@ pub struct PoolError {
 impl ProviderPool {
     /// Builds lazy channels (they connect on first use and reconnect by themselves).
     pub fn new(config: &Config) -> Result<Self, PoolError> {
-        let read = |id: &str, p: &std::path::Path| {
-            std::fs::read(p).map_err(|e| PoolError {
-                id: id.to_owned(),
-                reason: format!("{}: {e}", p.display()),
-            })
-        };
-        // tonic's own errors do not name the file: check each one first.
-        let pem = |id: &str, p: &std::path::Path, key: bool| {
-            let checked = if key {
-                relay_pki::tls::load_key(p).map(|_| ())
-            } else {
-                relay_pki::tls::load_certs(p).map(|_| ())
-            };
-            checked.map_err(|e| PoolError {
-                id: id.to_owned(),
-                reason: e.to_string(),
-            })?;
-            read(id, p)
-        };
         let tls = &config.provider_tls;
         let mut providers = BTreeMap::new();
         for p in &config.providers {
             let ca_file = p.ca.as_ref().unwrap_or(&tls.ca);
-            let ca = Certificate::from_pem(pem(&p.id, ca_file, false)?);
-            let identity =
-                Identity::from_pem(pem(&p.id, &tls.cert, false)?, pem(&p.id, &tls.key, true)?);
+            let files = crate::channel::ChannelTls {
+                ca: ca_file,
+                cert: &tls.cert,
+                key: &tls.key,
+                tls_name: p.tls_name.as_deref(),
+            };
             let mut replicas = Vec::new();
             for url in p.urls() {
-                let channel = channel(url, p.tls_name.as_deref(), ca.clone(), identity.clone())
-                    .map_err(|reason| PoolError {
+                let channel =
+                    crate::channel::connect_lazy(url, &files).map_err(|reason| PoolError {
                         id: p.id.clone(),
                         reason,
                     })?;
                 replicas.push(Replica {
                     url: url.clone(),
                     channel: channel.clone(),
-                    client: ProviderClient::new(channel)
+                    client: ProviderClient::new(crate::channel::adapter_channel(channel))
                         .max_decoding_message_size(16 * 1024 * 1024),
                     down_until: std::sync::Mutex::new(None),
                 });
@@ -720,32 +704,6 @@ fn outgoing<T>(message: T, left: Duration, span: &tracing::Span) -> tonic::Reque
     req.set_timeout(left);
     relay_telemetry::inject(span, req.metadata_mut());
     req
-}
-
-fn channel(
-    url: &str,
-    tls_name: Option<&str>,
-    ca: Certificate,
-    identity: Identity,
-) -> Result<Channel, String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("endpoint {url}: {e}"))?;
-    let host = tls_name
-        .map(str::to_owned)
-        .or_else(|| uri.host().map(str::to_owned))
-        .unwrap_or_default();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(ca)
-        .identity(identity)
-        .domain_name(host);
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| format!("endpoint {url}: {e}"))?
-        .tls_config(tls)
-        .map_err(|e| format!("tls: {e}"))?
-        .connect_timeout(Duration::from_secs(3))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true);
-    Ok(endpoint.connect_lazy())
 }
 
 #[cfg(test)]
