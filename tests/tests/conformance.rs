@@ -5,6 +5,15 @@
 //! foreign CA, wrong contract version): exactly the expected cases fail. The
 //! relay refuses the broken adapter for its contract version.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +24,7 @@ use shs_tests::*;
 use tokio::sync::Semaphore;
 
 fn bin_dir() -> PathBuf {
-    relay_server::demo::default_bin_dir().expect("bin dir")
+    relay_demo::default_bin_dir().expect("bin dir")
 }
 
 /// Runs the kit; returns its exit code and case outcomes (name → outcome, reason).

@@ -11,10 +11,19 @@
 //! answers); each demo uses a schema of its own. No test here is skipped: a
 //! missing database fails with that message.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{DemoNode, ELT_ANORDNARE, ELT_VENDOR, NODE_ORG, PING_PRODUCT};
+use relay_demo::{DemoNode, ELT_ANORDNARE, ELT_VENDOR, NODE_ORG, PING_PRODUCT};
 use shs_tests::*;
 
 const STOCKHOLM: &str = "2120000142";
@@ -25,7 +34,7 @@ fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-async fn two_nodes_with(adjust: impl FnOnce(&mut relay_server::demo::DemoOptions)) -> Stack {
+async fn two_nodes_with(adjust: impl FnOnce(&mut relay_demo::DemoOptions)) -> Stack {
     let url = postgres_url();
     let stack = Stack::start_with(|o| {
         o.nodes = 2;
@@ -334,7 +343,7 @@ fn example_report(stack: &Stack, dir: &Path, name: &str) -> String {
 }
 
 /// ELT at 50 calls a second: the tests are about mandates and repeats.
-fn fast_elt(o: &mut relay_server::demo::DemoOptions) {
+fn fast_elt(o: &mut relay_demo::DemoOptions) {
     o.elt_calls_per_second = Some(50.0);
 }
 

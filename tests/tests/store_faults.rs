@@ -9,9 +9,18 @@
 //! `postgres://postgres@127.0.0.1:5432/test`. No test here is skipped: a
 //! missing database fails with that message.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{DIRECT_PRODUCT, DemoNode, NODE_ORG, PING_PRODUCT, SSBTEK_PRODUCT};
+use relay_demo::{DIRECT_PRODUCT, DemoNode, NODE_ORG, PING_PRODUCT, SSBTEK_PRODUCT};
 use shs_tests::fault_proxy::{Fault, FaultProxy};
 use shs_tests::*;
 
@@ -26,7 +35,7 @@ fn postgres_url() -> String {
 
 async fn two_nodes_on(
     url: &str,
-    adjust: impl FnOnce(&mut relay_server::demo::DemoOptions),
+    adjust: impl FnOnce(&mut relay_demo::DemoOptions),
 ) -> (Stack, [DemoNode; 2]) {
     let stack = Stack::start_with(|o| {
         o.nodes = 2;

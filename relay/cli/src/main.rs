@@ -13,6 +13,10 @@
 //! identities the demo wrote; `--url`, `--ca`, `--cert`, `--key` and `--org`
 //! name them explicitly instead.
 
+// Exception to [workspace.lints]: 11 indexing/slicing sites (2026-12) in the
+// test teams' client, not yet rewritten.
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 mod elt;
 mod summary;
 
@@ -530,10 +534,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(list) => list
                     .split(',')
                     .map(|s| {
-                        s.trim()
-                            .to_uppercase()
-                            .parse::<Slot>()
-                            .map_err(|_| anyhow::anyhow!("unknown agency {s}"))
+                        s.trim().to_uppercase().parse::<Slot>().map_err(|_| {
+                            anyhow::anyhow!(
+                                "unknown agency {s}; expected one of {}",
+                                Slot::ALL.map(Slot::as_str).join(", ")
+                            )
+                        })
                     })
                     .collect::<anyhow::Result<_>>()?,
                 None => Slot::ALL.to_vec(),

@@ -29,6 +29,7 @@ use relay_store::PartyState;
 
 use crate::admission::Caller;
 use crate::config::{Config, Environment, ProductName};
+use crate::metrics::Metrics;
 use crate::operator::OperatorState;
 use crate::parties::Book;
 
@@ -192,13 +193,20 @@ impl<'a> Ask<'a> {
 }
 
 /// The gate. `check` names the decision in the `policy` span.
-pub fn gate(config: &Config, operator: &OperatorState, ask: &Ask<'_>) -> Result<(), Refusal> {
+///
+/// Each decision is counted in `metrics` (`policy_decisions_total`).
+pub fn gate(
+    metrics: &Metrics,
+    config: &Config,
+    operator: &OperatorState,
+    ask: &Ask<'_>,
+) -> Result<(), Refusal> {
     let check = if ask.acting_for.is_some() {
         "ingivare"
     } else {
         "agreement"
     };
-    decide(check, || {
+    decide(metrics, check, || {
         let org = &ask.caller.org;
         let status = ask.status.unwrap_or(config.node.environment);
         let parties = &operator.parties;
@@ -244,8 +252,13 @@ pub fn gate(config: &Config, operator: &OperatorState, ask: &Ask<'_>) -> Result<
 }
 
 /// The recipient of a direct delivery must hold the same use.
-pub fn recipient(config: &Config, org: &Organisationsnummer, what: Use) -> Result<(), Refusal> {
-    decide("recipient", || {
+pub fn recipient(
+    metrics: &Metrics,
+    config: &Config,
+    org: &Organisationsnummer,
+    what: Use,
+) -> Result<(), Refusal> {
+    decide(metrics, "recipient", || {
         // The configuration's agreements: the register admits callers, not
         // recipients of direct deliveries.
         has_agreement(config, &Book::default(), org, what, config.node.environment)
@@ -330,6 +343,7 @@ fn is_suspended(operator: &OperatorState, org: &Organisationsnummer, what: Use) 
 /// Runs one authorisation decision in a `policy` span that records the check,
 /// the decision and, on refusal, the rule. Counted in `policy_decisions_total`.
 pub fn decide<T>(
+    metrics: &Metrics,
     check: &'static str,
     decision: impl FnOnce() -> Result<T, Refusal>,
 ) -> Result<T, Refusal> {
@@ -352,7 +366,7 @@ pub fn decide<T>(
             r.label()
         }
     };
-    crate::metrics::METRICS.policy_decision(check, decision);
+    metrics.policy_decision(check, decision);
     result
 }
 
@@ -391,10 +405,21 @@ mod tests {
         let op = OperatorState::default();
         let me = caller(SUNDSVALL);
         let ask = Ask::product(&me, ProductName::Ssbtek);
-        assert_eq!(gate(&c, &op, &ask), Ok(()));
+        assert_eq!(gate(&Metrics::new(), &c, &op, &ask), Ok(()));
         op.suspend(org(SUNDSVALL), Scope::Product(ProductName::Ssbtek));
-        assert_eq!(gate(&c, &op, &ask), Err(Refusal::Suspended));
-        assert_eq!(gate(&c, &op, &Ask::product(&me, ProductName::Ping)), Ok(()));
+        assert_eq!(
+            gate(&Metrics::new(), &c, &op, &ask),
+            Err(Refusal::Suspended)
+        );
+        assert_eq!(
+            gate(
+                &Metrics::new(),
+                &c,
+                &op,
+                &Ask::product(&me, ProductName::Ping)
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -404,18 +429,24 @@ mod tests {
         let p = caller(PROCESSOR);
         let named = [org(PROCESSOR)];
         let ask = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(SUNDSVALL), &named);
-        assert_eq!(gate(&c, &op, &ask), Ok(()));
+        assert_eq!(gate(&Metrics::new(), &c, &op, &ask), Ok(()));
         // Not named by the municipality.
         let unnamed = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(SUNDSVALL), &[]);
         assert_eq!(
-            gate(&c, &op, &unnamed),
+            gate(&Metrics::new(), &c, &op, &unnamed),
             Err(Refusal::NotIngivareOrProcessor)
         );
         // Not a processor for that municipality.
         let other = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(STOCKHOLM), &named);
-        assert_eq!(gate(&c, &op, &other), Err(Refusal::NotIngivareOrProcessor));
+        assert_eq!(
+            gate(&Metrics::new(), &c, &op, &other),
+            Err(Refusal::NotIngivareOrProcessor)
+        );
         // The municipality suspended.
         op.suspend(org(SUNDSVALL), Scope::All);
-        assert_eq!(gate(&c, &op, &ask), Err(Refusal::PrincipalSuspended));
+        assert_eq!(
+            gate(&Metrics::new(), &c, &op, &ask),
+            Err(Refusal::PrincipalSuspended)
+        );
     }
 }

@@ -330,7 +330,7 @@ impl ProviderPool {
             for url in p.urls() {
                 let channel =
                     crate::channel::connect_lazy(url, &files).map_err(|reason| PoolError {
-                        id: p.id.clone(),
+                        id: p.id.to_string(),
                         reason,
                     })?;
                 replicas.push(Replica {
@@ -343,12 +343,12 @@ impl ProviderPool {
             }
             if replicas.is_empty() {
                 return Err(PoolError {
-                    id: p.id.clone(),
+                    id: p.id.to_string(),
                     reason: "no endpoint".into(),
                 });
             }
             providers.insert(
-                p.id.clone(),
+                p.id.to_string(),
                 Provider {
                     recent: std::sync::Mutex::new(Recent::default()),
                     contract: std::sync::Mutex::new(ContractState {

@@ -30,7 +30,6 @@ use crate::Relay;
 use crate::admission::{self, Admitted, Caller, Shs};
 use crate::config::ProductName;
 use crate::failure::{Code, Failure};
-use crate::metrics::METRICS;
 use crate::products::{elt, ping, ssbtek};
 
 /// `POST /shs/rs`.
@@ -43,7 +42,9 @@ pub async fn receive(
     let caller = &admitted.caller;
     match receive_message(&relay, caller, &headers, body).await {
         Ok((response, outcome)) => {
-            METRICS.request("shs_rs", outcome, admitted.started.elapsed());
+            relay
+                .metrics
+                .request("shs_rs", outcome, admitted.started.elapsed());
             response
         }
         Err(failure) => {

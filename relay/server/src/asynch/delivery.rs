@@ -20,7 +20,6 @@ use crate::admission::{self, Admitted, Caller, Delivery};
 use crate::asynch::SHS_DATETIME;
 use crate::asynch::route::{deleted, deliver};
 use crate::failure::{Code, Failure};
-use crate::metrics::METRICS;
 use crate::policy::{self, Ask, Use};
 
 /// The store and the caller's outbox: the gate for the delivery service, then
@@ -38,6 +37,7 @@ fn open_outbox(
         )
     })?;
     policy::gate(
+        &relay.metrics,
         &relay.live().config,
         &relay.operator,
         &Ask::to(caller, Use::Delivery),
@@ -191,7 +191,9 @@ pub async fn fetch(
             Err(e) => return Err(crate::asynch::mailbox_failed(e)),
         };
         let body = handle.take_body().ok_or_else(not_found)?;
-        METRICS.request("shs_ds_fetch", "fetched", admitted.started.elapsed());
+        relay
+            .metrics
+            .request("shs_ds_fetch", "fetched", admitted.started.elapsed());
         tracing::info!(
             route = "shs/ds",
             tx = %second,

@@ -139,7 +139,7 @@ pub async fn refresh(relay: &Relay) -> Result<(), relay_store::StateError> {
     let book = &relay.operator.parties;
     if let Some(register) = book.register() {
         let snapshot = read(register).await?;
-        certificates::export(&snapshot);
+        certificates::export(&relay.metrics, &snapshot);
         book.replace(snapshot);
     }
     Ok(())
@@ -245,26 +245,54 @@ mod tests {
         let ask = |status| Ask::product(&me, ProductName::Ssbtek).with_status(Some(status));
         let applied = with(PartyState::Applied, false, &[]);
         assert!(matches!(
-            gate(&config, &applied, &ask(Environment::Test)),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &applied,
+                &ask(Environment::Test)
+            ),
             Err(Refusal::PartyNotAdmitted {
                 state: "applied",
                 ..
             })
         ));
         let test = with(PartyState::Test, false, &[]);
-        assert_eq!(gate(&config, &test, &ask(Environment::Test)), Ok(()));
+        assert_eq!(
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &test,
+                &ask(Environment::Test)
+            ),
+            Ok(())
+        );
         assert!(matches!(
-            gate(&config, &test, &ask(Environment::Production)),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &test,
+                &ask(Environment::Production)
+            ),
             Err(Refusal::PartyTestOnly { .. })
         ));
         let production = with(PartyState::Production, false, &[]);
         assert_eq!(
-            gate(&config, &production, &ask(Environment::Production)),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &production,
+                &ask(Environment::Production)
+            ),
             Ok(())
         );
         // A product the register does not hold: the agreement decides.
         assert_eq!(
-            gate(&config, &applied, &Ask::product(&me, ProductName::Ping)),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &applied,
+                &Ask::product(&me, ProductName::Ping)
+            ),
             Ok(())
         );
     }
@@ -280,13 +308,34 @@ mod tests {
                 .by_caseworker(cw)
         };
         let required = with(PartyState::Production, true, &["hl-1"]);
-        assert_eq!(gate(&config, &required, &ask("hl-1")), Ok(()));
         assert_eq!(
-            gate(&config, &required, &ask("hl-2")),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &required,
+                &ask("hl-1")
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &required,
+                &ask("hl-2")
+            ),
             Err(Refusal::CaseworkerNotDeclared)
         );
         assert!(!Refusal::CaseworkerNotDeclared.to_string().contains("hl-2"));
         let not_required = with(PartyState::Production, false, &[]);
-        assert_eq!(gate(&config, &not_required, &ask("hl-2")), Ok(()));
+        assert_eq!(
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &not_required,
+                &ask("hl-2")
+            ),
+            Ok(())
+        );
     }
 }

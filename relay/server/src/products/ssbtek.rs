@@ -127,6 +127,7 @@ pub async fn admit(
     let live = relay.live();
     let config = &live.config;
     if let Err(r) = policy::gate(
+        &relay.metrics,
         config,
         &relay.operator,
         &Ask::product(caller, ProductName::Ssbtek),
@@ -155,7 +156,7 @@ pub async fn admit(
         let ask = Ask::product(caller, ProductName::Ssbtek)
             .on_behalf_of(q.ingivare().orgnr(), &named)
             .by_caseworker(q.ingivare().handlaggare());
-        if let Err(r) = policy::gate(config, &relay.operator, &ask) {
+        if let Err(r) = policy::gate(&relay.metrics, config, &relay.operator, &ask) {
             let mut f = Failure::from(r);
             f.info = format!("data part {}: ingivare: {}", i + 1, f.info);
             return Err((questions, f));
@@ -233,7 +234,7 @@ fn count(
     failure: Option<&Failure>,
 ) {
     use relay_audit::{Outcome, SlotSide};
-    let metrics = &crate::metrics::METRICS;
+    let metrics = &relay.metrics;
     let class = match (report, failure) {
         (_, Some(f)) if matches!(f.by, crate::failure::By::Caller) => return,
         (Some(report), None) => {
@@ -399,7 +400,9 @@ pub async fn ask(
                 CallOutcome::Unavailable
             };
             let took = call_started.elapsed();
-            crate::metrics::METRICS.provider_call(slot.as_str(), outcome.label(), took);
+            relay
+                .metrics
+                .provider_call(slot.as_str(), outcome.label(), took);
             crate::service_levels::provider_call(relay, slot.as_str(), outcome.label()).await;
             tracing::Span::current()
                 .record("provider.outcome", outcome.label())
@@ -409,9 +412,7 @@ pub async fn ask(
         .instrument(span)
     });
     let results = join_all(futures).await;
-    crate::metrics::METRICS
-        .fanout_width
-        .observe(results.len() as f64);
+    relay.metrics.fanout_width.observe(results.len() as f64);
     let span = tracing::info_span!(
         "combine",
         shs.tx_id = relay_telemetry::tx_attribute(transaction_id),

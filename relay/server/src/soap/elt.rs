@@ -65,7 +65,9 @@ pub async fn handle(
     let caller = &admitted.caller;
     match call(&relay, caller, &headers, body).await {
         Ok(response) => {
-            crate::metrics::METRICS.request("soap_elt", "answered", admitted.started.elapsed());
+            relay
+                .metrics
+                .request("soap_elt", "answered", admitted.started.elapsed());
             response
         }
         Err(f) => admission::refuse::<EltSoap>(&relay, Some(caller), &f, admitted.started).await,
@@ -83,6 +85,7 @@ async fn call(
     let bytes = crate::rs::read_body(relay, headers, crate::rs::body_reader(body)).await?;
     // The cheap gate before any parsing (the product runs it again).
     crate::policy::gate(
+        &relay.metrics,
         &relay.live().config,
         &relay.operator,
         &crate::policy::Ask::product(caller, crate::config::ProductName::Elt),
