@@ -32,7 +32,8 @@ use serde_json::{Value, json};
 
 use super::checks;
 use crate::Relay;
-use crate::admin::{Operator, audit_admin};
+use crate::admin::Operator;
+use crate::outcomes::admin_action;
 
 /// Most declarations one call registers.
 pub const MAX_DECLARATIONS_PER_CALL: usize = 10_000;
@@ -292,7 +293,7 @@ async fn show(
 }
 
 async fn changed(relay: &Relay, who: &str, action: &str, target: &str) {
-    audit_admin(relay, who, action, target).await;
+    admin_action(relay, who, action, target).await;
     if let Err(e) = super::refresh(relay).await {
         tracing::warn!(error = %e, "the register of parties could not be read back");
     }

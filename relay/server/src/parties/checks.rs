@@ -150,7 +150,7 @@ async fn record(
     match register.update(*org, edit).await {
         Ok(Some(Ok(verified))) => {
             if verified {
-                crate::admin::audit_admin(
+                crate::outcomes::admin_action(
                     relay,
                     "relay",
                     "party-verified",
