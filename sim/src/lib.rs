@@ -68,15 +68,16 @@ impl TryFrom<String> for Agency {
             .into_iter()
             .find(|a| a.id() == s)
             .ok_or_else(|| {
-                format!("unknown agency {s:?} (expected AF, CSN, FK, SKV, SO, TNS, MIV or ELT)")
+                let ids: Vec<&str> = Agency::ALL.iter().map(|a| a.id()).collect();
+                format!("unknown agency {s:?} (expected one of {})", ids.join(", "))
             })
     }
 }
 
 impl Agency {
     /// Every slot in XSD order, then ELT.
-    pub const ALL: [Agency; 8] = {
-        let mut all = [Agency::Elt; 8];
+    pub const ALL: [Agency; Slot::ALL.len() + 1] = {
+        let mut all = [Agency::Elt; Slot::ALL.len() + 1];
         let mut i = 0;
         while i < Slot::ALL.len() {
             all[i] = Agency::Ssbtek(Slot::ALL[i]);

@@ -32,7 +32,7 @@ impl KitRun {
 
 /// Runs the kit against `endpoint` for `slot`.
 pub async fn run_kit(stack: &Stack, endpoint: &str, slot: &str) -> KitRun {
-    let bin_dir = relay_server::demo::default_bin_dir().expect("bin dir");
+    let bin_dir = relay_demo::default_bin_dir().expect("bin dir");
     let pki = stack.dir().join("pki");
     let junit = stack.dir().join(format!("junit-{slot}.xml"));
     // The demo's ELT signers, which Försäkringskassan's adapter trusts: the

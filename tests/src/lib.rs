@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use relay_server::demo::{Demo, DemoClient, DemoOptions};
+use relay_demo::{Demo, DemoClient, DemoOptions};
 
 /// The contracts vendored in the repository (`contracts/` at its root).
 pub fn shared_dir() -> PathBuf {
@@ -98,11 +98,7 @@ pub async fn drained(mut r: reqwest::Response) -> usize {
 
 /// The `shs` client of the workspace, pointed at the stack's `demo.json`.
 pub fn shs_command(stack: &Stack) -> Command {
-    let mut c = Command::new(
-        relay_server::demo::default_bin_dir()
-            .expect("bin dir")
-            .join("shs"),
-    );
+    let mut c = Command::new(relay_demo::default_bin_dir().expect("bin dir").join("shs"));
     c.arg("--demo").arg(stack.dir());
     c
 }
@@ -278,8 +274,8 @@ pub async fn ask_with(
 ) -> Reply {
     let spec = LabelSpec::synch_request(
         from,
-        relay_server::demo::NODE_ORG,
-        relay_server::demo::SSBTEK_PRODUCT,
+        relay_demo::NODE_ORG,
+        relay_demo::SSBTEK_PRODUCT,
         questions.len(),
     );
     let parts: Vec<(&str, &[u8])> = questions

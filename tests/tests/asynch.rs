@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{NODE_ORG, SSBTEK_PRODUCT};
+use relay_demo::{NODE_ORG, SSBTEK_PRODUCT};
 use shs_tests::*;
 
 const SUNDSVALL: &str = "2120002411";
 const STOCKHOLM: &str = "2120000142";
-const PRODUCT: &str = relay_server::demo::DIRECT_PRODUCT;
+const PRODUCT: &str = relay_demo::DIRECT_PRODUCT;
 
 async fn list(stack: &Stack, org: &str, query: &str) -> (u16, String) {
     let r = stack
@@ -304,13 +304,12 @@ async fn accepted_messages_survive_a_kill_of_the_relay_and_the_cli_fetches_them(
     // `shs fetch` writes each message and acknowledges it.
     let out = tempfile::tempdir().unwrap();
     let o = out.path().display().to_string();
-    let printed =
-        std::process::Command::new(relay_server::demo::default_bin_dir().unwrap().join("shs"))
-            .arg("--demo")
-            .arg(stack.dir())
-            .args(["--url", &url, "--org", STOCKHOLM, "fetch", "--out", &o])
-            .output()
-            .unwrap();
+    let printed = std::process::Command::new(relay_demo::default_bin_dir().unwrap().join("shs"))
+        .arg("--demo")
+        .arg(stack.dir())
+        .args(["--url", &url, "--org", STOCKHOLM, "fetch", "--out", &o])
+        .output()
+        .unwrap();
     assert!(
         printed.status.success(),
         "{}",

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use relay_server::demo::NODE_ORG;
+use relay_demo::NODE_ORG;
 use relay_ssbtek::Slot;
 use shs_tests::*;
 
@@ -32,7 +32,7 @@ fn counter(metrics: &str, series: &str) -> f64 {
 /// even when the tests run as root; every other binary is the real one.
 fn bin_dir_honouring_permissions(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
-    let real = relay_server::demo::default_bin_dir().expect("bin dir");
+    let real = relay_demo::default_bin_dir().expect("bin dir");
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     for entry in std::fs::read_dir(&real).unwrap().flatten() {
@@ -165,12 +165,7 @@ async fn a_read_only_audit_directory_refuses_answers_counts_and_makes_the_node_u
         assert!(Instant::now() < deadline, "still not ready: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let spec = LabelSpec::synch_request(
-        "2120002411",
-        NODE_ORG,
-        relay_server::demo::SSBTEK_PRODUCT,
-        1,
-    );
+    let spec = LabelSpec::synch_request("2120002411", NODE_ORG, relay_demo::SSBTEK_PRODUCT, 1);
     let reply = post(
         &stack.client("2120002411"),
         stack.relay_url(),
@@ -210,7 +205,7 @@ async fn after_kill_9_under_load_every_request_that_got_an_answer_has_its_record
                     let spec = LabelSpec::synch_request(
                         "2120002411",
                         NODE_ORG,
-                        relay_server::demo::SSBTEK_PRODUCT,
+                        relay_demo::SSBTEK_PRODUCT,
                         1,
                     );
                     let message = shs_message(&spec.to_xml(), &[("text/xml; charset=UTF-8", &q)]);
@@ -330,9 +325,7 @@ async fn a_personnummer_typed_into_free_text_reaches_the_trail_only_as_its_pseud
 async fn the_pseudonym_key_rotates_online_and_who_asked_finds_a_person_under_every_key() {
     use relay_ssbtek::{Ingivare, Period, QuestionBuilder};
     let stack = Stack::start().await;
-    let relay = relay_server::demo::default_bin_dir()
-        .unwrap()
-        .join("shs-relay");
+    let relay = relay_demo::default_bin_dir().unwrap().join("shs-relay");
     let config = stack.demo().info.relay.config.clone();
     let admin = stack.demo().info.admin["url"].clone();
     let today = chrono::Local::now().date_naive();

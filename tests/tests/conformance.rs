@@ -15,7 +15,7 @@ use shs_tests::*;
 use tokio::sync::Semaphore;
 
 fn bin_dir() -> PathBuf {
-    relay_server::demo::default_bin_dir().expect("bin dir")
+    relay_demo::default_bin_dir().expect("bin dir")
 }
 
 /// Runs the kit; returns its exit code and case outcomes (name → outcome, reason).

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{NODE_ORG, SSBTEK_PRODUCT};
+use relay_demo::{NODE_ORG, SSBTEK_PRODUCT};
 use shs_tests::*;
 
 const SUNDSVALL: &str = "2120002411";

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{DemoNode, ELT_ANORDNARE, ELT_VENDOR, NODE_ORG, PING_PRODUCT};
+use relay_demo::{DemoNode, ELT_ANORDNARE, ELT_VENDOR, NODE_ORG, PING_PRODUCT};
 use shs_tests::*;
 
 const STOCKHOLM: &str = "2120000142";
@@ -25,7 +25,7 @@ fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-async fn two_nodes_with(adjust: impl FnOnce(&mut relay_server::demo::DemoOptions)) -> Stack {
+async fn two_nodes_with(adjust: impl FnOnce(&mut relay_demo::DemoOptions)) -> Stack {
     let url = postgres_url();
     let stack = Stack::start_with(|o| {
         o.nodes = 2;
@@ -334,7 +334,7 @@ fn example_report(stack: &Stack, dir: &Path, name: &str) -> String {
 }
 
 /// ELT at 50 calls a second: the tests are about mandates and repeats.
-fn fast_elt(o: &mut relay_server::demo::DemoOptions) {
+fn fast_elt(o: &mut relay_demo::DemoOptions) {
     o.elt_calls_per_second = Some(50.0);
 }
 

@@ -12,9 +12,16 @@ use std::process::{Command, Output};
 use providers_sdk::{AdapterConfig, FileCheck};
 use relay_pki::DevCa;
 use relay_server::config::Config;
+use relay_ssbtek::Slot;
 
 /// The agencies, as the adapter binaries and the example files name them.
-const AGENCIES: [&str; 7] = ["af", "csn", "fk", "skv", "so", "tns", "miv"];
+/// Every agency (the one list, `Slot::ALL`), as the file names spell it:
+/// deploy/ must have an example for each.
+fn agencies() -> impl Iterator<Item = (Slot, String)> {
+    Slot::ALL
+        .into_iter()
+        .map(|s| (s, s.as_str().to_ascii_lowercase()))
+}
 
 fn deploy(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,7 +30,7 @@ fn deploy(path: &str) -> PathBuf {
 }
 
 fn bin(name: &str) -> PathBuf {
-    let dir = relay_server::demo::default_bin_dir().expect("the binaries' directory");
+    let dir = relay_demo::default_bin_dir().expect("the binaries' directory");
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -149,9 +156,8 @@ fn every_example_configuration_loads_with_the_real_loaders() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     examples.sort();
-    let mut expected: Vec<String> = AGENCIES
-        .iter()
-        .map(|a| format!("adapter-{a}.toml"))
+    let mut expected: Vec<String> = agencies()
+        .map(|(_, a)| format!("adapter-{a}.toml"))
         .chain(["relay.toml".into(), "sim.toml".into()])
         .collect();
     expected.sort();
@@ -189,7 +195,7 @@ fn every_example_configuration_loads_with_the_real_loaders() {
         "{missing}"
     );
 
-    for a in AGENCIES {
+    for (slot, a) in agencies() {
         let example = deploy(&format!("config/adapter-{a}.toml"));
         let adapter =
             AdapterConfig::check_file(&example, FileCheck::Skip).unwrap_or_else(|e| panic!("{e}"));
@@ -197,7 +203,7 @@ fn every_example_configuration_loads_with_the_real_loaders() {
         let provider = config
             .providers
             .iter()
-            .find(|p| p.id.eq_ignore_ascii_case(a))
+            .find(|p| p.id == slot)
             .unwrap_or_else(|| panic!("no [[providers]] for {a}"));
         assert!(
             provider
@@ -345,7 +351,7 @@ fn shs_relay_config_check_names_every_error_with_file_key_and_reason() {
 
 #[test]
 fn every_adapter_checks_its_configuration_offline() {
-    for a in AGENCIES {
+    for (_, a) in agencies() {
         let adapter = bin(&format!("shs-adapter-{a}"));
         let example = deploy(&format!("config/adapter-{a}.toml"));
         let at = format!("/etc/shs-adapter/{a}/adapter.toml");
@@ -619,9 +625,8 @@ fn the_systemd_units_are_hardened_and_verify() {
             .expect("a unit")
             .replace("/usr/local/bin/", &format!("{bin_dir}/"));
         let names: Vec<String> = if name.contains("@.") {
-            AGENCIES
-                .iter()
-                .map(|a| name.replace("@.", &format!("@{a}.")))
+            agencies()
+                .map(|(_, a)| name.replace("@.", &format!("@{a}.")))
                 .collect()
         } else {
             vec![name.to_owned()]
@@ -790,7 +795,7 @@ async fn the_example_configurations_run_reload_on_sighup_and_stop_cleanly() {
 
     // Each adapter (its base service is not there: it runs and reports
     // NOT_SERVING, which is not this test's concern).
-    for a in AGENCIES {
+    for (_, a) in agencies() {
         let adapter = host.install(
             &deploy(&format!("config/adapter-{a}.toml")),
             &format!("/etc/shs-adapter/{a}/adapter.toml"),

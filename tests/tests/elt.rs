@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate};
+use relay_demo::{ELT_ANORDNARE, ELT_ASSISTANT, ELT_PRODUCT, ELT_VENDOR, NODE_ORG};
 use relay_elt::example::ExampleReport;
 use relay_elt::soap::{self, SignatureBlock};
 use relay_elt::{Receipt, Signer};
 use relay_pki::{DevCa, Subject};
-use relay_server::demo::{ELT_ANORDNARE, ELT_ASSISTANT, ELT_PRODUCT, ELT_VENDOR, NODE_ORG};
 use shs_tests::{LabelSpec, Stack, shs_message, split_message, xmllint};
 
 const INSURED: &str = "191212121212";

@@ -2,8 +2,8 @@
 //! against the real binaries over real mutual TLS: each is refused by the one
 //! admission step and the one policy gate.
 
+use relay_demo::{DIRECT_PRODUCT, NODE_ORG, SSBTEK_PRODUCT};
 use relay_ident::{Organisationsnummer, Personnummer};
-use relay_server::demo::{DIRECT_PRODUCT, NODE_ORG, SSBTEK_PRODUCT};
 use relay_ssbtek::{Ingivare, Period, QuestionBuilder, Slot};
 use shs_tests::*;
 

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use relay_server::demo::{DIRECT_PRODUCT, DemoNode, NODE_ORG, PING_PRODUCT};
+use relay_demo::{DIRECT_PRODUCT, DemoNode, NODE_ORG, PING_PRODUCT};
 use shs_tests::*;
 
 const SUNDSVALL: &str = "2120002411";
@@ -27,7 +27,7 @@ async fn two_nodes() -> Stack {
     two_nodes_with(|_| {}).await
 }
 
-async fn two_nodes_with(adjust: impl FnOnce(&mut relay_server::demo::DemoOptions)) -> Stack {
+async fn two_nodes_with(adjust: impl FnOnce(&mut relay_demo::DemoOptions)) -> Stack {
     let url = postgres_url();
     let stack = Stack::start_with(|o| {
         o.nodes = 2;
@@ -179,7 +179,7 @@ fn refused(r: &reqwest::Response) -> bool {
     r.headers().get("x-shs-errorcode").is_some()
 }
 
-fn demo_mut(stack: &mut Stack) -> &mut relay_server::demo::Demo {
+fn demo_mut(stack: &mut Stack) -> &mut relay_demo::Demo {
     stack.demo.as_mut().expect("running")
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{NODE_ORG, PING_PRODUCT};
+use relay_demo::{NODE_ORG, PING_PRODUCT};
 use shs_tests::*;
 use tokio::io::AsyncWriteExt;
 

@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use relay_demo::{NODE_ORG, SSBTEK_PRODUCT};
 use relay_ident::{Organisationsnummer, Personnummer};
-use relay_server::demo::{NODE_ORG, SSBTEK_PRODUCT};
 use relay_ssbtek::{Ingivare, Period, QuestionBuilder, Slot};
 use shs_tests::*;
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{NODE_ORG, PING_PRODUCT};
+use relay_demo::{NODE_ORG, PING_PRODUCT};
 use shs_tests::*;
 
 async fn get(url: &str) -> (u16, String) {
@@ -199,12 +199,7 @@ async fn the_audit_trail_answers_who_asked_without_holding_personal_data() {
         .unwrap()
         .to_xml(true)
         .to_vec();
-        let spec = LabelSpec::synch_request(
-            "2120002411",
-            NODE_ORG,
-            relay_server::demo::SSBTEK_PRODUCT,
-            1,
-        );
+        let spec = LabelSpec::synch_request("2120002411", NODE_ORG, relay_demo::SSBTEK_PRODUCT, 1);
         shs_message(&spec.to_xml(), &[("text/xml", &q)])
     };
     for (person, case) in [
@@ -325,9 +320,7 @@ async fn the_audit_trail_answers_who_asked_without_holding_personal_data() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let relay = relay_server::demo::default_bin_dir()
-        .unwrap()
-        .join("shs-relay");
+    let relay = relay_demo::default_bin_dir().unwrap().join("shs-relay");
     let out = std::process::Command::new(&relay)
         .args([
             "audit",

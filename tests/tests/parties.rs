@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use relay_demo::{ELT_ANORDNARE, ELT_ASSISTANT, ELT_PRODUCT, NODE_ORG};
 use relay_elt::Signer;
 use relay_elt::example::ExampleReport;
 use relay_pki::{DevCa, Subject};
-use relay_server::demo::{ELT_ANORDNARE, ELT_ASSISTANT, ELT_PRODUCT, NODE_ORG};
 use serde_json::{Value, json};
 use shs_tests::*;
 
@@ -512,14 +512,10 @@ async fn a_municipality_requiring_declarations_is_answered_only_for_registered_c
 
 /// Runs `shs-relay ARGS`, which must succeed; its standard output.
 fn shs_relay(args: &[&str]) -> String {
-    let out = Command::new(
-        relay_server::demo::default_bin_dir()
-            .unwrap()
-            .join("shs-relay"),
-    )
-    .args(args)
-    .output()
-    .unwrap();
+    let out = Command::new(relay_demo::default_bin_dir().unwrap().join("shs-relay"))
+        .args(args)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "shs-relay {args:?}: {}",
@@ -569,12 +565,7 @@ async fn a_certificate_about_to_expire_shows_in_the_metric_and_on_the_parties_pa
     let ping = |client: reqwest::Client| {
         let url = stack.relay_url().to_owned();
         async move {
-            let spec = LabelSpec::synch_request(
-                STOCKHOLM,
-                NODE_ORG,
-                relay_server::demo::SSBTEK_PRODUCT,
-                1,
-            );
+            let spec = LabelSpec::synch_request(STOCKHOLM, NODE_ORG, relay_demo::SSBTEK_PRODUCT, 1);
             let q = question("191212121212", STOCKHOLM, &[relay_ssbtek::Slot::Csn], false);
             post(
                 &client,

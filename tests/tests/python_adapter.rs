@@ -161,9 +161,9 @@ async fn a_municipality_gets_the_python_adapters_answer_in_the_tns_slot() {
 
 #[test]
 fn the_python_adapter_checks_its_configuration_like_the_rust_adapters() {
-    let bin_dir = relay_server::demo::default_bin_dir().unwrap();
-    let python = relay_server::demo::python_interpreter(&bin_dir).unwrap_or_else(|e| panic!("{e}"));
-    let script = relay_server::demo::python_adapter_script(&bin_dir).unwrap();
+    let bin_dir = relay_demo::default_bin_dir().unwrap();
+    let python = relay_demo::python_interpreter(&bin_dir).unwrap_or_else(|e| panic!("{e}"));
+    let script = relay_demo::python_adapter_script(&bin_dir).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tns.toml");
     std::fs::write(

@@ -82,7 +82,7 @@ async fn until_all_healthy(stack: &Stack) {
     }
 }
 
-fn demo(stack: &mut Stack) -> &mut relay_server::demo::Demo {
+fn demo(stack: &mut Stack) -> &mut relay_demo::Demo {
     stack.demo.as_mut().expect("running")
 }
 

@@ -115,8 +115,8 @@ async fn certificates_renewed_under_load_fail_no_request_and_new_handshakes_get_
                     }
                     let spec = LabelSpec::synch_request(
                         "2120002411",
-                        relay_server::demo::NODE_ORG,
-                        relay_server::demo::SSBTEK_PRODUCT,
+                        relay_demo::NODE_ORG,
+                        relay_demo::SSBTEK_PRODUCT,
                         1,
                     );
                     let message = shs_message(&spec.to_xml(), &[("text/xml; charset=UTF-8", &q)]);

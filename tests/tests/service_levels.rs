@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use relay_demo::{NODE_ORG, SSBTEK_PRODUCT};
 use relay_ident::{Organisationsnummer, Personnummer};
-use relay_server::demo::{NODE_ORG, SSBTEK_PRODUCT};
 use relay_ssbtek::{Ingivare, Period, QuestionBuilder, Slot};
 use shs_tests::*;
 
@@ -136,22 +136,18 @@ fn instant(v: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
 
 /// `shs-relay sla-report --config FILE --month MONTH --format json`.
 fn sla_report(config: &std::path::Path, month: &str) -> serde_json::Value {
-    let out = std::process::Command::new(
-        relay_server::demo::default_bin_dir()
-            .unwrap()
-            .join("shs-relay"),
-    )
-    .args([
-        "sla-report",
-        "--format",
-        "json",
-        "--month",
-        month,
-        "--config",
-    ])
-    .arg(config)
-    .output()
-    .unwrap();
+    let out = std::process::Command::new(relay_demo::default_bin_dir().unwrap().join("shs-relay"))
+        .args([
+            "sla-report",
+            "--format",
+            "json",
+            "--month",
+            month,
+            "--config",
+        ])
+        .arg(config)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "sla-report: {}",

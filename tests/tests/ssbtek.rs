@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use relay_demo::{NODE_ORG, PING_PRODUCT, SSBTEK_PRODUCT};
 use relay_ident::{Organisationsnummer, Personnummer};
-use relay_server::demo::{NODE_ORG, PING_PRODUCT, SSBTEK_PRODUCT};
 use relay_ssbtek::{Ingivare, Period, QuestionBuilder, Slot};
 use shs_tests::*;
 
@@ -205,13 +205,12 @@ async fn a_municipality_asks_all_seven_agencies_through_the_real_stack() {
     assert_eq!(reply.errorcode.as_deref(), Some("IllegalMessageStructure"));
 
     // The `shs` CLI, as a test team uses it against the demo.
-    let out =
-        std::process::Command::new(relay_server::demo::default_bin_dir().unwrap().join("shs"))
-            .arg("--demo")
-            .arg(stack.dir())
-            .args(["ssbtek", "--person", "19121212-1212"])
-            .output()
-            .unwrap();
+    let out = std::process::Command::new(relay_demo::default_bin_dir().unwrap().join("shs"))
+        .arg("--demo")
+        .arg(stack.dir())
+        .args(["ssbtek", "--person", "19121212-1212"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

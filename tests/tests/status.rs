@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{NODE_ORG, SSBTEK_PRODUCT};
+use relay_demo::{NODE_ORG, SSBTEK_PRODUCT};
 use shs_tests::*;
 
 const SUNDSVALL: &str = "2120002411";
@@ -26,7 +26,7 @@ const COMPONENTS: [&str; 8] = [
     "elt-fk",
 ];
 
-fn start_options(o: &mut relay_server::demo::DemoOptions) {
+fn start_options(o: &mut relay_demo::DemoOptions) {
     o.probe_extra = "interval_s = 1\n".into();
     o.relay_extra = "\n[status]\nmaintenance_poll_s = 1\n\n[disturbance]\nwindow_s = 10\n".into();
 }

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use relay_server::demo::{DIRECT_PRODUCT, DemoNode, NODE_ORG, PING_PRODUCT, SSBTEK_PRODUCT};
+use relay_demo::{DIRECT_PRODUCT, DemoNode, NODE_ORG, PING_PRODUCT, SSBTEK_PRODUCT};
 use shs_tests::fault_proxy::{Fault, FaultProxy};
 use shs_tests::*;
 
@@ -26,7 +26,7 @@ fn postgres_url() -> String {
 
 async fn two_nodes_on(
     url: &str,
-    adjust: impl FnOnce(&mut relay_server::demo::DemoOptions),
+    adjust: impl FnOnce(&mut relay_demo::DemoOptions),
 ) -> (Stack, [DemoNode; 2]) {
     let stack = Stack::start_with(|o| {
         o.nodes = 2;

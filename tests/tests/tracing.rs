@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use relay_demo::{NODE_ORG, SSBTEK_PRODUCT};
 use relay_ident::{Organisationsnummer, Personnummer};
-use relay_server::demo::{NODE_ORG, SSBTEK_PRODUCT};
 use relay_ssbtek::{Ingivare, Period, QuestionBuilder, Slot};
 use shs_tests::collector::{CollectedSpan, Collector};
 use shs_tests::*;
@@ -212,7 +212,7 @@ async fn without_a_tracing_section_no_trace_context_is_sent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_elt_submission_is_one_trace_into_the_fk_adapter_and_carries_no_report_content() {
-    use relay_server::demo::{ELT_ANORDNARE, ELT_ASSISTANT, ELT_VENDOR};
+    use relay_demo::{ELT_ANORDNARE, ELT_ASSISTANT, ELT_VENDOR};
     let collector = Collector::start().await;
     // One request's spans: without the prober's pings and their traces.
     let stack = Stack::start_with(|o| {

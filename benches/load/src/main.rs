@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use relay_server::demo::{ADAPTERS, Demo, DemoOptions};
+use relay_demo::{Demo, DemoOptions, adapters};
 use shs_bench::procstat::{self, ProcSample};
 use shs_bench::report;
 use shs_bench::run::{Load, drive};
@@ -153,7 +153,7 @@ fn processes(demo: Option<&Demo>) -> Vec<(String, u32)> {
         return Vec::new();
     };
     std::iter::once("shs-relay")
-        .chain(ADAPTERS.iter().map(|(_, b)| *b))
+        .chain(adapters().map(|(_, b)| b))
         .chain(std::iter::once("shs-sim"))
         .filter_map(|b| demo.pid_of(b).map(|p| (b.to_owned(), p)))
         .collect()

@@ -14,59 +14,6 @@ use relay_ssbtek::Slot;
 
 const NS_SSBT: &str = "http://schema.forsakringskassan.se/integration/ssbt/10";
 
-/// The SSBTEK v10 schema set (public contract, MIT, Sundsvalls kommun; see
-/// `contracts/ssbtek-v10/LICENSE`): (path below the schema root, text).
-const SCHEMAS: &[(&str, &[u8])] = &[
-    (
-        "se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd",
-        include_bytes!(
-            "../../../contracts/ssbtek-v10/schemas/se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd"
-        ),
-    ),
-    (
-        "se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd",
-        include_bytes!(
-            "../../../contracts/ssbtek-v10/schemas/se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd"
-        ),
-    ),
-    (
-        "se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd",
-        include_bytes!(
-            "../../../contracts/ssbtek-v10/schemas/se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd"
-        ),
-    ),
-    (
-        "schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd",
-        include_bytes!(
-            "../../../contracts/ssbtek-v10/schemas/schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd"
-        ),
-    ),
-    (
-        "se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd",
-        include_bytes!(
-            "../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd"
-        ),
-    ),
-    (
-        "se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd",
-        include_bytes!(
-            "../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd"
-        ),
-    ),
-    (
-        "se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd",
-        include_bytes!(
-            "../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd"
-        ),
-    ),
-    (
-        "se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd",
-        include_bytes!(
-            "../../../contracts/ssbtek-v10/schemas/se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd"
-        ),
-    ),
-];
-
 /// The schema set unpacked into a private directory for `xmllint`.
 pub struct Schemas {
     dir: tempfile::TempDir,
@@ -76,14 +23,16 @@ pub struct Schemas {
 impl Schemas {
     pub fn unpack() -> std::io::Result<Self> {
         let dir = tempfile::tempdir()?;
-        for (path, text) in SCHEMAS {
-            let file = dir.path().join(path);
+        // The contract's files (relay_ssbtek::contract: each slot's schemas
+        // by an exhaustive match on Slot), as the relay serves them.
+        for f in relay_ssbtek::contract::files() {
+            let file = dir.path().join(f.path);
             if let Some(parent) = file.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(file, text)?;
+            std::fs::write(file, f.bytes)?;
         }
-        let main = dir.path().join(SCHEMAS[0].0);
+        let main = dir.path().join(relay_ssbtek::contract::COMPOSITE_XSD.path);
         Ok(Self { dir, main })
     }
 

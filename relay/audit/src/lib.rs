@@ -90,4 +90,5 @@ pub use sla::{AnsweredBasis, SlaConfig, SlaReport, percentile, sla_report};
 pub use who_asked::{WhoAsked, WhoAskedReport, who_asked};
 pub use writer::{
     AuditConfig, AuditLog, AuditStats, AuditTask, DEFAULT_RETENTION_MONTHS, Fsync, RETENTION_WHO,
+    WriteErrorHook,
 };

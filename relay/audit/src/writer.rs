@@ -79,8 +79,25 @@ pub struct AuditConfig {
     /// Closed files older than this many months are deleted; 0 keeps every file.
     pub retention_months: u32,
     /// Called once for every record lost to a disk error (the relay counts
-    /// them in a metric).
-    pub on_write_error: Option<fn()>,
+    /// them in its metrics).
+    pub on_write_error: Option<WriteErrorHook>,
+}
+
+/// What [`AuditConfig::on_write_error`] calls: a closure, so that it can hold
+/// the counter it increments (the relay's metrics are a value, not a global).
+#[derive(Clone)]
+pub struct WriteErrorHook(Arc<dyn Fn() + Send + Sync>);
+
+impl WriteErrorHook {
+    pub fn new(hook: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(Arc::new(hook))
+    }
+}
+
+impl std::fmt::Debug for WriteErrorHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteErrorHook")
+    }
 }
 
 /// The default retention: 13 months. The yearly figures of the service-level
@@ -412,9 +429,9 @@ impl AuditTask {
             .write_errors
             .fetch_add(records, Ordering::Relaxed)
             + records;
-        if let Some(hook) = self.config.on_write_error {
+        if let Some(hook) = &self.config.on_write_error {
             for _ in 0..records {
-                hook();
+                (hook.0)();
             }
         }
         tracing::error!(
@@ -843,9 +860,9 @@ mod tests {
         let current = dir.path().join(CURRENT_FILE);
         std::os::unix::fs::symlink("/dev/full", &current).unwrap();
         let config = AuditConfig {
-            on_write_error: Some(|| {
+            on_write_error: Some(WriteErrorHook::new(|| {
                 ERRORS.fetch_add(1, Ordering::Relaxed);
-            }),
+            })),
             ..AuditConfig::new(dir.path())
         };
         let (log, task) = AuditLog::open(config).unwrap();

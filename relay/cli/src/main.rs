@@ -530,10 +530,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(list) => list
                     .split(',')
                     .map(|s| {
-                        s.trim()
-                            .to_uppercase()
-                            .parse::<Slot>()
-                            .map_err(|_| anyhow::anyhow!("unknown agency {s}"))
+                        s.trim().to_uppercase().parse::<Slot>().map_err(|_| {
+                            anyhow::anyhow!(
+                                "unknown agency {s}; expected one of {}",
+                                Slot::ALL.map(Slot::as_str).join(", ")
+                            )
+                        })
                     })
                     .collect::<anyhow::Result<_>>()?,
                 None => Slot::ALL.to_vec(),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use quick_xml::Reader;
 use quick_xml::events::Event;
+use relay_ssbtek::Slot;
 
 #[derive(Default)]
 struct SlotView {
@@ -103,7 +104,7 @@ fn decode(b64: &str) -> String {
         .unwrap_or_default()
 }
 
-fn detail(slot: &str, v: &SlotView) -> String {
+fn detail(slot: Slot, v: &SlotView) -> String {
     if v.error {
         let kalla = v.text("kalla");
         let source = if kalla == "BT" {
@@ -119,7 +120,7 @@ fn detail(slot: &str, v: &SlotView) -> String {
         );
     }
     match slot {
-        "AF" => format!(
+        Slot::Af => format!(
             "job seeker: {}; a-kassa: {}",
             if v.text("Arbetssokande") == "true" {
                 "yes"
@@ -131,7 +132,7 @@ fn detail(slot: &str, v: &SlotView) -> String {
                 a => a,
             },
         ),
-        "CSN" => {
+        Slot::Csn => {
             let doc = decode(&v.text("svar"));
             format!(
                 "{} case(s), {} payment(s)",
@@ -139,7 +140,7 @@ fn detail(slot: &str, v: &SlotView) -> String {
                 doc.matches("<Utbetalning>").count()
             )
         }
-        "FK" => {
+        Slot::Fk => {
             let json: serde_json::Value =
                 serde_json::from_str(&decode(&v.text("lefiJsonSvar"))).unwrap_or_default();
             let fk = json["formansinformation"]["utbetalningsuppgift"]
@@ -148,18 +149,17 @@ fn detail(slot: &str, v: &SlotView) -> String {
             let pm = json["utbetalningar"].as_array().map_or(0, Vec::len);
             format!("{fk} payment(s) from Försäkringskassan, {pm} from Pensionsmyndigheten")
         }
-        "SKV" => format!(
+        Slot::Skv => format!(
             "{} year(s) of capital income",
             v.text("svar").matches("<Kapitaluppgift>").count()
         ),
-        "SO" => format!(
+        Slot::So => format!(
             "{} a-kassa answer(s), {} payment(s)",
             v.count("Arbetsloshetsersattning"),
             v.count("Utbetalningar")
         ),
-        "TNS" => format!("{} vehicle(s)", v.count("fordon")),
-        "MIV" => format!("{} permit decision(s)", v.count("svar")),
-        _ => String::new(),
+        Slot::Tns => format!("{} vehicle(s)", v.count("fordon")),
+        Slot::Miv => format!("{} permit decision(s)", v.count("svar")),
     }
 }
 
@@ -170,8 +170,8 @@ pub fn render(person: &str, xml: &[u8]) -> String {
         "Person {person}\n  {:<6} {:<7} {}\n",
         "AGENCY", "RESULT", "DETAILS"
     );
-    for slot in agency_ids() {
-        if let Some(v) = slots.get(slot) {
+    for slot in Slot::ALL {
+        if let Some(v) = slots.get(slot.as_str()) {
             out.push_str(&format!(
                 "  {:<6} {:<7} {}\n",
                 slot,
@@ -184,6 +184,6 @@ pub fn render(person: &str, xml: &[u8]) -> String {
 }
 
 /// The agencies' ids, from the one list (`relay_ssbtek::Slot::ALL`).
-fn agency_ids() -> [&'static str; 7] {
-    relay_ssbtek::Slot::ALL.map(relay_ssbtek::Slot::as_str)
+fn agency_ids() -> [&'static str; Slot::ALL.len()] {
+    Slot::ALL.map(Slot::as_str)
 }

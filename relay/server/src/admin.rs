@@ -17,7 +17,6 @@ use http::StatusCode;
 
 use crate::Relay;
 use crate::identity::PeerCert;
-use crate::metrics::METRICS;
 
 /// The header every state-changing admin call must carry (any non-empty
 /// value). A web page in an operator's browser cannot send it cross-site
@@ -96,7 +95,8 @@ async fn named_host_only(
             (None, _) | (_, None) => true,
         };
     if !allowed {
-        METRICS
+        relay
+            .metrics
             .rejections
             .get_or_create(&crate::metrics::Rejection {
                 route: "admin",
@@ -117,7 +117,9 @@ fn routes(relay: Arc<Relay>, pages: Router<Arc<Relay>>) -> Router {
     Router::new()
         .route(
             "/metrics",
-            get(|| async { crate::parties::certificates::with_party_metrics(METRICS.encode()) }),
+            get(|State(relay): State<Arc<Relay>>| async move {
+                relay.metrics.encode_with_parties()
+            }),
         )
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -534,7 +536,7 @@ async fn status(State(relay): State<Arc<Relay>>) -> axum::Json<serde_json::Value
     let mut v = relay.service_levels.status();
     if let Some(o) = v.as_object_mut() {
         o.insert("maintenance".into(), relay.operator.maintenance().into());
-        o.insert("in_flight".into(), METRICS.in_flight.get().into());
+        o.insert("in_flight".into(), relay.metrics.in_flight.get().into());
         o.insert(
             "decisions".into(),
             relay

@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::Relay;
 use crate::failure::{By, Code, Failure};
 use crate::identity::{Caller, PeerCert};
-use crate::metrics::METRICS;
+use prometheus_client::metrics::gauge::Gauge;
 
 /// A way in: how its refusals are rendered, and its route label in metrics.
 /// Each way in implements it in its own module, next to its handler (SHS in
@@ -95,8 +95,10 @@ pub async fn refuse<W: Way>(
         (_, By::Caller) => "refused",
         _ => "failed",
     };
-    METRICS.refusal(W::ROUTE, failure.by.label(), failure.label());
-    METRICS.request(W::ROUTE, outcome, started.elapsed());
+    relay
+        .metrics
+        .refusal(W::ROUTE, failure.by.label(), failure.label());
+    relay.metrics.request(W::ROUTE, outcome, started.elapsed());
     let tx = failure.ids.as_ref().map_or("", |i| i.tx_id.as_str());
     let org = caller.map(|c| c.org.to_string()).unwrap_or_default();
     match failure.by {
@@ -121,6 +123,8 @@ pub struct InFlight {
     global: Arc<Semaphore>,
     per_caller: Arc<Mutex<HashMap<Organisationsnummer, usize>>>,
     max_per_caller: usize,
+    /// `shs_relay_in_flight` of the relay's metrics.
+    gauge: Gauge,
 }
 
 /// One admitted request's hold on the in-flight limit.
@@ -128,6 +132,7 @@ pub struct Permit {
     _global: OwnedSemaphorePermit,
     org: Organisationsnummer,
     per_caller: Arc<Mutex<HashMap<Organisationsnummer, usize>>>,
+    gauge: Gauge,
 }
 
 impl Drop for Permit {
@@ -139,16 +144,18 @@ impl Drop for Permit {
                 map.remove(&self.org);
             }
         }
-        METRICS.in_flight.dec();
+        self.gauge.dec();
     }
 }
 
 impl InFlight {
-    pub fn new(max: usize, max_per_caller: usize) -> Self {
+    /// `gauge` counts the permits held (the relay's `in_flight` metric).
+    pub fn new(max: usize, max_per_caller: usize, gauge: Gauge) -> Self {
         Self {
             global: Arc::new(Semaphore::new(max)),
             per_caller: Arc::new(Mutex::new(HashMap::new())),
             max_per_caller: max_per_caller.max(1),
+            gauge,
         }
     }
 
@@ -166,11 +173,12 @@ impl InFlight {
             .try_acquire_owned()
             .map_err(|_| By::Relay)?;
         map.insert(*org, held + 1);
-        METRICS.in_flight.inc();
+        self.gauge.inc();
         Ok(Permit {
             _global: global,
             org: *org,
             per_caller: self.per_caller.clone(),
+            gauge: self.gauge.clone(),
         })
     }
 }
@@ -185,7 +193,7 @@ mod tests {
 
     #[test]
     fn one_organisation_cannot_take_everyone_elses_permits() {
-        let limit = InFlight::new(4, 2);
+        let limit = InFlight::new(4, 2, Gauge::default());
         let a = org("2120002411");
         let b = org("2120000142");
         let a1 = limit.admit(&a).unwrap();

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 pub use relay_config_file::{ConfigError, ConfigErrors, FileCheck};
 use relay_config_file::{Report, Section};
 use relay_ident::Organisationsnummer;
+use relay_ssbtek::Slot;
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -76,7 +77,7 @@ pub struct Config {
 pub struct EltConfig {
     /// The provider whose adapter receives reports (`Submit`).
     #[serde(default = "default_elt_provider")]
-    pub provider: String,
+    pub provider: Slot,
     /// Path of the SkickaTidredovisning SOAP service (`?wsdl` serves the WSDL).
     #[serde(default = "default_elt_soap_path")]
     pub soap_path: String,
@@ -162,8 +163,8 @@ fn default_elt_remembered() -> usize {
     100_000
 }
 
-fn default_elt_provider() -> String {
-    "FK".into()
+fn default_elt_provider() -> Slot {
+    Slot::Fk
 }
 fn default_elt_soap_path() -> String {
     "/elt/SkickaTidredovisning/1".into()
@@ -772,8 +773,9 @@ pub struct ProviderTls {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
-    /// The SSBTEK slot it answers: AF, CSN, FK, SKV, SO, TNS or MIV.
-    pub id: String,
+    /// The SSBTEK slot it answers: AF, CSN, FK, SKV, SO, TNS or MIV (an
+    /// unknown id is an error naming the key and listing the valid ids).
+    pub id: Slot,
     /// `https://host:port` of the adapter's gRPC endpoint (one replica).
     #[serde(default)]
     pub endpoint: Option<String>,
@@ -1118,17 +1120,7 @@ impl Config {
             if let Some(ca) = &p.ca {
                 r.certificates(&key("ca"), ca);
             }
-            if !relay_ssbtek::Slot::ALL.iter().any(|s| s.as_str() == p.id) {
-                r.error(
-                    key("id"),
-                    format!(
-                        "unknown provider id; expected one of {}",
-                        relay_ssbtek::Slot::ALL
-                            .map(relay_ssbtek::Slot::as_str)
-                            .join(", ")
-                    ),
-                );
-            } else if seen.insert(p.id.clone(), i).is_some() {
+            if seen.insert(p.id, i).is_some() {
                 r.error(key("id"), "provider id configured twice");
             }
             for (k, reason) in p.endpoint_errors() {
@@ -1551,7 +1543,7 @@ mod tests {
         std::fs::write(
             &path,
             files(dir.path()).replace("ca.pem\"\n\n[products]", "gone.pem\"\n\n[products]")
-                + "\n[limits]\nmax_persons = 0\nread_timeout_ms = 0\n\n[[providers]]\nid = \"XX\"\nendpoint = \"http://a:1\"\n",
+                + "\n[limits]\nmax_persons = 0\nread_timeout_ms = 0\n\n[[providers]]\nid = \"FK\"\nendpoint = \"http://a:1\"\n\n[[providers]]\nid = \"FK\"\nendpoint = \"https://b:1\"\n",
         )
         .unwrap();
         let e = Config::check_file(&path, FileCheck::Exists).unwrap_err();
@@ -1561,13 +1553,43 @@ mod tests {
                 "front.client_ca",
                 "limits.max_persons",
                 "limits.read_timeout_ms",
-                "providers[0].id",
-                "providers[0].endpoint"
+                "providers[0].endpoint",
+                "providers[1].id"
             ]
         );
         // Not looking at files: the missing CA is not reported.
         let e = Config::check_file(&path, FileCheck::Skip).unwrap_err();
         assert!(!keys(e).contains(&"front.client_ca".to_owned()));
+    }
+
+    #[test]
+    fn an_unknown_provider_id_names_the_key_and_the_valid_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        for (extra, key) in [
+            (
+                "\n[[providers]]\nid = \"FK\"\nendpoint = \"https://fk:1\"\n\n[[providers]]\nid = \"PM\"\nendpoint = \"https://pm:1\"\n",
+                "providers[1].id",
+            ),
+            // The ids are the element names, exactly.
+            (
+                "\n[[providers]]\nid = \"fk\"\nendpoint = \"https://fk:1\"\n",
+                "providers[0].id",
+            ),
+        ] {
+            std::fs::write(&path, files(dir.path()) + extra).unwrap();
+            let e = Config::check_file(&path, FileCheck::Skip).unwrap_err();
+            let [e] = e.0.as_slice() else {
+                panic!("one error: {e}")
+            };
+            assert_eq!(e.key, key);
+            assert!(
+                e.reason
+                    .contains("unknown agency id; expected one of AF, CSN, FK, SKV, SO, TNS, MIV"),
+                "{}",
+                e.reason
+            );
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ use relay_ident::Organisationsnummer;
 use relay_store::{Decisions, SharedState, Unreadable};
 
 use crate::Relay;
-use crate::metrics::METRICS;
+use crate::metrics::Metrics;
 use crate::operator::Scope;
 
 /// What this node last read of the stored decisions.
@@ -57,7 +57,7 @@ impl Followed {
 
     /// A read succeeded: logs the unreadable records that are new since the
     /// last read (each once, not every half second) and counts them.
-    fn read(&self, unreadable: Vec<Unreadable>) {
+    fn read(&self, metrics: &Metrics, unreadable: Vec<Unreadable>) {
         let now = Utc::now();
         let unreadable: BTreeSet<Unreadable> = unreadable.into_iter().collect();
         let mut state = self.lock();
@@ -69,10 +69,10 @@ impl Followed {
                 "a stored decision cannot be read; skipped (fix or delete the row)"
             );
         }
-        METRICS
+        metrics
             .decisions_unreadable
             .set(i64::try_from(unreadable.len()).unwrap_or(i64::MAX));
-        METRICS.decisions_read_timestamp.set(now.timestamp());
+        metrics.decisions_read_timestamp.set(now.timestamp());
         state.read_at = Some(now);
         state.unreadable = unreadable;
     }
@@ -106,7 +106,7 @@ pub async fn load(relay: &Relay) -> anyhow::Result<()> {
             Ok(None) => {}
             Err(e @ relay_store::StateError::Record(_)) => {
                 tracing::error!(error = %e, "the stored maintenance switch cannot be read; skipped (off)");
-                METRICS.decisions_unreadable.inc();
+                relay.metrics.decisions_unreadable.inc();
             }
             Err(e) => return Err(e.into()),
         }
@@ -175,7 +175,7 @@ fn apply(relay: &Relay, d: Decisions) {
         .operator
         .replace(suspended, d.withdrawals.into_iter().collect(), anordnare);
     relay.elt_limiters.mandates.replace(&d.mandates);
-    relay.followed.read(d.unreadable);
+    relay.followed.read(&relay.metrics, d.unreadable);
 }
 
 /// How often a node on a shared store reads the decisions back.

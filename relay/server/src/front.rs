@@ -174,6 +174,7 @@ pub async fn serve(
 /// (filled in by the handler once the label is valid) and the outcome; never a
 /// header value or the body.
 pub async fn traced(
+    axum::extract::State(relay): axum::extract::State<Arc<crate::Relay>>,
     route: Option<axum::extract::MatchedPath>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -196,7 +197,7 @@ pub async fn traced(
         Ok(r) => r,
         Err(_) => {
             // The panic message may quote input: it is not logged.
-            crate::metrics::METRICS.refusal("front", "relay", "panic");
+            relay.metrics.refusal("front", "relay", "panic");
             tracing::error!("a request task panicked; answered 500");
             axum::response::IntoResponse::into_response((
                 http::StatusCode::INTERNAL_SERVER_ERROR,

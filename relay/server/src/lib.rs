@@ -54,12 +54,11 @@
 //! readiness), [`status`] (the status feed for connected parties: incidents,
 //! components, agencies' announced maintenance, `/status/v1/...`), [`vitals`]
 //! (what the alert rules watch: certificate expiry, readiness, the store, lost
-//! audit records), [`limits`] (ELT's rate and retry bookkeeping) and [`demo`]
-//! (starts a whole development stack as separate processes; used by the
-//! `demo` subcommand and the tests, never on the request path).
+//! audit records) and [`limits`] (ELT's rate and retry bookkeeping).
 //!
 //! Not here: the SHS wire format (crate `relay-shs`), the SSBTEK document model
-//! (crate `relay-ssbtek`), identifiers (`relay-ident`), certificates (`relay-pki`).
+//! (crate `relay-ssbtek`), identifiers (`relay-ident`), certificates (`relay-pki`),
+//! the development stack behind `shs-relay demo` (crate `relay-demo`).
 
 // A `Failure` (who failed, the code, a text, the message ids) is a few hundred
 // bytes; it travels only on the refusal path, once per request, so boxing it
@@ -76,7 +75,6 @@ pub mod config;
 pub mod console;
 pub mod cpu;
 pub mod decisions;
-pub mod demo;
 pub mod failure;
 pub mod front;
 pub mod identity;
@@ -155,6 +153,9 @@ pub struct Relay {
     /// The front's and the admin listener's TLS set-ups, once they serve;
     /// [`Relay::reload`] reads their files again.
     pub serving_tls: std::sync::OnceLock<ServingTls>,
+    /// This relay's Prometheus metrics and the console's request history
+    /// (a value per relay, not a process global).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The TLS set-ups the listeners accept with (see [`front::ServerTls`]).
@@ -273,7 +274,7 @@ impl Relay {
             );
             current.replace(key);
         }
-        vitals::record_certificates(&config);
+        vitals::record_certificates(&self.metrics, &config);
         self.live.store(Arc::new(Live { config, providers }));
         tracing::info!("configuration reloaded");
         Ok(())
@@ -302,8 +303,12 @@ impl Relay {
         config_path: Option<std::path::PathBuf>,
     ) -> anyhow::Result<Self> {
         let providers = ProviderPool::new(&config)?;
-        let in_flight =
-            admission::InFlight::new(config.limits.max_in_flight, config.limits.per_caller());
+        let metrics = Arc::new(metrics::Metrics::new());
+        let in_flight = admission::InFlight::new(
+            config.limits.max_in_flight,
+            config.limits.per_caller(),
+            metrics.in_flight.clone(),
+        );
         // The mailbox and the run-time decisions share one store: redb files
         // beside `mailbox.store`, or the PostgreSQL database of `[store]`.
         let store = match &config.mailbox {
@@ -353,9 +358,10 @@ impl Relay {
                 let mut cfg = relay_audit::AuditConfig::new(&a.dir);
                 cfg.max_file_bytes = a.max_file_mb * 1024 * 1024;
                 cfg.retention_months = a.retention_months;
-                cfg.on_write_error = Some(|| {
-                    metrics::METRICS.audit_write_errors.inc();
-                });
+                let lost = metrics.audit_write_errors.clone();
+                cfg.on_write_error = Some(relay_audit::WriteErrorHook::new(move || {
+                    lost.inc();
+                }));
                 let (log, task) = relay_audit::AuditLog::open(cfg)
                     .with_context(|| format!("audit.dir: {}", a.dir.display()))?;
                 task.spawn();
@@ -389,6 +395,7 @@ impl Relay {
             followed: decisions::Followed::default(),
             status,
             serving_tls: std::sync::OnceLock::new(),
+            metrics,
         })
     }
 }
@@ -431,7 +438,10 @@ pub fn router(relay: Arc<Relay>) -> Router {
             "/status/v1/history.atom",
             axum::routing::get(status::feed::history),
         )
-        .layer(axum::middleware::from_fn(front::traced))
+        .layer(axum::middleware::from_fn_with_state(
+            relay.clone(),
+            front::traced,
+        ))
         .with_state(relay)
 }
 
@@ -556,7 +566,7 @@ async fn run_inner(
         listener.local_addr().ok(),
     ));
     tokio::spawn(status::run(relay.clone()));
-    vitals::record_certificates(&relay.live().config);
+    vitals::record_certificates(&relay.metrics, &relay.live().config);
     tokio::spawn(vitals::run(relay.clone()));
     if let Some(probe) = probe {
         let app = vitals::probe_router(relay.clone());
@@ -592,6 +602,7 @@ async fn run_inner(
             }
         }
     }
+    let metrics = relay.metrics.clone();
     let app = router(relay);
     front::serve(
         listener,
@@ -600,8 +611,8 @@ async fn run_inner(
         shutdown,
         Duration::from_secs(30),
         front_limits,
-        |reason| {
-            metrics::METRICS
+        move |reason| {
+            metrics
                 .tls_handshake_failures
                 .get_or_create(&metrics::Reason { reason })
                 .inc();

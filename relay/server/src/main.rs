@@ -274,13 +274,15 @@ fn main() -> ExitCode {
                 postgres,
                 python_adapter,
             } => {
-                relay_server::demo::run(
+                let stop = tokio_util::sync::CancellationToken::new();
+                relay_demo::run(
                     &dir,
                     scenario.as_deref(),
                     otlp_endpoint,
                     nodes,
                     postgres,
                     python_adapter,
+                    relay_server::shutdown_on_signal(stop),
                 )
                 .await
             }

@@ -30,6 +30,7 @@ use relay_store::PartyState;
 use crate::config::{Config, Environment, ProductName};
 use crate::failure::{Code, Failure, PolicyKind, PolicyRefusal};
 use crate::identity::Caller;
+use crate::metrics::Metrics;
 use crate::operator::OperatorState;
 use crate::parties::Book;
 
@@ -212,13 +213,20 @@ impl<'a> Ask<'a> {
 }
 
 /// The gate. `check` names the decision in the `policy` span.
-pub fn gate(config: &Config, operator: &OperatorState, ask: &Ask<'_>) -> Result<(), Refusal> {
+///
+/// Each decision is counted in `metrics` (`policy_decisions_total`).
+pub fn gate(
+    metrics: &Metrics,
+    config: &Config,
+    operator: &OperatorState,
+    ask: &Ask<'_>,
+) -> Result<(), Refusal> {
     let check = if ask.acting_for.is_some() {
         "ingivare"
     } else {
         "agreement"
     };
-    decide(check, || {
+    decide(metrics, check, || {
         let org = &ask.caller.org;
         let status = ask.status.unwrap_or(config.node.environment);
         let parties = &operator.parties;
@@ -264,8 +272,13 @@ pub fn gate(config: &Config, operator: &OperatorState, ask: &Ask<'_>) -> Result<
 }
 
 /// The recipient of a direct delivery must hold the same use.
-pub fn recipient(config: &Config, org: &Organisationsnummer, what: Use) -> Result<(), Refusal> {
-    decide("recipient", || {
+pub fn recipient(
+    metrics: &Metrics,
+    config: &Config,
+    org: &Organisationsnummer,
+    what: Use,
+) -> Result<(), Refusal> {
+    decide(metrics, "recipient", || {
         // The configuration's agreements: the register admits callers, not
         // recipients of direct deliveries.
         has_agreement(config, &Book::default(), org, what, config.node.environment)
@@ -350,6 +363,7 @@ fn is_suspended(operator: &OperatorState, org: &Organisationsnummer, what: Use) 
 /// Runs one authorisation decision in a `policy` span that records the check,
 /// the decision and, on refusal, the rule. Counted in `policy_decisions_total`.
 pub fn decide<T>(
+    metrics: &Metrics,
     check: &'static str,
     decision: impl FnOnce() -> Result<T, Refusal>,
 ) -> Result<T, Refusal> {
@@ -372,7 +386,7 @@ pub fn decide<T>(
             r.label()
         }
     };
-    crate::metrics::METRICS.policy_decision(check, decision);
+    metrics.policy_decision(check, decision);
     result
 }
 
@@ -411,10 +425,21 @@ mod tests {
         let op = OperatorState::default();
         let me = caller(SUNDSVALL);
         let ask = Ask::product(&me, ProductName::Ssbtek);
-        assert_eq!(gate(&c, &op, &ask), Ok(()));
+        assert_eq!(gate(&Metrics::new(), &c, &op, &ask), Ok(()));
         op.suspend(org(SUNDSVALL), Scope::Product(ProductName::Ssbtek));
-        assert_eq!(gate(&c, &op, &ask), Err(Refusal::Suspended));
-        assert_eq!(gate(&c, &op, &Ask::product(&me, ProductName::Ping)), Ok(()));
+        assert_eq!(
+            gate(&Metrics::new(), &c, &op, &ask),
+            Err(Refusal::Suspended)
+        );
+        assert_eq!(
+            gate(
+                &Metrics::new(),
+                &c,
+                &op,
+                &Ask::product(&me, ProductName::Ping)
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -424,19 +449,25 @@ mod tests {
         let p = caller(PROCESSOR);
         let named = [org(PROCESSOR)];
         let ask = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(SUNDSVALL), &named);
-        assert_eq!(gate(&c, &op, &ask), Ok(()));
+        assert_eq!(gate(&Metrics::new(), &c, &op, &ask), Ok(()));
         // Not named by the municipality.
         let unnamed = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(SUNDSVALL), &[]);
         assert_eq!(
-            gate(&c, &op, &unnamed),
+            gate(&Metrics::new(), &c, &op, &unnamed),
             Err(Refusal::NotIngivareOrProcessor)
         );
         // Not a processor for that municipality.
         let other = Ask::product(&p, ProductName::Ssbtek).on_behalf_of(org(STOCKHOLM), &named);
-        assert_eq!(gate(&c, &op, &other), Err(Refusal::NotIngivareOrProcessor));
+        assert_eq!(
+            gate(&Metrics::new(), &c, &op, &other),
+            Err(Refusal::NotIngivareOrProcessor)
+        );
         // The municipality suspended.
         op.suspend(org(SUNDSVALL), Scope::All);
-        assert_eq!(gate(&c, &op, &ask), Err(Refusal::PrincipalSuspended));
+        assert_eq!(
+            gate(&Metrics::new(), &c, &op, &ask),
+            Err(Refusal::PrincipalSuspended)
+        );
     }
 }
 
@@ -497,26 +528,54 @@ mod register_tests {
         let ask = |status| Ask::product(&me, ProductName::Ssbtek).with_status(Some(status));
         let applied = with(PartyState::Applied, false, &[]);
         assert!(matches!(
-            gate(&config, &applied, &ask(Environment::Test)),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &applied,
+                &ask(Environment::Test)
+            ),
             Err(Refusal::PartyNotAdmitted {
                 state: "applied",
                 ..
             })
         ));
         let test = with(PartyState::Test, false, &[]);
-        assert_eq!(gate(&config, &test, &ask(Environment::Test)), Ok(()));
+        assert_eq!(
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &test,
+                &ask(Environment::Test)
+            ),
+            Ok(())
+        );
         assert!(matches!(
-            gate(&config, &test, &ask(Environment::Production)),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &test,
+                &ask(Environment::Production)
+            ),
             Err(Refusal::PartyTestOnly { .. })
         ));
         let production = with(PartyState::Production, false, &[]);
         assert_eq!(
-            gate(&config, &production, &ask(Environment::Production)),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &production,
+                &ask(Environment::Production)
+            ),
             Ok(())
         );
         // A product the register does not hold: the agreement decides.
         assert_eq!(
-            gate(&config, &applied, &Ask::product(&me, ProductName::Ping)),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &applied,
+                &Ask::product(&me, ProductName::Ping)
+            ),
             Ok(())
         );
     }
@@ -532,13 +591,34 @@ mod register_tests {
                 .by_caseworker(cw)
         };
         let required = with(PartyState::Production, true, &["hl-1"]);
-        assert_eq!(gate(&config, &required, &ask("hl-1")), Ok(()));
         assert_eq!(
-            gate(&config, &required, &ask("hl-2")),
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &required,
+                &ask("hl-1")
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &required,
+                &ask("hl-2")
+            ),
             Err(Refusal::CaseworkerNotDeclared)
         );
         assert!(!Refusal::CaseworkerNotDeclared.to_string().contains("hl-2"));
         let not_required = with(PartyState::Production, false, &[]);
-        assert_eq!(gate(&config, &not_required, &ask("hl-2")), Ok(()));
+        assert_eq!(
+            gate(
+                &crate::metrics::Metrics::new(),
+                &config,
+                &not_required,
+                &ask("hl-2")
+            ),
+            Ok(())
+        );
     }
 }

@@ -339,14 +339,16 @@ impl ProviderPool {
         let mut providers = BTreeMap::new();
         for p in &config.providers {
             let ca_file = p.ca.as_ref().unwrap_or(&tls.ca);
-            let ca = Certificate::from_pem(pem(&p.id, ca_file, false)?);
-            let identity =
-                Identity::from_pem(pem(&p.id, &tls.cert, false)?, pem(&p.id, &tls.key, true)?);
+            let ca = Certificate::from_pem(pem(p.id.as_str(), ca_file, false)?);
+            let identity = Identity::from_pem(
+                pem(p.id.as_str(), &tls.cert, false)?,
+                pem(p.id.as_str(), &tls.key, true)?,
+            );
             let mut replicas = Vec::new();
             for url in p.urls() {
                 let channel = channel(url, p.tls_name.as_deref(), ca.clone(), identity.clone())
                     .map_err(|reason| PoolError {
-                        id: p.id.clone(),
+                        id: p.id.to_string(),
                         reason,
                     })?;
                 replicas.push(Replica {
@@ -359,12 +361,12 @@ impl ProviderPool {
             }
             if replicas.is_empty() {
                 return Err(PoolError {
-                    id: p.id.clone(),
+                    id: p.id.to_string(),
                     reason: "no endpoint".into(),
                 });
             }
             providers.insert(
-                p.id.clone(),
+                p.id.to_string(),
                 Provider {
                     recent: std::sync::Mutex::new(Recent::default()),
                     contract: std::sync::Mutex::new(ContractState {

@@ -28,7 +28,6 @@ use crate::Relay;
 use crate::admission::{self, Admitted, Way};
 use crate::failure::{Code, Failure};
 use crate::identity::Caller;
-use crate::metrics::METRICS;
 use crate::shs::{check_label, multipart_type, open_label, same_label, shs_limits};
 
 /// SHS `POST /shs/rs` as a way in: refusals are SHS errors (`X-shs-errorcode`).
@@ -79,7 +78,9 @@ pub async fn receive(
     let caller = &admitted.caller;
     match receive_message(&relay, caller, &headers, body).await {
         Ok((response, outcome)) => {
-            METRICS.request(Shs::ROUTE, outcome, admitted.started.elapsed());
+            relay
+                .metrics
+                .request(Shs::ROUTE, outcome, admitted.started.elapsed());
             response
         }
         Err(failure) => {

@@ -28,7 +28,6 @@ use futures::future::join_all;
 use relay_audit::{DisturbanceTracker, OutageDetector, ProbeRecord, ProbeResult, Transition};
 
 use crate::Relay;
-use crate::metrics::METRICS;
 
 /// The live service-level state of one relay node.
 pub struct ServiceLevels {
@@ -114,7 +113,7 @@ async fn transition(relay: &Relay, t: Option<Transition>) {
     let record = t.record().clone();
     match &t {
         Transition::Started(_) => {
-            METRICS.disturbance.set(1);
+            relay.metrics.disturbance.set(1);
             tracing::warn!(
                 event = "disturbance_started",
                 providers = ?record.providers,
@@ -122,7 +121,7 @@ async fn transition(relay: &Relay, t: Option<Transition>) {
             );
         }
         Transition::Ended(_) => {
-            METRICS.disturbance.set(0);
+            relay.metrics.disturbance.set(0);
             tracing::info!(
                 event = "disturbance_ended",
                 providers = ?record.providers,
@@ -151,7 +150,8 @@ async fn health_round(relay: &Relay, timeout: Duration) -> usize {
     for (id, ok) in ids.iter().zip(results) {
         serving += usize::from(ok);
         relay.status.health(id, ok, Utc::now());
-        METRICS
+        relay
+            .metrics
             .provider_up
             .get_or_create(&crate::metrics::ProviderId {
                 provider: id.clone(),
@@ -199,7 +199,8 @@ async fn probe(relay: &Relay, front: Option<SocketAddr>, interval_s: u64) {
         result,
         latency_ms: started.elapsed().as_millis() as u64,
     };
-    METRICS
+    relay
+        .metrics
         .probes
         .get_or_create(&crate::metrics::Reason {
             reason: if record.result == ProbeResult::Ok {

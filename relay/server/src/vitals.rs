@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::Relay;
 use crate::config::Config;
-use crate::metrics::{CertificateLabel, Kind, METRICS};
+use crate::metrics::{CertificateLabel, Kind, Metrics};
 
 /// How often [`run`] looks.
 pub const INTERVAL: Duration = Duration::from_secs(10);
@@ -36,7 +36,14 @@ pub fn probe_router(relay: Arc<Relay>) -> axum::Router {
     use axum::response::IntoResponse;
     use axum::routing::get;
     axum::Router::new()
-        .route("/metrics", get(|| async { METRICS.encode() }))
+        .route(
+            "/metrics",
+            get(
+                |axum::extract::State(relay): axum::extract::State<Arc<Relay>>| async move {
+                    relay.metrics.encode()
+                },
+            ),
+        )
         .route("/livez", get(|| async { "ok\n" }))
         .route(
             "/readyz",
@@ -58,7 +65,7 @@ pub fn probe_router(relay: Arc<Relay>) -> axum::Router {
 /// Sets the expiry gauge for every certificate and CRL `config` names,
 /// replacing what an earlier configuration set. A file that cannot be read is
 /// logged and left out (the configuration check at load names it).
-pub fn record_certificates(config: &Config) {
+pub fn record_certificates(metrics: &Metrics, config: &Config) {
     let mut found: Vec<(CertificateLabel, i64)> = Vec::new();
     let mut certificates =
         |which: &'static str, provider: &str, path: &Path| match relay_pki::expiry::certificates(
@@ -82,8 +89,8 @@ pub fn record_certificates(config: &Config) {
     // checks the adapter against the CA bundle: one series per provider, so an
     // alert names the agencies that lose their channel.
     for p in &config.providers {
-        certificates("provider_client", &p.id, &config.provider_tls.cert);
-        certificates("provider_ca", &p.id, &config.provider_tls.ca);
+        certificates("provider_client", p.id.as_str(), &config.provider_tls.cert);
+        certificates("provider_ca", p.id.as_str(), &config.provider_tls.ca);
     }
     if let Some((cert, _, ca)) = config.admin.as_ref().and_then(|a| a.tls(&config.front)) {
         certificates("admin", "", cert);
@@ -104,7 +111,7 @@ pub fn record_certificates(config: &Config) {
             Err(e) => tracing::warn!(which = "crl", error = %e, "CRL next update not readable"),
         }
     }
-    let gauge = &METRICS.certificate_expiry;
+    let gauge = &metrics.certificate_expiry;
     gauge.clear();
     for (label, at) in found {
         gauge.get_or_create(&label).set(at);
@@ -122,7 +129,7 @@ pub async fn run(relay: Arc<Relay>) {
 
 async fn look(relay: &Relay, audit_lost_seen: &mut u64) {
     let ready = crate::service_levels::readiness(relay).await.is_ok();
-    METRICS.ready.set(i64::from(ready));
+    relay.metrics.ready.set(i64::from(ready));
     if let Some(store) = &relay.decisions {
         use relay_mailbox::MailboxStore;
         let answers = matches!(
@@ -133,13 +140,15 @@ async fn look(relay: &Relay, audit_lost_seen: &mut u64) {
             relay_store::StoreKind::Redb => "redb",
             relay_store::StoreKind::Postgres => "postgres",
         };
-        METRICS
+        relay
+            .metrics
             .store_up
             .get_or_create(&Kind { kind })
             .set(i64::from(answers));
     }
     if let Some(m) = &relay.live().config.mailbox {
-        METRICS
+        relay
+            .metrics
             .mailbox_ttl_seconds
             .set(i64::try_from(m.ttl_hours.saturating_mul(3600)).unwrap_or(i64::MAX));
     }
@@ -147,7 +156,10 @@ async fn look(relay: &Relay, audit_lost_seen: &mut u64) {
         let stats = log.stats();
         let lost = stats.write_errors + stats.dropped;
         if lost > *audit_lost_seen {
-            METRICS.audit_write_errors.inc_by(lost - *audit_lost_seen);
+            relay
+                .metrics
+                .audit_write_errors
+                .inc_by(lost - *audit_lost_seen);
         }
         *audit_lost_seen = lost;
     }

@@ -1,6 +1,5 @@
 //! Each request is counted once: in `shs_relay_requests_total` and in the
-//! console's request chart. Its own test binary, because the counters are
-//! per process and no other test may move them meanwhile.
+//! console's request chart, both read from the relay's own metrics.
 
 mod support;
 
@@ -8,8 +7,8 @@ use relay_shs::{SequenceType, TransferType};
 use support::*;
 
 /// `shs_relay_requests_total{route="shs_rs",outcome="accepted"}`.
-fn accepted_in_metrics() -> u64 {
-    let text = relay_server::metrics::METRICS.encode();
+fn accepted_in_metrics(kit: &Kit) -> u64 {
+    let text = kit.relay.metrics.encode();
     text.lines()
         .filter(|l| l.starts_with("shs_relay_requests_total{"))
         .filter(|l| l.contains("route=\"shs_rs\"") && l.contains("outcome=\"accepted\""))
@@ -19,8 +18,10 @@ fn accepted_in_metrics() -> u64 {
 }
 
 /// Accepted requests in the console's chart, the last hour.
-fn accepted_in_chart() -> u64 {
-    relay_server::console::HISTORY
+fn accepted_in_chart(kit: &Kit) -> u64 {
+    kit.relay
+        .metrics
+        .history
         .last_hour(chrono::Utc::now())
         .iter()
         .filter_map(|(_, counts)| counts.get("accepted"))
@@ -30,7 +31,7 @@ fn accepted_in_chart() -> u64 {
 #[tokio::test]
 async fn an_accepted_asynchronous_message_is_counted_once_in_metrics_and_in_the_chart() {
     let kit = Kit::new().await;
-    let (metrics_before, chart_before) = (accepted_in_metrics(), accepted_in_chart());
+    let (metrics_before, chart_before) = (accepted_in_metrics(&kit), accepted_in_chart(&kit));
     for n in 1..=3u64 {
         let l = label(
             SUNDSVALL,
@@ -43,7 +44,27 @@ async fn an_accepted_asynchronous_message_is_counted_once_in_metrics_and_in_the_
             .shs(SUNDSVALL, message(l, &[&question(SUNDSVALL, &[])]).await)
             .await;
         assert_eq!(a.status, 202, "{}", a.text());
-        assert_eq!(accepted_in_metrics() - metrics_before, n, "metrics");
-        assert_eq!(accepted_in_chart() - chart_before, n, "console chart");
+        assert_eq!(accepted_in_metrics(&kit) - metrics_before, n, "metrics");
+        assert_eq!(accepted_in_chart(&kit) - chart_before, n, "console chart");
     }
+}
+
+#[tokio::test]
+async fn two_relays_in_one_process_count_apart() {
+    let (a, b) = (Kit::new().await, Kit::new().await);
+    let l = label(
+        SUNDSVALL,
+        NODE,
+        SSBTEK,
+        TransferType::Asynch,
+        SequenceType::Request,
+    );
+    let r = a
+        .shs(SUNDSVALL, message(l, &[&question(SUNDSVALL, &[])]).await)
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(accepted_in_metrics(&a), 1, "the relay that accepted it");
+    assert_eq!(accepted_in_chart(&a), 1);
+    assert_eq!(accepted_in_metrics(&b), 0, "the other relay's metrics");
+    assert_eq!(accepted_in_chart(&b), 0, "the other relay's chart");
 }

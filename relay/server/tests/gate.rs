@@ -502,7 +502,7 @@ async fn refusals_say_who_failed_in_metrics_and_never_carry_personal_data() {
         .await;
     assert_eq!(a.status, 400);
     assert!(!a.text().contains("191212121212"));
-    let metrics = relay_server::metrics::METRICS.encode();
+    let metrics = kit.relay.metrics.encode();
     assert!(
         metrics.contains("by=\"caller\"") && metrics.contains("code=\"suspended\""),
         "{metrics}"

@@ -1,7 +1,6 @@
 //! Each request passes each step once: the same SSBTEK question costs the
 //! policy gate the same decisions whatever the way in (synchronous SHS, SOAP,
-//! asynchronous SHS before its 202 and after it). Its own test binary, because
-//! the decision counter is per process and no other test may move it meanwhile.
+//! asynchronous SHS before its 202 and after it).
 
 mod support;
 
@@ -9,8 +8,8 @@ use relay_shs::{SequenceType, TransferType};
 use support::*;
 
 /// `shs_relay_policy_decisions_total`, all checks and outcomes.
-fn decisions() -> u64 {
-    let text = relay_server::metrics::METRICS.encode();
+fn decisions(kit: &Kit) -> u64 {
+    let text = kit.relay.metrics.encode();
     text.lines()
         .filter(|l| l.starts_with("shs_relay_policy_decisions_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -22,7 +21,7 @@ fn decisions() -> u64 {
 async fn a_question_passes_the_gate_once_whatever_the_way_in() {
     let kit = Kit::new().await;
 
-    let before = decisions();
+    let before = decisions(&kit);
     let l = label(
         SUNDSVALL,
         NODE,
@@ -34,17 +33,17 @@ async fn a_question_passes_the_gate_once_whatever_the_way_in() {
         .shs(SUNDSVALL, message(l, &[&question(SUNDSVALL, &[])]).await)
         .await;
     assert_eq!(a.status, 200, "{}", a.text());
-    let synch = decisions() - before;
+    let synch = decisions(&kit) - before;
     assert!(synch > 0, "the gate decided nothing");
 
-    let before = decisions();
+    let before = decisions(&kit);
     let a = kit
         .soap(SUNDSVALL, "/ssbtek/v10", soap_question(SUNDSVALL, &[]))
         .await;
     assert_eq!(a.status, 200, "{}", a.text());
-    assert_eq!(decisions() - before, synch, "SOAP");
+    assert_eq!(decisions(&kit) - before, synch, "SOAP");
 
-    let before = decisions();
+    let before = decisions(&kit);
     let l = label(
         SUNDSVALL,
         NODE,
@@ -64,5 +63,5 @@ async fn a_question_passes_the_gate_once_whatever_the_way_in() {
             if r.tx_id == tx && r.result == relay_audit::RequestResult::Answered)
     })
     .await;
-    assert_eq!(decisions() - before, synch, "asynchronous SHS");
+    assert_eq!(decisions(&kit) - before, synch, "asynchronous SHS");
 }

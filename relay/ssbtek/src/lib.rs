@@ -10,7 +10,9 @@
 //! # Layout
 //!
 //! - [`slot`]: the seven provider slots (AF, CSN, FK, SKV, SO, TNS, MIV) in XSD
-//!   order, and their payload format ids.
+//!   order, and their payload format ids: **the one list of agencies**.
+//! - [`contract`]: the bundled WSDL and XSDs, each slot's own schemas by an
+//!   exhaustive `match` on [`Slot`].
 //! - [`question`]: [`Question`], parsed and fully validated from
 //!   `hamtaBastjanstInformation` (as a document or inside a SOAP body), with
 //!   [`ValidationLimits`]; each slot's standalone parameters for its adapter.
@@ -54,6 +56,7 @@
 
 pub mod answer;
 pub mod builder;
+pub mod contract;
 pub mod envelope;
 pub mod error;
 pub mod fault;

@@ -131,6 +131,29 @@ impl FromStr for Slot {
     }
 }
 
+/// Configuration files name a slot by its element name, exactly (`FK`); any
+/// other text is an error that lists the valid ids.
+impl<'de> serde::Deserialize<'de> for Slot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Slot::ALL
+            .into_iter()
+            .find(|slot| slot.as_str() == text)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown agency id; expected one of {}",
+                    Slot::ALL.map(Slot::as_str).join(", ")
+                ))
+            })
+    }
+}
+
+impl serde::Serialize for Slot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +171,29 @@ mod tests {
         assert!(Slot::ALL.windows(2).all(|w| w[0] < w[1]));
         assert_eq!("PM".parse::<Slot>(), Err(UnknownSlot));
         assert_eq!(Slot::Fk.payload_format(), "ssbtek-v10/FK");
+    }
+
+    #[test]
+    fn serde_reads_and_writes_the_element_name_exactly() {
+        #[derive(serde::Deserialize, serde::Serialize)]
+        struct C {
+            id: Slot,
+        }
+        for slot in Slot::ALL {
+            let json = format!("{{\"id\":\"{slot}\"}}");
+            let c: C = serde_json::from_str(&json).unwrap();
+            assert_eq!(c.id, slot);
+            assert_eq!(serde_json::to_string(&c).unwrap(), json);
+        }
+        for bad in ["fk", "PM", "ELT", ""] {
+            let e = serde_json::from_str::<C>(&format!("{{\"id\":\"{bad}\"}}"))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                e.contains("unknown agency id; expected one of AF, CSN, FK, SKV, SO, TNS, MIV"),
+                "{e}"
+            );
+        }
     }
 }

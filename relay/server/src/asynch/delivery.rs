@@ -21,7 +21,6 @@ use crate::asynch::SHS_DATETIME;
 use crate::asynch::route::{deleted, deliver};
 use crate::failure::{Code, Failure, PolicyKind, PolicyRefusal};
 use crate::identity::Caller;
-use crate::metrics::METRICS;
 use crate::policy::{self, Ask, Use};
 
 /// The store and the caller's outbox: the gate for the delivery service, then
@@ -39,6 +38,7 @@ fn open_outbox(
         )
     })?;
     policy::gate(
+        &relay.metrics,
         &relay.live().config,
         &relay.operator,
         &Ask::to(caller, Use::Delivery),
@@ -206,7 +206,9 @@ pub async fn fetch(
             Err(e) => return Err(crate::asynch::mailbox_failed(e)),
         };
         let body = handle.take_body().ok_or_else(not_found)?;
-        METRICS.request("shs_ds_fetch", "fetched", admitted.started.elapsed());
+        relay
+            .metrics
+            .request("shs_ds_fetch", "fetched", admitted.started.elapsed());
         tracing::info!(
             route = "shs/ds",
             tx = %second,

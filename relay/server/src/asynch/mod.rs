@@ -176,7 +176,12 @@ async fn admit_direct(
     let live = relay.live();
     let config = &live.config;
     if label.sequence_type == Some(SequenceType::Adm) {
-        policy::gate(config, &relay.operator, &Ask::to(caller, Use::Delivery))?;
+        policy::gate(
+            &relay.metrics,
+            config,
+            &relay.operator,
+            &Ask::to(caller, Use::Delivery),
+        )?;
         if !refers_to_exchange(store, &caller.org, to, &label.corr_id).await? {
             return Err(Failure::caller(
                 Code::Shs(ErrorCode::IllegalMessageStructure),
@@ -185,8 +190,13 @@ async fn admit_direct(
         }
     } else {
         let what = use_of(relay, label)?;
-        policy::gate(config, &relay.operator, &Ask::to(caller, what))?;
-        policy::recipient(config, &to.org, what)?;
+        policy::gate(
+            &relay.metrics,
+            config,
+            &relay.operator,
+            &Ask::to(caller, what),
+        )?;
+        policy::recipient(&relay.metrics, config, &to.org, what)?;
     }
     tx_id_owner(store, caller, label).await?;
     quotas(relay, store, caller, to).await

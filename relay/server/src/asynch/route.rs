@@ -19,14 +19,13 @@ use zeroize::Zeroizing;
 use crate::Relay;
 use crate::failure::Failure;
 use crate::identity::Caller;
-use crate::metrics::METRICS;
 use crate::products::Queued;
 
 /// A deletion: counted in metrics, logged as an event, and written to the audit
 /// trail (tx.id and reason; never content). (The quotas count what the store
 /// holds: nothing to release.)
 pub async fn deleted(relay: &Relay, tx_id: &str, reason: &'static str) {
-    METRICS.deletion(tx_id, reason);
+    relay.metrics.deletion(tx_id, reason);
     if let Some((log, _)) = &relay.audit {
         let record = relay_audit::DeletionRecord {
             time: chrono::Utc::now(),
@@ -112,7 +111,9 @@ async fn refused_after_acceptance(relay: &Relay, store: &Store, label: &Label, f
         code = f.label(),
         "asynchronous message refused after acceptance"
     );
-    METRICS.refusal("shs_rs_asynch", f.by.label(), f.label());
+    relay
+        .metrics
+        .refusal("shs_rs_asynch", f.by.label(), f.label());
     if store
         .delete(tx, relay_mailbox::DeletionReason::Rejected)
         .await
@@ -276,12 +277,12 @@ pub async fn housekeeping(relay: Arc<Relay>) {
         }
         let _ = store.release_stale_fetches(stale).await;
         if let Ok(stats) = store.stats().await {
-            METRICS.mailbox_messages.set(stats.messages as i64);
-            METRICS.mailbox_bytes.set(stats.bytes as i64);
+            relay.metrics.mailbox_messages.set(stats.messages as i64);
+            relay.metrics.mailbox_bytes.set(stats.bytes as i64);
             let age = stats
                 .oldest_arrival
                 .map_or(0, |t| (chrono::Utc::now() - t).num_seconds().max(0));
-            METRICS.mailbox_oldest_age_seconds.set(age);
+            relay.metrics.mailbox_oldest_age_seconds.set(age);
         }
     }
 }

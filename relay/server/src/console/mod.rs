@@ -9,75 +9,21 @@
 //! callers (organisations, not persons), counts, times and bounded outcome
 //! labels.
 //!
-//! Layout: [`History`] (requests per minute by outcome, the last hour, fed by
-//! [`crate::metrics::Metrics::request`]), [`data`] (one snapshot of everything the
-//! page shows), [`page`] (the HTML).
+//! Layout: [`data`] (one snapshot of everything the page shows: the relay's
+//! [`crate::metrics::Metrics`] and their request history, read from
+//! `relay.metrics`), [`page`] (the HTML).
 
 pub mod page;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::Relay;
-use crate::metrics::METRICS;
-
-/// Minutes of request history kept (the chart's width).
-pub const HISTORY_MINUTES: i64 = 60;
-
-/// Requests per minute by outcome, the last [`HISTORY_MINUTES`] minutes.
-#[derive(Default)]
-pub struct History {
-    minutes: Mutex<VecDeque<(i64, BTreeMap<&'static str, u64>)>>,
-}
-
-/// The node's request history (one per process, like [`METRICS`]).
-pub static HISTORY: LazyLock<History> = LazyLock::new(History::default);
-
-impl History {
-    /// Counts one request with `outcome` (a bounded label) at `now`.
-    pub fn request_at(&self, outcome: &'static str, now: DateTime<Utc>) {
-        let minute = now.timestamp().div_euclid(60);
-        let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
-        match minutes.back_mut() {
-            Some((m, counts)) if *m == minute => *counts.entry(outcome).or_default() += 1,
-            // A clock step backwards counts into the newest minute.
-            Some((m, counts)) if *m > minute => *counts.entry(outcome).or_default() += 1,
-            _ => minutes.push_back((minute, BTreeMap::from([(outcome, 1)]))),
-        }
-        while minutes
-            .front()
-            .is_some_and(|(m, _)| *m <= minute - HISTORY_MINUTES)
-        {
-            minutes.pop_front();
-        }
-    }
-
-    /// The last [`HISTORY_MINUTES`] minutes up to `now`, oldest first, every
-    /// minute present (empty ones with no counts).
-    pub fn last_hour(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Vec<(DateTime<Utc>, BTreeMap<&'static str, u64>)> {
-        let newest = now.timestamp().div_euclid(60);
-        let minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
-        (newest - HISTORY_MINUTES + 1..=newest)
-            .map(|m| {
-                let counts = minutes
-                    .iter()
-                    .find(|(k, _)| *k == m)
-                    .map(|(_, c)| c.clone())
-                    .unwrap_or_default();
-                (DateTime::from_timestamp(m * 60, 0).unwrap_or(now), counts)
-            })
-            .collect()
-    }
-}
 
 /// The month-to-date service levels, computed from the audit trail at most
 /// once a minute (the files are read off the async workers).
@@ -156,14 +102,14 @@ pub async fn data(relay: &Arc<Relay>) -> Value {
     let mut status = relay.service_levels.status();
     if let Some(o) = status.as_object_mut() {
         o.insert("maintenance".into(), relay.operator.maintenance().into());
-        o.insert("in_flight".into(), METRICS.in_flight.get().into());
+        o.insert("in_flight".into(), relay.metrics.in_flight.get().into());
         o.insert(
             "mailbox".into(),
             if relay.mailbox.is_some() {
                 json!({
-                    "messages": METRICS.mailbox_messages.get(),
-                    "bytes": METRICS.mailbox_bytes.get(),
-                    "oldest_age_s": METRICS.mailbox_oldest_age_seconds.get(),
+                    "messages": relay.metrics.mailbox_messages.get(),
+                    "bytes": relay.metrics.mailbox_bytes.get(),
+                    "oldest_age_s": relay.metrics.mailbox_oldest_age_seconds.get(),
                 })
             } else {
                 Value::Null
@@ -171,7 +117,9 @@ pub async fn data(relay: &Arc<Relay>) -> Value {
         );
         o.insert(
             "requests_per_minute".into(),
-            HISTORY
+            relay
+                .metrics
+                .history
                 .last_hour(now)
                 .into_iter()
                 .map(|(minute, counts)| json!({"minute": minute.to_rfc3339(), "outcomes": counts}))
@@ -229,32 +177,4 @@ pub async fn page_endpoint(State(relay): State<Arc<Relay>>) -> Response {
         html,
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn the_history_keeps_one_hour_by_minute_and_fills_the_gaps() {
-        let h = History::default();
-        let t0 = Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 10).unwrap();
-        h.request_at("answered", t0);
-        h.request_at("answered", t0 + chrono::Duration::seconds(20));
-        h.request_at("refused", t0 + chrono::Duration::seconds(30));
-        h.request_at("answered", t0 + chrono::Duration::minutes(2));
-        let hour = h.last_hour(t0 + chrono::Duration::minutes(2));
-        assert_eq!(hour.len(), 60);
-        let last = &hour[59];
-        assert_eq!(last.1.get("answered"), Some(&1));
-        assert!(hour[58].1.is_empty(), "a quiet minute is empty");
-        assert_eq!(hour[57].1.get("answered"), Some(&2));
-        assert_eq!(hour[57].1.get("refused"), Some(&1));
-        // An hour later the first minutes are gone.
-        h.request_at("overloaded", t0 + chrono::Duration::minutes(61));
-        let hour = h.last_hour(t0 + chrono::Duration::minutes(61));
-        let total: u64 = hour.iter().flat_map(|(_, c)| c.values()).sum();
-        assert_eq!(total, 2, "only the minute-2 and minute-61 requests remain");
-    }
 }

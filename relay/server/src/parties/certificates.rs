@@ -9,20 +9,17 @@
 //! 60 days ahead). Labelled by organisation number only, never a name.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use relay_ident::Organisationsnummer;
 use relay_store::{PartyCertificate, PartyRegister};
 use x509_parser::prelude::*;
 
 use super::Snapshot;
 use crate::Relay;
+use crate::metrics::{Metrics, OrgLabel};
 
 /// How often a node writes `last_seen` of a certificate it keeps seeing.
 pub const WRITE_EVERY: Duration = Duration::from_secs(60);
@@ -134,45 +131,14 @@ pub fn expiry(snapshot: &Snapshot) -> BTreeMap<Organisationsnummer, DateTime<Utc
     out.into_iter().map(|(o, (_, n))| (o, n)).collect()
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Org {
-    org: String,
-}
-
-struct Exported {
-    registry: Registry,
-    expiry: Family<Org, Gauge>,
-}
-
-static EXPORTED: LazyLock<Exported> = LazyLock::new(|| {
-    let mut registry = Registry::with_prefix("shs_relay");
-    let expiry = Family::<Org, Gauge>::default();
-    registry.register(
-        "party_certificate_expiry_timestamp_seconds",
-        "When each connected party's newest client certificate expires (Unix time), by organisation number",
-        expiry.clone(),
-    );
-    Exported { registry, expiry }
-});
-
-/// Sets the expiry metric from a fresh snapshot.
-pub fn export(snapshot: &Snapshot) {
-    let e = &EXPORTED.expiry;
+/// Sets the expiry metric (`metrics.party_certificate_expiry`) from a fresh snapshot.
+pub fn export(metrics: &Metrics, snapshot: &Snapshot) {
+    let e = &metrics.party_certificate_expiry;
     e.clear();
     for (org, not_after) in expiry(snapshot) {
-        e.get_or_create(&Org {
+        e.get_or_create(&OrgLabel {
             org: org.to_string(),
         })
         .set(not_after.timestamp());
     }
-}
-
-/// The relay's metrics text with the party metrics added before its `# EOF`.
-pub fn with_party_metrics(mut text: String) -> String {
-    if text.ends_with("# EOF\n") {
-        text.truncate(text.len() - "# EOF\n".len());
-    }
-    let _ = prometheus_client::encoding::text::encode_registry(&mut text, &EXPORTED.registry);
-    text.push_str("# EOF\n");
-    text
 }

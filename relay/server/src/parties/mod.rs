@@ -139,7 +139,7 @@ pub async fn refresh(relay: &Relay) -> Result<(), relay_store::StateError> {
     let book = &relay.operator.parties;
     if let Some(register) = book.register() {
         let snapshot = read(register).await?;
-        certificates::export(&snapshot);
+        certificates::export(&relay.metrics, &snapshot);
         book.replace(snapshot);
     }
     Ok(())

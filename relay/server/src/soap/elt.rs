@@ -100,7 +100,9 @@ pub async fn handle(
     let caller = &admitted.caller;
     match call(&relay, caller, &headers, body).await {
         Ok(response) => {
-            crate::metrics::METRICS.request(EltSoap::ROUTE, "answered", admitted.started.elapsed());
+            relay
+                .metrics
+                .request(EltSoap::ROUTE, "answered", admitted.started.elapsed());
             response
         }
         Err(f) => admission::refuse::<EltSoap>(&relay, Some(caller), &f, admitted.started).await,

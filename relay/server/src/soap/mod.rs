@@ -30,74 +30,6 @@ use crate::products::ssbtek;
 
 const SOAP11: &str = relay_ssbtek::envelope::NS_SOAP11;
 
-/// The bundled contract: (path relative to the schema root, bytes). The WSDL and
-/// XSDs are the public SSBTEK v10 contract (MIT, Sundsvalls kommun; see
-/// `contracts/ssbtek-v10/LICENSE` at the repository root).
-const CONTRACT: &[(&str, &[u8])] = &[
-    (
-        "se/forsakringskassan/schema/integration/ssbt/_10/Sammansatt_Bastjanst_v10.wsdl",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/forsakringskassan/schema/integration/ssbt/_10/Sammansatt_Bastjanst_v10.wsdl"
-        )),
-    ),
-    (
-        "se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/forsakringskassan/schema/integration/ssbt/_10/sammansatt_bastjanst_v10.xsd"
-        )),
-    ),
-    (
-        "se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/rsv/zg/bs/service/ws/beskattningws/ZgBsBeskattningWSService_schema.xsd"
-        )),
-    ),
-    (
-        "se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/arbetsformedlingen/api/arbetssokande/ersattningsstod/v2/ers_stod.xsd"
-        )),
-    ),
-    (
-        "schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd",
-        include_bytes!(
-            "../../../../contracts/ssbtek-v10/schemas/schemas/ubpservice/int014/UnemploymentBenefitPaymentService.xsd"
-        ),
-    ),
-    (
-        "se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/transportstyrelsen/schema/ssbtek/hamtauppgifterresponder/_1/HamtaUppgifterResponder_1.0.xsd"
-        )),
-    ),
-    (
-        "se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd",
-        include_bytes!(
-            "../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/fordon/_1/fordon_1.0.xsd"
-        ),
-    ),
-    (
-        "se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd",
-        include_bytes!(
-            "../../../../contracts/ssbtek-v10/schemas/se/transportstyrelsen/schema/ssbtek/person/_1/person_1.0.xsd"
-        ),
-    ),
-    (
-        "se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd",
-        include_bytes!(concat!(
-            "../../../../contracts/ssbtek-v10/schemas/",
-            "se/migrationsverket/schema/ssbtek/_1/SSBTEKWebService_schema1.xsd"
-        )),
-    ),
-];
-
-const WSDL: &str = "se/forsakringskassan/schema/integration/ssbt/_10/Sammansatt_Bastjanst_v10.wsdl";
-
 fn envelope(body: &[u8]) -> Vec<u8> {
     let mut out = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"{SOAP11}\"><soap:Body>").into_bytes();
     out.extend_from_slice(body);
@@ -211,11 +143,9 @@ pub async fn handle(
     let caller = &admitted.caller;
     match call(&relay, caller, &headers, body).await {
         Ok((operation, response)) => {
-            crate::metrics::METRICS.request(
-                SsbtekSoap::ROUTE,
-                "answered",
-                admitted.started.elapsed(),
-            );
+            relay
+                .metrics
+                .request(SsbtekSoap::ROUTE, "answered", admitted.started.elapsed());
             tracing::info!(
                 route = "soap/ssbtek",
                 operation,
@@ -335,14 +265,16 @@ pub async fn contract(
     Query(query): Query<Vec<(String, String)>>,
     uri: http::Uri,
 ) -> Response {
-    let (path, base, name) = match contract_request(&relay, &headers, &query, &uri, WSDL) {
+    let wsdl = relay_ssbtek::contract::WSDL.path;
+    let (path, base, name) = match contract_request(&relay, &headers, &query, &uri, wsdl) {
         Ok(r) => r,
         Err(r) => return *r,
     };
-    let Some((_, bytes)) = CONTRACT.iter().find(|(p, _)| *p == name) else {
+    // The bundled WSDL and XSDs (each slot's by an exhaustive match on `Slot`).
+    let Some(file) = relay_ssbtek::contract::file(&name) else {
         return (StatusCode::NOT_FOUND, "no such schema\n").into_response();
     };
-    let body = rewrite(&name, bytes, &path, &format!("{base}{path}"));
+    let body = rewrite(&name, file.bytes, &path, &format!("{base}{path}"));
     let mut r = Response::new(Body::from(body));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));

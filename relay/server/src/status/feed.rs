@@ -59,7 +59,12 @@ pub async fn windows_since(
 ) -> Result<Vec<Window>, relay_store::StateError> {
     use relay_store::SharedState;
     let live = relay.live();
-    let all: Vec<String> = live.config.providers.iter().map(|p| p.id.clone()).collect();
+    let all: Vec<String> = live
+        .config
+        .providers
+        .iter()
+        .map(|p| p.id.to_string())
+        .collect();
     let relay_text = || {
         Text::new(
             "Planerat underhåll av förmedlingstjänsten: alla myndigheters svar kan utebli.",
@@ -400,6 +405,7 @@ async fn serve(
 ) -> Response {
     let result = async {
         policy::gate(
+            &relay.metrics,
             &relay.live().config,
             &relay.operator,
             &Ask::to(&admitted.caller, Use::Status),
@@ -412,11 +418,9 @@ async fn serve(
     .await;
     match result {
         Ok(snapshot) => {
-            crate::metrics::METRICS.request(
-                StatusFeed::ROUTE,
-                "answered",
-                admitted.started.elapsed(),
-            );
+            relay
+                .metrics
+                .request(StatusFeed::ROUTE, "answered", admitted.started.elapsed());
             respond(relay, headers, content_type, build(&snapshot, relay))
         }
         Err(failure) => {

@@ -58,10 +58,10 @@ pub fn components(config: &crate::config::Config) -> Vec<Component> {
     let mut out: Vec<Component> = config
         .providers
         .iter()
-        .map(|p| component("ssbtek", "SSBTEK", &p.id))
+        .map(|p| component("ssbtek", "SSBTEK", p.id.as_str()))
         .collect();
     if let Some(elt) = &config.elt {
-        out.push(component("elt", "ELT", &elt.provider));
+        out.push(component("elt", "ELT", elt.provider.as_str()));
     }
     out
 }

@@ -45,7 +45,7 @@ use zeroize::Zeroizing;
 
 use crate::Relay;
 use crate::config::{Environment, ProductName};
-use crate::metrics::{METRICS, Reason};
+use crate::metrics::Reason;
 use crate::providers::SubmitOutcome;
 
 mod refusal;
@@ -448,14 +448,16 @@ pub async fn submit(
         Ok(_) => "receipt",
         Err(r) => r.label(),
     };
-    METRICS
+    relay
+        .metrics
         .elt_submissions
         .get_or_create(&Reason { reason: outcome })
         .inc();
     if let Err(r) = &result
         && r.is_rule()
     {
-        METRICS
+        relay
+            .metrics
             .elt_refusals
             .get_or_create(&Reason { reason: r.label() })
             .inc();
@@ -558,7 +560,7 @@ async fn run(
     .await;
     span.record("provider.outcome", outcome.label())
         .record("provider.latency_ms", started.elapsed().as_millis() as u64);
-    METRICS.provider_call(
+    relay.metrics.provider_call(
         provider_label(&provider),
         outcome.label(),
         started.elapsed(),
@@ -665,6 +667,7 @@ async fn prepare(
         role: crate::identity::Role::Organisation,
     };
     crate::policy::gate(
+        &relay.metrics,
         config,
         &relay.operator,
         &crate::policy::Ask::product(&who, ProductName::Elt).with_status(submission.status),
@@ -854,7 +857,7 @@ async fn prepare(
         digest,
         report_id: id,
         month: report.month,
-        provider: elt.provider.clone(),
+        provider: elt.provider.to_string(),
         timeout: Duration::from_millis(elt.timeout_ms),
         settings,
     })))

@@ -19,6 +19,7 @@ pub const PING_REPLY: &str =
 /// The one ping entry point.
 pub fn answer(relay: &Relay, caller: &Caller) -> Result<&'static str, Failure> {
     policy::gate(
+        &relay.metrics,
         &relay.live().config,
         &relay.operator,
         &Ask::product(caller, ProductName::Ping),

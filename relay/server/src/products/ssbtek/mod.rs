@@ -196,7 +196,7 @@ async fn gate_and_parse(
         let ask = Ask::product(caller, ProductName::Ssbtek)
             .on_behalf_of(q.ingivare().orgnr(), &named)
             .by_caseworker(q.ingivare().handlaggare());
-        if let Err(r) = policy::gate(config, &relay.operator, &ask) {
+        if let Err(r) = policy::gate(&relay.metrics, config, &relay.operator, &ask) {
             let mut f = Failure::from(r);
             f.info = format!("data part {}: ingivare: {}", i + 1, f.info);
             return Err((questions, f));
@@ -209,6 +209,7 @@ async fn gate_and_parse(
 /// which carries no question, and the first check of [`admit`]).
 pub fn gate_caller(relay: &Relay, caller: &Caller) -> Result<(), Failure> {
     policy::gate(
+        &relay.metrics,
         &relay.live().config,
         &relay.operator,
         &Ask::product(caller, ProductName::Ssbtek),
@@ -285,7 +286,7 @@ fn count(
     failure: Option<&Failure>,
 ) {
     use relay_audit::{Outcome, SlotSide};
-    let metrics = &crate::metrics::METRICS;
+    let metrics = &relay.metrics;
     let class = match (report, failure) {
         (_, Some(f)) if matches!(f.by, crate::failure::By::Caller) => return,
         (Some(report), None) => {
@@ -451,7 +452,9 @@ pub async fn ask(
                 CallOutcome::Unavailable
             };
             let took = call_started.elapsed();
-            crate::metrics::METRICS.provider_call(slot.as_str(), outcome.label(), took);
+            relay
+                .metrics
+                .provider_call(slot.as_str(), outcome.label(), took);
             crate::service_levels::provider_call(relay, slot.as_str(), outcome.label()).await;
             tracing::Span::current()
                 .record("provider.outcome", outcome.label())
@@ -461,9 +464,7 @@ pub async fn ask(
         .instrument(span)
     });
     let results = join_all(futures).await;
-    crate::metrics::METRICS
-        .fanout_width
-        .observe(results.len() as f64);
+    relay.metrics.fanout_width.observe(results.len() as f64);
     let span = tracing::info_span!(
         "combine",
         shs.tx_id = relay_telemetry::tx_attribute(transaction_id),

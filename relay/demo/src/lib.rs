@@ -6,6 +6,10 @@
 //! and writes `DIR/demo.json` describing the stack. Every process binds a free
 //! port and reports it on its first stdout line, so two demos can run side by
 //! side. The end-to-end tests start their stacks through [`Demo::start`] too.
+//!
+//! Not for production: nothing on the request path imports this crate (only the
+//! `shs-relay` binary's `demo` command, the tests and the load bench do), and it
+//! imports nothing of `relay-server`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use relay_pki::{CertFiles, DevCa, Subject};
+use relay_ssbtek::Slot;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -38,16 +43,26 @@ pub const ELT_VENDOR: &str = "5566770011";
 pub const ELT_ANORDNARE: &str = "5566770029";
 pub const ELT_ASSISTANT: &str = "190308189802";
 
-/// The seven adapters: (slot id, binary name).
-pub const ADAPTERS: [(&str, &str); 7] = [
-    ("AF", "shs-adapter-af"),
-    ("CSN", "shs-adapter-csn"),
-    ("FK", "shs-adapter-fk"),
-    ("SKV", "shs-adapter-skv"),
-    ("SO", "shs-adapter-so"),
-    ("TNS", "shs-adapter-tns"),
-    ("MIV", "shs-adapter-miv"),
-];
+/// The binary of a slot's adapter crate (`providers/<id>`). The `match` is
+/// exhaustive: a new [`Slot`] does not compile until its adapter is named here.
+pub const fn adapter_binary(slot: Slot) -> &'static str {
+    match slot {
+        Slot::Af => "shs-adapter-af",
+        Slot::Csn => "shs-adapter-csn",
+        Slot::Fk => "shs-adapter-fk",
+        Slot::Skv => "shs-adapter-skv",
+        Slot::So => "shs-adapter-so",
+        Slot::Tns => "shs-adapter-tns",
+        Slot::Miv => "shs-adapter-miv",
+    }
+}
+
+/// The adapters, one per [`Slot`] in XSD order: (slot id, binary name).
+pub fn adapters() -> impl Iterator<Item = (&'static str, &'static str)> {
+    Slot::ALL
+        .into_iter()
+        .map(|slot| (slot.as_str(), adapter_binary(slot)))
+}
 
 /// A client organisation the demo issues a certificate to.
 #[derive(Debug, Clone, Serialize)]
@@ -372,7 +387,7 @@ fn make_pki(dir: &Path) -> anyhow::Result<Pki> {
         .write(&pki, "prober")?;
     let sim = ca.server_cert("shs-sim", &local)?.write(&pki, "sim")?;
     let mut adapters = BTreeMap::new();
-    for (id, _) in ADAPTERS {
+    for (id, _) in crate::adapters() {
         let stem = format!("adapter-{}", id.to_lowercase());
         adapters.insert(id, ca.server_cert(&stem, &local)?.write(&pki, &stem)?);
     }
@@ -487,7 +502,7 @@ impl Demo {
         std::fs::create_dir_all(dir.join("mailbox"))?;
         for bin in ["shs-relay", "shs-sim"]
             .into_iter()
-            .chain(ADAPTERS.iter().map(|(_, b)| *b))
+            .chain(adapters().map(|(_, b)| b))
         {
             if !opts.bin_dir.join(bin).is_file() {
                 bail!(
@@ -584,7 +599,7 @@ impl Demo {
         // 2. The seven adapters, each with its replicas.
         let maintenance_dir = dir.join("maintenance");
         std::fs::create_dir_all(&maintenance_dir)?;
-        for (id, bin) in ADAPTERS {
+        for (id, bin) in adapters() {
             let maintenance_file = maintenance_dir.join(format!("{id}.toml"));
             let count = opts.replicas.get(id).copied().unwrap_or(1).max(1);
             let in_python = python
@@ -954,8 +969,7 @@ impl Demo {
 
     /// (process name, binary) of replica `n` of a replicated adapter `id`.
     fn replica(&self, id: &str, n: usize) -> anyhow::Result<(String, &'static str)> {
-        let (slot, bin) = ADAPTERS
-            .into_iter()
+        let (slot, bin) = adapters()
             .find(|(slot, _)| *slot == id)
             .with_context(|| format!("no adapter {id}"))?;
         let count = self
@@ -1300,7 +1314,8 @@ file = {log}
     s
 }
 
-/// `shs-relay demo`: start the stack, print how to use it, run until Ctrl-C or SIGTERM.
+/// `shs-relay demo`: start the stack, print how to use it, run until `stop`
+/// completes (the binary passes Ctrl-C or SIGTERM).
 pub async fn run(
     dir: &Path,
     scenario: Option<&Path>,
@@ -1308,6 +1323,7 @@ pub async fn run(
     nodes: usize,
     postgres: Option<String>,
     python_adapters: Vec<String>,
+    stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut opts = DemoOptions::new(dir)?;
     opts.python_adapters = python_adapters;
@@ -1327,8 +1343,7 @@ pub async fn run(
             println!("  node {}: {}  admin {}", i + 1, n.url, n.admin);
         }
     }
-    let token = tokio_util::sync::CancellationToken::new();
-    crate::shutdown_on_signal(token.clone()).await;
+    stop.await;
     println!("stopping...");
     demo.stop().await;
     Ok(())
