@@ -13,6 +13,14 @@
 //! The binaries must be built first (`cargo build --workspace --bins`); the
 //! README's test command does that.
 
+// The end-to-end tests' support library: a panic is a test failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 pub mod collector;
 pub mod conformance;
 pub mod fault_proxy;

@@ -13,6 +13,15 @@
 //! Needs `prometheus` on PATH (Debian: `apt-get install -y prometheus`;
 //! `.ci/run` installs it) and the binaries (`cargo build --workspace --bins`).
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

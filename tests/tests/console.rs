@@ -4,6 +4,15 @@
 //! agencies are down in the simulator with the status feed's incident, an
 //! operator decision made through the admin API) and keeps a screenshot in `target/tmp/console.png`.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -6,6 +6,15 @@
 //! the console's Parties page (headless Chromium), and two nodes on PostgreSQL
 //! reading one register.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -7,6 +7,15 @@
 //! Needs `promtool` (Debian: `apt-get install -y prometheus`; `.ci/run`
 //! installs it). The real-Prometheus end-to-end test is `alerting.rs`.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;

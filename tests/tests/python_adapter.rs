@@ -8,6 +8,15 @@
 //! without it the stack does not start and the failure names the command that
 //! creates it.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use relay_ssbtek::Slot;
 use shs_tests::*;
 

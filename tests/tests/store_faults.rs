@@ -9,6 +9,15 @@
 //! `postgres://postgres@127.0.0.1:5432/test`. No test here is skipped: a
 //! missing database fails with that message.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use std::time::{Duration, Instant};
 
 use relay_demo::{DIRECT_PRODUCT, DemoNode, NODE_ORG, PING_PRODUCT, SSBTEK_PRODUCT};

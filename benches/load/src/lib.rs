@@ -22,6 +22,10 @@
 //! Not for: correctness testing (the end-to-end tests in `tests/` do that) or
 //! load against anything but loopback or one's own test hosts.
 
+// A load bench run by hand: 13 indexing/slicing sites (2026-12) not yet
+// rewritten; no input from other parties reaches it.
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 pub mod procstat;
 pub mod report;
 pub mod run;

@@ -25,6 +25,10 @@
 //! Not for: load testing (see the relay's benches) or checking the agency's own
 //! base service.
 
+// Exception to [workspace.lints]: 9 indexing/slicing sites (2026-12) in the
+// kit's checks of an adapter under test, not yet rewritten.
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 pub mod cases;
 pub mod payload;
 pub mod report;

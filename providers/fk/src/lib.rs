@@ -22,6 +22,9 @@
 //! them; the same id with other bytes is refused as a conflict
 //! (`SUBMIT_ERROR_KIND_CONFLICT`, code `REDAN_REGISTRERAD`).
 
+// Exception to [workspace.lints]: 5 indexing sites (2026-12), not yet rewritten.
+#![allow(clippy::indexing_slicing)]
+
 use providers_sdk::{
     AdapterConfig, Backend, BackendError, Description, Health, QueryOutcome, SubmitOutcome, proto,
 };

@@ -38,6 +38,10 @@
 //! Not for: the agency's own protocol; each adapter speaks that itself (use
 //! [`base_service_client`] for HTTPS with the configured TLS).
 
+// Exception to [workspace.lints]: 2 slicing sites in `maintenance` (2026-12),
+// not yet rewritten.
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 pub mod config;
 pub mod maintenance;
 pub mod metrics;

@@ -61,6 +61,10 @@
 //! # let _ = key; Ok(()) }
 //! ```
 
+// Exception to [workspace.lints]: 3 `expect`s on constant dates and key sizes
+// and 2 slicing sites (2026-12), not yet rewritten.
+#![allow(clippy::expect_used, clippy::indexing_slicing, clippy::string_slice)]
+
 pub mod availability;
 pub mod calendar;
 pub mod cli;

@@ -13,6 +13,10 @@
 //! identities the demo wrote; `--url`, `--ca`, `--cert`, `--key` and `--org`
 //! name them explicitly instead.
 
+// Exception to [workspace.lints]: 11 indexing/slicing sites (2026-12) in the
+// test teams' client, not yet rewritten.
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 mod elt;
 mod summary;
 

@@ -11,6 +11,10 @@
 //! `shs-relay` binary's `demo` command, the tests and the load bench do), and it
 //! imports nothing of `relay-server`.
 
+// Exception to [workspace.lints]: 3 indexing/slicing sites (2026-12) in the
+// development stack, not yet rewritten.
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

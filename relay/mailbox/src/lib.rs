@@ -32,6 +32,10 @@
 //! The on-disk layout, the crypto design, and what "deleted" means and how the
 //! tests prove it are in this crate's `README.md`.
 
+// Exception to [workspace.lints]: 13 indexing/slicing sites on fixed-size
+// crypto buffers and 4 `expect`s on constant sizes (2026-12), not yet rewritten.
+#![allow(clippy::expect_used, clippy::indexing_slicing, clippy::string_slice)]
+
 pub mod clock;
 pub mod crypto;
 pub mod filter;

@@ -2,6 +2,15 @@
 //! dropped or swapped chunk, an edited label) is an error, never wrong plaintext.
 //! The tests edit the redb file directly, with the store closed.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 mod support;
 
 use std::io::ErrorKind;

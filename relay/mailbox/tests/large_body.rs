@@ -5,6 +5,15 @@
 //! --release --test large_body -- --nocapture` moves 100 MB and prints the
 //! figures. This file holds one test so no other test shares its process.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 mod support;
 
 use std::pin::Pin;

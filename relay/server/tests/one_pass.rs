@@ -2,6 +2,15 @@
 //! policy gate the same decisions whatever the way in (synchronous SHS, SOAP,
 //! asynchronous SHS before its 202 and after it).
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 mod support;
 
 use relay_shs::{SequenceType, TransferType};

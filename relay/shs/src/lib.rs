@@ -27,16 +27,6 @@
 //!
 //! Not for: HTTP, TLS, routing, agreements or storage; those belong to the relay.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::string_slice
-    )
-)]
-
 pub mod address;
 pub mod error;
 pub mod label;

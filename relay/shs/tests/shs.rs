@@ -1,6 +1,15 @@
 //! Behaviour of the SHS 1.2 library against Axel-shaped test vectors (written as
 //! our own fixtures) and generated messages.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use bytes::Bytes;
 use proptest::prelude::*;
 use relay_shs::*;

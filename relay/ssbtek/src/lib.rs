@@ -44,16 +44,6 @@
 //! authorisation decisions, or storing anything. Those belong to `relay-server`
 //! and `relay-shs`; this crate only turns bytes into checked values and back.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::string_slice
-    )
-)]
-
 pub mod answer;
 pub mod builder;
 pub mod contract;

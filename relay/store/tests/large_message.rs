@@ -10,6 +10,15 @@
 //! (debug builds seal and open chunks unoptimised: the crypto is monomorphised in
 //! `relay-mailbox`, a workspace crate).
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 mod support;
 
 use std::pin::Pin;

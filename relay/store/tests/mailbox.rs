@@ -2,6 +2,15 @@
 //! handles ("nodes") on one store: what a message does is the same whichever node
 //! a call reaches.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 mod support;
 
 use std::time::Duration;

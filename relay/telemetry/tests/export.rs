@@ -1,6 +1,15 @@
 //! Spans reach a real OTLP/HTTP endpoint (an axum server in the test decoding
 //! the protobuf bodies), and only the spans the process names.
 
+// A test: a panic is its failure. clippy.toml lifts these lints in #[test]
+// functions only, not in this crate's helpers and support modules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
+
 use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

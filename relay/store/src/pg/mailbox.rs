@@ -675,7 +675,10 @@ async fn read_chunk<R: AsyncRead + Unpin>(body: &mut R) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; CHUNK_SIZE];
     let mut filled = 0;
     while filled < CHUNK_SIZE {
-        let n = body.read(&mut buf[filled..]).await?;
+        let Some(rest) = buf.get_mut(filled..) else {
+            break;
+        };
+        let n = body.read(rest).await?;
         if n == 0 {
             break;
         }
