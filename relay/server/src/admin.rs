@@ -53,8 +53,12 @@ async fn non_simple_only(
     next.run(req).await
 }
 
-pub fn router(relay: Arc<Relay>) -> Router {
-    routes(relay.clone())
+/// The admin listener's router: its own routes and `pages` (the console, the
+/// incidents of the status page, the register of parties: put together by the
+/// crate root, so that this module imports none of them), behind the
+/// listener's checks.
+pub fn router(relay: Arc<Relay>, pages: Router<Arc<Relay>>) -> Router {
+    routes(relay.clone(), pages)
         .layer(axum::middleware::from_fn(non_simple_only))
         .layer(axum::middleware::from_fn_with_state(relay, named_host_only))
 }
@@ -109,7 +113,7 @@ async fn named_host_only(
     next.run(req).await
 }
 
-fn routes(relay: Arc<Relay>) -> Router {
+fn routes(relay: Arc<Relay>, pages: Router<Arc<Relay>>) -> Router {
     Router::new()
         .route(
             "/metrics",
@@ -119,8 +123,6 @@ fn routes(relay: Arc<Relay>) -> Router {
         )
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/", get(crate::console::page_endpoint))
-        .route("/admin/console", get(crate::console::json_endpoint))
         .route("/admin/status", get(status))
         .route("/admin/maintenance", get(maintenance_state))
         .route(
@@ -158,15 +160,7 @@ fn routes(relay: Arc<Relay>) -> Router {
             post(|s, h, q| mandate(s, h, q, false)),
         )
         .route("/admin/reload", post(reload))
-        .route(
-            "/admin/incidents",
-            get(crate::status::admin::list).post(crate::status::admin::open),
-        )
-        .route(
-            "/admin/incidents/{id}/update",
-            post(crate::status::admin::update),
-        )
-        .merge(crate::parties::admin::routes())
+        .merge(pages)
         .with_state(relay)
 }
 
@@ -211,27 +205,6 @@ fn operator_of(cert: Option<&[u8]>, headers: &http::HeaderMap) -> String {
     match header {
         Some(h) if h != cn => format!("{cn} (X-Operator: {h})"),
         _ => cn,
-    }
-}
-
-/// Writes an admin action to the audit trail (for callers outside this module).
-pub async fn audit_admin(relay: &Relay, who: &str, action: &str, target: &str) {
-    record(relay, who, action, target).await;
-}
-
-/// Writes an admin action to the audit trail (when configured) and the log.
-async fn record(relay: &Relay, who: &str, action: &str, target: &str) {
-    tracing::warn!(event = "admin", who, action, target, "admin action");
-    if let Some((log, _)) = &relay.audit {
-        let rec = relay_audit::AdminRecord {
-            time: chrono::Utc::now(),
-            who: who.to_owned(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-        };
-        if let Err(e) = log.record(rec).await {
-            tracing::error!(error = %e, "admin action could not be audited");
-        }
     }
 }
 
@@ -330,7 +303,7 @@ async fn suspension(
         relay.operator.resume(&org, &scope);
     }
     let action = if on { "suspend" } else { "resume" };
-    record(&relay, &who, action, &target).await;
+    crate::outcomes::admin_action(&relay, &who, action, &target).await;
     format!("{action}: {target}\n").into_response()
 }
 
@@ -382,7 +355,7 @@ async fn anordnare(
     } else {
         "elt-resume-anordnare"
     };
-    record(&relay, &who, action, org.as_str()).await;
+    crate::outcomes::admin_action(&relay, &who, action, org.as_str()).await;
     format!("{action}: {org}\n").into_response()
 }
 
@@ -439,7 +412,7 @@ async fn mandate(
         return r;
     }
     relay.elt_limiters.mandates.apply(decision);
-    record(&relay, &who, action, &target).await;
+    crate::outcomes::admin_action(&relay, &who, action, &target).await;
     format!("{action}: {target}\n").into_response()
 }
 
@@ -490,7 +463,7 @@ async fn withdrawal(
     }
     let target = format!("{provider}/{org}");
     let action = if on { "withdraw" } else { "restore" };
-    record(&relay, &who, action, &target).await;
+    crate::outcomes::admin_action(&relay, &who, action, &target).await;
     format!("{action}: {target}\n").into_response()
 }
 
@@ -499,11 +472,11 @@ async fn withdrawal(
 async fn reload(State(relay): State<Arc<Relay>>, Operator(who): Operator) -> Response {
     match relay.reload() {
         Ok(()) => {
-            record(&relay, &who, "reload", "configuration").await;
+            crate::outcomes::admin_action(&relay, &who, "reload", "configuration").await;
             (StatusCode::OK, "configuration reloaded\n").into_response()
         }
         Err(e) => {
-            record(&relay, &who, "reload_refused", "configuration").await;
+            crate::outcomes::admin_action(&relay, &who, "reload_refused", "configuration").await;
             (StatusCode::BAD_REQUEST, format!("reload refused: {e:#}\n")).into_response()
         }
     }
@@ -594,7 +567,7 @@ async fn set_maintenance(
         return r;
     }
     relay.operator.set_maintenance(on);
-    record(
+    crate::outcomes::admin_action(
         &relay,
         &who,
         if on {
@@ -637,7 +610,7 @@ async fn plan_maintenance(
     }
     crate::outcomes::planned_window(&relay, &who, start, end, &reason).await;
     let target = format!("{}..{}", start.to_rfc3339(), end.to_rfc3339());
-    record(&relay, &who, "maintenance_planned", &target).await;
+    crate::outcomes::admin_action(&relay, &who, "maintenance_planned", &target).await;
     format!("maintenance planned: {target}\n").into_response()
 }
 

@@ -3,7 +3,7 @@
 //! permit from the caller's fair share, then hand the body on.
 //!
 //! Each way in is an axum handler that takes an [`Admitted<W>`] argument; the
-//! way `W` ([`Shs`], [`SsbtekSoap`], [`EltSoap`], [`Delivery`]) only says how a
+//! way `W` (a [`Way`], defined by the way in's own module) only says how a
 //! [`Failure`] is rendered in its protocol. Refusals of every way in are
 //! counted, logged and audited in one place, [`refuse`].
 //!
@@ -24,106 +24,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Relay;
 use crate::failure::{By, Code, Failure};
-use crate::identity::{self, PeerCert};
+use crate::identity::{Caller, PeerCert};
 use prometheus_client::metrics::gauge::Gauge;
 
-/// The caller of one request, as its certificate and the configuration say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub org: Organisationsnummer,
-    /// SHA-256 (lower-case hex) of the client certificate's DER.
-    pub fingerprint: Option<String>,
-    pub role: Role,
-}
-
-/// What the configuration makes of the caller's organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// An organisation acting for itself (a municipality, a vendor, an agency).
-    Organisation,
-    /// A configured personuppgiftsbiträde, which may act for named municipalities.
-    Processor,
-}
-
-impl Caller {
-    /// The caller an accepted message came from, when it is processed again
-    /// after a restart (its certificate was checked when it came).
-    pub fn of_org(relay: &Relay, org: Organisationsnummer) -> Caller {
-        let role = if relay.live().config.processors.iter().any(|p| p.org == org) {
-            Role::Processor
-        } else {
-            Role::Organisation
-        };
-        Caller {
-            org,
-            fingerprint: None,
-            role,
-        }
-    }
-
-    /// Identifies the caller from a verified peer certificate.
-    pub fn identify(relay: &Relay, der: Option<&[u8]>) -> Result<Caller, Failure> {
-        let live = relay.live();
-        let org = identity::organisation_of(&live.config.identity, der).map_err(|e| {
-            Failure::caller(
-                Code::Shs(relay_shs::ErrorCode::UnknownSender),
-                e.to_string(),
-            )
-        })?;
-        let role = if live.config.processors.iter().any(|p| p.org == org) {
-            Role::Processor
-        } else {
-            Role::Organisation
-        };
-        Ok(Caller {
-            org,
-            fingerprint: identity::fingerprint_of(der),
-            role,
-        })
-    }
-}
-
 /// A way in: how its refusals are rendered, and its route label in metrics.
+/// Each way in implements it in its own module, next to its handler (SHS in
+/// `crate::rs`, the SOAP services in `crate::soap`, the delivery service in
+/// `crate::asynch::delivery`, the status feed in `crate::status::feed`):
+/// admission renders nothing itself.
 pub trait Way: Send + Sync + 'static {
     const ROUTE: &'static str;
     fn render(failure: &Failure) -> Response;
-}
-
-/// SHS `POST /shs/rs`: SHS errors (`X-shs-errorcode`).
-pub struct Shs;
-/// The SSBTEK v10 SOAP service: SOAP faults with `felkod`.
-pub struct SsbtekSoap;
-/// The ELT `SkickaTidredovisning` SOAP service: ELT faults.
-pub struct EltSoap;
-/// The delivery service `/shs/ds/...`: plain statuses.
-pub struct Delivery;
-
-impl Way for Shs {
-    const ROUTE: &'static str = "shs_rs";
-    fn render(failure: &Failure) -> Response {
-        failure.shs_response()
-    }
-}
-
-impl Way for SsbtekSoap {
-    const ROUTE: &'static str = "soap_ssbtek";
-    fn render(failure: &Failure) -> Response {
-        crate::soap::fault_for(failure)
-    }
-}
-
-impl Way for EltSoap {
-    const ROUTE: &'static str = "soap_elt";
-    fn render(failure: &Failure) -> Response {
-        crate::soap::elt::fault_for(failure)
-    }
-}
-
-impl Way for Delivery {
-    const ROUTE: &'static str = "shs_ds";
-    fn render(failure: &Failure) -> Response {
-        failure.delivery_response()
-    }
 }
 
 /// An admitted request: the caller, and an in-flight permit held until the

@@ -68,7 +68,7 @@ pub struct Config {
     pub service_levels: relay_audit::SlaConfig,
     /// The status feed for connected parties (`/status/v1/...`).
     #[serde(default)]
-    pub status: crate::status::StatusConfig,
+    pub status: StatusConfig,
 }
 
 /// ELT: the rules of the service's terms (seed 000) and where reports go.
@@ -731,20 +731,26 @@ impl Products {
     pub fn offered(&self) -> Vec<ProductName> {
         ProductName::ALL
             .into_iter()
-            .filter(|p| *p != ProductName::Elt || self.elt.is_some())
+            .filter(|p| self.id_of(*p).is_some())
             .collect()
     }
 
-    pub fn name_of(&self, id: &uuid::Uuid) -> Option<ProductName> {
-        if *id == self.ssbtek {
-            Some(ProductName::Ssbtek)
-        } else if *id == self.ping {
-            Some(ProductName::Ping)
-        } else if self.elt == Some(*id) {
-            Some(ProductName::Elt)
-        } else {
-            None
+    /// The SHS product id of a product; none when it is not offered. The one
+    /// place a product's id is named.
+    pub fn id_of(&self, product: ProductName) -> Option<uuid::Uuid> {
+        match product {
+            ProductName::Ssbtek => Some(self.ssbtek),
+            ProductName::Ping => Some(self.ping),
+            ProductName::Elt => self.elt,
         }
+    }
+
+    /// The product an SHS product id names (the first in
+    /// [`ProductName::ALL`] should two share an id).
+    pub fn name_of(&self, id: &uuid::Uuid) -> Option<ProductName> {
+        ProductName::ALL
+            .into_iter()
+            .find(|p| self.id_of(*p) == Some(*id))
     }
 }
 
@@ -1205,6 +1211,43 @@ impl Config {
 fn is_sha256_hex(s: &str) -> bool {
     let hex = s.replace(':', "");
     hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `[status]`: the status feed.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusConfig {
+    /// How often each adapter's `Describe` is asked for planned maintenance, in seconds.
+    pub maintenance_poll_s: u64,
+    /// How far back the Atom history and resolved incidents go, in days.
+    pub history_days: u32,
+    /// `Cache-Control: max-age` of the feed, in seconds (pollers: every 60 s).
+    pub max_age_s: u32,
+    /// The page's name in the feed (default: `node.name`).
+    pub page_name: Option<String>,
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        Self {
+            maintenance_poll_s: 60,
+            history_days: 90,
+            max_age_s: 30,
+            page_name: None,
+        }
+    }
+}
+
+impl StatusConfig {
+    pub(crate) fn check(&self, r: &mut Report) {
+        r.positive("status.maintenance_poll_s", self.maintenance_poll_s);
+        r.positive("status.history_days", u64::from(self.history_days));
+        if let Some(name) = &self.page_name
+            && (name.is_empty() || name.chars().count() > 100)
+        {
+            r.error("status.page_name", "1 to 100 characters");
+        }
+    }
 }
 
 #[cfg(test)]

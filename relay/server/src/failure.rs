@@ -2,11 +2,17 @@
 //!
 //! A [`Failure`] says **who failed** ([`By`]: the caller, a provider, or the
 //! relay itself, the idea of pingora's error type) and **what** ([`Code`]); the
-//! protocol's error falls out of the type, never out of string matching. Three
-//! renderers turn it into a protocol answer: an SHS error (`X-shs-errorcode`,
-//! [`Failure::shs_response`]), an SSBTEK SOAP fault (`felkod`,
-//! [`Failure::ssbtek_felkod`]) and an ELT SOAP fault ([`Failure::elt_fault_kind`]);
-//! the delivery service answers a plain status ([`Failure::delivery_response`]).
+//! protocol's error falls out of the type, never out of string matching.
+//!
+//! This module is a leaf: it knows no product and no policy type. The policy
+//! gate maps its `Refusal` into a [`PolicyRefusal`] (`crate::policy`), each
+//! product maps its own refusals into a [`ProductRefusal`] (ELT:
+//! `crate::products::elt::Refusal`), and each way in owns its renderer (its
+//! `admission::Way::render`): SHS errors in `crate::rs`, SSBTEK SOAP faults in
+//! `crate::soap`, ELT SOAP faults in `crate::soap::elt`, plain statuses (the
+//! delivery service, the status feed: [`Failure::plain_response`]), the SHS
+//! `error` message after a 202 in `crate::asynch::route`. `Retry-After` is set
+//! in one place, [`Failure::set_retry_after`].
 //!
 //! A caller's fault is a 4xx (overload a 503 with `Retry-After`); a relay-side
 //! failure is a 5xx, never a 400; a provider's failure a 502/504. Texts
@@ -15,10 +21,6 @@
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use relay_shs::{ErrorCode, Label, ShsError};
-use relay_ssbtek::FaultFelkod;
-
-use crate::policy;
-use crate::products::elt;
 
 /// Who failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,19 +73,56 @@ pub enum Code {
     Envelope(Envelope),
     /// An SSBTEK question is not valid (schema, personnummer, period, ...).
     InvalidQuestion,
-    /// The policy gate said no.
-    Policy(policy::Refusal),
+    /// The policy gate said no (mapped from `policy::Refusal` by the gate).
+    Policy(PolicyRefusal),
     /// A per-sender or per-outbox mailbox quota is full.
     Quota,
     /// Nothing to fetch or acknowledge under that id in the caller's outbox.
     NotFound,
-    /// One of ELT's rules, or FK's answer to a time report.
-    Elt(elt::Refusal),
+    /// A product's own refusal (ELT's rules, FK's answer to a time report),
+    /// mapped by the product.
+    Product(ProductRefusal),
     /// The relay failed (its store, an invariant); the caller did nothing wrong.
     Internal,
     /// The relay's store did not answer in time (busy, or the database is
     /// unreachable): a 503 with `Retry-After`; the same request may be sent again.
     Unavailable,
+}
+
+/// The policy gate's refusal as every way in needs it: its bounded label and
+/// the kind each protocol tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyRefusal {
+    pub label: &'static str,
+    pub kind: PolicyKind,
+}
+
+/// What the protocols tell apart of the gate's refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// No agreement for the product in this environment (SSBTEK `AvtalSaknas`).
+    NoAgreement,
+    /// Suspended by the operator.
+    Suspended,
+    /// Registered for another environment.
+    WrongEnvironment,
+    /// Neither the ingivare nor its processor (an SHS content error).
+    NotIngivareOrProcessor,
+    /// Any other rule of the gate.
+    Other,
+}
+
+/// A product's own refusal, as the product maps it for every way in: a
+/// bounded label, the SHS error (code and text, the rule's code first), the
+/// SOAP fault (kind and text) and whether a provider ran out of time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductRefusal {
+    pub label: &'static str,
+    pub shs: ErrorCode,
+    pub shs_text: String,
+    pub fault: relay_elt::soap::FaultKind,
+    pub fault_text: String,
+    pub timeout: bool,
 }
 
 /// SOAP-level refusals, answered as SOAP faults without a service detail.
@@ -185,10 +224,10 @@ impl Failure {
             Code::Envelope(Envelope::VersionMismatch) => "version_mismatch",
             Code::Envelope(Envelope::MustUnderstand) => "must_understand",
             Code::InvalidQuestion => "validation",
-            Code::Policy(r) => r.label(),
+            Code::Policy(r) => r.label,
             Code::Quota => "quota",
             Code::NotFound => "not_found",
-            Code::Elt(r) => r.label(),
+            Code::Product(r) => r.label,
             Code::Internal => "internal",
             Code::Unavailable => "store_unavailable",
         }
@@ -210,11 +249,12 @@ impl Failure {
             Code::Shs(c) => *c,
             Code::Envelope(_) => ErrorCode::IllegalMessageStructure,
             Code::InvalidQuestion => ErrorCode::IllegalDatapartContent,
-            Code::Policy(policy::Refusal::NotIngivareOrProcessor) => {
-                ErrorCode::IllegalDatapartContent
-            }
+            Code::Policy(PolicyRefusal {
+                kind: PolicyKind::NotIngivareOrProcessor,
+                ..
+            }) => ErrorCode::IllegalDatapartContent,
             Code::Policy(_) => ErrorCode::MissingAgreement,
-            Code::Elt(r) => r.shs_error().code,
+            Code::Product(r) => r.shs,
             Code::NotFound => ErrorCode::UnresolvedReceiver,
             Code::Overloaded | Code::Quota | Code::Internal | Code::Unavailable => {
                 ErrorCode::OtherError
@@ -222,10 +262,11 @@ impl Failure {
         }
     }
 
-    /// The text: for ELT the rule's code first, as its documentation promises.
+    /// The SHS error text: for a product's rule its code first, as its
+    /// documentation promises.
     pub fn text(&self) -> String {
         match &self.code {
-            Code::Elt(r) => r.shs_error().info,
+            Code::Product(r) => r.shs_text.clone(),
             Code::Quota => format!("QUOTA: {}", self.info),
             _ => self.info.clone(),
         }
@@ -235,7 +276,7 @@ impl Failure {
     pub fn status(&self) -> StatusCode {
         match (&self.code, &self.by) {
             (Code::Overloaded | Code::Unavailable, _) => StatusCode::SERVICE_UNAVAILABLE,
-            (Code::Elt(elt::Refusal::Timeout), By::Provider(_)) => StatusCode::GATEWAY_TIMEOUT,
+            (Code::Product(r), By::Provider(_)) if r.timeout => StatusCode::GATEWAY_TIMEOUT,
             (_, By::Provider(_)) => StatusCode::BAD_GATEWAY,
             (_, By::Relay) => StatusCode::INTERNAL_SERVER_ERROR,
             (Code::NotFound, By::Caller) => StatusCode::NOT_FOUND,
@@ -243,79 +284,9 @@ impl Failure {
         }
     }
 
-    /// The SHS answer, as Axel writes it: `X-shs-errorcode` and a plain-text body
-    /// naming the exception, ids, code and info (never content).
-    pub fn shs_response(&self) -> Response {
-        let code = self.shs_code();
-        let ids = self.ids.clone().unwrap_or_default();
-        let body = if self.code == Code::Overloaded {
-            format!("{}\n", self.info)
-        } else {
-            format!(
-                "{code}Exception [contentId={}, corrId={}, errorCode={code}, errorInfo={}]\n",
-                ids.content_id,
-                ids.corr_id,
-                self.text()
-            )
-        };
-        let mut response = (self.status(), body).into_response();
-        let headers = response.headers_mut();
-        if self.code != Code::Overloaded {
-            headers.insert("X-shs-errorcode", HeaderValue::from_static(code.as_str()));
-        }
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=ISO-8859-1"),
-        );
-        self.set_retry_after(&mut response);
-        response
-    }
-
-    /// The SSBTEK v10 fault code.
-    pub fn ssbtek_felkod(&self) -> FaultFelkod {
-        match (&self.code, &self.by) {
-            (Code::Overloaded | Code::Quota, _) => FaultFelkod::Overbelastad,
-            (_, By::Relay | By::Provider(_)) => FaultFelkod::TeknisktFel,
-            (Code::Policy(policy::Refusal::NoAgreement { .. }), _) => FaultFelkod::AvtalSaknas,
-            (Code::Policy(_) | Code::Shs(ErrorCode::UnknownSender), _) => FaultFelkod::Behorighet,
-            _ => FaultFelkod::Valideringsfel,
-        }
-    }
-
-    /// The ELT SOAP fault.
-    pub fn elt_fault_kind(&self) -> relay_elt::soap::FaultKind {
-        use relay_elt::soap::FaultKind;
-        let policy = |code: &str| FaultKind::Policy {
-            code: code.into(),
-            retry_after_s: self.retry_after,
-        };
-        match &self.code {
-            Code::Elt(r) => r.fault_kind(),
-            Code::Envelope(e) => FaultKind::Soap {
-                faultcode: e.faultcode().into(),
-            },
-            Code::Overloaded => policy("ELT-OVERLOADED"),
-            Code::Quota => policy("ELT-QUOTA"),
-            Code::Policy(policy::Refusal::Suspended) => policy("ELT-SUSPENDED-VENDOR"),
-            Code::Policy(policy::Refusal::WrongEnvironment { .. }) => policy("ELT-ENVIRONMENT"),
-            Code::Policy(_) | Code::Shs(ErrorCode::UnknownSender) => policy("ELT-NO-AGREEMENT"),
-            Code::Shs(_) | Code::InvalidQuestion => FaultKind::XmlValidation,
-            Code::NotFound | Code::Internal | Code::Unavailable => FaultKind::Server {
-                code: "ELT-INTERNAL".into(),
-            },
-        }
-    }
-
-    /// The ELT fault's text: for ELT refusals the rule's own message.
-    pub fn elt_message(&self) -> String {
-        match &self.code {
-            Code::Elt(r) => r.message(),
-            _ => self.info.clone(),
-        }
-    }
-
-    /// The delivery service's answer: a status and a plain-text reason.
-    pub fn delivery_response(&self) -> Response {
+    /// A plain-text answer (the delivery service, the status feed): a status
+    /// (403 for the gate's refusals and an unknown sender) and the reason.
+    pub fn plain_response(&self) -> Response {
         let status = match (&self.code, &self.by) {
             (Code::Policy(_) | Code::Shs(ErrorCode::UnknownSender), By::Caller) => {
                 StatusCode::FORBIDDEN
@@ -327,7 +298,8 @@ impl Failure {
         response
     }
 
-    fn set_retry_after(&self, response: &mut Response) {
+    /// The one place `Retry-After` is set, for every way in's answer.
+    pub fn set_retry_after(&self, response: &mut Response) {
         if let Some(s) = self.retry_after {
             response
                 .headers_mut()
@@ -343,22 +315,6 @@ impl From<ShsError> for Failure {
     }
 }
 
-impl From<policy::Refusal> for Failure {
-    fn from(r: policy::Refusal) -> Self {
-        let info = r.to_string();
-        Failure::caller(Code::Policy(r), info)
-    }
-}
-
-impl From<elt::Refusal> for Failure {
-    fn from(r: elt::Refusal) -> Self {
-        let by = r.by();
-        let info = r.message();
-        let retry = r.retry_after_s();
-        Failure::new(by, Code::Elt(r), info).with_retry_after(retry)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,41 +324,28 @@ mod tests {
         let f = Failure::relay("the mailbox could not store the message");
         assert_eq!(f.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(f.shs_code(), ErrorCode::OtherError);
-        assert_eq!(f.ssbtek_felkod(), FaultFelkod::TeknisktFel);
-        let r = f.shs_response();
+        let r = f.plain_response();
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(r.headers()["X-shs-errorcode"], "OtherError");
     }
 
     #[test]
-    fn the_protocol_codes_fall_out_of_the_type() {
-        let no_agreement = Failure::from(policy::Refusal::NoAgreement {
-            product: "ssbtek",
-            environment: "test",
-        });
-        assert_eq!(no_agreement.by, By::Caller);
-        assert_eq!(no_agreement.shs_code(), ErrorCode::MissingAgreement);
-        assert_eq!(no_agreement.ssbtek_felkod(), FaultFelkod::AvtalSaknas);
-        assert_eq!(no_agreement.status(), StatusCode::BAD_REQUEST);
-        let suspended = Failure::from(policy::Refusal::Suspended);
-        assert_eq!(suspended.ssbtek_felkod(), FaultFelkod::Behorighet);
-        assert!(matches!(
-            suspended.elt_fault_kind(),
-            relay_elt::soap::FaultKind::Policy { code, .. } if code == "ELT-SUSPENDED-VENDOR"
-        ));
+    fn an_overload_says_when_to_retry() {
         let overloaded = Failure::overloaded(By::Relay, 2, "busy");
-        let r = overloaded.shs_response();
+        let r = overloaded.plain_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");
-        assert!(r.headers().get("X-shs-errorcode").is_none());
-        let fk_down = Failure::from(elt::Refusal::Unavailable);
-        assert_eq!(fk_down.by, By::Provider("FK".into()));
-        assert_eq!(fk_down.status(), StatusCode::BAD_GATEWAY);
     }
 
     #[test]
     fn the_audit_trail_says_who_failed() {
         use relay_audit::{FailedBy, RequestResult};
+        let suspended = Failure::caller(
+            Code::Policy(PolicyRefusal {
+                label: "suspended",
+                kind: PolicyKind::Suspended,
+            }),
+            "suspended",
+        );
         let cases = [
             (
                 Failure::overloaded(By::Caller, 1, "share"),
@@ -415,7 +358,7 @@ mod tests {
                 FailedBy::Relay,
             ),
             (
-                Failure::from(policy::Refusal::Suspended),
+                suspended,
                 RequestResult::Refused("suspended".into()),
                 FailedBy::Caller,
             ),
@@ -423,11 +366,6 @@ mod tests {
                 Failure::relay("store"),
                 RequestResult::Failed("internal".into()),
                 FailedBy::Relay,
-            ),
-            (
-                Failure::from(elt::Refusal::Unavailable),
-                RequestResult::Failed(Failure::from(elt::Refusal::Unavailable).label().into()),
-                FailedBy::Provider,
             ),
         ];
         for (f, result, by) in cases {

@@ -4,11 +4,69 @@
 use relay_ident::Organisationsnummer;
 use relay_pki::identity::PeerSubject;
 
+use crate::Relay;
 use crate::config::{IdentityRules, SubjectField};
+use crate::failure::{Code, Failure};
 
 /// The verified client certificate of a connection (DER), attached to every request.
 #[derive(Clone, Debug)]
 pub struct PeerCert(pub std::sync::Arc<Vec<u8>>);
+
+/// The caller of one request, as its certificate and the configuration say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub org: Organisationsnummer,
+    /// SHA-256 (lower-case hex) of the client certificate's DER.
+    pub fingerprint: Option<String>,
+    pub role: Role,
+}
+
+/// What the configuration makes of the caller's organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An organisation acting for itself (a municipality, a vendor, an agency).
+    Organisation,
+    /// A configured personuppgiftsbiträde, which may act for named municipalities.
+    Processor,
+}
+
+impl Caller {
+    /// The caller an accepted message came from, when it is processed again
+    /// after a restart (its certificate was checked when it came).
+    pub fn of_org(relay: &Relay, org: Organisationsnummer) -> Caller {
+        let role = if relay.live().config.processors.iter().any(|p| p.org == org) {
+            Role::Processor
+        } else {
+            Role::Organisation
+        };
+        Caller {
+            org,
+            fingerprint: None,
+            role,
+        }
+    }
+
+    /// Identifies the caller from a verified peer certificate.
+    pub fn identify(relay: &Relay, der: Option<&[u8]>) -> Result<Caller, Failure> {
+        let live = relay.live();
+        let org = organisation_of(&live.config.identity, der).map_err(|e| {
+            Failure::caller(
+                Code::Shs(relay_shs::ErrorCode::UnknownSender),
+                e.to_string(),
+            )
+        })?;
+        let role = if live.config.processors.iter().any(|p| p.org == org) {
+            Role::Processor
+        } else {
+            Role::Organisation
+        };
+        Ok(Caller {
+            org,
+            fingerprint: fingerprint_of(der),
+            role,
+        })
+    }
+}
 
 /// Why a certificate could not be mapped to an organisation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

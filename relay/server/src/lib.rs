@@ -16,21 +16,25 @@
 //!   caller from its certificate ([`identity`]: organisation, fingerprint, role),
 //!   take an in-flight permit from the caller's fair share, and the one place a
 //!   refusal is counted, logged, audited ([`outcomes`]) and rendered.
-//! - The ways in only decode their request and render their answer:
-//!   [`rs`] (SHS `POST /shs/rs`: the label as the first MIME part, checked
-//!   against the caller; synchronous messages), [`asynch`] (store-and-fetch:
-//!   accept, stream checks, route, and the delivery service `/shs/ds`),
-//!   [`soap`] (the SSBTEK v10 web service) and [`soap::elt`] (ELT's
-//!   `SkickaTidredovisning`).
+//! - The ways in only read their request and render their answer, each with
+//!   its own [`admission::Way`]: [`rs`] (SHS `POST /shs/rs`, decoded by
+//!   [`shs`]: the label as the first MIME part, checked once against the
+//!   caller), [`asynch`] (store-and-fetch: accept, stream checks, route, and
+//!   the delivery service `/shs/ds`), [`soap`] (the SSBTEK v10 web service)
+//!   and [`soap::elt`] (ELT's `SkickaTidredovisning`); [`body`] reads a body
+//!   whole for any of them.
 //! - [`policy`]: the **one policy gate** every product entry point calls: the
 //!   caller's agreement and suspension, and for a processor the municipality it
 //!   acts for (named, with its own agreement, not suspended).
-//! - [`products`]: one entry point per product, used by every way in:
-//!   [`products::ping`], [`products::ssbtek`] (parse, gate per question, fan out
-//!   over [`providers`], combine) and [`products::elt`] (the terms' rules, Submit).
-//! - [`failure`]: the **one error model**: `Failure { by, code, info,
-//!   retry_after }` saying who failed (caller, provider, relay), rendered as an
-//!   SHS error, an SSBTEK fault or an ELT fault; a relay-side failure is a 5xx.
+//! - [`products`]: the registry, one folder per product with its entry point
+//!   and its decode/encode per way in, and the one dispatch:
+//!   [`products::ping`], [`products::ssbtek`] (admit: gate, parse, gate per
+//!   question; answer: fan out over [`providers`], combine) and
+//!   [`products::elt`] (the terms' rules, Submit).
+//! - [`failure`]: the **one error model**, a leaf: `Failure { by, code, info,
+//!   retry_after }` saying who failed (caller, provider, relay); each way in
+//!   renders it (an SHS error, an SSBTEK fault, an ELT fault, a plain status);
+//!   a relay-side failure is a 5xx.
 //!
 //! Tracing follows the same path: [`front::traced`] opens a `front` span per
 //! request, [`policy::decide`] a `policy` span per decision, the fan-out a
@@ -67,6 +71,7 @@
 pub mod admin;
 pub mod admission;
 pub mod asynch;
+pub mod body;
 pub mod channel;
 pub mod config;
 pub mod console;
@@ -85,6 +90,7 @@ pub mod products;
 pub mod providers;
 pub mod rs;
 pub mod service_levels;
+pub mod shs;
 pub mod soap;
 pub mod status;
 pub mod vitals;
@@ -101,6 +107,25 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::providers::ProviderPool;
+
+/// The admin listener's router: the admin calls ([`admin`]) with the pages of
+/// the modules above it (the console, the incidents of the status page, the
+/// register of parties), so that `admin` imports none of them.
+pub fn admin_router(relay: Arc<Relay>) -> Router {
+    let pages = Router::new()
+        .route("/", axum::routing::get(console::page_endpoint))
+        .route("/admin/console", axum::routing::get(console::json_endpoint))
+        .route(
+            "/admin/incidents",
+            axum::routing::get(status::admin::list).post(status::admin::open),
+        )
+        .route(
+            "/admin/incidents/{id}/update",
+            axum::routing::post(status::admin::update),
+        )
+        .merge(parties::admin::routes());
+    admin::router(relay, pages)
+}
 
 /// Everything a request handler needs, shared by all requests.
 pub struct Relay {
@@ -555,7 +580,7 @@ async fn run_inner(
         });
     }
     if let Some(admin) = admin {
-        let app = admin::router(relay.clone());
+        let app = admin_router(relay.clone());
         let stop = shutdown.clone();
         match admin_tls {
             // Operator certificates: the same accept loop and handshake as the front.
@@ -608,7 +633,7 @@ async fn reload_on_sighup(relay: Arc<Relay>) {
     };
     while hup.recv().await.is_some() {
         match relay.reload() {
-            Ok(()) => admin::audit_admin(&relay, "signal", "reload", "configuration").await,
+            Ok(()) => outcomes::admin_action(&relay, "signal", "reload", "configuration").await,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "reload refused; the old configuration stays")
             }

@@ -8,8 +8,8 @@
 use std::time::Instant;
 
 use crate::Relay;
-use crate::admission::Caller;
 use crate::failure::Failure;
+use crate::identity::Caller;
 
 /// The audit trail could not take an answer's record, and `[audit]
 /// on_failure = "refuse"`: the answer must not be released.
@@ -180,6 +180,24 @@ pub async fn announce_configured_windows(relay: &Relay) {
     for w in &a.planned_maintenance {
         if w.end > chrono::Utc::now() {
             planned_window(relay, "config", w.start, w.end, &w.reason).await;
+        }
+    }
+}
+
+/// Writes an admin action (the admin listener's, or the relay's own, such as
+/// a party verified by its test checks) to the audit trail (when configured)
+/// and the log.
+pub async fn admin_action(relay: &Relay, who: &str, action: &str, target: &str) {
+    tracing::warn!(event = "admin", who, action, target, "admin action");
+    if let Some((log, _)) = &relay.audit {
+        let rec = relay_audit::AdminRecord {
+            time: chrono::Utc::now(),
+            who: who.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+        };
+        if let Err(e) = log.record(rec).await {
+            tracing::error!(error = %e, "admin action could not be audited");
         }
     }
 }

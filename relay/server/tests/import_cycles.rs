@@ -3,10 +3,8 @@
 //! Reads every `crate::` path in the crate's source files (in `use` lines and
 //! in code), draws an edge from the file's module to the module the path
 //! names, and finds the strongly connected components. Every edge inside a
-//! component is part of a cycle. The cycle that exists today is listed in
-//! [`KNOWN`], edge by edge: the reshape of issue 26 must remove those edges
-//! (and then shrink the list); any edge not listed that closes a cycle fails
-//! this test. The crate root (`lib.rs`: `Relay`, the router) sits above every
+//! component is part of a cycle, and fails this test unless it is listed in
+//! [`KNOWN`], which is empty: there is no import cycle in `relay/server/src`. The crate root (`lib.rs`: `Relay`, the router) sits above every
 //! module and is not a node.
 
 // A test: a panic is its failure. clippy.toml lifts these lints in #[test]
@@ -21,88 +19,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Edges inside today's import cycle, `from -> to`, to be removed by the
-/// reshape (planned, issue 26).
-const KNOWN: &[(&str, &str)] = &[
-    ("admin", "console"),
-    ("admin", "outcomes"),
-    ("admin", "service_levels"),
-    ("admission", "failure"),
-    ("admission", "outcomes"),
-    ("admission", "soap"),
-    ("admission", "soap::elt"),
-    ("asynch", "admission"),
-    ("asynch", "failure"),
-    ("asynch", "policy"),
-    ("asynch", "products::ssbtek"),
-    ("asynch", "rs"),
-    ("console", "admin"),
-    ("cpu", "failure"),
-    ("failure", "policy"),
-    ("failure", "products::elt"),
-    ("outcomes", "admission"),
-    ("outcomes", "failure"),
-    ("policy", "admission"),
-    ("products::elt", "admission"),
-    ("products::elt", "cpu"),
-    ("products::elt", "policy"),
-    ("products::ping", "admission"),
-    ("products::ping", "failure"),
-    ("products::ping", "policy"),
-    ("products::ssbtek", "admission"),
-    ("products::ssbtek", "cpu"),
-    ("products::ssbtek", "failure"),
-    ("products::ssbtek", "policy"),
-    ("products::ssbtek", "service_levels"),
-    ("rs", "admission"),
-    ("rs", "asynch"),
-    ("rs", "failure"),
-    ("rs", "products::elt"),
-    ("rs", "products::ping"),
-    ("rs", "products::ssbtek"),
-    ("service_levels", "products::ping"),
-    ("soap", "admission"),
-    ("soap", "failure"),
-    ("soap", "policy"),
-    ("soap", "products::ssbtek"),
-    ("soap", "rs"),
-    ("soap::elt", "admission"),
-    ("soap::elt", "cpu"),
-    ("soap::elt", "failure"),
-    ("soap::elt", "policy"),
-    ("soap::elt", "products::elt"),
-    ("soap::elt", "rs"),
-    // Edges that arrived with the parallel branches of issues 25, 27, 28 and 31,
-    // merged in the same session as this test (status feed, register of
-    // parties, typed decisions): the reshape of issue 26 removes them too.
-    ("admin", "decisions"),
-    ("admin", "operator"),
-    ("admin", "parties::admin"),
-    ("admin", "status::admin"),
-    ("config", "status"),
-    ("console", "decisions"),
-    ("console", "status::feed"),
-    ("decisions", "operator"),
-    ("decisions", "products::elt"),
-    ("operator", "parties"),
-    ("parties", "admission"),
-    ("parties", "operator"),
-    ("parties", "policy"),
-    ("parties::admin", "admin"),
-    ("parties::checks", "admin"),
-    ("policy", "operator"),
-    ("policy", "parties"),
-    ("products::elt", "outcomes"),
-    ("products::elt", "parties::checks"),
-    ("products::ssbtek", "outcomes"),
-    ("products::ssbtek", "parties::checks"),
-    ("service_levels", "outcomes"),
-    ("status", "config"),
-    ("status::admin", "admin"),
-    ("status::feed", "admission"),
-    ("status::feed", "failure"),
-    ("status::feed", "policy"),
-];
+/// Edges on an import cycle that are tolerated: none. The reshape of issue 26
+/// removed every cycle; any edge that closes one fails this test.
+const KNOWN: &[(&str, &str)] = &[];
 
 /// The module a source file is (`asynch/mod.rs` is `asynch`, `soap/elt.rs`
 /// is `soap::elt`); `None` for the crate roots.
@@ -344,11 +263,12 @@ fn no_import_cycle_in_relay_server_beyond_the_known_one() {
     assert!(
         new.is_empty(),
         "import edges that close a cycle in relay/server/src (remove them; \
-         only the reshape of issue 26 may shorten KNOWN, never lengthen it):\n{}",
+         KNOWN may only shrink, never grow):\n{}",
         new.join("\n")
     );
     let gone: Vec<_> = known.difference(&on_cycles).collect();
-    if !gone.is_empty() {
-        eprintln!("edges in KNOWN no longer on a cycle (remove them from KNOWN): {gone:?}");
-    }
+    assert!(
+        gone.is_empty(),
+        "edges in KNOWN no longer on a cycle (remove them from KNOWN): {gone:?}"
+    );
 }

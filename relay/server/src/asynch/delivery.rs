@@ -16,10 +16,11 @@ use relay_shs::{AdmKind, ErrorCode, Label, TransferType};
 use relay_store::Store;
 
 use crate::Relay;
-use crate::admission::{self, Admitted, Caller, Delivery};
+use crate::admission::{self, Admitted, Way};
 use crate::asynch::SHS_DATETIME;
 use crate::asynch::route::{deleted, deliver};
-use crate::failure::{Code, Failure};
+use crate::failure::{Code, Failure, PolicyKind, PolicyRefusal};
+use crate::identity::Caller;
 use crate::policy::{self, Ask, Use};
 
 /// The store and the caller's outbox: the gate for the delivery service, then
@@ -57,7 +58,10 @@ fn open_outbox(
     })?;
     if org != caller.org {
         return Err(Failure::caller(
-            Code::Policy(policy::Refusal::NotIngivareOrProcessor),
+            Code::Policy(PolicyRefusal {
+                label: policy::Refusal::NotIngivareOrProcessor.label(),
+                kind: PolicyKind::NotIngivareOrProcessor,
+            }),
             "this outbox belongs to another organisation",
         ));
     }
@@ -68,6 +72,17 @@ fn open_outbox(
     let outbox = Outbox::parse(&key)
         .map_err(|_| Failure::caller(Code::Shs(ErrorCode::UnknownReceiver), "outbox missing"))?;
     Ok((store, outbox))
+}
+
+/// The delivery service `/shs/ds/...` as a way in: refusals are plain
+/// statuses (403 for the gate's).
+pub struct Delivery;
+
+impl Way for Delivery {
+    const ROUTE: &'static str = "shs_ds";
+    fn render(failure: &Failure) -> Response {
+        failure.plain_response()
+    }
 }
 
 /// Runs a delivery-service call and renders its refusal.

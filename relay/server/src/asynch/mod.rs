@@ -4,18 +4,21 @@
 //! # Layout
 //!
 //! - this module, **accept**: `POST /shs/rs` with `transfer-type="asynch"` (the
-//!   front has admitted the caller and checked the label, [`crate::rs`]): the
-//!   policy gate for the message's product (direct delivery: the sender and the
-//!   recipient both need it; an `adm` message must refer to a message between
-//!   the same parties), the mailbox quotas, then the message is stored (synced)
-//!   before **202** answers with the `X-shs-*` headers. A repeated
-//!   (sender, tx.id) answers 202 with `X-shs-duplicatemsg: yes`.
+//!   way in, [`crate::rs`], has admitted the caller and checked the label once,
+//!   [`crate::shs`]): to the node, the product admits the message
+//!   ([`crate::products::admit_asynch`]: the gate, the parse); to another
+//!   organisation, the policy gate for the message's product (direct delivery:
+//!   the sender and the recipient both need it; an `adm` message must refer to
+//!   a message between the same parties) and the mailbox quotas; then the
+//!   message is stored (synced) before **202** answers with the `X-shs-*`
+//!   headers. A repeated (sender, tx.id) answers 202 with
+//!   `X-shs-duplicatemsg: yes`.
 //! - [`stream`]: a message to another organisation streams into the mailbox
 //!   through a size cap and a structure checker, whose label must equal the one
 //!   the message was routed by.
-//! - [`route`]: after the 202: a message to the relay's own node for SSBTEK is
-//!   answered through the product's one entry point, the reply put in the
-//!   sender's outbox; a direct message becomes listable in its recipient's
+//! - [`route`]: after the 202: what the product admitted for the relay's own
+//!   node is answered ([`crate::products::answer_queued`]), the reply put in
+//!   the sender's outbox; a direct message becomes listable in its recipient's
 //!   outbox; any failure puts an SHS `error` message in the sender's outbox.
 //!   Accepted but unprocessed messages resume after a restart; housekeeping.
 //! - [`delivery`]: the delivery service `GET/POST /shs/ds/...`: list, fetch, ack.
@@ -37,11 +40,10 @@ use relay_store::Store;
 use zeroize::Zeroizing;
 
 use crate::Relay;
-use crate::admission::Caller;
-use crate::config::ProductName;
-use crate::failure::{Code, Failure};
+use crate::failure::{By, Code, Failure};
+use crate::identity::Caller;
 use crate::policy::{self, Ask, Use};
-use crate::rs::Destination;
+use crate::shs::Destination;
 
 /// The SHS datetime format for `X-shs-arrivaldate`.
 pub(crate) const SHS_DATETIME: &str = "%Y-%m-%dT%H:%M:%S";
@@ -56,7 +58,7 @@ pub(crate) fn mailbox_failed(e: relay_mailbox::MailboxError) -> Failure {
     if e.is_unavailable() {
         tracing::warn!(error = %e, "mailbox store unavailable");
         return Failure::new(
-            crate::failure::By::Relay,
+            By::Relay,
             Code::Unavailable,
             "the relay's message store does not answer now; nothing was changed, retry later",
         )
@@ -330,7 +332,7 @@ pub async fn accept_stream(
         .map_or(usize::MAX, |m| m.max_uploads_per_sender);
     let Some(_slot) = relay.uploads.start(caller.org, max_uploads) else {
         return Err(Failure::overloaded(
-            crate::failure::By::Caller,
+            By::Caller,
             STORE_RETRY_AFTER_S,
             format!(
                 "this organisation already sends {max_uploads} asynchronous messages at once (mailbox.max_uploads_per_sender); retry when one has finished"
@@ -355,7 +357,7 @@ pub async fn accept_stream(
     let checker = tokio::spawn(stream::check_structure(
         chunks,
         content_type,
-        crate::rs::shs_limits(&relay, max),
+        crate::shs::shs_limits(&relay, max),
     ));
     let capped = stream::Tee {
         inner: stream::Capped {
@@ -367,7 +369,7 @@ pub async fn accept_stream(
     let tx = stored.tx_id.clone();
     let put = tokio::time::timeout(timeout, store.put(stored, capped)).await;
     let structure = match checker.await {
-        Ok(Ok(full)) => crate::rs::same_label(&label, &full),
+        Ok(Ok(full)) => crate::shs::same_label(&label, &full),
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(Failure::relay("the message could not be checked")),
     };
@@ -404,14 +406,16 @@ pub async fn accept_stream(
     Ok(response)
 }
 
-/// A complete asynchronous message (read whole): to the node for SSBTEK, or an
-/// `adm` or direct message to another organisation. Store durably, answer 202,
-/// process.
+/// A complete asynchronous message (read whole), its label checked by the way
+/// in ([`crate::shs::check_label`], where it goes: `to`): to the node for a
+/// product it answers asynchronously (SSBTEK), or an `adm` or direct message to
+/// another organisation. Admit, store durably, answer 202, process.
 pub async fn accept(
     relay: Arc<Relay>,
     caller: &Caller,
     message: ShsMessage,
     raw: Zeroizing<Vec<u8>>,
+    to: Destination,
 ) -> Result<Response, Failure> {
     let label = message.label.clone();
     let Some(store) = relay.mailbox.clone() else {
@@ -420,31 +424,17 @@ pub async fn accept(
             "asynchronous transfer is not configured on this node",
         ));
     };
-    let to = crate::rs::check_label(&relay, caller, &label)?;
-    if to.is_node {
-        // The node answers SSBTEK itself; the gate runs now (so a refused caller
-        // gets its SHS error instead of a 202) and again in the product.
-        let product = crate::rs::product_of(&relay, &label)?;
-        if product != ProductName::Ssbtek || label.sequence_type == Some(SequenceType::Adm) {
-            return Err(Failure::caller(
-                Code::Shs(ErrorCode::MissingDeliveryExecution),
-                "only SSBTEK is answered asynchronously by this node",
-            ));
-        }
-        let copies = crate::products::ssbtek::Documents::Parts(
-            message
-                .parts
-                .iter()
-                .map(|p| Zeroizing::new(p.body.to_vec()))
-                .collect(),
-        );
-        crate::products::ssbtek::admit(&relay, caller, copies)
-            .await
-            .map_err(|(_, f)| f)?;
+    let queued = if to.is_node {
+        // The node answers the product itself: the product admits the message
+        // now (the gate, the parse), so a refused caller gets its SHS error
+        // instead of a 202, and answers what it admitted after the 202.
+        let queued = crate::products::admit_asynch(&relay, caller, message).await?;
         tx_id_owner(&store, caller, &label).await?;
+        Some(queued)
     } else {
         admit_direct(&relay, &store, caller, &label, &to).await?;
-    }
+        None
+    };
     // The accepted message waits in the recipient's outbox (for the relay's own
     // node: the node's outbox, which only the relay reads).
     let stored = mailbox_label(&label, &to.outbox)?;
@@ -455,8 +445,17 @@ pub async fn accept(
     let response = accepted(&relay, &label, outcome);
     if let PutOutcome::Stored { .. } = outcome {
         let relay = relay.clone();
-        let caller = caller.clone();
-        tokio::spawn(async move { route::process(&relay, &store, &caller, message).await });
+        match queued {
+            Some(queued) => {
+                let caller = caller.clone();
+                tokio::spawn(
+                    async move { route::answer(&relay, &store, &caller, label, queued).await },
+                );
+            }
+            None => {
+                tokio::spawn(async move { route::process_direct(&relay, &store, label).await });
+            }
+        }
     }
     Ok(response)
 }

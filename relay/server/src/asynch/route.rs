@@ -1,6 +1,7 @@
-//! After the 202: route an accepted message. A message to the relay's own node
-//! for SSBTEK is answered through the product's one entry point (the same as
-//! synchronous SHS and SOAP) and the reply put in the sender's outbox; a direct
+//! After the 202: route an accepted message. What the product admitted for the
+//! relay's own node (SSBTEK questions) is answered through the product's entry
+//! point (the same as synchronous SHS and SOAP) and the reply put in the
+//! sender's outbox; a direct
 //! message becomes listable in its recipient's outbox; a failure deletes the
 //! message and puts an SHS `error` message in the sender's outbox. Also: resume
 //! after a restart, and housekeeping (expiry, stale fetch locks, gauges).
@@ -16,9 +17,9 @@ use tokio::io::AsyncReadExt;
 use zeroize::Zeroizing;
 
 use crate::Relay;
-use crate::admission::Caller;
 use crate::failure::Failure;
-use crate::products::ssbtek;
+use crate::identity::Caller;
+use crate::products::Queued;
 
 /// A deletion: counted in metrics, logged as an event, and written to the audit
 /// trail (tx.id and reason; never content). (The quotas count what the store
@@ -49,40 +50,22 @@ pub async fn process_direct(relay: &Relay, store: &Store, label: Label) {
     }
 }
 
-/// Routes an accepted complete message; on failure, an `error` adm message goes
-/// to the sender.
-pub async fn process(relay: &Relay, store: &Store, caller: &Caller, message: ShsMessage) {
-    let label = message.label.clone();
-    if let Err(f) = route(relay, store, caller, message).await {
+/// Answers what the product admitted for the node before the 202; on
+/// failure, an `error` adm message goes to the sender.
+pub async fn answer(relay: &Relay, store: &Store, caller: &Caller, label: Label, queued: Queued) {
+    if let Err(f) = reply(relay, store, caller, &label, queued).await {
         refused_after_acceptance(relay, store, &label, f).await;
     }
 }
 
-async fn route(
+async fn reply(
     relay: &Relay,
     store: &Store,
     caller: &Caller,
-    message: ShsMessage,
+    label: &Label,
+    queued: Queued,
 ) -> Result<(), Failure> {
-    let label = message.label.clone();
-    let is_node = label
-        .to_address()
-        .and_then(|t| Organisationsnummer::parse(t.org_number()).ok())
-        == Some(relay.live().config.node.org);
-    if !is_node {
-        return store
-            .mark_processed(&label.tx_id, MessageState::Received)
-            .await
-            .map_err(crate::asynch::mailbox_failed);
-    }
-    let call = ssbtek::Call {
-        channel: relay_audit::Channel::Shs,
-        tx_id: &label.tx_id,
-        corr_id: Some(&label.corr_id),
-        declaration: true,
-    };
-    let answers = ssbtek::answer(relay, caller, call, crate::rs::ssbtek_documents(message)).await?;
-    let mut reply = crate::rs::ssbtek_message(&label, answers);
+    let mut reply = crate::products::answer_queued(relay, caller, label, queued).await?;
     // The reply travels asynchronously: a new tx.id, corr.id kept.
     reply.label.transfer_type = TransferType::Asynch;
     reply.label.tx_id = uuid::Uuid::new_v4().to_string();
@@ -232,8 +215,10 @@ async fn resume_one(relay: &Arc<Relay>, store: &Store, meta: relay_mailbox::Mess
         .map(|t| t.org_number().to_owned())
         == Some(relay.live().config.node.org.as_str().to_owned())
     {
-        // The sender was admitted and gated when the message came; it is
-        // gated again by the product now.
+        // The sender was admitted when the message came, but decisions may
+        // have changed since (a suspension, an agreement withdrawn): reading
+        // the stored message back is the product's decode step, and its
+        // admission runs again, once, before the answer.
         match message
             .label
             .from_address()
@@ -241,7 +226,11 @@ async fn resume_one(relay: &Arc<Relay>, store: &Store, meta: relay_mailbox::Mess
         {
             Some(org) => {
                 let caller = Caller::of_org(relay, org);
-                process(relay, store, &caller, message).await;
+                let label = message.label.clone();
+                match crate::products::admit_asynch(relay, &caller, message).await {
+                    Ok(queued) => answer(relay, store, &caller, label, queued).await,
+                    Err(f) => refused_after_acceptance(relay, store, &label, f).await,
+                }
             }
             None => {
                 let _ = store

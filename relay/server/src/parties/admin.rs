@@ -32,7 +32,9 @@ use serde_json::{Value, json};
 
 use super::checks;
 use crate::Relay;
-use crate::admin::{Operator, audit_admin};
+use crate::admin::Operator;
+use crate::config::ProductName;
+use crate::outcomes::admin_action;
 
 /// Most declarations one call registers.
 pub const MAX_DECLARATIONS_PER_CALL: usize = 10_000;
@@ -99,10 +101,12 @@ pub fn parse_org(s: &str) -> Result<Organisationsnummer, Refused> {
 }
 
 pub fn parse_product(s: &str) -> Result<&'static str, Refused> {
-    ["ssbtek", "elt", "ping"]
-        .into_iter()
-        .find(|p| *p == s)
-        .ok_or_else(|| bad(format!("{s:?} is not a product (ssbtek, elt, ping)")))
+    ProductName::parse(s)
+        .map(ProductName::as_str)
+        .ok_or_else(|| {
+            let names: Vec<&str> = ProductName::ALL.iter().map(|p| p.as_str()).collect();
+            bad(format!("{s:?} is not a product ({})", names.join(", ")))
+        })
 }
 
 pub fn parse_state(s: &str) -> Result<PartyState, Refused> {
@@ -292,7 +296,7 @@ async fn show(
 }
 
 async fn changed(relay: &Relay, who: &str, action: &str, target: &str) {
-    audit_admin(relay, who, action, target).await;
+    admin_action(relay, who, action, target).await;
     if let Err(e) = super::refresh(relay).await {
         tracing::warn!(error = %e, "the register of parties could not be read back");
     }

@@ -19,18 +19,19 @@ use relay_ident::Organisationsnummer;
 use relay_store::{PartyRegister, PartyState};
 
 use crate::Relay;
-use crate::config::Environment;
+use crate::config::{Environment, ProductName};
 
-/// The checks a product requires, in order.
+/// The checks a product requires, in order (by the product's name as the
+/// register keeps it; none for a name that is no product).
 pub fn required(product: &str) -> &'static [&'static str] {
-    match product {
-        "elt" => &[
+    match ProductName::parse(product) {
+        Some(ProductName::Elt) => &[
             "signed-report-accepted",
             "refused-then-corrected",
             "receipt-fetched-again",
         ],
-        "ssbtek" => &["composite-answered", "partial-answer-handled"],
-        _ => &[],
+        Some(ProductName::Ssbtek) => &["composite-answered", "partial-answer-handled"],
+        Some(ProductName::Ping) | None => &[],
     }
 }
 
@@ -150,7 +151,7 @@ async fn record(
     match register.update(*org, edit).await {
         Ok(Some(Ok(verified))) => {
             if verified {
-                crate::admin::audit_admin(
+                crate::outcomes::admin_action(
                     relay,
                     "relay",
                     "party-verified",

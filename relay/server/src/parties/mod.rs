@@ -46,7 +46,7 @@ use crate::Relay;
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub parties: BTreeMap<Organisationsnummer, Party>,
-    declared: HashSet<(Organisationsnummer, String)>,
+    pub(crate) declared: HashSet<(Organisationsnummer, String)>,
     pub certificates: Vec<(Organisationsnummer, PartyCertificate)>,
 }
 
@@ -71,7 +71,7 @@ impl Book {
             .clone()
     }
 
-    fn replace(&self, s: Snapshot) {
+    pub(crate) fn replace(&self, s: Snapshot) {
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(s);
     }
 
@@ -189,153 +189,5 @@ pub async fn follow(relay: Arc<Relay>) {
             }
             Err(_) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::Utc;
-    use relay_store::Role;
-
-    use super::*;
-    use crate::admission::{Caller, Role as CallerRole};
-    use crate::config::{Config, Environment, ProductName};
-    use crate::operator::OperatorState;
-    use crate::policy::{Ask, Refusal, gate};
-
-    fn org(s: &str) -> Organisationsnummer {
-        Organisationsnummer::parse(s).unwrap()
-    }
-
-    fn with(state: PartyState, require_declaration: bool, declared: &[&str]) -> OperatorState {
-        let op = OperatorState::default();
-        let sundsvall = org("2120002411");
-        let mut p = Party::new(
-            sundsvall,
-            "Sundsvall".into(),
-            Role::Municipality,
-            Utc::now(),
-        );
-        p.change_state("ssbtek", state, "t", None, Utc::now());
-        p.require_declaration = require_declaration;
-        op.parties.replace(Snapshot {
-            parties: [(sundsvall, p)].into(),
-            declared: declared
-                .iter()
-                .map(|c| (sundsvall, (*c).to_owned()))
-                .collect(),
-            certificates: Vec::new(),
-        });
-        op
-    }
-
-    fn caller() -> Caller {
-        Caller {
-            org: org("2120002411"),
-            fingerprint: None,
-            role: CallerRole::Organisation,
-        }
-    }
-
-    #[test]
-    fn the_register_wins_over_the_agreement_and_admits_by_state_and_status() {
-        let mut config = Config::example_for_tests();
-        config.node.environment = Environment::Test;
-        let me = caller();
-        let ask = |status| Ask::product(&me, ProductName::Ssbtek).with_status(Some(status));
-        let applied = with(PartyState::Applied, false, &[]);
-        assert!(matches!(
-            gate(
-                &crate::metrics::Metrics::new(),
-                &config,
-                &applied,
-                &ask(Environment::Test)
-            ),
-            Err(Refusal::PartyNotAdmitted {
-                state: "applied",
-                ..
-            })
-        ));
-        let test = with(PartyState::Test, false, &[]);
-        assert_eq!(
-            gate(
-                &crate::metrics::Metrics::new(),
-                &config,
-                &test,
-                &ask(Environment::Test)
-            ),
-            Ok(())
-        );
-        assert!(matches!(
-            gate(
-                &crate::metrics::Metrics::new(),
-                &config,
-                &test,
-                &ask(Environment::Production)
-            ),
-            Err(Refusal::PartyTestOnly { .. })
-        ));
-        let production = with(PartyState::Production, false, &[]);
-        assert_eq!(
-            gate(
-                &crate::metrics::Metrics::new(),
-                &config,
-                &production,
-                &ask(Environment::Production)
-            ),
-            Ok(())
-        );
-        // A product the register does not hold: the agreement decides.
-        assert_eq!(
-            gate(
-                &crate::metrics::Metrics::new(),
-                &config,
-                &applied,
-                &Ask::product(&me, ProductName::Ping)
-            ),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn a_caseworker_without_a_declaration_is_refused_only_where_it_is_required() {
-        let config = Config::example_for_tests();
-        let me = caller();
-        let named = [];
-        let ask = |cw| {
-            Ask::product(&me, ProductName::Ssbtek)
-                .on_behalf_of(org("2120002411"), &named)
-                .by_caseworker(cw)
-        };
-        let required = with(PartyState::Production, true, &["hl-1"]);
-        assert_eq!(
-            gate(
-                &crate::metrics::Metrics::new(),
-                &config,
-                &required,
-                &ask("hl-1")
-            ),
-            Ok(())
-        );
-        assert_eq!(
-            gate(
-                &crate::metrics::Metrics::new(),
-                &config,
-                &required,
-                &ask("hl-2")
-            ),
-            Err(Refusal::CaseworkerNotDeclared)
-        );
-        assert!(!Refusal::CaseworkerNotDeclared.to_string().contains("hl-2"));
-        let not_required = with(PartyState::Production, false, &[]);
-        assert_eq!(
-            gate(
-                &crate::metrics::Metrics::new(),
-                &config,
-                &not_required,
-                &ask("hl-2")
-            ),
-            Ok(())
-        );
     }
 }

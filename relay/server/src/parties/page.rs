@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::admin::{Filter, filtered};
 use crate::Relay;
+use crate::config::ProductName;
 
 /// Days ahead a certificate counts as expiring on the page.
 pub const EXPIRING_DAYS: i64 = 60;
@@ -62,7 +63,7 @@ pub async fn endpoint(State(relay): State<Arc<Relay>>, Query(filter): Query<Filt
                             } }
                             label { "Product " select name="product" {
                                 option value="" { "any" }
-                                @for p in ["ssbtek", "elt", "ping"] {
+                                @for p in ProductName::ALL.map(ProductName::as_str) {
                                     option value=(p) selected[sel(&filter.product, p)] { (p) }
                                 }
                             } }

@@ -9,13 +9,14 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use relay_elt::soap::{self, FaultKind, RequestError};
+use relay_elt::soap::{self, FaultKind};
 use zeroize::Zeroizing;
 
 use crate::Relay;
-use crate::admission::{self, Admitted, Caller, EltSoap};
-use crate::failure::{Code, Envelope, Failure};
-use crate::products::elt::{self, Signature, Submission};
+use crate::admission::{self, Admitted, Way};
+use crate::failure::{Code, Failure, PolicyKind};
+use crate::identity::Caller;
+use crate::products::elt;
 
 fn xml(status: StatusCode, body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(bytes::Bytes::from_owner(Zeroizing::new(body))));
@@ -27,32 +28,66 @@ fn xml(status: StatusCode, body: Vec<u8>) -> Response {
     r
 }
 
-/// A SOAP 1.1 fault (HTTP 500), with `Retry-After` when the fault is about rate.
-fn fault(kind: &FaultKind, message: &str) -> Response {
-    let mut r = xml(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        soap::fault_xml(kind, message),
-    );
-    if let FaultKind::Policy {
-        retry_after_s: Some(s),
-        ..
-    } = kind
-    {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(*s));
+/// The ELT `SkickaTidredovisning` SOAP service as a way in: refusals are ELT
+/// faults.
+pub struct EltSoap;
+
+impl Way for EltSoap {
+    const ROUTE: &'static str = "soap_elt";
+    fn render(failure: &Failure) -> Response {
+        fault_for(failure)
     }
-    r
 }
 
-/// The ELT fault for any refusal (the renderer of [`crate::admission::EltSoap`]).
-pub fn fault_for(failure: &Failure) -> Response {
-    let mut kind = failure.elt_fault_kind();
-    if let FaultKind::Policy { retry_after_s, .. } = &mut kind
-        && retry_after_s.is_none()
-    {
-        *retry_after_s = failure.retry_after;
+/// The ELT fault kind of a refusal: a product's own (ELT's rules) as the
+/// product mapped it, the gate's and the relay's by their kind.
+fn fault_kind(failure: &Failure) -> FaultKind {
+    let policy = |code: &str| FaultKind::Policy {
+        code: code.into(),
+        retry_after_s: failure.retry_after,
+    };
+    match &failure.code {
+        Code::Product(r) => match &r.fault {
+            FaultKind::Policy {
+                code,
+                retry_after_s: None,
+            } => policy(code),
+            kind => kind.clone(),
+        },
+        Code::Envelope(e) => FaultKind::Soap {
+            faultcode: e.faultcode().into(),
+        },
+        Code::Overloaded => policy("ELT-OVERLOADED"),
+        Code::Quota => policy("ELT-QUOTA"),
+        Code::Policy(p) => match p.kind {
+            PolicyKind::Suspended => policy("ELT-SUSPENDED-VENDOR"),
+            PolicyKind::WrongEnvironment => policy("ELT-ENVIRONMENT"),
+            _ => policy("ELT-NO-AGREEMENT"),
+        },
+        Code::Shs(relay_shs::ErrorCode::UnknownSender) => policy("ELT-NO-AGREEMENT"),
+        Code::Shs(_) | Code::InvalidQuestion => FaultKind::XmlValidation,
+        Code::NotFound | Code::Internal | Code::Unavailable => FaultKind::Server {
+            code: "ELT-INTERNAL".into(),
+        },
     }
-    fault(&kind, &failure.elt_message())
+}
+
+/// The ELT fault for any refusal (the renderer of [`EltSoap`]): a SOAP 1.1
+/// fault (HTTP 500), with `Retry-After` when the refusal says when to retry.
+fn fault_for(failure: &Failure) -> Response {
+    let text = match &failure.code {
+        Code::Product(r) => r.fault_text.as_str(),
+        _ => failure.info.as_str(),
+    };
+    let kind = fault_kind(failure);
+    let mut r = xml(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        soap::fault_xml(&kind, text),
+    );
+    if matches!(kind, FaultKind::Policy { .. }) {
+        failure.set_retry_after(&mut r);
+    }
+    r
 }
 
 /// `POST {elt.soap_path}`.
@@ -67,86 +102,29 @@ pub async fn handle(
         Ok(response) => {
             relay
                 .metrics
-                .request("soap_elt", "answered", admitted.started.elapsed());
+                .request(EltSoap::ROUTE, "answered", admitted.started.elapsed());
             response
         }
         Err(f) => admission::refuse::<EltSoap>(&relay, Some(caller), &f, admitted.started).await,
     }
 }
 
-/// Decodes the envelope into a [`Submission`], submits it through the ELT
-/// product's one entry point, and encodes the receipt.
+/// Reads the body; the product decodes the envelope into a submission,
+/// submits it through its one entry point (which runs the policy gate, once)
+/// and encodes the receipt.
 async fn call(
     relay: &Relay,
     caller: &Caller,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Failure> {
-    let bytes = crate::rs::read_body(relay, headers, crate::rs::body_reader(body)).await?;
-    // The cheap gate before any parsing (the product runs it again).
-    crate::policy::gate(
-        &relay.metrics,
-        &relay.live().config,
-        &relay.operator,
-        &crate::policy::Ask::product(caller, crate::config::ProductName::Elt),
-    )?;
+    let bytes = crate::body::read_body(relay, headers, crate::body::body_reader(body)).await?;
     let tx = uuid::Uuid::new_v4().to_string();
-    let max_report = relay
-        .live()
-        .config
-        .elt
-        .as_ref()
-        .map_or(1024 * 1024, |e| e.max_report_bytes);
-    let limits = relay_elt::envelope_limits(max_report);
-    // Bounded and linear, but a large envelope is parsed off the async workers.
-    let size = bytes.len();
-    let parsed =
-        crate::cpu::parse(size, move || soap::parse_request_within(&bytes, &limits)).await?;
-    let submission = match parsed {
-        Ok(request) => {
-            let signature = |s: soap::SignatureBlock| Signature {
-                der: s.signature,
-                date: Some(s.datum_for_signatur),
-                ocsp: s.ocsp_response,
-            };
-            Submission {
-                report: request.tidredovisning,
-                reports_in_call: 1,
-                assistant_signature: Some(signature(request.assistent)),
-                anordnare_signature: Some(signature(request.anordnare)),
-                status: None,
-            }
-        }
-        Err(RequestError::MoreThanOneReport) => Submission {
-            report: Zeroizing::new(Vec::new()),
-            reports_in_call: 2,
-            assistant_signature: None,
-            anordnare_signature: None,
-            status: None,
-        },
-        Err(RequestError::VersionMismatch(m)) => {
-            return Err(Failure::caller(
-                Code::Envelope(Envelope::VersionMismatch),
-                m,
-            ));
-        }
-        Err(RequestError::MustUnderstand) => {
-            return Err(Failure::caller(
-                Code::Envelope(Envelope::MustUnderstand),
-                "a SOAP header marked mustUnderstand is not understood by this service",
-            ));
-        }
-        Err(RequestError::Xml(m)) => {
-            return Err(Failure::caller(
-                Code::Shs(relay_shs::ErrorCode::IllegalDatapartContent),
-                m,
-            ));
-        }
-    };
+    let submission = elt::soap::decode(relay, bytes).await?;
     let receipt = elt::submit(relay, caller, relay_audit::Channel::Soap, &tx, submission)
         .await
         .map_err(|r| Failure::from(r).audited())?;
-    Ok(xml(StatusCode::OK, soap::response_xml(&receipt)))
+    Ok(xml(StatusCode::OK, elt::soap::encode(&receipt)))
 }
 
 /// `GET {path}?wsdl` and `GET {path}?xsd=NAME`.
@@ -175,4 +153,35 @@ pub async fn contract(
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_elt_fault_falls_out_of_the_type() {
+        let suspended = Failure::from(crate::policy::Refusal::Suspended);
+        assert!(matches!(
+            fault_kind(&suspended),
+            FaultKind::Policy { code, .. } if code == "ELT-SUSPENDED-VENDOR"
+        ));
+        let rate = Failure::from(elt::Refusal::RateLimited {
+            retry_after: std::time::Duration::from_millis(400),
+            per_second: 1.0,
+        });
+        let r = fault_for(&rate);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let fk_down = Failure::from(elt::Refusal::Unavailable);
+        assert!(matches!(
+            fault_kind(&fk_down),
+            FaultKind::Server { code } if code == "ELT-UNAVAILABLE"
+        ));
+        assert!(
+            fault_for(&fk_down)
+                .headers()
+                .get(header::RETRY_AFTER)
+                .is_none()
+        );
+    }
 }

@@ -16,18 +16,16 @@ use axum::response::{IntoResponse, Response};
 use futures::future::join_all;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use relay_ssbtek::{
-    EnvelopeError, Fault, FaultFelkod, Operation, PingAnswer, RelayFelkod, Slot, SlotError,
-    SoapCall,
+    Fault, FaultFelkod, Operation, PingAnswer, RelayFelkod, Slot, SlotError, SoapCall,
 };
 use zeroize::Zeroizing;
 
 pub mod elt;
 
 use crate::Relay;
-use crate::admission::{self, Admitted, Caller, SsbtekSoap};
-use crate::config::ProductName;
-use crate::failure::{Code, Envelope, Failure};
-use crate::policy;
+use crate::admission::{self, Admitted, Way};
+use crate::failure::{By, Code, Failure, PolicyKind, PolicyRefusal};
+use crate::identity::Caller;
 use crate::products::ssbtek;
 
 const SOAP11: &str = relay_ssbtek::envelope::NS_SOAP11;
@@ -78,25 +76,40 @@ fn soap_fault(code: &str, text: &str) -> Response {
     xml_response(StatusCode::INTERNAL_SERVER_ERROR, envelope(body.as_bytes()))
 }
 
-/// Reads the envelope (relay-ssbtek's [`relay_ssbtek::read_envelope`], within
-/// the question's limits: SOAP 1.1 only, no DOCTYPE, `mustUnderstand` headers
-/// refused, the operation from the Body's first element).
-fn inspect(relay: &Relay, bytes: &[u8]) -> Result<SoapCall, Failure> {
-    relay_ssbtek::read_envelope(bytes, &ssbtek::validation_limits(relay)).map_err(|e| match e {
-        EnvelopeError::VersionMismatch(m) => {
-            Failure::caller(Code::Envelope(Envelope::VersionMismatch), m)
-        }
-        EnvelopeError::MustUnderstand => {
-            Failure::caller(Code::Envelope(Envelope::MustUnderstand), e.to_string())
-        }
-        EnvelopeError::Invalid(m) => Failure::caller(Code::InvalidQuestion, m.into_owned()),
-    })
+/// The SSBTEK v10 SOAP service as a way in: refusals are SOAP faults with
+/// `felkod`.
+pub struct SsbtekSoap;
+
+impl Way for SsbtekSoap {
+    const ROUTE: &'static str = "soap_ssbtek";
+    fn render(failure: &Failure) -> Response {
+        fault_for(failure)
+    }
 }
 
-/// The SSBTEK fault for any refusal (the renderer of
-/// [`crate::admission::SsbtekSoap`]): SOAP-level faults for the envelope, else a
-/// `felkod` fault; `Retry-After` when overloaded.
-pub fn fault_for(failure: &Failure) -> Response {
+/// The SSBTEK v10 fault code of a refusal.
+fn felkod(failure: &Failure) -> FaultFelkod {
+    match (&failure.code, &failure.by) {
+        (Code::Overloaded | Code::Quota, _) => FaultFelkod::Overbelastad,
+        (_, By::Relay | By::Provider(_)) => FaultFelkod::TeknisktFel,
+        (
+            Code::Policy(PolicyRefusal {
+                kind: PolicyKind::NoAgreement,
+                ..
+            }),
+            _,
+        ) => FaultFelkod::AvtalSaknas,
+        (Code::Policy(_) | Code::Shs(relay_shs::ErrorCode::UnknownSender), _) => {
+            FaultFelkod::Behorighet
+        }
+        _ => FaultFelkod::Valideringsfel,
+    }
+}
+
+/// The SSBTEK fault for any refusal (the renderer of [`SsbtekSoap`]):
+/// SOAP-level faults for the envelope, else a `felkod` fault; `Retry-After`
+/// when overloaded.
+fn fault_for(failure: &Failure) -> Response {
     let mut response = match &failure.code {
         Code::Envelope(e) => soap_fault(e.faultcode(), &failure.info),
         Code::InvalidQuestion => {
@@ -114,13 +127,9 @@ pub fn fault_for(failure: &Failure) -> Response {
             body.extend_from_slice(b"</detail></soap:Fault>");
             xml_response(StatusCode::INTERNAL_SERVER_ERROR, envelope(&body))
         }
-        _ => fault(Operation::Hamta, failure.ssbtek_felkod(), &failure.info),
+        _ => fault(Operation::Hamta, felkod(failure), &failure.info),
     };
-    if let Some(s) = failure.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(s));
-    }
+    failure.set_retry_after(&mut response);
     response
 }
 
@@ -136,7 +145,7 @@ pub async fn handle(
         Ok((operation, response)) => {
             relay
                 .metrics
-                .request("soap_ssbtek", "answered", admitted.started.elapsed());
+                .request(SsbtekSoap::ROUTE, "answered", admitted.started.elapsed());
             tracing::info!(
                 route = "soap/ssbtek",
                 operation,
@@ -150,41 +159,25 @@ pub async fn handle(
     }
 }
 
-/// Decodes the envelope, runs the operation through the product's entry point
-/// (`testa` through the same policy gate), encodes the answer.
+/// Reads the body, decodes the envelope and runs the operation through the
+/// product (`testa` through the same policy gate as `hamta`), encodes the
+/// answer. The product's gate runs once, after the decode.
 async fn call(
     relay: &Relay,
     caller: &Caller,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(&'static str, Response), Failure> {
-    let bytes = crate::rs::read_body(relay, headers, crate::rs::body_reader(body)).await?;
-    // Both operations are the SSBTEK product: the cheap gate before any parsing
-    // (the product runs it again, with the question's ingivare).
-    policy::gate(
-        &relay.metrics,
-        &relay.live().config,
-        &relay.operator,
-        &policy::Ask::product(caller, ProductName::Ssbtek),
-    )?;
-    match inspect(relay, &bytes)? {
-        SoapCall::Testa => Ok(("testa", testa(relay).await)),
+    let bytes = crate::body::read_body(relay, headers, crate::body::body_reader(body)).await?;
+    match ssbtek::soap::decode(relay, &bytes)? {
+        SoapCall::Testa => {
+            ssbtek::gate_caller(relay, caller)?;
+            Ok(("testa", testa(relay).await))
+        }
         SoapCall::Hamta => {
             let tx = uuid::Uuid::new_v4().to_string();
             tracing::Span::current().record("shs.tx_id", tx.as_str());
-            let call = ssbtek::Call {
-                channel: relay_audit::Channel::Soap,
-                tx_id: &tx,
-                corr_id: None,
-                declaration: false,
-            };
-            let answers =
-                ssbtek::answer(relay, caller, call, ssbtek::Documents::SoapBody(bytes)).await?;
-            let xml = answers
-                .into_iter()
-                .next()
-                .map(|a| a.xml)
-                .ok_or_else(|| Failure::relay("no answer was built"))?;
+            let xml = ssbtek::soap::hamta(relay, caller, &tx, bytes).await?;
             Ok(("hamta", xml_response(StatusCode::OK, envelope(&xml))))
         }
     }
@@ -319,4 +312,30 @@ fn rewrite(name: &str, bytes: &[u8], path: &str, address: &str) -> Vec<u8> {
         from = start + target.len();
     }
     out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Refusal;
+
+    #[test]
+    fn the_felkod_falls_out_of_the_type() {
+        let no_agreement = Failure::from(Refusal::NoAgreement {
+            product: "ssbtek",
+            environment: "test",
+        });
+        assert_eq!(felkod(&no_agreement), FaultFelkod::AvtalSaknas);
+        assert_eq!(
+            felkod(&Failure::from(Refusal::Suspended)),
+            FaultFelkod::Behorighet
+        );
+        assert_eq!(
+            felkod(&Failure::relay("the mailbox failed")),
+            FaultFelkod::TeknisktFel
+        );
+        let r = fault_for(&Failure::overloaded(By::Relay, 2, "busy"));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+    }
 }

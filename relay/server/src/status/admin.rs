@@ -27,7 +27,8 @@ use serde::Deserialize;
 use super::feed::Snapshot;
 use super::public_text_ok;
 use crate::Relay;
-use crate::admin::{Operator, audit_admin};
+use crate::admin::Operator;
+use crate::outcomes::admin_action;
 
 /// The longest operator text, per language.
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -178,7 +179,7 @@ pub async fn open(
     };
     match relay.status.board.open_incident(&new, now).await {
         Ok((incident, _)) => {
-            audit_admin(&relay, &who, "incident_open", &incident.id.to_string()).await;
+            admin_action(&relay, &who, "incident_open", &incident.id.to_string()).await;
             let snapshot = Snapshot::read(&relay).await;
             let body = match snapshot {
                 Ok(s) => s.incident_json(&incident),
@@ -227,7 +228,7 @@ pub async fn update(
             } else {
                 "incident_update"
             };
-            audit_admin(&relay, &who, action, &id.to_string()).await;
+            admin_action(&relay, &who, action, &id.to_string()).await;
             match Snapshot::read(&relay).await {
                 Ok(s) => axum::Json(s.incident_json(&incident)).into_response(),
                 Err(e) => store_failed(&e),

@@ -31,7 +31,7 @@ pub struct StatusFeed;
 impl Way for StatusFeed {
     const ROUTE: &'static str = "status";
     fn render(failure: &Failure) -> Response {
-        failure.delivery_response()
+        failure.plain_response()
     }
 }
 

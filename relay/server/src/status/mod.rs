@@ -34,46 +34,10 @@ use relay_store::{
     Change, ComponentState, ComponentStatus, Impact, IncidentStatus, NewIncident, StatusBoard,
     StatusStore, Text,
 };
-use serde::Deserialize;
 
 use crate::Relay;
 
-/// `[status]`: the status feed.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct StatusConfig {
-    /// How often each adapter's `Describe` is asked for planned maintenance, in seconds.
-    pub maintenance_poll_s: u64,
-    /// How far back the Atom history and resolved incidents go, in days.
-    pub history_days: u32,
-    /// `Cache-Control: max-age` of the feed, in seconds (pollers: every 60 s).
-    pub max_age_s: u32,
-    /// The page's name in the feed (default: `node.name`).
-    pub page_name: Option<String>,
-}
-
-impl Default for StatusConfig {
-    fn default() -> Self {
-        Self {
-            maintenance_poll_s: 60,
-            history_days: 90,
-            max_age_s: 30,
-            page_name: None,
-        }
-    }
-}
-
-impl StatusConfig {
-    pub(crate) fn check(&self, r: &mut relay_config_file::Report) {
-        r.positive("status.maintenance_poll_s", self.maintenance_poll_s);
-        r.positive("status.history_days", u64::from(self.history_days));
-        if let Some(name) = &self.page_name
-            && (name.is_empty() || name.chars().count() > 100)
-        {
-            r.error("status.page_name", "1 to 100 characters");
-        }
-    }
-}
+pub use crate::config::StatusConfig;
 
 /// One component of the feed: a product as one agency delivers it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,13 @@
 //! a repeat of an accepted report (its original receipt) or a conflict → the
 //! adapter (signatures, registration).
 //!
+//! # Layout
+//!
+//! This module is the product's one entry point ([`submit`]) and its rules;
+//! [`shs`] and [`soap`] decode each way in's message into a [`Submission`]
+//! and encode the receipt; [`Refusal`] (`refusal.rs`) maps each refusal into
+//! the relay's [`crate::failure::Failure`].
+//!
 //! Run-time state (rate buckets, retry counts, accepted reports) sits behind
 //! [`EltStore`]: [`shared::SharedStore`] keeps it in the relay's store (either
 //! engine), [`MemoryStore`] in this process (a relay without a store). Mandates
@@ -43,6 +50,8 @@ use crate::providers::SubmitOutcome;
 
 mod refusal;
 pub mod shared;
+pub mod shs;
+pub mod soap;
 pub use refusal::Refusal;
 
 /// One call's content, as either way in decoded it.
@@ -50,11 +59,19 @@ pub struct Submission {
     /// The report's exact bytes (what the signatures cover).
     pub report: Zeroizing<Vec<u8>>,
     /// How many reports the call carried (data parts or SOAP elements).
-    pub reports_in_call: usize,
+    pub reports_in_call: ReportCount,
     pub assistant_signature: Option<Signature>,
     pub anordnare_signature: Option<Signature>,
     /// SHS label `status` (`test` or `production`); none over SOAP.
     pub status: Option<Environment>,
+}
+
+/// How many reports a call carried, as its way in can tell: SHS counts its
+/// data parts; the SOAP reader stops at the second report element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportCount {
+    Exactly(usize),
+    MoreThanOne,
 }
 
 pub struct Signature {
@@ -393,7 +410,7 @@ impl Default for EltState {
 /// the audit trail.
 pub async fn submit(
     relay: &Relay,
-    admitted: &crate::admission::Caller,
+    admitted: &crate::identity::Caller,
     channel: relay_audit::Channel,
     tx: &str,
     submission: Submission,
@@ -644,10 +661,10 @@ async fn prepare(
     let env = config.node.environment;
     // The one policy gate: a registered system vendor (an ELT agreement covering
     // this environment), not suspended by the operator.
-    let who = crate::admission::Caller {
+    let who = crate::identity::Caller {
         org: *caller.org,
         fingerprint: None,
-        role: crate::admission::Role::Organisation,
+        role: crate::identity::Role::Organisation,
     };
     crate::policy::gate(
         &relay.metrics,
@@ -701,11 +718,18 @@ async fn prepare(
             retry_after,
             per_second: elt.calls_per_second,
         })?;
-    if submission.reports_in_call != 1 {
-        return Err(Refusal::OneReport(format!(
-            "one time report per call (terms 2.1 e); this call carries {}",
-            submission.reports_in_call
-        )));
+    match submission.reports_in_call {
+        ReportCount::Exactly(1) => {}
+        ReportCount::Exactly(n) => {
+            return Err(Refusal::OneReport(format!(
+                "one time report per call (terms 2.1 e); this call carries {n}"
+            )));
+        }
+        ReportCount::MoreThanOne => {
+            return Err(Refusal::OneReport(
+                "one time report per call (terms 2.1 e); this call carries more than one".into(),
+            ));
+        }
     }
     if count_reports(&submission.report).is_some_and(|n| n > 1) {
         return Err(Refusal::OneReport(

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use relay_shs::{ErrorCode, ShsError};
 
+use crate::failure::{By, Code, Failure, ProductRefusal};
+
 /// Why a report was not accepted. The code (`ELT-...`) is stable and
 /// documented; texts name the rule, never report content.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,14 +101,12 @@ impl Refusal {
 
     /// Who failed: Försäkringskassan's side for an unreachable or failing
     /// adapter, the caller for every rule and every document it sent.
-    pub fn by(&self) -> crate::failure::By {
+    pub fn by(&self) -> By {
         match self {
-            Self::Unavailable | Self::Timeout | Self::Provider { .. } => {
-                crate::failure::By::Provider("FK".into())
-            }
-            Self::Internal(_) => crate::failure::By::Relay,
-            Self::NotOffered => crate::failure::By::Caller,
-            _ => crate::failure::By::Caller,
+            Self::Unavailable | Self::Timeout | Self::Provider { .. } => By::Provider("FK".into()),
+            Self::Internal(_) => By::Relay,
+            Self::NotOffered => By::Caller,
+            _ => By::Caller,
         }
     }
 
@@ -214,5 +214,44 @@ impl Refusal {
                 retry_after_s: self.retry_after_s(),
             },
         }
+    }
+}
+
+impl From<Refusal> for Failure {
+    /// ELT's refusal as every way in renders it: the SHS error and the SOAP
+    /// fault come from the rule, who failed from [`Refusal::by`].
+    fn from(r: Refusal) -> Self {
+        let shs = r.shs_error();
+        let code = Code::Product(ProductRefusal {
+            label: r.label(),
+            shs: shs.code,
+            shs_text: shs.info,
+            fault: r.fault_kind(),
+            fault_text: r.message(),
+            timeout: r == Refusal::Timeout,
+        });
+        Failure::new(r.by(), code, r.message()).with_retry_after(r.retry_after_s())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    #[test]
+    fn an_unreachable_fk_is_the_providers_failure() {
+        let fk_down = Failure::from(Refusal::Unavailable);
+        assert_eq!(fk_down.by, By::Provider("FK".into()));
+        assert_eq!(fk_down.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            fk_down.audit_result(),
+            (
+                relay_audit::RequestResult::Failed("unavailable".into()),
+                relay_audit::FailedBy::Provider
+            )
+        );
+        let timeout = Failure::from(Refusal::Timeout);
+        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
     }
 }

@@ -2,6 +2,14 @@
 //! provider for every person **in parallel** under one deadline, and combine the
 //! answers, one `hamtaBastjanstInformationResponse` per person, in request order.
 //!
+//! # Layout
+//!
+//! - this module, the product's answer in two steps for every way in:
+//!   [`admit`] (the gate, the parse, the gate per ingivare: admitted
+//!   [`Questions`]) and [`answer`] (fan out, combine, audit);
+//! - [`shs`]: decode and encode over SHS (synchronous and asynchronous);
+//! - [`soap`]: decode and encode of the SSBTEK v10 SOAP service.
+//!
 //! The questions and every provider payload live only in memory for the life of
 //! the request and are wiped (zeroize) when dropped; nothing here logs them.
 
@@ -18,10 +26,13 @@ use tracing::Instrument;
 
 use zeroize::Zeroizing;
 
+pub mod shs;
+pub mod soap;
+
 use crate::Relay;
-use crate::admission::Caller;
 use crate::config::{Environment, ProductName};
 use crate::failure::{Code, Failure};
+use crate::identity::Caller;
 use crate::policy::{self, Ask};
 use crate::providers::CallOutcome;
 
@@ -52,39 +63,74 @@ pub struct Call<'a> {
     pub declaration: bool,
 }
 
-/// The one SSBTEK entry point, for every way in (SHS synch and asynch, SOAP):
-/// the gate for the caller → 1 to `max_persons` questions parsed (off the async
+/// SSBTEK questions the gate admitted and the parser read: what the answer
+/// step takes, whatever the way in. Only [`admit`] makes one, so an answer
+/// cannot be reached without the gate; an asynchronous message keeps it from
+/// its 202 to its answer.
+pub struct Questions {
+    list: Vec<Question>,
+    /// When the request began (its answer's latency counts from here).
+    started: std::time::Instant,
+}
+
+impl Questions {
+    /// How many persons (questions).
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// The first SSBTEK step, for every way in (SHS synch and asynch, SOAP): the
+/// gate for the caller → 1 to `max_persons` questions parsed (off the async
 /// workers) → the gate for each question's ingivare (a processor must be named
-/// by a municipality that holds the agreement itself) → fan out → combine.
-/// Every outcome is written to the audit trail here.
-pub async fn answer(
+/// by a municipality that holds the agreement itself). A refusal is counted
+/// and written to the audit trail here (persons as pseudonyms).
+pub async fn admit(
     relay: &Relay,
     caller: &Caller,
     call: Call<'_>,
     documents: Documents,
-) -> Result<Vec<CombinedAnswer>, Failure> {
+) -> Result<Questions, Failure> {
     let started = std::time::Instant::now();
-    let refused = async |questions: &[Question], f: Failure| {
-        count(relay, questions.len(), None, started, Some(&f));
-        // A refusal discloses nothing: its record is queued, not waited for.
-        let _ = audit(
-            relay,
-            call.channel,
-            call.tx_id,
-            call.corr_id,
-            &caller.org,
-            questions,
-            &FanOutReport::default(),
-            started,
-            AuditResult::NotAnswered(&f),
-        )
-        .await;
-        f.audited()
-    };
-    let questions = match admit(relay, caller, documents).await {
-        Ok(q) => q,
-        Err((questions, f)) => return Err(refused(&questions, f).await),
-    };
+    match gate_and_parse(relay, caller, documents).await {
+        Ok(list) => Ok(Questions { list, started }),
+        Err((questions, f)) => {
+            count(relay, questions.len(), None, started, Some(&f));
+            // A refusal discloses nothing: its record is queued, not waited for.
+            let _ = audit(
+                relay,
+                call.channel,
+                call.tx_id,
+                call.corr_id,
+                &caller.org,
+                &questions,
+                &FanOutReport::default(),
+                started,
+                AuditResult::NotAnswered(&f),
+            )
+            .await;
+            Err(f.audited())
+        }
+    }
+}
+
+/// The second SSBTEK step: ask every included provider for every admitted
+/// person in parallel under one deadline → combine. Every answer is written to
+/// the audit trail here before it is released.
+pub async fn answer(
+    relay: &Relay,
+    caller: &Caller,
+    call: Call<'_>,
+    questions: Questions,
+) -> Result<Vec<CombinedAnswer>, Failure> {
+    let Questions {
+        list: questions,
+        started,
+    } = questions;
     let deadline = relay.live().config.limits.deadline_for(questions.len());
     let (answers, report) = ask(relay, call.tx_id, &questions, deadline, call.declaration).await;
     count(relay, questions.len(), Some(&report), started, None);
@@ -117,23 +163,17 @@ pub async fn answer(
 }
 
 /// The gate for the caller → 1 to `max_persons` questions parsed → the gate
-/// for each question's ingivare. The asynchronous way in runs it before its 202
-/// too, so a refused caller gets its SHS error rather than an error message later.
-pub async fn admit(
+/// for each question's ingivare; on a refusal, the questions read so far.
+async fn gate_and_parse(
     relay: &Relay,
     caller: &Caller,
     documents: Documents,
 ) -> Result<Vec<Question>, (Vec<Question>, Failure)> {
+    if let Err(f) = gate_caller(relay, caller) {
+        return Err((Vec::new(), f));
+    }
     let live = relay.live();
     let config = &live.config;
-    if let Err(r) = policy::gate(
-        &relay.metrics,
-        config,
-        &relay.operator,
-        &Ask::product(caller, ProductName::Ssbtek),
-    ) {
-        return Err((Vec::new(), r.into()));
-    }
     let max = config.limits.max_persons;
     if documents.count() > max {
         let f = Failure::caller(
@@ -163,6 +203,18 @@ pub async fn admit(
         }
     }
     Ok(questions)
+}
+
+/// The gate for the caller alone (SSBTEK's `testaBastjanstInformation`,
+/// which carries no question, and the first check of [`admit`]).
+pub fn gate_caller(relay: &Relay, caller: &Caller) -> Result<(), Failure> {
+    policy::gate(
+        &relay.metrics,
+        &relay.live().config,
+        &relay.operator,
+        &Ask::product(caller, ProductName::Ssbtek),
+    )?;
+    Ok(())
 }
 
 /// Parses the questions; large documents off the async workers ([`crate::cpu`]).
