@@ -42,7 +42,7 @@ pub async fn deleted(relay: &Relay, tx_id: &str, reason: &'static str) {
 /// now it becomes listable in the recipient's outbox.
 pub async fn process_direct(relay: &Relay, store: &Store, label: Label) {
     if let Err(e) = store
-        .mark_processed(&label.tx_id, MessageState::Received)
+        .mark_processed(crate::asynch::which(&label), MessageState::Received)
         .await
     {
         let f = crate::asynch::mailbox_failed(e);
@@ -72,7 +72,7 @@ async fn route(
         == Some(relay.live().config.node.org);
     if !is_node {
         return store
-            .mark_processed(&label.tx_id, MessageState::Received)
+            .mark_processed(crate::asynch::which(&label), MessageState::Received)
             .await
             .map_err(crate::asynch::mailbox_failed);
     }
@@ -90,7 +90,10 @@ async fn route(
     deliver(store, &reply).await?;
     // The question is answered: its data goes at once.
     if store
-        .delete(&label.tx_id, relay_mailbox::DeletionReason::Acknowledged)
+        .delete(
+            crate::asynch::which(&label),
+            relay_mailbox::DeletionReason::Acknowledged,
+        )
         .await
         .is_ok()
     {
@@ -114,7 +117,7 @@ pub async fn deliver(store: &Store, message: &ShsMessage) -> Result<(), Failure>
         .await
         .map_err(crate::asynch::mailbox_failed)?;
     store
-        .mark_processed(&message.label.tx_id, MessageState::Received)
+        .mark_processed(crate::asynch::which(&message.label), MessageState::Received)
         .await
         .map_err(crate::asynch::mailbox_failed)
 }
@@ -131,7 +134,10 @@ async fn refused_after_acceptance(relay: &Relay, store: &Store, label: &Label, f
     );
     METRICS.refusal("shs_rs_asynch", f.by.label(), f.label());
     if store
-        .delete(tx, relay_mailbox::DeletionReason::Rejected)
+        .delete(
+            crate::asynch::which(label),
+            relay_mailbox::DeletionReason::Rejected,
+        )
         .await
         .is_ok()
     {
@@ -202,16 +208,16 @@ pub async fn leases(relay: Arc<Relay>) {
 
 /// Processes one accepted message again from what the store holds.
 async fn resume_one(relay: &Arc<Relay>, store: &Store, meta: relay_mailbox::MessageMeta) {
-    let tx = meta.label.tx_id.clone();
+    let which = relay_mailbox::Which::of(&meta.label);
     // Read the stored message back through its outbox.
     if store
-        .mark_processed(&tx, MessageState::Received)
+        .mark_processed(which.clone(), MessageState::Received)
         .await
         .is_err()
     {
         return;
     }
-    let Ok(mut handle) = store.fetch(&meta.label.to, &tx).await else {
+    let Ok(mut handle) = store.fetch(&meta.label.to, which.clone()).await else {
         return;
     };
     let mut bytes = Zeroizing::new(Vec::new());
@@ -221,7 +227,7 @@ async fn resume_one(relay: &Arc<Relay>, store: &Store, meta: relay_mailbox::Mess
     let _ = handle.complete().await;
     let Ok(message) = ShsMessage::parse(&bytes, None, relay_shs::Limits::default()).await else {
         let _ = store
-            .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+            .delete(which, relay_mailbox::DeletionReason::Rejected)
             .await;
         return;
     };
@@ -244,13 +250,13 @@ async fn resume_one(relay: &Arc<Relay>, store: &Store, meta: relay_mailbox::Mess
             }
             None => {
                 let _ = store
-                    .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+                    .delete(which, relay_mailbox::DeletionReason::Rejected)
                     .await;
             }
         }
     } else {
         // Delivered messages only needed to become listable again.
-        let _ = store.set_state(&tx, MessageState::Received).await;
+        let _ = store.set_state(which, MessageState::Received).await;
     }
 }
 
