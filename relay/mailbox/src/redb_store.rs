@@ -52,7 +52,7 @@ use crate::clock::{Clock, SystemClock, millis};
 use crate::crypto::{CHUNK_SIZE, DataKey, MessageCipher, NONCE_PREFIX_LEN, TAG_LEN};
 use crate::filter::ListFilter;
 use crate::kek::{KekId, KeyEncryptionKey};
-use crate::meta::{MessageLabel, MessageMeta, MessageState, Outbox, SequenceType, TransferType};
+use crate::meta::{MessageLabel, MessageMeta, MessageState, Outbox, TransferType};
 use crate::retention::Retention;
 use crate::rules::{self, Candidate, Quota, Which};
 use crate::slots::{KeySlots, Slot};
@@ -202,12 +202,17 @@ impl Envelope {
     /// In this outbox and delivered: what `ack` accepts (Axel acks any state; a
     /// recipient cannot know of a message not yet in its outbox).
     fn ackable_in(&self, outbox: &Outbox) -> bool {
-        self.outbox == *outbox
-            && !self.processing
-            && matches!(
-                self.state,
-                MessageState::Received | MessageState::FetchingInProgress | MessageState::Fetched
-            )
+        self.outbox == *outbox && rules::ackable(self.state, self.processing)
+    }
+
+    fn waiting_at(&self, now: DateTime<Utc>) -> bool {
+        rules::waiting(
+            self.state,
+            self.processing,
+            self.transfer_type,
+            self.expires_at,
+            now,
+        )
     }
 }
 
@@ -744,10 +749,7 @@ impl Inner {
                 continue;
             };
             // Cheap checks on the envelope before paying for a decryption.
-            let waiting = env.state == MessageState::Received
-                && !env.processing
-                && env.transfer_type == TransferType::Asynch
-                && env.expires_at > now
+            let waiting = env.waiting_at(now)
                 && !(filter.no_ack && env.acknowledged)
                 && filter.since.is_none_or(|s| env.state_timestamp >= s);
             if waiting {
@@ -782,13 +784,7 @@ impl Inner {
         let token = Uuid::new_v4();
         // The lock need not be durable: after a crash every lock is released.
         let txn = self.begin_write(Durability::None)?;
-        let waiting = |e: &Envelope| {
-            e.outbox == *outbox
-                && e.state == MessageState::Received
-                && !e.processing
-                && e.transfer_type == TransferType::Asynch
-                && e.expires_at > now
-        };
+        let waiting = |e: &Envelope| e.outbox == *outbox && e.waiting_at(now);
         let (key, env) = pick(
             candidates(&txn.open_table(MESSAGES)?, which)?,
             waiting,
@@ -902,7 +898,7 @@ impl Inner {
             .filter(|(e, _)| e.ackable_in(outbox))
             .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
         let meta = self.meta(tx_id, &env, &sealed)?;
-        let mut send_confirm = meta.label.sequence_type != SequenceType::Adm && !env.acknowledged;
+        let mut send_confirm = rules::confirms(meta.label.sequence_type, env.acknowledged);
         // The entry must still be the one read above, and still ackable.
         let same = |e: &Envelope| e.local_id == env.local_id && e.ackable_in(outbox);
         let deletion = match self.ack_policy {

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::meta::{MessageLabel, MessageState};
+use crate::meta::{MessageLabel, MessageState, SequenceType, TransferType};
 use crate::store::Usage;
 
 /// The sender part of a message's identity: the sending organisation
@@ -79,6 +79,39 @@ impl From<String> for Which {
             sender: None,
         }
     }
+}
+
+/// Whether a message waits in its outbox, listed and fetchable: delivered
+/// (`Received`), processed, asynchronous, not expired. (The PostgreSQL engine
+/// says the same in the `WHERE` of its list and fetch.)
+pub fn waiting(
+    state: MessageState,
+    processing: bool,
+    transfer_type: TransferType,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    state == MessageState::Received
+        && !processing
+        && transfer_type == TransferType::Asynch
+        && expires_at > now
+}
+
+/// Whether an ack may take a message of the caller's outbox: processed and
+/// delivered (Axel acks any delivered state; a recipient cannot know of a
+/// message not yet in its outbox).
+pub fn ackable(state: MessageState, processing: bool) -> bool {
+    !processing
+        && matches!(
+            state,
+            MessageState::Received | MessageState::FetchingInProgress | MessageState::Fetched
+        )
+}
+
+/// Whether an ack sends the sender a `confirm`: the first ack of a message
+/// that is not itself an `adm` message.
+pub fn confirms(sequence_type: SequenceType, already_acknowledged: bool) -> bool {
+    sequence_type != SequenceType::Adm && !already_acknowledged
 }
 
 /// What decides between several messages that one call could mean.

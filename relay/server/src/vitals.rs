@@ -129,10 +129,7 @@ async fn look(relay: &Relay, audit_lost_seen: &mut u64) {
             tokio::time::timeout(STORE_TIMEOUT, store.stats()).await,
             Ok(Ok(_))
         ) && store.ready().await;
-        let kind = match store.kind() {
-            relay_store::StoreKind::Redb => "redb",
-            relay_store::StoreKind::Postgres => "postgres",
-        };
+        let kind = store.engine();
         METRICS
             .store_up
             .get_or_create(&Kind { kind })

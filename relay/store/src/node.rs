@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::config::{StoreConfig, StoreConfigError, StoreKind};
 use crate::pg::{OpenError, PgStore};
-use crate::redb_state::RedbState;
+use crate::redb::RedbState;
 use crate::state::{
     AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
     ProductName, RateLimit, RetryLimit, Scope, Seen, SharedState, StateError,
@@ -192,10 +192,12 @@ impl Store {
         }
     }
 
-    pub fn kind(&self) -> StoreKind {
+    /// The engine's name, for a metric label or a log line; never to decide
+    /// on (ask [`Store::is_shared`] for what differs between engines).
+    pub fn engine(&self) -> &'static str {
         match self {
-            Self::Redb { .. } => StoreKind::Redb,
-            Self::Postgres(_) => StoreKind::Postgres,
+            Self::Redb { .. } => "redb",
+            Self::Postgres(_) => "postgres",
         }
     }
 }

@@ -38,7 +38,7 @@ use relay_mailbox::rules::{self, Quota, Which};
 use relay_mailbox::{
     AckOutcome, AckPolicy, CHUNK_SIZE, DataKey, Deletion, DeletionReason, FetchHandle, FetchLease,
     ListFilter, MailboxError, MailboxStore, MessageCipher, MessageLabel, MessageMeta, MessageState,
-    NONCE_PREFIX_LEN, Outbox, PutOutcome, SequenceType, Stats, TAG_LEN, Usage, WrappedKey,
+    NONCE_PREFIX_LEN, Outbox, PutOutcome, Stats, TAG_LEN, Usage, WrappedKey,
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_postgres::Row;
@@ -150,12 +150,7 @@ impl Envelope {
     }
 
     fn ackable_in(&self, outbox: &Outbox) -> bool {
-        self.outbox == outbox.as_str()
-            && !self.processing
-            && matches!(
-                self.state,
-                MessageState::Received | MessageState::FetchingInProgress | MessageState::Fetched
-            )
+        self.outbox == outbox.as_str() && rules::ackable(self.state, self.processing)
     }
 }
 
@@ -1054,7 +1049,7 @@ impl MailboxStore for PgStore {
         let tx_id = tx_id.as_str();
         let acknowledged = env.acknowledged;
         let (meta, _) = self.open_one(env).await?;
-        let mut send_confirm = meta.label.sequence_type != SequenceType::Adm && !acknowledged;
+        let mut send_confirm = rules::confirms(meta.label.sequence_type, acknowledged);
         // The row must still be the one read above, and still ackable.
         let same = "AND m.outbox = $2 AND NOT m.processing \
                     AND m.state IN ('received', 'fetching_in_progress', 'fetched')";
