@@ -60,5 +60,5 @@ pub use rules::{OverQuota, Quota, Which};
 pub use slots::SlotError;
 pub use store::{
     AckOutcome, AckPolicy, Deletion, DeletionReason, FetchBody, FetchHandle, FetchLease,
-    MailboxError, MailboxStore, PutOutcome, Stats, Usage,
+    MailboxError, MailboxStore, NoLease, PutOutcome, Stats, Usage,
 };

@@ -58,7 +58,7 @@ use crate::rules::{self, Candidate, Quota, Which};
 use crate::slots::{KeySlots, Slot};
 use crate::store::{
     AckOutcome, AckPolicy, Deletion, DeletionReason, FetchHandle, FetchLease, MailboxError,
-    MailboxStore, PutOutcome, Result, Stats, Usage,
+    MailboxStore, NoLease, PutOutcome, Result, Stats, Usage,
 };
 
 /// Joins a message's tx.id and sender in its row key.
@@ -1214,6 +1214,40 @@ impl RedbStore {
     }
 }
 
+impl RedbStore {
+    /// The verified chunks of a message, read ahead in batches off the async
+    /// workers.
+    fn body_stream(
+        &self,
+        tx_id: String,
+        env: &Envelope,
+        cipher: MessageCipher,
+    ) -> BoxStream<'static, io::Result<Bytes>> {
+        let (inner, tx, cipher) = (self.inner.clone(), tx_id, Arc::new(cipher));
+        let (id, total) = (env.id(), env.chunks);
+        stream::try_unfold(0u32, move |next| {
+            let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
+            async move {
+                if next >= total {
+                    return Ok::<_, io::Error>(None);
+                }
+                let count = READ_AHEAD.min(total - next);
+                let batch = tokio::task::spawn_blocking(move || {
+                    inner.read_chunks(&tx, id, &cipher, next, count, total)
+                })
+                .await
+                .map_err(io::Error::other)??;
+                Ok(Some((
+                    stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
+                    next + count,
+                )))
+            }
+        })
+        .try_flatten()
+        .boxed()
+    }
+}
+
 impl MailboxStore for RedbStore {
     async fn put_within<R>(
         &self,
@@ -1293,29 +1327,25 @@ impl MailboxStore for RedbStore {
             tx_id: key,
             token,
         });
-        let (inner, tx, cipher) = (self.inner.clone(), tx_id, Arc::new(cipher));
-        let (id, total) = (env.id(), env.chunks);
-        let chunks: BoxStream<'static, io::Result<Bytes>> = stream::try_unfold(0u32, move |next| {
-            let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
-            async move {
-                if next >= total {
-                    return Ok::<_, io::Error>(None);
-                }
-                let count = READ_AHEAD.min(total - next);
-                let batch = tokio::task::spawn_blocking(move || {
-                    inner.read_chunks(&tx, id, &cipher, next, count, total)
-                })
-                .await
-                .map_err(io::Error::other)??;
-                Ok(Some((
-                    stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
-                    next + count,
-                )))
-            }
-        })
-        .try_flatten()
-        .boxed();
+        let chunks = self.body_stream(tx_id, &env, cipher);
         Ok(FetchHandle::new(meta, chunks, lease))
+    }
+
+    async fn read(&self, which: impl Into<Which> + Send) -> Result<FetchHandle> {
+        let which = which.into();
+        let (meta, env, cipher) = self
+            .run(move |i| {
+                let key = i.key_of(&which)?;
+                let (env, sealed) = i
+                    .load(&key)?
+                    .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
+                let cipher = i.cipher(&env)?;
+                let meta = meta_with(&cipher, &key, &env, &sealed)?;
+                Ok((meta, env, cipher))
+            })
+            .await?;
+        let chunks = self.body_stream(meta.label.tx_id.clone(), &env, cipher);
+        Ok(FetchHandle::new(meta, chunks, Box::new(NoLease)))
     }
 
     async fn ack(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> Result<AckOutcome> {

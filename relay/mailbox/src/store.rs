@@ -251,6 +251,15 @@ pub trait MailboxStore: Send + Sync + 'static {
         which: impl Into<Which> + Send,
     ) -> impl Future<Output = Result<FetchHandle>> + Send;
 
+    /// The body of a message the relay processes itself, in any state: no
+    /// fetch lock is taken and the message keeps its `processing` mark (and so
+    /// the node's claim on it), so a node that dies while it works on the
+    /// message leaves it to be taken over again. `complete` does nothing.
+    fn read(
+        &self,
+        which: impl Into<Which> + Send,
+    ) -> impl Future<Output = Result<FetchHandle>> + Send;
+
     /// Acknowledges a delivered message; by default deletes it. Among several
     /// with the tx.id: [`crate::rules::ack_order`].
     fn ack(
@@ -308,6 +317,17 @@ pub trait FetchLease: Send + 'static {
     fn complete(self: Box<Self>) -> BoxFuture<'static, Result<()>>;
     /// Back to `Received`. Called from `Drop`: must be quick and must not panic.
     fn release(self: Box<Self>);
+}
+
+/// The lease of a [`MailboxStore::read`]: there is no lock to end.
+pub struct NoLease;
+
+impl FetchLease for NoLease {
+    fn complete(self: Box<Self>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn release(self: Box<Self>) {}
 }
 
 /// A locked message being fetched. Read the body (as [`AsyncRead`] or as a stream

@@ -258,6 +258,11 @@ impl MailboxStore for Store {
         mailbox!(self, "fetch", s => s.fetch(outbox, which))
     }
 
+    async fn read(&self, which: impl Into<Which> + Send) -> MResult<FetchHandle> {
+        let which = which.into();
+        mailbox!(self, "read", s => s.read(which))
+    }
+
     async fn ack(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> MResult<AckOutcome> {
         let which = which.into();
         mailbox!(self, "ack", s => s.ack(outbox, which))

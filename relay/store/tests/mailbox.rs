@@ -35,6 +35,7 @@ on_both_engines!(
     the_same_tx_id_from_two_senders_at_once_is_two_messages,
     two_messages_with_one_tx_id_in_one_outbox_are_fetched_and_acked_one_at_a_time,
     concurrent_puts_over_a_quota_on_two_nodes_never_pass_it,
+    a_message_read_for_processing_stays_claimed,
 );
 
 /// Stores a message through `store` and moves it into its outbox (`Received`).
@@ -697,5 +698,28 @@ async fn concurrent_puts_over_a_quota_on_two_nodes_never_pass_it(c: Cluster) {
             .unwrap(),
         PutOutcome::OverQuota(OverQuota::Outbox(_))
     ));
+    c.finish().await;
+}
+
+/// What the relay reads to process a message it took over keeps the message
+/// `processing` (claimed): if the node dies while it works, the message is
+/// still found as unfinished work, on any node.
+async fn a_message_read_for_processing_stays_claimed(c: Cluster) {
+    let b = c.node().await;
+    let l = label("1111111111");
+    c.a().put(l.clone(), &b"question"[..]).await.unwrap();
+    let mut h = b.read(Which::of(&l)).await.unwrap();
+    assert_eq!(read_all(h.body().unwrap()).await.unwrap(), b"question");
+    h.complete().await.unwrap();
+    let meta = c.a().get_meta(Which::of(&l)).await.unwrap().unwrap();
+    assert!(meta.processing);
+    assert_eq!(meta.state, MessageState::New);
+    assert!(
+        b.pending_processing()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.tx_id() == l.tx_id)
+    );
     c.finish().await;
 }

@@ -206,57 +206,47 @@ pub async fn leases(relay: Arc<Relay>) {
     }
 }
 
-/// Processes one accepted message again from what the store holds.
+/// Processes one accepted message again from what the store holds. The
+/// message keeps its `processing` mark (this node's claim, renewed by its
+/// heartbeat) until it is answered and deleted: a node that dies while it
+/// works on a message it took over leaves it to be taken over again.
 async fn resume_one(relay: &Arc<Relay>, store: &Store, meta: relay_mailbox::MessageMeta) {
     let which = relay_mailbox::Which::of(&meta.label);
-    // Read the stored message back through its outbox.
-    if store
-        .mark_processed(which.clone(), MessageState::Received)
-        .await
-        .is_err()
-    {
+    if meta.label.to.org_number() != relay.live().config.node.org.as_str() {
+        // A message to another organisation only needed to become listable.
+        let _ = store.mark_processed(which, MessageState::Received).await;
         return;
     }
-    let Ok(mut handle) = store.fetch(&meta.label.to, which.clone()).await else {
+    let Ok(mut handle) = store.read(which.clone()).await else {
         return;
     };
     let mut bytes = Zeroizing::new(Vec::new());
     if let Some(body) = handle.body() {
         let _ = body.read_to_end(&mut bytes).await;
     }
-    let _ = handle.complete().await;
+    drop(handle);
     let Ok(message) = ShsMessage::parse(&bytes, None, relay_shs::Limits::default()).await else {
         let _ = store
             .delete(which, relay_mailbox::DeletionReason::Rejected)
             .await;
         return;
     };
-    if message
+    // The sender was admitted and gated when the message came; it is gated
+    // again by the product now.
+    match message
         .label
-        .to_address()
-        .map(|t| t.org_number().to_owned())
-        == Some(relay.live().config.node.org.as_str().to_owned())
+        .from_address()
+        .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
     {
-        // The sender was admitted and gated when the message came; it is
-        // gated again by the product now.
-        match message
-            .label
-            .from_address()
-            .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
-        {
-            Some(org) => {
-                let caller = Caller::of_org(relay, org);
-                process(relay, store, &caller, message).await;
-            }
-            None => {
-                let _ = store
-                    .delete(which, relay_mailbox::DeletionReason::Rejected)
-                    .await;
-            }
+        Some(org) => {
+            let caller = Caller::of_org(relay, org);
+            process(relay, store, &caller, message).await;
         }
-    } else {
-        // Delivered messages only needed to become listable again.
-        let _ = store.set_state(which, MessageState::Received).await;
+        None => {
+            let _ = store
+                .delete(which, relay_mailbox::DeletionReason::Rejected)
+                .await;
+        }
     }
 }
 

@@ -38,7 +38,7 @@ use relay_mailbox::rules::{self, Quota, Which};
 use relay_mailbox::{
     AckOutcome, AckPolicy, CHUNK_SIZE, DataKey, Deletion, DeletionReason, FetchHandle, FetchLease,
     ListFilter, MailboxError, MailboxStore, MessageCipher, MessageLabel, MessageMeta, MessageState,
-    NONCE_PREFIX_LEN, Outbox, PutOutcome, Stats, TAG_LEN, Usage, WrappedKey,
+    NONCE_PREFIX_LEN, NoLease, Outbox, PutOutcome, Stats, TAG_LEN, Usage, WrappedKey,
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_postgres::Row;
@@ -351,30 +351,42 @@ impl PgStore {
             local_id,
         };
 
-        let mut body = std::pin::pin!(body);
-        let mut index: u32 = 0;
-        let mut body_bytes: u64 = 0;
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
-        let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
-        loop {
-            // One chunk of look-ahead tells whether `pending` is the last.
-            let next = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
-            let last = next.is_empty();
-            body_bytes += pending.len() as u64;
-            cipher.seal_chunk(index, last, &mut pending);
-            let idx = i32::try_from(index).map_err(|_| {
-                MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
-            })?;
-            batch.push((idx, std::mem::replace(&mut pending, next)));
-            if batch.len() >= WRITE_BATCH || last {
-                self.write_chunks(local_id, &mut batch).await?;
+        let streamed = async {
+            let mut body = std::pin::pin!(body);
+            let mut index: u32 = 0;
+            let mut body_bytes: u64 = 0;
+            let mut batch = Vec::with_capacity(WRITE_BATCH);
+            let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+            loop {
+                // One chunk of look-ahead tells whether `pending` is the last.
+                let next = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+                let last = next.is_empty();
+                body_bytes += pending.len() as u64;
+                cipher.seal_chunk(index, last, &mut pending);
+                let idx = i32::try_from(index).map_err(|_| {
+                    MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
+                })?;
+                batch.push((idx, std::mem::replace(&mut pending, next)));
+                if batch.len() >= WRITE_BATCH || last {
+                    self.write_chunks(local_id, &mut batch).await?;
+                }
+                if last {
+                    break;
+                }
+                index += 1;
             }
-            if last {
-                break;
-            }
-            index += 1;
+            Ok::<_, MailboxError>((index + 1, body_bytes))
         }
-        let chunks = index + 1;
+        .await;
+        // A failed upload is cleaned up before the caller hears of it (the
+        // drop guard only covers cancellation).
+        let (chunks, body_bytes) = match streamed {
+            Ok(done) => done,
+            Err(e) => {
+                upload.discard().await;
+                return Err(e);
+            }
+        };
 
         let now = inner.now();
         let ttl = inner.retention.ttl_for(&label.product);
@@ -988,35 +1000,20 @@ impl MailboxStore for PgStore {
         });
         let (local_id, total) = (env.local_id, env.chunks);
         let (meta, cipher) = self.open_one(env).await?;
-        let (inner, tx, cipher) = (self.inner.clone(), tx_id, Arc::new(cipher));
-        let chunks: BoxStream<'static, io::Result<Bytes>> = stream::try_unfold(0u32, move |next| {
-            let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
-            async move {
-                if next >= total {
-                    return Ok::<_, io::Error>(None);
-                }
-                let count = (READ_AHEAD as u32).min(total - next);
-                let read = read_chunks(&inner, &tx, token, local_id, &cipher, next, count, total);
-                let batch = tokio::time::timeout(inner.deadline, read)
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!(
-                                "reading a body: no answer within {} ms",
-                                inner.deadline.as_millis()
-                            ),
-                        )
-                    })??;
-                Ok(Some((
-                    stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
-                    next + count,
-                )))
-            }
-        })
-        .try_flatten()
-        .boxed();
+        let chunks = body_stream(&self.inner, tx_id, Some(token), local_id, cipher, total);
         Ok(FetchHandle::new(meta, chunks, lease))
+    }
+
+    async fn read(&self, which: impl Into<Which> + Send) -> Result<FetchHandle> {
+        let which = which.into();
+        let env = self
+            .load(&which)
+            .await?
+            .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
+        let (local_id, total, tx_id) = (env.local_id, env.chunks, env.tx_id.clone());
+        let (meta, cipher) = self.open_one(env).await?;
+        let chunks = body_stream(&self.inner, tx_id, None, local_id, cipher, total);
+        Ok(FetchHandle::new(meta, chunks, Box::new(NoLease)))
     }
 
     async fn ack(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> Result<AckOutcome> {
@@ -1240,6 +1237,47 @@ impl MailboxStore for PgStore {
     }
 }
 
+/// The verified chunks of a message, read in batches on short pooled
+/// queries, each within the call deadline; with a fetch lock's `token`, each
+/// batch renews that lock.
+fn body_stream(
+    inner: &Arc<Inner>,
+    tx_id: String,
+    token: Option<Uuid>,
+    local_id: Uuid,
+    cipher: MessageCipher,
+    total: u32,
+) -> BoxStream<'static, io::Result<Bytes>> {
+    let (inner, tx, cipher) = (inner.clone(), tx_id, Arc::new(cipher));
+    stream::try_unfold(0u32, move |next| {
+        let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
+        async move {
+            if next >= total {
+                return Ok::<_, io::Error>(None);
+            }
+            let count = (READ_AHEAD as u32).min(total - next);
+            let read = read_chunks(&inner, &tx, token, local_id, &cipher, next, count, total);
+            let batch = tokio::time::timeout(inner.deadline, read)
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "reading a body: no answer within {} ms",
+                            inner.deadline.as_millis()
+                        ),
+                    )
+                })??;
+            Ok(Some((
+                stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
+                next + count,
+            )))
+        }
+    })
+    .try_flatten()
+    .boxed()
+}
+
 /// Reads and opens chunks `from..from + count` of a message of `total` chunks,
 /// and renews the fetch lock (`token`) on the same round trip: a download that
 /// keeps streaming is never taken for a stale one.
@@ -1247,7 +1285,7 @@ impl MailboxStore for PgStore {
 async fn read_chunks(
     inner: &Inner,
     tx_id: &str,
-    token: Uuid,
+    token: Option<Uuid>,
     local_id: Uuid,
     cipher: &MessageCipher,
     from: u32,
@@ -1275,7 +1313,14 @@ async fn read_chunks(
          ORDER BY idx",
         &read_params,
     );
-    let (renewed, rows) = futures::future::join(renew, read).await;
+    let (renewed, rows) = match token {
+        Some(_) => futures::future::join(renew, read).await,
+        // Read by the relay for processing: no lock to renew.
+        None => {
+            drop(renew);
+            (Ok(1), read.await)
+        }
+    };
     let rows = rows.map_err(|e| io::Error::other(db("reading a body")(e)))?;
     if renewed.map_err(|e| io::Error::other(db("renewing a fetch lock")(e)))? == 0 {
         return Err(io::Error::other(MailboxError::FetchLockLost {
