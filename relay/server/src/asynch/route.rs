@@ -250,7 +250,8 @@ async fn resume_one(relay: &Arc<Relay>, store: &Store, meta: relay_mailbox::Mess
     }
 }
 
-/// Deletes expired messages and releases stale fetch locks, forever.
+/// Deletes expired messages and releases stale fetch locks, forever; counts
+/// the mailbox gauges every `mailbox.gauge_interval_s` (not on every sweep).
 pub async fn housekeeping(relay: Arc<Relay>) {
     let Some(store) = relay.mailbox.clone() else {
         return;
@@ -271,6 +272,15 @@ pub async fn housekeeping(relay: Arc<Relay>) {
             .as_ref()
             .map_or(60, |m| m.stale_fetch_minutes),
     );
+    let gauges_every = Duration::from_secs(
+        relay
+            .live()
+            .config
+            .mailbox
+            .as_ref()
+            .map_or(300, |m| m.gauge_interval_s),
+    );
+    let mut counted: Option<std::time::Instant> = None;
     loop {
         tokio::time::sleep(every).await;
         match store.sweep(chrono::Utc::now()).await {
@@ -282,6 +292,10 @@ pub async fn housekeeping(relay: Arc<Relay>) {
             Err(e) => tracing::error!(error = %e, "sweep failed"),
         }
         let _ = store.release_stale_fetches(stale).await;
+        if counted.is_some_and(|t| t.elapsed() < gauges_every) {
+            continue;
+        }
+        counted = Some(std::time::Instant::now());
         if let Ok(stats) = store.stats().await {
             METRICS.mailbox_messages.set(stats.messages as i64);
             METRICS.mailbox_bytes.set(stats.bytes as i64);
