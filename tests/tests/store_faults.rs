@@ -3,7 +3,8 @@
 //! cut of the database (a fault proxy that drops every byte) is answered within
 //! the store's deadline with a retryable error; a node's work in progress is
 //! never taken by a live node, and a dead node's is finished by the other
-//! within its lease.
+//! within its lease; the same tx.id from two organisations at once is two
+//! messages, each stored and confirmed to its own sender.
 //!
 //! The database: `SHS_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`. No test here is skipped: a
@@ -500,5 +501,100 @@ async fn a_senders_quota_holds_across_nodes_and_restarts() {
             .status(),
         202
     );
+    stack.stop().await;
+}
+
+/// What `org`'s outbox lists (through `node`), as the message-list XML.
+async fn listed(stack: &Stack, node: &DemoNode, org: &str) -> String {
+    let r = list(stack, node, org).await;
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_tx_id_from_two_organisations_at_once_is_two_messages_each_confirmed() {
+    let (stack, [one, two]) = two_nodes_on(&postgres_url(), |_| {}).await;
+    let tx = uuid::Uuid::new_v4().to_string();
+    let send = |node: DemoNode, from: &'static str| {
+        let mut spec = LabelSpec::asynch(from, STOCKHOLM, DIRECT_PRODUCT, 1, "event");
+        spec.tx_id = tx.clone();
+        let corr = spec.corr_id.clone();
+        let body = shs_message(
+            &spec.to_xml(),
+            &[("text/plain", format!("from {from}").as_bytes())],
+        );
+        let client = stack.client(from);
+        async move {
+            let r = client
+                .post(format!("{}/shs/rs", node.url))
+                .header("Content-Type", "message/rfc822")
+                .body(body)
+                .send()
+                .await
+                .expect("the node answers a send");
+            (corr, r)
+        }
+    };
+    // At once, through both nodes.
+    let ((corr_s, a), (corr_g, b)) =
+        tokio::join!(send(one.clone(), SUNDSVALL), send(two.clone(), GOTEBORG));
+    for r in [&a, &b] {
+        assert_eq!(r.status(), 202);
+        assert_eq!(r.headers()["x-shs-duplicatemsg"], "no");
+    }
+    assert_ne!(a.headers()["x-shs-localid"], b.headers()["x-shs-localid"]);
+
+    // Both wait in Stockholm's outbox, each with its own sender.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let xml = listed(&stack, &two, STOCKHOLM).await;
+        if xml.matches(&format!("tx.id=\"{tx}\"")).count() == 2 {
+            assert!(xml.contains(SUNDSVALL) && xml.contains(GOTEBORG), "{xml}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not both listed: {xml}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Stockholm fetches and acknowledges by tx.id, one message at a time,
+    // through alternating nodes: each sender's message once.
+    let mut bodies = Vec::new();
+    for (fetch_at, ack_at) in [(&one, &two), (&two, &one)] {
+        let r = stack
+            .client(STOCKHOLM)
+            .get(format!("{}/shs/ds/{STOCKHOLM}/{tx}", fetch_at.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        bodies.push(r.text().await.unwrap());
+        let r = stack
+            .client(STOCKHOLM)
+            .post(format!("{}/shs/ds/{STOCKHOLM}/{tx}?action=ack", ack_at.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let from = |org: &str| {
+        bodies
+            .iter()
+            .filter(|b| b.contains(&format!("from {org}")))
+            .count()
+    };
+    assert_eq!((from(SUNDSVALL), from(GOTEBORG)), (1, 1), "{bodies:?}");
+
+    // Each sender gets the confirm of its own message.
+    for (org, corr) in [(SUNDSVALL, &corr_s), (GOTEBORG, &corr_g)] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let xml = listed(&stack, &one, org).await;
+            if xml.contains(&format!("corr.id=\"{corr}\"")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no confirm for {org}: {xml}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     stack.stop().await;
 }

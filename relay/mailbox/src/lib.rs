@@ -25,6 +25,9 @@
 //! - [`kek`]: key-encryption keys held outside the store ([`KeyFile`], or any
 //!   [`KeyEncryptionKey`] such as a KMS), with rotation.
 //! - `slots`: the data-key slot file, overwritten in place on deletion.
+//! - [`rules`]: what every engine decides the same way: a message's identity
+//!   (sender, tx.id) and [`Which`] message a call means, the order among
+//!   several with one tx.id, the [`Quota`] decision.
 //! - [`retention`]: per-product time-to-live, refusing anything over 30 days.
 //! - [`clock`]: where every time comes from ([`ManualClock`] in tests).
 //! - [`redb_store`]: [`RedbStore`], the engine on one redb file plus its key slots.
@@ -43,6 +46,7 @@ pub mod kek;
 pub mod meta;
 pub mod redb_store;
 pub mod retention;
+pub mod rules;
 mod slots;
 pub mod store;
 
@@ -52,12 +56,13 @@ pub use filter::{FilterError, ListFilter, SortAttribute, SortOrder};
 pub use kek::{KekError, KekId, KeyEncryptionKey, KeyFile, WrappedKey};
 pub use meta::{
     DataPart, EmptyOutbox, MessageLabel, MessageMeta, MessageState, Outbox, SequenceType, Status,
-    TransferType, shs_value,
+    TransferType, sender_org_of, shs_value,
 };
 pub use redb_store::{RedbStore, StoreOptions};
 pub use retention::{DEFAULT_TTL, MAX_TTL, Retention, RetentionError};
+pub use rules::{OverQuota, Quota, Which};
 pub use slots::SlotError;
 pub use store::{
     AckOutcome, AckPolicy, Deletion, DeletionReason, FetchBody, FetchHandle, FetchLease,
-    MailboxError, MailboxStore, PutOutcome, Stats, Usage,
+    MailboxError, MailboxStore, NoLease, PutOutcome, Stats, Usage,
 };

@@ -21,6 +21,14 @@ pub fn shs_value(value: &str) -> &str {
     }
 }
 
+/// The organisation part of a `from` address (`2120002411` of
+/// `urn:X-shs:2120002411.unit`), or `None` when it names none.
+pub fn sender_org_of(from: &str) -> Option<String> {
+    let org = shs_value(from);
+    let org = org.split('.').next().unwrap_or(org).trim();
+    (!org.is_empty()).then(|| org.to_owned())
+}
+
 /// An outbox: the full recipient address in plain form, internal id included.
 /// `urn:X-shs:0000000000` and `0000000000` are the same outbox;
 /// `0000000000.agda` is a different one.
@@ -225,10 +233,7 @@ impl MessageLabel {
     /// (`2120002411` of `2120002411.unit`), or `None` when the label names
     /// none. What the per-sender quota counts by, in every engine.
     pub fn sender_org(&self) -> Option<String> {
-        let from = self.from.as_deref()?;
-        let org = shs_value(from);
-        let org = org.split('.').next().unwrap_or(org).trim();
-        (!org.is_empty()).then(|| org.to_owned())
+        sender_org_of(self.from.as_deref()?)
     }
 
     /// The value of the first `meta` element with this name.

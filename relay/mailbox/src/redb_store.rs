@@ -8,12 +8,17 @@
 //!
 //! | table          | key                      | value                                        |
 //! |----------------|--------------------------|----------------------------------------------|
-//! | `messages`     | tx.id                    | envelope (JSON): ids, outbox, state, times, sizes, slot |
-//! | `labels`       | tx.id                    | the label, sealed under the message's data key |
-//! | `outbox_index` | (outbox, tx.id)          | ()                                           |
-//! | `expiry_index` | (expires_at ms, tx.id)   | ()                                           |
+//! | `messages`     | row key: tx.id ␟ sender  | envelope (JSON): ids, outbox, state, times, sizes, slot |
+//! | `labels`       | row key                  | the label, sealed under the message's data key |
+//! | `outbox_index` | (outbox, row key)        | ()                                           |
+//! | `expiry_index` | (expires_at ms, row key) | ()                                           |
 //! | `staging`      | local id                 | key slot of a `put` still streaming          |
 //! | `chunks`       | (local id, chunk index)  | sealed body chunk (≤ 64 KiB + 16-byte tag)   |
+//!
+//! A message is identified by (sender, tx.id) ([`crate::rules`]); its row key
+//! is the tx.id, the unit separator U+001F and the sender, so that one range
+//! finds every sender's message with a tx.id. Rows written before the sender
+//! was part of the key (key = tx.id) are re-keyed by [`RedbStore::open`].
 //!
 //! The envelope is plaintext on purpose and holds nothing personal: the tx.id, the
 //! recipient organisation's address, states, times and sizes. Everything from the
@@ -47,13 +52,71 @@ use crate::clock::{Clock, SystemClock, millis};
 use crate::crypto::{CHUNK_SIZE, DataKey, MessageCipher, NONCE_PREFIX_LEN, TAG_LEN};
 use crate::filter::ListFilter;
 use crate::kek::{KekId, KeyEncryptionKey};
-use crate::meta::{MessageLabel, MessageMeta, MessageState, Outbox, SequenceType, TransferType};
+use crate::meta::{MessageLabel, MessageMeta, MessageState, Outbox, TransferType};
 use crate::retention::Retention;
+use crate::rules::{self, Candidate, Quota, Which};
 use crate::slots::{KeySlots, Slot};
 use crate::store::{
     AckOutcome, AckPolicy, Deletion, DeletionReason, FetchHandle, FetchLease, MailboxError,
-    MailboxStore, PutOutcome, Result, Stats, Usage,
+    MailboxStore, NoLease, PutOutcome, Result, Stats, Usage,
 };
+
+/// Joins a message's tx.id and sender in its row key.
+const SEP: char = '\u{1f}';
+
+/// The row key of the message `sender` sent with `tx_id`.
+fn row_key(tx_id: &str, sender: &str) -> String {
+    format!("{tx_id}{SEP}{sender}")
+}
+
+/// The tx.id part of a row key.
+fn tx_of(key: &str) -> &str {
+    key.split(SEP).next().unwrap_or(key)
+}
+
+/// The messages `which` may mean, with their row keys.
+fn candidates(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    which: &Which,
+) -> Result<Vec<(String, Envelope)>> {
+    if let Some(sender) = &which.sender {
+        let key = row_key(&which.tx_id, sender);
+        return Ok(load_envelope(table, &key)?
+            .map(|e| vec![(key, e)])
+            .unwrap_or_default());
+    }
+    let (lo, hi) = (
+        format!("{}{SEP}", which.tx_id),
+        format!("{}\u{20}", which.tx_id),
+    );
+    let mut out = Vec::new();
+    for row in table.range::<&str>(lo.as_str()..hi.as_str())? {
+        let (k, v) = row?;
+        out.push((k.value().to_owned(), decode(v.value())?));
+    }
+    Ok(out)
+}
+
+/// Of `found`, the one `order` (a rule of [`crate::rules`]) puts first among
+/// those passing `keep`.
+fn pick(
+    found: Vec<(String, Envelope)>,
+    keep: impl Fn(&Envelope) -> bool,
+    order: fn(&mut [Candidate]),
+) -> Option<(String, Envelope)> {
+    let kept: Vec<_> = found.into_iter().filter(|(_, e)| keep(e)).collect();
+    let mut order_of: Vec<Candidate> = kept
+        .iter()
+        .map(|(_, e)| Candidate {
+            local_id: e.local_id,
+            state: e.state,
+            arrival: e.arrival,
+        })
+        .collect();
+    order(&mut order_of);
+    let first = order_of.first()?.local_id;
+    kept.into_iter().find(|(_, e)| e.local_id == first)
+}
 
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
 const LABELS: TableDefinition<&str, &[u8]> = TableDefinition::new("labels");
@@ -139,12 +202,17 @@ impl Envelope {
     /// In this outbox and delivered: what `ack` accepts (Axel acks any state; a
     /// recipient cannot know of a message not yet in its outbox).
     fn ackable_in(&self, outbox: &Outbox) -> bool {
-        self.outbox == *outbox
-            && !self.processing
-            && matches!(
-                self.state,
-                MessageState::Received | MessageState::FetchingInProgress | MessageState::Fetched
-            )
+        self.outbox == *outbox && rules::ackable(self.state, self.processing)
+    }
+
+    fn waiting_at(&self, now: DateTime<Utc>) -> bool {
+        rules::waiting(
+            self.state,
+            self.processing,
+            self.transfer_type,
+            self.expires_at,
+            now,
+        )
     }
 }
 
@@ -311,6 +379,44 @@ fn remove_chunks(txn: &WriteTransaction, id: u128) -> Result<()> {
     Ok(())
 }
 
+/// Re-keys rows written when a message's key was its tx.id alone to
+/// (tx.id, sender): every row of such a message moves, in the recovery commit.
+fn rekey(txn: &WriteTransaction) -> Result<()> {
+    let mut old = Vec::new();
+    for row in txn.open_table(MESSAGES)?.iter()? {
+        let (k, v) = row?;
+        if !k.value().contains(SEP) {
+            old.push((k.value().to_owned(), decode(v.value())?));
+        }
+    }
+    for (tx_id, env) in &old {
+        let key = row_key(tx_id, env.sender.as_deref().unwrap_or(""));
+        let sealed = txn
+            .open_table(LABELS)?
+            .remove(tx_id.as_str())?
+            .map(|v| v.value().to_vec());
+        txn.open_table(MESSAGES)?.remove(tx_id.as_str())?;
+        put_envelope(txn, &key, env)?;
+        if let Some(sealed) = sealed {
+            txn.open_table(LABELS)?
+                .insert(key.as_str(), sealed.as_slice())?;
+        }
+        let mut outboxes = txn.open_table(OUTBOXES)?;
+        outboxes.remove((env.outbox.as_str(), tx_id.as_str()))?;
+        outboxes.insert((env.outbox.as_str(), key.as_str()), ())?;
+        let mut expiry = txn.open_table(EXPIRY)?;
+        expiry.remove((millis(env.expires_at), tx_id.as_str()))?;
+        expiry.insert((millis(env.expires_at), key.as_str()), ())?;
+    }
+    if !old.is_empty() {
+        tracing::info!(
+            count = old.len(),
+            "mailbox rows re-keyed by (tx.id, sender)"
+        );
+    }
+    Ok(())
+}
+
 /// Removes every row of a message. Its key slot is erased after the commit.
 fn remove_message(txn: &WriteTransaction, tx_id: &str, env: &Envelope) -> Result<()> {
     txn.open_table(MESSAGES)?.remove(tx_id)?;
@@ -325,18 +431,18 @@ fn remove_message(txn: &WriteTransaction, tx_id: &str, env: &Envelope) -> Result
 /// Opens a sealed label and joins it with its envelope.
 fn meta_with(
     cipher: &MessageCipher,
-    tx_id: &str,
+    key: &str,
     env: &Envelope,
     sealed: &[u8],
 ) -> Result<MessageMeta> {
     let integrity = || MailboxError::Integrity {
-        tx_id: tx_id.to_owned(),
+        tx_id: tx_of(key).to_owned(),
         what: "label",
     };
     let mut buf = Zeroizing::new(sealed.to_vec());
     cipher.open_label(&mut buf).map_err(|_| integrity())?;
     let label: MessageLabel = serde_json::from_slice(&buf)?;
-    if label.tx_id != tx_id {
+    if row_key(&label.tx_id, &rules::sender_of(&label)) != key {
         return Err(integrity());
     }
     Ok(MessageMeta {
@@ -378,6 +484,7 @@ impl Inner {
         let txn = self.begin_write(Durability::Immediate)?;
         let mut referenced = HashSet::new();
         {
+            rekey(&txn)?;
             let staging: Vec<u128> = txn
                 .open_table(STAGING)?
                 .iter()?
@@ -476,9 +583,25 @@ impl Inner {
         self.meta(tx_id, env, sealed.value())
     }
 
-    fn arrival_of(&self, tx_id: &str) -> Result<Option<DateTime<Utc>>> {
+    /// The message `which` means: the only one with a sender given, else the
+    /// oldest with the tx.id. Its row key and envelope.
+    fn resolve(
+        &self,
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+        which: &Which,
+    ) -> Result<Option<(String, Envelope)>> {
+        Ok(pick(
+            candidates(table, which)?,
+            |_| true,
+            rules::fetch_order,
+        ))
+    }
+
+    fn key_of(&self, which: &Which) -> Result<String> {
         let txn = self.db.begin_read()?;
-        Ok(load_envelope(&txn.open_table(MESSAGES)?, tx_id)?.map(|e| e.arrival))
+        self.resolve(&txn.open_table(MESSAGES)?, which)?
+            .map(|(k, _)| k)
+            .ok_or_else(|| MailboxError::not_found(&which.tx_id))
     }
 
     /// Wraps the data key into a slot and records the put as staging.
@@ -516,12 +639,15 @@ impl Inner {
         Ok(())
     }
 
-    /// The durable commit that makes a streamed message visible, or finds that a
-    /// message with the same tx.id won the race.
+    /// The durable commit that makes a streamed message visible, or finds that
+    /// this sender's message with the same tx.id is already there, or that the
+    /// message does not fit `quota`: one write transaction (redb has one writer
+    /// at a time), so the decision and the insert are one step.
     #[allow(clippy::too_many_arguments)]
     fn finish_put(
         &self,
         label: MessageLabel,
+        quota: Quota,
         local_id: Uuid,
         slot: Slot,
         nonce_prefix: [u8; NONCE_PREFIX_LEN],
@@ -534,7 +660,8 @@ impl Inner {
         let expires_at = now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX);
         let mut sealed = serde_json::to_vec(&label)?;
         cipher.seal_label(&mut sealed);
-        let tx_id = label.tx_id.as_str();
+        let key = row_key(&label.tx_id, &rules::sender_of(&label));
+        let tx_id = key.as_str();
         let env = Envelope {
             local_id,
             slot,
@@ -554,14 +681,34 @@ impl Inner {
         };
         let txn = self.begin_write(Durability::Immediate)?;
         let existing = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?;
+        let over = match (&existing, quota.is_none()) {
+            (None, false) => {
+                let sender = env.sender.as_deref().unwrap_or("");
+                let (held, sent) = usage_in(
+                    &txn.open_table(MESSAGES)?,
+                    &txn.open_table(OUTBOXES)?,
+                    &env.outbox,
+                    sender,
+                    quota.count_limit(),
+                    now,
+                )?;
+                quota.check(held, sent).err()
+            }
+            _ => None,
+        };
         txn.open_table(STAGING)?.remove(local_id.as_u128())?;
-        if let Some(original) = existing {
+        let refused = match (existing, over) {
+            (Some(original), _) => Some(PutOutcome::Duplicate {
+                original_arrival: original.arrival,
+            }),
+            (None, Some(over)) => Some(PutOutcome::OverQuota(over)),
+            (None, None) => None,
+        };
+        if let Some(refused) = refused {
             remove_chunks(&txn, local_id.as_u128())?;
             txn.commit()?;
             self.shred(&[slot]);
-            return Ok(PutOutcome::Duplicate {
-                original_arrival: original.arrival,
-            });
+            return Ok(refused);
         }
         put_envelope(&txn, tx_id, &env)?;
         txn.open_table(LABELS)?.insert(tx_id, sealed.as_slice())?;
@@ -602,10 +749,7 @@ impl Inner {
                 continue;
             };
             // Cheap checks on the envelope before paying for a decryption.
-            let waiting = env.state == MessageState::Received
-                && !env.processing
-                && env.transfer_type == TransferType::Asynch
-                && env.expires_at > now
+            let waiting = env.waiting_at(now)
                 && !(filter.no_ack && env.acknowledged)
                 && filter.since.is_none_or(|s| env.state_timestamp >= s);
             if waiting {
@@ -620,56 +764,34 @@ impl Inner {
     fn usage(&self, outbox: &Outbox, sender: &str, limit: u64) -> Result<(Usage, Usage)> {
         let now = self.now();
         let txn = self.db.begin_read()?;
-        let messages = txn.open_table(MESSAGES)?;
-        let mut in_outbox = Usage::default();
-        for row in txn.open_table(OUTBOXES)?.range((outbox.as_str(), "")..)? {
-            let (k, ()) = row.map(|(k, v)| (k, v.value()))?;
-            let (row_outbox, tx_id) = k.value();
-            if row_outbox != outbox.as_str() || in_outbox.messages > limit {
-                break;
-            }
-            if let Some(env) = load_envelope(&messages, tx_id)?
-                && env.expires_at > now
-            {
-                in_outbox.messages += 1;
-                in_outbox.bytes += env.body_bytes;
-            }
-        }
-        // One machine, one file: a scan of the envelopes (no decryption).
-        let mut by_sender = Usage::default();
-        for row in messages.iter()? {
-            let (_, v) = row?;
-            let env = decode(v.value())?;
-            if env.sender.as_deref() == Some(sender) && env.expires_at > now {
-                by_sender.messages += 1;
-                by_sender.bytes += env.body_bytes;
-                if by_sender.messages > limit {
-                    break;
-                }
-            }
-        }
-        Ok((in_outbox, by_sender))
+        usage_in(
+            &txn.open_table(MESSAGES)?,
+            &txn.open_table(OUTBOXES)?,
+            outbox,
+            sender,
+            limit,
+            now,
+        )
     }
 
     /// Takes the fetch lock; returns what the body stream needs.
     fn lock_for_fetch(
         &self,
         outbox: &Outbox,
-        tx_id: &str,
-    ) -> Result<(MessageMeta, Envelope, Uuid, MessageCipher)> {
+        which: &Which,
+    ) -> Result<(MessageMeta, Envelope, String, Uuid, MessageCipher)> {
         let now = self.now();
         let token = Uuid::new_v4();
         // The lock need not be durable: after a crash every lock is released.
         let txn = self.begin_write(Durability::None)?;
-        let env = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?
-            .filter(|e| {
-                e.outbox == *outbox
-                    && e.state == MessageState::Received
-                    && !e.processing
-                    && e.transfer_type == TransferType::Asynch
-                    && e.expires_at > now
-            })
-            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+        let waiting = |e: &Envelope| e.outbox == *outbox && e.waiting_at(now);
+        let (key, env) = pick(
+            candidates(&txn.open_table(MESSAGES)?, which)?,
+            waiting,
+            rules::fetch_order,
+        )
+        .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
+        let tx_id = key.as_str();
         let mut locked = env.clone();
         locked.set_state(MessageState::FetchingInProgress, now);
         locked.fetch_token = Some(token);
@@ -690,7 +812,7 @@ impl Inner {
                 Ok((meta, cipher))
             });
         match opened {
-            Ok((meta, cipher)) => Ok((meta, locked, token, cipher)),
+            Ok((meta, cipher)) => Ok((meta, locked, key, token, cipher)),
             Err(e) => {
                 let _ = self.end_fetch(tx_id, token, MessageState::Received, Durability::None);
                 Err(e)
@@ -711,7 +833,7 @@ impl Inner {
         let mut env = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?
             .filter(|e| e.state == MessageState::FetchingInProgress && e.fetch_token == Some(token))
             .ok_or_else(|| MailboxError::FetchLockLost {
-                tx_id: tx_id.to_owned(),
+                tx_id: tx_of(tx_id).to_owned(),
             })?;
         env.set_state(state, now);
         put_envelope(&txn, tx_id, &env)?;
@@ -759,13 +881,24 @@ impl Inner {
         Ok(out)
     }
 
-    fn ack(&self, outbox: &Outbox, tx_id: &str) -> Result<AckOutcome> {
+    fn ack(&self, outbox: &Outbox, which: &Which) -> Result<AckOutcome> {
+        let key = {
+            let txn = self.db.begin_read()?;
+            pick(
+                candidates(&txn.open_table(MESSAGES)?, which)?,
+                |e| e.ackable_in(outbox),
+                rules::ack_order,
+            )
+            .map(|(k, _)| k)
+            .ok_or_else(|| MailboxError::not_found(&which.tx_id))?
+        };
+        let tx_id = key.as_str();
         let (env, sealed) = self
             .load(tx_id)?
             .filter(|(e, _)| e.ackable_in(outbox))
-            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+            .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
         let meta = self.meta(tx_id, &env, &sealed)?;
-        let mut send_confirm = meta.label.sequence_type != SequenceType::Adm && !env.acknowledged;
+        let mut send_confirm = rules::confirms(meta.label.sequence_type, env.acknowledged);
         // The entry must still be the one read above, and still ackable.
         let same = |e: &Envelope| e.local_id == env.local_id && e.ackable_in(outbox);
         let deletion = match self.ack_policy {
@@ -807,12 +940,12 @@ impl Inner {
         let txn = self.begin_write(Durability::Immediate)?;
         let env = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?
             .filter(check)
-            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+            .ok_or_else(|| MailboxError::not_found(tx_of(tx_id)))?;
         remove_message(&txn, tx_id, &env)?;
         txn.commit()?;
         self.shred(&[env.slot]);
         Ok(Deletion {
-            tx_id: tx_id.to_owned(),
+            tx_id: tx_of(tx_id).to_owned(),
             reason,
             at,
         })
@@ -827,9 +960,9 @@ impl Inner {
     ) -> Result<()> {
         let txn = self.begin_write(durability)?;
         let mut env = load_envelope(&txn.open_table(MESSAGES)?, tx_id)?
-            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+            .ok_or_else(|| MailboxError::not_found(tx_of(tx_id)))?;
         if !change(&mut env) {
-            return Err(MailboxError::not_found(tx_id));
+            return Err(MailboxError::not_found(tx_of(tx_id)));
         }
         put_envelope(&txn, tx_id, &env)?;
         txn.commit()?;
@@ -861,7 +994,7 @@ impl Inner {
                     }
                 }
                 deletions.push(Deletion {
-                    tx_id: tx_id.clone(),
+                    tx_id: tx_of(tx_id).to_owned(),
                     reason: DeletionReason::Expired,
                     at: now,
                 });
@@ -952,6 +1085,47 @@ impl Inner {
     }
 }
 
+/// What `outbox` and `sender` hold at `now`, from the envelopes (no label is
+/// opened); counting stops past `limit`. Read in the transaction it is given:
+/// in the put's write transaction it is exact.
+fn usage_in(
+    messages: &impl ReadableTable<&'static str, &'static [u8]>,
+    outboxes: &impl ReadableTable<(&'static str, &'static str), ()>,
+    outbox: &Outbox,
+    sender: &str,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> Result<(Usage, Usage)> {
+    let mut in_outbox = Usage::default();
+    for row in outboxes.range((outbox.as_str(), "")..)? {
+        let (k, ()) = row.map(|(k, v)| (k, v.value()))?;
+        let (row_outbox, tx_id) = k.value();
+        if row_outbox != outbox.as_str() || in_outbox.messages > limit {
+            break;
+        }
+        if let Some(env) = load_envelope(messages, tx_id)?
+            && env.expires_at > now
+        {
+            in_outbox.messages += 1;
+            in_outbox.bytes += env.body_bytes;
+        }
+    }
+    // One machine, one file: a scan of the envelopes (no decryption).
+    let mut by_sender = Usage::default();
+    for row in messages.iter()? {
+        let (_, v) = row?;
+        let env = decode(v.value())?;
+        if env.sender.as_deref() == Some(sender) && env.expires_at > now {
+            by_sender.messages += 1;
+            by_sender.bytes += env.body_bytes;
+            if by_sender.messages > limit {
+                break;
+            }
+        }
+    }
+    Ok((in_outbox, by_sender))
+}
+
 /// Reads up to one chunk: a full chunk unless the body ends first.
 async fn read_chunk<R: AsyncRead + Unpin>(body: &mut R) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; CHUNK_SIZE];
@@ -997,6 +1171,7 @@ impl Drop for PutGuard {
 
 struct RedbLease {
     inner: Arc<Inner>,
+    /// The message's row key.
     tx_id: String,
     token: Uuid,
 }
@@ -1025,7 +1200,7 @@ impl FetchLease for RedbLease {
             MessageState::Received,
             Durability::None,
         ) {
-            tracing::debug!(tx_id = %self.tx_id, error = %e, "fetch lock not released");
+            tracing::debug!(tx_id = %tx_of(&self.tx_id), error = %e, "fetch lock not released");
         }
     }
 }
@@ -1039,8 +1214,47 @@ impl RedbStore {
     }
 }
 
+impl RedbStore {
+    /// The verified chunks of a message, read ahead in batches off the async
+    /// workers.
+    fn body_stream(
+        &self,
+        tx_id: String,
+        env: &Envelope,
+        cipher: MessageCipher,
+    ) -> BoxStream<'static, io::Result<Bytes>> {
+        let (inner, tx, cipher) = (self.inner.clone(), tx_id, Arc::new(cipher));
+        let (id, total) = (env.id(), env.chunks);
+        stream::try_unfold(0u32, move |next| {
+            let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
+            async move {
+                if next >= total {
+                    return Ok::<_, io::Error>(None);
+                }
+                let count = READ_AHEAD.min(total - next);
+                let batch = tokio::task::spawn_blocking(move || {
+                    inner.read_chunks(&tx, id, &cipher, next, count, total)
+                })
+                .await
+                .map_err(io::Error::other)??;
+                Ok(Some((
+                    stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
+                    next + count,
+                )))
+            }
+        })
+        .try_flatten()
+        .boxed()
+    }
+}
+
 impl MailboxStore for RedbStore {
-    async fn put<R>(&self, mut label: MessageLabel, body: R) -> Result<PutOutcome>
+    async fn put_within<R>(
+        &self,
+        mut label: MessageLabel,
+        body: R,
+        quota: Quota,
+    ) -> Result<PutOutcome>
     where
         R: AsyncRead + Send,
     {
@@ -1048,12 +1262,13 @@ impl MailboxStore for RedbStore {
         if label.tx_id.is_empty() {
             return Err(MailboxError::InvalidLabel("tx.id is empty"));
         }
+        if label.tx_id.contains(SEP) || label.from.as_deref().is_some_and(|f| f.contains(SEP)) {
+            return Err(MailboxError::InvalidLabel(
+                "control character in tx.id or from",
+            ));
+        }
         if label.product.is_empty() {
             return Err(MailboxError::InvalidLabel("product is empty"));
-        }
-        let tx_id = label.tx_id.clone();
-        if let Some(original_arrival) = self.run(move |i| i.arrival_of(&tx_id)).await? {
-            return Ok(PutOutcome::Duplicate { original_arrival });
         }
 
         let local_id = Uuid::new_v4();
@@ -1074,6 +1289,7 @@ impl MailboxStore for RedbStore {
                 self.run(move |i| {
                     i.finish_put(
                         label,
+                        quota,
                         local_id,
                         slot,
                         nonce_prefix,
@@ -1101,47 +1317,49 @@ impl MailboxStore for RedbStore {
         self.run(move |i| i.list(&outbox, &filter)).await
     }
 
-    async fn fetch(&self, outbox: &Outbox, tx_id: &str) -> Result<FetchHandle> {
-        let (outbox, tx) = (outbox.clone(), tx_id.to_owned());
-        let (meta, env, token, cipher) = self.run(move |i| i.lock_for_fetch(&outbox, &tx)).await?;
+    async fn fetch(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> Result<FetchHandle> {
+        let (outbox, which) = (outbox.clone(), which.into());
+        let (meta, env, key, token, cipher) =
+            self.run(move |i| i.lock_for_fetch(&outbox, &which)).await?;
+        let tx_id = meta.label.tx_id.clone();
         let lease = Box::new(RedbLease {
             inner: self.inner.clone(),
-            tx_id: tx_id.to_owned(),
+            tx_id: key,
             token,
         });
-        let (inner, tx, cipher) = (self.inner.clone(), tx_id.to_owned(), Arc::new(cipher));
-        let (id, total) = (env.id(), env.chunks);
-        let chunks: BoxStream<'static, io::Result<Bytes>> = stream::try_unfold(0u32, move |next| {
-            let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
-            async move {
-                if next >= total {
-                    return Ok::<_, io::Error>(None);
-                }
-                let count = READ_AHEAD.min(total - next);
-                let batch = tokio::task::spawn_blocking(move || {
-                    inner.read_chunks(&tx, id, &cipher, next, count, total)
-                })
-                .await
-                .map_err(io::Error::other)??;
-                Ok(Some((
-                    stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
-                    next + count,
-                )))
-            }
-        })
-        .try_flatten()
-        .boxed();
+        let chunks = self.body_stream(tx_id, &env, cipher);
         Ok(FetchHandle::new(meta, chunks, lease))
     }
 
-    async fn ack(&self, outbox: &Outbox, tx_id: &str) -> Result<AckOutcome> {
-        let (outbox, tx) = (outbox.clone(), tx_id.to_owned());
-        self.run(move |i| i.ack(&outbox, &tx)).await
+    async fn read(&self, which: impl Into<Which> + Send) -> Result<FetchHandle> {
+        let which = which.into();
+        let (meta, env, cipher) = self
+            .run(move |i| {
+                let key = i.key_of(&which)?;
+                let (env, sealed) = i
+                    .load(&key)?
+                    .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
+                let cipher = i.cipher(&env)?;
+                let meta = meta_with(&cipher, &key, &env, &sealed)?;
+                Ok((meta, env, cipher))
+            })
+            .await?;
+        let chunks = self.body_stream(meta.label.tx_id.clone(), &env, cipher);
+        Ok(FetchHandle::new(meta, chunks, Box::new(NoLease)))
     }
 
-    async fn delete(&self, tx_id: &str, reason: DeletionReason) -> Result<Deletion> {
-        let tx = tx_id.to_owned();
-        self.run(move |i| i.delete_where(&tx, reason, |_| true))
+    async fn ack(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> Result<AckOutcome> {
+        let (outbox, which) = (outbox.clone(), which.into());
+        self.run(move |i| i.ack(&outbox, &which)).await
+    }
+
+    async fn delete(
+        &self,
+        which: impl Into<Which> + Send,
+        reason: DeletionReason,
+    ) -> Result<Deletion> {
+        let which = which.into();
+        self.run(move |i| i.delete_where(&i.key_of(&which)?, reason, |_| true))
             .await
     }
 
@@ -1153,9 +1371,10 @@ impl MailboxStore for RedbStore {
         self.run(move |i| i.release_stale_fetches(older_than)).await
     }
 
-    async fn set_state(&self, tx_id: &str, state: MessageState) -> Result<()> {
-        let tx = tx_id.to_owned();
+    async fn set_state(&self, which: impl Into<Which> + Send, state: MessageState) -> Result<()> {
+        let which = which.into();
         self.run(move |i| {
+            let tx = i.key_of(&which)?;
             let now = i.now();
             i.update(&tx, Durability::Immediate, |e| {
                 e.set_state(state, now);
@@ -1165,9 +1384,14 @@ impl MailboxStore for RedbStore {
         .await
     }
 
-    async fn mark_processed(&self, tx_id: &str, state: MessageState) -> Result<()> {
-        let tx = tx_id.to_owned();
+    async fn mark_processed(
+        &self,
+        which: impl Into<Which> + Send,
+        state: MessageState,
+    ) -> Result<()> {
+        let which = which.into();
         self.run(move |i| {
+            let tx = i.key_of(&which)?;
             let now = i.now();
             i.update(&tx, Durability::Immediate, |e| {
                 e.processing = false;
@@ -1178,9 +1402,14 @@ impl MailboxStore for RedbStore {
         .await
     }
 
-    async fn get_meta(&self, tx_id: &str) -> Result<Option<MessageMeta>> {
-        let tx = tx_id.to_owned();
+    async fn get_meta(&self, which: impl Into<Which> + Send) -> Result<Option<MessageMeta>> {
+        let which = which.into();
         self.run(move |i| {
+            let tx = match i.key_of(&which) {
+                Ok(key) => key,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
             i.load(&tx)?
                 .map(|(env, sealed)| i.meta(&tx, &env, &sealed))
                 .transpose()
@@ -1214,6 +1443,85 @@ mod tests {
     ) -> u64 {
         let txn = store.inner.db.begin_read().unwrap();
         txn.open_table(table).unwrap().len().unwrap()
+    }
+
+    /// A store written when a message's row key was its tx.id alone is
+    /// re-keyed by (tx.id, sender) when opened, and every message stays found.
+    #[tokio::test]
+    async fn open_rekeys_rows_keyed_by_tx_id_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek: Arc<dyn KeyEncryptionKey> =
+            Arc::new(KeyFile::open_or_create(dir.path().join("kek")).unwrap());
+        let path = dir.path().join("mailbox.redb");
+        let store = RedbStore::open(&path, kek.clone()).unwrap();
+        let mut label = MessageLabel::new(
+            "tx-old",
+            Outbox::parse("1111111111").unwrap(),
+            "00000000-0000-0000-0000-000000000001",
+        );
+        label.from = Some("2222222222".into());
+        store.put(label.clone(), &b"body"[..]).await.unwrap();
+        // Back to the old layout: every row keyed by the tx.id.
+        let key = row_key("tx-old", "2222222222");
+        {
+            let txn = store.inner.db.begin_write().unwrap();
+            let env = load_envelope(&txn.open_table(MESSAGES).unwrap(), &key)
+                .unwrap()
+                .unwrap();
+            let sealed = txn
+                .open_table(LABELS)
+                .unwrap()
+                .remove(key.as_str())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            txn.open_table(MESSAGES)
+                .unwrap()
+                .remove(key.as_str())
+                .unwrap();
+            txn.open_table(OUTBOXES)
+                .unwrap()
+                .remove(("1111111111", key.as_str()))
+                .unwrap();
+            txn.open_table(EXPIRY)
+                .unwrap()
+                .remove((millis(env.expires_at), key.as_str()))
+                .unwrap();
+            put_envelope(&txn, "tx-old", &env).unwrap();
+            txn.open_table(LABELS)
+                .unwrap()
+                .insert("tx-old", sealed.as_slice())
+                .unwrap();
+            txn.open_table(OUTBOXES)
+                .unwrap()
+                .insert(("1111111111", "tx-old"), ())
+                .unwrap();
+            txn.open_table(EXPIRY)
+                .unwrap()
+                .insert((millis(env.expires_at), "tx-old"), ())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        drop(store);
+
+        let store = RedbStore::open(&path, kek).unwrap();
+        let meta = store.get_meta(Which::of(&label)).await.unwrap().unwrap();
+        assert_eq!(meta.label.sender_org().as_deref(), Some("2222222222"));
+        store
+            .mark_processed(Which::of(&label), MessageState::Received)
+            .await
+            .unwrap();
+        let mut h = store
+            .fetch(&Outbox::parse("1111111111").unwrap(), "tx-old")
+            .await
+            .unwrap();
+        let mut body = Vec::new();
+        h.body().unwrap().read_to_end(&mut body).await.unwrap();
+        assert_eq!(body, b"body");
+        assert_eq!(count(&store, MESSAGES), 1);
+        assert_eq!(count(&store, OUTBOXES), 1);
+        assert_eq!(count(&store, EXPIRY), 1);
     }
 
     /// A put that never reached its final commit (the process died) leaves staged

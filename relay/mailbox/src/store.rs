@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::filter::ListFilter;
 use crate::kek::KekError;
 use crate::meta::{MessageLabel, MessageMeta, MessageState, Outbox};
+use crate::rules::{OverQuota, Quota, Which};
 use crate::slots::SlotError;
 
 pub type Result<T, E = MailboxError> = std::result::Result<T, E>;
@@ -116,9 +117,13 @@ pub enum PutOutcome {
         local_id: Uuid,
         arrival: DateTime<Utc>,
     },
-    /// A message with this tx.id is already stored; nothing was stored again
-    /// (`X-shs-duplicatemsg: yes`, arrival date of the original).
+    /// This sender's message with this tx.id is already stored; nothing was
+    /// stored again (`X-shs-duplicatemsg: yes`, arrival date of the original).
+    /// Another organisation's message with the same tx.id is not a duplicate.
     Duplicate { original_arrival: DateTime<Utc> },
+    /// Not stored: it would have passed a quota ([`Quota::check`]), decided in
+    /// the same write that would have made it visible.
+    OverQuota(OverQuota),
 }
 
 /// Why a message left the store.
@@ -199,13 +204,31 @@ pub struct Usage {
 /// block the runtime; engines do their disk work on blocking threads.
 pub trait MailboxStore: Send + Sync + 'static {
     /// Stores a message durably, streaming the body in chunks with bounded memory.
-    /// The tx.id is globally unique: a second message with the same tx.id is not
-    /// stored ([`PutOutcome::Duplicate`]). A new message starts as
-    /// [`MessageState::New`] with `processing` set.
+    /// A message is identified by (sender, tx.id) ([`crate::rules::sender_of`]):
+    /// a second message from the same sender with the same tx.id is not stored
+    /// ([`PutOutcome::Duplicate`]), decided by the write that makes the message
+    /// visible. A new message starts as [`MessageState::New`] with `processing`
+    /// set. No quota: [`MailboxStore::put_within`] with [`Quota::NONE`].
     fn put<R>(
         &self,
         label: MessageLabel,
         body: R,
+    ) -> impl Future<Output = Result<PutOutcome>> + Send
+    where
+        R: AsyncRead + Send,
+    {
+        self.put_within(label, body, Quota::NONE)
+    }
+
+    /// [`MailboxStore::put`], refused with [`PutOutcome::OverQuota`] when the
+    /// recipient's outbox or the sender would pass `quota`; counted in the same
+    /// write that makes the message visible, so concurrent uploads (on any node)
+    /// never pass a limit.
+    fn put_within<R>(
+        &self,
+        label: MessageLabel,
+        body: R,
+        quota: Quota,
     ) -> impl Future<Output = Result<PutOutcome>> + Send
     where
         R: AsyncRead + Send;
@@ -219,20 +242,38 @@ pub trait MailboxStore: Send + Sync + 'static {
 
     /// Locks a waiting message (`Received` → `FetchingInProgress`) and streams its
     /// body. A message that is not waiting in this outbox, or is already being
-    /// fetched, is [`MailboxError::NotFound`].
+    /// fetched, is [`MailboxError::NotFound`]. Several waiting messages with the
+    /// tx.id (from different senders) are handed out in
+    /// [`crate::rules::fetch_order`] unless `which` names the sender.
     fn fetch(
         &self,
         outbox: &Outbox,
-        tx_id: &str,
+        which: impl Into<Which> + Send,
     ) -> impl Future<Output = Result<FetchHandle>> + Send;
 
-    /// Acknowledges a delivered message; by default deletes it.
-    fn ack(&self, outbox: &Outbox, tx_id: &str) -> impl Future<Output = Result<AckOutcome>> + Send;
+    /// The body of a message the relay processes itself, in any state: no
+    /// fetch lock is taken and the message keeps its `processing` mark (and so
+    /// the node's claim on it), so a node that dies while it works on the
+    /// message leaves it to be taken over again. `complete` does nothing.
+    fn read(
+        &self,
+        which: impl Into<Which> + Send,
+    ) -> impl Future<Output = Result<FetchHandle>> + Send;
 
-    /// Deletes a message, whatever its state.
+    /// Acknowledges a delivered message; by default deletes it. Among several
+    /// with the tx.id: [`crate::rules::ack_order`].
+    fn ack(
+        &self,
+        outbox: &Outbox,
+        which: impl Into<Which> + Send,
+    ) -> impl Future<Output = Result<AckOutcome>> + Send;
+
+    /// Deletes a message, whatever its state. A `which` without a sender means
+    /// the oldest message with the tx.id (for tools and tests; the relay names
+    /// the sender).
     fn delete(
         &self,
-        tx_id: &str,
+        which: impl Into<Which> + Send,
         reason: DeletionReason,
     ) -> impl Future<Output = Result<Deletion>> + Send;
 
@@ -247,18 +288,21 @@ pub trait MailboxStore: Send + Sync + 'static {
 
     fn set_state(
         &self,
-        tx_id: &str,
+        which: impl Into<Which> + Send,
         state: MessageState,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Clears `processing` and moves the message to `state` in one step.
     fn mark_processed(
         &self,
-        tx_id: &str,
+        which: impl Into<Which> + Send,
         state: MessageState,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    fn get_meta(&self, tx_id: &str) -> impl Future<Output = Result<Option<MessageMeta>>> + Send;
+    fn get_meta(
+        &self,
+        which: impl Into<Which> + Send,
+    ) -> impl Future<Output = Result<Option<MessageMeta>>> + Send;
 
     /// Messages accepted but not yet processed, oldest first: what the relay resumes
     /// after a restart.
@@ -273,6 +317,17 @@ pub trait FetchLease: Send + 'static {
     fn complete(self: Box<Self>) -> BoxFuture<'static, Result<()>>;
     /// Back to `Received`. Called from `Drop`: must be quick and must not panic.
     fn release(self: Box<Self>);
+}
+
+/// The lease of a [`MailboxStore::read`]: there is no lock to end.
+pub struct NoLease;
+
+impl FetchLease for NoLease {
+    fn complete(self: Box<Self>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn release(self: Box<Self>) {}
 }
 
 /// A locked message being fetched. Read the body (as [`AsyncRead`] or as a stream

@@ -142,9 +142,11 @@ async fn an_edited_label_fails_authentication() {
     let (dir, kek, tx_id, _, _) = closed_store_with_message().await;
     edit(dir.path(), |txn| {
         let mut t = txn.open_table(LABELS).unwrap();
-        let mut sealed = t.get(tx_id.as_str()).unwrap().unwrap().value().to_vec();
+        // The row key: tx.id, U+001F, sender (the support's labels come from 5555555555).
+        let key = format!("{tx_id}\u{1f}5555555555");
+        let mut sealed = t.get(key.as_str()).unwrap().unwrap().value().to_vec();
         sealed[5] ^= 0x80;
-        t.insert(tx_id.as_str(), sealed.as_slice()).unwrap();
+        t.insert(key.as_str(), sealed.as_slice()).unwrap();
     });
     let store = reopen(dir.path(), kek);
     let err = store.get_meta(&tx_id).await.unwrap_err();

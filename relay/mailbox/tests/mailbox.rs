@@ -122,7 +122,8 @@ async fn a_duplicate_tx_id_is_not_stored_again_and_reports_the_original_arrival(
         panic!()
     };
     f.clock.advance(TimeDelta::minutes(5));
-    // Global uniqueness: same tx.id to another recipient is a duplicate too.
+    // The identity is (sender, tx.id): the same sender's tx.id to another
+    // recipient is a duplicate too.
     let mut again = l;
     again.to = outbox("2222222222");
     let second = f.store.put(again, &b"second"[..]).await.unwrap();

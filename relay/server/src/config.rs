@@ -348,6 +348,11 @@ pub struct MailboxConfig {
     pub per_product_ttl_hours: BTreeMap<String, u64>,
     #[serde(default = "default_sweep")]
     pub sweep_interval_s: u64,
+    /// The mailbox gauges (messages, bytes, oldest age) are counted at most
+    /// this often, not on every sweep: on PostgreSQL the count reads every
+    /// message row.
+    #[serde(default = "default_gauge_interval")]
+    pub gauge_interval_s: u64,
     /// Fetch locks older than this are released.
     #[serde(default = "default_stale")]
     pub stale_fetch_minutes: u64,
@@ -402,6 +407,9 @@ fn default_ttl_hours() -> u64 {
 }
 fn default_sweep() -> u64 {
     60
+}
+fn default_gauge_interval() -> u64 {
+    300
 }
 fn default_stale() -> u64 {
     60
@@ -1038,6 +1046,7 @@ impl Config {
             r.positive("mailbox.max_message_bytes", m.max_message_bytes);
             r.positive("mailbox.receive_timeout_s", m.receive_timeout_s);
             r.positive("mailbox.sweep_interval_s", m.sweep_interval_s);
+            r.positive("mailbox.gauge_interval_s", m.gauge_interval_s);
             r.positive(
                 "mailbox.max_uploads_per_sender",
                 m.max_uploads_per_sender as u64,
@@ -1674,6 +1683,25 @@ mod tests {
             c.providers[1].urls(),
             ["https://csn-a:1", "https://csn-b:2"]
         );
+    }
+
+    #[test]
+    fn the_mailbox_gauges_are_counted_every_five_minutes_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = files(dir.path());
+        let mailbox = format!(
+            "\n[mailbox]\nstore = \"{}\"\nkey_file = \"{}\"\n",
+            dir.path().join("m.redb").display(),
+            dir.path().join("kek").display()
+        );
+        let c = load(dir.path(), &format!("{base}{mailbox}")).unwrap();
+        assert_eq!(c.mailbox.unwrap().gauge_interval_s, 300);
+        let e = load(
+            dir.path(),
+            &format!("{base}{mailbox}gauge_interval_s = 0\n"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("mailbox.gauge_interval_s"), "{e}");
     }
 
     #[test]

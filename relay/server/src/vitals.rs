@@ -136,10 +136,7 @@ async fn look(relay: &Relay, audit_lost_seen: &mut u64) {
             tokio::time::timeout(STORE_TIMEOUT, store.stats()).await,
             Ok(Ok(_))
         ) && store.ready().await;
-        let kind = match store.kind() {
-            relay_store::StoreKind::Redb => "redb",
-            relay_store::StoreKind::Postgres => "postgres",
-        };
+        let kind = store.engine();
         relay
             .metrics
             .store_up

@@ -23,13 +23,15 @@
 //! # Layout
 //!
 //! - [`state`]: the [`SharedState`] trait and its value types.
-//! - [`redb_state`]: [`RedbState`], the one-machine engine of that trait.
+//! - [`redb`]: the one-machine engine, one folder: [`RedbState`] (that
+//!   trait), [`RedbStatus`], [`RedbParties`]; the redb mailbox is
+//!   [`relay_mailbox::RedbStore`].
 //! - [`status`]: the [`StatusBoard`] trait (the public status feed: components,
 //!   incidents, agencies' announced maintenance) and [`StatusStore`], the
-//!   engine a node uses; [`redb_status`]: [`RedbStatus`], its one-machine engine.
+//!   engine a node uses.
 //! - [`pg`]: [`PgStore`], both traits on PostgreSQL (pool, TLS, migrations).
 //! - [`node`]: [`Store`], the engine a node runs, chosen by configuration.
-//! - [`party`], [`redb_party`], [`parties`]: the register of connected parties
+//! - [`party`], [`parties`]: the register of connected parties
 //!   ([`PartyRegister`]) on both engines, and [`Parties`], the one a node runs.
 //! - [`config`]: [`StoreConfig`], the `[store]` section.
 //!
@@ -40,10 +42,7 @@ pub mod node;
 pub mod parties;
 pub mod party;
 pub mod pg;
-mod redb_common;
-pub mod redb_party;
-pub mod redb_state;
-pub mod redb_status;
+pub mod redb;
 pub mod state;
 pub mod status;
 
@@ -55,9 +54,7 @@ pub use party::{
     StateChange,
 };
 pub use pg::{OpenError, PgOptions, PgStore, SCHEMA_VERSION};
-pub use redb_party::RedbParties;
-pub use redb_state::RedbState;
-pub use redb_status::RedbStatus;
+pub use redb::{RedbParties, RedbState, RedbStatus};
 pub use state::{
     AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
     ProductName, RateLimit, RetryLimit, Scope, Seen, SharedState, StateError, Unreadable,

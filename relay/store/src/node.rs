@@ -11,15 +11,15 @@ use chrono::{DateTime, Utc};
 use relay_ident::Organisationsnummer;
 use relay_mailbox::{
     AckOutcome, Deletion, DeletionReason, FetchHandle, KekId, KeyEncryptionKey, ListFilter,
-    MailboxError, MailboxStore, MessageLabel, MessageMeta, MessageState, Outbox, PutOutcome,
-    RedbStore, Stats, StoreOptions,
+    MailboxError, MailboxStore, MessageLabel, MessageMeta, MessageState, Outbox, PutOutcome, Quota,
+    RedbStore, Stats, StoreOptions, Which,
 };
 use tokio::io::AsyncRead;
 use uuid::Uuid;
 
 use crate::config::{StoreConfig, StoreConfigError, StoreKind};
 use crate::pg::{OpenError, PgStore};
-use crate::redb_state::RedbState;
+use crate::redb::RedbState;
 use crate::state::{
     AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
     ProductName, RateLimit, RetryLimit, Scope, Seen, SharedState, StateError,
@@ -192,10 +192,12 @@ impl Store {
         }
     }
 
-    pub fn kind(&self) -> StoreKind {
+    /// The engine's name, for a metric label or a log line; never to decide
+    /// on (ask [`Store::is_shared`] for what differs between engines).
+    pub fn engine(&self) -> &'static str {
         match self {
-            Self::Redb { .. } => StoreKind::Redb,
-            Self::Postgres(_) => StoreKind::Postgres,
+            Self::Redb { .. } => "redb",
+            Self::Postgres(_) => "postgres",
         }
     }
 }
@@ -237,13 +239,13 @@ type MResult<T> = Result<T, MailboxError>;
 type SResult<T> = Result<T, StateError>;
 
 impl MailboxStore for Store {
-    async fn put<R>(&self, label: MessageLabel, body: R) -> MResult<PutOutcome>
+    async fn put_within<R>(&self, label: MessageLabel, body: R, quota: Quota) -> MResult<PutOutcome>
     where
         R: AsyncRead + Send,
     {
         match self {
-            Self::Redb { mailbox, .. } => mailbox.put(label, body).await,
-            Self::Postgres(pg) => pg.put(label, body).await,
+            Self::Redb { mailbox, .. } => mailbox.put_within(label, body, quota).await,
+            Self::Postgres(pg) => pg.put_within(label, body, quota).await,
         }
     }
 
@@ -251,16 +253,28 @@ impl MailboxStore for Store {
         mailbox!(self, "list", s => s.list(outbox, filter))
     }
 
-    async fn fetch(&self, outbox: &Outbox, tx_id: &str) -> MResult<FetchHandle> {
-        mailbox!(self, "fetch", s => s.fetch(outbox, tx_id))
+    async fn fetch(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> MResult<FetchHandle> {
+        let which = which.into();
+        mailbox!(self, "fetch", s => s.fetch(outbox, which))
     }
 
-    async fn ack(&self, outbox: &Outbox, tx_id: &str) -> MResult<AckOutcome> {
-        mailbox!(self, "ack", s => s.ack(outbox, tx_id))
+    async fn read(&self, which: impl Into<Which> + Send) -> MResult<FetchHandle> {
+        let which = which.into();
+        mailbox!(self, "read", s => s.read(which))
     }
 
-    async fn delete(&self, tx_id: &str, reason: DeletionReason) -> MResult<Deletion> {
-        mailbox!(self, "delete", s => s.delete(tx_id, reason))
+    async fn ack(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> MResult<AckOutcome> {
+        let which = which.into();
+        mailbox!(self, "ack", s => s.ack(outbox, which))
+    }
+
+    async fn delete(
+        &self,
+        which: impl Into<Which> + Send,
+        reason: DeletionReason,
+    ) -> MResult<Deletion> {
+        let which = which.into();
+        mailbox!(self, "delete", s => s.delete(which, reason))
     }
 
     async fn sweep(&self, now: DateTime<Utc>) -> MResult<Vec<Deletion>> {
@@ -276,16 +290,23 @@ impl MailboxStore for Store {
         mailbox!(self, "release_stale_fetches", s => s.release_stale_fetches(older_than))
     }
 
-    async fn set_state(&self, tx_id: &str, state: MessageState) -> MResult<()> {
-        mailbox!(self, "set_state", s => s.set_state(tx_id, state))
+    async fn set_state(&self, which: impl Into<Which> + Send, state: MessageState) -> MResult<()> {
+        let which = which.into();
+        mailbox!(self, "set_state", s => s.set_state(which, state))
     }
 
-    async fn mark_processed(&self, tx_id: &str, state: MessageState) -> MResult<()> {
-        mailbox!(self, "mark_processed", s => s.mark_processed(tx_id, state))
+    async fn mark_processed(
+        &self,
+        which: impl Into<Which> + Send,
+        state: MessageState,
+    ) -> MResult<()> {
+        let which = which.into();
+        mailbox!(self, "mark_processed", s => s.mark_processed(which, state))
     }
 
-    async fn get_meta(&self, tx_id: &str) -> MResult<Option<MessageMeta>> {
-        mailbox!(self, "get_meta", s => s.get_meta(tx_id))
+    async fn get_meta(&self, which: impl Into<Which> + Send) -> MResult<Option<MessageMeta>> {
+        let which = which.into();
+        mailbox!(self, "get_meta", s => s.get_meta(which))
     }
 
     async fn pending_processing(&self) -> MResult<Vec<MessageMeta>> {

@@ -9,7 +9,7 @@ use relay_ident::Organisationsnummer;
 use crate::node::Store;
 use crate::party::{Declaration, Edit, Party, PartyCertificate, PartyRegister};
 use crate::pg::PgStore;
-use crate::redb_party::{RedbParties, parties_path};
+use crate::redb::{RedbParties, parties_path};
 use crate::state::{Result, StateError};
 
 /// A node's party register. Cheap to clone.

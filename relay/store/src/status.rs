@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::node::Store;
 use crate::pg::PgStore;
-use crate::redb_status::RedbStatus;
+use crate::redb::RedbStatus;
 use crate::state::{Result, StateError};
 
 /// A component's status, as status pages name them.

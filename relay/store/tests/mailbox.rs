@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use relay_mailbox::{
     AckPolicy, CHUNK_SIZE, DeletionReason, ListFilter, MailboxError, MailboxStore, MessageState,
-    PutOutcome, SequenceType, TransferType,
+    OverQuota, PutOutcome, Quota, SequenceType, TransferType, Which,
 };
 use relay_store::Store;
 use support::*;
@@ -41,14 +41,18 @@ on_both_engines!(
     two_concurrent_acks_on_two_nodes_give_one_confirm,
     stats_and_pending_processing_see_every_node,
     after_a_kek_rotation_every_key_is_rewrapped_and_the_old_kek_can_go,
+    the_same_tx_id_from_two_senders_at_once_is_two_messages,
+    two_messages_with_one_tx_id_in_one_outbox_are_fetched_and_acked_one_at_a_time,
+    concurrent_puts_over_a_quota_on_two_nodes_never_pass_it,
+    a_message_read_for_processing_stays_claimed,
 );
 
 /// Stores a message through `store` and moves it into its outbox (`Received`).
 async fn deliver(store: &Store, label: relay_mailbox::MessageLabel, body: &[u8]) -> PutOutcome {
-    let tx_id = label.tx_id.clone();
+    let which = Which::of(&label);
     let outcome = store.put(label, body).await.unwrap();
     store
-        .mark_processed(&tx_id, MessageState::Received)
+        .mark_processed(which, MessageState::Received)
         .await
         .unwrap();
     outcome
@@ -558,5 +562,173 @@ async fn after_a_kek_rotation_every_key_is_rewrapped_and_the_old_kek_can_go(c: C
         assert_eq!(read_all(h.body().unwrap()).await.unwrap(), body);
         h.complete().await.unwrap();
     }
+    c.finish().await;
+}
+
+/// The identity is (sender, tx.id): two organisations that send one tx.id at
+/// the same moment, through two nodes, each get their own stored message;
+/// neither is told "duplicate", and each is found, read and deleted as its own.
+async fn the_same_tx_id_from_two_senders_at_once_is_two_messages(c: Cluster) {
+    let b = c.node().await;
+    let tx_id = tx();
+    let from = |org: &str| {
+        let mut l = label("1111111111");
+        l.tx_id = tx_id.clone();
+        l.from = Some(format!("urn:X-shs:{org}"));
+        l
+    };
+    let (first, second) = (from("2222222222"), from("3333333333"));
+    let (x, y) = tokio::join!(
+        c.a().put(first.clone(), &b"from 2222222222"[..]),
+        b.put(second.clone(), &b"from 3333333333"[..])
+    );
+    assert!(matches!(x.unwrap(), PutOutcome::Stored { .. }));
+    assert!(matches!(y.unwrap(), PutOutcome::Stored { .. }));
+    // Each sender's repeat is that sender's duplicate.
+    assert!(matches!(
+        b.put(first.clone(), &b"again"[..]).await.unwrap(),
+        PutOutcome::Duplicate { .. }
+    ));
+    assert_eq!(b.stats().await.unwrap().messages, 2);
+    for (l, org) in [(&first, "2222222222"), (&second, "3333333333")] {
+        let meta = c.a().get_meta(Which::of(l)).await.unwrap().unwrap();
+        assert_eq!(meta.label.sender_org().as_deref(), Some(org));
+        b.mark_processed(Which::of(l), MessageState::Received)
+            .await
+            .unwrap();
+    }
+    let listed = c
+        .a()
+        .list(&outbox("1111111111"), &ListFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    let d = b
+        .delete(Which::of(&second), DeletionReason::Operator)
+        .await
+        .unwrap();
+    assert_eq!(d.tx_id, tx_id);
+    let left = c.a().get_meta(&tx_id).await.unwrap().unwrap();
+    assert_eq!(left.label.sender_org().as_deref(), Some("2222222222"));
+    c.finish().await;
+}
+
+/// One outbox, two senders' messages with one tx.id: a fetch by tx.id hands
+/// out the older, the ack by tx.id acks the one just fetched (its sender gets
+/// the confirm), then the other is fetched; `sender` picks exactly.
+async fn two_messages_with_one_tx_id_in_one_outbox_are_fetched_and_acked_one_at_a_time(c: Cluster) {
+    let b = c.node().await;
+    let tx_id = tx();
+    let from = |org: &str| {
+        let mut l = label("1111111111");
+        l.tx_id = tx_id.clone();
+        l.from = Some(org.to_owned());
+        l
+    };
+    let ob = outbox("1111111111");
+    deliver(c.a(), from("2222222222"), b"older").await;
+    c.clock.advance(TimeDelta::seconds(1));
+    deliver(&b, from("3333333333"), b"newer").await;
+
+    // `sender` names one exactly, whatever the order.
+    let mut h = b
+        .fetch(&ob, Which::exact(tx_id.clone(), "3333333333"))
+        .await
+        .unwrap();
+    assert_eq!(read_all(h.body().unwrap()).await.unwrap(), b"newer");
+    drop(h);
+
+    let mut h = c.a().fetch(&ob, &tx_id).await.unwrap();
+    assert_eq!(read_all(h.body().unwrap()).await.unwrap(), b"older");
+    h.complete().await.unwrap();
+    let ack = b.ack(&ob, &tx_id).await.unwrap();
+    assert_eq!(ack.meta.label.sender_org().as_deref(), Some("2222222222"));
+    assert!(ack.send_confirm);
+
+    let mut h = b.fetch(&ob, &tx_id).await.unwrap();
+    assert_eq!(read_all(h.body().unwrap()).await.unwrap(), b"newer");
+    h.complete().await.unwrap();
+    let ack = c.a().ack(&ob, &tx_id).await.unwrap();
+    assert_eq!(ack.meta.label.sender_org().as_deref(), Some("3333333333"));
+    assert!(c.a().fetch(&ob, &tx_id).await.unwrap_err().is_not_found());
+    // Another outbox never sees them.
+    assert!(
+        b.fetch(&outbox("4444444444"), &tx_id)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    c.finish().await;
+}
+
+/// The quota is decided in the write that stores the message: twelve uploads
+/// at once through two store handles on one store, with room for three, store
+/// exactly three and refuse the rest as over the sender's quota.
+async fn concurrent_puts_over_a_quota_on_two_nodes_never_pass_it(c: Cluster) {
+    let b = c.node().await;
+    let quota = Quota {
+        max_messages_per_sender: 3,
+        ..Quota::NONE
+    };
+    let body = vec![3u8; 2 * CHUNK_SIZE];
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let node = if i % 2 == 0 { c.a().clone() } else { b.clone() };
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            node.put_within(label("1111111111"), &body[..], quota)
+                .await
+                .unwrap()
+        }));
+    }
+    let (mut stored, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            PutOutcome::Stored { .. } => stored += 1,
+            PutOutcome::OverQuota(OverQuota::Sender(u)) => {
+                assert_eq!(u.messages, 3);
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((stored, refused), (3, 9));
+    assert_eq!(b.stats().await.unwrap().messages, 3);
+    // Nothing of the refused uploads is left behind: three data keys.
+    assert_eq!(c.a().kek_usage().await.unwrap().values().sum::<usize>(), 3);
+    // The outbox quota holds the same way.
+    let quota = Quota {
+        max_messages_per_outbox: 3,
+        ..Quota::NONE
+    };
+    assert!(matches!(
+        b.put_within(label("1111111111"), &b"x"[..], quota)
+            .await
+            .unwrap(),
+        PutOutcome::OverQuota(OverQuota::Outbox(_))
+    ));
+    c.finish().await;
+}
+
+/// What the relay reads to process a message it took over keeps the message
+/// `processing` (claimed): if the node dies while it works, the message is
+/// still found as unfinished work, on any node.
+async fn a_message_read_for_processing_stays_claimed(c: Cluster) {
+    let b = c.node().await;
+    let l = label("1111111111");
+    c.a().put(l.clone(), &b"question"[..]).await.unwrap();
+    let mut h = b.read(Which::of(&l)).await.unwrap();
+    assert_eq!(read_all(h.body().unwrap()).await.unwrap(), b"question");
+    h.complete().await.unwrap();
+    let meta = c.a().get_meta(Which::of(&l)).await.unwrap().unwrap();
+    assert!(meta.processing);
+    assert_eq!(meta.state, MessageState::New);
+    assert!(
+        b.pending_processing()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.tx_id() == l.tx_id)
+    );
     c.finish().await;
 }

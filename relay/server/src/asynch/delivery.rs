@@ -85,6 +85,23 @@ impl Way for Delivery {
     }
 }
 
+/// The message a fetch or ack names: the tx.id of the path, and the sender
+/// when the query names one (`?sender=<organisation number>`). Several
+/// organisations may have sent messages with one tx.id to this outbox; they are
+/// different messages, all addressed to the caller. Without `sender` a fetch
+/// hands them out oldest first and an ack takes the one just fetched
+/// (`relay_mailbox::rules::fetch_order`, `ack_order`); the message list shows
+/// each one's `from`.
+fn which_in(tx_id: &str, query: &[(String, String)]) -> relay_mailbox::Which {
+    relay_mailbox::Which {
+        tx_id: tx_id.to_owned(),
+        sender: query
+            .iter()
+            .find(|(k, _)| k == "sender")
+            .and_then(|(_, v)| relay_mailbox::sender_org_of(v)),
+    }
+}
+
 /// Runs a delivery-service call and renders its refusal.
 async fn serve<F>(relay: &Relay, admitted: &Admitted<Delivery>, f: F) -> Response
 where
@@ -191,7 +208,7 @@ pub async fn fetch(
                 format!("Message entry not found in message log: {second}"),
             )
         };
-        let mut handle = match store.fetch(&outbox, &second).await {
+        let mut handle = match store.fetch(&outbox, which_in(&second, &query)).await {
             Ok(h) => h,
             Err(e) if e.is_caller_fault() => {
                 crate::outcomes::fetched(
@@ -263,7 +280,7 @@ pub async fn ack(
                 "unknown action; use ?action=ack",
             ));
         }
-        let outcome = match store.ack(&outbox, &tx).await {
+        let outcome = match store.ack(&outbox, which_in(&tx, &query)).await {
             Ok(o) => o,
             Err(e) if e.is_caller_fault() => {
                 return Err(Failure::caller(

@@ -11,8 +11,11 @@
 //!   the sender and the recipient both need it; an `adm` message must refer to
 //!   a message between the same parties) and the mailbox quotas; then the
 //!   message is stored (synced) before **202** answers with the `X-shs-*`
-//!   headers. A repeated (sender, tx.id) answers 202 with
-//!   `X-shs-duplicatemsg: yes`.
+//!   headers. A message is identified by (sender, tx.id)
+//!   (`relay_mailbox::rules`): a repeated (sender, tx.id) answers 202 with
+//!   `X-shs-duplicatemsg: yes`; the same tx.id from another organisation is
+//!   another message. The store decides both, and the quotas, in the write
+//!   that stores the message.
 //! - [`stream`]: a message to another organisation streams into the mailbox
 //!   through a size cap and a structure checker, whose label must equal the one
 //!   the message was routed by.
@@ -34,7 +37,7 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use relay_ident::Organisationsnummer;
-use relay_mailbox::{MailboxStore, MessageLabel, Outbox, PutOutcome};
+use relay_mailbox::{MailboxStore, MessageLabel, Outbox, OverQuota, PutOutcome, Quota, Which};
 use relay_shs::{ErrorCode, Label, SequenceType, ShsError, ShsMessage};
 use relay_store::Store;
 use zeroize::Zeroizing;
@@ -109,6 +112,17 @@ impl Drop for UploadSlot<'_> {
             }
         }
     }
+}
+
+/// The stored message an SHS label names: its tx.id and its sender (the
+/// organisation of `from`), as the store keys it.
+pub(crate) fn which(label: &Label) -> Which {
+    let sender = label
+        .from
+        .as_ref()
+        .and_then(|f| relay_mailbox::sender_org_of(&f.value))
+        .unwrap_or_default();
+    Which::exact(label.tx_id.trim(), sender)
 }
 
 pub(crate) fn mailbox_label(label: &Label, outbox: &str) -> Result<MessageLabel, ShsError> {
@@ -198,31 +212,7 @@ async fn admit_direct(
         )?;
         policy::recipient(&relay.metrics, config, &to.org, what)?;
     }
-    tx_id_owner(store, caller, label).await?;
     quotas(relay, store, caller, to).await
-}
-
-/// Duplicates are per sender: a tx.id the mailbox already holds from another
-/// organisation is refused (the sender must use a fresh UUID) and never
-/// reported as that organisation's duplicate.
-async fn tx_id_owner(store: &Store, caller: &Caller, label: &Label) -> Result<(), Failure> {
-    let Some(meta) = store.get_meta(&label.tx_id).await.map_err(mailbox_failed)? else {
-        return Ok(());
-    };
-    let owner = meta
-        .label
-        .from
-        .as_deref()
-        .and_then(relay_shs::ShsAddress::parse)
-        .and_then(|a| Organisationsnummer::parse(a.org_number()).ok());
-    if owner == Some(caller.org) {
-        Ok(())
-    } else {
-        Err(Failure::caller(
-            Code::Shs(ErrorCode::IllegalMessageStructure),
-            "tx.id is not unique: send the message with a new UUID",
-        ))
-    }
 }
 
 /// Whether a message with this corr.id went between the two organisations (in
@@ -262,48 +252,64 @@ async fn refers_to_exchange(
     Ok(false)
 }
 
-/// The mailbox quotas, read from the store (so the same on every node and
-/// after a restart): what the recipient's outbox holds, and what this sender
-/// has sent that is still held. Two bounded counts on the envelopes; no label
-/// is opened. Checked before the body is read: uploads running at the same
-/// time may pass a limit by at most `mailbox.max_uploads_per_sender` per node.
+/// The mailbox quotas of the configuration (none without a `[mailbox]`).
+fn quota(relay: &Relay) -> Quota {
+    relay
+        .live()
+        .config
+        .mailbox
+        .as_ref()
+        .map_or(Quota::NONE, |m| Quota {
+            max_messages_per_outbox: m.max_messages_per_outbox,
+            max_bytes_per_outbox: m.max_bytes_per_outbox,
+            max_messages_per_sender: m.max_messages_per_sender,
+            max_bytes_per_sender: m.max_bytes_per_sender,
+        })
+}
+
+/// The caller's refusal for a quota the message would pass.
+fn over_quota(quota: Quota, over: OverQuota) -> Failure {
+    match over {
+        OverQuota::Sender(sent) => Failure::caller(
+            Code::Quota,
+            format!(
+                "this sender has {} messages ({} bytes) waiting to be fetched; at most {} messages and {} bytes (mailbox.max_messages_per_sender, max_bytes_per_sender)",
+                sent.messages, sent.bytes, quota.max_messages_per_sender, quota.max_bytes_per_sender
+            ),
+        ),
+        OverQuota::Outbox(_) => Failure::caller(
+            Code::Quota,
+            format!(
+                "the recipient's outbox is full: at most {} messages and {} bytes waiting (mailbox.max_messages_per_outbox, max_bytes_per_outbox); retry later",
+                quota.max_messages_per_outbox, quota.max_bytes_per_outbox
+            ),
+        )
+        .with_retry_after(Some(60)),
+    }
+}
+
+/// The mailbox quotas, read from the store before the body is read, so that
+/// a sender over its limit is refused without uploading. Only a fast refusal:
+/// the decision that holds is the store's, in the write that stores the
+/// message (`put_within`), so uploads at the same time on any node never pass
+/// a limit.
 async fn quotas(
     relay: &Relay,
     store: &Store,
     caller: &Caller,
     to: &Destination,
 ) -> Result<(), Failure> {
-    let live = relay.live();
-    let Some(m) = &live.config.mailbox else {
+    let quota = quota(relay);
+    if quota.is_none() {
         return Ok(());
-    };
+    }
     let outbox = Outbox::parse(&to.outbox)
         .map_err(|_| Failure::from(ShsError::from(ErrorCode::UnresolvedReceiver)))?;
-    let limit = m.max_messages_per_outbox.max(m.max_messages_per_sender);
     let (held, sent) = store
-        .usage(&outbox, caller.org.as_str(), limit)
+        .usage(&outbox, caller.org.as_str(), quota.count_limit())
         .await
         .map_err(mailbox_failed)?;
-    if sent.messages >= m.max_messages_per_sender || sent.bytes >= m.max_bytes_per_sender {
-        return Err(Failure::caller(
-            Code::Quota,
-            format!(
-                "this sender has {} messages ({} bytes) waiting to be fetched; at most {} messages and {} bytes (mailbox.max_messages_per_sender, max_bytes_per_sender)",
-                sent.messages, sent.bytes, m.max_messages_per_sender, m.max_bytes_per_sender
-            ),
-        ));
-    }
-    if held.messages >= m.max_messages_per_outbox || held.bytes >= m.max_bytes_per_outbox {
-        return Err(Failure::caller(
-            Code::Quota,
-            format!(
-                "the recipient's outbox is full: at most {} messages and {} bytes waiting (mailbox.max_messages_per_outbox, max_bytes_per_outbox); retry later",
-                m.max_messages_per_outbox, m.max_bytes_per_outbox
-            ),
-        )
-        .with_retry_after(Some(60)));
-    }
-    Ok(())
+    quota.check(held, sent).map_err(|o| over_quota(quota, o))
 }
 
 /// A message to another organisation, streamed into the mailbox (the body is
@@ -366,8 +372,9 @@ pub async fn accept_stream(
         },
         copy: Some(tokio_util::sync::PollSender::new(copies)),
     };
-    let tx = stored.tx_id.clone();
-    let put = tokio::time::timeout(timeout, store.put(stored, capped)).await;
+    let which = Which::of(&stored);
+    let quota = quota(&relay);
+    let put = tokio::time::timeout(timeout, store.put_within(stored, capped, quota)).await;
     let structure = match checker.await {
         Ok(Ok(full)) => crate::shs::same_label(&label, &full),
         Ok(Err(e)) => Err(e.into()),
@@ -390,15 +397,15 @@ pub async fn accept_stream(
     // A duplicate is not read on (the original was checked when it came).
     if let (PutOutcome::Stored { .. }, Err(e)) = (&outcome, structure) {
         if store
-            .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+            .delete(which.clone(), relay_mailbox::DeletionReason::Rejected)
             .await
             .is_ok()
         {
-            route::deleted(&relay, &tx, "rejected").await;
+            route::deleted(&relay, &which.tx_id, "rejected").await;
         }
         return Err(e);
     }
-    let response = accepted(&relay, &label, outcome);
+    let response = accepted(&relay, &label, outcome, quota)?;
     if let PutOutcome::Stored { .. } = outcome {
         let relay = relay.clone();
         tokio::spawn(async move { route::process_direct(&relay, &store, label).await });
@@ -429,20 +436,24 @@ pub async fn accept(
         // now (the gate, the parse), so a refused caller gets its SHS error
         // instead of a 202, and answers what it admitted after the 202.
         let queued = crate::products::admit_asynch(&relay, caller, message).await?;
-        tx_id_owner(&store, caller, &label).await?;
         Some(queued)
     } else {
         admit_direct(&relay, &store, caller, &label, &to).await?;
         None
     };
     // The accepted message waits in the recipient's outbox (for the relay's own
-    // node: the node's outbox, which only the relay reads).
+    // node: the node's outbox, which only the relay reads; no quota there).
     let stored = mailbox_label(&label, &to.outbox)?;
+    let quota = if to.is_node {
+        Quota::NONE
+    } else {
+        quota(&relay)
+    };
     let outcome = store
-        .put(stored, raw.as_slice())
+        .put_within(stored, raw.as_slice(), quota)
         .await
         .map_err(mailbox_failed)?;
-    let response = accepted(&relay, &label, outcome);
+    let response = accepted(&relay, &label, outcome, quota)?;
     if let PutOutcome::Stored { .. } = outcome {
         let relay = relay.clone();
         match queued {
@@ -460,8 +471,17 @@ pub async fn accept(
     Ok(response)
 }
 
-/// The 202 answer with the `X-shs-*` headers.
-fn accepted(relay: &Relay, label: &Label, outcome: PutOutcome) -> Response {
+/// The 202 answer with the `X-shs-*` headers; the quota refusal when the store
+/// refused the message for a quota.
+fn accepted(
+    relay: &Relay,
+    label: &Label,
+    outcome: PutOutcome,
+    quota: Quota,
+) -> Result<Response, Failure> {
+    if let PutOutcome::OverQuota(over) = outcome {
+        return Err(over_quota(quota, over));
+    }
     let mut response = (StatusCode::ACCEPTED, label.tx_id.clone()).into_response();
     let h = response.headers_mut();
     let set = |h: &mut http::HeaderMap, k: &'static str, v: &str| {
@@ -484,9 +504,10 @@ fn accepted(relay: &Relay, label: &Label, outcome: PutOutcome) -> Response {
             set(h, "X-shs-localid", &local_id.to_string());
             set(h, "X-shs-arrivaldate", &local(arrival));
         }
+        PutOutcome::OverQuota(_) => {}
     }
     // Counted once, by the way in (`rs.rs`), with its duration.
-    response
+    Ok(response)
 }
 
 fn local(t: chrono::DateTime<chrono::Utc>) -> String {

@@ -42,7 +42,7 @@ pub async fn deleted(relay: &Relay, tx_id: &str, reason: &'static str) {
 /// now it becomes listable in the recipient's outbox.
 pub async fn process_direct(relay: &Relay, store: &Store, label: Label) {
     if let Err(e) = store
-        .mark_processed(&label.tx_id, MessageState::Received)
+        .mark_processed(crate::asynch::which(&label), MessageState::Received)
         .await
     {
         let f = crate::asynch::mailbox_failed(e);
@@ -72,7 +72,10 @@ async fn reply(
     deliver(store, &reply).await?;
     // The question is answered: its data goes at once.
     if store
-        .delete(&label.tx_id, relay_mailbox::DeletionReason::Acknowledged)
+        .delete(
+            crate::asynch::which(label),
+            relay_mailbox::DeletionReason::Acknowledged,
+        )
         .await
         .is_ok()
     {
@@ -96,7 +99,7 @@ pub async fn deliver(store: &Store, message: &ShsMessage) -> Result<(), Failure>
         .await
         .map_err(crate::asynch::mailbox_failed)?;
     store
-        .mark_processed(&message.label.tx_id, MessageState::Received)
+        .mark_processed(crate::asynch::which(&message.label), MessageState::Received)
         .await
         .map_err(crate::asynch::mailbox_failed)
 }
@@ -115,7 +118,10 @@ async fn refused_after_acceptance(relay: &Relay, store: &Store, label: &Label, f
         .metrics
         .refusal("shs_rs_asynch", f.by.label(), f.label());
     if store
-        .delete(tx, relay_mailbox::DeletionReason::Rejected)
+        .delete(
+            crate::asynch::which(label),
+            relay_mailbox::DeletionReason::Rejected,
+        )
         .await
         .is_ok()
     {
@@ -184,67 +190,58 @@ pub async fn leases(relay: Arc<Relay>) {
     }
 }
 
-/// Processes one accepted message again from what the store holds.
+/// Processes one accepted message again from what the store holds. The
+/// message keeps its `processing` mark (this node's claim, renewed by its
+/// heartbeat) until it is answered and deleted: a node that dies while it
+/// works on a message it took over leaves it to be taken over again.
 async fn resume_one(relay: &Arc<Relay>, store: &Store, meta: relay_mailbox::MessageMeta) {
-    let tx = meta.label.tx_id.clone();
-    // Read the stored message back through its outbox.
-    if store
-        .mark_processed(&tx, MessageState::Received)
-        .await
-        .is_err()
-    {
+    let which = relay_mailbox::Which::of(&meta.label);
+    if meta.label.to.org_number() != relay.live().config.node.org.as_str() {
+        // A message to another organisation only needed to become listable.
+        let _ = store.mark_processed(which, MessageState::Received).await;
         return;
     }
-    let Ok(mut handle) = store.fetch(&meta.label.to, &tx).await else {
+    let Ok(mut handle) = store.read(which.clone()).await else {
         return;
     };
     let mut bytes = Zeroizing::new(Vec::new());
     if let Some(body) = handle.body() {
         let _ = body.read_to_end(&mut bytes).await;
     }
-    let _ = handle.complete().await;
+    drop(handle);
     let Ok(message) = ShsMessage::parse(&bytes, None, relay_shs::Limits::default()).await else {
         let _ = store
-            .delete(&tx, relay_mailbox::DeletionReason::Rejected)
+            .delete(which, relay_mailbox::DeletionReason::Rejected)
             .await;
         return;
     };
-    if message
+    // The sender was admitted when the message came, but decisions may have
+    // changed since (a suspension, an agreement withdrawn): reading the stored
+    // message back is the product's decode step, and its admission runs again,
+    // once, before the answer.
+    match message
         .label
-        .to_address()
-        .map(|t| t.org_number().to_owned())
-        == Some(relay.live().config.node.org.as_str().to_owned())
+        .from_address()
+        .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
     {
-        // The sender was admitted when the message came, but decisions may
-        // have changed since (a suspension, an agreement withdrawn): reading
-        // the stored message back is the product's decode step, and its
-        // admission runs again, once, before the answer.
-        match message
-            .label
-            .from_address()
-            .and_then(|f| Organisationsnummer::parse(f.org_number()).ok())
-        {
-            Some(org) => {
-                let caller = Caller::of_org(relay, org);
-                let label = message.label.clone();
-                match crate::products::admit_asynch(relay, &caller, message).await {
-                    Ok(queued) => answer(relay, store, &caller, label, queued).await,
-                    Err(f) => refused_after_acceptance(relay, store, &label, f).await,
-                }
-            }
-            None => {
-                let _ = store
-                    .delete(&tx, relay_mailbox::DeletionReason::Rejected)
-                    .await;
+        Some(org) => {
+            let caller = Caller::of_org(relay, org);
+            let label = message.label.clone();
+            match crate::products::admit_asynch(relay, &caller, message).await {
+                Ok(queued) => answer(relay, store, &caller, label, queued).await,
+                Err(f) => refused_after_acceptance(relay, store, &label, f).await,
             }
         }
-    } else {
-        // Delivered messages only needed to become listable again.
-        let _ = store.set_state(&tx, MessageState::Received).await;
+        None => {
+            let _ = store
+                .delete(which, relay_mailbox::DeletionReason::Rejected)
+                .await;
+        }
     }
 }
 
-/// Deletes expired messages and releases stale fetch locks, forever.
+/// Deletes expired messages and releases stale fetch locks, forever; counts
+/// the mailbox gauges every `mailbox.gauge_interval_s` (not on every sweep).
 pub async fn housekeeping(relay: Arc<Relay>) {
     let Some(store) = relay.mailbox.clone() else {
         return;
@@ -265,6 +262,15 @@ pub async fn housekeeping(relay: Arc<Relay>) {
             .as_ref()
             .map_or(60, |m| m.stale_fetch_minutes),
     );
+    let gauges_every = Duration::from_secs(
+        relay
+            .live()
+            .config
+            .mailbox
+            .as_ref()
+            .map_or(300, |m| m.gauge_interval_s),
+    );
+    let mut counted: Option<std::time::Instant> = None;
     loop {
         tokio::time::sleep(every).await;
         match store.sweep(chrono::Utc::now()).await {
@@ -276,6 +282,10 @@ pub async fn housekeeping(relay: Arc<Relay>) {
             Err(e) => tracing::error!(error = %e, "sweep failed"),
         }
         let _ = store.release_stale_fetches(stale).await;
+        if counted.is_some_and(|t| t.elapsed() < gauges_every) {
+            continue;
+        }
+        counted = Some(std::time::Instant::now());
         if let Ok(stats) = store.stats().await {
             relay.metrics.mailbox_messages.set(stats.messages as i64);
             relay.metrics.mailbox_bytes.set(stats.bytes as i64);

@@ -7,8 +7,15 @@
 //! short statement while the body streams in (at most one chunk and its
 //! look-ahead in memory), then the message row. Nothing is visible before the
 //! commit; a node that dies mid-upload leaves nothing (the database rolls the
-//! transaction back when the connection drops). Two puts of one tx.id race on the
-//! primary key; the loser rolls back and answers Duplicate.
+//! transaction back when the connection drops).
+//!
+//! A message is identified by (sender, tx.id) (`relay_mailbox::rules`): the
+//! unique key `mailbox_messages_sender_tx` decides duplicates in the INSERT
+//! itself (`ON CONFLICT DO NOTHING`), so two puts of one (sender, tx.id) on two
+//! nodes give one message and one Duplicate, and the same tx.id from two senders
+//! gives two messages. The quotas are counted in the short transaction that
+//! inserts the row, under advisory locks on the outbox and the sender, so
+//! uploads on several nodes at once never pass a limit.
 //!
 //! A fetch takes the lock with one conditional `UPDATE` (state `received` →
 //! `fetching_in_progress`, a fresh token), so of two nodes exactly one wins; the
@@ -27,10 +34,11 @@ use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use relay_mailbox::rules::{self, Quota, Which};
 use relay_mailbox::{
     AckOutcome, AckPolicy, CHUNK_SIZE, DataKey, Deletion, DeletionReason, FetchHandle, FetchLease,
     ListFilter, MailboxError, MailboxStore, MessageCipher, MessageLabel, MessageMeta, MessageState,
-    NONCE_PREFIX_LEN, Outbox, PutOutcome, SequenceType, Stats, TAG_LEN, WrappedKey,
+    NONCE_PREFIX_LEN, NoLease, Outbox, PutOutcome, Stats, TAG_LEN, Usage, WrappedKey,
 };
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_postgres::Row;
@@ -54,7 +62,7 @@ const SWEEP_BATCH: i64 = 256;
 /// with `mailbox_keys k`.
 const COLUMNS: &str = "m.tx_id, m.local_id, m.outbox, m.transfer_type, m.state, \
     m.acknowledged, m.processing, m.arrival, m.state_timestamp, m.expires_at, \
-    m.body_bytes, m.chunks, m.nonce_prefix, m.label, k.kek_id, k.wrapped";
+    m.body_bytes, m.chunks, m.nonce_prefix, m.label, k.kek_id, k.wrapped, m.sender";
 
 fn db(op: &'static str) -> impl Fn(tokio_postgres::Error) -> MailboxError {
     move |e| MailboxError::Database(format!("{op}: {}", describe(&e)))
@@ -101,6 +109,7 @@ struct Envelope {
     sealed_label: Vec<u8>,
     wrapped: WrappedKey,
     outbox: String,
+    sender: String,
 }
 
 impl Envelope {
@@ -135,17 +144,13 @@ impl Envelope {
                 kek_id: u32::try_from(kek_id).map_err(|_| damaged("key id"))?,
                 bytes: row.try_get(15).map_err(db("reading a row"))?,
             },
+            sender: row.try_get(16).map_err(db("reading a row"))?,
             tx_id,
         })
     }
 
     fn ackable_in(&self, outbox: &Outbox) -> bool {
-        self.outbox == outbox.as_str()
-            && !self.processing
-            && matches!(
-                self.state,
-                MessageState::Received | MessageState::FetchingInProgress | MessageState::Fetched
-            )
+        self.outbox == outbox.as_str() && rules::ackable(self.state, self.processing)
     }
 }
 
@@ -186,7 +191,10 @@ impl Inner {
         let mut buf = Zeroizing::new(env.sealed_label.clone());
         cipher.open_label(&mut buf).map_err(|_| integrity())?;
         let label: MessageLabel = serde_json::from_slice(&buf)?;
-        if label.tx_id != env.tx_id || label.to.as_str() != env.outbox {
+        if label.tx_id != env.tx_id
+            || label.to.as_str() != env.outbox
+            || rules::sender_of(&label) != env.sender
+        {
             return Err(integrity());
         }
         let meta = MessageMeta {
@@ -218,26 +226,33 @@ impl PgStore {
             .ok_or_else(|| MailboxError::Task("no envelope".to_owned()))
     }
 
-    async fn load(&self, tx_id: &str) -> Result<Option<Envelope>> {
+    /// The message `which` means: the only one with a sender given, else the
+    /// oldest with the tx.id ([`rules::fetch_order`]).
+    async fn load(&self, which: &Which) -> Result<Option<Envelope>> {
         let client = self.inner.client("load").await?;
         let row = client
             .query_opt(
                 &format!(
                     "SELECT {COLUMNS} FROM mailbox_messages m \
-                     JOIN mailbox_keys k ON k.local_id = m.local_id WHERE m.tx_id = $1"
+                     JOIN mailbox_keys k ON k.local_id = m.local_id \
+                     WHERE m.tx_id = $1 AND ($2::text IS NULL OR m.sender = $2) \
+                     ORDER BY {} LIMIT 1",
+                    rules::fetch_order_sql("m")
                 ),
-                &[&tx_id],
+                &[&which.tx_id, &which.sender],
             )
             .await
             .map_err(db("load"))?;
         row.as_ref().map(Envelope::from_row).transpose()
     }
 
-    /// Deletes the key row of `tx_id` (chunks and message follow by cascade) when
-    /// `guard` (SQL on `m`) holds. The shredding: without the wrapped key the
-    /// ciphertext cannot be read, whatever the database's pages still hold.
+    /// Deletes the key row of the message `local_id` (`tx_id`: for the report;
+    /// chunks and message follow by cascade) when `guard` (SQL on `m`) holds.
+    /// The shredding: without the wrapped key the ciphertext cannot be read,
+    /// whatever the database's pages still hold.
     async fn delete_if(
         &self,
+        local_id: Uuid,
         tx_id: &str,
         guard: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -247,9 +262,9 @@ impl PgStore {
         let client = self.inner.client("delete").await?;
         let sql = format!(
             "DELETE FROM mailbox_keys k USING mailbox_messages m \
-             WHERE k.local_id = m.local_id AND m.tx_id = $1 {guard}"
+             WHERE k.local_id = m.local_id AND m.local_id = $1 {guard}"
         );
-        let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&tx_id];
+        let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&local_id];
         all.extend_from_slice(params);
         let n = client.execute(&sql, &all).await.map_err(db("delete"))?;
         if n == 0 {
@@ -300,6 +315,7 @@ impl PgStore {
         &self,
         label: &MessageLabel,
         body: R,
+        quota: Quota,
     ) -> Result<PutOutcome> {
         let inner = &self.inner;
         let local_id = Uuid::new_v4();
@@ -335,30 +351,42 @@ impl PgStore {
             local_id,
         };
 
-        let mut body = std::pin::pin!(body);
-        let mut index: u32 = 0;
-        let mut body_bytes: u64 = 0;
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
-        let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
-        loop {
-            // One chunk of look-ahead tells whether `pending` is the last.
-            let next = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
-            let last = next.is_empty();
-            body_bytes += pending.len() as u64;
-            cipher.seal_chunk(index, last, &mut pending);
-            let idx = i32::try_from(index).map_err(|_| {
-                MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
-            })?;
-            batch.push((idx, std::mem::replace(&mut pending, next)));
-            if batch.len() >= WRITE_BATCH || last {
-                self.write_chunks(local_id, &mut batch).await?;
+        let streamed = async {
+            let mut body = std::pin::pin!(body);
+            let mut index: u32 = 0;
+            let mut body_bytes: u64 = 0;
+            let mut batch = Vec::with_capacity(WRITE_BATCH);
+            let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+            loop {
+                // One chunk of look-ahead tells whether `pending` is the last.
+                let next = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+                let last = next.is_empty();
+                body_bytes += pending.len() as u64;
+                cipher.seal_chunk(index, last, &mut pending);
+                let idx = i32::try_from(index).map_err(|_| {
+                    MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
+                })?;
+                batch.push((idx, std::mem::replace(&mut pending, next)));
+                if batch.len() >= WRITE_BATCH || last {
+                    self.write_chunks(local_id, &mut batch).await?;
+                }
+                if last {
+                    break;
+                }
+                index += 1;
             }
-            if last {
-                break;
-            }
-            index += 1;
+            Ok::<_, MailboxError>((index + 1, body_bytes))
         }
-        let chunks = index + 1;
+        .await;
+        // A failed upload is cleaned up before the caller hears of it (the
+        // drop guard only covers cancellation).
+        let (chunks, body_bytes) = match streamed {
+            Ok(done) => done,
+            Err(e) => {
+                upload.discard().await;
+                return Err(e);
+            }
+        };
 
         let now = inner.now();
         let ttl = inner.retention.ttl_for(&label.product);
@@ -369,70 +397,132 @@ impl PgStore {
             .map_err(|_| MailboxError::Body(io::Error::other("body too large")))?;
         let chunks_db = i32::try_from(chunks)
             .map_err(|_| MailboxError::Body(io::Error::other("body exceeds the chunk limit")))?;
-        let sender = label.sender_org();
-        let lease_s = inner.lease.as_secs_f64();
+        let sender = rules::sender_of(label);
+        let row = NewRow {
+            label,
+            sender: &sender,
+            local_id,
+            now,
+            expires_at,
+            body_bytes: body_bytes_db,
+            chunks: chunks_db,
+            nonce_prefix: &nonce_prefix,
+            sealed: &sealed,
+        };
         let stored = inner
-            .within("storing the message", async {
-                let client = inner.client("storing the message").await?;
-                client
-                    .query_opt(
-                        "INSERT INTO mailbox_messages (tx_id, local_id, outbox, transfer_type, \
-                         state, acknowledged, processing, arrival, state_timestamp, expires_at, \
-                         body_bytes, chunks, nonce_prefix, fetch_token, label, node, \
-                         lease_until, sender) \
-                         VALUES ($1, $2, $3, $4, 'new', false, true, $5, $5, $6, $7, $8, $9, \
-                         NULL, $10, $11, now() + make_interval(secs => $12), $13) \
-                         ON CONFLICT (tx_id) DO NOTHING RETURNING arrival",
-                        &[
-                            &label.tx_id,
-                            &local_id,
-                            &label.to.as_str(),
-                            &label.transfer_type.as_str(),
-                            &now,
-                            &expires_at,
-                            &body_bytes_db,
-                            &chunks_db,
-                            &nonce_prefix.as_slice(),
-                            &sealed,
-                            &inner.node,
-                            &lease_s,
-                            &sender,
-                        ],
-                    )
-                    .await
-                    .map_err(db("storing the message"))
-            })
+            .within("storing the message", self.insert_row(&row, quota))
             .await?;
         match stored {
-            Some(_) => {
+            Inserted::Stored => {
                 upload.keep();
                 Ok(PutOutcome::Stored {
                     local_id,
                     arrival: now,
                 })
             }
-            // Another put of this tx.id was made visible first.
-            None => {
+            Inserted::Duplicate(original_arrival) => {
                 upload.discard().await;
-                let original_arrival = inner
-                    .within("duplicate check", self.arrival_of(&label.tx_id))
-                    .await?
-                    .unwrap_or(now);
                 Ok(PutOutcome::Duplicate { original_arrival })
+            }
+            Inserted::OverQuota(over) => {
+                upload.discard().await;
+                Ok(PutOutcome::OverQuota(over))
             }
         }
     }
 
-    async fn arrival_of(&self, tx_id: &str) -> Result<Option<DateTime<Utc>>> {
-        let client = self.inner.client("duplicate check").await?;
-        let row = client
+    /// The one short transaction that makes an upload visible: under advisory
+    /// locks on the recipient's outbox and the sender (taken in one order, so
+    /// two nodes never deadlock), the quota is counted and decided, then the
+    /// row is inserted; the unique key (sender, tx.id) decides a duplicate in
+    /// the INSERT itself. Without a quota no lock is taken.
+    async fn insert_row(&self, row: &NewRow<'_>, quota: Quota) -> Result<Inserted> {
+        let inner = &self.inner;
+        let op = "storing the message";
+        let mut client = inner.client(op).await?;
+        let tx = client.transaction().await.map_err(db(op))?;
+        if !quota.is_none() {
+            let mut locks = [
+                format!("relay-mailbox/outbox/{}", row.label.to.as_str()),
+                format!("relay-mailbox/sender/{}", row.sender),
+            ];
+            locks.sort();
+            for lock in &locks {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    &[lock],
+                )
+                .await
+                .map_err(db(op))?;
+            }
+            let (held, sent) = usage_on(
+                &tx,
+                row.label.to.as_str(),
+                row.sender,
+                quota.count_limit(),
+                row.now,
+            )
+            .await?;
+            if let Err(over) = quota.check(held, sent) {
+                let original = tx
+                    .query_opt(
+                        "SELECT arrival FROM mailbox_messages WHERE sender = $1 AND tx_id = $2",
+                        &[&row.sender, &row.label.tx_id],
+                    )
+                    .await
+                    .map_err(db(op))?;
+                tx.rollback().await.map_err(db(op))?;
+                return Ok(match original {
+                    Some(r) => Inserted::Duplicate(r.col(0)?),
+                    None => Inserted::OverQuota(over),
+                });
+            }
+        }
+        let lease_s = inner.lease.as_secs_f64();
+        let stored = tx
             .query_opt(
-                "SELECT arrival FROM mailbox_messages WHERE tx_id = $1",
-                &[&tx_id],
+                "INSERT INTO mailbox_messages (tx_id, local_id, outbox, transfer_type, \
+                 state, acknowledged, processing, arrival, state_timestamp, expires_at, \
+                 body_bytes, chunks, nonce_prefix, fetch_token, label, node, \
+                 lease_until, sender) \
+                 VALUES ($1, $2, $3, $4, 'new', false, true, $5, $5, $6, $7, $8, $9, \
+                 NULL, $10, $11, now() + make_interval(secs => $12), $13) \
+                 ON CONFLICT (sender, tx_id) DO NOTHING RETURNING arrival",
+                &[
+                    &row.label.tx_id,
+                    &row.local_id,
+                    &row.label.to.as_str(),
+                    &row.label.transfer_type.as_str(),
+                    &row.now,
+                    &row.expires_at,
+                    &row.body_bytes,
+                    &row.chunks,
+                    &row.nonce_prefix.as_slice(),
+                    &row.sealed,
+                    &inner.node,
+                    &lease_s,
+                    &row.sender,
+                ],
             )
             .await
-            .map_err(db("duplicate check"))?;
-        Ok(row.map(|r| r.col(0)).transpose()?)
+            .map_err(db(op))?;
+        if stored.is_some() {
+            tx.commit().await.map_err(db(op))?;
+            return Ok(Inserted::Stored);
+        }
+        // This sender's message with this tx.id was made visible first.
+        let original = tx
+            .query_opt(
+                "SELECT arrival FROM mailbox_messages WHERE sender = $1 AND tx_id = $2",
+                &[&row.sender, &row.label.tx_id],
+            )
+            .await
+            .map_err(db(op))?;
+        tx.rollback().await.map_err(db(op))?;
+        Ok(Inserted::Duplicate(match original {
+            Some(r) => r.col(0)?,
+            None => row.now,
+        }))
     }
 
     /// Every message passing `condition` (SQL on `m`), decrypted.
@@ -532,33 +622,8 @@ impl PgStore {
         sender: &str,
         limit: u64,
     ) -> Result<(relay_mailbox::Usage, relay_mailbox::Usage)> {
-        let now = self.inner.now();
-        let limit = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let outbox = outbox.as_str();
-        let p1: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&outbox, &now, &limit];
-        let p2: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&sender, &now, &limit];
         let client = self.inner.client("quota").await?;
-        let in_outbox = client.query_one(
-            "SELECT count(*), coalesce(sum(b), 0)::bigint FROM (SELECT body_bytes AS b \
-             FROM mailbox_messages WHERE outbox = $1 AND expires_at > $2 LIMIT $3) x",
-            &p1,
-        );
-        let by_sender = client.query_one(
-            "SELECT count(*), coalesce(sum(b), 0)::bigint FROM (SELECT body_bytes AS b \
-             FROM mailbox_messages WHERE sender = $1 AND expires_at > $2 LIMIT $3) x",
-            &p2,
-        );
-        let (a, b) = futures::future::try_join(in_outbox, by_sender)
-            .await
-            .map_err(db("quota"))?;
-        let usage = |r: &Row| -> Result<relay_mailbox::Usage> {
-            let (n, bytes): (i64, i64) = (r.col(0)?, r.col(1)?);
-            Ok(relay_mailbox::Usage {
-                messages: u64::try_from(n).unwrap_or(0),
-                bytes: u64::try_from(bytes).unwrap_or(0),
-            })
-        };
-        Ok((usage(&a)?, usage(&b)?))
+        usage_on(&client, outbox.as_str(), sender, limit, self.inner.now()).await
     }
 
     /// How long a claim holds without a heartbeat.
@@ -568,7 +633,7 @@ impl PgStore {
 
     async fn update_state(
         &self,
-        tx_id: &str,
+        which: &Which,
         state: MessageState,
         clear_processing: bool,
     ) -> Result<()> {
@@ -576,18 +641,29 @@ impl PgStore {
         let client = self.inner.client("state change").await?;
         let n = client
             .execute(
-                "UPDATE mailbox_messages SET \
-                   state_timestamp = CASE WHEN state <> $2 THEN $3 ELSE state_timestamp END, \
-                   state = $2, \
-                   fetch_token = CASE WHEN $2 = 'fetching_in_progress' THEN fetch_token END, \
-                   processing = processing AND NOT $4 \
-                 WHERE tx_id = $1",
-                &[&tx_id, &state_name(state), &now, &clear_processing],
+                &format!(
+                    "UPDATE mailbox_messages SET \
+                       state_timestamp = CASE WHEN state <> $2 THEN $3 ELSE state_timestamp END, \
+                       state = $2, \
+                       fetch_token = CASE WHEN $2 = 'fetching_in_progress' THEN fetch_token END, \
+                       processing = processing AND NOT $4 \
+                     WHERE local_id = (SELECT local_id FROM mailbox_messages w \
+                       WHERE w.tx_id = $1 AND ($5::text IS NULL OR w.sender = $5) \
+                       ORDER BY {} LIMIT 1)",
+                    rules::fetch_order_sql("w")
+                ),
+                &[
+                    &which.tx_id,
+                    &state_name(state),
+                    &now,
+                    &clear_processing,
+                    &which.sender,
+                ],
             )
             .await
             .map_err(db("state change"))?;
         if n == 0 {
-            return Err(MailboxError::not_found(tx_id));
+            return Err(MailboxError::not_found(&which.tx_id));
         }
         Ok(())
     }
@@ -670,6 +746,64 @@ impl PgStore {
     }
 }
 
+/// A message row about to be inserted.
+struct NewRow<'a> {
+    label: &'a MessageLabel,
+    sender: &'a str,
+    local_id: Uuid,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    body_bytes: i64,
+    chunks: i32,
+    nonce_prefix: &'a [u8; NONCE_PREFIX_LEN],
+    sealed: &'a [u8],
+}
+
+/// What the inserting transaction decided.
+enum Inserted {
+    Stored,
+    /// The original's arrival.
+    Duplicate(DateTime<Utc>),
+    OverQuota(rules::OverQuota),
+}
+
+/// What `outbox` holds and what `sender` has sent that is still held (not
+/// deleted, not expired) at `now`: two bounded counts on indexed columns, no
+/// label opened; counting stops past `limit`. On `c`, so that the put's
+/// transaction counts under its locks.
+async fn usage_on(
+    c: &impl deadpool_postgres::GenericClient,
+    outbox: &str,
+    sender: &str,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> Result<(Usage, Usage)> {
+    let limit = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let p1: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&outbox, &now, &limit];
+    let p2: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&sender, &now, &limit];
+    let in_outbox = c.query_one(
+        "SELECT count(*), coalesce(sum(b), 0)::bigint FROM (SELECT body_bytes AS b \
+         FROM mailbox_messages WHERE outbox = $1 AND expires_at > $2 LIMIT $3) x",
+        &p1,
+    );
+    let by_sender = c.query_one(
+        "SELECT count(*), coalesce(sum(b), 0)::bigint FROM (SELECT body_bytes AS b \
+         FROM mailbox_messages WHERE sender = $1 AND expires_at > $2 LIMIT $3) x",
+        &p2,
+    );
+    let (a, b) = futures::future::try_join(in_outbox, by_sender)
+        .await
+        .map_err(db("quota"))?;
+    let usage = |r: &Row| -> Result<Usage> {
+        let (n, bytes): (i64, i64) = (r.col(0)?, r.col(1)?);
+        Ok(Usage {
+            messages: u64::try_from(n).unwrap_or(0),
+            bytes: u64::try_from(bytes).unwrap_or(0),
+        })
+    };
+    Ok((usage(&a)?, usage(&b)?))
+}
+
 /// Reads up to one chunk: a full chunk unless the body ends first.
 async fn read_chunk<R: AsyncRead + Unpin>(body: &mut R) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; CHUNK_SIZE];
@@ -745,19 +879,22 @@ async fn forget_upload(inner: &Inner, local_id: Uuid) {
 
 struct PgLease {
     inner: Arc<Inner>,
+    local_id: Uuid,
+    /// For errors and logs.
     tx_id: String,
     token: Uuid,
 }
 
 impl PgLease {
-    async fn end(inner: &Inner, tx_id: &str, token: Uuid, state: MessageState) -> Result<()> {
+    async fn end(&self, state: MessageState) -> Result<()> {
+        let (inner, tx_id) = (&self.inner, &self.tx_id);
         let now = inner.now();
         let client = inner.client("ending a fetch").await?;
         let n = client
             .execute(
                 "UPDATE mailbox_messages SET state = $3, state_timestamp = $4, fetch_token = NULL \
-                 WHERE tx_id = $1 AND state = 'fetching_in_progress' AND fetch_token = $2",
-                &[&tx_id, &token, &state_name(state), &now],
+                 WHERE local_id = $1 AND state = 'fetching_in_progress' AND fetch_token = $2",
+                &[&self.local_id, &self.token, &state_name(state), &now],
             )
             .await
             .map_err(db("ending a fetch"))?;
@@ -772,9 +909,7 @@ impl PgLease {
 
 impl FetchLease for PgLease {
     fn complete(self: Box<Self>) -> BoxFuture<'static, Result<()>> {
-        Box::pin(async move {
-            Self::end(&self.inner, &self.tx_id, self.token, MessageState::Fetched).await
-        })
+        Box::pin(async move { self.end(MessageState::Fetched).await })
     }
 
     fn release(self: Box<Self>) {
@@ -784,9 +919,7 @@ impl FetchLease for PgLease {
             return;
         };
         handle.spawn(async move {
-            if let Err(e) =
-                Self::end(&self.inner, &self.tx_id, self.token, MessageState::Received).await
-            {
+            if let Err(e) = self.end(MessageState::Received).await {
                 tracing::debug!(tx_id = %self.tx_id, error = %e, "fetch lock not released");
             }
         });
@@ -794,7 +927,12 @@ impl FetchLease for PgLease {
 }
 
 impl MailboxStore for PgStore {
-    async fn put<R>(&self, mut label: MessageLabel, body: R) -> Result<PutOutcome>
+    async fn put_within<R>(
+        &self,
+        mut label: MessageLabel,
+        body: R,
+        quota: Quota,
+    ) -> Result<PutOutcome>
     where
         R: AsyncRead + Send,
     {
@@ -805,14 +943,7 @@ impl MailboxStore for PgStore {
         if label.product.is_empty() {
             return Err(MailboxError::InvalidLabel("product is empty"));
         }
-        if let Some(original_arrival) = self
-            .inner
-            .within("duplicate check", self.arrival_of(&label.tx_id))
-            .await?
-        {
-            return Ok(PutOutcome::Duplicate { original_arrival });
-        }
-        self.put_streamed(&label, body).await
+        self.put_streamed(&label, body, quota).await
     }
 
     async fn list(&self, outbox: &Outbox, filter: &ListFilter) -> Result<Vec<MessageMeta>> {
@@ -831,86 +962,104 @@ impl MailboxStore for PgStore {
         Ok(filter.select(outbox, now, candidates))
     }
 
-    async fn fetch(&self, outbox: &Outbox, tx_id: &str) -> Result<FetchHandle> {
+    async fn fetch(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> Result<FetchHandle> {
+        let which = which.into();
         let now = self.inner.now();
         let token = Uuid::new_v4();
         let client = self.inner.client("fetch").await?;
+        // One statement picks (`rules::fetch_order`) and locks: of two nodes
+        // fetching at once, the second skips the row the first locked.
         let row = client
             .query_opt(
                 &format!(
                     "UPDATE mailbox_messages m SET state = 'fetching_in_progress', \
                        state_timestamp = $3, fetch_token = $4 \
                      FROM mailbox_keys k \
-                     WHERE k.local_id = m.local_id AND m.tx_id = $1 AND m.outbox = $2 \
-                       AND m.state = 'received' AND NOT m.processing \
-                       AND m.transfer_type = 'asynch' AND m.expires_at > $3 \
-                     RETURNING {COLUMNS}"
+                     WHERE k.local_id = m.local_id AND m.local_id = ( \
+                       SELECT w.local_id FROM mailbox_messages w \
+                       WHERE w.tx_id = $1 AND w.outbox = $2 \
+                         AND ($5::text IS NULL OR w.sender = $5) \
+                         AND w.state = 'received' AND NOT w.processing \
+                         AND w.transfer_type = 'asynch' AND w.expires_at > $3 \
+                       ORDER BY {} LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                       AND m.state = 'received' \
+                     RETURNING {COLUMNS}",
+                    rules::fetch_order_sql("w")
                 ),
-                &[&tx_id, &outbox.as_str(), &now, &token],
+                &[&which.tx_id, &outbox.as_str(), &now, &token, &which.sender],
             )
             .await
             .map_err(db("fetch"))?
-            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+            .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
         drop(client);
-        let lease = Box::new(PgLease {
-            inner: self.inner.clone(),
-            tx_id: tx_id.to_owned(),
-            token,
-        });
         // From here on a failure drops the lease, which releases the lock.
         let env = Envelope::from_row(&row)?;
+        let tx_id = env.tx_id.clone();
+        let lease = Box::new(PgLease {
+            inner: self.inner.clone(),
+            local_id: env.local_id,
+            tx_id: tx_id.clone(),
+            token,
+        });
         let (local_id, total) = (env.local_id, env.chunks);
         let (meta, cipher) = self.open_one(env).await?;
-        let (inner, tx, cipher) = (self.inner.clone(), tx_id.to_owned(), Arc::new(cipher));
-        let chunks: BoxStream<'static, io::Result<Bytes>> = stream::try_unfold(0u32, move |next| {
-            let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
-            async move {
-                if next >= total {
-                    return Ok::<_, io::Error>(None);
-                }
-                let count = (READ_AHEAD as u32).min(total - next);
-                let read = read_chunks(&inner, &tx, token, local_id, &cipher, next, count, total);
-                let batch = tokio::time::timeout(inner.deadline, read)
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!(
-                                "reading a body: no answer within {} ms",
-                                inner.deadline.as_millis()
-                            ),
-                        )
-                    })??;
-                Ok(Some((
-                    stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
-                    next + count,
-                )))
-            }
-        })
-        .try_flatten()
-        .boxed();
+        let chunks = body_stream(&self.inner, tx_id, Some(token), local_id, cipher, total);
         Ok(FetchHandle::new(meta, chunks, lease))
     }
 
-    async fn ack(&self, outbox: &Outbox, tx_id: &str) -> Result<AckOutcome> {
+    async fn read(&self, which: impl Into<Which> + Send) -> Result<FetchHandle> {
+        let which = which.into();
         let env = self
-            .load(tx_id)
+            .load(&which)
             .await?
+            .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
+        let (local_id, total, tx_id) = (env.local_id, env.chunks, env.tx_id.clone());
+        let (meta, cipher) = self.open_one(env).await?;
+        let chunks = body_stream(&self.inner, tx_id, None, local_id, cipher, total);
+        Ok(FetchHandle::new(meta, chunks, Box::new(NoLease)))
+    }
+
+    async fn ack(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> Result<AckOutcome> {
+        let which = which.into();
+        let client = self.inner.client("ack").await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM mailbox_messages m \
+                     JOIN mailbox_keys k ON k.local_id = m.local_id \
+                     WHERE m.tx_id = $1 AND m.outbox = $2 \
+                       AND ($3::text IS NULL OR m.sender = $3) AND NOT m.processing \
+                       AND m.state IN ('received', 'fetching_in_progress', 'fetched') \
+                     ORDER BY {} LIMIT 1",
+                    rules::ack_order_sql("m")
+                ),
+                &[&which.tx_id, &outbox.as_str(), &which.sender],
+            )
+            .await
+            .map_err(db("ack"))?;
+        drop(client);
+        let env = row
+            .as_ref()
+            .map(Envelope::from_row)
+            .transpose()?
             .filter(|e| e.ackable_in(outbox))
-            .ok_or_else(|| MailboxError::not_found(tx_id))?;
+            .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
         let local_id = env.local_id;
+        let tx_id = env.tx_id.clone();
+        let tx_id = tx_id.as_str();
         let acknowledged = env.acknowledged;
         let (meta, _) = self.open_one(env).await?;
-        let mut send_confirm = meta.label.sequence_type != SequenceType::Adm && !acknowledged;
+        let mut send_confirm = rules::confirms(meta.label.sequence_type, acknowledged);
         // The row must still be the one read above, and still ackable.
-        let same = "AND m.local_id = $2 AND m.outbox = $3 AND NOT m.processing \
+        let same = "AND m.outbox = $2 AND NOT m.processing \
                     AND m.state IN ('received', 'fetching_in_progress', 'fetched')";
         let deletion = match self.inner.ack_policy {
             AckPolicy::DeleteOnAck => Some(
                 self.delete_if(
+                    local_id,
                     tx_id,
                     same,
-                    &[&local_id, &outbox.as_str()],
+                    &[&outbox.as_str()],
                     DeletionReason::Acknowledged,
                 )
                 .await?,
@@ -923,12 +1072,12 @@ impl MailboxStore for PgStore {
                     .query_opt(
                         &format!(
                             "UPDATE mailbox_messages m SET acknowledged = true \
-                             FROM (SELECT tx_id, acknowledged AS was FROM mailbox_messages \
-                                   WHERE tx_id = $1 FOR UPDATE) old \
-                             WHERE m.tx_id = old.tx_id AND m.tx_id = $1 {same} \
+                             FROM (SELECT local_id, acknowledged AS was FROM mailbox_messages \
+                                   WHERE local_id = $1 FOR UPDATE) old \
+                             WHERE m.local_id = old.local_id AND m.local_id = $1 {same} \
                              RETURNING old.was"
                         ),
-                        &[&tx_id, &local_id, &outbox.as_str()],
+                        &[&local_id, &outbox.as_str()],
                     )
                     .await
                     .map_err(db("ack"))?
@@ -947,8 +1096,18 @@ impl MailboxStore for PgStore {
         })
     }
 
-    async fn delete(&self, tx_id: &str, reason: DeletionReason) -> Result<Deletion> {
-        self.delete_if(tx_id, "", &[], reason).await
+    async fn delete(
+        &self,
+        which: impl Into<Which> + Send,
+        reason: DeletionReason,
+    ) -> Result<Deletion> {
+        let which = which.into();
+        let env = self
+            .load(&which)
+            .await?
+            .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
+        self.delete_if(env.local_id, &env.tx_id, "", &[], reason)
+            .await
     }
 
     async fn sweep(&self, now: DateTime<Utc>) -> Result<Vec<Deletion>> {
@@ -1035,16 +1194,20 @@ impl MailboxStore for PgStore {
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
-    async fn set_state(&self, tx_id: &str, state: MessageState) -> Result<()> {
-        self.update_state(tx_id, state, false).await
+    async fn set_state(&self, which: impl Into<Which> + Send, state: MessageState) -> Result<()> {
+        self.update_state(&which.into(), state, false).await
     }
 
-    async fn mark_processed(&self, tx_id: &str, state: MessageState) -> Result<()> {
-        self.update_state(tx_id, state, true).await
+    async fn mark_processed(
+        &self,
+        which: impl Into<Which> + Send,
+        state: MessageState,
+    ) -> Result<()> {
+        self.update_state(&which.into(), state, true).await
     }
 
-    async fn get_meta(&self, tx_id: &str) -> Result<Option<MessageMeta>> {
-        match self.load(tx_id).await? {
+    async fn get_meta(&self, which: impl Into<Which> + Send) -> Result<Option<MessageMeta>> {
+        match self.load(&which.into()).await? {
             Some(env) => Ok(Some(self.open_one(env).await?.0)),
             None => Ok(None),
         }
@@ -1077,6 +1240,47 @@ impl MailboxStore for PgStore {
     }
 }
 
+/// The verified chunks of a message, read in batches on short pooled
+/// queries, each within the call deadline; with a fetch lock's `token`, each
+/// batch renews that lock.
+fn body_stream(
+    inner: &Arc<Inner>,
+    tx_id: String,
+    token: Option<Uuid>,
+    local_id: Uuid,
+    cipher: MessageCipher,
+    total: u32,
+) -> BoxStream<'static, io::Result<Bytes>> {
+    let (inner, tx, cipher) = (inner.clone(), tx_id, Arc::new(cipher));
+    stream::try_unfold(0u32, move |next| {
+        let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
+        async move {
+            if next >= total {
+                return Ok::<_, io::Error>(None);
+            }
+            let count = (READ_AHEAD as u32).min(total - next);
+            let read = read_chunks(&inner, &tx, token, local_id, &cipher, next, count, total);
+            let batch = tokio::time::timeout(inner.deadline, read)
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "reading a body: no answer within {} ms",
+                            inner.deadline.as_millis()
+                        ),
+                    )
+                })??;
+            Ok(Some((
+                stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
+                next + count,
+            )))
+        }
+    })
+    .try_flatten()
+    .boxed()
+}
+
 /// Reads and opens chunks `from..from + count` of a message of `total` chunks,
 /// and renews the fetch lock (`token`) on the same round trip: a download that
 /// keeps streaming is never taken for a stale one.
@@ -1084,7 +1288,7 @@ impl MailboxStore for PgStore {
 async fn read_chunks(
     inner: &Inner,
     tx_id: &str,
-    token: Uuid,
+    token: Option<Uuid>,
     local_id: Uuid,
     cipher: &MessageCipher,
     from: u32,
@@ -1100,11 +1304,11 @@ async fn read_chunks(
         .await
         .map_err(io::Error::other)?;
     let now = inner.now();
-    let renew_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&tx_id, &token, &now];
+    let renew_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&local_id, &token, &now];
     let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&local_id, &lo, &hi];
     let renew = client.execute(
         "UPDATE mailbox_messages SET state_timestamp = $3 \
-         WHERE tx_id = $1 AND state = 'fetching_in_progress' AND fetch_token = $2",
+         WHERE local_id = $1 AND state = 'fetching_in_progress' AND fetch_token = $2",
         &renew_params,
     );
     let read = client.query(
@@ -1112,7 +1316,14 @@ async fn read_chunks(
          ORDER BY idx",
         &read_params,
     );
-    let (renewed, rows) = futures::future::join(renew, read).await;
+    let (renewed, rows) = match token {
+        Some(_) => futures::future::join(renew, read).await,
+        // Read by the relay for processing: no lock to renew.
+        None => {
+            drop(renew);
+            (Ok(1), read.await)
+        }
+    };
     let rows = rows.map_err(|e| io::Error::other(db("reading a body")(e)))?;
     if renewed.map_err(|e| io::Error::other(db("renewing a fetch lock")(e)))? == 0 {
         return Err(io::Error::other(MailboxError::FetchLockLost {

@@ -17,10 +17,14 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../../migrations/0003_decisions.sql")),
     (4, include_str!("../../migrations/0004_status.sql")),
     (5, include_str!("../../migrations/0005_parties.sql")),
+    (
+        6,
+        include_str!("../../migrations/0006_sender_tx_identity.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// Why the schema could not be brought to [`SCHEMA_VERSION`].
 #[derive(Debug)]

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use uuid::Uuid;
 
-use crate::redb_common::{blocking, file};
+use super::common::{blocking, file};
 use crate::state::Result;
 use crate::status::{
     AnnouncedWindow, Change, ComponentState, Incident, NewIncident, StatusBoard, Updated,

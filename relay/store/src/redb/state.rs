@@ -31,7 +31,7 @@ use relay_ident::Organisationsnummer;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::redb_common::{blocking, file, insert_new};
+use super::common::{blocking, file, insert_new};
 use crate::state::{
     AcceptedReport, Decisions, Maintenance, MaintenanceWindow, Mandate, PlannedMaintenance,
     ProductName, RateLimit, Result, RetryLimit, Scope, Seen, SharedState, StateError, Unreadable,

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use relay_ident::Organisationsnummer;
 
+use super::common::{blocking, file, insert_new};
 use crate::party::{Declaration, Edit, Party, PartyCertificate, PartyRegister, from_json, to_json};
-use crate::redb_common::{blocking, file, insert_new};
 use crate::state::{Result, StateError};
 
 const PARTIES: TableDefinition<&str, &[u8]> = TableDefinition::new("parties");

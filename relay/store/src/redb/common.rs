@@ -1,4 +1,4 @@
-//! What the three redb engines (`redb_state`, `redb_status`, `redb_party`)
+//! What the three redb engines (`state`, `status`, `party` in this folder)
 //! share: the error for a file that cannot be used, running a closure over the
 //! database off the async workers, and the insert-if-absent write.
 
