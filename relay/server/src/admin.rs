@@ -165,6 +165,7 @@ fn routes(relay: Arc<Relay>) -> Router {
             post(crate::status::admin::update),
         )
         .merge(crate::parties::admin::routes())
+        .merge(crate::keys::admin::routes())
         .with_state(relay)
 }
 

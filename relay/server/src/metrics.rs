@@ -112,6 +112,9 @@ pub struct Metrics {
     /// Audit records lost to a disk error (each one also refused its answer
     /// under `[audit] on_failure = "refuse"`).
     pub audit_write_errors: Counter,
+    /// Stored messages left out of a list or scan because this node's key
+    /// file lacks their key (`shs_relay_mailbox_missing_key_skips_total`).
+    pub mailbox_missing_key_skips: Counter,
     /// SSBTEK requests by what the caller got (`complete`, `partial`,
     /// `nothing_delivered`, `late`, `failed`), whatever the way in.
     pub ssbtek_requests: Family<OutcomeLabel, Counter>,
@@ -265,6 +268,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Audit records that could not be written and fsynced (disk full, read-only or failing); with on_failure = refuse their requests were refused",
         audit_write_errors.clone(),
     );
+    let mailbox_missing_key_skips = Counter::default();
+    registry.register(
+        "mailbox_missing_key_skips",
+        "Stored messages left out of a list or scan because this node's key file lacks their key-encryption key",
+        mailbox_missing_key_skips.clone(),
+    );
     let ssbtek_requests = Family::<OutcomeLabel, Counter>::default();
     let ssbtek_duration = service_level_buckets();
     let certificate_expiry = Family::<CertificateLabel, Gauge>::default();
@@ -329,6 +338,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         decisions_unreadable,
         decisions_read_timestamp,
         audit_write_errors,
+        mailbox_missing_key_skips,
         ssbtek_requests,
         ssbtek_duration,
         certificate_expiry,

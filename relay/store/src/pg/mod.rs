@@ -13,6 +13,7 @@
 //! - `status`: [`crate::StatusBoard`] on `status_components`, `status_incidents`,
 //!   `status_incident_updates`, `status_announced` (`migrations/0004_status.sql`).
 
+mod keys;
 mod mailbox;
 mod migrate;
 mod party;
