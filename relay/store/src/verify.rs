@@ -11,7 +11,9 @@
 //! values, such as runs of spaces, are left out: they prove nothing), and every
 //! offset of the raw bytes is looked up among them. Any copy of
 //! `WINDOW + STRIDE - 1` plaintext bytes or more is found. Bodies shorter than
-//! a window are counted, not searched.
+//! a window are counted, not searched. Windows that lie inside a tx.id are left
+//! out: the tx.id is kept in clear on purpose (it names no one) and bodies
+//! quote it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -63,6 +65,13 @@ struct Windows {
 
 impl Windows {
     fn new(messages: &[StoredMessage], report: &mut VerifyReport) -> Self {
+        // The tx.id is kept in clear on purpose (the envelope's key, never
+        // personal) and a body quotes it (the label, a confirm): a window
+        // inside one proves nothing.
+        let clear: std::collections::HashSet<&[u8]> = messages
+            .iter()
+            .flat_map(|m| m.tx_id.as_bytes().windows(WINDOW))
+            .collect();
         let mut of = HashMap::new();
         let mut tx_ids = Vec::new();
         for m in messages {
@@ -86,6 +95,7 @@ impl Windows {
                     seen[usize::from(b)] = true;
                 }
                 if seen.iter().filter(|s| **s).count() >= MIN_DISTINCT
+                    && !clear.contains(w)
                     && let Ok(key) = <[u8; WINDOW]>::try_from(w)
                 {
                     of.entry(key).or_insert(n);

@@ -24,6 +24,12 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
 ];
 
+/// Every migration's version, oldest first (there may be gaps while
+/// branches that each add one are merged).
+pub fn versions() -> Vec<i32> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
+
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i32 = 7;
 
