@@ -55,7 +55,15 @@ async fn non_simple_only(
 }
 
 pub fn router(relay: Arc<Relay>) -> Router {
-    routes(relay.clone())
+    router_with(relay, Router::new())
+}
+
+/// The admin router plus `more` routes behind the same admission (the
+/// `Host` check, the non-simple-request rule). Modules whose handlers use
+/// [`Operator`] and [`audit_admin`] hand their routes in from the crate root
+/// (`keys::admin`), so this module need not import them.
+pub fn router_with(relay: Arc<Relay>, more: Router<Arc<Relay>>) -> Router {
+    routes(relay.clone(), more)
         .layer(axum::middleware::from_fn(non_simple_only))
         .layer(axum::middleware::from_fn_with_state(relay, named_host_only))
 }
@@ -109,64 +117,62 @@ async fn named_host_only(
     next.run(req).await
 }
 
-fn routes(relay: Arc<Relay>) -> Router {
-    Router::new()
-        .route(
-            "/metrics",
-            get(|| async { crate::parties::certificates::with_party_metrics(METRICS.encode()) }),
-        )
-        .route("/livez", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/", get(crate::console::page_endpoint))
-        .route("/admin/console", get(crate::console::json_endpoint))
-        .route("/admin/status", get(status))
-        .route("/admin/maintenance", get(maintenance_state))
-        .route(
-            "/admin/maintenance/on",
-            post(|s, o| set_maintenance(s, o, true)),
-        )
-        .route(
-            "/admin/maintenance/off",
-            post(|s, o| set_maintenance(s, o, false)),
-        )
-        .route("/admin/suspensions", get(suspensions))
-        .route("/admin/maintenance/plan", post(plan_maintenance))
-        .route("/admin/maintenance/planned", get(planned_maintenance))
-        .route("/admin/suspend", post(|s, h, q| suspension(s, h, q, true)))
-        .route("/admin/resume", post(|s, h, q| suspension(s, h, q, false)))
-        .route("/admin/withdraw", post(|s, h, q| withdrawal(s, h, q, true)))
-        .route("/admin/restore", post(|s, h, q| withdrawal(s, h, q, false)))
-        .route("/admin/providers", get(providers))
-        .route(
-            "/admin/elt/suspend-anordnare",
-            post(|s, h, q| anordnare(s, h, q, true)),
-        )
-        .route(
-            "/admin/elt/resume-anordnare",
-            post(|s, h, q| anordnare(s, h, q, false)),
-        )
-        .route("/admin/elt/suspended-anordnare", get(suspended_anordnare))
-        .route("/admin/elt/mandates", get(mandates))
-        .route(
-            "/admin/elt/grant-mandate",
-            post(|s, h, q| mandate(s, h, q, true)),
-        )
-        .route(
-            "/admin/elt/revoke-mandate",
-            post(|s, h, q| mandate(s, h, q, false)),
-        )
-        .route("/admin/reload", post(reload))
-        .route(
-            "/admin/incidents",
-            get(crate::status::admin::list).post(crate::status::admin::open),
-        )
-        .route(
-            "/admin/incidents/{id}/update",
-            post(crate::status::admin::update),
-        )
-        .merge(crate::parties::admin::routes())
-        .merge(crate::keys::admin::routes())
-        .with_state(relay)
+fn routes(relay: Arc<Relay>, more: Router<Arc<Relay>>) -> Router {
+    more.route(
+        "/metrics",
+        get(|| async { crate::parties::certificates::with_party_metrics(METRICS.encode()) }),
+    )
+    .route("/livez", get(|| async { "ok\n" }))
+    .route("/readyz", get(readyz))
+    .route("/", get(crate::console::page_endpoint))
+    .route("/admin/console", get(crate::console::json_endpoint))
+    .route("/admin/status", get(status))
+    .route("/admin/maintenance", get(maintenance_state))
+    .route(
+        "/admin/maintenance/on",
+        post(|s, o| set_maintenance(s, o, true)),
+    )
+    .route(
+        "/admin/maintenance/off",
+        post(|s, o| set_maintenance(s, o, false)),
+    )
+    .route("/admin/suspensions", get(suspensions))
+    .route("/admin/maintenance/plan", post(plan_maintenance))
+    .route("/admin/maintenance/planned", get(planned_maintenance))
+    .route("/admin/suspend", post(|s, h, q| suspension(s, h, q, true)))
+    .route("/admin/resume", post(|s, h, q| suspension(s, h, q, false)))
+    .route("/admin/withdraw", post(|s, h, q| withdrawal(s, h, q, true)))
+    .route("/admin/restore", post(|s, h, q| withdrawal(s, h, q, false)))
+    .route("/admin/providers", get(providers))
+    .route(
+        "/admin/elt/suspend-anordnare",
+        post(|s, h, q| anordnare(s, h, q, true)),
+    )
+    .route(
+        "/admin/elt/resume-anordnare",
+        post(|s, h, q| anordnare(s, h, q, false)),
+    )
+    .route("/admin/elt/suspended-anordnare", get(suspended_anordnare))
+    .route("/admin/elt/mandates", get(mandates))
+    .route(
+        "/admin/elt/grant-mandate",
+        post(|s, h, q| mandate(s, h, q, true)),
+    )
+    .route(
+        "/admin/elt/revoke-mandate",
+        post(|s, h, q| mandate(s, h, q, false)),
+    )
+    .route("/admin/reload", post(reload))
+    .route(
+        "/admin/incidents",
+        get(crate::status::admin::list).post(crate::status::admin::open),
+    )
+    .route(
+        "/admin/incidents/{id}/update",
+        post(crate::status::admin::update),
+    )
+    .merge(crate::parties::admin::routes())
+    .with_state(relay)
 }
 
 /// Who did an admin action, as the audit trail records it: on a mutual-TLS

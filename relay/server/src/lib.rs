@@ -555,7 +555,7 @@ async fn run_inner(
         });
     }
     if let Some(admin) = admin {
-        let app = admin::router(relay.clone());
+        let app = admin::router_with(relay.clone(), keys::admin::routes());
         let stop = shutdown.clone();
         match admin_tls {
             // Operator certificates: the same accept loop and handshake as the front.
