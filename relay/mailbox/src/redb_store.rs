@@ -68,6 +68,8 @@ const STAGE_BATCH: usize = 16;
 const READ_AHEAD: u32 = 4;
 /// Messages deleted per commit by the sweeper.
 const SWEEP_BATCH: usize = 256;
+/// Data keys rewrapped per write lock by `rewrap_all`.
+const REWRAP_BATCH: usize = 256;
 
 /// Tuning and policy for a [`RedbStore`].
 #[derive(Clone)]
@@ -222,8 +224,9 @@ impl RedbStore {
         self.run(|i| i.kek_usage()).await
     }
 
-    /// Rewraps every data key not under the newest KEK (after a rotation), in
-    /// place in its slot. Returns how many were rewrapped.
+    /// Rewraps every data key not under the wrapping KEK (after a rotation;
+    /// the key ring's active key), in place in its slot, in batches while
+    /// traffic runs. Returns how many were rewrapped.
     pub async fn rewrap_all(&self) -> Result<usize> {
         self.run(|i| i.rewrap_all()).await
     }
@@ -972,23 +975,33 @@ impl Inner {
     }
 
     fn rewrap_all(&self) -> Result<usize> {
-        // Holding the write lock keeps every message (and so its slot) in place.
-        let txn = self.begin_write(Durability::None)?;
         let current = self.kek.current_id();
         let mut count = 0;
-        for row in txn.open_table(MESSAGES)?.iter()? {
-            let env = decode(row?.1.value())?;
-            let wrapped = self.slots.load(env.slot, env.local_id)?;
-            if wrapped.kek_id == current {
-                continue;
+        loop {
+            // Each batch holds the write lock (which keeps its messages, and so
+            // their slots, in place) only for itself: puts go on between batches.
+            let txn = self.begin_write(Durability::None)?;
+            let mut done = 0;
+            for row in txn.open_table(MESSAGES)?.iter()? {
+                let env = decode(row?.1.value())?;
+                let wrapped = self.slots.load(env.slot, env.local_id)?;
+                if wrapped.kek_id == current {
+                    continue;
+                }
+                let key = self.kek.unwrap(&wrapped, env.local_id.as_bytes())?;
+                let rewrapped = self.kek.wrap(&key, env.local_id.as_bytes())?;
+                self.slots.rewrite(env.slot, env.local_id, &rewrapped)?;
+                done += 1;
+                if done == REWRAP_BATCH {
+                    break;
+                }
             }
-            let key = self.kek.unwrap(&wrapped, env.local_id.as_bytes())?;
-            let rewrapped = self.kek.wrap(&key, env.local_id.as_bytes())?;
-            self.slots.rewrite(env.slot, env.local_id, &rewrapped)?;
-            count += 1;
+            txn.abort()?;
+            count += done;
+            if done < REWRAP_BATCH {
+                return Ok(count);
+            }
         }
-        txn.abort()?;
-        Ok(count)
     }
 }
 
