@@ -3,11 +3,15 @@
 //! ([`KeyFile`]), behind the [`KeyEncryptionKey`] trait so an external KMS or HSM
 //! can take its place. Without the KEK, a stolen store file is ciphertext only.
 //!
-//! Rotation: a key file holds several KEKs, each with a numeric id. New data keys
-//! are wrapped under the newest (highest id); unwrapping finds the KEK by the id
-//! stored next to the wrapped key. [`KeyFile::rotate`] adds a KEK;
-//! [`crate::RedbStore::rewrap_all`] moves old wraps to the newest;
-//! [`KeyFile::retire`] then removes the old KEK.
+//! Rotation: a key file holds several KEKs, each with a numeric id. A bare
+//! [`KeyFile`] wraps new data keys under its newest (highest id); the relay wraps
+//! through a [`crate::KeyRing`] instead, under the id the store names active, so
+//! a key added to one node's file wraps nothing before every node holds it.
+//! Unwrapping finds the KEK by the id stored next to the wrapped key.
+//! [`KeyFile::add_after`] adds a KEK; [`crate::RedbStore::rewrap_all`] moves old
+//! wraps to the wrapping key; [`KeyFile::retire`] then removes the old KEK. The
+//! relay never creates a key file on its own ([`KeyFile::create`] is the
+//! explicit first step, `shs-relay keys init`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
