@@ -736,10 +736,18 @@ async fn the_example_configurations_run_reload_on_sighup_and_stop_cleanly() {
     let host = Host::new();
 
     // The relay, with its mailbox, audit trail, ELT and mutual-TLS admin
-    // listener as the example has them (its key files created at the first start).
+    // listener as the example has them (the pseudonym key created at the first
+    // start; the mailbox key file by `keys init`, as an install does: the
+    // relay never creates it).
     let relay = host.install(&deploy("config/relay.toml"), "/etc/shs-relay/relay.toml");
     on_free_ports(&relay);
     let relay_str = relay.to_str().expect("UTF-8");
+    let init = run(&bin("shs-relay"), &["keys", "init", "--config", relay_str]);
+    assert!(
+        init.status.success(),
+        "keys init: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let (mut child, addrs) = start(&bin("shs-relay"), &["serve", "--config", relay_str]).await;
     let admin = addrs["admin"]
         .as_str()

@@ -504,6 +504,12 @@ impl Demo {
         std::fs::create_dir_all(&config_dir)?;
         std::fs::create_dir_all(&logs)?;
         std::fs::create_dir_all(dir.join("mailbox"))?;
+        // The demo creates its mailbox key file itself (the relay never does);
+        // every node of a demo shares it.
+        let kek = dir.join("mailbox").join("kek.key");
+        if !kek.exists() {
+            relay_mailbox::KeyFile::create(&kek)?;
+        }
         for bin in ["shs-relay", "shs-sim"]
             .into_iter()
             .chain(adapters().map(|(_, b)| b))

@@ -3,11 +3,15 @@
 //! ([`KeyFile`]), behind the [`KeyEncryptionKey`] trait so an external KMS or HSM
 //! can take its place. Without the KEK, a stolen store file is ciphertext only.
 //!
-//! Rotation: a key file holds several KEKs, each with a numeric id. New data keys
-//! are wrapped under the newest (highest id); unwrapping finds the KEK by the id
-//! stored next to the wrapped key. [`KeyFile::rotate`] adds a KEK;
-//! [`crate::RedbStore::rewrap_all`] moves old wraps to the newest;
-//! [`KeyFile::retire`] then removes the old KEK.
+//! Rotation: a key file holds several KEKs, each with a numeric id. A bare
+//! [`KeyFile`] wraps new data keys under its newest (highest id); the relay wraps
+//! through a [`crate::KeyRing`] instead, under the id the store names active, so
+//! a key added to one node's file wraps nothing before every node holds it.
+//! Unwrapping finds the KEK by the id stored next to the wrapped key.
+//! [`KeyFile::add_after`] adds a KEK; [`crate::RedbStore::rewrap_all`] moves old
+//! wraps to the wrapping key; [`KeyFile::retire`] then removes the old KEK. The
+//! relay never creates a key file on its own ([`KeyFile::create`] is the
+//! explicit first step, `shs-relay keys init`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -148,6 +152,15 @@ impl KeyFile {
         })
     }
 
+    /// A key file that does not exist yet: it holds no key, so a node with it
+    /// can open a store only to be told which key ids it lacks.
+    pub fn absent(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            keys: RwLock::new(BTreeMap::new()),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -159,8 +172,47 @@ impl KeyFile {
 
     /// Adds a fresh KEK with the next id; new wraps use it from now on.
     pub fn rotate(&self) -> Result<KekId, KekError> {
+        self.add_after(0)
+    }
+
+    /// Creates a key file holding one fresh KEK (id 1); refused if the file
+    /// exists. The explicit first step of a new installation: the relay never
+    /// creates its key file itself.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self, KekError> {
+        let path = path.as_ref().to_path_buf();
+        let io = |source| KekError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
+        let mut keys = BTreeMap::new();
+        keys.insert(1, random_kek());
+        file.write_all(render(&keys).as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        sync_parent(&path).map_err(io)?;
+        Ok(Self {
+            path,
+            keys: RwLock::new(keys),
+        })
+    }
+
+    /// Adds a fresh KEK with an id above both this file's ids and `floor` (the
+    /// highest id the store knows, so two nodes never mint the same id).
+    pub fn add_after(&self, floor: KekId) -> Result<KekId, KekError> {
         let mut keys = self.write();
-        let id = keys.keys().next_back().map_or(1, |id| id + 1);
+        let id = keys
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(floor)
+            .checked_add(1)
+            .ok_or(KekError::UnknownKek(KekId::MAX))?;
         let mut next = keys.clone();
         next.insert(id, random_kek());
         self.overwrite(&next)?;
@@ -211,6 +263,40 @@ impl KeyFile {
         file.sync_all().map_err(io)
     }
 
+    /// Reads the file again (another node's copy replaced it); on an error the
+    /// keys held stay as they were.
+    pub fn reload(&self) -> Result<(), KekError> {
+        let fresh = Self::open(&self.path)?;
+        let keys = std::mem::take(&mut *fresh.write());
+        *self.write() = keys;
+        Ok(())
+    }
+
+    /// Whether the file holds a KEK with this id.
+    pub fn holds(&self, id: KekId) -> bool {
+        self.read().contains_key(&id)
+    }
+
+    /// Each KEK's fingerprint ([`fingerprint`]), by id.
+    pub fn fingerprints(&self) -> BTreeMap<KekId, String> {
+        self.read()
+            .iter()
+            .map(|(id, k)| (*id, fingerprint(k)))
+            .collect()
+    }
+
+    /// Wraps under the KEK `id` (the store's active key), not the newest.
+    pub fn wrap_under(
+        &self,
+        id: KekId,
+        key: &DataKey,
+        context: &[u8],
+    ) -> Result<WrappedKey, KekError> {
+        let keys = self.read();
+        let kek = keys.get(&id).ok_or(KekError::UnknownKek(id))?;
+        seal(id, kek, key, context)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<KekId, Zeroizing<[u8; 32]>>> {
         self.keys.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -226,41 +312,73 @@ impl KeyEncryptionKey for KeyFile {
         let (&kek_id, kek) = keys.iter().next_back().ok_or(KekError::Empty {
             path: self.path.clone(),
         })?;
-        let mut nonce = [0u8; NONCE_LEN];
-        fill_random(&mut nonce);
-        let mut buf = Vec::with_capacity(NONCE_LEN + 32 + 16);
-        buf.extend_from_slice(key.expose_secret());
-        cipher(kek)
-            .encrypt_in_place(Nonce::from_slice(&nonce), &aad(kek_id, context), &mut buf)
-            .map_err(|_| KekError::Unauthentic)?;
-        let mut bytes = nonce.to_vec();
-        bytes.extend_from_slice(&buf);
-        Ok(WrappedKey { kek_id, bytes })
+        seal(kek_id, kek, key, context)
     }
 
     fn unwrap(&self, wrapped: &WrappedKey, context: &[u8]) -> Result<DataKey, KekError> {
-        let keys = self.read();
-        let kek = keys
-            .get(&wrapped.kek_id)
-            .ok_or(KekError::UnknownKek(wrapped.kek_id))?;
-        if wrapped.bytes.len() != NONCE_LEN + 32 + 16 {
-            return Err(KekError::Unauthentic);
-        }
-        let (nonce, sealed) = wrapped.bytes.split_at(NONCE_LEN);
-        let mut buf = Zeroizing::new(sealed.to_vec());
-        cipher(kek)
-            .decrypt_in_place(
-                Nonce::from_slice(nonce),
-                &aad(wrapped.kek_id, context),
-                &mut *buf,
-            )
-            .map_err(|_| KekError::Unauthentic)?;
-        DataKey::from_bytes(&buf).ok_or(KekError::Unauthentic)
+        open_wrapped(&self.read(), wrapped, context)
     }
 
     fn current_id(&self) -> KekId {
         self.read().keys().next_back().copied().unwrap_or(0)
     }
+}
+
+/// What identifies a KEK's bytes without revealing them: the first 16 bytes of
+/// SHA-256 over a domain tag and the key, as hex. The store records it per key
+/// id, so a node whose file holds another key under the same id is refused.
+pub fn fingerprint(kek: &[u8; 32]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"shs-relay/mailbox/kek/fingerprint/v1");
+    h.update(kek);
+    let digest = h.finalize();
+    let mut s = String::with_capacity(32);
+    for b in digest.iter().take(16) {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn seal(
+    kek_id: KekId,
+    kek: &[u8; 32],
+    key: &DataKey,
+    context: &[u8],
+) -> Result<WrappedKey, KekError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    fill_random(&mut nonce);
+    let mut buf = Vec::with_capacity(NONCE_LEN + 32 + 16);
+    buf.extend_from_slice(key.expose_secret());
+    cipher(kek)
+        .encrypt_in_place(Nonce::from_slice(&nonce), &aad(kek_id, context), &mut buf)
+        .map_err(|_| KekError::Unauthentic)?;
+    let mut bytes = nonce.to_vec();
+    bytes.extend_from_slice(&buf);
+    Ok(WrappedKey { kek_id, bytes })
+}
+
+fn open_wrapped(
+    keys: &BTreeMap<KekId, Zeroizing<[u8; 32]>>,
+    wrapped: &WrappedKey,
+    context: &[u8],
+) -> Result<DataKey, KekError> {
+    let kek = keys
+        .get(&wrapped.kek_id)
+        .ok_or(KekError::UnknownKek(wrapped.kek_id))?;
+    if wrapped.bytes.len() != NONCE_LEN + 32 + 16 {
+        return Err(KekError::Unauthentic);
+    }
+    let (nonce, sealed) = wrapped.bytes.split_at(NONCE_LEN);
+    let mut buf = Zeroizing::new(sealed.to_vec());
+    cipher(kek)
+        .decrypt_in_place(
+            Nonce::from_slice(nonce),
+            &aad(wrapped.kek_id, context),
+            &mut *buf,
+        )
+        .map_err(|_| KekError::Unauthentic)?;
+    DataKey::from_bytes(&buf).ok_or(KekError::Unauthentic)
 }
 
 fn cipher(kek: &[u8; 32]) -> Aes256Gcm {
@@ -283,8 +401,9 @@ fn random_kek() -> Zeroizing<[u8; 32]> {
 fn render(keys: &BTreeMap<KekId, Zeroizing<[u8; 32]>>) -> Zeroizing<String> {
     let mut s = Zeroizing::new(String::from(
         "# shs-relay mailbox key-encryption keys: `<id> <32 bytes as hex>` per line.\n\
-         # The highest id wraps new data keys. Keep this file outside the message\n\
-         # store, mode 0600, and back it up: without it the store cannot be read.\n",
+         # The store names the id that wraps new data keys (`shs-relay keys status`).\n\
+         # Keep this file outside the message store, mode 0600, the same on every\n\
+         # node, and back it up: without it the store cannot be read.\n",
     ));
     for (id, key) in keys {
         let _ = write!(s, "{id} ");

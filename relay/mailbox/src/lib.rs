@@ -24,12 +24,17 @@
 //!   PostgreSQL engine, seal exactly the same way).
 //! - [`kek`]: key-encryption keys held outside the store ([`KeyFile`], or any
 //!   [`KeyEncryptionKey`] such as a KMS), with rotation.
+//! - [`ring`]: [`KeyRing`], a node's key file plus the store's active key id
+//!   (new wraps use the active id only), and how engines skip a message whose
+//!   key this node does not hold.
 //! - `slots`: the data-key slot file, overwritten in place on deletion.
 //! - [`rules`]: what every engine decides the same way: a message's identity
 //!   (sender, tx.id) and [`Which`] message a call means, the order among
 //!   several with one tx.id, the [`Quota`] decision.
 //! - [`retention`]: per-product time-to-live, refusing anything over 30 days.
 //! - [`clock`]: where every time comes from ([`ManualClock`] in tests).
+//! - [`verify`]: what an engine hands `shs-relay store verify` (each message's
+//!   key id and decrypted body).
 //! - [`redb_store`]: [`RedbStore`], the engine on one redb file plus its key slots.
 //!
 //! The on-disk layout, the crypto design, and what "deleted" means and how the
@@ -46,9 +51,11 @@ pub mod kek;
 pub mod meta;
 pub mod redb_store;
 pub mod retention;
+pub mod ring;
 pub mod rules;
 mod slots;
 pub mod store;
+pub mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::{CHUNK_SIZE, DataKey, MessageCipher, NONCE_PREFIX_LEN, TAG_LEN, Unauthentic};
@@ -60,9 +67,11 @@ pub use meta::{
 };
 pub use redb_store::{RedbStore, StoreOptions};
 pub use retention::{DEFAULT_TTL, MAX_TTL, Retention, RetentionError};
+pub use ring::KeyRing;
 pub use rules::{OverQuota, Quota, Which};
 pub use slots::SlotError;
 pub use store::{
     AckOutcome, AckPolicy, Deletion, DeletionReason, FetchBody, FetchHandle, FetchLease,
     MailboxError, MailboxStore, NoLease, PutOutcome, Stats, Usage,
 };
+pub use verify::{BodyCheck, StoredMessage};

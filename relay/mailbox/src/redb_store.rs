@@ -131,6 +131,8 @@ const STAGE_BATCH: usize = 16;
 const READ_AHEAD: u32 = 4;
 /// Messages deleted per commit by the sweeper.
 const SWEEP_BATCH: usize = 256;
+/// Data keys rewrapped per write lock by `rewrap_all`.
+const REWRAP_BATCH: usize = 256;
 
 /// Tuning and policy for a [`RedbStore`].
 #[derive(Clone)]
@@ -290,10 +292,16 @@ impl RedbStore {
         self.run(|i| i.kek_usage()).await
     }
 
-    /// Rewraps every data key not under the newest KEK (after a rotation), in
-    /// place in its slot. Returns how many were rewrapped.
+    /// Rewraps every data key not under the wrapping KEK (after a rotation;
+    /// the key ring's active key), in place in its slot, in batches while
+    /// traffic runs. Returns how many were rewrapped.
     pub async fn rewrap_all(&self) -> Result<usize> {
         self.run(|i| i.rewrap_all()).await
+    }
+
+    /// Every message's key id and decrypted body (`shs-relay store verify`).
+    pub async fn stored_messages(&self) -> Result<Vec<crate::verify::StoredMessage>> {
+        self.run(|i| i.stored_messages()).await
     }
 
     async fn run<T, F>(&self, f: F) -> Result<T>
@@ -564,7 +572,11 @@ impl Inner {
             let (k, v) = row?;
             let env = decode(v.value())?;
             if keep(&env) {
-                out.push(self.meta_in(&labels, k.value(), &env)?);
+                match self.meta_in(&labels, k.value(), &env) {
+                    Ok(meta) => out.push(meta),
+                    Err(e) if crate::ring::skip_missing_key(&e, &env.local_id) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(out)
@@ -753,7 +765,12 @@ impl Inner {
                 && !(filter.no_ack && env.acknowledged)
                 && filter.since.is_none_or(|s| env.state_timestamp >= s);
             if waiting {
-                candidates.push(self.meta_in(&labels, tx_id, &env)?);
+                match self.meta_in(&labels, tx_id, &env) {
+                    Ok(meta) => candidates.push(meta),
+                    // One message this node cannot open never fails the list.
+                    Err(e) if crate::ring::skip_missing_key(&e, &env.local_id) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(filter.select(outbox, now, candidates))
@@ -1064,24 +1081,60 @@ impl Inner {
         Ok(usage)
     }
 
+    /// Every message's key id and decrypted body, for `store verify`.
+    fn stored_messages(&self) -> Result<Vec<crate::verify::StoredMessage>> {
+        use crate::verify::{BodyCheck, StoredMessage};
+        let txn = self.db.begin_read()?;
+        let mut out = Vec::new();
+        for row in txn.open_table(MESSAGES)?.iter()? {
+            let (k, v) = row?;
+            let (tx_id, env) = (tx_of(k.value()).to_owned(), decode(v.value())?);
+            let kek_id = self.slots.load(env.slot, env.local_id)?.kek_id;
+            let body = match self.cipher(&env) {
+                Ok(c) => match self.read_chunks(&tx_id, env.id(), &c, 0, env.chunks, env.chunks) {
+                    Ok(chunks) => BodyCheck::Opened(Zeroizing::new(chunks.concat())),
+                    Err(e) => BodyCheck::Damaged(e.to_string()),
+                },
+                Err(MailboxError::Kek(crate::KekError::UnknownKek(_))) => BodyCheck::KeyMissing,
+                Err(e) => BodyCheck::Damaged(e.to_string()),
+            };
+            out.push(StoredMessage {
+                tx_id,
+                kek_id,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
     fn rewrap_all(&self) -> Result<usize> {
-        // Holding the write lock keeps every message (and so its slot) in place.
-        let txn = self.begin_write(Durability::None)?;
         let current = self.kek.current_id();
         let mut count = 0;
-        for row in txn.open_table(MESSAGES)?.iter()? {
-            let env = decode(row?.1.value())?;
-            let wrapped = self.slots.load(env.slot, env.local_id)?;
-            if wrapped.kek_id == current {
-                continue;
+        loop {
+            // Each batch holds the write lock (which keeps its messages, and so
+            // their slots, in place) only for itself: puts go on between batches.
+            let txn = self.begin_write(Durability::None)?;
+            let mut done = 0;
+            for row in txn.open_table(MESSAGES)?.iter()? {
+                let env = decode(row?.1.value())?;
+                let wrapped = self.slots.load(env.slot, env.local_id)?;
+                if wrapped.kek_id == current {
+                    continue;
+                }
+                let key = self.kek.unwrap(&wrapped, env.local_id.as_bytes())?;
+                let rewrapped = self.kek.wrap(&key, env.local_id.as_bytes())?;
+                self.slots.rewrite(env.slot, env.local_id, &rewrapped)?;
+                done += 1;
+                if done == REWRAP_BATCH {
+                    break;
+                }
             }
-            let key = self.kek.unwrap(&wrapped, env.local_id.as_bytes())?;
-            let rewrapped = self.kek.wrap(&key, env.local_id.as_bytes())?;
-            self.slots.rewrite(env.slot, env.local_id, &rewrapped)?;
-            count += 1;
+            txn.abort()?;
+            count += done;
+            if done < REWRAP_BATCH {
+                return Ok(count);
+            }
         }
-        txn.abort()?;
-        Ok(count)
     }
 }
 

@@ -43,7 +43,9 @@
 //! `[tracing]` section (crate `relay-telemetry`).
 //!
 //! Beside the request path: [`config`] (the TOML file, checked at start),
-//! [`cpu`] (large documents parsed off the async workers),
+//! [`cpu`] (large documents parsed off the async workers), [`keys`] (the
+//! mailbox key ring on a node: the start-up check, following the active key,
+//! `/admin/keys`, `shs-relay keys` and `store verify`),
 //! [`admin`] and [`metrics`] (the admin listener: metrics, health, status,
 //! maintenance; mutual TLS with operator certificates, required off loopback),
 //! [`console`] (the operators' web console on the admin listener and its JSON),
@@ -80,6 +82,7 @@ pub mod decisions;
 pub mod failure;
 pub mod front;
 pub mod identity;
+pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod operator;
@@ -123,7 +126,8 @@ pub fn admin_router(relay: Arc<Relay>) -> Router {
             "/admin/incidents/{id}/update",
             axum::routing::post(status::admin::update),
         )
-        .merge(parties::admin::routes());
+        .merge(parties::admin::routes())
+        .merge(keys::admin::routes());
     admin::router(relay, pages)
 }
 
@@ -134,6 +138,9 @@ pub struct Relay {
     pub operator: operator::OperatorState,
     /// The mailbox for asynchronous SHS, when configured.
     pub mailbox: Option<Arc<relay_store::Store>>,
+    /// The mailbox key ring (this node's key file and the store's active
+    /// key), with the mailbox.
+    pub key_ring: Option<Arc<relay_mailbox::KeyRing>>,
     /// The audit trail and its pseudonym key, when configured.
     pub audit: Option<(relay_audit::AuditLog, relay_audit::CurrentKey)>,
     /// ELT's per-vendor rate limiter and retry tracker.
@@ -263,6 +270,7 @@ impl Relay {
         let (front_tls, admin_tls) = tls_setups(&config)?;
         let providers = ProviderPool::new(&config)?;
         let rotated_key = self.reread_audit_key(&config)?;
+        keys::reload(self)?;
         if let Some(serving) = self.serving_tls.get() {
             serving.front.replace(front_tls);
             if let (Some(now), Some(new)) = (&serving.admin, admin_tls) {
@@ -313,10 +321,13 @@ impl Relay {
         );
         // The mailbox and the run-time decisions share one store: redb files
         // beside `mailbox.store`, or the PostgreSQL database of `[store]`.
+        let mut key_ring = None;
         let store = match &config.mailbox {
             Some(m) => {
-                let kek = relay_mailbox::KeyFile::open_or_create(&m.key_file)
-                    .with_context(|| format!("mailbox.key_file: {}", m.key_file.display()))?;
+                // Never created here: a node without its key file refuses to
+                // start naming the key ids the store needs (keys::start).
+                let kek = keys::open(&m.key_file)?;
+                key_ring = Some(kek.clone());
                 let options = relay_mailbox::StoreOptions {
                     retention: m.retention()?,
                     // An unfinished upload of a node that died is swept once no
@@ -326,17 +337,17 @@ impl Relay {
                         + std::time::Duration::from_secs(300),
                     ..relay_mailbox::StoreOptions::default()
                 };
-                let store =
-                    relay_store::Store::open(&config.store, &m.store, Arc::new(kek), options)
-                        .await
-                        .with_context(|| match config.store.kind {
-                            relay_store::StoreKind::Redb => {
-                                format!("mailbox.store: {}", m.store.display())
-                            }
-                            relay_store::StoreKind::Postgres => {
-                                "store: the PostgreSQL database".to_owned()
-                            }
-                        })?;
+                let store = relay_store::Store::open(&config.store, &m.store, kek.clone(), options)
+                    .await
+                    .with_context(|| match config.store.kind {
+                        relay_store::StoreKind::Redb => {
+                            format!("mailbox.store: {}", m.store.display())
+                        }
+                        relay_store::StoreKind::Postgres => {
+                            "store: the PostgreSQL database".to_owned()
+                        }
+                    })?;
+                keys::start(&store, &kek).await?;
                 Some(store)
             }
             None => {
@@ -380,6 +391,7 @@ impl Relay {
             config_path,
             operator: operator::OperatorState::default(),
             mailbox,
+            key_ring,
             audit,
             // ELT's rate, retries and accepted reports go through the store on
             // either engine; memory only without one.
@@ -561,6 +573,7 @@ async fn run_inner(
     tokio::spawn(asynch::route::housekeeping(relay.clone()));
     tokio::spawn(asynch::route::leases(relay.clone()));
     tokio::spawn(decisions::follow(relay.clone()));
+    tokio::spawn(keys::follow(relay.clone()));
     tokio::spawn(decisions::housekeeping(relay.clone()));
     tokio::spawn(parties::follow(relay.clone()));
     tokio::spawn(service_levels::run(

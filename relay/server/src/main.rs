@@ -68,6 +68,24 @@ enum Command {
         #[command(subcommand)]
         command: PartiesCommand,
     },
+    /// The mailbox key ring: `init` (this node's first key file), and through
+    /// a running relay's admin API `status`, `add`, `activate ID`, `rewrap`,
+    /// `retire ID` (docs/operations.md, "Key rotation").
+    Keys {
+        /// The relay's admin listener (`http://127.0.0.1:9090`).
+        #[arg(long, env = "SHS_RELAY_ADMIN", global = true)]
+        admin: Option<String>,
+        /// Or the relay configuration, whose `[admin] listen` is used.
+        #[arg(long, short, env = "SHS_RELAY_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The store: `verify` (messages per key, missing keys, plaintext found).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Start a complete development stack: PKI, simulator, seven adapters and the
     /// relay, each as its own process; writes DIR/demo.json; stops on Ctrl-C/SIGTERM.
     Demo {
@@ -94,6 +112,34 @@ enum Command {
         /// environment target/venv (README.md, "Python adapter").
         #[arg(long, value_name = "SLOT")]
         python_adapter: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Creates `[mailbox] key_file` with one fresh key (id 1) unless it exists.
+    Init,
+    /// The ring: keys, the active one, messages per key, live nodes.
+    Status,
+    /// A fresh key in the relay's key file (copy the file to every node).
+    Add,
+    /// New messages use key ID (refused until every live node holds it).
+    Activate { id: u32 },
+    /// Rewraps every message under the active key, online.
+    Rewrap,
+    /// Retires key ID (refused while any message uses it).
+    Retire { id: u32 },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Scans the store: messages per key id, messages whose key is missing,
+    /// any stored body's plaintext found in the store's bytes. Exits non-zero
+    /// on a missing key, a damaged message or plaintext. With redb, stop the
+    /// relay first (it holds the file lock).
+    Verify {
+        #[arg(long, short, env = "SHS_RELAY_CONFIG")]
+        config: PathBuf,
     },
 }
 
@@ -286,6 +332,33 @@ fn main() -> ExitCode {
                 )
                 .await
             }
+            Command::Keys {
+                admin,
+                config,
+                command,
+            } => {
+                use relay_server::keys::cli::{Action, init, run};
+                let action = match command {
+                    KeysCommand::Init => {
+                        return match config {
+                            Some(c) => init(&c),
+                            None => Err(anyhow::anyhow!("keys init needs --config")),
+                        };
+                    }
+                    KeysCommand::Status => Action::Status,
+                    KeysCommand::Add => Action::Add,
+                    KeysCommand::Activate { id } => Action::Activate(id),
+                    KeysCommand::Rewrap => Action::Rewrap,
+                    KeysCommand::Retire { id } => Action::Retire(id),
+                };
+                match relay_server::parties::cli::admin_url(admin, config.as_deref()) {
+                    Ok(url) => run(&url, action).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Command::Store {
+                command: StoreCommand::Verify { config },
+            } => relay_server::keys::cli::verify(&config).await,
             Command::Parties {
                 admin,
                 config,

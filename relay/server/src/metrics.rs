@@ -126,6 +126,9 @@ pub struct Metrics {
     /// Audit records lost to a disk error (each one also refused its answer
     /// under `[audit] on_failure = "refuse"`).
     pub audit_write_errors: Counter,
+    /// Stored messages left out of a list or scan because this node's key
+    /// file lacks their key (`shs_relay_mailbox_missing_key_skips_total`).
+    pub mailbox_missing_key_skips: Counter,
     /// SSBTEK requests by what the caller got (`complete`, `partial`,
     /// `nothing_delivered`, `late`, `failed`), whatever the way in.
     pub ssbtek_requests: Family<OutcomeLabel, Counter>,
@@ -295,6 +298,12 @@ impl Metrics {
         "Audit records that could not be written and fsynced (disk full, read-only or failing); with on_failure = refuse their requests were refused",
         audit_write_errors.clone(),
     );
+        let mailbox_missing_key_skips = Counter::default();
+        registry.register(
+            "mailbox_missing_key_skips",
+            "Stored messages left out of a list or scan because this node's key file lacks their key-encryption key",
+            mailbox_missing_key_skips.clone(),
+        );
         let ssbtek_requests = Family::<OutcomeLabel, Counter>::default();
         let ssbtek_duration = service_level_buckets();
         let certificate_expiry = Family::<CertificateLabel, Gauge>::default();
@@ -366,6 +375,7 @@ impl Metrics {
             decisions_unreadable,
             decisions_read_timestamp,
             audit_write_errors,
+            mailbox_missing_key_skips,
             ssbtek_requests,
             ssbtek_duration,
             certificate_expiry,
@@ -432,6 +442,13 @@ impl Metrics {
     /// As [`Metrics::encode`], with the party metrics added before its `# EOF`
     /// (the admin listener's `/metrics`).
     pub fn encode_with_parties(&self) -> String {
+        // The mailbox engines count the messages they leave out for a missing
+        // key (`relay_mailbox::ring`); the counter catches up at each scrape.
+        let skipped = relay_mailbox::ring::missing_key_skips();
+        let counted = self.mailbox_missing_key_skips.get();
+        if skipped > counted {
+            self.mailbox_missing_key_skips.inc_by(skipped - counted);
+        }
         let mut text = self.encode();
         if text.ends_with("# EOF\n") {
             text.truncate(text.len() - "# EOF\n".len());

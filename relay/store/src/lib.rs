@@ -33,11 +33,16 @@
 //! - [`node`]: [`Store`], the engine a node runs, chosen by configuration.
 //! - [`party`], [`parties`]: the register of connected parties
 //!   ([`PartyRegister`]) on both engines, and [`Parties`], the one a node runs.
+//! - [`keys`]: the mailbox key ring as the store records it (key ids, the
+//!   active one, what each node holds) and the checks of `shs-relay keys ...`;
+//!   `redb::keys` and `pg::keys` are its engines. [`verify`]: `shs-relay store
+//!   verify` (messages per key, missing keys, plaintext anywhere in the store).
 //! - [`config`]: [`StoreConfig`], the `[store]` section.
 //!
 //! Topology, failure modes and backup are in `docs/high-availability.md`.
 
 pub mod config;
+pub mod keys;
 pub mod node;
 pub mod parties;
 pub mod party;
@@ -45,6 +50,7 @@ pub mod pg;
 pub mod redb;
 pub mod state;
 pub mod status;
+pub mod verify;
 
 pub use config::{StoreConfig, StoreConfigError, StoreKind};
 pub use node::{Store, StoreOpenError, state_path};

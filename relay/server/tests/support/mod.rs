@@ -179,6 +179,9 @@ provider = "FK"
             audit = p(&d.join("audit")),
             audit_key = p(&d.join("pseudonym.key")),
         );
+        if !d.join("kek.key").exists() {
+            relay_mailbox::KeyFile::create(d.join("kek.key")).unwrap();
+        }
         let path = d.join("relay.toml");
         std::fs::write(&path, text).unwrap();
         let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -215,15 +215,94 @@ impl Inner {
 impl PgStore {
     async fn open_all(&self, envs: Vec<Envelope>) -> Result<Vec<(MessageMeta, MessageCipher)>> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || envs.iter().map(|e| inner.open(e)).collect())
+        // A message whose key this node does not hold is left out (counted and
+        // logged): one such message never fails a list or a scan.
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::with_capacity(envs.len());
+            for e in &envs {
+                match inner.open(e) {
+                    Ok(opened) => out.push(opened),
+                    Err(err) if relay_mailbox::ring::skip_missing_key(&err, &e.local_id) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| MailboxError::Task(e.to_string()))?
+    }
+
+    async fn open_one(&self, env: Envelope) -> Result<(MessageMeta, MessageCipher)> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.open(&env))
             .await
             .map_err(|e| MailboxError::Task(e.to_string()))?
     }
 
-    async fn open_one(&self, env: Envelope) -> Result<(MessageMeta, MessageCipher)> {
-        let mut all = self.open_all(vec![env]).await?;
-        all.pop()
-            .ok_or_else(|| MailboxError::Task("no envelope".to_owned()))
+    /// Every message's key id and decrypted body, for `shs-relay store verify`.
+    pub async fn stored_messages(&self) -> Result<Vec<relay_mailbox::StoredMessage>> {
+        use relay_mailbox::{BodyCheck, KekError, StoredMessage};
+        let client = self.inner.client("verify").await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM mailbox_messages m \
+                     JOIN mailbox_keys k ON k.local_id = m.local_id ORDER BY m.tx_id"
+                ),
+                &[],
+            )
+            .await
+            .map_err(db("verify"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let env = Envelope::from_row(row)?;
+            let chunks = client
+                .query(
+                    "SELECT idx, data FROM mailbox_chunks WHERE local_id = $1 ORDER BY idx",
+                    &[&env.local_id],
+                )
+                .await
+                .map_err(db("verify"))?;
+            let (tx_id, kek_id) = (env.tx_id.clone(), env.wrapped.kek_id);
+            let inner = self.inner.clone();
+            let body = tokio::task::spawn_blocking(move || {
+                let cipher = match inner.open(&env) {
+                    Ok((_, c)) => c,
+                    Err(MailboxError::Kek(KekError::UnknownKek(_))) => {
+                        return BodyCheck::KeyMissing;
+                    }
+                    Err(e) => return BodyCheck::Damaged(e.to_string()),
+                };
+                let mut body = Zeroizing::new(Vec::new());
+                if chunks.len() != env.chunks as usize {
+                    return BodyCheck::Damaged("a chunk is missing".to_owned());
+                }
+                for (expected, row) in (0..env.chunks).zip(chunks.iter()) {
+                    let mut buf: Vec<u8> = match row.try_get(1) {
+                        Ok(b) => b,
+                        Err(e) => return BodyCheck::Damaged(describe(&e)),
+                    };
+                    if cipher
+                        .open_chunk(expected, expected + 1 == env.chunks, &mut buf)
+                        .is_err()
+                    {
+                        return BodyCheck::Damaged(format!(
+                            "chunk {expected} failed authentication"
+                        ));
+                    }
+                    body.extend_from_slice(&buf);
+                }
+                BodyCheck::Opened(body)
+            })
+            .await
+            .map_err(|e| MailboxError::Task(e.to_string()))?;
+            out.push(StoredMessage {
+                tx_id,
+                kek_id,
+                body,
+            });
+        }
+        Ok(out)
     }
 
     /// The message `which` means: the only one with a sender given, else the

@@ -21,10 +21,20 @@ const MIGRATIONS: &[(i32, &str)] = &[
         6,
         include_str!("../../migrations/0006_sender_tx_identity.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/0007_mailbox_key_ring.sql"),
+    ),
 ];
 
+/// Every migration's version, oldest first (there may be gaps while
+/// branches that each add one are merged).
+pub fn versions() -> Vec<i32> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
+
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 /// Why the schema could not be brought to [`SCHEMA_VERSION`].
 #[derive(Debug)]

@@ -13,6 +13,7 @@
 //! - `status`: [`crate::StatusBoard`] on `status_components`, `status_incidents`,
 //!   `status_incident_updates`, `status_announced` (`migrations/0004_status.sql`).
 
+mod keys;
 mod mailbox;
 mod migrate;
 mod party;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use relay_mailbox::{AckPolicy, Clock, KeyEncryptionKey, Retention, SystemClock};
 
-pub use migrate::SCHEMA_VERSION;
+pub use migrate::{SCHEMA_VERSION, versions as migration_versions};
 
 /// How to reach the database and how to behave on it.
 #[derive(Clone)]

@@ -11,6 +11,7 @@
 //! generic test suites (`tests/`, `on_both_engines!`).
 
 mod common;
+pub(crate) mod keys;
 pub mod party;
 pub mod state;
 pub mod status;

@@ -126,7 +126,7 @@ impl RedbState {
         })
     }
 
-    async fn run<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T> + Send + 'static,
