@@ -52,6 +52,6 @@ impl Clock for ManualClock {
 }
 
 /// Milliseconds since the epoch: the fixed-width form used in index keys.
-pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
+pub fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }

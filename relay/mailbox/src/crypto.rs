@@ -147,6 +147,28 @@ fn chunk_kind(last: bool) -> Kind {
     if last { Kind::FinalChunk } else { Kind::Chunk }
 }
 
+/// Reads up to one chunk of a body to seal: a full [`CHUNK_SIZE`] chunk unless
+/// the body ends first (empty at its end), with room reserved for the tag.
+/// Every engine reads an upload this way.
+pub async fn read_chunk<R: tokio::io::AsyncRead + Unpin>(body: &mut R) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = vec![0u8; CHUNK_SIZE];
+    let mut filled = 0;
+    while filled < CHUNK_SIZE {
+        let Some(rest) = buf.get_mut(filled..) else {
+            break;
+        };
+        let n = body.read(rest).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    buf.reserve_exact(TAG_LEN);
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

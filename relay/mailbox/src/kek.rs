@@ -8,7 +8,7 @@
 //! through a [`crate::KeyRing`] instead, under the id the store names active, so
 //! a key added to one node's file wraps nothing before every node holds it.
 //! Unwrapping finds the KEK by the id stored next to the wrapped key.
-//! [`KeyFile::add_after`] adds a KEK; [`crate::RedbStore::rewrap_all`] moves old
+//! [`KeyFile::add_after`] adds a KEK; `relay_store::redb::RedbStore::rewrap_all` moves old
 //! wraps to the wrapping key; [`KeyFile::retire`] then removes the old KEK. The
 //! relay never creates a key file on its own ([`KeyFile::create`] is the
 //! explicit first step, `shs-relay keys init`).
@@ -221,7 +221,7 @@ impl KeyFile {
     }
 
     /// Removes a KEK. Every data key still wrapped under it becomes unreadable,
-    /// so rewrap first ([`crate::RedbStore::rewrap_all`]). The file is rewritten
+    /// so rewrap first (`relay_store::redb::RedbStore::rewrap_all`). The file is rewritten
     /// in place, so the retired key's bytes are overwritten rather than left in a
     /// freed block.
     pub fn retire(&self, id: KekId) -> Result<(), KekError> {

@@ -1,6 +1,7 @@
 //! # relay-mailbox
 //!
-//! The durable, encrypted mailbox store behind asynchronous SHS: a message the
+//! The contract of the durable, encrypted mailbox behind asynchronous SHS (the
+//! trait, the rules every engine decides the same way, the crypto): a message the
 //! relay has answered HTTP 202 for is on disk (synced) before the answer goes out;
 //! answers wait in the recipient organisation's outbox until fetched and
 //! acknowledged; acknowledged and expired messages are deleted and their data key
@@ -27,7 +28,6 @@
 //! - [`ring`]: [`KeyRing`], a node's key file plus the store's active key id
 //!   (new wraps use the active id only), and how engines skip a message whose
 //!   key this node does not hold.
-//! - `slots`: the data-key slot file, overwritten in place on deletion.
 //! - [`rules`]: what every engine decides the same way: a message's identity
 //!   (sender, tx.id) and [`Which`] message a call means, the order among
 //!   several with one tx.id, the [`Quota`] decision.
@@ -35,7 +35,9 @@
 //! - [`clock`]: where every time comes from ([`ManualClock`] in tests).
 //! - [`verify`]: what an engine hands `shs-relay store verify` (each message's
 //!   key id and decrypted body).
-//! - [`redb_store`]: [`RedbStore`], the engine on one redb file plus its key slots.
+//!
+//! The engines are in `relay-store`: `relay_store::redb::RedbStore` (one redb
+//! file plus its data-key slot file) and `relay_store::PgStore`.
 //!
 //! The on-disk layout, the crypto design, and what "deleted" means and how the
 //! tests prove it are in this crate's `README.md`.
@@ -49,11 +51,9 @@ pub mod crypto;
 pub mod filter;
 pub mod kek;
 pub mod meta;
-pub mod redb_store;
 pub mod retention;
 pub mod ring;
 pub mod rules;
-mod slots;
 pub mod store;
 pub mod verify;
 
@@ -65,13 +65,11 @@ pub use meta::{
     DataPart, EmptyOutbox, MessageLabel, MessageMeta, MessageState, Outbox, SequenceType, Status,
     TransferType, sender_org_of, shs_value,
 };
-pub use redb_store::{RedbStore, StoreOptions};
 pub use retention::{DEFAULT_TTL, MAX_TTL, Retention, RetentionError};
 pub use ring::KeyRing;
 pub use rules::{OverQuota, Quota, Which};
-pub use slots::SlotError;
 pub use store::{
     AckOutcome, AckPolicy, Deletion, DeletionReason, FetchBody, FetchHandle, FetchLease,
-    MailboxError, MailboxStore, NoLease, PutOutcome, Stats, Usage,
+    MailboxError, MailboxStore, NoLease, PutOutcome, SlotError, Stats, Usage,
 };
 pub use verify::{BodyCheck, StoredMessage};

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,13 +21,35 @@ use crate::filter::ListFilter;
 use crate::kek::KekError;
 use crate::meta::{MessageLabel, MessageMeta, MessageState, Outbox};
 use crate::rules::{OverQuota, Quota, Which};
-use crate::slots::SlotError;
 
 pub type Result<T, E = MailboxError> = std::result::Result<T, E>;
 
 /// Why a store operation failed. [`MailboxError::NotFound`] and
 /// [`MailboxError::InvalidLabel`] / [`MailboxError::Body`] are the caller's side
 /// (404 / 400); everything else is the relay's own fault (500).
+/// An index into an engine's data-key slot file.
+pub type SlotIndex = u64;
+
+/// Failures of an engine's data-key slot file (the redb engine keeps each
+/// message's wrapped data key in a slot overwritten on deletion).
+#[derive(Debug, thiserror::Error)]
+pub enum SlotError {
+    #[error("data-key file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data-key file {path} is not a shs-relay data-key file")]
+    NotASlotFile { path: PathBuf },
+    #[error("data-key slot {slot} does not hold the key of message {local_id}")]
+    Mismatch {
+        slot: SlotIndex,
+        local_id: uuid::Uuid,
+    },
+    #[error("wrapped data key of {0} bytes does not fit a slot")]
+    TooLong(usize),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MailboxError {
     /// No such message in that outbox, or not in a state that allows the operation

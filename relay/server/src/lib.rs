@@ -328,14 +328,14 @@ impl Relay {
                 // start naming the key ids the store needs (keys::start).
                 let kek = keys::open(&m.key_file)?;
                 key_ring = Some(kek.clone());
-                let options = relay_mailbox::StoreOptions {
+                let options = relay_store::redb::StoreOptions {
                     retention: m.retention()?,
                     // An unfinished upload of a node that died is swept once no
                     // upload could still be running (the receive timeout, and a
                     // margin).
                     max_upload_time: std::time::Duration::from_secs(m.receive_timeout_s)
                         + std::time::Duration::from_secs(300),
-                    ..relay_mailbox::StoreOptions::default()
+                    ..relay_store::redb::StoreOptions::default()
                 };
                 let store = relay_store::Store::open(&config.store, &m.store, kek.clone(), options)
                     .await

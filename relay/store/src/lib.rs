@@ -6,16 +6,17 @@
 //! ELT mandates, the ELT call rate and retry counts, accepted ELT reports). Two engines:
 //!
 //! - **redb** (the default): one node on one machine. The mailbox is
-//!   [`relay_mailbox::RedbStore`] unchanged; the state is [`RedbState`], a second
+//!   [`redb::RedbStore`]; the state is [`RedbState`], a second
 //!   redb file beside it.
 //! - **PostgreSQL** ([`PgStore`]): several nodes behind a load balancer on one
 //!   database that the operator already runs with replication and failover.
 //!   Schema migrations are embedded and applied at start.
 //!
-//! Why a crate of its own: `relay-mailbox` owns the mailbox contract, its crypto
-//! and the embedded engine and stays free of network clients; this crate adds
-//! what only matters once there are several nodes (a database engine, shared
-//! decisions) and the `[store]` configuration that picks the engine.
+//! Why two crates: `relay-mailbox` owns the mailbox contract (the trait, its
+//! rules, the crypto) and holds no engine; this crate holds every engine, one
+//! folder each (`redb/`, `pg/`), what only matters once there are several
+//! nodes (shared decisions) and the `[store]` configuration that picks the
+//! engine.
 //!
 //! Not for: HTTP, SHS or ELT semantics (what a suspension or a rate refusal
 //! answers is the relay's), the audit log, or caching decisions in a node.
@@ -24,8 +25,8 @@
 //!
 //! - [`state`]: the [`SharedState`] trait and its value types.
 //! - [`redb`]: the one-machine engine, one folder: [`RedbState`] (that
-//!   trait), [`RedbStatus`], [`RedbParties`]; the redb mailbox is
-//!   [`relay_mailbox::RedbStore`].
+//!   trait), [`RedbStatus`], [`RedbParties`] and the mailbox,
+//!   [`redb::RedbStore`].
 //! - [`status`]: the [`StatusBoard`] trait (the public status feed: components,
 //!   incidents, agencies' announced maintenance) and [`StatusStore`], the
 //!   engine a node uses.

@@ -12,8 +12,10 @@ use relay_ident::Organisationsnummer;
 use relay_mailbox::{
     AckOutcome, Deletion, DeletionReason, FetchHandle, KekId, KeyEncryptionKey, ListFilter,
     MailboxError, MailboxStore, MessageLabel, MessageMeta, MessageState, Outbox, PutOutcome, Quota,
-    RedbStore, Stats, StoreOptions, Which,
+    Stats, Which,
 };
+
+use crate::redb::{RedbStore, StoreOptions};
 use tokio::io::AsyncRead;
 use uuid::Uuid;
 

@@ -90,9 +90,9 @@ pub async fn verify(config: &Path) -> anyhow::Result<()> {
         // Nothing is written; the id only satisfies the ring.
         let _ = ring.set_active(*newest);
     }
-    let options = relay_mailbox::StoreOptions {
+    let options = relay_store::redb::StoreOptions {
         retention: m.retention()?,
-        ..relay_mailbox::StoreOptions::default()
+        ..relay_store::redb::StoreOptions::default()
     };
     let store = relay_store::Store::open(&config.store, &m.store, ring.clone(), options)
         .await

@@ -36,11 +36,11 @@ use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use relay_mailbox::rules::{self, Quota, Which};
 use relay_mailbox::{
-    AckOutcome, AckPolicy, CHUNK_SIZE, DataKey, Deletion, DeletionReason, FetchHandle, FetchLease,
-    ListFilter, MailboxError, MailboxStore, MessageCipher, MessageLabel, MessageMeta, MessageState,
-    NONCE_PREFIX_LEN, NoLease, Outbox, PutOutcome, Stats, TAG_LEN, Usage, WrappedKey,
+    AckOutcome, AckPolicy, DataKey, Deletion, DeletionReason, FetchHandle, FetchLease, ListFilter,
+    MailboxError, MailboxStore, MessageCipher, MessageLabel, MessageMeta, MessageState,
+    NONCE_PREFIX_LEN, NoLease, Outbox, PutOutcome, Stats, Usage, WrappedKey,
 };
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncRead;
 use tokio_postgres::Row;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -435,10 +435,14 @@ impl PgStore {
             let mut index: u32 = 0;
             let mut body_bytes: u64 = 0;
             let mut batch = Vec::with_capacity(WRITE_BATCH);
-            let mut pending = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+            let mut pending = relay_mailbox::crypto::read_chunk(&mut body)
+                .await
+                .map_err(MailboxError::Body)?;
             loop {
                 // One chunk of look-ahead tells whether `pending` is the last.
-                let next = read_chunk(&mut body).await.map_err(MailboxError::Body)?;
+                let next = relay_mailbox::crypto::read_chunk(&mut body)
+                    .await
+                    .map_err(MailboxError::Body)?;
                 let last = next.is_empty();
                 body_bytes += pending.len() as u64;
                 cipher.seal_chunk(index, last, &mut pending);
@@ -881,25 +885,6 @@ async fn usage_on(
         })
     };
     Ok((usage(&a)?, usage(&b)?))
-}
-
-/// Reads up to one chunk: a full chunk unless the body ends first.
-async fn read_chunk<R: AsyncRead + Unpin>(body: &mut R) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; CHUNK_SIZE];
-    let mut filled = 0;
-    while filled < CHUNK_SIZE {
-        let Some(rest) = buf.get_mut(filled..) else {
-            break;
-        };
-        let n = body.read(rest).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    buf.truncate(filled);
-    buf.reserve_exact(TAG_LEN);
-    Ok(buf)
 }
 
 /// The key and chunks of an upload not (yet) made visible. Dropped before

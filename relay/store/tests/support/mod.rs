@@ -16,8 +16,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use relay_mailbox::{
     AckPolicy, KeyEncryptionKey, KeyFile, ManualClock, MessageLabel, Outbox, Retention,
-    StoreOptions,
 };
+use relay_store::redb::StoreOptions;
 use relay_store::{PgOptions, PgStore, Store, StoreConfig};
 use tokio::io::AsyncReadExt;
 

@@ -10,8 +10,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use relay_mailbox::{AckPolicy, MailboxStore};
 use relay_mailbox::{
     DataKey, KekError, KekId, KeyEncryptionKey, KeyFile, ManualClock, MessageLabel, MessageState,
-    Outbox, PutOutcome, RedbStore, Retention, StoreOptions, WrappedKey,
+    Outbox, PutOutcome, Retention, WrappedKey,
 };
+use relay_store::redb::{RedbStore, StoreOptions};
 use tokio::io::AsyncReadExt;
 
 /// Wraps a [`KeyFile`] and keeps a copy of every data key and wrap it sees.

@@ -12,6 +12,7 @@
     clippy::string_slice
 )]
 
+#[path = "redb_support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -216,7 +217,7 @@ async fn without_the_kek_the_store_cannot_be_read() {
     drop(store);
     // Someone with the store files but another key file.
     let other = relay_mailbox::KeyFile::open_or_create(dir.path().join("other-kek")).unwrap();
-    let store = relay_mailbox::RedbStore::open(&path, std::sync::Arc::new(other)).unwrap();
+    let store = relay_store::redb::RedbStore::open(&path, std::sync::Arc::new(other)).unwrap();
     let err = store.get_meta(&tx_id).await.unwrap_err();
     assert!(matches!(err, relay_mailbox::MailboxError::Kek(_)), "{err}");
 }

@@ -11,6 +11,7 @@
     clippy::string_slice
 )]
 
+#[path = "redb_support/mod.rs"]
 mod support;
 
 use std::io::ErrorKind;

@@ -14,6 +14,7 @@
     clippy::string_slice
 )]
 
+#[path = "redb_support/mod.rs"]
 mod support;
 
 use std::path::Path;
@@ -22,10 +23,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use relay_mailbox::{
-    KeyFile, ListFilter, MailboxStore, ManualClock, MessageLabel, MessageState, RedbStore,
-    StoreOptions,
-};
+use relay_mailbox::{KeyFile, ListFilter, MailboxStore, ManualClock, MessageLabel, MessageState};
+use relay_store::redb::{RedbStore, StoreOptions};
 use support::*;
 use tokio::io::{AsyncRead, ReadBuf};
 

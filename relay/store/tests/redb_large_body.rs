@@ -1,8 +1,8 @@
 //! A large body streams through `put` and `fetch` with bounded memory: peak
 //! resident memory (VmHWM) grows by a small fraction of the body size.
 //!
-//! The test moves 5 MB; `RELAY_MAILBOX_BIG_MB=100 cargo test -p relay-mailbox
-//! --release --test large_body -- --nocapture` moves 100 MB and prints the
+//! The test moves 5 MB; `RELAY_MAILBOX_BIG_MB=100 cargo test -p relay-store
+//! --release --test redb_large_body -- --nocapture` moves 100 MB and prints the
 //! figures. This file holds one test so no other test shares its process.
 
 // A test: a panic is its failure. clippy.toml lifts these lints in #[test]
@@ -14,6 +14,7 @@
     clippy::string_slice
 )]
 
+#[path = "redb_support/mod.rs"]
 mod support;
 
 use std::pin::Pin;
@@ -121,7 +122,7 @@ async fn a_large_body_streams_in_and_out_with_bounded_memory() {
     );
     // What may grow is redb's page cache plus allocator slack: the body itself passes
     // through one staging batch (1 MiB) or read-ahead (256 KiB) at a time.
-    let cache_mib = relay_mailbox::StoreOptions::default().cache_size as f64 / 1048576.0;
+    let cache_mib = relay_store::redb::StoreOptions::default().cache_size as f64 / 1048576.0;
     let limit_mib = cache_mib + 16.0;
     assert!(
         grew_mib(put_peak) < limit_mib,

@@ -10,6 +10,7 @@
     clippy::string_slice
 )]
 
+#[path = "redb_support/mod.rs"]
 mod support;
 
 use chrono::TimeDelta;
