@@ -134,6 +134,29 @@ impl MessageCipher {
         self.open(chunk_kind(last), index, buf)
     }
 
+    /// [`MessageCipher::open_chunk`] for chunk `index` of `total` of the
+    /// stored message `tx_id`, as a body stream's error: a chunk that fails
+    /// authentication is [`crate::MailboxError::Integrity`] (every engine
+    /// streams bodies this way).
+    pub fn open_stored_chunk(
+        &self,
+        tx_id: &str,
+        index: u32,
+        total: u32,
+        buf: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        self.open_chunk(index, index + 1 == total, buf)
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    crate::MailboxError::Integrity {
+                        tx_id: tx_id.to_owned(),
+                        what: "body chunk",
+                    },
+                )
+            })
+    }
+
     pub fn seal_label(&self, buf: &mut Vec<u8>) {
         self.seal(Kind::Label, 0, buf);
     }

@@ -1415,17 +1415,7 @@ async fn read_chunks(
         let mut buf: Vec<u8> = row
             .col(1)
             .map_err(|e| io::Error::other(MailboxError::from(e)))?;
-        cipher
-            .open_chunk(expected, expected + 1 == total, &mut buf)
-            .map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    MailboxError::Integrity {
-                        tx_id: tx_id.to_owned(),
-                        what: "body chunk",
-                    },
-                )
-            })?;
+        cipher.open_stored_chunk(tx_id, expected, total, &mut buf)?;
         out.push(Bytes::from(buf));
     }
     Ok(out)

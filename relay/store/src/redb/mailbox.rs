@@ -891,17 +891,7 @@ impl Inner {
                         format!("message {tx_id}: chunk {index} missing (deleted or truncated)"),
                     )
                 })?;
-            cipher
-                .open_chunk(index, index + 1 == total, &mut buf)
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        MailboxError::Integrity {
-                            tx_id: tx_id.to_owned(),
-                            what: "body chunk",
-                        },
-                    )
-                })?;
+            cipher.open_stored_chunk(tx_id, index, total, &mut buf)?;
             out.push(Bytes::from(buf));
         }
         Ok(out)
