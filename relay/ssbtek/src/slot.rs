@@ -110,7 +110,7 @@ impl Slot {
 
 impl fmt::Display for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -157,6 +157,12 @@ impl serde::Serialize for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_pads_to_a_column_width_in_tables() {
+        assert_eq!(format!("[{:<6}]", Slot::Af), "[AF    ]");
+        assert_eq!(format!("[{:>4}]", Slot::Miv), "[ MIV]");
+    }
 
     #[test]
     fn slots_are_in_xsd_order_and_round_trip() {
