@@ -120,14 +120,13 @@ pub fn record_certificates(metrics: &Metrics, config: &Config) {
 
 /// Looks every [`INTERVAL`] until the process ends.
 pub async fn run(relay: Arc<Relay>) {
-    let mut audit_lost_seen = 0;
     loop {
-        look(&relay, &mut audit_lost_seen).await;
+        look(&relay).await;
         tokio::time::sleep(INTERVAL).await;
     }
 }
 
-async fn look(relay: &Relay, audit_lost_seen: &mut u64) {
+async fn look(relay: &Relay) {
     let ready = crate::service_levels::readiness(relay).await.is_ok();
     relay.metrics.ready.set(i64::from(ready));
     if let Some(store) = &relay.decisions {
@@ -151,13 +150,13 @@ async fn look(relay: &Relay, audit_lost_seen: &mut u64) {
     }
     if let Some((log, _)) = &relay.audit {
         let stats = log.stats();
+        // The writer's hook counts each failed write as it happens; this
+        // catches the counter up with the writer's own total (which also holds
+        // records dropped from a full queue), so nothing is counted twice.
         let lost = stats.write_errors + stats.dropped;
-        if lost > *audit_lost_seen {
-            relay
-                .metrics
-                .audit_write_errors
-                .inc_by(lost - *audit_lost_seen);
+        let counted = relay.metrics.audit_write_errors.get();
+        if lost > counted {
+            relay.metrics.audit_write_errors.inc_by(lost - counted);
         }
-        *audit_lost_seen = lost;
     }
 }
