@@ -274,6 +274,26 @@ async fn a_silent_cut_of_the_database_answers_every_request_within_its_deadline(
             "answered in {:?}",
             started.elapsed()
         );
+
+        // And its metric says so, from a bounded probe (no count over the
+        // messages), within a few of its 10 s looks.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let metrics = reqwest::get(format!("{}/metrics", node.admin))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics
+                .lines()
+                .any(|l| l.starts_with("shs_relay_store_up{") && l.ends_with(" 0"))
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "store_up never fell:\n{metrics}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     // The network heals: both nodes serve again by themselves.

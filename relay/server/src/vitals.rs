@@ -130,11 +130,10 @@ async fn look(relay: &Relay) {
     let ready = crate::service_levels::readiness(relay).await.is_ok();
     relay.metrics.ready.set(i64::from(ready));
     if let Some(store) = &relay.decisions {
-        use relay_mailbox::MailboxStore;
         let answers = matches!(
-            tokio::time::timeout(STORE_TIMEOUT, store.stats()).await,
-            Ok(Ok(_))
-        ) && store.ready().await;
+            tokio::time::timeout(STORE_TIMEOUT, store.alive()).await,
+            Ok(true)
+        );
         let kind = store.engine();
         relay
             .metrics

@@ -103,6 +103,19 @@ impl Store {
         }
     }
 
+    /// Whether the store answers a bounded query now (the `store_up` metric):
+    /// [`Store::ready`] for PostgreSQL; for redb one point lookup in the
+    /// mailbox file. Never a count over the stored messages.
+    pub async fn alive(&self) -> bool {
+        match self {
+            Self::Redb { .. } => {
+                use relay_mailbox::MailboxStore as _;
+                self.get_meta("store-alive-probe").await.is_ok()
+            }
+            Self::Postgres(pg) => pg.ready().await,
+        }
+    }
+
     /// How many stored data keys each KEK wraps: check before retiring a KEK.
     pub async fn kek_usage(&self) -> Result<BTreeMap<KekId, usize>, MailboxError> {
         match self {
