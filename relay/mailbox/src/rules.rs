@@ -207,6 +207,19 @@ pub enum OverQuota {
     Outbox(Usage),
 }
 
+/// What every engine checks of a label before it stores a message: the label
+/// normalised, a tx.id and a product present.
+pub fn check_label(label: &mut crate::MessageLabel) -> Result<(), crate::MailboxError> {
+    label.normalise();
+    if label.tx_id.is_empty() {
+        return Err(crate::MailboxError::InvalidLabel("tx.id is empty"));
+    }
+    if label.product.is_empty() {
+        return Err(crate::MailboxError::InvalidLabel("product is empty"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

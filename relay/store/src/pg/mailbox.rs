@@ -1000,13 +1000,7 @@ impl MailboxStore for PgStore {
     where
         R: AsyncRead + Send,
     {
-        label.normalise();
-        if label.tx_id.is_empty() {
-            return Err(MailboxError::InvalidLabel("tx.id is empty"));
-        }
-        if label.product.is_empty() {
-            return Err(MailboxError::InvalidLabel("product is empty"));
-        }
+        relay_mailbox::rules::check_label(&mut label)?;
         self.put_streamed(&label, body, quota).await
     }
 

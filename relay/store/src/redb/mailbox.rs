@@ -1296,17 +1296,12 @@ impl MailboxStore for RedbStore {
     where
         R: AsyncRead + Send,
     {
-        label.normalise();
-        if label.tx_id.is_empty() {
-            return Err(MailboxError::InvalidLabel("tx.id is empty"));
-        }
+        rules::check_label(&mut label)?;
+        // This engine's row key joins tx.id and sender with SEP.
         if label.tx_id.contains(SEP) || label.from.as_deref().is_some_and(|f| f.contains(SEP)) {
             return Err(MailboxError::InvalidLabel(
                 "control character in tx.id or from",
             ));
-        }
-        if label.product.is_empty() {
-            return Err(MailboxError::InvalidLabel("product is empty"));
         }
 
         let local_id = Uuid::new_v4();
