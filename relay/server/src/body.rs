@@ -30,6 +30,9 @@ pub fn body_reader(body: Body) -> BodyReader {
     tokio_util::io::StreamReader::new(stream)
 }
 
+/// The buffer a body without Content-Length starts with (it grows as needed).
+const INITIAL_BYTES: usize = 8 * 1024;
+
 /// Reads the whole body within the size limit and the read timeout. A body over
 /// the limit is read on and discarded (up to four times the limit) so that the
 /// client, still sending, gets the error answer instead of a broken connection.
@@ -50,24 +53,32 @@ pub async fn read_body(
         return Err(too_large());
     }
     let timeout = Duration::from_millis(relay.live().config.limits.read_timeout_ms);
-    let mut bytes = Zeroizing::new(Vec::new());
+    // Sized from Content-Length (within the limit) so the body is read
+    // straight into one buffer: no scratch buffer, no copies left behind
+    // unwiped by growing it.
+    let expected = declared.map_or(INITIAL_BYTES, |len| len.min(limit) as usize);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(expected));
     let mut seen: u64 = 0;
     let read = async {
-        let mut chunk = vec![0u8; 64 * 1024];
+        use bytes::BufMut;
+        let mut discard = Vec::new();
         loop {
-            let n = body
-                .read(&mut chunk)
-                .await
-                .map_err(|_| ShsError::structure("reading the message failed"))?;
+            let room = limit.saturating_sub(seen);
+            let n = if room > 0 {
+                let mut window = (&mut *bytes).limit(usize::try_from(room).unwrap_or(usize::MAX));
+                body.read_buf(&mut window).await
+            } else {
+                // Over the limit: read on (up to `cap`) and discard.
+                discard.resize(16 * 1024, 0);
+                body.read(&mut discard).await
+            }
+            .map_err(|_| ShsError::structure("reading the message failed"))?;
             if n == 0 {
                 break;
             }
             seen += n as u64;
             if seen > cap {
                 break;
-            }
-            if seen <= limit {
-                bytes.extend_from_slice(chunk.get(..n).unwrap_or_default());
             }
         }
         Ok::<(), ShsError>(())

@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: the request path makes many small,
+/// short-lived allocations across worker threads, where glibc spent about 17 %
+/// of the relay's CPU (docs/performance.md, "Third round").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "shs-relay",

@@ -194,8 +194,7 @@ impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Recording<R> {
                     "the SHS label part is larger than the label limit",
                 )));
             }
-            let data = data.to_vec();
-            self.head.extend_from_slice(&data);
+            self.head.extend_from_slice(data);
         }
         poll
     }

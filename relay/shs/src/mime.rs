@@ -162,7 +162,10 @@ impl ShsMessage {
 
     /// Writes the message (label content list regenerated from the parts).
     pub async fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Room for the parts and the label and headers: written without
+        // growing (and so without copies of the bodies left behind).
+        let bodies: usize = self.parts.iter().map(|p| p.body.len()).sum();
+        let mut out = Vec::with_capacity(bodies + 4096);
         let parts = self
             .parts
             .iter()

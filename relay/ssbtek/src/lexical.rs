@@ -159,6 +159,25 @@ pub(crate) fn base64(s: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// Whether [`base64`] would decode `s`, without keeping what it decodes: the
+/// decoded bytes (personal data) are wiped at once.
+pub(crate) fn is_base64(s: &str) -> bool {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    if !s.as_bytes().iter().any(space) {
+        return engine
+            .decode(s.as_bytes())
+            .map(zeroize::Zeroizing::new)
+            .is_ok();
+    }
+    let compact: zeroize::Zeroizing<Vec<u8>> =
+        zeroize::Zeroizing::new(s.bytes().filter(|b| !space(b)).collect());
+    engine
+        .decode(compact.as_slice())
+        .map(zeroize::Zeroizing::new)
+        .is_ok()
+}
+
 /// The `ssbt:Organisationsnummer` pattern `\d{4}[2-9]\d{7}` (ASCII digits only).
 pub(crate) fn organisationsnummer_pattern(s: &str) -> bool {
     let b = s.as_bytes();
@@ -255,6 +274,17 @@ mod tests {
         assert!(base64("aGV").is_none());
         assert!(base64("aGVq!").is_none());
         assert!(base64("aR==").is_none(), "non-zero unused bits");
+        for s in [
+            "aGVq",
+            "aGVq\n aGVq",
+            "",
+            "aGV",
+            "aGVq!",
+            "aR==",
+            "aG\tVq\r\n",
+        ] {
+            assert_eq!(is_base64(s), base64(s).is_some(), "{s:?}");
+        }
     }
 
     #[test]

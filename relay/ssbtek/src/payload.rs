@@ -164,7 +164,7 @@ pub fn check_payload(slot: Slot, payload: &[u8]) -> Result<(), PayloadError> {
 
 pub(crate) fn inspect(slot: Slot, payload: &[u8]) -> Result<Accepted, PayloadError> {
     let text = std::str::from_utf8(payload).map_err(|_| PayloadError::NotUtf8)?;
-    if !text.chars().all(is_xml_char) {
+    if !all_xml_chars(text) {
         return Err(PayloadError::InvalidCharacter);
     }
     // Read it exactly where it will stand: inside `<ssbt:data>`, `ssbt` bound.
@@ -196,8 +196,9 @@ pub(crate) fn inspect(slot: Slot, payload: &[u8]) -> Result<Accepted, PayloadErr
         Leaf::Text => {}
         Leaf::Base64 if scan.leaf_has_markup => return Err(bad_shape),
         Leaf::Base64 => {
-            let decoded = crate::lexical::base64(&scan.leaf_text).ok_or(PayloadError::NotBase64)?;
-            drop(Zeroizing::new(decoded));
+            if !crate::lexical::is_base64(&scan.leaf_text) {
+                return Err(PayloadError::NotBase64);
+            }
         }
     }
     Ok(Accepted {
@@ -218,9 +219,16 @@ struct Scan {
     relies_on_no_default: bool,
 }
 
-fn owned(ns: ResolveResult<'_>) -> Result<Option<String>, PayloadError> {
+/// Every character may stand in an XML document: ASCII checked byte by byte,
+/// the rest (rare in payloads) character by character.
+fn all_xml_chars(text: &str) -> bool {
+    let ascii_ok = |b: &u8| matches!(*b, b'\t' | b'\n' | b'\r' | 0x20..=0x7f);
+    text.as_bytes().iter().all(ascii_ok) || text.chars().all(is_xml_char)
+}
+
+fn bound(ns: ResolveResult<'_>) -> Result<Option<&str>, PayloadError> {
     match ns {
-        ResolveResult::Bound(ns) => Ok(Some(ns.0.to_owned())),
+        ResolveResult::Bound(ns) => Ok(Some(ns.0)),
         ResolveResult::Unbound => Ok(None),
         ResolveResult::Unknown(_) => Err(PayloadError::UndeclaredPrefix),
     }
@@ -234,22 +242,20 @@ impl Scan {
         config.check_end_names = true;
         config.allow_unmatched_ends = false;
         loop {
-            let (ns, event) = match reader.read_resolved_event() {
-                Ok((ns, event)) => (owned(ns), event),
-                Err(_) => return Err(PayloadError::NotWellFormed),
-            };
+            let event = reader
+                .read_event()
+                .map_err(|_| PayloadError::NotWellFormed)?;
             // Anything after the `<ssbt:data>` wrapper closes broke out of it.
             if self.closed && !matches!(event, Event::Eof) {
                 return Err(PayloadError::NotWellFormed);
             }
-            let ns = ns?;
             match event {
                 Event::Decl(_) | Event::DocType(_) | Event::PI(_) => {
                     return Err(PayloadError::Prolog);
                 }
                 Event::Comment(_) => {}
-                Event::Start(e) => self.open(&reader, &e, ns, false)?,
-                Event::Empty(e) => self.open(&reader, &e, ns, true)?,
+                Event::Start(e) => self.open(&reader, &e, false)?,
+                Event::Empty(e) => self.open(&reader, &e, true)?,
                 Event::End(_) => {
                     self.depth = self
                         .depth
@@ -309,13 +315,13 @@ impl Scan {
         &mut self,
         reader: &NsReader<&[u8]>,
         e: &BytesStart<'_>,
-        ns: Option<String>,
         empty: bool,
     ) -> Result<(), PayloadError> {
         let name = e.name();
         if !is_qname(name.into_inner()) {
             return Err(PayloadError::NotWellFormed);
         }
+        let ns = bound(reader.resolver().resolve_element(name).0)?;
         if ns.is_none() {
             self.relies_on_no_default = true;
         }
@@ -323,7 +329,7 @@ impl Scan {
         if self.depth > MAX_PAYLOAD_DEPTH + 1 {
             return Err(PayloadError::TooDeep);
         }
-        let mut seen: Vec<(Option<String>, String)> = Vec::new();
+        let mut seen: Vec<(Option<&str>, &str)> = Vec::new();
         let mut plain_attributes = false;
         for attr in e.attributes() {
             let attr = attr.map_err(|_| PayloadError::NotWellFormed)?;
@@ -340,18 +346,21 @@ impl Scan {
                 continue;
             }
             let (ans, local) = reader.resolver().resolve_attribute(attr.key);
-            let key = (owned(ans)?, local.into_inner().to_owned());
+            let key = (bound(ans)?, local.into_inner());
             if seen.contains(&key) {
                 return Err(PayloadError::NotWellFormed);
             }
-            if key.0.as_deref() != Some(NS_XSI) {
+            if key.0 != Some(NS_XSI) {
                 plain_attributes = true;
             }
             seen.push(key);
         }
         match self.depth {
             2 => {
-                self.top.push((ns, e.local_name().into_inner().to_owned()));
+                self.top.push((
+                    ns.map(str::to_owned),
+                    e.local_name().into_inner().to_owned(),
+                ));
                 self.leaf_has_markup |= plain_attributes;
             }
             3 => self.leaf_has_markup = true,

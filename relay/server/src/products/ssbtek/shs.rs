@@ -15,13 +15,14 @@ use crate::identity::Caller;
 use crate::products::reply;
 
 /// The data parts of an SSBTEK message, taken out of it (so they are wiped
-/// when the questions have been parsed).
+/// when the questions have been parsed). A part's buffer is moved, not copied,
+/// when nothing else holds it, so the bytes that are wiped are the only ones.
 pub fn documents(mut message: ShsMessage) -> Documents {
     Documents::Parts(
         message
             .parts
             .iter_mut()
-            .map(|p| Zeroizing::new(std::mem::take(&mut p.body).to_vec()))
+            .map(|p| Zeroizing::new(Vec::from(std::mem::take(&mut p.body))))
             .collect(),
     )
 }
