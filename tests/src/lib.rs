@@ -64,13 +64,26 @@ pub fn xmllint(xml: &[u8], xsd: &Path) -> Result<(), String> {
 
 /// The peak resident memory (`VmHWM`, KiB) of process `pid`; 0 when unknown.
 pub fn vm_hwm_kb(pid: u32) -> u64 {
+    proc_status_kb(pid, "VmHWM")
+}
+
+/// The resident memory now (`VmRSS`, KiB) of process `pid`; 0 when unknown.
+pub fn vm_rss_kb(pid: u32) -> u64 {
+    proc_status_kb(pid, "VmRSS")
+}
+
+/// Sets the peak resident memory (`VmHWM`) of process `pid` back to its
+/// resident memory now, so that a later peak is one of what follows; false
+/// when the kernel refused (then `VmHWM` still holds any earlier peak, which
+/// only makes a growth measured from it larger).
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .map(str::to_owned)
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_owned))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }

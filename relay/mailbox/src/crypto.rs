@@ -175,7 +175,10 @@ fn chunk_kind(last: bool) -> Kind {
 /// Every engine reads an upload this way.
 pub async fn read_chunk<R: tokio::io::AsyncRead + Unpin>(body: &mut R) -> std::io::Result<Vec<u8>> {
     use tokio::io::AsyncReadExt as _;
-    let mut buf = vec![0u8; CHUNK_SIZE];
+    // Room for the tag from the start: sealing in place then never moves the
+    // chunk to a larger allocation.
+    let mut buf = Vec::with_capacity(CHUNK_SIZE + TAG_LEN);
+    buf.resize(CHUNK_SIZE, 0);
     let mut filled = 0;
     while filled < CHUNK_SIZE {
         let Some(rest) = buf.get_mut(filled..) else {
@@ -188,7 +191,6 @@ pub async fn read_chunk<R: tokio::io::AsyncRead + Unpin>(body: &mut R) -> std::i
         filled += n;
     }
     buf.truncate(filled);
-    buf.reserve_exact(TAG_LEN);
     Ok(buf)
 }
 

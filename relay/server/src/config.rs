@@ -1740,6 +1740,10 @@ mod tests {
                 "mailbox.max_uploads_per_sender",
             ),
             (format!("{mailbox}{postgres}lease_s = 1\n"), "store.lease_s"),
+            (
+                format!("{mailbox}{postgres}cache_bytes = 1048576\n"),
+                "store.cache_bytes",
+            ),
         ] {
             let e = load(dir.path(), &format!("{base}{text}")).unwrap_err();
             assert!(e.key.starts_with(key), "{text}: {e}");

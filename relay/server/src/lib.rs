@@ -335,6 +335,7 @@ impl Relay {
                     // margin).
                     max_upload_time: std::time::Duration::from_secs(m.receive_timeout_s)
                         + std::time::Duration::from_secs(300),
+                    cache_size: config.store.redb_cache_bytes(),
                     ..relay_store::redb::StoreOptions::default()
                 };
                 let store = relay_store::Store::open(&config.store, &m.store, kek.clone(), options)

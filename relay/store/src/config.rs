@@ -11,6 +11,7 @@
 //! schema = "shs_relay"              # optional: tables in this schema
 //! node = "relay-1"                  # optional: this node's name (default host/pid)
 //! lease_s = 60                      # a dead node's work is taken over after this
+//! # cache_bytes = 4194304           # redb only: the mailbox file's page cache
 //! ```
 
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ pub enum StoreKind {
 pub const POOL_SIZE_RANGE: std::ops::RangeInclusive<usize> = 1..=512;
 pub const STATEMENT_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=600_000;
 pub const LEASE_S_RANGE: std::ops::RangeInclusive<u64> = 2..=3600;
+pub const CACHE_BYTES_RANGE: std::ops::RangeInclusive<usize> = 0..=1024 * 1024 * 1024;
 
 /// `[store]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -65,6 +67,13 @@ pub struct StoreConfig {
     /// (renewed every third of it); a dead node's work is taken over after it.
     #[serde(default = "default_lease_s")]
     pub lease_s: u64,
+    /// redb only: the page cache of the mailbox file, in bytes (default
+    /// [`crate::redb::DEFAULT_CACHE_BYTES`]). A message body's pages pass
+    /// through it on the way in and out, so it is what a large message adds
+    /// to the node's memory; the envelopes and indexes it keeps warm are
+    /// small.
+    #[serde(default)]
+    pub cache_bytes: Option<usize>,
 }
 
 fn default_lease_s() -> u64 {
@@ -90,6 +99,7 @@ impl Default for StoreConfig {
             schema: None,
             node: None,
             lease_s: default_lease_s(),
+            cache_bytes: None,
         }
     }
 }
@@ -146,6 +156,18 @@ impl StoreConfig {
                 ),
             ));
         }
+        if let Some(bytes) = self.cache_bytes
+            && !CACHE_BYTES_RANGE.contains(&bytes)
+        {
+            return Err(invalid(
+                "cache_bytes",
+                format!(
+                    "{bytes} is outside {}..={}",
+                    CACHE_BYTES_RANGE.start(),
+                    CACHE_BYTES_RANGE.end()
+                ),
+            ));
+        }
         if let Some(node) = &self.node
             && (node.trim().is_empty() || node.len() > 200 || node.chars().any(char::is_control))
         {
@@ -164,6 +186,9 @@ impl StoreConfig {
                 }
             }
             StoreKind::Postgres => {
+                if self.cache_bytes.is_some() {
+                    return Err(invalid("cache_bytes", "only used with kind = \"redb\""));
+                }
                 let url = self
                     .url
                     .as_deref()
@@ -186,6 +211,11 @@ impl StoreConfig {
             }
         }
         Ok(())
+    }
+
+    /// The redb mailbox file's page cache: `cache_bytes`, or the default.
+    pub fn redb_cache_bytes(&self) -> usize {
+        self.cache_bytes.unwrap_or(crate::redb::DEFAULT_CACHE_BYTES)
     }
 
     pub fn statement_timeout(&self) -> Duration {
@@ -282,5 +312,22 @@ mod tests {
         assert_eq!(schema.validate().unwrap_err().key, "schema");
         assert!(toml::from_str::<File>("[store]\nkind = \"mongo\"\n").is_err());
         assert!(toml::from_str::<File>("[store]\npool = 3\n").is_err());
+    }
+
+    #[test]
+    fn the_redb_cache_has_a_default_and_is_refused_on_postgres() {
+        assert_eq!(
+            parse("[store]\n").redb_cache_bytes(),
+            crate::redb::DEFAULT_CACHE_BYTES
+        );
+        let set = parse("[store]\ncache_bytes = 1048576\n");
+        assert_eq!(set.validate(), Ok(()));
+        assert_eq!(set.redb_cache_bytes(), 1024 * 1024);
+        let huge = parse("[store]\ncache_bytes = 2147483648\n");
+        assert_eq!(huge.validate().unwrap_err().key, "cache_bytes");
+        let on_postgres = parse(
+            "[store]\nkind = \"postgres\"\nurl = \"postgres://db/x\"\ncache_bytes = 1048576\n",
+        );
+        assert_eq!(on_postgres.validate().unwrap_err().key, "cache_bytes");
     }
 }

@@ -92,6 +92,7 @@ pub async fn verify(config: &Path) -> anyhow::Result<()> {
     }
     let options = relay_store::redb::StoreOptions {
         retention: m.retention()?,
+        cache_size: config.store.redb_cache_bytes(),
         ..relay_store::redb::StoreOptions::default()
     };
     let store = relay_store::Store::open(&config.store, &m.store, ring.clone(), options)

@@ -18,7 +18,7 @@ mod slots;
 pub mod state;
 pub mod status;
 
-pub use mailbox::{RedbStore, StoreOptions};
+pub use mailbox::{DEFAULT_CACHE_BYTES, RedbStore, StoreOptions};
 pub use party::{RedbParties, parties_path};
 pub use state::RedbState;
 pub use status::RedbStatus;
