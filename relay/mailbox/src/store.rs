@@ -256,6 +256,29 @@ pub trait MailboxStore: Send + Sync + 'static {
     where
         R: AsyncRead + Send;
 
+    /// A message the relay wrote itself (a reply, a confirm, an error), stored
+    /// and moved into its outbox: [`MailboxStore::put`], then
+    /// [`MailboxStore::mark_processed`] to [`MessageState::Received`] (also
+    /// for a duplicate: the original is moved). An engine may do both in one
+    /// write; nothing is between them to check.
+    fn put_received<R>(
+        &self,
+        label: MessageLabel,
+        body: R,
+    ) -> impl Future<Output = Result<PutOutcome>> + Send
+    where
+        R: AsyncRead + Send,
+    {
+        async move {
+            let mut label = label;
+            crate::rules::check_label(&mut label)?;
+            let which = crate::Which::of(&label);
+            let outcome = self.put(label, body).await?;
+            self.mark_processed(which, MessageState::Received).await?;
+            Ok(outcome)
+        }
+    }
+
     /// The waiting messages of an outbox that pass `filter`, ordered and capped.
     fn list(
         &self,

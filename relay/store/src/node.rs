@@ -264,6 +264,16 @@ impl MailboxStore for Store {
         }
     }
 
+    async fn put_received<R>(&self, label: MessageLabel, body: R) -> MResult<PutOutcome>
+    where
+        R: AsyncRead + Send,
+    {
+        match self {
+            Self::Redb { mailbox, .. } => mailbox.put_received(label, body).await,
+            Self::Postgres(pg) => pg.put_received(label, body).await,
+        }
+    }
+
     async fn list(&self, outbox: &Outbox, filter: &ListFilter) -> MResult<Vec<MessageMeta>> {
         mailbox!(self, "list", s => s.list(outbox, filter))
     }

@@ -36,6 +36,7 @@ on_both_engines!(
     delete_reports_the_reason_and_unknown_ids_are_not_found,
     a_failing_body_stores_nothing_and_frees_the_tx_id,
     an_upload_cut_off_midway_leaves_nothing_visible_and_no_key,
+    a_long_upload_cut_off_midway_leaves_nothing_visible_and_no_key,
     invalid_labels_are_refused_and_synchronous_messages_never_listed,
     an_adm_message_sends_no_confirm_on_ack,
     two_concurrent_acks_on_two_nodes_give_one_confirm,
@@ -45,6 +46,7 @@ on_both_engines!(
     two_messages_with_one_tx_id_in_one_outbox_are_fetched_and_acked_one_at_a_time,
     concurrent_puts_over_a_quota_on_two_nodes_never_pass_it,
     a_message_read_for_processing_stays_claimed,
+    a_message_the_relay_writes_is_listed_at_once,
 );
 
 /// Stores a message through `store` and moves it into its outbox (`Received`).
@@ -119,6 +121,11 @@ async fn bodies_on_chunk_boundaries_round_trip(c: Cluster) {
         CHUNK_SIZE,
         CHUNK_SIZE + 1,
         5 * CHUNK_SIZE + 7,
+        // Around PostgreSQL's write bursts (8 chunks) and read batches (16).
+        8 * CHUNK_SIZE,
+        8 * CHUNK_SIZE + 1,
+        16 * CHUNK_SIZE,
+        17 * CHUNK_SIZE + 5,
     ] {
         let body: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
         let l = label("1111111111");
@@ -368,6 +375,16 @@ async fn a_failing_body_stores_nothing_and_frees_the_tx_id(c: Cluster) {
 }
 
 async fn an_upload_cut_off_midway_leaves_nothing_visible_and_no_key(c: Cluster) {
+    cut_off_after(c, 3 * CHUNK_SIZE + 10).await;
+}
+
+/// Past PostgreSQL's first write bursts (key and chunks already written).
+async fn a_long_upload_cut_off_midway_leaves_nothing_visible_and_no_key(c: Cluster) {
+    cut_off_after(c, 20 * CHUNK_SIZE + 10).await;
+}
+
+/// An upload that stops after `left` bytes, then is cancelled.
+async fn cut_off_after(c: Cluster, left: usize) {
     let b = c.node().await;
     let l = label("1111111111");
     let node = c.node().await;
@@ -377,7 +394,7 @@ async fn an_upload_cut_off_midway_leaves_nothing_visible_and_no_key(c: Cluster) 
             node.put(
                 l,
                 Stalling {
-                    left: 3 * CHUNK_SIZE + 10,
+                    left,
                     announce: None,
                 },
             )
@@ -730,5 +747,32 @@ async fn a_message_read_for_processing_stays_claimed(c: Cluster) {
             .iter()
             .any(|m| m.tx_id() == l.tx_id)
     );
+    c.finish().await;
+}
+
+/// A reply, confirm or error the relay writes goes straight into its outbox:
+/// listed, fetchable, not unfinished work; stored again, it is a duplicate.
+async fn a_message_the_relay_writes_is_listed_at_once(c: Cluster) {
+    let b = c.node().await;
+    let ob = outbox("1111111111");
+    let l = label("1111111111");
+    let tx_id = l.tx_id.clone();
+    let body = vec![7u8; CHUNK_SIZE + 3];
+    assert!(matches!(
+        c.a().put_received(l.clone(), &body[..]).await.unwrap(),
+        PutOutcome::Stored { .. }
+    ));
+    let listed = b.list(&ob, &ListFilter::default()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, MessageState::Received);
+    assert!(!listed[0].processing);
+    assert!(b.pending_processing().await.unwrap().is_empty());
+    assert!(matches!(
+        b.put_received(l, &b"again"[..]).await.unwrap(),
+        PutOutcome::Duplicate { .. }
+    ));
+    let mut h = b.fetch(&ob, &tx_id).await.unwrap();
+    assert_eq!(read_all(h.body().unwrap()).await.unwrap(), body);
+    h.complete().await.unwrap();
     c.finish().await;
 }

@@ -95,12 +95,9 @@ pub async fn deliver(store: &Store, message: &ShsMessage) -> Result<(), Failure>
     let label = crate::asynch::mailbox_label(&message.label, to.as_str())?;
     let bytes = Zeroizing::new(message.to_bytes().await);
     store
-        .put(label, bytes.as_slice())
+        .put_received(label, bytes.as_slice())
         .await
-        .map_err(crate::asynch::mailbox_failed)?;
-    store
-        .mark_processed(crate::asynch::which(&message.label), MessageState::Received)
-        .await
+        .map(|_| ())
         .map_err(crate::asynch::mailbox_failed)
 }
 

@@ -3,11 +3,19 @@
 //! per-message data key, the label is sealed, the data key is stored wrapped
 //! under a KEK that never enters the database.
 //!
-//! A `put` is one transaction: the wrapped key, then each sealed chunk as its own
-//! short statement while the body streams in (at most one chunk and its
-//! look-ahead in memory), then the message row. Nothing is visible before the
-//! commit; a node that dies mid-upload leaves nothing (the database rolls the
-//! transaction back when the connection drops).
+//! A `put` of a body of at most `WRITE_BATCH` chunks (512 KiB) is one
+//! transaction in two round trips (one without a quota): the key, the sealed
+//! chunks and the message row go in with one statement. A longer body streams
+//! in bursts of `WRITE_BATCH` chunks, one statement each (the first with the
+//! wrapped key), at most one burst and one chunk of look-ahead in memory; its
+//! last burst goes in with the message row. Nothing is visible before the row is
+//! committed; a failed or cancelled upload removes its key and chunks, and the
+//! sweeper removes those of a node that died mid-upload.
+//!
+//! Every statement on the hot path is prepared once per connection (the pool's
+//! statement cache); statements that depend on each other's order but not on
+//! each other's answers are pipelined. `tests/pg_round_trips.rs` counts the
+//! round trips and commits of one message.
 //!
 //! A message is identified by (sender, tx.id) (`relay_mailbox::rules`): the
 //! unique key `mailbox_messages_sender_tx` decides duplicates in the INSERT
@@ -18,7 +26,8 @@
 //! uploads on several nodes at once never pass a limit.
 //!
 //! A fetch takes the lock with one conditional `UPDATE` (state `received` →
-//! `fetching_in_progress`, a fresh token), so of two nodes exactly one wins; the
+//! `fetching_in_progress`, a fresh token), so of two nodes exactly one wins,
+//! and reads the first batch of chunks in the same statement; the rest of the
 //! body streams out in batches of chunks on short pooled queries. A lock whose
 //! holder vanished is returned by `release_stale_fetches`, which every node's
 //! sweeper runs: that is the lock's lease.
@@ -41,7 +50,7 @@ use relay_mailbox::{
     NONCE_PREFIX_LEN, NoLease, Outbox, PutOutcome, Stats, Usage, WrappedKey,
 };
 use tokio::io::AsyncRead;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -63,6 +72,8 @@ const SWEEP_BATCH: i64 = 256;
 const COLUMNS: &str = "m.tx_id, m.local_id, m.outbox, m.transfer_type, m.state, \
     m.acknowledged, m.processing, m.arrival, m.state_timestamp, m.expires_at, \
     m.body_bytes, m.chunks, m.nonce_prefix, m.label, k.kek_id, k.wrapped, m.sender";
+/// How many columns [`COLUMNS`] names.
+const COLUMN_COUNT: usize = 17;
 
 fn db(op: &'static str) -> impl Fn(tokio_postgres::Error) -> MailboxError {
     move |e| MailboxError::Database(format!("{op}: {}", describe(&e)))
@@ -70,6 +81,19 @@ fn db(op: &'static str) -> impl Fn(tokio_postgres::Error) -> MailboxError {
 
 fn pool(op: &'static str) -> impl Fn(deadpool_postgres::PoolError) -> MailboxError {
     move |e| MailboxError::Database(format!("{op}: {}", describe_pool(&e)))
+}
+
+/// `sql` as a statement prepared once per connection (the pool's statement
+/// cache): a call then costs one round trip (bind and execute), not two (parse,
+/// then bind and execute) and a close. Every connection plans each execution
+/// for its parameters (`plan_cache_mode`, set in `super::PgStore::open`), as an
+/// unprepared statement would be planned.
+async fn prepared(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    op: &'static str,
+) -> Result<Statement> {
+    client.prepare_cached(sql).await.map_err(db(op))
 }
 
 fn state_name(state: MessageState) -> &'static str {
@@ -309,17 +333,20 @@ impl PgStore {
     /// oldest with the tx.id ([`rules::fetch_order`]).
     async fn load(&self, which: &Which) -> Result<Option<Envelope>> {
         let client = self.inner.client("load").await?;
+        let load = prepared(
+            &client,
+            &format!(
+                "SELECT {COLUMNS} FROM mailbox_messages m \
+                 JOIN mailbox_keys k ON k.local_id = m.local_id \
+                 WHERE m.tx_id = $1 AND ($2::text IS NULL OR m.sender = $2) \
+                 ORDER BY {} LIMIT 1",
+                rules::fetch_order_sql("m")
+            ),
+            "load",
+        )
+        .await?;
         let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {COLUMNS} FROM mailbox_messages m \
-                     JOIN mailbox_keys k ON k.local_id = m.local_id \
-                     WHERE m.tx_id = $1 AND ($2::text IS NULL OR m.sender = $2) \
-                     ORDER BY {} LIMIT 1",
-                    rules::fetch_order_sql("m")
-                ),
-                &[&which.tx_id, &which.sender],
-            )
+            .query_opt(&load, &[&which.tx_id, &which.sender])
             .await
             .map_err(db("load"))?;
         row.as_ref().map(Envelope::from_row).transpose()
@@ -345,7 +372,8 @@ impl PgStore {
         );
         let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&local_id];
         all.extend_from_slice(params);
-        let n = client.execute(&sql, &all).await.map_err(db("delete"))?;
+        let delete = prepared(&client, &sql, "delete").await?;
+        let n = client.execute(&delete, &all).await.map_err(db("delete"))?;
         if n == 0 {
             return Err(MailboxError::not_found(tx_id));
         }
@@ -356,30 +384,45 @@ impl PgStore {
         })
     }
 
-    /// Writes sealed chunks of `local_id` in one short burst on a pooled
-    /// connection (pipelined, each its own statement), within the call
-    /// deadline. The connection goes back to the pool before the next chunk is
-    /// read from the client.
-    async fn write_chunks(&self, local_id: Uuid, batch: &mut Vec<(i32, Vec<u8>)>) -> Result<()> {
+    /// Writes a burst of sealed chunks of an upload in one statement on a
+    /// pooled connection, within the call deadline; the first burst writes the
+    /// data key in the same statement. The connection goes back to the pool
+    /// before the next chunk is read from the client.
+    async fn write_chunks(
+        &self,
+        local_id: Uuid,
+        key: Option<&NewKey>,
+        batch: &mut Vec<(i32, Vec<u8>)>,
+    ) -> Result<()> {
         let inner = &self.inner;
+        let op = "storing a chunk";
         inner
-            .within("storing a chunk", async {
-                let client = inner.client("storing a chunk").await?;
-                let insert = client
-                    .prepare_cached(
-                        "INSERT INTO mailbox_chunks (local_id, idx, data) VALUES ($1, $2, $3)",
-                    )
-                    .await
-                    .map_err(db("storing a chunk"))?;
-                type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
-                let params: Vec<[Param<'_>; 3]> = batch
-                    .iter()
-                    .map(|(idx, data)| [&local_id as Param<'_>, idx, data])
-                    .collect();
-                let writes = params.iter().map(|p| client.execute(&insert, p));
-                futures::future::try_join_all(writes)
-                    .await
-                    .map_err(db("storing a chunk"))?;
+            .within(op, async {
+                let client = inner.client(op).await?;
+                let (idx, data) = columns(batch);
+                match key {
+                    None => {
+                        let insert = prepared(&client, INSERT_CHUNKS, op).await?;
+                        client.execute(&insert, &[&local_id, &idx, &data]).await
+                    }
+                    Some(key) => {
+                        let insert = prepared(&client, INSERT_KEY_AND_CHUNKS, op).await?;
+                        client
+                            .execute(
+                                &insert,
+                                &[
+                                    &local_id,
+                                    &idx,
+                                    &data,
+                                    &key.kek_id,
+                                    &key.wrapped,
+                                    &key.created_at,
+                                ],
+                            )
+                            .await
+                    }
+                }
+                .map_err(db(op))?;
                 Ok(())
             })
             .await?;
@@ -387,14 +430,18 @@ impl PgStore {
         Ok(())
     }
 
-    /// Streams a put: the key row, the chunks in short bursts, then the message
-    /// row in one statement, which makes it visible. No connection is held while
-    /// the client's body is read.
+    /// Streams a put. A body of at most [`WRITE_BATCH`] chunks (most messages)
+    /// is written whole, key, chunks and message row, by the one transaction
+    /// that decides the quota ([`PgStore::insert_row`]). A longer one writes its
+    /// key with its first burst of chunks and each further burst as it comes,
+    /// then its last burst with the message row, which makes it visible. No
+    /// connection is held while the client's body is read.
     async fn put_streamed<R: AsyncRead + Send>(
         &self,
         label: &MessageLabel,
         body: R,
         quota: Quota,
+        received: bool,
     ) -> Result<PutOutcome> {
         let inner = &self.inner;
         let local_id = Uuid::new_v4();
@@ -405,28 +452,16 @@ impl PgStore {
         let wrapped = tokio::task::spawn_blocking(move || kek.wrap(&key, local_id.as_bytes()))
             .await
             .map_err(|e| MailboxError::Task(e.to_string()))??;
-        inner
-            .within("storing the data key", async {
-                let client = inner.client("storing the data key").await?;
-                client
-                    .execute(
-                        "INSERT INTO mailbox_keys (local_id, kek_id, wrapped, created_at) \
-                         VALUES ($1, $2, $3, $4)",
-                        &[
-                            &local_id,
-                            &i64::from(wrapped.kek_id),
-                            &wrapped.bytes,
-                            &inner.now(),
-                        ],
-                    )
-                    .await
-                    .map_err(db("storing the data key"))
-            })
-            .await?;
-        // From here on, anything but the final row (an error, a cancelled
-        // request) removes the key and the chunks written so far.
+        let key = NewKey {
+            kek_id: i64::from(wrapped.kek_id),
+            wrapped: wrapped.bytes,
+            created_at: inner.now(),
+        };
+        // Armed before the first burst is written: from then on, anything but
+        // the final row (an error, a cancelled request) removes the key and the
+        // chunks written so far.
         let mut upload = Upload {
-            inner: Some(inner.clone()),
+            inner: None,
             local_id,
         };
 
@@ -450,20 +485,23 @@ impl PgStore {
                     MailboxError::Body(io::Error::other("body exceeds the chunk limit"))
                 })?;
                 batch.push((idx, std::mem::replace(&mut pending, next)));
-                if batch.len() >= WRITE_BATCH || last {
-                    self.write_chunks(local_id, &mut batch).await?;
-                }
                 if last {
                     break;
                 }
+                if batch.len() >= WRITE_BATCH {
+                    let first = !upload.armed();
+                    upload.arm(inner);
+                    self.write_chunks(local_id, first.then_some(&key), &mut batch)
+                        .await?;
+                }
                 index += 1;
             }
-            Ok::<_, MailboxError>((index + 1, body_bytes))
+            Ok::<_, MailboxError>((index + 1, body_bytes, batch))
         }
         .await;
         // A failed upload is cleaned up before the caller hears of it (the
         // drop guard only covers cancellation).
-        let (chunks, body_bytes) = match streamed {
+        let (chunks, body_bytes, batch) = match streamed {
             Ok(done) => done,
             Err(e) => {
                 upload.discard().await;
@@ -491,121 +529,139 @@ impl PgStore {
             chunks: chunks_db,
             nonce_prefix: &nonce_prefix,
             sealed: &sealed,
+            key: (!upload.armed()).then_some(&key),
+            last_chunks: &batch,
+            received,
         };
         let stored = inner
             .within("storing the message", self.insert_row(&row, quota))
-            .await?;
+            .await;
         match stored {
-            Inserted::Stored => {
+            Ok(Inserted::Stored) => {
                 upload.keep();
                 Ok(PutOutcome::Stored {
                     local_id,
                     arrival: now,
                 })
             }
-            Inserted::Duplicate(original_arrival) => {
+            Ok(Inserted::Duplicate(original_arrival)) => {
                 upload.discard().await;
                 Ok(PutOutcome::Duplicate { original_arrival })
             }
-            Inserted::OverQuota(over) => {
+            Ok(Inserted::OverQuota(over)) => {
                 upload.discard().await;
                 Ok(PutOutcome::OverQuota(over))
+            }
+            Err(e) => {
+                upload.discard().await;
+                Err(e)
             }
         }
     }
 
-    /// The one short transaction that makes an upload visible: under advisory
-    /// locks on the recipient's outbox and the sender (taken in one order, so
-    /// two nodes never deadlock), the quota is counted and decided, then the
-    /// row is inserted; the unique key (sender, tx.id) decides a duplicate in
-    /// the INSERT itself. Without a quota no lock is taken.
+    /// The one transaction that makes an upload visible, in at most two round
+    /// trips. With a quota: `BEGIN`, the advisory locks on the recipient's
+    /// outbox and the sender (taken in one order, so two nodes never
+    /// deadlock) and the count under them, pipelined; the quota is decided
+    /// here ([`Quota::check`]); then the insert and `COMMIT`, pipelined. The
+    /// insert is one statement: the message row, and only if it went in (the
+    /// unique key (sender, tx.id) decides a duplicate in the INSERT itself),
+    /// the last chunks and, for a body written whole here, the data key.
+    /// Without a quota no lock is taken and the insert commits on its own.
     async fn insert_row(&self, row: &NewRow<'_>, quota: Quota) -> Result<Inserted> {
         let inner = &self.inner;
         let op = "storing the message";
-        let mut client = inner.client(op).await?;
-        let tx = client.transaction().await.map_err(db(op))?;
-        if !quota.is_none() {
-            let mut locks = [
-                format!("relay-mailbox/outbox/{}", row.label.to.as_str()),
-                format!("relay-mailbox/sender/{}", row.sender),
-            ];
-            locks.sort();
-            for lock in &locks {
-                tx.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    &[lock],
-                )
-                .await
-                .map_err(db(op))?;
-            }
-            let (held, sent) = usage_on(
-                &tx,
-                row.label.to.as_str(),
-                row.sender,
-                quota.count_limit(),
-                row.now,
-            )
-            .await?;
-            if let Err(over) = quota.check(held, sent) {
-                let original = tx
-                    .query_opt(
-                        "SELECT arrival FROM mailbox_messages WHERE sender = $1 AND tx_id = $2",
-                        &[&row.sender, &row.label.tx_id],
-                    )
-                    .await
-                    .map_err(db(op))?;
-                tx.rollback().await.map_err(db(op))?;
-                return Ok(match original {
-                    Some(r) => Inserted::Duplicate(r.col(0)?),
-                    None => Inserted::OverQuota(over),
-                });
-            }
-        }
+        let client = inner.client(op).await?;
+        let sql = insert_sql(row.key.is_some(), row.received);
+        let insert = prepared(&client, sql, op).await?;
         let lease_s = inner.lease.as_secs_f64();
-        let stored = tx
-            .query_opt(
-                "INSERT INTO mailbox_messages (tx_id, local_id, outbox, transfer_type, \
-                 state, acknowledged, processing, arrival, state_timestamp, expires_at, \
-                 body_bytes, chunks, nonce_prefix, fetch_token, label, node, \
-                 lease_until, sender) \
-                 VALUES ($1, $2, $3, $4, 'new', false, true, $5, $5, $6, $7, $8, $9, \
-                 NULL, $10, $11, now() + make_interval(secs => $12), $13) \
-                 ON CONFLICT (sender, tx_id) DO NOTHING RETURNING arrival",
-                &[
-                    &row.label.tx_id,
-                    &row.local_id,
-                    &row.label.to.as_str(),
-                    &row.label.transfer_type.as_str(),
-                    &row.now,
-                    &row.expires_at,
-                    &row.body_bytes,
-                    &row.chunks,
-                    &row.nonce_prefix.as_slice(),
-                    &row.sealed,
-                    &inner.node,
-                    &lease_s,
-                    &row.sender,
-                ],
-            )
-            .await
-            .map_err(db(op))?;
-        if stored.is_some() {
-            tx.commit().await.map_err(db(op))?;
-            return Ok(Inserted::Stored);
+        let (idx, data) = columns(row.last_chunks);
+        let nonce = row.nonce_prefix.as_slice();
+        let outbox = row.label.to.as_str();
+        let transfer_type = row.label.transfer_type.as_str();
+        type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+        let mut params: Vec<Param<'_>> = vec![
+            &row.label.tx_id,
+            &row.local_id,
+            &outbox,
+            &transfer_type,
+            &row.now,
+            &row.expires_at,
+            &row.body_bytes,
+            &row.chunks,
+            &nonce,
+            &row.sealed,
+            &inner.node,
+            &lease_s,
+            &row.sender,
+            &idx,
+            &data,
+        ];
+        if let Some(key) = row.key {
+            params.extend_from_slice(&[&key.kek_id as Param<'_>, &key.wrapped, &key.created_at]);
         }
-        // This sender's message with this tx.id was made visible first.
-        let original = tx
-            .query_opt(
-                "SELECT arrival FROM mailbox_messages WHERE sender = $1 AND tx_id = $2",
-                &[&row.sender, &row.label.tx_id],
-            )
-            .await
-            .map_err(db(op))?;
-        tx.rollback().await.map_err(db(op))?;
-        Ok(Inserted::Duplicate(match original {
-            Some(r) => r.col(0)?,
-            None => row.now,
-        }))
+        if quota.is_none() {
+            let stored = client.query_opt(&insert, &params).await.map_err(db(op))?;
+            return match stored {
+                Some(_) => Ok(Inserted::Stored),
+                None => Ok(Inserted::Duplicate(
+                    original_arrival(&client, row).await?.unwrap_or(row.now),
+                )),
+            };
+        }
+
+        let lock = prepared(&client, LOCK, op).await?;
+        let usage = prepared(&client, USAGE, op).await?;
+        let mut locks = [
+            format!("relay-mailbox/outbox/{outbox}"),
+            format!("relay-mailbox/sender/{}", row.sender),
+        ];
+        locks.sort();
+        let limit = count_limit(quota.count_limit());
+        let mut open = OpenTransaction::new(client);
+        let c = open.client()?;
+        // Statements on one connection run in the order they are sent: the
+        // count starts (and takes its snapshot) after both locks are held.
+        let (begun, first, second, counted) = futures::future::join4(
+            c.batch_execute("BEGIN"),
+            c.execute(&lock, &[&locks[0]]),
+            c.execute(&lock, &[&locks[1]]),
+            c.query_one(&usage, &[&outbox, &row.sender, &row.now, &limit]),
+        )
+        .await;
+        let counted = match begun.and(first).and(second).and(counted) {
+            Ok(counted) => counted,
+            Err(e) => {
+                open.roll_back().await;
+                return Err(db(op)(e));
+            }
+        };
+        let (held, sent) = usage_of(&counted)?;
+        if let Err(over) = quota.check(held, sent) {
+            let original = original_arrival(c, row).await;
+            open.roll_back().await;
+            return Ok(match original? {
+                Some(arrival) => Inserted::Duplicate(arrival),
+                None => Inserted::OverQuota(over),
+            });
+        }
+        // A failed insert makes the COMMIT a rollback.
+        let (stored, committed) =
+            futures::future::join(c.query_opt(&insert, &params), c.batch_execute("COMMIT")).await;
+        let stored = stored.map_err(db(op));
+        let committed = committed.map_err(db(op));
+        open.ended();
+        let stored = stored?;
+        committed?;
+        match stored {
+            Some(_) => Ok(Inserted::Stored),
+            // This sender's message with this tx.id was made visible first.
+            None => Ok(Inserted::Duplicate(
+                original_arrival(open.client()?, row)
+                    .await?
+                    .unwrap_or(row.now),
+            )),
+        }
     }
 
     /// Every message passing `condition` (SQL on `m`), decrypted.
@@ -615,16 +671,16 @@ impl PgStore {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<MessageMeta>> {
         let client = self.inner.client("scan").await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM mailbox_messages m \
-                     JOIN mailbox_keys k ON k.local_id = m.local_id WHERE {condition}"
-                ),
-                params,
-            )
-            .await
-            .map_err(db("scan"))?;
+        let scan = prepared(
+            &client,
+            &format!(
+                "SELECT {COLUMNS} FROM mailbox_messages m \
+                 JOIN mailbox_keys k ON k.local_id = m.local_id WHERE {condition}"
+            ),
+            "scan",
+        )
+        .await?;
+        let rows = client.query(&scan, params).await.map_err(db("scan"))?;
         drop(client);
         let envs = rows.iter().map(Envelope::from_row).collect::<Result<_>>()?;
         Ok(self
@@ -706,7 +762,20 @@ impl PgStore {
         limit: u64,
     ) -> Result<(relay_mailbox::Usage, relay_mailbox::Usage)> {
         let client = self.inner.client("quota").await?;
-        usage_on(&client, outbox.as_str(), sender, limit, self.inner.now()).await
+        let usage = prepared(&client, USAGE, "quota").await?;
+        let row = client
+            .query_one(
+                &usage,
+                &[
+                    &outbox.as_str(),
+                    &sender,
+                    &self.inner.now(),
+                    &count_limit(limit),
+                ],
+            )
+            .await
+            .map_err(db("quota"))?;
+        usage_of(&row)
     }
 
     /// How long a claim holds without a heartbeat.
@@ -722,10 +791,10 @@ impl PgStore {
     ) -> Result<()> {
         let now = self.inner.now();
         let client = self.inner.client("state change").await?;
-        let n = client
-            .execute(
-                &format!(
-                    "UPDATE mailbox_messages SET \
+        let update = prepared(
+            &client,
+            &format!(
+                "UPDATE mailbox_messages SET \
                        state_timestamp = CASE WHEN state <> $2 THEN $3 ELSE state_timestamp END, \
                        state = $2, \
                        fetch_token = CASE WHEN $2 = 'fetching_in_progress' THEN fetch_token END, \
@@ -733,8 +802,14 @@ impl PgStore {
                      WHERE local_id = (SELECT local_id FROM mailbox_messages w \
                        WHERE w.tx_id = $1 AND ($5::text IS NULL OR w.sender = $5) \
                        ORDER BY {} LIMIT 1)",
-                    rules::fetch_order_sql("w")
-                ),
+                rules::fetch_order_sql("w")
+            ),
+            "state change",
+        )
+        .await?;
+        let n = client
+            .execute(
+                &update,
                 &[
                     &which.tx_id,
                     &state_name(state),
@@ -829,7 +904,8 @@ impl PgStore {
     }
 }
 
-/// A message row about to be inserted.
+/// A message row about to be inserted, with what of its upload is not
+/// written yet.
 struct NewRow<'a> {
     label: &'a MessageLabel,
     sender: &'a str,
@@ -840,6 +916,20 @@ struct NewRow<'a> {
     chunks: i32,
     nonce_prefix: &'a [u8; NONCE_PREFIX_LEN],
     sealed: &'a [u8],
+    /// The data key, when no burst of chunks was written before (the body is
+    /// written whole with the row).
+    key: Option<&'a NewKey>,
+    /// The chunks read since the last burst (at least the last one).
+    last_chunks: &'a [(i32, Vec<u8>)],
+    /// Stored `Received` and not processing: a message the relay wrote.
+    received: bool,
+}
+
+/// A message's data key row, wrapped, not yet written.
+struct NewKey {
+    kek_id: i64,
+    wrapped: Vec<u8>,
+    created_at: DateTime<Utc>,
 }
 
 /// What the inserting transaction decided.
@@ -850,52 +940,213 @@ enum Inserted {
     OverQuota(rules::OverQuota),
 }
 
-/// What `outbox` holds and what `sender` has sent that is still held (not
-/// deleted, not expired) at `now`: two bounded counts on indexed columns, no
-/// label opened; counting stops past `limit`. On `c`, so that the put's
-/// transaction counts under its locks.
-async fn usage_on(
-    c: &impl deadpool_postgres::GenericClient,
-    outbox: &str,
-    sender: &str,
-    limit: u64,
-    now: DateTime<Utc>,
-) -> Result<(Usage, Usage)> {
-    let limit = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-    let p1: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&outbox, &now, &limit];
-    let p2: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&sender, &now, &limit];
-    let in_outbox = c.query_one(
-        "SELECT count(*), coalesce(sum(b), 0)::bigint FROM (SELECT body_bytes AS b \
-         FROM mailbox_messages WHERE outbox = $1 AND expires_at > $2 LIMIT $3) x",
-        &p1,
-    );
-    let by_sender = c.query_one(
-        "SELECT count(*), coalesce(sum(b), 0)::bigint FROM (SELECT body_bytes AS b \
-         FROM mailbox_messages WHERE sender = $1 AND expires_at > $2 LIMIT $3) x",
-        &p2,
-    );
-    let (a, b) = futures::future::try_join(in_outbox, by_sender)
-        .await
-        .map_err(db("quota"))?;
-    let usage = |r: &Row| -> Result<Usage> {
-        let (n, bytes): (i64, i64) = (r.col(0)?, r.col(1)?);
+/// Chunks as the two arrays the insert statements unnest.
+fn columns(chunks: &[(i32, Vec<u8>)]) -> (Vec<i32>, Vec<&[u8]>) {
+    chunks
+        .iter()
+        .map(|(idx, data)| (*idx, data.as_slice()))
+        .unzip()
+}
+
+/// The message row of an upload, `$1`–`$13`; `RETURNING` the rows that went
+/// in (none for a duplicate (sender, tx.id)).
+/// `$state` and `$processing`: `'new'`, `true` for an upload to be
+/// processed; `'received'`, `false` for a message the relay wrote, which is
+/// listable at once.
+macro_rules! insert_message {
+    ($state:literal, $processing:literal) => {
+        concat!(
+            "INSERT INTO mailbox_messages (tx_id, local_id, outbox, transfer_type, \
+             state, acknowledged, processing, arrival, state_timestamp, expires_at, \
+             body_bytes, chunks, nonce_prefix, fetch_token, label, node, \
+             lease_until, sender) \
+             VALUES ($1, $2, $3, $4, '",
+            $state,
+            "', false, ",
+            $processing,
+            ", $5, $5, $6, $7, $8, $9, \
+             NULL, $10, $11, now() + make_interval(secs => $12), $13) \
+             ON CONFLICT (sender, tx_id) DO NOTHING RETURNING local_id, arrival"
+        )
+    };
+}
+
+/// The chunks `$14` (indexes) and `$15` (data) of the message that `m`
+/// inserted, if it did.
+macro_rules! insert_chunks_of_m {
+    () => {
+        "c AS (INSERT INTO mailbox_chunks (local_id, idx, data) \
+         SELECT m.local_id, u.idx, u.data FROM m, unnest($14::int4[], $15::bytea[]) AS u(idx, data))"
+    };
+}
+
+/// The message row and its last chunks (the key and the earlier chunks were
+/// written by the bursts).
+macro_rules! insert_message_and_last_chunks {
+    ($state:literal, $processing:literal) => {
+        concat!(
+            "WITH m AS (",
+            insert_message!($state, $processing),
+            "), ",
+            insert_chunks_of_m!(),
+            " SELECT arrival FROM m"
+        )
+    };
+}
+
+/// A message written whole: the row, its chunks and its data key (`$16`
+/// KEK id, `$17` wrapped key, `$18` created); nothing of it when the row is a
+/// duplicate. (The foreign keys are checked at the end of the statement.)
+macro_rules! insert_whole_message {
+    ($state:literal, $processing:literal) => {
+        concat!(
+            "WITH m AS (",
+            insert_message!($state, $processing),
+            "), ",
+            insert_chunks_of_m!(),
+            ", k AS (INSERT INTO mailbox_keys (local_id, kek_id, wrapped, created_at) \
+             SELECT m.local_id, $16::bigint, $17::bytea, $18::timestamptz FROM m) \
+             SELECT arrival FROM m"
+        )
+    };
+}
+
+/// The statement that makes an upload visible: written `whole` or after
+/// bursts; `received` for a message the relay wrote.
+fn insert_sql(whole: bool, received: bool) -> &'static str {
+    match (whole, received) {
+        (true, false) => insert_whole_message!("new", "true"),
+        (true, true) => insert_whole_message!("received", "false"),
+        (false, false) => insert_message_and_last_chunks!("new", "true"),
+        (false, true) => insert_message_and_last_chunks!("received", "false"),
+    }
+}
+
+/// A burst of chunks of upload `$1`: indexes `$2`, data `$3`.
+const INSERT_CHUNKS: &str = "INSERT INTO mailbox_chunks (local_id, idx, data) \
+    SELECT $1::uuid, u.idx, u.data FROM unnest($2::int4[], $3::bytea[]) AS u(idx, data)";
+
+/// The first burst: the data key (`$4` KEK id, `$5` wrapped, `$6` created) and
+/// the chunks, in one statement.
+const INSERT_KEY_AND_CHUNKS: &str = "WITH k AS (INSERT INTO mailbox_keys \
+    (local_id, kek_id, wrapped, created_at) VALUES ($1::uuid, $4, $5, $6)) \
+    INSERT INTO mailbox_chunks (local_id, idx, data) \
+    SELECT $1::uuid, u.idx, u.data FROM unnest($2::int4[], $3::bytea[]) AS u(idx, data)";
+
+/// A transaction-scoped advisory lock on a name.
+const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+
+/// What outbox `$1` holds and what sender `$2` has sent that is still held
+/// (not deleted, not expired at `$3`): two bounded counts (past `$4` rows
+/// counting stops) on indexed columns, in one snapshot, no label opened.
+const USAGE: &str = "SELECT o.n, o.b, s.n, s.b FROM \
+    (SELECT count(*) AS n, coalesce(sum(b), 0)::bigint AS b FROM (SELECT body_bytes AS b \
+     FROM mailbox_messages WHERE outbox = $1 AND expires_at > $3 LIMIT $4) x) o, \
+    (SELECT count(*) AS n, coalesce(sum(b), 0)::bigint AS b FROM (SELECT body_bytes AS b \
+     FROM mailbox_messages WHERE sender = $2 AND expires_at > $3 LIMIT $4) y) s";
+
+/// [`USAGE`]'s row limit for a quota that counts up to `limit`.
+fn count_limit(limit: u64) -> i64 {
+    i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
+}
+
+/// The outbox's and the sender's usage from a [`USAGE`] row.
+fn usage_of(r: &Row) -> Result<(Usage, Usage)> {
+    let usage = |n: usize| -> Result<Usage> {
+        let (messages, bytes): (i64, i64) = (r.col(n)?, r.col(n + 1)?);
         Ok(Usage {
-            messages: u64::try_from(n).unwrap_or(0),
+            messages: u64::try_from(messages).unwrap_or(0),
             bytes: u64::try_from(bytes).unwrap_or(0),
         })
     };
-    Ok((usage(&a)?, usage(&b)?))
+    Ok((usage(0)?, usage(2)?))
 }
 
-/// The key and chunks of an upload not (yet) made visible. Dropped before
-/// [`Upload::keep`], it deletes them in the background; what a dying node
-/// leaves behind, the sweeper removes after `max_upload_time`.
+/// The arrival of this sender's message with this tx.id, if one is stored.
+async fn original_arrival(
+    client: &deadpool_postgres::Object,
+    row: &NewRow<'_>,
+) -> Result<Option<DateTime<Utc>>> {
+    let op = "storing the message";
+    let original = prepared(
+        client,
+        "SELECT arrival FROM mailbox_messages WHERE sender = $1 AND tx_id = $2",
+        op,
+    )
+    .await?;
+    let found = client
+        .query_opt(&original, &[&row.sender, &row.label.tx_id])
+        .await
+        .map_err(db(op))?;
+    found.map(|r| Ok(r.col(0)?)).transpose()
+}
+
+/// A pooled connection with a transaction open on it (sent as pipelined
+/// `BEGIN`, not awaited on its own). Dropped before it ended (a cancelled
+/// call), it takes the connection out of the pool and closes it, which rolls
+/// the transaction back: the pool never hands out a connection inside a
+/// transaction.
+struct OpenTransaction {
+    client: Option<deadpool_postgres::Object>,
+    open: bool,
+}
+
+impl OpenTransaction {
+    fn new(client: deadpool_postgres::Object) -> Self {
+        Self {
+            client: Some(client),
+            open: true,
+        }
+    }
+
+    fn client(&self) -> Result<&deadpool_postgres::Object> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| MailboxError::Database("the connection is gone".to_owned()))
+    }
+
+    /// The transaction was committed or rolled back by the server.
+    fn ended(&mut self) {
+        self.open = false;
+    }
+
+    async fn roll_back(&mut self) {
+        if let Some(c) = &self.client
+            && c.batch_execute("ROLLBACK").await.is_ok()
+        {
+            self.open = false;
+        }
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if self.open
+            && let Some(client) = self.client.take()
+        {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+/// The key and chunks of an upload not (yet) made visible. Armed before its
+/// first burst is written and dropped before [`Upload::keep`], it deletes them
+/// in the background; what a dying node leaves behind, the sweeper removes
+/// after `max_upload_time`. Unarmed, nothing of the upload is written.
 struct Upload {
     inner: Option<Arc<Inner>>,
     local_id: Uuid,
 }
 
 impl Upload {
+    fn arm(&mut self, inner: &Arc<Inner>) {
+        self.inner.get_or_insert_with(|| inner.clone());
+    }
+
+    fn armed(&self) -> bool {
+        self.inner.is_some()
+    }
+
     fn keep(&mut self) {
         self.inner = None;
     }
@@ -954,10 +1205,16 @@ impl PgLease {
         let (inner, tx_id) = (&self.inner, &self.tx_id);
         let now = inner.now();
         let client = inner.client("ending a fetch").await?;
+        let end = prepared(
+            &client,
+            "UPDATE mailbox_messages SET state = $3, state_timestamp = $4, fetch_token = NULL \
+             WHERE local_id = $1 AND state = 'fetching_in_progress' AND fetch_token = $2",
+            "ending a fetch",
+        )
+        .await?;
         let n = client
             .execute(
-                "UPDATE mailbox_messages SET state = $3, state_timestamp = $4, fetch_token = NULL \
-                 WHERE local_id = $1 AND state = 'fetching_in_progress' AND fetch_token = $2",
+                &end,
                 &[&self.local_id, &self.token, &state_name(state), &now],
             )
             .await
@@ -1001,7 +1258,22 @@ impl MailboxStore for PgStore {
         R: AsyncRead + Send,
     {
         relay_mailbox::rules::check_label(&mut label)?;
-        self.put_streamed(&label, body, quota).await
+        self.put_streamed(&label, body, quota, false).await
+    }
+
+    /// One write: the row goes in `Received`, not processing. A duplicate's
+    /// original is moved, as by `mark_processed`.
+    async fn put_received<R>(&self, mut label: MessageLabel, body: R) -> Result<PutOutcome>
+    where
+        R: AsyncRead + Send,
+    {
+        relay_mailbox::rules::check_label(&mut label)?;
+        let outcome = self.put_streamed(&label, body, Quota::NONE, true).await?;
+        if let PutOutcome::Duplicate { .. } = outcome {
+            self.update_state(&Which::of(&label), MessageState::Received, true)
+                .await?;
+        }
+        Ok(outcome)
     }
 
     async fn list(&self, outbox: &Outbox, filter: &ListFilter) -> Result<Vec<MessageMeta>> {
@@ -1026,32 +1298,54 @@ impl MailboxStore for PgStore {
         let token = Uuid::new_v4();
         let client = self.inner.client("fetch").await?;
         // One statement picks (`rules::fetch_order`) and locks: of two nodes
-        // fetching at once, the second skips the row the first locked.
-        let row = client
-            .query_opt(
-                &format!(
-                    "UPDATE mailbox_messages m SET state = 'fetching_in_progress', \
-                       state_timestamp = $3, fetch_token = $4 \
-                     FROM mailbox_keys k \
-                     WHERE k.local_id = m.local_id AND m.local_id = ( \
-                       SELECT w.local_id FROM mailbox_messages w \
-                       WHERE w.tx_id = $1 AND w.outbox = $2 \
-                         AND ($5::text IS NULL OR w.sender = $5) \
-                         AND w.state = 'received' AND NOT w.processing \
-                         AND w.transfer_type = 'asynch' AND w.expires_at > $3 \
-                       ORDER BY {} LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                       AND m.state = 'received' \
-                     RETURNING {COLUMNS}",
-                    rules::fetch_order_sql("w")
-                ),
-                &[&which.tx_id, &outbox.as_str(), &now, &token, &which.sender],
+        // fetching at once, the second skips the row the first locked. The
+        // same statement reads the first batch of chunks of the row it locked
+        // (one row per chunk, the envelope repeated), so a message of up to
+        // [`READ_AHEAD`] chunks costs one round trip.
+        let pick = prepared(
+            &client,
+            &format!(
+                "WITH f AS (\
+                   UPDATE mailbox_messages m SET state = 'fetching_in_progress', \
+                     state_timestamp = $3, fetch_token = $4 \
+                   FROM mailbox_keys k \
+                   WHERE k.local_id = m.local_id AND m.local_id = ( \
+                     SELECT w.local_id FROM mailbox_messages w \
+                     WHERE w.tx_id = $1 AND w.outbox = $2 \
+                       AND ($5::text IS NULL OR w.sender = $5) \
+                       AND w.state = 'received' AND NOT w.processing \
+                       AND w.transfer_type = 'asynch' AND w.expires_at > $3 \
+                     ORDER BY {} LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                     AND m.state = 'received' \
+                   RETURNING {COLUMNS}) \
+                 SELECT f.*, c.idx, c.data FROM f \
+                 LEFT JOIN mailbox_chunks c ON c.local_id = f.local_id AND c.idx < $6 \
+                 ORDER BY c.idx",
+                rules::fetch_order_sql("w")
+            ),
+            "fetch",
+        )
+        .await?;
+        let rows = client
+            .query(
+                &pick,
+                &[
+                    &which.tx_id,
+                    &outbox.as_str(),
+                    &now,
+                    &token,
+                    &which.sender,
+                    &READ_AHEAD,
+                ],
             )
             .await
-            .map_err(db("fetch"))?
-            .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
+            .map_err(db("fetch"))?;
         drop(client);
+        let row = rows
+            .first()
+            .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
         // From here on a failure drops the lease, which releases the lock.
-        let env = Envelope::from_row(&row)?;
+        let env = Envelope::from_row(row)?;
         let tx_id = env.tx_id.clone();
         let lease = Box::new(PgLease {
             inner: self.inner.clone(),
@@ -1061,7 +1355,19 @@ impl MailboxStore for PgStore {
         });
         let (local_id, total) = (env.local_id, env.chunks);
         let (meta, cipher) = self.open_one(env).await?;
-        let chunks = body_stream(&self.inner, tx_id, Some(token), local_id, cipher, total);
+        let first = FirstBatch {
+            rows,
+            column: COLUMN_COUNT,
+        };
+        let chunks = body_stream(
+            &self.inner,
+            tx_id,
+            Some(token),
+            local_id,
+            cipher,
+            total,
+            Some(first),
+        );
         Ok(FetchHandle::new(meta, chunks, lease))
     }
 
@@ -1073,26 +1379,29 @@ impl MailboxStore for PgStore {
             .ok_or_else(|| MailboxError::not_found(&which.tx_id))?;
         let (local_id, total, tx_id) = (env.local_id, env.chunks, env.tx_id.clone());
         let (meta, cipher) = self.open_one(env).await?;
-        let chunks = body_stream(&self.inner, tx_id, None, local_id, cipher, total);
+        let chunks = body_stream(&self.inner, tx_id, None, local_id, cipher, total, None);
         Ok(FetchHandle::new(meta, chunks, Box::new(NoLease)))
     }
 
     async fn ack(&self, outbox: &Outbox, which: impl Into<Which> + Send) -> Result<AckOutcome> {
         let which = which.into();
         let client = self.inner.client("ack").await?;
+        let pick = prepared(
+            &client,
+            &format!(
+                "SELECT {COLUMNS} FROM mailbox_messages m \
+                 JOIN mailbox_keys k ON k.local_id = m.local_id \
+                 WHERE m.tx_id = $1 AND m.outbox = $2 \
+                   AND ($3::text IS NULL OR m.sender = $3) AND NOT m.processing \
+                   AND m.state IN ('received', 'fetching_in_progress', 'fetched') \
+                 ORDER BY {} LIMIT 1",
+                rules::ack_order_sql("m")
+            ),
+            "ack",
+        )
+        .await?;
         let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {COLUMNS} FROM mailbox_messages m \
-                     JOIN mailbox_keys k ON k.local_id = m.local_id \
-                     WHERE m.tx_id = $1 AND m.outbox = $2 \
-                       AND ($3::text IS NULL OR m.sender = $3) AND NOT m.processing \
-                       AND m.state IN ('received', 'fetching_in_progress', 'fetched') \
-                     ORDER BY {} LIMIT 1",
-                    rules::ack_order_sql("m")
-                ),
-                &[&which.tx_id, &outbox.as_str(), &which.sender],
-            )
+            .query_opt(&pick, &[&which.tx_id, &outbox.as_str(), &which.sender])
             .await
             .map_err(db("ack"))?;
         drop(client);
@@ -1126,17 +1435,20 @@ impl MailboxStore for PgStore {
                 // The row lock makes the flag flip once: of two acks at once,
                 // the second reads `was` = true and sends no confirm.
                 let client = self.inner.client("ack").await?;
+                let flip = prepared(
+                    &client,
+                    &format!(
+                        "UPDATE mailbox_messages m SET acknowledged = true \
+                         FROM (SELECT local_id, acknowledged AS was FROM mailbox_messages \
+                               WHERE local_id = $1 FOR UPDATE) old \
+                         WHERE m.local_id = old.local_id AND m.local_id = $1 {same} \
+                         RETURNING old.was"
+                    ),
+                    "ack",
+                )
+                .await?;
                 let was = client
-                    .query_opt(
-                        &format!(
-                            "UPDATE mailbox_messages m SET acknowledged = true \
-                             FROM (SELECT local_id, acknowledged AS was FROM mailbox_messages \
-                                   WHERE local_id = $1 FOR UPDATE) old \
-                             WHERE m.local_id = old.local_id AND m.local_id = $1 {same} \
-                             RETURNING old.was"
-                        ),
-                        &[&local_id, &outbox.as_str()],
-                    )
+                    .query_opt(&flip, &[&local_id, &outbox.as_str()])
                     .await
                     .map_err(db("ack"))?
                     .ok_or_else(|| MailboxError::not_found(tx_id))?;
@@ -1298,9 +1610,17 @@ impl MailboxStore for PgStore {
     }
 }
 
+/// Chunks already read with the row that locked the message: `rows` hold the
+/// chunk index and data at `column` and `column + 1` (NULL when the message has
+/// none stored), in order.
+struct FirstBatch {
+    rows: Vec<Row>,
+    column: usize,
+}
+
 /// The verified chunks of a message, read in batches on short pooled
 /// queries, each within the call deadline; with a fetch lock's `token`, each
-/// batch renews that lock.
+/// batch renews that lock. `first`: the first batch, read already.
 fn body_stream(
     inner: &Arc<Inner>,
     tx_id: String,
@@ -1308,30 +1628,39 @@ fn body_stream(
     local_id: Uuid,
     cipher: MessageCipher,
     total: u32,
+    first: Option<FirstBatch>,
 ) -> BoxStream<'static, io::Result<Bytes>> {
     let (inner, tx, cipher) = (inner.clone(), tx_id, Arc::new(cipher));
-    stream::try_unfold(0u32, move |next| {
+    stream::try_unfold((0u32, first), move |(next, first)| {
         let (inner, cipher, tx) = (inner.clone(), cipher.clone(), tx.clone());
         async move {
             if next >= total {
                 return Ok::<_, io::Error>(None);
             }
             let count = (READ_AHEAD as u32).min(total - next);
-            let read = read_chunks(&inner, &tx, token, local_id, &cipher, next, count, total);
-            let batch = tokio::time::timeout(inner.deadline, read)
-                .await
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "reading a body: no answer within {} ms",
-                            inner.deadline.as_millis()
-                        ),
-                    )
-                })??;
+            let batch = match first {
+                Some(first) => {
+                    open_chunks(&first.rows, first.column, &tx, &cipher, next, count, total)?
+                }
+                None => {
+                    let read =
+                        read_chunks(&inner, &tx, token, local_id, &cipher, next, count, total);
+                    tokio::time::timeout(inner.deadline, read)
+                        .await
+                        .map_err(|_| {
+                            io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                format!(
+                                    "reading a body: no answer within {} ms",
+                                    inner.deadline.as_millis()
+                                ),
+                            )
+                        })??
+                }
+            };
             Ok(Some((
                 stream::iter(batch.into_iter().map(Ok::<_, io::Error>)),
-                next + count,
+                (next + count, None),
             )))
         }
     })
@@ -1362,18 +1691,25 @@ async fn read_chunks(
         .await
         .map_err(io::Error::other)?;
     let now = inner.now();
-    let renew_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&local_id, &token, &now];
-    let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&local_id, &lo, &hi];
-    let renew = client.execute(
+    let renew = prepared(
+        &client,
         "UPDATE mailbox_messages SET state_timestamp = $3 \
          WHERE local_id = $1 AND state = 'fetching_in_progress' AND fetch_token = $2",
-        &renew_params,
+        "renewing a fetch lock",
     );
-    let read = client.query(
+    let read = prepared(
+        &client,
         "SELECT idx, data FROM mailbox_chunks WHERE local_id = $1 AND idx >= $2 AND idx < $3 \
          ORDER BY idx",
-        &read_params,
+        "reading a body",
     );
+    let (renew, read) = futures::future::try_join(renew, read)
+        .await
+        .map_err(io::Error::other)?;
+    let renew_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&local_id, &token, &now];
+    let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&local_id, &lo, &hi];
+    let renew = client.execute(&renew, &renew_params);
+    let read = client.query(&read, &read_params);
     let (renewed, rows) = match token {
         Some(_) => futures::future::join(renew, read).await,
         // Read by the relay for processing: no lock to renew.
@@ -1389,6 +1725,21 @@ async fn read_chunks(
         }));
     }
     drop(client);
+    open_chunks(&rows, 0, tx_id, cipher, from, count, total)
+}
+
+/// Checks and opens chunks `from..from + count` of a message of `total`
+/// chunks from `rows`, whose index and data are at `column` and `column + 1`:
+/// a chunk missing or out of order is an error, never a short body.
+fn open_chunks(
+    rows: &[Row],
+    column: usize,
+    tx_id: &str,
+    cipher: &MessageCipher,
+    from: u32,
+    count: u32,
+    total: u32,
+) -> io::Result<Vec<Bytes>> {
     let mut out = Vec::with_capacity(rows.len());
     for (expected, row) in
         (from..from + count).zip(rows.iter().map(Some).chain(std::iter::repeat(None)))
@@ -1400,14 +1751,14 @@ async fn read_chunks(
             )
         };
         let row = row.ok_or_else(missing)?;
-        let idx: i32 = row
-            .col(0)
+        let idx: Option<i32> = row
+            .col(column)
             .map_err(|e| io::Error::other(MailboxError::from(e)))?;
-        if u32::try_from(idx).ok() != Some(expected) {
+        if idx.and_then(|i| u32::try_from(i).ok()) != Some(expected) {
             return Err(missing());
         }
         let mut buf: Vec<u8> = row
-            .col(1)
+            .col(column + 1)
             .map_err(|e| io::Error::other(MailboxError::from(e)))?;
         cipher.open_stored_chunk(tx_id, expected, total, &mut buf)?;
         out.push(Bytes::from(buf));

@@ -156,7 +156,12 @@ impl PgStore {
             .map_err(|e: tokio_postgres::Error| OpenError::Url(e.to_string()))?;
         let target = describe_target(&config);
         let timeout_ms = options.statement_timeout.as_millis().max(1);
-        let mut server_options = format!("-c statement_timeout={timeout_ms}");
+        // The mailbox's statements are prepared once per connection; each
+        // execution is still planned for its parameters (several have the form
+        // `$n IS NULL OR column = $n`, which only a plan for the value turns into
+        // an index lookup), as an unprepared statement is.
+        let mut server_options =
+            format!("-c statement_timeout={timeout_ms} -c plan_cache_mode=force_custom_plan");
         if let Some(schema) = &options.schema {
             if schema.is_empty()
                 || !schema
