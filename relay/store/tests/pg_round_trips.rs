@@ -382,14 +382,7 @@ async fn one_asynchronous_message_costs_a_bounded_number_of_round_trips_and_comm
     );
 
     drop(store);
-    let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .await
-        .unwrap();
+    drop_schema(&schema).await;
 
     let bound = |name: &str| match name {
         "send: quota pre-check" => (1, 0),

@@ -122,14 +122,7 @@ impl Cluster {
     /// Drops the test's schema.
     pub async fn finish(self) {
         if let Engine::Postgres { schema } = &self.engine {
-            let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            client
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                .await
-                .unwrap();
+            drop_schema(schema).await;
         }
     }
 }
@@ -148,6 +141,18 @@ fn store_options(clock: &Arc<ManualClock>, ack_policy: AckPolicy) -> StoreOption
         ack_policy,
         ..StoreOptions::default()
     }
+}
+
+/// Drops a test's PostgreSQL schema and everything in it.
+pub async fn drop_schema(schema: &str) {
+    let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .await
+        .unwrap();
 }
 
 pub fn pg_options(schema: &str) -> PgOptions {
